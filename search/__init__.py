@@ -1,0 +1,1 @@
+"""pointtune's search: Ray Tune + Optuna over learning rate, point density and epochs; results, export, predict."""

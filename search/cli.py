@@ -1,0 +1,177 @@
+"""The ``pointtune`` command: parse flags, build the typed settings, dispatch. Nothing else lives here."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Any
+
+from trainable.config import BACKBONES, ConfigError
+
+EXIT_USAGE = 2
+
+
+def _data_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("data and model (shared by train and run)")
+    g.add_argument("--data", help="dataset folder with images/ and semantic/ (default: built-in demo scenes)")
+    g.add_argument("--format", help="built-in class description: demo, dubai_aerial")
+    g.add_argument("--classes", help="class description YAML (default: DATA/classes.yaml)")
+    g.add_argument("--tile-size", type=int, help="tile side in pixels (default 256; demo 64)")
+    g.add_argument("--resize", type=float, default=1.0, help="scale images and masks when loading (default 1)")
+    g.add_argument("--crops-per-epoch", type=int, help="training crops per epoch (default: cover the images once)")
+    g.add_argument("--no-flips", action="store_true", help="no random flips of training crops")
+    g.add_argument("--no-rotations", action="store_true", help="no random 90-degree rotations")
+    g.add_argument("--val-fraction", type=float, default=0.2, help="share of images (whole scenes) for validation")
+    g.add_argument("--background-share", type=float, help="per-instance mode: share of clicks on background")
+    g.add_argument("--class-weights", action="store_true", help="weight the loss by inverse point frequency")
+    g.add_argument("--batch-size", type=int, help="crops per batch (default 8)")
+    g.add_argument("--backbone", choices=BACKBONES, help="DeepLabV3 backbone (default resnet50; demo mobilenet_v3_large)")
+    g.add_argument("--weights", help="none, auto (ImageNet if on disk), imagenet, coco, or a state-dict file")
+    g.add_argument("--allow-random-init", action="store_true", help="train from scratch if weights are unavailable")
+    g.add_argument("--bn-recalibration-batches", type=int, default=8,
+                   help="batches to re-estimate BatchNorm statistics before each validation (0: off)")
+    g.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    g.add_argument("--seed", type=int, default=0, help="seed of the split, points, init and search")
+
+
+def _train_parser(sub: Any) -> None:
+    p = sub.add_parser("train", help="one training run", description="Train one model from simulated points.")
+    _data_flags(p)
+    p.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (default 1e-4)")
+    pts = p.add_mutually_exclusive_group()
+    pts.add_argument("--density", type=float, help="fraction of pixels labelled (default 0.01; 1 = full masks)")
+    pts.add_argument("--points-per-instance", type=int, help="clicks per object instance instead of a density")
+    p.add_argument("--epochs", type=int, help="epochs (default 10; demo 3)")
+    p.add_argument("--out", default="runs/train", help="output folder (metrics.csv, best.pt, last.pt)")
+
+
+def _run_parser(sub: Any) -> argparse.ArgumentParser:
+    p = sub.add_parser("run", help="hyperparameter search (Ray Tune + Optuna)",
+                       description="Search learning rate, point density and epochs with Ray Tune and Optuna.")
+    p.add_argument("--config", help="YAML file of flag values (flags given on the command line override it)")
+    _data_flags(p)
+    s = p.add_argument_group("search")
+    s.add_argument("--lr-range", type=float, nargs=2, metavar=("LO", "HI"), help="log-uniform Adam learning rate")
+    s.add_argument("--density-range", type=float, nargs=2, metavar=("LO", "HI"), help="log-uniform point density")
+    s.add_argument("--points-range", type=int, nargs=2, metavar=("LO", "HI"),
+                   help="search clicks per instance in [LO, HI] instead of density")
+    s.add_argument("--epochs-range", type=int, nargs=2, metavar=("LO", "HI"), help="epochs, integers in [LO, HI]")
+    s.add_argument("--trials", type=int, help="number of trials (default 16; demo 4)")
+    s.add_argument("--max-concurrent", type=int, default=0, help="trials at once (default: as resources allow)")
+    s.add_argument("--cpus-per-trial", type=float, default=1.0)
+    s.add_argument("--gpus-per-trial", type=float, default=0.0, help="e.g. 1, 0.5 or 0.25 to pack trials on a GPU")
+    s.add_argument("--scheduler", choices=("none", "asha"), default="none", help="asha stops weak trials early")
+    s.add_argument("--storage", default="pointtune-results", help="results folder or URI (s3://, gs://, NFS path)")
+    s.add_argument("--name", help="experiment name (folder STORAGE/NAME; default search-DATE-TIME)")
+    s.add_argument("--address", help="Ray cluster to join: auto or HOST:PORT (default: a new local instance)")
+    s.add_argument("--resume", action="store_true", help="continue the interrupted search STORAGE/NAME")
+    s.add_argument("--max-failures", type=int, default=2, help="retries of a trial whose worker died")
+    s.add_argument("--keep-checkpoints", type=int, default=3, help="best checkpoints kept per trial (by val_f1)")
+    return p
+
+
+def _other_parsers(sub: Any) -> None:
+    p = sub.add_parser("demo-data", help="write the built-in synthetic aerial scenes to a folder")
+    p.add_argument("dir")
+    p.add_argument("--images", type=int, default=24)
+    p.add_argument("--size", type=int, default=128)
+    p.add_argument("--seed", type=int, default=0)
+    p = sub.add_parser("results", help="table of the trials of a search (while it runs or after)")
+    p.add_argument("experiment", help="experiment folder or URI (STORAGE/NAME)")
+    p.add_argument("--format", choices=("table", "csv", "markdown", "json"), default="table")
+    p.add_argument("--trial", help="show one trial's per-epoch history")
+    p = sub.add_parser("plot", help="PNG figures of a search or a train output folder")
+    p.add_argument("experiment")
+    p.add_argument("--out", help="folder for the PNGs (default EXPERIMENT/plots)")
+    p = sub.add_parser("export", help="write the best trial's best-epoch model to one file")
+    p.add_argument("experiment")
+    p.add_argument("--out", required=True, help="file to write, e.g. best.pt")
+    p.add_argument("--trial", help="export this trial instead of the best")
+    p = sub.add_parser("predict", help="segment images with an exported model")
+    p.add_argument("model", help="file written by `pointtune export`")
+    p.add_argument("images", nargs="+")
+    p.add_argument("--out", required=True, help="folder for the class-index and colour masks")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--batch-size", type=int, default=8)
+
+
+def build_parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
+    parser = argparse.ArgumentParser(prog="pointtune", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command")
+    _train_parser(sub)
+    run = _run_parser(sub)
+    _other_parsers(sub)
+    return parser, run
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    """Parse, applying ``run --config FILE.yaml`` as defaults that explicit flags override."""
+    parser, run = build_parser()
+    if not argv:
+        argv = ["run"]  # `pointtune` alone: the demo search
+    args = parser.parse_args(argv)
+    if args.command == "run" and args.config:
+        from search.settings import load_yaml_defaults
+
+        known = {a.dest for a in run._actions} - {"help", "config"}
+        run.set_defaults(**load_yaml_defaults(args.config, known))
+        args = parser.parse_args(argv)
+    return args
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    if args.command == "demo-data":
+        from trainable.demo import generate_demo_data
+
+        print(generate_demo_data(args.dir, args.images, args.size, args.seed))
+        return 0
+    if args.command == "train":
+        from search.settings import trial_config_from_args
+        from search.single_run import train_once
+
+        cfg, _ = trial_config_from_args(args)
+        train_once(cfg, args.out)
+        return 0
+    if args.command == "run":
+        from search.launch import run_search
+        from search.settings import search_settings_from_args
+
+        return run_search(search_settings_from_args(args))
+    if args.command == "results":
+        from search.results import show_results
+
+        return show_results(args.experiment, args.format, args.trial)
+    if args.command == "plot":
+        from search.plots import plot_experiment
+
+        for path in plot_experiment(args.experiment, args.out):
+            print(path)
+        return 0
+    if args.command == "export":
+        from search.export import export_best
+
+        export_best(args.experiment, args.out, args.trial)
+        return 0
+    if args.command == "predict":
+        from search.predict import predict_files
+
+        for path in predict_files(args.model, args.images, args.out, args.device, args.batch_size):
+            print(path)
+        return 0
+    raise AssertionError(args.command)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``pointtune`` and ``python -m search``; returns the exit code."""
+    args = parse(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s")
+    from search.errors import USER_ERRORS
+
+    try:
+        return dispatch(args)
+    except USER_ERRORS as e:
+        print(f"pointtune {args.command}: error: {e}", file=sys.stderr)
+        return EXIT_USAGE

@@ -1,0 +1,207 @@
+"""Starting (or resuming) a search: Ray, the Tuner, OptunaSearch, ASHA, and the checks before any trial.
+
+With ``search/results.py`` and ``trainable/trial.py`` this is the only place that imports Ray.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import os
+import shlex
+import uuid
+from pathlib import Path
+from typing import Any
+
+import optuna
+import ray
+import yaml
+from ray import tune
+from ray.tune.schedulers import ASHAScheduler
+from ray.tune.search import ConcurrencyLimiter
+from ray.tune.search.optuna import OptunaSearch
+
+from search import storage
+from search.errors import SearchError
+from search.progress import ProgressPrinter
+from search.settings import SearchSettings, is_uri
+from search.space import build_param_space
+from trainable.dataset import SegmentationData, load_dataset
+from trainable.inputs import training_points
+from trainable.trial import tune_entrypoint
+
+log = logging.getLogger(__name__)
+METRIC, MODE = "val_f1", "max"
+SETTINGS_FILE = "pointtune_settings.yaml"
+JOURNAL_FILE = "optuna_journal.log"
+
+
+def start_ray(address: str | None) -> None:
+    """Join ``address`` (auto or HOST:PORT), or start a fresh local instance.
+
+    A bare ``ray.init()`` would join whatever cluster this machine started last, even a dead one, so a local
+    search always asks for a new instance, bound to the loopback address and without a dashboard.
+    """
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    if ray.is_initialized():
+        return
+    if address:
+        ray.init(address=address, log_to_driver=True)
+    else:
+        ray.init(address="local", include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=True)
+
+
+def check_resources(settings: SearchSettings) -> int:
+    """Refuse trials no node can host; return how many can run at once on the whole cluster.
+
+    Raises:
+        SearchError: with what the nodes have and what to ask for instead.
+    """
+    cpu, gpu = settings.cpus_per_trial, settings.gpus_per_trial
+    nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
+    fits = [n for n in nodes if n.get("CPU", 0) >= cpu and n.get("GPU", 0) >= gpu]
+    if not fits:
+        have = ", ".join(f"{n.get('CPU', 0):g} CPU/{n.get('GPU', 0):g} GPU" for n in nodes)
+        hint = ("lower --gpus-per-trial to 0 (CPU) or add GPU nodes" if gpu and not any(n.get("GPU") for n in nodes)
+                else "lower --cpus-per-trial / --gpus-per-trial")
+        raise SearchError(f"no node can run a trial needing {cpu:g} CPU and {gpu:g} GPU (nodes: {have}); {hint}")
+    slots = sum(min(math.floor(n.get("CPU", 0) / cpu + 1e-9),
+                    math.floor(n.get("GPU", 0) / gpu + 1e-9) if gpu else 10**6) for n in fits)
+    return max(1, slots)
+
+
+def check_shared_storage(path: str) -> None:
+    """On more than one node, every node must see the storage folder (NFS) unless it is a URI (s3://, gs://).
+
+    Raises:
+        SearchError: a node cannot see a marker file written by the driver.
+    """
+    nodes = [n for n in ray.nodes() if n.get("Alive")]
+    if len(nodes) < 2 or is_uri(path):
+        return
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    marker = Path(path) / f".pointtune-shared-check-{uuid.uuid4().hex}"
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text("")
+    try:
+        @ray.remote(num_cpus=0)
+        def sees(p: str) -> bool:
+            return os.path.exists(p)
+
+        blind = [n["NodeManagerAddress"] for n in nodes if not ray.get(sees.options(
+            scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)).remote(str(marker)))]
+    finally:
+        marker.unlink(missing_ok=True)
+    if blind:
+        raise SearchError(f"--storage {path} is not shared: node(s) {', '.join(blind)} cannot see it. On a cluster "
+                          "use a folder every node mounts (NFS) or a URI such as s3://BUCKET/pointtune or gs://...")
+
+
+def preflight(settings: SearchSettings, data: SegmentationData) -> None:
+    """Checks that need the data: the sparsest setting searched must leave every training image a point."""
+    base, space = settings.base, settings.space
+    sparsest = (base.replace(points={"mode": "per_instance", "points_per_instance": space.points_per_instance[0]})
+                if space.points_per_instance else base.replace(points={"mode": "density", "density": space.density[0]}))
+    training_points(data, sparsest)
+    if space.points_per_instance and not any(s.instances is not None for s in data.samples):
+        log.warning("searching points per instance, but %s has no instance/ masks: connected regions of each "
+                    "class stand in for objects", data.root)
+
+
+def _searcher(settings: SearchSettings, journal: str, max_concurrent: int) -> ConcurrencyLimiter:
+    sampler = optuna.samplers.TPESampler(seed=settings.seed, n_startup_trials=min(10, max(2, settings.trials // 4)))
+    study_storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(journal))
+    searcher = OptunaSearch(sampler=sampler, storage=study_storage,
+                            study_name=f"pointtune-{settings.name}-{uuid.uuid4().hex[:8]}")
+    return ConcurrencyLimiter(searcher, max_concurrent=max_concurrent)
+
+
+def _journal_path(settings: SearchSettings) -> str:
+    if is_uri(settings.storage):  # Optuna's journal needs a local file; keep it beside the driver
+        local = Path.home() / ".cache" / "pointtune" / "optuna"
+        local.mkdir(parents=True, exist_ok=True)
+        return str(local / f"{settings.name}.log")
+    Path(settings.experiment_path).mkdir(parents=True, exist_ok=True)
+    return str(Path(settings.experiment_path) / JOURNAL_FILE)
+
+
+def _run_config(settings: SearchSettings, printer: ProgressPrinter) -> tune.RunConfig:
+    return tune.RunConfig(
+        name=settings.name, storage_path=settings.storage, verbose=0, callbacks=[printer],
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=settings.keep_checkpoints,
+                                                checkpoint_score_attribute=METRIC, checkpoint_score_order=MODE),
+        failure_config=tune.FailureConfig(max_failures=settings.max_failures))
+
+
+def build_tuner(settings: SearchSettings, data: SegmentationData, slots: int) -> tune.Tuner:
+    trainable = tune.with_resources(tune.with_parameters(tune_entrypoint, data=data),
+                                    {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial})
+    printer = ProgressPrinter(settings)
+    if settings.resume:
+        return tune.Tuner.restore(settings.experiment_path, trainable=trainable, resume_unfinished=True,
+                                  resume_errored=False)
+    max_concurrent = min(settings.trials, settings.max_concurrent or slots)
+    scheduler = (ASHAScheduler(time_attr="training_iteration", max_t=settings.space.epochs[1], grace_period=1,
+                               reduction_factor=3) if settings.scheduler == "asha" else None)
+    tune_config = tune.TuneConfig(metric=METRIC, mode=MODE, num_samples=settings.trials, scheduler=scheduler,
+                                  search_alg=_searcher(settings, _journal_path(settings), max_concurrent),
+                                  trial_dirname_creator=lambda trial: f"trial_{trial.trial_id}")
+    return tune.Tuner(trainable, param_space=build_param_space(settings), tune_config=tune_config,
+                      run_config=_run_config(settings, printer))
+
+
+def resume_command(settings: SearchSettings) -> str:
+    parts = ["pointtune", "run", "--resume", "--storage", settings.storage, "--name", settings.name]
+    if settings.address:
+        parts += ["--address", settings.address]
+    return shlex.join(parts)
+
+
+def _prepare(settings: SearchSettings) -> SearchSettings:
+    """Fill in the name; on --resume, take the settings the search was started with."""
+    from search.settings import default_name
+
+    if not settings.resume:
+        name = settings.name or default_name()
+        settings = dataclasses.replace(settings, name=name)
+        if storage.exists(f"{settings.experiment_path}/tuner.pkl"):
+            raise SearchError(f"experiment {settings.experiment_path} already exists: add --resume to continue it, "
+                              "or choose another --name")
+        return settings
+    if not settings.name:
+        raise SearchError("--resume needs the --name (and --storage) of the search to continue")
+    saved = f"{settings.experiment_path}/{SETTINGS_FILE}"
+    if not storage.exists(saved):
+        raise SearchError(f"nothing to resume at {settings.experiment_path} (no {SETTINGS_FILE}); check --storage "
+                          "and --name")
+    previous = SearchSettings.from_dict(yaml.safe_load(storage.read_text(saved)))
+    return dataclasses.replace(previous, resume=True, address=settings.address, storage=settings.storage,
+                               name=settings.name)
+
+
+def run_search(settings: SearchSettings) -> int:
+    """Run (or resume) the search; print the results table and how to export the best model.
+
+    Returns:
+        The process exit code: 0 when every trial ran, 130 when interrupted (resume with ``--resume``).
+    """
+    settings = _prepare(settings).validate()
+    data = load_dataset(settings.base.data)  # read and decoded once; trials get it from the object store
+    preflight(settings, data)
+    start_ray(settings.address)
+    slots = check_resources(settings)
+    check_shared_storage(settings.storage)
+    if not settings.resume:
+        storage.write_text(f"{settings.experiment_path}/{SETTINGS_FILE}", yaml.safe_dump(settings.to_dict(), sort_keys=False))
+    print(f"search {settings.experiment_path}: {settings.trials} trial(s), up to "
+          f"{min(settings.trials, settings.max_concurrent or slots)} at once, metric {METRIC}", flush=True)
+    results = build_tuner(settings, data, slots).fit()
+    from search.results import print_summary
+
+    complete = print_summary(results, settings)
+    if not complete:
+        print(f"\nThe search stopped before all trials finished. Resume it with:\n  {resume_command(settings)}")
+        return 130
+    return 0

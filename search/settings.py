@@ -1,0 +1,194 @@
+"""Settings of a search (and of a single training run), built once from the CLI flags and an optional YAML file.
+
+``argparse.Namespace`` stops here: the rest of pointtune takes ``TrialConfig`` and ``SearchSettings``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from trainable.config import ConfigError, DataConfig, ModelConfig, PointConfig, TrainConfig, TrialConfig
+
+log = logging.getLogger(__name__)
+
+# Defaults for real data, and the smaller ones used when no --data is given (built-in demo scenes on a CPU).
+DEFAULTS: dict[str, Any] = {
+    "tile_size": 256, "batch_size": 8, "backbone": "resnet50", "weights": "auto", "epochs": 10,
+    "crops_per_epoch": 0, "trials": 16, "epochs_range": (2, 12), "lr_range": (1e-5, 1e-2),
+    "density_range": (1e-4, 1e-1),
+}
+DEMO_DEFAULTS: dict[str, Any] = {
+    "tile_size": 64, "batch_size": 8, "backbone": "mobilenet_v3_large", "weights": "none", "epochs": 3,
+    "crops_per_epoch": 64, "trials": 4, "epochs_range": (1, 3), "lr_range": (1e-4, 1e-2),
+    "density_range": (1e-3, 1e-1),
+}
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """Ranges searched by Optuna (inclusive bounds)."""
+
+    lr: tuple[float, float] = (1e-5, 1e-2)
+    density: tuple[float, float] = (1e-4, 1e-1)
+    points_per_instance: tuple[int, int] | None = None  # set: search clicks per instance instead of density
+    epochs: tuple[int, int] = (2, 12)
+
+    def validate(self) -> None:
+        lo, hi = self.lr
+        if not 0 < lo <= hi < 1:
+            raise ConfigError(f"--lr-range {lo:g} {hi:g}: need 0 < LO <= HI < 1, e.g. --lr-range 1e-5 1e-2")
+        lo, hi = self.density
+        if not 0 < lo <= hi <= 1:
+            raise ConfigError(f"--density-range {lo:g} {hi:g}: need 0 < LO <= HI <= 1 (fractions of pixels)")
+        if self.points_per_instance is not None:
+            lo, hi = self.points_per_instance
+            if not 1 <= lo <= hi:
+                raise ConfigError(f"--points-range {lo} {hi}: need 1 <= LO <= HI clicks per instance")
+        lo, hi = self.epochs
+        if not 1 <= lo <= hi:
+            raise ConfigError(f"--epochs-range {lo} {hi}: need 1 <= LO <= HI")
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """How the search runs; the trial settings it does not search come from ``base``."""
+
+    base: TrialConfig
+    space: SearchSpace = field(default_factory=SearchSpace)
+    trials: int = 16
+    max_concurrent: int = 0  # 0: as many as the resources allow
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+    scheduler: Literal["none", "asha"] = "none"
+    storage: str = "pointtune-results"
+    name: str = ""
+    address: str | None = None
+    resume: bool = False
+    seed: int = 0
+    max_failures: int = 2
+    keep_checkpoints: int = 3
+
+    def validate(self) -> SearchSettings:
+        self.base.validate()
+        self.space.validate()
+        if self.trials < 1:
+            raise ConfigError(f"--trials {self.trials}: need at least 1")
+        if self.max_concurrent < 0:
+            raise ConfigError(f"--max-concurrent {self.max_concurrent}: use 0 (auto) or a positive count")
+        if self.cpus_per_trial <= 0 or self.gpus_per_trial < 0:
+            raise ConfigError("--cpus-per-trial must be > 0 and --gpus-per-trial >= 0")
+        if self.gpus_per_trial > 1 and not float(self.gpus_per_trial).is_integer():
+            raise ConfigError(f"--gpus-per-trial {self.gpus_per_trial:g}: above 1 it must be a whole number")
+        if self.scheduler not in ("none", "asha"):
+            raise ConfigError(f"--scheduler {self.scheduler!r}: use none or asha")
+        if self.keep_checkpoints < 1:
+            raise ConfigError("--keep-checkpoints must be at least 1 (the best epoch's checkpoint)")
+        return self
+
+    @property
+    def experiment_path(self) -> str:
+        """``storage/name``: a local absolute path, or a URI (s3://, gs://, ...)."""
+        return f"{self.storage.rstrip('/')}/{self.name}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain types only (tuples as lists), ready for YAML."""
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SearchSettings:
+        d = dict(d)
+        space = {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.pop("space").items()}
+        return cls(base=TrialConfig.from_dict(d.pop("base")), space=SearchSpace(**space), **d)
+
+
+def is_uri(path: str) -> bool:
+    return "://" in path
+
+
+def resolve_storage(storage: str) -> str:
+    """Absolute local path (trials run inside their own directories) or the URI unchanged."""
+    return storage if is_uri(storage) else str(Path(storage).expanduser().resolve())
+
+
+def default_name() -> str:
+    return "search-" + datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+
+
+def pick(args: Any, key: str, defaults: dict[str, Any]) -> Any:
+    value = getattr(args, key, None)
+    return defaults[key] if value is None else value
+
+
+def trial_config_from_args(args: Any) -> tuple[TrialConfig, dict[str, Any]]:
+    """The base trial config from parsed flags; with no ``--data``, the built-in demo scenes and demo defaults.
+
+    Returns:
+        The config and the defaults table that was used (``DEFAULTS`` or ``DEMO_DEFAULTS``).
+    """
+    defaults = DEFAULTS
+    data, fmt = args.data, args.format
+    if data is None:
+        from trainable.demo import ensure_demo_data
+
+        data, fmt, defaults = str(ensure_demo_data()), fmt or "demo", DEMO_DEFAULTS
+        log.info("no --data given: using the built-in demo scenes in %s with demo-sized defaults", data)
+    density = getattr(args, "density", None)
+    per_instance = getattr(args, "points_per_instance", None)
+    cfg = TrialConfig(
+        data=DataConfig(root=str(Path(data).expanduser().resolve()), format=fmt,
+                        classes_file=str(Path(args.classes).resolve()) if args.classes else None,
+                        tile_size=pick(args, "tile_size", defaults), resize=args.resize,
+                        flips=not args.no_flips, rotations=not args.no_rotations, val_fraction=args.val_fraction,
+                        crops_per_epoch=pick(args, "crops_per_epoch", defaults)),
+        points=PointConfig(mode="per_instance" if per_instance or getattr(args, "points_range", None) else "density",
+                           density=density if density is not None else 0.01,
+                           points_per_instance=per_instance or 1, background_share=args.background_share,
+                           class_weights=args.class_weights, seed=args.seed),
+        model=ModelConfig(backbone=pick(args, "backbone", defaults), weights=pick(args, "weights", defaults),
+                          allow_random_init=args.allow_random_init),
+        train=TrainConfig(lr=getattr(args, "lr", None) or 1e-4, epochs=pick(args, "epochs", defaults),
+                          batch_size=pick(args, "batch_size", defaults), seed=args.seed, device=args.device,
+                          bn_recalibration_batches=args.bn_recalibration_batches),
+    )
+    return cfg.validate(), defaults
+
+
+def search_settings_from_args(args: Any) -> SearchSettings:
+    base, defaults = trial_config_from_args(args)
+    ppi = tuple(args.points_range) if args.points_range else None
+    space = SearchSpace(lr=tuple(pick(args, "lr_range", defaults)), density=tuple(pick(args, "density_range", defaults)),
+                        points_per_instance=ppi, epochs=tuple(pick(args, "epochs_range", defaults)))
+    return SearchSettings(
+        base=base, space=space, trials=pick(args, "trials", defaults), max_concurrent=args.max_concurrent,
+        cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial, scheduler=args.scheduler,
+        storage=resolve_storage(args.storage), name=args.name or "", address=args.address, resume=args.resume,
+        seed=args.seed, max_failures=args.max_failures, keep_checkpoints=args.keep_checkpoints,
+    ).validate()
+
+
+def load_yaml_defaults(path: str, known: set[str]) -> dict[str, Any]:
+    """Read a ``--config`` YAML of flag names (``lr_range`` or ``lr-range``) -> values."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"--config {path} does not exist")
+    try:
+        raw = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"--config {path} is not valid YAML: {e}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"--config {path} must be a mapping of flag names to values")
+    values = {str(k).replace("-", "_"): v for k, v in raw.items()}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(f"--config {path}: unknown setting(s) {unknown}; use the flag names of "
+                          "`pointtune run --help` (e.g. lr_range, trials)")
+    return values

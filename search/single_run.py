@@ -1,0 +1,68 @@
+"""``pointtune train``: one training run that prints its metrics, appends them to a CSV and keeps checkpoints."""
+
+from __future__ import annotations
+
+import csv
+import math
+import shutil
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from trainable.checkpoint import CHECKPOINT_FILE
+from trainable.config import TrialConfig
+from trainable.trial import run_trial
+
+SUMMARY_KEYS = ("train_loss", "train_f1", "val_loss", "val_oa", "val_precision", "val_recall", "val_f1", "val_miou")
+
+
+def format_epoch(metrics: dict[str, Any], epochs: int) -> str:
+    parts = [f"epoch {metrics['epoch']}/{epochs}"] + [f"{k} {metrics[k]:.4f}" for k in SUMMARY_KEYS]
+    per_class = [f"{k[7:]} {v:.3f}" for k, v in metrics.items() if k.startswith("val_f1_") and not math.isnan(v)]
+    return "  ".join(parts) + f"  ({metrics['epoch_time_s']:.1f}s)\n    val F1 per class: " + ", ".join(per_class)
+
+
+class RunDirectory:
+    """The ``--out`` folder: ``config.yaml``, ``metrics.csv`` (one row per epoch), ``last.pt`` and ``best.pt``."""
+
+    def __init__(self, out: str | Path, cfg: TrialConfig):
+        self.out = Path(out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.csv = self.out / "metrics.csv"
+        self.csv.unlink(missing_ok=True)
+        (self.out / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+        self.best = -math.inf
+        self.epochs = cfg.train.epochs
+
+    def report(self, metrics: dict[str, Any], checkpoint_dir: str) -> None:
+        print(format_epoch(metrics, self.epochs), flush=True)
+        new = not self.csv.exists()
+        with self.csv.open("a", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(metrics))
+            if new:
+                writer.writeheader()
+            writer.writerow(metrics)
+        source = Path(checkpoint_dir) / CHECKPOINT_FILE
+        shutil.copyfile(source, self.out / ".last.pt.tmp")
+        (self.out / ".last.pt.tmp").replace(self.out / "last.pt")
+        if metrics["val_f1"] > self.best:
+            self.best = metrics["val_f1"]
+            shutil.copyfile(source, self.out / ".best.pt.tmp")
+            (self.out / ".best.pt.tmp").replace(self.out / "best.pt")
+
+
+def train_once(cfg: TrialConfig, out: str | Path) -> float:
+    """Run one training; returns the best validation F1."""
+    run_dir = RunDirectory(out, cfg)
+    print(f"training {cfg.model.backbone} on {cfg.data.root}: lr {cfg.train.lr:g}, "
+          f"{_points_text(cfg)}, {cfg.train.epochs} epoch(s), tiles {cfg.data.tile_size}px -> {run_dir.out}")
+    run_trial(cfg, run_dir.report)
+    print(f"best val_f1 {run_dir.best:.4f}; checkpoints: {run_dir.out / 'best.pt'}, {run_dir.out / 'last.pt'}")
+    return run_dir.best
+
+
+def _points_text(cfg: TrialConfig) -> str:
+    if cfg.points.mode == "density":
+        return f"point density {cfg.points.density:g}"
+    return f"{cfg.points.points_per_instance} point(s) per instance"

@@ -1,0 +1,41 @@
+"""Small file operations that work on a local path or a storage URI (s3://, gs://), through pyarrow's filesystems."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow.fs as pafs
+
+from search.settings import is_uri
+
+
+def _fs(path: str) -> tuple[pafs.FileSystem, str]:
+    if is_uri(path):
+        return pafs.FileSystem.from_uri(path)
+    return pafs.LocalFileSystem(), str(Path(path).expanduser().resolve())
+
+
+def exists(path: str) -> bool:
+    fs, p = _fs(path)
+    return fs.get_file_info(p).type != pafs.FileType.NotFound
+
+
+def read_text(path: str) -> str:
+    fs, p = _fs(path)
+    with fs.open_input_stream(p) as f:
+        return f.read().decode()
+
+
+def write_text(path: str, text: str) -> None:
+    """Write a whole file; on a local path through a temporary file and a rename."""
+    if not is_uri(path):
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.tmp")
+        tmp.write_text(text)
+        tmp.replace(target)
+        return
+    fs, p = _fs(path)
+    fs.create_dir(p.rsplit("/", 1)[0], recursive=True)
+    with fs.open_output_stream(p) as f:
+        f.write(text.encode())

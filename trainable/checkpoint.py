@@ -1,0 +1,82 @@
+"""Checkpoints: written atomically, read with ``weights_only=True`` only.
+
+A checkpoint is a plain dict of tensors, numbers, strings, lists and dicts (so it needs no code to unpickle):
+``{"model", "optimizer", "epoch", "config", "classes", "metrics", "best_val_f1", "pointtune_version"}``.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+CHECKPOINT_FILE = "checkpoint.pt"
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint or exported model cannot be read safely."""
+
+
+def pointtune_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("pointtune")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def atomic_torch_save(obj: Any, path: str | Path) -> Path:
+    """``torch.save`` to a temporary file beside ``path``, then rename: a crash never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_torch_file(path: str | Path) -> Any:
+    """``torch.load(weights_only=True)`` with errors that name the file and say what is wrong.
+
+    Raises:
+        CheckpointError: missing, truncated/damaged, or needing arbitrary code to unpickle (refused, not run).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path} does not exist")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise CheckpointError(
+            f"{path} was refused: it needs arbitrary Python code to unpickle, which pointtune never runs "
+            f"(weights_only=True). Only load files you made with pointtune or plain state dicts. Detail: "
+            f"{str(e).splitlines()[0]}") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as e:
+        raise CheckpointError(f"{path} is damaged or truncated and cannot be read ({type(e).__name__}: {e}); "
+                              "use another checkpoint or re-export it") from None
+
+
+def save_checkpoint(directory: str | Path, state: dict[str, Any]) -> Path:
+    state = {**state, "pointtune_version": pointtune_version()}
+    return atomic_torch_save(state, Path(directory) / CHECKPOINT_FILE)
+
+
+def load_checkpoint(directory_or_file: str | Path) -> dict[str, Any]:
+    p = Path(directory_or_file)
+    state = read_torch_file(p / CHECKPOINT_FILE if p.is_dir() else p)
+    if not isinstance(state, dict) or "model" not in state:
+        raise CheckpointError(f"{p} is not a pointtune checkpoint (no 'model' entry)")
+    return state

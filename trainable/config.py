@@ -1,0 +1,192 @@
+"""The one schema of a trial: typed, frozen dataclasses that flow from the CLI through the search into training.
+
+A trial's configuration travels through Ray as a plain nested dict (``TrialConfig.to_dict``) and is rebuilt and
+validated on the worker with ``TrialConfig.from_dict``. Every setting that changes a result is here, seeds included,
+and the resolved config is saved inside every checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field, fields
+from typing import Any, Literal
+
+IGNORE_INDEX = 255  # label of unlabelled / ignored pixels everywhere (sparse point masks, ignore colours)
+
+Backbone = Literal["resnet50", "resnet101", "mobilenet_v3_large", "tiny"]
+BACKBONES: tuple[str, ...] = ("resnet50", "resnet101", "mobilenet_v3_large", "tiny")
+PointMode = Literal["density", "per_instance"]
+
+
+class ConfigError(ValueError):
+    """A setting is invalid; the message names the setting and says what to do."""
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the data is and how it is cut into tiles.
+
+    Attributes:
+        root: dataset folder with ``images/``, ``semantic/`` and optional ``instance/`` (absolute path).
+        format: name of a built-in class description (``demo``, ``dubai_aerial``), or None.
+        classes_file: path of a class description YAML; None looks for ``classes.yaml`` in ``root``.
+        tile_size: side of the square training crops and validation tiles, in pixels.
+        resize: scale factor applied to every image and mask when loaded (1.0 keeps the size).
+        flips: random horizontal and vertical flips of training crops.
+        rotations: random 90-degree rotations of training crops.
+        val_fraction: share of images (whole scenes) held out for validation.
+        crops_per_epoch: training crops per epoch; 0 means enough to cover the training pixels once.
+    """
+
+    root: str = ""
+    format: str | None = None
+    classes_file: str | None = None
+    tile_size: int = 256
+    resize: float = 1.0
+    flips: bool = True
+    rotations: bool = True
+    val_fraction: float = 0.2
+    crops_per_epoch: int = 0
+
+    def validate(self) -> None:
+        if self.tile_size < 8:
+            raise ConfigError(f"tile_size={self.tile_size}: use at least 8 pixels (e.g. --tile-size 256)")
+        if not 0.0 < self.resize <= 8.0:
+            raise ConfigError(f"resize={self.resize}: use a scale factor in (0, 8], e.g. 0.5 to halve the images")
+        if not 0.0 < self.val_fraction < 1.0:
+            raise ConfigError(f"val_fraction={self.val_fraction}: use a share in (0, 1), e.g. 0.2")
+        if self.crops_per_epoch < 0:
+            raise ConfigError(f"crops_per_epoch={self.crops_per_epoch}: use 0 (auto) or a positive count")
+
+
+@dataclass(frozen=True)
+class PointConfig:
+    """How sparse point labels are simulated from the dense masks.
+
+    Attributes:
+        mode: ``density`` labels a random fraction of pixels; ``per_instance`` clicks inside objects.
+        density: fraction of (non-ignored) pixels labelled in ``density`` mode; 1.0 is full supervision.
+        points_per_instance: clicks per object instance (and per background region) in ``per_instance`` mode.
+        background_share: in ``per_instance`` mode, the share of all clicks placed at random on background
+            (classes without instances); None clicks once per connected background region instead.
+        min_region_pixels: background regions smaller than this get no click (mask noise, slivers).
+        class_weights: weight the loss by inverse class frequency among the training points.
+        seed: seed of the simulated annotator; points are frozen per image for a seed.
+    """
+
+    mode: PointMode = "density"
+    density: float = 0.01
+    points_per_instance: int = 1
+    background_share: float | None = None
+    min_region_pixels: int = 16
+    class_weights: bool = False
+    seed: int = 0
+
+    def validate(self) -> None:
+        if self.mode not in ("density", "per_instance"):
+            raise ConfigError(f"points mode {self.mode!r}: use 'density' or 'per_instance'")
+        if not 0.0 < self.density <= 1.0:
+            raise ConfigError(f"density={self.density}: use a fraction of pixels in (0, 1], e.g. 0.01")
+        if self.points_per_instance < 1:
+            raise ConfigError(f"points_per_instance={self.points_per_instance}: use 1 or more")
+        if self.background_share is not None and not 0.0 <= self.background_share < 1.0:
+            raise ConfigError(f"background_share={self.background_share}: use a share in [0, 1)")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The segmentation network.
+
+    Attributes:
+        backbone: DeepLabV3 backbone; ``tiny`` is a small stand-in CNN for fast tests.
+        weights: ``none``, ``auto`` (ImageNet backbone weights if already on disk, else none),
+            ``imagenet`` (backbone), ``coco`` (whole DeepLabV3, COCO-VOC labels), or a path to a state dict.
+        allow_random_init: when requested weights cannot be found or downloaded, continue from random init
+            instead of stopping.
+    """
+
+    backbone: Backbone = "resnet50"
+    weights: str = "auto"
+    allow_random_init: bool = False
+
+    def validate(self) -> None:
+        if self.backbone not in BACKBONES:
+            raise ConfigError(f"backbone {self.backbone!r} is unknown: choose one of {', '.join(BACKBONES)}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings.
+
+    Attributes:
+        lr: Adam learning rate.
+        epochs: number of epochs (counted from 1).
+        batch_size: training crops per batch.
+        weight_decay: Adam weight decay.
+        bn_recalibration_batches: training batches used to re-estimate BatchNorm statistics before each
+            validation (0 disables). Short runs need it: MobileNetV3's BN momentum of 0.01 leaves running
+            statistics far behind the weights after a few hundred steps.
+        seed: seed of weights init, crops and augmentation.
+        device: ``auto`` (CUDA when present), ``cpu`` or ``cuda``.
+        num_threads: torch CPU threads (0 leaves torch's default).
+    """
+
+    lr: float = 1e-4
+    epochs: int = 10
+    batch_size: int = 8
+    weight_decay: float = 0.0
+    bn_recalibration_batches: int = 8
+    seed: int = 0
+    device: str = "auto"
+    num_threads: int = 0
+
+    def validate(self) -> None:
+        if not 0.0 < self.lr < 1.0:
+            raise ConfigError(f"lr={self.lr}: use a learning rate in (0, 1), e.g. 1e-4")
+        if self.epochs < 1:
+            raise ConfigError(f"epochs={self.epochs}: use 1 or more")
+        if self.batch_size < 1:
+            raise ConfigError(f"batch_size={self.batch_size}: use 1 or more")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ConfigError(f"device {self.device!r}: use auto, cpu or cuda")
+
+
+@dataclass(frozen=True)
+class TrialConfig:
+    """Everything one training run needs."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    points: PointConfig = field(default_factory=PointConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def validate(self) -> TrialConfig:
+        for part in (self.data, self.points, self.model, self.train):
+            part.validate()
+        return self
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrialConfig:
+        """Rebuild (and validate) a config from ``to_dict`` output; unknown keys are an error."""
+        parts = {}
+        for f in fields(cls):
+            section_type = {"data": DataConfig, "points": PointConfig, "model": ModelConfig, "train": TrainConfig}[f.name]
+            values = dict(d.get(f.name, {}))
+            known = {sf.name for sf in fields(section_type)}
+            unknown = set(values) - known
+            if unknown:
+                raise ConfigError(f"unknown setting(s) {sorted(unknown)} in section {f.name!r}; known: {sorted(known)}")
+            parts[f.name] = section_type(**values)
+        unknown_sections = set(d) - {f.name for f in fields(cls)}
+        if unknown_sections:
+            raise ConfigError(f"unknown config section(s) {sorted(unknown_sections)}")
+        return cls(**parts).validate()
+
+    def replace(self, **sections: dict[str, Any]) -> TrialConfig:
+        """Copy with some fields of some sections changed: ``cfg.replace(train={"lr": 1e-3})``."""
+        return TrialConfig(**{
+            f.name: dataclasses.replace(getattr(self, f.name), **sections.get(f.name, {})) for f in fields(self)
+        })

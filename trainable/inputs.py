@@ -1,0 +1,61 @@
+"""From a decoded dataset and a trial config to what training consumes: split, frozen points, loaders."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from trainable.config import IGNORE_INDEX, ConfigError, TrialConfig
+from trainable.dataset import SegmentationData, split_by_scene
+from trainable.points import PointStats, class_weights_from_counts, point_stats, simulate_points
+from trainable.tiles import GridTiles, TrainCrops
+
+
+@dataclass
+class TrialInputs:
+    train_crops: TrainCrops
+    train_loader: DataLoader
+    val_loader: DataLoader
+    train_stems: list[str]
+    val_stems: list[str]
+    points: PointStats
+    class_weight: torch.Tensor | None  # (C,) or None
+
+
+def training_points(data: SegmentationData, cfg: TrialConfig) -> tuple[list[int], list[int], list[np.ndarray]]:
+    """Split by scene and simulate the (frozen) point labels of the training images.
+
+    Raises:
+        ConfigError: some training image gets no labelled point at this density / points per instance.
+    """
+    train_idx, val_idx = split_by_scene(data, cfg.data.val_fraction, cfg.train.seed)
+    sparse = [simulate_points(data.samples[i].mask, data.samples[i].instances, cfg.points, i) for i in train_idx]
+    empty = [data.samples[train_idx[k]].stem for k, s in enumerate(sparse) if not (s != IGNORE_INDEX).any()]
+    if empty:
+        what = (f"density {cfg.points.density:g}" if cfg.points.mode == "density"
+                else f"{cfg.points.points_per_instance} point(s) per instance")
+        raise ConfigError(f"{what} leaves {len(empty)} training image(s) with no labelled point "
+                          f"({', '.join(empty[:5])}{' ...' if len(empty) > 5 else ''}); raise the density "
+                          "(--density / the low end of --density-range) or use per-instance points")
+    return train_idx, val_idx, sparse
+
+
+def build_inputs(data: SegmentationData, cfg: TrialConfig) -> TrialInputs:
+    train_idx, val_idx, sparse = training_points(data, cfg)
+    images = [data.samples[i].image for i in train_idx]
+    stats = point_stats(sparse, [data.samples[i].mask for i in train_idx], data.classes.num_classes)
+    length = cfg.data.crops_per_epoch or TrainCrops.auto_length(images, cfg.data.tile_size, cfg.train.batch_size)
+    crops = TrainCrops(images, sparse, cfg.data.tile_size, length, cfg.data.flips, cfg.data.rotations,
+                       cfg.train.seed)
+    # drop_last: a trailing batch of 1 crop breaks BatchNorm in DeepLabV3's image-pooling branch
+    train_loader = DataLoader(crops, batch_size=cfg.train.batch_size, shuffle=False,
+                              drop_last=length >= 2 * cfg.train.batch_size)
+    val_tiles = GridTiles([data.samples[i].image for i in val_idx], [data.samples[i].mask for i in val_idx],
+                          cfg.data.tile_size)
+    val_loader = DataLoader(val_tiles, batch_size=cfg.train.batch_size, shuffle=False)
+    weight = torch.from_numpy(class_weights_from_counts(stats.class_counts)) if cfg.points.class_weights else None
+    return TrialInputs(crops, train_loader, val_loader, [data.samples[i].stem for i in train_idx],
+                       [data.samples[i].stem for i in val_idx], stats, weight)

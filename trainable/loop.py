@@ -1,0 +1,109 @@
+"""One epoch of training, one pass of validation, and BatchNorm re-estimation: plain functions."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader
+
+from trainable.config import IGNORE_INDEX
+from trainable.loss import partial_cross_entropy
+from trainable.metrics import ConfusionMatrix
+
+
+def autocast(device: torch.device) -> contextlib.AbstractContextManager:
+    """bf16 autocast on CUDA (no loss scaling needed), full precision on CPU."""
+    return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
+
+
+def _to_device(batch: dict, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    memory_format = torch.channels_last if device.type == "cuda" else torch.contiguous_format
+    image = batch["image"].to(device, non_blocking=True).contiguous(memory_format=memory_format)
+    return image, batch["mask"].to(device, non_blocking=True)
+
+
+@dataclass
+class EpochResult:
+    loss: float  # mean loss over trained batches; NaN/inf when training diverged
+    confusion: ConfusionMatrix  # of the labelled pixels (points in training, dense masks in validation)
+    batches: int = 0
+    skipped_batches: int = 0  # training batches with no labelled pixel: skipped, counted
+    redrawn_crops: int = 0  # crops re-drawn because they held no labelled pixel
+
+
+def train_one_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer,
+                    device: torch.device, num_classes: int, class_weight: torch.Tensor | None = None) -> EpochResult:
+    model.train()
+    result = EpochResult(0.0, ConfusionMatrix(num_classes))
+    total = torch.zeros((), device=device)
+    for batch in loader:
+        image, target = _to_device(batch, device)  # (B, 3, T, T), (B, T, T)
+        result.redrawn_crops += int(batch["redraws"].sum())
+        if not (target != IGNORE_INDEX).any():
+            result.skipped_batches += 1
+            continue
+        with autocast(device):
+            logits = model(image)["out"]  # (B, C, T, T)
+        loss = partial_cross_entropy(logits, target, class_weight)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        total += loss.detach()
+        result.batches += 1
+        result.confusion.update(logits.detach().argmax(1), target)
+    result.loss = float(total) / max(result.batches, 1)  # one sync per epoch
+    return result
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, loader: DataLoader, device: torch.device, num_classes: int) -> EpochResult:
+    """Dense validation: cross-entropy and confusion over every non-ignored pixel."""
+    model.eval()
+    result = EpochResult(0.0, ConfusionMatrix(num_classes))
+    loss_sum, pixels = torch.zeros((), device=device), torch.zeros((), device=device)
+    for batch in loader:
+        image, target = _to_device(batch, device)
+        with autocast(device):
+            logits = model(image)["out"]
+        loss_sum += F.cross_entropy(logits.float(), target, ignore_index=IGNORE_INDEX, reduction="sum")
+        pixels += (target != IGNORE_INDEX).sum()
+        result.confusion.update(logits.argmax(1), target)
+        result.batches += 1
+    result.loss = float(loss_sum / pixels.clamp_min(1))
+    return result
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(model: nn.Module, loader: DataLoader, device: torch.device, num_batches: int) -> int:
+    """Re-estimate every BatchNorm's running statistics from ``num_batches`` training batches.
+
+    Short runs need it: torchvision's MobileNetV3 uses BN momentum 0.01, so after a few hundred steps the running
+    statistics still lag the weights and eval-mode predictions collapse to one class. Statistics are reset and
+    averaged with equal weight (momentum None) over the batches; the layers' momenta are then restored.
+
+    Returns:
+        The number of batches used (0 when the model has no BatchNorm or ``num_batches`` is 0).
+    """
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms or num_batches <= 0:
+        return 0
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over the batches below
+    model.train()
+    used = 0
+    for batch in loader:
+        if used == num_batches:
+            break
+        image, _ = _to_device(batch, device)
+        with autocast(device):
+            model(image)
+        used += 1
+    for m, momentum in zip(norms, momenta):
+        m.momentum = momentum
+    return used

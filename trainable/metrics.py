@@ -1,0 +1,68 @@
+"""Segmentation metrics from one confusion matrix accumulated over a whole split."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from trainable.config import IGNORE_INDEX
+
+
+class ConfusionMatrix:
+    """Accumulates ``matrix[true, predicted]`` pixel counts; ignored pixels are skipped."""
+
+    def __init__(self, num_classes: int):
+        self.num_classes = num_classes
+        self.matrix = torch.zeros(num_classes, num_classes, dtype=torch.int64)
+
+    def update(self, pred: torch.Tensor, target: torch.Tensor) -> None:
+        """pred, target: integer tensors of the same shape (any), target may hold ``IGNORE_INDEX``."""
+        keep = target != IGNORE_INDEX
+        t, p = target[keep].long(), pred[keep].long()
+        n = self.num_classes
+        if self.matrix.device != t.device:  # accumulate where the predictions are: no sync per batch on a GPU
+            self.matrix = self.matrix.to(t.device)
+        self.matrix += torch.bincount(t * n + p, minlength=n * n).reshape(n, n)
+
+    def compute(self, class_names: tuple[str, ...] | list[str], exclude: tuple[int, ...] = (),
+                prefix: str = "val", per_class: bool = True) -> dict[str, float]:
+        return metrics_from_confusion(self.matrix.cpu().numpy(), class_names, exclude, prefix, per_class)
+
+
+def metrics_from_confusion(cm: np.ndarray, class_names: tuple[str, ...] | list[str],
+                           exclude: tuple[int, ...] = (), prefix: str = "val",
+                           per_class: bool = True) -> dict[str, float]:
+    """OA, macro precision / recall / F1, mIoU and per-class F1 / IoU / precision / recall.
+
+    A class absent from both truth and prediction has no defined score: it is NaN per class and left out of the
+    macro means, as are the ``exclude`` classes (e.g. clutter). A class present in one of them but never right
+    scores 0. Overall accuracy counts every non-ignored pixel.
+
+    Args:
+        cm: (C, C) counts, rows = truth, columns = prediction.
+    """
+    cm = cm.astype(np.float64)
+    tp = np.diag(cm)
+    fp, fn = cm.sum(0) - tp, cm.sum(1) - tp
+    seen = (tp + fp + fn) > 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = np.where(seen, np.nan_to_num(tp / (tp + fp)), np.nan)
+        recall = np.where(seen, np.nan_to_num(tp / (tp + fn)), np.nan)
+        f1 = np.where(seen, 2 * tp / (2 * tp + fp + fn), np.nan)
+        iou = np.where(seen, tp / (tp + fp + fn), np.nan)
+    counted = seen.copy()
+    counted[list(exclude)] = False
+
+    def macro(x: np.ndarray) -> float:
+        return float(x[counted].mean()) if counted.any() else float("nan")
+
+    total = cm.sum()
+    out = {f"{prefix}_oa": float(tp.sum() / total) if total else float("nan"),
+           f"{prefix}_precision": macro(precision), f"{prefix}_recall": macro(recall),
+           f"{prefix}_f1": macro(f1), f"{prefix}_miou": macro(iou)}
+    for i, name in enumerate(class_names if per_class else ()):
+        out[f"{prefix}_f1_{name}"] = float(f1[i])
+        out[f"{prefix}_iou_{name}"] = float(iou[i])
+        out[f"{prefix}_precision_{name}"] = float(precision[i])
+        out[f"{prefix}_recall_{name}"] = float(recall[i])
+    return out

@@ -1,0 +1,150 @@
+"""Simulated point annotation: dense mask -> sparse labels, seeded and frozen per image.
+
+Pure numpy functions. A sparse label map has the dense mask's class at labelled pixels and ``IGNORE_INDEX``
+everywhere else; points never fall on ignored pixels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from trainable.config import IGNORE_INDEX, PointConfig
+
+
+def density_points(mask: np.ndarray, density: float, seed: int | tuple[int, ...]) -> np.ndarray:
+    """Label ``round(density * valid pixels)`` random valid pixels.
+
+    The pixels are a prefix of one seeded permutation of the valid pixels, so for one seed the points at a lower
+    density are a subset of those at a higher one, and ``density=1`` labels every valid pixel.
+
+    Args:
+        mask: (H, W) uint8 class indices with ``IGNORE_INDEX`` on ignored pixels.
+        density: fraction of valid pixels to label, in (0, 1].
+        seed: seed of this image's annotator.
+
+    Returns:
+        (H, W) uint8 sparse labels.
+    """
+    valid = np.flatnonzero(mask.ravel() != IGNORE_INDEX)
+    k = int(round(density * valid.size))
+    chosen = valid[np.random.default_rng(seed).permutation(valid.size)[:k]]
+    out = np.full(mask.size, IGNORE_INDEX, dtype=np.uint8)
+    out[chosen] = mask.ravel()[chosen]
+    return out.reshape(mask.shape)
+
+
+def _interior_clicks(region: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """Flat indices of ``k`` clicks inside a boolean region: its most interior pixel first, then pixels drawn
+    at random with weight growing with their distance to the region's edge."""
+    dist = ndimage.distance_transform_edt(np.pad(region, 1))[1:-1, 1:-1].ravel()
+    first = int(np.argmax(dist))
+    if k == 1:
+        return np.array([first])
+    inside = np.flatnonzero(dist > 0)
+    weights = dist[inside] ** 2
+    weights[inside == first] = 0
+    extra = min(k - 1, int(np.count_nonzero(weights)))
+    if extra == 0:
+        return np.array([first])
+    rest = rng.choice(inside, size=extra, replace=False, p=weights / weights.sum())
+    return np.concatenate([[first], rest])
+
+
+def _clicks_per_region(labels: np.ndarray, k: int, rng: np.random.Generator, min_pixels: int) -> list[np.ndarray]:
+    """Flat indices of ``k`` interior clicks in each labelled region (labels 1..n) of at least ``min_pixels``."""
+    sizes = np.bincount(labels.ravel())
+    out = []
+    for r, window in enumerate(ndimage.find_objects(labels), start=1):
+        if window is None or sizes[r] < min_pixels:
+            continue
+        region = labels[window] == r
+        ys, xs = np.unravel_index(_interior_clicks(region, k, rng), region.shape)
+        out.append(np.ravel_multi_index((ys + window[0].start, xs + window[1].start), labels.shape))
+    return out
+
+
+def instance_points(mask: np.ndarray, instances: np.ndarray | None, per_instance: int,
+                    background_share: float | None, min_region_pixels: int,
+                    seed: int | tuple[int, ...]) -> np.ndarray:
+    """Click ``per_instance`` times inside every object, like an annotator would.
+
+    Objects are the instances of ``instances`` (ids > 0). Pixels outside any instance ("background": classes
+    without instances) are handled by ``background_share``: None clicks ``per_instance`` times inside each
+    connected background region of each class (regions smaller than ``min_region_pixels`` get none); a share
+    ``s`` instead places ``s / (1 - s)`` background clicks per object click at random background pixels, which
+    follows the background's true class prior.
+
+    Returns:
+        (H, W) uint8 sparse labels.
+    """
+    rng = np.random.default_rng(seed)
+    valid = mask != IGNORE_INDEX
+    things = valid & (instances > 0) if instances is not None else np.zeros_like(valid)
+    clicks: list[np.ndarray] = []
+    if things.any():
+        # ids may be RGB-packed (up to 2**24): relabel them 1..n so find_objects stays small
+        ids, inverse = np.unique(np.where(things, instances, 0), return_inverse=True)
+        labels = inverse.reshape(mask.shape) + (0 if ids[0] == 0 else 1)
+        clicks += _clicks_per_region(labels, per_instance, rng, min_pixels=1)
+    n_thing_clicks = sum(c.size for c in clicks)
+    background = valid & ~things
+    if background_share is not None and n_thing_clicks > 0:
+        pool = np.flatnonzero(background.ravel())
+        n_bg = min(pool.size, int(round(n_thing_clicks * background_share / (1.0 - background_share))))
+        clicks.append(rng.choice(pool, size=n_bg, replace=False))
+    else:
+        for cls in np.unique(mask[background]):
+            labels, _ = ndimage.label(background & (mask == cls))
+            clicks += _clicks_per_region(labels, per_instance, rng, min_pixels=min_region_pixels)
+    out = np.full(mask.size, IGNORE_INDEX, dtype=np.uint8)
+    if clicks:
+        chosen = np.concatenate(clicks).astype(np.int64)
+        out[chosen] = mask.ravel()[chosen]
+    return out.reshape(mask.shape)
+
+
+def simulate_points(mask: np.ndarray, instances: np.ndarray | None, cfg: PointConfig, image_index: int) -> np.ndarray:
+    """Sparse labels of one image for a point config; the annotator's seed is (cfg.seed, image_index)."""
+    seed = (cfg.seed, image_index)
+    if cfg.mode == "density":
+        return density_points(mask, cfg.density, seed)
+    return instance_points(mask, instances, cfg.points_per_instance, cfg.background_share,
+                           cfg.min_region_pixels, seed)
+
+
+@dataclass(frozen=True)
+class PointStats:
+    """How much annotation a point config amounts to on a set of images."""
+
+    points_per_image: float  # mean labelled pixels per image
+    labelled_fraction: float  # labelled pixels / valid pixels
+    class_counts: tuple[int, ...]  # labelled pixels per class
+    images_without_points: tuple[int, ...]  # indices (into the given list) of images with no labelled pixel
+
+
+def point_stats(sparse: list[np.ndarray], dense: list[np.ndarray], num_classes: int) -> PointStats:
+    counts = np.zeros(num_classes, dtype=np.int64)
+    labelled = valid = 0
+    empty = []
+    for i, (s, d) in enumerate(zip(sparse, dense)):
+        lab = s[s != IGNORE_INDEX]
+        counts += np.bincount(lab, minlength=num_classes)[:num_classes]
+        labelled += lab.size
+        valid += int(np.count_nonzero(d != IGNORE_INDEX))
+        if lab.size == 0:
+            empty.append(i)
+    n = max(len(sparse), 1)
+    return PointStats(labelled / n, labelled / max(valid, 1), tuple(int(c) for c in counts), tuple(empty))
+
+
+def class_weights_from_counts(counts: tuple[int, ...]) -> np.ndarray:
+    """Inverse-frequency class weights, mean 1 over the classes that have points (0 for classes without)."""
+    c = np.asarray(counts, dtype=np.float64)
+    w = np.where(c > 0, 1.0 / np.maximum(c, 1), 0.0)
+    present = c > 0
+    if present.any():
+        w[present] /= w[present].mean()
+    return w.astype(np.float32)
