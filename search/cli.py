@@ -109,9 +109,10 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
 def parse(argv: list[str]) -> argparse.Namespace:
     """Parse, applying ``run --config FILE.yaml`` as defaults that explicit flags override."""
     parser, run = build_parser()
-    if not argv:
-        argv = ["run"]  # `pointtune` alone: the demo search
     args = parser.parse_args(argv)
+    if args.command is None:  # `pointtune` alone (or with only -v): the demo search
+        argv = [*argv, "run"]
+        args = parser.parse_args(argv)
     if args.command == "run" and args.config:
         from search.settings import load_yaml_defaults
 
@@ -165,11 +166,16 @@ def dispatch(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``pointtune`` and ``python -m search``; returns the exit code."""
-    args = parse(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(levelname)s %(name)s: %(message)s")
     from search.errors import USER_ERRORS
 
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        args = parse(argv)
+    except USER_ERRORS as e:
+        print(f"pointtune: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s")
     try:
         return dispatch(args)
     except USER_ERRORS as e:

@@ -70,8 +70,9 @@ def _fetch(builder: Any, cfg: ModelConfig, **kwargs: Any) -> nn.Module:
         if not cfg.allow_random_init:
             raise WeightsError(msg) from None
         log.warning("%s; continuing from random init as --allow-random-init asks", msg)
-        return builder(**{k: v for k, v in kwargs.items() if k not in ("weights", "weights_backbone")},
-                       num_classes=kwargs.get("num_classes", 21))
+        # weights_backbone=None explicitly: torchvision's builders default to ImageNet backbone weights
+        return builder(weights=None, weights_backbone=None, num_classes=kwargs.get("num_classes", 21),
+                       aux_loss=kwargs.get("aux_loss"))
 
 
 def _replace_heads(model: nn.Module, num_classes: int) -> nn.Module:

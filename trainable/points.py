@@ -40,7 +40,11 @@ def _interior_clicks(region: np.ndarray, k: int, rng: np.random.Generator) -> np
     """Flat indices of ``k`` clicks inside a boolean region: its most interior pixel first, then pixels drawn
     at random with weight growing with their distance to the region's edge."""
     dist = ndimage.distance_transform_edt(np.pad(region, 1))[1:-1, 1:-1].ravel()
-    first = int(np.argmax(dist))
+    # the deepest pixel; on a plateau (elongated shapes) the one nearest the region's centroid
+    deepest = np.flatnonzero(dist >= dist.max() - 1e-9)
+    ys, xs = np.unravel_index(deepest, region.shape)
+    cy, cx = (c.mean() for c in np.nonzero(region))
+    first = int(deepest[np.argmin((ys - cy) ** 2 + (xs - cx) ** 2)])
     if k == 1:
         return np.array([first])
     inside = np.flatnonzero(dist > 0)

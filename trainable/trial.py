@@ -57,6 +57,7 @@ def run_trial(cfg: TrialConfig, report: Report, data: SegmentationData | None = 
     Raises:
         TrialDivergedError: the training loss became NaN or infinite.
     """
+    trial_start = time.time()
     cfg.validate()
     if cfg.train.num_threads:
         torch.set_num_threads(cfg.train.num_threads)
@@ -93,7 +94,7 @@ def run_trial(cfg: TrialConfig, report: Report, data: SegmentationData | None = 
             "points_per_image": inputs.points.points_per_image,
             "labelled_fraction": inputs.points.labelled_fraction,
             "skipped_batches": train.skipped_batches, "redrawn_crops": train.redrawn_crops,
-            "lr": cfg.train.lr, "epoch_time_s": time.perf_counter() - t0,
+            "lr": cfg.train.lr, "epoch_time_s": time.perf_counter() - t0, "trial_start_time": trial_start,
         }
         best = max(best, metrics["val_f1"]) if math.isfinite(metrics["val_f1"]) else best
         with tempfile.TemporaryDirectory(prefix="pointtune-ckpt-") as d:
@@ -132,6 +133,7 @@ def tune_entrypoint(config: dict[str, Any], data: SegmentationData | None = None
         with checkpoint.as_directory() as d:
             resume = load_checkpoint(d)
     log.info("trial %s on node %s with %d CPU thread(s)", context.get_trial_id(), node_id, cpus)
+    logging.getLogger("ray.train").setLevel(logging.WARNING)  # one "checkpoint created" line per epoch is noise
 
     def report(metrics: dict[str, Any], checkpoint_dir: str) -> None:
         tune.report({**metrics, "node_id": node_id}, checkpoint=tune.Checkpoint.from_directory(checkpoint_dir))

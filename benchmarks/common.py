@@ -1,0 +1,174 @@
+"""Shared helpers of the benchmarks: Ray start/stop, temporary Tune storage, demo/real data, timing and tables.
+
+Every script in this folder is run as ``python benchmarks/NAME.py`` (so this module is importable as ``common``),
+prints a short table of what it measured, and ends with one line whose last word is its headline figure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+os.environ["RAY_USAGE_STATS_ENABLED"] = "0"  # before Ray is imported anywhere
+os.environ.setdefault("RAY_DEDUP_LOGS", "1")
+
+DUBAI_ROOT = Path("/work/shared/data/dubai_aerial")
+
+
+# ----------------------------------------------------------------------------------------------------- Ray
+
+def start_ray(num_cpus: int | None = None, worker_logs: bool = False) -> float:
+    """Start a fresh local Ray (never join an existing one); returns the seconds it took.
+
+    Same settings as ``search.launch.start_ray(None)`` (address="local", loopback, no dashboard), except that
+    worker logs are not forwarded unless asked, so the benchmark output stays readable.
+    """
+    import ray
+
+    t0 = time.perf_counter()
+    ray.init(address="local", include_dashboard=False, _node_ip_address="127.0.0.1", num_cpus=num_cpus,
+             log_to_driver=worker_logs, logging_level="WARNING")
+    return time.perf_counter() - t0
+
+
+def stop_ray() -> None:
+    import ray
+
+    if ray.is_initialized():
+        ray.shutdown()
+
+
+@contextlib.contextmanager
+def ray_session(num_cpus: int | None = None, worker_logs: bool = False) -> Iterator[float]:
+    """``with ray_session() as start_s:`` a fresh local Ray, shut down on exit (also on errors)."""
+    try:
+        yield start_ray(num_cpus, worker_logs)
+    finally:
+        stop_ray()
+
+
+@contextlib.contextmanager
+def tmp_dir(prefix: str) -> Iterator[str]:
+    """A temporary directory (Tune storage, generated data), removed on exit."""
+    d = tempfile.mkdtemp(prefix=prefix)
+    try:
+        yield d
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def quiet_stdout(enabled: bool = True) -> Iterator[None]:
+    """Hide stdout (pointtune's per-trial progress lines) while the real callbacks still run."""
+    if not enabled:
+        yield
+        return
+    with contextlib.redirect_stdout(io.StringIO()):
+        yield
+
+
+def real_run_config(base: Any, storage: str, name: str, trials: int = 1) -> Any:
+    """The ``tune.RunConfig`` a pointtune search uses (checkpoint/failure config, progress callback)."""
+    from search.launch import _run_config
+    from search.progress import ProgressPrinter
+    from search.settings import SearchSettings
+
+    settings = SearchSettings(base=base, trials=trials, storage=storage, name=name)
+    return _run_config(settings, ProgressPrinter(settings))
+
+
+# ---------------------------------------------------------------------------------------------------- data
+
+def demo_root(num_images: int = 24, size: int = 128, seed: int = 0, scratch: str | None = None) -> str:
+    """Folder of synthetic demo scenes: the cached default set, or a generated one of another size."""
+    from trainable.demo import ensure_demo_data, generate_demo_data
+
+    if (num_images, size) == (24, 128):
+        return str(ensure_demo_data(seed))
+    cache = Path(scratch or tempfile.gettempdir()) / f"pointtune-bench-demo-{num_images}x{size}-s{seed}"
+    if not (cache / ".complete").is_file():
+        generate_demo_data(cache, num_images=num_images, size=size, seed=seed)
+        (cache / ".complete").write_text("")
+    return str(cache)
+
+
+def dubai_root() -> Path | None:
+    """The real Dubai aerial dataset, or None (with a message saying so) when the folder is absent."""
+    if (DUBAI_ROOT / "images").is_dir():
+        return DUBAI_ROOT
+    print(f"real data: {DUBAI_ROOT} is absent; skipping the Dubai aerial dataset, using demo data only")
+    return None
+
+
+def dataset_bytes(data: Any) -> int:
+    """Decoded size of a ``SegmentationData``: every image, mask and instance array."""
+    return sum(s.image.nbytes + s.mask.nbytes + (s.instances.nbytes if s.instances is not None else 0)
+               for s in data.samples)
+
+
+def demo_config(root: str, backbone: str = "mobilenet_v3_large", tile_size: int = 64, crops_per_epoch: int = 64,
+                epochs: int = 3, batch_size: int = 8, num_threads: int = 2, fmt: str = "demo",
+                **train: Any) -> Any:
+    """A fixed ``TrialConfig`` shaped like the CLI's demo defaults (random init: no weights on disk needed)."""
+    from trainable.config import DataConfig, ModelConfig, TrainConfig, TrialConfig
+
+    return TrialConfig(
+        data=DataConfig(root=root, format=fmt, tile_size=tile_size, crops_per_epoch=crops_per_epoch),
+        model=ModelConfig(backbone=backbone, weights="none"),
+        train=TrainConfig(epochs=epochs, batch_size=batch_size, num_threads=num_threads, device="cpu", **train),
+    ).validate()
+
+
+# ------------------------------------------------------------------------------------------ timing, output
+
+def median(xs: Sequence[float]) -> float:
+    return statistics.median(xs) if xs else float("nan")
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    t0 = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t0, out
+
+
+def fmt(x: Any) -> str:
+    """Numbers for tables: 3 decimals, or 3 significant digits below 0.01."""
+    if isinstance(x, float):
+        if x != x:
+            return "n/a"
+        return f"{x:.3g}" if 0 < abs(x) < 0.01 else f"{x:.3f}"
+    return str(x)
+
+
+def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], title: str | None = None) -> None:
+    cells = [[fmt(c) for c in row] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)]
+    if title:
+        print(f"\n{title}")
+    print("  ".join(h.ljust(w) for h, w in zip(headers, widths)))
+    print("  ".join("-" * w for w in widths))
+    for r in cells:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)))
+    sys.stdout.flush()
+
+
+def verdict(value: float, target: float, op: str) -> str:
+    """``target <= 1.03: met`` style text; ``op`` is how ``value`` must compare to ``target``."""
+    ok = {"<=": value <= target, "<": value < target, ">=": value >= target, ">": value > target}[op]
+    return f"target {op} {target:g}: {'met' if ok else 'NOT met'}"
+
+
+def machine_note() -> str:
+    import torch
+
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return (f"machine: {os.cpu_count()} CPU core(s), torch {torch.__version__}, load average (1 min) {load:.2f} "
+            "(other processes on this machine add noise)")

@@ -1,0 +1,206 @@
+"""Time from a trial's start to its first training batch, for 1 vs 8 trials and a small vs a larger dataset, and
+the memory of a trial process against the size of the decoded dataset it trains on.
+
+Each dataset is decoded once in this process (``load_dataset``) and given to Tune as pointtune does:
+``tune.with_resources(tune.with_parameters(<trainable>, data=data), cpu=1)``. The trainable is a thin wrapper
+around the real ``tune_entrypoint`` that, inside the trial process, stamps ``time.time()``
+
+* on entry (the data has already arrived: ``with_parameters`` fetches it from the object store before the call),
+* when ``build_inputs`` (split, point simulation, loaders) and ``build_model`` return,
+* when the first training batch comes out of the train loader (the loader is wrapped, nothing else changes),
+
+and, at the first ``tune.report`` (after epoch 1), reads the trial process's USS/PSS/RSS (psutil) and checks where
+the dataset's numpy arrays live: read-only, and inside a shared memory mapping (the object store) rather than in
+private memory. The driver stamps each trial's start (``on_trial_start``) too.
+
+Searches: 1 trial (run ``--single-repeats`` times) and ``--trials`` trials with 2 at a time, same fixed config
+(MobileNetV3, 64-px tiles, 1 epoch of 2 batches), on demo data of 24 images of 128 px and of 96 images of 256 px.
+Headline: median(entry -> first batch) with 8 trials / median with 1 trial, over both datasets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import bisect
+import time
+from typing import Any
+
+from common import (dataset_bytes, demo_config, demo_root, machine_note, median, print_table, quiet_stdout,
+                    ray_session, real_run_config, timed, tmp_dir, verdict)
+
+TARGET = 1.25  # 2 trials share 2 cores with the driver: some contention is expected, no growth beyond
+
+
+def _shared_and_readonly_bytes(data: Any) -> tuple[int, int]:
+    """Bytes of the dataset's arrays that lie in a shared mapping of this process, and that are read-only."""
+    maps = []
+    with open("/proc/self/maps") as f:
+        for line in f:
+            addr, perms = line.split()[:2]
+            lo, hi = (int(x, 16) for x in addr.split("-"))
+            maps.append((lo, hi, perms))
+    maps.sort()
+    starts = [m[0] for m in maps]
+    shared = readonly = 0
+    for s in data.samples:
+        for a in (s.image, s.mask, s.instances):
+            if a is None:
+                continue
+            ptr = a.__array_interface__["data"][0]
+            k = bisect.bisect_right(starts, ptr) - 1
+            if k >= 0 and maps[k][0] <= ptr < maps[k][1] and maps[k][2][3] == "s":
+                shared += a.nbytes
+            readonly += 0 if a.flags.writeable else a.nbytes
+    return shared, readonly
+
+
+def probed_entrypoint(config: dict[str, Any], data: Any = None) -> None:
+    """Runs in the trial process: the real ``tune_entrypoint`` with time stamps and a memory probe."""
+    import psutil
+    from ray import tune
+
+    import trainable.trial as trial
+
+    marks: dict[str, float] = {"entry": time.time()}
+    real = {"report": tune.report, "train": trial.train_one_epoch, "inputs": trial.build_inputs,
+            "model": trial.build_model}
+
+    def build_inputs(*a: Any, **k: Any) -> Any:
+        out = real["inputs"](*a, **k)
+        marks.setdefault("inputs", time.time())
+        return out
+
+    def build_model(*a: Any, **k: Any) -> Any:
+        out = real["model"](*a, **k)
+        marks.setdefault("model", time.time())
+        return out
+
+    def train_one_epoch(model: Any, loader: Any, *a: Any, **k: Any) -> Any:
+        def batches() -> Any:
+            for batch in loader:
+                marks.setdefault("first_batch", time.time())
+                yield batch
+        return real["train"](model, batches(), *a, **k)
+
+    def report(metrics: dict[str, Any], checkpoint: Any = None) -> None:
+        mem = psutil.Process().memory_full_info()
+        shared, readonly = _shared_and_readonly_bytes(data)
+        probe = {f"bench_{k}_t": v for k, v in marks.items()}
+        probe.update(bench_uss=mem.uss, bench_pss=mem.pss, bench_rss=mem.rss, bench_shared=shared,
+                     bench_readonly=readonly, bench_pid=psutil.Process().pid)
+        real["report"]({**metrics, **probe}, checkpoint=checkpoint)
+
+    tune.report, trial.train_one_epoch, trial.build_inputs, trial.build_model = (
+        report, train_one_epoch, build_inputs, build_model)
+    try:
+        trial.tune_entrypoint(config, data)
+    finally:
+        tune.report, trial.train_one_epoch, trial.build_inputs, trial.build_model = (
+            real["report"], real["train"], real["inputs"], real["model"])
+
+
+def run_search(cfg: Any, data: Any, trials: int, concurrent: int) -> list[dict[str, Any]]:
+    """One search of ``trials`` identical trials; per trial: its first result plus the driver's start stamp."""
+    from ray import tune
+
+    from search.launch import METRIC, MODE
+
+    started: dict[str, float] = {}
+    first: dict[str, dict[str, Any]] = {}
+
+    class Clock(tune.Callback):
+        def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+            started[trial.trial_id] = time.time()
+
+        def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+            first.setdefault(trial.trial_id, result)
+
+    with tmp_dir("pointtune-bench-start-") as storage:
+        run_config = real_run_config(cfg, storage, "trial_start", trials)
+        run_config.callbacks = [*run_config.callbacks, Clock()]
+        trainable = tune.with_resources(tune.with_parameters(probed_entrypoint, data=data), {"cpu": 1, "gpu": 0})
+        tuner = tune.Tuner(trainable, param_space=cfg.to_dict(), run_config=run_config,
+                           tune_config=tune.TuneConfig(metric=METRIC, mode=MODE, num_samples=trials,
+                                                       max_concurrent_trials=concurrent))
+        with quiet_stdout():
+            grid = tuner.fit()
+    if grid.errors:
+        raise RuntimeError(f"a trial failed: {grid.errors[0]}")
+    return [{**r, "driver_start_t": started[tid]} for tid, r in first.items()]
+
+
+def summarise(runs: list[dict[str, Any]]) -> dict[str, float]:
+    def m(key: str) -> float:
+        return median([r[key] for r in runs])
+
+    return {
+        "start_to_entry": median([r["bench_entry_t"] - r["driver_start_t"] for r in runs]),
+        "inputs": median([r["bench_inputs_t"] - r["bench_entry_t"] for r in runs]),
+        "model": median([r["bench_model_t"] - r["bench_inputs_t"] for r in runs]),
+        "entry_to_batch": median([r["bench_first_batch_t"] - r["bench_entry_t"] for r in runs]),
+        "start_to_batch": median([r["bench_first_batch_t"] - r["driver_start_t"] for r in runs]),
+        "uss": m("bench_uss"), "pss": m("bench_pss"), "rss": m("bench_rss"),
+        "shared": min(r["bench_shared"] for r in runs), "readonly": min(r["bench_readonly"] for r in runs),
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--trials", type=int, default=8, help="trials of the larger search (2 run at a time)")
+    p.add_argument("--concurrent", type=int, default=2)
+    p.add_argument("--single-repeats", type=int, default=2, help="1-trial searches per dataset")
+    p.add_argument("--large", default="96x256", help="IMAGESxSIZE of the larger demo dataset, e.g. 96x512")
+    p.add_argument("--tile-size", type=int, default=64)
+    args = p.parse_args()
+
+    from trainable.dataset import load_dataset
+
+    n_large, size_large = (int(x) for x in args.large.split("x"))
+    sets = {"24x128": demo_root(), args.large: demo_root(n_large, size_large)}
+    print(f"trial start: MobileNetV3, {args.tile_size}-px tiles, 1 epoch of 2 batches, 1 CPU per trial; "
+          f"searches of 1 trial (x{args.single_repeats}) and {args.trials} trials ({args.concurrent} at a time)")
+    print(machine_note())
+    rows, mem_rows, growth = [], [], []
+    with ray_session() as ray_start_s:
+        print(f"ray start: {ray_start_s:.1f} s")
+        for name, root in sets.items():
+            cfg = demo_config(root, tile_size=args.tile_size, crops_per_epoch=16, epochs=1, num_threads=1)
+            cfg = cfg.replace(data={"val_fraction": 0.05})  # few validation tiles: the start is what is measured
+            decode_s, data = timed(lambda: load_dataset(cfg.data))
+            nbytes = dataset_bytes(data)
+            one: list[dict[str, Any]] = []
+            many: list[dict[str, Any]] = []
+            for step in ["one", "many"] + ["one"] * (args.single_repeats - 1):
+                t0 = time.perf_counter()
+                if step == "one":
+                    one += run_search(cfg, data, 1, 1)
+                else:
+                    many += run_search(cfg, data, args.trials, args.concurrent)
+                print(f"  {name}: search of {1 if step == 'one' else args.trials} trial(s) "
+                      f"{time.perf_counter() - t0:.1f} s", flush=True)
+            for label, runs in ((f"1 trial (x{len(one)})", one), (f"{args.trials} trials", many)):
+                s = summarise(runs)
+                rows.append([name, label, s["start_to_entry"], s["inputs"], s["model"], s["entry_to_batch"],
+                             s["start_to_batch"]])
+                mem_rows.append([name, label, nbytes / 2**20, s["uss"] / 2**20, s["pss"] / 2**20,
+                                 s["rss"] / 2**20, f"{s['shared'] / nbytes:.0%}", f"{s['readonly'] / nbytes:.0%}"])
+            growth.append(summarise(many)["entry_to_batch"] / summarise(one)["entry_to_batch"])
+            print(f"  {name}: decoded once in {decode_s:.2f} s, {nbytes / 2**20:.1f} MiB", flush=True)
+
+    print_table(["data", "search", "start->entry", "build_inputs", "build_model", "entry->1st batch",
+                 "start->1st batch"], rows, title="seconds, median over trials (start = driver's on_trial_start; "
+                                                  "entry = trainable called, data already fetched)")
+    print_table(["data", "search", "data MiB", "USS MiB", "PSS MiB", "RSS MiB", "data in shared map",
+                 "data read-only"], mem_rows, title="trial process memory at its first report (after epoch 1)")
+    small, large = rows[0][5], rows[2][5]
+    print(f"\nentry->1st batch, {args.large} vs 24x128 data (1 trial): {large / small:.2f}x "
+          f"for {mem_rows[2][2] / mem_rows[0][2]:.0f}x the decoded bytes")
+    print(f"USS growth {args.large} vs 24x128 (1 trial): {mem_rows[2][3] - mem_rows[0][3]:+.1f} MiB "
+          f"for {mem_rows[2][2] - mem_rows[0][2]:+.1f} MiB more decoded data")
+    ratio = median(growth)
+    print(f"per dataset: " + ", ".join(f"{n} {g:.2f}" for n, g in zip(sets, growth)))
+    print(f"{verdict(ratio, TARGET, '<=')}; trial start growth {args.trials} vs 1 trials: {ratio:.2f}")
+
+
+if __name__ == "__main__":
+    main()

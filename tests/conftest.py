@@ -1,0 +1,48 @@
+"""Shared fixtures: tiny generated datasets, environment for Ray and matplotlib, the real Dubai sample."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+os.environ.setdefault("RAY_AUTH_MODE", "token")  # what a local instance started by pointtune uses by default
+os.environ.setdefault("MPLBACKEND", "Agg")
+os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+torch.set_num_threads(2)
+
+DUBAI = Path(__file__).resolve().parents[2] / "shared" / "data" / "dubai_aerial"
+
+
+@pytest.fixture(scope="session")
+def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """12 synthetic aerial scenes of 64x64 px with class-index masks and RGB-encoded instances."""
+    from trainable.demo import generate_demo_data
+
+    return generate_demo_data(tmp_path_factory.mktemp("demo"), num_images=12, size=64, seed=0)
+
+
+@pytest.fixture
+def dubai_dir() -> Path:
+    if not (DUBAI / "README.txt").is_file():
+        pytest.skip(f"real Dubai aerial sample not found at {DUBAI} (it lives in the team's shared/data folder)")
+    return DUBAI
+
+
+@pytest.fixture(scope="module")
+def ray_local():
+    """A fresh local Ray instance (2 CPUs, loopback) for the module, always shut down."""
+    import ray
+
+    from search.launch import start_ray
+
+    start_ray(None)
+    try:
+        yield ray
+    finally:
+        ray.shutdown()

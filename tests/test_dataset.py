@@ -1,0 +1,136 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from trainable.classes import ClassDescription, ClassDescriptionError
+from trainable.config import IGNORE_INDEX, DataConfig
+from trainable.dataset import DatasetError, load_dataset, split_by_scene
+
+RGB_CLASSES = """
+mask_encoding: rgb
+group_pattern: '^(scene\\d+)_'
+classes:
+  - {name: red, value: [255, 0, 0]}
+  - {name: green, value: [0, 255, 0]}
+ignore: [[0, 0, 0]]
+"""
+
+
+def _write_pair(root: Path, stem: str, mask: np.ndarray, size: tuple[int, int] | None = None) -> None:
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    (root / "semantic").mkdir(parents=True, exist_ok=True)
+    h, w = size or mask.shape[:2]
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (h, w, 3), dtype=np.uint8)).save(
+        root / "images" / f"{stem}.png")
+    Image.fromarray(mask).save(root / "semantic" / f"{stem}.png")
+
+
+def _rgb_dataset(root: Path) -> Path:
+    (root / "classes.yaml").parent.mkdir(parents=True, exist_ok=True)
+    (root / "classes.yaml").write_text(RGB_CLASSES)
+    for k in range(4):
+        m = np.zeros((32, 32, 3), np.uint8)
+        m[:, :16] = (255, 0, 0)
+        m[:, 16:] = (0, 255, 0)
+        m[:2] = 0  # ignored strip
+        _write_pair(root, f"scene{k // 2}_part{k}", m)
+    return root
+
+
+def test_demo_data_loads_with_instances_and_every_class(demo_dir: Path) -> None:
+    data = load_dataset(DataConfig(root=str(demo_dir), tile_size=32))
+    assert len(data.samples) == 12 and data.classes.names[0] == "road"
+    assert all(s.instances is not None and s.instances.max() > 255 for s in data.samples)
+    present = np.unique(np.concatenate([s.mask.ravel() for s in data.samples]))
+    assert set(range(6)) <= set(present.tolist())
+
+
+def test_rgb_masks_palette_pngs_and_ignore_colours(tmp_path: Path) -> None:
+    root = _rgb_dataset(tmp_path)
+    rgb = np.asarray(Image.open(root / "semantic" / "scene0_part0.png").convert("RGB"))
+    Image.fromarray(rgb).convert("P", palette=Image.Palette.ADAPTIVE, colors=3).save(
+        root / "semantic" / "scene0_part0.png")  # the same mask as a palette PNG
+    data = load_dataset(DataConfig(root=str(root), tile_size=16))
+    for s in data.samples:
+        assert np.all(s.mask[:2] == IGNORE_INDEX) and np.all(s.mask[2:, :16] == 0) and np.all(s.mask[2:, 16:] == 1)
+
+
+def test_split_keeps_scenes_together_and_is_seeded(tmp_path: Path) -> None:
+    data = load_dataset(DataConfig(root=str(_rgb_dataset(tmp_path)), tile_size=16))
+    train, val = split_by_scene(data, 0.2, seed=0)
+    groups = lambda idx: {data.samples[i].group for i in idx}  # noqa: E731
+    assert train and val and not groups(train) & groups(val)
+    assert split_by_scene(data, 0.2, seed=0) == (train, val)
+
+
+def test_grey_level_masks_map_to_classes(tmp_path: Path) -> None:
+    (tmp_path / "classes.yaml").write_text(
+        "classes: [{name: a, value: 50}, {name: b, value: 200}]\nignore: [0]\n")
+    for k in range(2):
+        m = np.full((20, 20), 50, np.uint8)
+        m[10:] = 200
+        m[0, 0] = 0
+        _write_pair(tmp_path, f"img{k}", m)
+    data = load_dataset(DataConfig(root=str(tmp_path), tile_size=16))
+    assert data.samples[0].mask[0, 0] == IGNORE_INDEX and data.samples[0].mask[15, 5] == 1
+
+
+def test_every_bad_file_is_reported_together(tmp_path: Path) -> None:
+    root = _rgb_dataset(tmp_path)
+    (root / "images" / "scene0_part0.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"0" * 40)  # truncated image
+    Image.open(root / "images" / "scene1_part2.png").crop((0, 0, 20, 20)).save(root / "images" / "scene1_part2.png")
+    bad = np.zeros((32, 32, 3), np.uint8)
+    bad[5, 5] = (1, 2, 3)
+    Image.fromarray(bad).save(root / "semantic" / "scene1_part3.png")  # a colour not in the description
+    Image.fromarray(bad).save(root / "semantic" / "orphan.png")  # a mask without image
+    with pytest.raises(DatasetError) as err:
+        load_dataset(DataConfig(root=str(root), tile_size=16))
+    text = str(err.value)
+    assert len(err.value.problems) == 4
+    assert "orphan.png: mask has no image" in text
+    assert "scene0_part0.png: cannot read this image" in text
+    assert "scene1_part2.png: mask is 32x32 but its image" in text
+    assert "scene1_part3.png: mask values #010203" in text
+
+
+def test_missing_folder_empty_folder_and_tile_too_large(tmp_path: Path) -> None:
+    with pytest.raises(DatasetError, match="does not exist"):
+        load_dataset(DataConfig(root=str(tmp_path / "nope"), format="demo"))
+    with pytest.raises(DatasetError, match="no images/ and semantic/"):
+        load_dataset(DataConfig(root=str(tmp_path), format="demo"))
+    with pytest.raises(DatasetError, match="smaller than --tile-size 64"):
+        load_dataset(DataConfig(root=str(_rgb_dataset(tmp_path / "d")), tile_size=64))
+
+
+@pytest.mark.parametrize("text, message", [
+    ("classes: []", "non-empty list 'classes'"),
+    ("classes: [{name: a}]", "needs 'name' and 'value'"),
+    ("mask_encoding: rgb\nclasses: [{name: a, value: 3}]", "must be an \\[R, G, B\\] colour"),
+    ("classes: [{name: a, value: 1}, {name: b, value: 1}]", "used twice"),
+    ("classes: [{name: a, value: 1}]\nexclude_from_mean: [zz]", "'zz', which is not a class"),
+    ("classes: [{name: a, value: 1}\n", "not valid YAML"),
+])
+def test_malformed_class_descriptions(tmp_path: Path, text: str, message: str) -> None:
+    f = tmp_path / "c.yaml"
+    f.write_text(text)
+    with pytest.raises(ClassDescriptionError, match=message):
+        ClassDescription.load(f)
+
+
+def test_dubai_colour_and_palette_masks_split_by_tile(dubai_dir: Path) -> None:
+    data = load_dataset(DataConfig(root=str(dubai_dir), format="dubai_aerial", tile_size=64, resize=0.25))
+    assert len(data.samples) == 72 and data.classes.num_classes == 5
+    palette_stem = "tile2_part001"  # stored as an 8-bit palette PNG
+    with Image.open(dubai_dir / "semantic" / f"{palette_stem}.png") as im:
+        assert im.mode == "P"
+    sample = next(s for s in data.samples if s.stem == palette_stem)
+    assert set(np.unique(sample.mask).tolist()) <= {0, 1, 2, 3, 4, IGNORE_INDEX} and len(np.unique(sample.mask)) > 2
+    gaps = next(s for s in data.samples if s.stem == "tile8_part003")  # 17 % unannotated black
+    assert (gaps.mask == IGNORE_INDEX).mean() > 0.1
+    train, val = split_by_scene(data, 0.2, seed=0)
+    tiles = lambda idx: {data.samples[i].stem.split("_")[0] for i in idx}  # noqa: E731
+    assert not tiles(train) & tiles(val) and 0.1 < len(val) / 72 < 0.35

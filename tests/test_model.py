@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+import torch
+import torchvision
+
+from trainable.config import ModelConfig
+from trainable.model import WeightsError, build_model, cached_weights_path
+
+
+@pytest.fixture(autouse=True)
+def empty_torch_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """torchvision's weights cache, empty, in a temporary folder."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    torch.hub.set_dir(str(tmp_path / "torch" / "hub"))
+    return tmp_path / "torch" / "hub"
+
+
+@pytest.mark.parametrize("backbone", ["resnet50", "mobilenet_v3_large", "tiny"])
+def test_head_is_replaced_for_n_classes(backbone: str) -> None:
+    model = build_model(ModelConfig(backbone=backbone, weights="none"), num_classes=7).eval()
+    with torch.no_grad():
+        out = model(torch.randn(2, 3, 64, 64))["out"]
+    assert out.shape == (2, 7, 64, 64)
+    if backbone != "tiny":
+        assert model.classifier[-1].out_channels == 7 and model.aux_classifier is None
+
+
+def test_local_state_dict_file_is_loaded_and_other_heads_skipped(tmp_path: Path) -> None:
+    source = build_model(ModelConfig(backbone="mobilenet_v3_large", weights="none"), num_classes=4)
+    path = tmp_path / "weights.pt"
+    torch.save(source.state_dict(), path)
+    loaded = build_model(ModelConfig(backbone="mobilenet_v3_large", weights=str(path)), num_classes=4)
+    for (name, a), b in zip(source.state_dict().items(), loaded.state_dict().values()):
+        assert torch.equal(a, b), name
+    other = build_model(ModelConfig(backbone="mobilenet_v3_large", weights=str(path)), num_classes=9)
+    assert other.classifier[-1].out_channels == 9  # head of another class count skipped, backbone loaded
+    assert torch.equal(other.backbone["0"][0].weight, source.backbone["0"][0].weight)
+
+
+def test_torchvision_imagenet_weights_load_from_the_cache(empty_torch_cache: Path) -> None:
+    from torchvision.models import MobileNet_V3_Large_Weights
+
+    backbone = torchvision.models.mobilenet_v3_large()
+    target = cached_weights_path(MobileNet_V3_Large_Weights.IMAGENET1K_V1)
+    target.parent.mkdir(parents=True)
+    torch.save(backbone.state_dict(), target)  # stands in for the real download
+    for weights in ("imagenet", "auto"):
+        model = build_model(ModelConfig(backbone="mobilenet_v3_large", weights=weights), num_classes=3)
+        assert torch.equal(model.backbone["0"][0].weight, backbone.features[0][0].weight), weights
+
+
+def test_offline_without_cached_weights_says_where_to_put_them(monkeypatch: pytest.MonkeyPatch,
+                                                                caplog: pytest.LogCaptureFixture) -> None:
+    def offline(*args: object, **kwargs: object) -> None:
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    with pytest.raises(WeightsError, match="put it at .*mobilenet_v3_large-.*pth.*--allow-random-init"):
+        build_model(ModelConfig(backbone="mobilenet_v3_large", weights="imagenet"), num_classes=3)
+    with caplog.at_level(logging.WARNING):
+        model = build_model(ModelConfig(backbone="mobilenet_v3_large", weights="imagenet",
+                                        allow_random_init=True), num_classes=3)
+        auto = build_model(ModelConfig(backbone="mobilenet_v3_large", weights="auto"), num_classes=3)
+    assert model.classifier[-1].out_channels == 3 and auto.classifier[-1].out_channels == 3
+    assert "continuing from random init" in caplog.text and "training from scratch" in caplog.text
+
+
+def test_weights_that_fit_nothing_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "other.pt"
+    torch.save({"foo.weight": torch.zeros(3)}, path)
+    with pytest.raises(WeightsError, match="matches none of the parameters"):
+        build_model(ModelConfig(backbone="tiny", weights=str(path)), num_classes=3)
+    with pytest.raises(WeightsError, match="does not exist"):
+        build_model(ModelConfig(backbone="tiny", weights=str(tmp_path / "missing.pt")), num_classes=3)

@@ -1,0 +1,82 @@
+"""Real searches (Ray Tune + OptunaSearch) on tiny tiles with the small stand-in CNN."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+import pytest
+
+from search.cli import main
+from search.launch import JOURNAL_FILE, SETTINGS_FILE
+from search.results import load_experiment
+
+pytestmark = pytest.mark.slow
+
+FAST = ["--backbone", "tiny", "--tile-size", "32", "--crops-per-epoch", "48", "--cpus-per-trial", "1",
+        "--density-range", "0.01", "0.1"]
+
+
+@pytest.fixture(scope="module")
+def search_dir(ray_local, demo_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    storage = tmp_path_factory.mktemp("storage")
+    code = main(["run", "--data", str(demo_dir), *FAST, "--trials", "3", "--epochs-range", "2", "3",
+                 "--lr-range", "1e-3", "1e-2", "--storage", str(storage), "--name", "three"])
+    assert code == 0
+    return storage / "three"
+
+
+def test_every_trial_reports_val_f1_every_epoch(search_dir: Path) -> None:
+    records = load_experiment(str(search_dir))
+    assert len(records) == 3 and all(r.status == "finished" for r in records)
+    for r in records:
+        epochs = r.config["train"]["epochs"]
+        assert 2 <= epochs <= 3 and r.history["epoch"].tolist() == list(range(1, epochs + 1))
+        assert r.history["val_f1"].between(0, 1).all()
+        assert {"points_per_image", "labelled_fraction", "node_id", "val_miou", "train_f1"} <= set(r.history)
+        assert 1e-3 <= r.config["train"]["lr"] <= 1e-2
+    assert (search_dir / SETTINGS_FILE).is_file()
+
+
+def test_two_trials_ran_at_the_same_time_on_two_cpus(search_dir: Path) -> None:
+    spans = sorted((r.history["trial_start_time"].iloc[0],
+                    r.history["trial_start_time"].iloc[0] + r.history["time_total_s"].iloc[-1])
+                   for r in load_experiment(str(search_dir)))
+    overlaps = [a_end > b_start for (_, a_end), (b_start, _) in zip(spans, spans[1:])]
+    assert any(overlaps), f"no two trials overlapped in time: {spans}"
+
+
+def test_optuna_storage_holds_the_trials_with_the_values_tune_saw(search_dir: Path) -> None:
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(
+        str(search_dir / JOURNAL_FILE)))
+    (name,) = optuna.study.get_all_study_names(storage)
+    study = optuna.load_study(study_name=name, storage=storage)
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(complete) == 3
+    seen = {round(r.config["train"]["lr"], 12): r.history["val_f1"].iloc[-1] for r in load_experiment(str(search_dir))}
+    for t in complete:
+        assert t.value == pytest.approx(seen[round(t.params["train/lr"], 12)])
+
+
+def test_results_table_was_printed_with_the_export_command(search_dir: Path) -> None:
+    # the search's own stdout is gone by now; re-render the same summary from the folder
+    from search.results import render, trials_table
+
+    table = render(trials_table(load_experiment(str(search_dir))), "table")
+    assert table.splitlines()[0].split()[:3] == ["trial_id", "status", "lr"]
+
+
+def test_same_seed_one_trial_at_a_time_gives_the_same_configurations(ray_local, demo_dir: Path,
+                                                                      tmp_path: Path) -> None:
+    configs = []
+    for name in ("a", "b"):
+        assert main(["run", "--data", str(demo_dir), *FAST, "--trials", "3", "--epochs-range", "1", "1",
+                     "--max-concurrent", "1", "--seed", "5", "--storage", str(tmp_path), "--name", name]) == 0
+        records = load_experiment(str(tmp_path / name))
+        configs.append(sorted((r.config["train"]["lr"], r.config["points"]["density"]) for r in records))
+    assert configs[0] == configs[1] and len(set(configs[0])) == 3
+
+
+def test_an_existing_experiment_is_not_overwritten(search_dir: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["run", "--storage", str(search_dir.parent), "--name", search_dir.name, *FAST]) == 2
+    assert "already exists: add --resume" in capsys.readouterr().err

@@ -1,0 +1,79 @@
+"""``pointtune train`` end to end, in-process through ``main(argv)``."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+import torch
+
+from search.cli import main
+from trainable.checkpoint import CHECKPOINT_FILE, load_checkpoint
+
+
+def test_train_learns_from_points_well_above_chance(demo_dir: Path, tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "run"
+    code = main(["train", "--data", str(demo_dir), "--backbone", "tiny", "--tile-size", "32", "--epochs", "4",
+                 "--lr", "3e-3", "--density", "0.05", "--crops-per-epoch", "96", "--out", str(out)])
+    assert code == 0
+    with (out / "metrics.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 4]
+    for key in ("train_loss", "train_f1", "val_loss", "val_oa", "val_precision", "val_recall", "val_f1",
+                "val_miou", "val_f1_road", "val_f1_car", "points_per_image", "labelled_fraction"):
+        assert key in rows[0], key
+    best = max(float(r["val_f1"]) for r in rows)
+    assert best > 0.45, f"6 classes: chance macro F1 is below 0.17, got {best}"
+    assert abs(float(rows[0]["labelled_fraction"]) - 0.05) < 0.005
+    state = load_checkpoint(out / "best.pt")
+    assert state["metrics"]["val_f1"] == pytest.approx(best) and state["config"]["train"]["lr"] == 3e-3
+    assert load_checkpoint(out / "last.pt")["epoch"] == 4
+    printed = capsys.readouterr().out
+    assert "epoch 4/4" in printed and "val F1 per class: road" in printed
+
+
+def test_the_model_never_sees_the_masks(demo_dir: Path, tmp_path: Path) -> None:
+    """Same images, masks scrambled: predictions of a fixed model cannot depend on the masks."""
+    from trainable.config import DataConfig
+    from trainable.dataset import load_dataset
+    from trainable.inputs import build_inputs
+    from trainable.config import TrialConfig, ModelConfig
+
+    cfg = TrialConfig(data=DataConfig(root=str(demo_dir), tile_size=32), model=ModelConfig(backbone="tiny"))
+    data = load_dataset(cfg.data)
+    batch = next(iter(build_inputs(data, cfg).val_loader))
+    for s in data.samples:
+        s.mask = (s.mask + 1) % 6
+    scrambled = next(iter(build_inputs(data, cfg).val_loader))
+    assert batch["image"].shape[1] == 3 and torch.equal(batch["image"], scrambled["image"])
+    assert not torch.equal(batch["mask"], scrambled["mask"])
+
+
+def test_deeplabv3_through_the_cli(demo_dir: Path, tmp_path: Path) -> None:
+    assert main(["train", "--data", str(demo_dir), "--backbone", "mobilenet_v3_large", "--weights", "none",
+                 "--tile-size", "32", "--epochs", "1", "--crops-per-epoch", "16", "--out", str(tmp_path)]) == 0
+    state = load_checkpoint(tmp_path / "last.pt")
+    assert "classifier.4.weight" in state["model"] and state["model"]["classifier.4.weight"].shape[0] == 6
+
+
+def test_dubai_end_to_end(dubai_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    code = main(["train", "--data", str(dubai_dir), "--format", "dubai_aerial", "--backbone", "tiny",
+                 "--resize", "0.25", "--tile-size", "64", "--epochs", "2", "--crops-per-epoch", "32",
+                 "--lr", "1e-3", "--out", str(tmp_path)])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "epoch 2/2" in printed and "val F1 per class: building" in printed
+
+
+def test_bad_input_exits_2_with_the_message(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["train", "--data", str(tmp_path / "missing"), "--format", "demo", "--out", str(tmp_path)]) == 2
+    assert "missing does not exist" in capsys.readouterr().err
+
+
+def test_a_density_that_leaves_an_image_without_points_is_refused(demo_dir: Path, tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture) -> None:
+    assert main(["train", "--data", str(demo_dir), "--backbone", "tiny", "--tile-size", "32",
+                 "--density", "0.00001", "--out", str(tmp_path)]) == 2
+    assert "no labelled point" in capsys.readouterr().err
