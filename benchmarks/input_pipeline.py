@@ -27,8 +27,8 @@ from common import demo_config, demo_root, dubai_root, machine_note, median, pri
 TARGET = 10.0
 
 
-def loader_seconds_per_batch(inputs: Any, batches: int, epoch0: int) -> float:
-    """Median seconds per batch of the train loader over ``batches`` batches (fresh epochs)."""
+def loader_seconds_per_batch(inputs: Any, batches: int, epoch0: int) -> list[float]:
+    """Seconds per batch of the train loader, ``batches`` batches (fresh epochs)."""
     times: list[float] = []
     epoch = epoch0
     while len(times) < batches:
@@ -39,10 +39,10 @@ def loader_seconds_per_batch(inputs: Any, batches: int, epoch0: int) -> float:
             times.append(now - t)
             t = now
         epoch += 1
-    return median(times[:batches])
+    return times[:batches]
 
 
-def model_seconds_per_batch(model: Any, optimizer: Any, batches: list[dict], num_classes: int) -> float:
+def model_seconds_per_batch(model: Any, optimizer: Any, batches: list[dict], num_classes: int) -> list[float]:
     import torch
 
     from trainable.loop import train_one_epoch
@@ -52,7 +52,7 @@ def model_seconds_per_batch(model: Any, optimizer: Any, batches: list[dict], num
         t = time.perf_counter()
         train_one_epoch(model, [batch], optimizer, torch.device("cpu"), num_classes)
         per_batch.append(time.perf_counter() - t)
-    return median(per_batch)
+    return per_batch
 
 
 def step_profile(crops: Any, n: int, batch_size: int) -> dict[str, float]:
@@ -217,11 +217,12 @@ def main() -> None:
     loader_s: list[float] = []
     model_s: dict[str, list[float]] = {b: [] for b in models}
     for rep in range(args.repeats):
-        loader_s.append(loader_seconds_per_batch(inputs, args.loader_batches, epoch0=100 + rep * 1000))
+        loader_s += (lo := loader_seconds_per_batch(inputs, args.loader_batches, epoch0=100 + rep * 1000))
         for b, m in models.items():
-            model_s[b].append(model_seconds_per_batch(m, optims[b], batches[1:], data.classes.num_classes))
-        print(f"  rep {rep + 1}: loader {loader_s[-1] * 1e3:.2f} ms/batch, "
-              + ", ".join(f"{b} {v[-1]:.3f} s/batch" for b, v in model_s.items()), flush=True)
+            model_s[b] += model_seconds_per_batch(m, optims[b], batches[1:], data.classes.num_classes)
+        print(f"  rep {rep + 1}: loader {median(lo) * 1e3:.2f} ms/batch, "
+              + ", ".join(f"{b} {median(v[-args.model_batches:]):.3f} s/batch" for b, v in model_s.items()),
+              flush=True)
 
     loader_bps = 1 / median(loader_s)
     rows = [["loader (crop, augment, points, to_tensor, collate)", median(loader_s) * 1e3, loader_bps, ""]]
@@ -230,7 +231,7 @@ def main() -> None:
         ratios[b] = loader_bps * median(v)
         rows.append([f"model {b} (fwd+bwd+step)", median(v) * 1e3, 1 / median(v), ratios[b]])
     print_table(["stage", "ms/batch", "batches/s", "loader/model"], rows,
-                title=f"throughput at {args.tile_size}-px tiles, batch {args.batch_size} (median of {args.repeats})")
+                title=f"throughput at {args.tile_size}-px tiles, batch {args.batch_size} (median over all timed batches)")
     print(f"loader share of a training step (num_workers=0, serial): "
           + ", ".join(f"{b} {1 / (1 + r):.1%}" for b, r in ratios.items()))
 

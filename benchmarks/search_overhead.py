@@ -1,0 +1,97 @@
+"""Per-trial cost of the searcher and of Tune's bookkeeping, with a trainable that does nothing.
+
+The trainable reports one result (random ``val_f1`` and the few keys pointtune's progress callback prints) and
+returns; it imports neither torch nor pointtune's trainable. ``--trials`` trials (1 CPU each, so 2 at a time on
+2 cores, as ``pointtune run`` would allow) run over pointtune's real search space (``build_param_space`` with the
+demo ranges) and its real run config (``search.launch._run_config``: checkpoint config, failure config, progress
+callback, per-trial directory names), with:
+
+* ``optuna``: pointtune's searcher (``search.launch._searcher``: OptunaSearch with TPE and a JournalStorage file,
+  through a ConcurrencyLimiter);
+* ``random``: Tune's BasicVariantGenerator (random search), same concurrency, as the reference;
+* ``optuna+reuse``: as ``optuna`` with ``TuneConfig(reuse_actors=True)``: a candidate setting that skips starting
+  a new trial process for every trial.
+
+Per trial: wall time of ``Tuner.fit`` / trials (Ray is started once beforehand and not counted). Variants run
+in turn, ``--repeats`` times; medians are reported. Headline: the ``optuna`` (pointtune) figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+from typing import Any
+
+from common import machine_note, median, print_table, quiet_stdout, ray_session, tmp_dir, verdict
+
+TARGET = 0.2
+
+
+def null_trainable(config: dict[str, Any]) -> None:
+    from ray import tune
+
+    tune.report({"val_f1": random.random(), "val_miou": 0.0, "epoch": 1, "epoch_time_s": 0.0})
+
+
+def run_variant(variant: str, trials: int, concurrent: int, storage: str) -> float:
+    """Seconds per trial of one search with the null trainable."""
+    from ray import tune
+
+    from search.launch import METRIC, MODE, _run_config, _searcher
+    from search.progress import ProgressPrinter
+    from search.settings import DEMO_DEFAULTS, SearchSettings, SearchSpace
+    from search.space import build_param_space
+    from trainable.config import TrialConfig
+
+    space = SearchSpace(lr=DEMO_DEFAULTS["lr_range"], density=DEMO_DEFAULTS["density_range"],
+                        epochs=DEMO_DEFAULTS["epochs_range"])
+    settings = SearchSettings(base=TrialConfig(), space=space, trials=trials, max_concurrent=concurrent,
+                              storage=storage, name=f"overhead-{variant}-{time.time_ns()}")
+    if variant.startswith("optuna"):
+        search: dict[str, Any] = {"search_alg": _searcher(settings, f"{storage}/{settings.name}.journal", concurrent)}
+    else:
+        search = {"max_concurrent_trials": concurrent}
+    tune_config = tune.TuneConfig(metric=METRIC, mode=MODE, num_samples=trials, reuse_actors=variant.endswith("reuse"),
+                                  trial_dirname_creator=lambda trial: f"trial_{trial.trial_id}", **search)
+    tuner = tune.Tuner(tune.with_resources(null_trainable, {"cpu": 1, "gpu": 0}),
+                       param_space=build_param_space(settings), tune_config=tune_config,
+                       run_config=_run_config(settings, ProgressPrinter(settings)))
+    t0 = time.perf_counter()
+    with quiet_stdout():
+        grid = tuner.fit()
+    seconds = time.perf_counter() - t0
+    if grid.errors or len(grid) != trials:
+        raise RuntimeError(f"{variant}: {len(grid.errors)} failed trial(s) of {len(grid)}")
+    return seconds / trials
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--trials", type=int, default=50)
+    p.add_argument("--concurrent", type=int, default=2, help="trials at once (= CPUs here, 1 CPU per trial)")
+    p.add_argument("--repeats", type=int, default=1)
+    p.add_argument("--variants", nargs="+", default=["optuna", "random", "optuna+reuse"],
+                   choices=["optuna", "random", "optuna+reuse", "random+reuse"])
+    args = p.parse_args()
+
+    print(f"search overhead: {args.trials} trials of a do-nothing trainable, {args.concurrent} at a time")
+    print(machine_note())
+    per_trial: dict[str, list[float]] = {v: [] for v in args.variants}
+    with ray_session(num_cpus=args.concurrent) as ray_start_s, tmp_dir("pointtune-bench-search-") as storage:
+        print(f"ray start: {ray_start_s:.1f} s (not counted below)")
+        for rep in range(args.repeats):
+            for v in args.variants:
+                per_trial[v].append(run_variant(v, args.trials, args.concurrent, storage))
+                print(f"  rep {rep + 1} {v}: {per_trial[v][-1]:.3f} s/trial", flush=True)
+
+    ref = median(per_trial["random"]) if "random" in per_trial else float("nan")
+    rows = [[v, median(xs), median(xs) * args.trials, median(xs) - ref] for v, xs in per_trial.items()]
+    print_table(["variant", "s/trial", "fit wall s", "minus random"], rows,
+                title=f"per-trial cost, median of {args.repeats}")
+    headline = median(per_trial.get("optuna", next(iter(per_trial.values()))))
+    print(f"{verdict(headline, TARGET, '<')}; search overhead per trial (s): {headline:.3f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,96 @@
+"""Interrupting a real `pointtune run` (Ctrl-C, and SIGKILL of the driver) and finishing it with --resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from search.results import load_experiment
+from trainable.checkpoint import load_checkpoint
+
+pytestmark = pytest.mark.slow
+
+SEARCH = ["--backbone", "tiny", "--tile-size", "32", "--crops-per-epoch", "320", "--trials", "3",
+          "--epochs-range", "3", "3", "--max-concurrent", "1", "--density-range", "0.01", "0.1"]
+
+
+def _start(args: list[str], log: Path) -> subprocess.Popen:
+    # its own session, so that every process it starts (Ray's daemons too) can be stopped as one group
+    return subprocess.Popen([sys.executable, "-m", "search", "run", *args], stdout=log.open("w"),
+                            stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+def _wait_for(log: Path, predicate, proc: subprocess.Popen, timeout: float = 240) -> str:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        text = log.read_text()
+        if predicate(text):
+            return text
+        if proc.poll() is not None:
+            raise AssertionError(f"search exited early ({proc.returncode}):\n{text[-3000:]}")
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting; log:\n{log.read_text()[-3000:]}")
+
+
+def _stop_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait(30)
+
+
+def _second_trial_running(text: str) -> bool:
+    lines = text.splitlines()
+    done = [i for i, ln in enumerate(lines) if ln.endswith("] finished")]
+    return bool(done) and any("] epoch 1/3" in ln for ln in lines[done[0]:])
+
+
+def _epochs_in_result_json(trial_path: str) -> list[int]:
+    return [json.loads(line)["epoch"] for line in Path(trial_path, "result.json").read_text().splitlines()]
+
+
+def _interrupt_then_resume(tmp_path: Path, demo_dir: Path, sig: int) -> tuple[str, list]:
+    name, log = "interrupted", tmp_path / "first.log"
+    args = ["--data", str(demo_dir), *SEARCH, "--storage", str(tmp_path), "--name", name]
+    proc = _start(args, log)
+    try:
+        _wait_for(log, _second_trial_running, proc)
+        finished_first = load_experiment(str(tmp_path / name))
+        first_done = [r for r in finished_first if r.status == "finished" or len(r.history) == 3]
+        os.kill(proc.pid, sig)  # the driver process itself
+        code = proc.wait(120)
+    finally:
+        _stop_group(proc)
+    resumed_log = tmp_path / "resume.log"
+    again = _start(["--resume", "--storage", str(tmp_path), "--name", name], resumed_log)
+    try:
+        assert again.wait(300) == 0, resumed_log.read_text()[-3000:]
+    finally:
+        _stop_group(again)
+    records = load_experiment(str(tmp_path / name))
+    assert len(records) == 3 and all(r.status == "finished" for r in records), [r.status for r in records]
+    for r in records:
+        assert _epochs_in_result_json(r.path) == [1, 2, 3], "an epoch was re-run or lost"
+        for ckpt in Path(r.path).glob("checkpoint_*"):
+            assert load_checkpoint(ckpt)["epoch"] in (1, 2, 3)  # every kept checkpoint reads back intact
+    for r in first_done:
+        assert _epochs_in_result_json(r.path) == [1, 2, 3]
+    return log.read_text() + f"\nEXIT {code}", records
+
+
+def test_ctrl_c_stops_cleanly_prints_the_resume_command_and_resume_finishes(demo_dir: Path, tmp_path: Path) -> None:
+    text, _ = _interrupt_then_resume(tmp_path, demo_dir, signal.SIGINT)
+    assert "EXIT 130" in text and f"pointtune run --resume --storage {tmp_path} --name interrupted" in text
+
+
+def test_sigkill_of_the_driver_loses_nothing(demo_dir: Path, tmp_path: Path) -> None:
+    text, _ = _interrupt_then_resume(tmp_path, demo_dir, signal.SIGKILL)
+    assert "EXIT -9" in text
