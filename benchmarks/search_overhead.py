@@ -34,8 +34,8 @@ def null_trainable(config: dict[str, Any]) -> None:
     tune.report({"val_f1": random.random(), "val_miou": 0.0, "epoch": 1, "epoch_time_s": 0.0})
 
 
-def run_variant(variant: str, trials: int, concurrent: int, storage: str) -> float:
-    """Seconds per trial of one search with the null trainable."""
+def run_variant(variant: str, trials: int, concurrent: int, storage: str) -> dict[str, float]:
+    """One search with the null trainable: fit seconds per trial, time to the first trial start, the rest."""
     from ray import tune
 
     from search.launch import METRIC, MODE, _run_config, _searcher
@@ -54,16 +54,24 @@ def run_variant(variant: str, trials: int, concurrent: int, storage: str) -> flo
         search = {"max_concurrent_trials": concurrent}
     tune_config = tune.TuneConfig(metric=METRIC, mode=MODE, num_samples=trials, reuse_actors=variant.endswith("reuse"),
                                   trial_dirname_creator=lambda trial: f"trial_{trial.trial_id}", **search)
+    starts: list[float] = []
+
+    class Clock(tune.Callback):
+        def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+            starts.append(time.perf_counter())
+
+    run_config = _run_config(settings, ProgressPrinter(settings))
+    run_config.callbacks = [*run_config.callbacks, Clock()]
     tuner = tune.Tuner(tune.with_resources(null_trainable, {"cpu": 1, "gpu": 0}),
-                       param_space=build_param_space(settings), tune_config=tune_config,
-                       run_config=_run_config(settings, ProgressPrinter(settings)))
+                       param_space=build_param_space(settings), tune_config=tune_config, run_config=run_config)
     t0 = time.perf_counter()
     with quiet_stdout():
         grid = tuner.fit()
     seconds = time.perf_counter() - t0
     if grid.errors or len(grid) != trials:
         raise RuntimeError(f"{variant}: {len(grid.errors)} failed trial(s) of {len(grid)}")
-    return seconds / trials
+    return {"per_trial": seconds / trials, "to_first": starts[0] - t0,
+            "after_first": (seconds - (starts[0] - t0)) / trials}
 
 
 def main() -> None:
@@ -77,19 +85,22 @@ def main() -> None:
 
     print(f"search overhead: {args.trials} trials of a do-nothing trainable, {args.concurrent} at a time")
     print(machine_note())
-    per_trial: dict[str, list[float]] = {v: [] for v in args.variants}
+    runs: dict[str, list[dict[str, float]]] = {v: [] for v in args.variants}
     with ray_session(num_cpus=args.concurrent) as ray_start_s, tmp_dir("pointtune-bench-search-") as storage:
         print(f"ray start: {ray_start_s:.1f} s (not counted below)")
         for rep in range(args.repeats):
             for v in args.variants:
-                per_trial[v].append(run_variant(v, args.trials, args.concurrent, storage))
-                print(f"  rep {rep + 1} {v}: {per_trial[v][-1]:.3f} s/trial", flush=True)
+                runs[v].append(run_variant(v, args.trials, args.concurrent, storage))
+                print(f"  rep {rep + 1} {v}: {runs[v][-1]['per_trial']:.3f} s/trial", flush=True)
 
-    ref = median(per_trial["random"]) if "random" in per_trial else float("nan")
-    rows = [[v, median(xs), median(xs) * args.trials, median(xs) - ref] for v, xs in per_trial.items()]
-    print_table(["variant", "s/trial", "fit wall s", "minus random"], rows,
-                title=f"per-trial cost, median of {args.repeats}")
-    headline = median(per_trial.get("optuna", next(iter(per_trial.values()))))
+    def m(v: str, key: str) -> float:
+        return median([r[key] for r in runs[v]]) if v in runs else float("nan")
+
+    rows = [[v, m(v, "per_trial"), m(v, "per_trial") * args.trials, m(v, "per_trial") - m("random", "per_trial"),
+             m(v, "to_first"), m(v, "after_first")] for v in runs]
+    print_table(["variant", "s/trial", "fit wall s", "minus random", "fit->1st trial s", "s/trial after 1st"],
+                rows, title=f"per-trial cost (fit wall / {args.trials}), median of {args.repeats}")
+    headline = m("optuna", "per_trial") if "optuna" in runs else m(next(iter(runs)), "per_trial")
     print(f"{verdict(headline, TARGET, '<')}; search overhead per trial (s): {headline:.3f}")
 
 
