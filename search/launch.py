@@ -41,7 +41,8 @@ def start_ray(address: str | None) -> None:
     """Join ``address`` (auto or HOST:PORT), or start a fresh local instance.
 
     A bare ``ray.init()`` would join whatever cluster this machine started last, even a dead one, so a local
-    search always asks for a new instance, bound to the loopback address and without a dashboard.
+    search always asks for a new instance: loopback only, no dashboard, Ray's token authentication left on
+    (its default for a new local instance; the token lives in ``~/.ray/auth_token``).
     """
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     if ray.is_initialized():
@@ -49,7 +50,13 @@ def start_ray(address: str | None) -> None:
     if address:
         ray.init(address=address, log_to_driver=True)
     else:
-        ray.init(address="local", include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=True)
+        # A local search is one machine: advertise and bind the loopback address only. ray.init maps a
+        # _node_ip_address of 127.0.0.1 back to the machine's outbound IP and listens on every interface, unless
+        # clustering is off (Ray's own setting on macOS/Windows), which is what a local instance needs.
+        from ray._private import ray_constants
+
+        ray_constants.ENABLE_RAY_CLUSTER = False
+        ray.init(address="local", include_dashboard=False, log_to_driver=True)
 
 
 def check_resources(settings: SearchSettings) -> int:

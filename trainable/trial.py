@@ -12,6 +12,7 @@ import os
 import random
 import tempfile
 import time
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -26,6 +27,7 @@ from trainable.model import build_model
 
 log = logging.getLogger(__name__)
 Report = Callable[[dict[str, Any], str], None]
+DIVERGED_FILE = "diverged.txt"
 
 
 class TrialDivergedError(RuntimeError):
@@ -138,4 +140,13 @@ def tune_entrypoint(config: dict[str, Any], data: SegmentationData | None = None
     def report(metrics: dict[str, Any], checkpoint_dir: str) -> None:
         tune.report({**metrics, "node_id": node_id}, checkpoint=tune.Checkpoint.from_directory(checkpoint_dir))
 
-    run_trial(cfg, report, data=data, resume=resume)
+    # A divergence is deterministic: when Tune retries the trial (FailureConfig.max_failures, meant for lost
+    # nodes), fail again at once instead of re-training up to the same NaN.
+    marker = Path(context.get_trial_dir()) / DIVERGED_FILE
+    if marker.is_file():
+        raise TrialDivergedError(marker.read_text())
+    try:
+        run_trial(cfg, report, data=data, resume=resume)
+    except TrialDivergedError as e:
+        marker.write_text(str(e))
+        raise
