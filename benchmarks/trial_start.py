@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import argparse
 import bisect
+import subprocess
+import sys
 import time
 from typing import Any
 
@@ -99,7 +101,7 @@ def probed_entrypoint(config: dict[str, Any], data: Any = None) -> None:
             real["report"], real["train"], real["inputs"], real["model"])
 
 
-def run_search(cfg: Any, data: Any, trials: int, concurrent: int) -> list[dict[str, Any]]:
+def run_search(cfg: Any, data: Any, trials: int, concurrent: int, reuse: bool = False) -> list[dict[str, Any]]:
     """One search of ``trials`` identical trials; per trial: its first result plus the driver's start stamp."""
     from ray import tune
 
@@ -121,12 +123,19 @@ def run_search(cfg: Any, data: Any, trials: int, concurrent: int) -> list[dict[s
         trainable = tune.with_resources(tune.with_parameters(probed_entrypoint, data=data), {"cpu": 1, "gpu": 0})
         tuner = tune.Tuner(trainable, param_space=cfg.to_dict(), run_config=run_config,
                            tune_config=tune.TuneConfig(metric=METRIC, mode=MODE, num_samples=trials,
-                                                       max_concurrent_trials=concurrent))
+                                                       max_concurrent_trials=concurrent, reuse_actors=reuse))
         with quiet_stdout():
             grid = tuner.fit()
     if grid.errors:
         raise RuntimeError(f"a trial failed: {grid.errors[0]}")
     return [{**r, "driver_start_t": started[tid]} for tid, r in first.items()]
+
+
+def import_seconds(repeats: int = 2) -> float:
+    """Seconds a fresh Python process takes to ``import trainable.trial`` (torch, torchvision, scipy ...)."""
+    code = "import time; t = time.perf_counter(); import trainable.trial; print(time.perf_counter() - t)"
+    return median([float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                        check=True).stdout.split()[-1]) for _ in range(repeats)])
 
 
 def summarise(runs: list[dict[str, Any]]) -> dict[str, float]:
@@ -144,6 +153,15 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, float]:
     }
 
 
+def table_rows(name: str, label: str, runs: list[dict[str, Any]], nbytes: int) -> tuple[list[Any], list[Any]]:
+    """One row of the timing table and one of the memory table for a group of trials."""
+    s = summarise(runs)
+    mib = 2**20
+    return ([name, label, s["start_to_entry"], s["inputs"], s["model"], s["entry_to_batch"], s["start_to_batch"]],
+            [name, label, nbytes / mib, s["uss"] / mib, s["pss"] / mib, s["rss"] / mib,
+             f"{s['shared'] / nbytes:.0%}", f"{s['readonly'] / nbytes:.0%}"])
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--trials", type=int, default=8, help="trials of the larger search (2 run at a time)")
@@ -151,6 +169,8 @@ def main() -> None:
     p.add_argument("--single-repeats", type=int, default=2, help="1-trial searches per dataset")
     p.add_argument("--large", default="96x256", help="IMAGESxSIZE of the larger demo dataset, e.g. 96x512")
     p.add_argument("--tile-size", type=int, default=64)
+    p.add_argument("--no-reuse-variant", dest="reuse_variant", action="store_false",
+                   help="skip the extra search with TuneConfig(reuse_actors=True) on the small data")
     args = p.parse_args()
 
     from trainable.dataset import load_dataset
@@ -160,45 +180,54 @@ def main() -> None:
     print(f"trial start: MobileNetV3, {args.tile_size}-px tiles, 1 epoch of 2 batches, 1 CPU per trial; "
           f"searches of 1 trial (x{args.single_repeats}) and {args.trials} trials ({args.concurrent} at a time)")
     print(machine_note())
-    rows, mem_rows, growth = [], [], []
+    rows, mem_rows, growth, first_batch_1, nbytes_of = [], [], [], {}, {}
+    extra: list[tuple[list[Any], list[Any]]] = []
     with ray_session() as ray_start_s:
         print(f"ray start: {ray_start_s:.1f} s")
         for name, root in sets.items():
             cfg = demo_config(root, tile_size=args.tile_size, crops_per_epoch=16, epochs=1, num_threads=1)
             cfg = cfg.replace(data={"val_fraction": 0.05})  # few validation tiles: the start is what is measured
             decode_s, data = timed(lambda: load_dataset(cfg.data))
-            nbytes = dataset_bytes(data)
+            nbytes = nbytes_of[name] = dataset_bytes(data)
+            print(f"  {name}: decoded once in {decode_s:.2f} s, {nbytes / 2**20:.1f} MiB", flush=True)
             one: list[dict[str, Any]] = []
             many: list[dict[str, Any]] = []
             for step in ["one", "many"] + ["one"] * (args.single_repeats - 1):
+                n = 1 if step == "one" else args.trials
                 t0 = time.perf_counter()
-                if step == "one":
-                    one += run_search(cfg, data, 1, 1)
-                else:
-                    many += run_search(cfg, data, args.trials, args.concurrent)
-                print(f"  {name}: search of {1 if step == 'one' else args.trials} trial(s) "
-                      f"{time.perf_counter() - t0:.1f} s", flush=True)
+                (one if step == "one" else many).extend(run_search(cfg, data, n, min(n, args.concurrent)))
+                print(f"  {name}: search of {n} trial(s) {time.perf_counter() - t0:.1f} s", flush=True)
             for label, runs in ((f"1 trial (x{len(one)})", one), (f"{args.trials} trials", many)):
-                s = summarise(runs)
-                rows.append([name, label, s["start_to_entry"], s["inputs"], s["model"], s["entry_to_batch"],
-                             s["start_to_batch"]])
-                mem_rows.append([name, label, nbytes / 2**20, s["uss"] / 2**20, s["pss"] / 2**20,
-                                 s["rss"] / 2**20, f"{s['shared'] / nbytes:.0%}", f"{s['readonly'] / nbytes:.0%}"])
-            growth.append(summarise(many)["entry_to_batch"] / summarise(one)["entry_to_batch"])
-            print(f"  {name}: decoded once in {decode_s:.2f} s, {nbytes / 2**20:.1f} MiB", flush=True)
+                r, m = table_rows(name, label, runs, nbytes)
+                rows.append(r)
+                mem_rows.append(m)
+            first_batch_1[name] = summarise(one)["entry_to_batch"]
+            growth.append(summarise(many)["entry_to_batch"] / first_batch_1[name])
+            if args.reuse_variant and not extra:  # candidate setting, first (small) dataset only
+                t0 = time.perf_counter()
+                reused = run_search(cfg, data, args.trials, args.concurrent, reuse=True)
+                print(f"  {name}: search of {args.trials} trials with reuse_actors=True "
+                      f"{time.perf_counter() - t0:.1f} s", flush=True)
+                extra.append(table_rows(name, f"{args.trials} trials, reuse_actors", reused, nbytes))
+    import_s = import_seconds()
+    rows += [r for r, _ in extra]
+    mem_rows += [m for _, m in extra]
 
     print_table(["data", "search", "start->entry", "build_inputs", "build_model", "entry->1st batch",
                  "start->1st batch"], rows, title="seconds, median over trials (start = driver's on_trial_start; "
                                                   "entry = trainable called, data already fetched)")
     print_table(["data", "search", "data MiB", "USS MiB", "PSS MiB", "RSS MiB", "data in shared map",
                  "data read-only"], mem_rows, title="trial process memory at its first report (after epoch 1)")
-    small, large = rows[0][5], rows[2][5]
-    print(f"\nentry->1st batch, {args.large} vs 24x128 data (1 trial): {large / small:.2f}x "
-          f"for {mem_rows[2][2] / mem_rows[0][2]:.0f}x the decoded bytes")
-    print(f"USS growth {args.large} vs 24x128 (1 trial): {mem_rows[2][3] - mem_rows[0][3]:+.1f} MiB "
-          f"for {mem_rows[2][2] - mem_rows[0][2]:+.1f} MiB more decoded data")
+    print(f"\na fresh process imports trainable.trial (torch, torchvision ...) in {import_s:.2f} s "
+          "(part of start->entry: every trial is a new process unless actors are reused)")
+    (small, large) = sets
+    print(f"entry->1st batch, {large} vs {small} data (1 trial): {first_batch_1[large] / first_batch_1[small]:.2f}x "
+          f"for {nbytes_of[large] / nbytes_of[small]:.0f}x the decoded bytes")
+    uss = {r[0]: r[3] for r in mem_rows if r[1].startswith("1 trial")}
+    print(f"USS {large} minus {small} (1 trial): {uss[large] - uss[small]:+.1f} MiB for "
+          f"{(nbytes_of[large] - nbytes_of[small]) / 2**20:+.1f} MiB more decoded data")
     ratio = median(growth)
-    print(f"per dataset: " + ", ".join(f"{n} {g:.2f}" for n, g in zip(sets, growth)))
+    print("growth per dataset: " + ", ".join(f"{n} {g:.2f}" for n, g in zip(sets, growth)))
     print(f"{verdict(ratio, TARGET, '<=')}; trial start growth {args.trials} vs 1 trials: {ratio:.2f}")
 
 

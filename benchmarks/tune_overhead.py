@@ -1,14 +1,19 @@
 """Per-epoch cost of running a trial under Ray Tune instead of a bare loop, and the search's fixed start-up cost.
 
 The same training (demo scenes, DeepLabV3-MobileNetV3 at 64-px tiles, batch 8, 2 torch threads, random init,
-checkpoint written every epoch) runs two ways, alternately, ``--repeats`` times each:
+checkpoint written every epoch) runs these ways, alternately, ``--repeats`` times each:
 
 * bare: ``run_trial(cfg, report)`` in this process with a report function that only records ``time.time()``;
 * tune: a one-trial ``tune.Tuner`` over ``tune.with_resources(tune.with_parameters(tune_entrypoint, data=data),
   cpu=2)`` with pointtune's real run config (checkpoint config, progress callback) and the same fixed config
   dict. A thin wrapper stamps ``time.time()`` on entry to every ``tune.report`` call inside the trial, so both
   runs measure an epoch the same way: the interval between consecutive report calls (training, BN
-  recalibration, validation, checkpoint save, and whatever the previous report call blocked for).
+  recalibration, validation, checkpoint save, and whatever the previous report call blocked for);
+* tune, ckpt on improvement (a proposal, skip with ``--no-variant``): as tune, but the wrapper hands Tune the
+  checkpoint only when ``val_f1`` improved or at the last epoch.
+
+Inside the trial, the time spent in ``tune.report`` and in Ray's copy of the checkpoint into storage is also
+recorded, and the per-epoch checkpoint cost common to both paths (size, save with and without fsync) is timed.
 
 Epoch 1 (warm-up) is left out of the epoch medians. Ray is started afresh for every tune repetition and shut down
 after it, so the bare runs have no Ray in the background. Fixed start-up cost of a search = Ray start, plus
@@ -28,16 +33,45 @@ from common import (demo_config, demo_root, dubai_root, machine_note, median, pr
 TARGET = 1.03
 
 
-def stamped_entrypoint(config: dict[str, Any], data: Any = None) -> None:
-    """Runs in the trial actor: the real ``tune_entrypoint``, with a time stamp added to each report."""
+def stamped_entrypoint(config: dict[str, Any], data: Any = None, best_only: bool = False) -> None:
+    """Runs in the trial actor: the real ``tune_entrypoint``, with a time stamp added to each report.
+
+    ``best_only`` (a proposal, not pointtune's behaviour): hand Tune the checkpoint only when ``val_f1`` improved
+    or at the last epoch, so Ray copies fewer checkpoints into storage.
+    """
     from ray import tune
 
     from trainable.trial import tune_entrypoint
 
     real_report = tune.report
+    previous = {"report_s": float("nan"), "persist_s": float("nan")}
+    try:  # time Ray's copy of the checkpoint into the storage folder (a Ray internal: skipped if it moved)
+        from ray.train._internal.storage import StorageContext
+
+        real_persist = StorageContext.persist_current_checkpoint
+
+        def persist(self: Any, checkpoint: Any) -> Any:
+            t = time.time()
+            out = real_persist(self, checkpoint)
+            previous["persist_s"] = time.time() - t
+            return out
+
+        StorageContext.persist_current_checkpoint = persist
+    except (ImportError, AttributeError):
+        pass
+
+    best = {"val_f1": float("-inf")}
 
     def report(metrics: dict[str, Any], checkpoint: Any = None) -> None:
-        real_report({**metrics, "bench_report_t": time.time()}, checkpoint=checkpoint)
+        t = time.time()
+        if best_only:
+            improved = metrics["val_f1"] > best["val_f1"]
+            best["val_f1"] = max(best["val_f1"], metrics["val_f1"])
+            if not improved and metrics["epoch"] < config["train"]["epochs"]:
+                checkpoint = None
+        real_report({**metrics, "bench_report_t": t, "bench_prev_report_s": previous["report_s"],
+                     "bench_prev_persist_s": previous["persist_s"]}, checkpoint=checkpoint)
+        previous["report_s"] = time.time() - t  # travels with the next report
 
     tune.report = report  # tune_entrypoint looks tune.report up at call time
     try:
@@ -50,12 +84,18 @@ def run_bare(cfg: Any, data: Any) -> dict[str, Any]:
     from trainable.trial import run_trial
 
     stamps: list[float] = []
+    compute: list[float] = []
+
+    def report(metrics: dict[str, Any], checkpoint_dir: str) -> None:
+        stamps.append(time.time())
+        compute.append(metrics["epoch_time_s"])
+
     t0 = time.time()
-    run_trial(cfg, lambda metrics, checkpoint_dir: stamps.append(time.time()), data=data)
-    return {"first": stamps[0] - t0, "epochs": [b - a for a, b in zip(stamps, stamps[1:])]}
+    run_trial(cfg, report, data=data)
+    return {"first": stamps[0] - t0, "epochs": [b - a for a, b in zip(stamps, stamps[1:])], "compute": compute[1:]}
 
 
-def run_tune(cfg: Any, data: Any, cpus: int) -> dict[str, Any]:
+def run_tune(cfg: Any, data: Any, cpus: int, best_only: bool = False) -> dict[str, Any]:
     from ray import tune
 
     from search.launch import METRIC, MODE
@@ -73,7 +113,7 @@ def run_tune(cfg: Any, data: Any, cpus: int) -> dict[str, Any]:
     with ray_session() as ray_start_s, tmp_dir("pointtune-bench-tune-") as storage:
         run_config = real_run_config(cfg, storage, "tune_overhead")
         run_config.callbacks = [*run_config.callbacks, Clock()]
-        trainable = tune.with_resources(tune.with_parameters(stamped_entrypoint, data=data), {"cpu": cpus, "gpu": 0})
+        trainable = tune.with_resources(tune.with_parameters(stamped_entrypoint, data=data, best_only=best_only), {"cpu": cpus, "gpu": 0})
         tuner = tune.Tuner(trainable, param_space=cfg.to_dict(), run_config=run_config,
                            tune_config=tune.TuneConfig(metric=METRIC, mode=MODE, num_samples=1))
         t_fit = time.time()
@@ -89,8 +129,56 @@ def run_tune(cfg: Any, data: Any, cpus: int) -> dict[str, Any]:
         "epochs": [b - a for a, b in zip(stamps, stamps[1:])],
         "arrival_epochs": [b - a for a, b in zip(arrivals, arrivals[1:])],
         "time_this_iter": [r["time_this_iter_s"] for r in results[1:]],
+        "compute": [r["epoch_time_s"] for r in results[1:]],
+        "report": [r["bench_prev_report_s"] for r in results[2:]],  # durations of the reports of epochs 2+
+        "persist": [r["bench_prev_persist_s"] for r in results[2:]],
+        "checkpoints": sum(r.get("checkpoint_dir_name") is not None for r in results),
         "fit_after_last": t_end - arrivals[-1], "shutdown": t_down - t_end, "total": t_down - t_ray0,
     }
+
+
+def checkpoint_costs(cfg: Any, num_classes: int, repeats: int = 3) -> list[list[Any]]:
+    """Per-epoch checkpoint cost, common to both paths: size, save as run_trial does (with fsync), the same save
+    with ``os.fsync`` patched out (a proposal: the file is temporary), and a pyarrow copy as Ray's persist does."""
+    import os
+    import shutil
+    import tempfile
+
+    import pyarrow.fs as pafs
+    import torch
+
+    from trainable.checkpoint import save_checkpoint
+    from trainable.model import build_model
+
+    model = build_model(cfg.model, num_classes)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.train.lr)
+    model(torch.randn(2, 3, cfg.data.tile_size, cfg.data.tile_size))["out"].mean().backward()
+    optimizer.step()  # Adam's moments exist, as after an epoch
+    state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": 1, "config": cfg.to_dict()}
+    times: dict[str, list[float]] = {"fsync": [], "no fsync": [], "copy": []}
+    size = 0
+    real_fsync = os.fsync
+    for _ in range(repeats):
+        for mode in ("fsync", "no fsync"):
+            src, dst = tempfile.mkdtemp(), tempfile.mkdtemp()
+            try:
+                os.fsync = real_fsync if mode == "fsync" else (lambda fd: None)
+                t = time.perf_counter()
+                size = save_checkpoint(src, state).stat().st_size
+                times[mode].append(time.perf_counter() - t)
+                os.fsync = real_fsync
+                t = time.perf_counter()
+                pafs.copy_files(src, dst, source_filesystem=pafs.LocalFileSystem(),
+                                destination_filesystem=pafs.LocalFileSystem())
+                times["copy"].append(time.perf_counter() - t)
+            finally:
+                os.fsync = real_fsync
+                shutil.rmtree(src, ignore_errors=True)
+                shutil.rmtree(dst, ignore_errors=True)
+    return [[f"checkpoint size (MiB, {cfg.model.backbone} + Adam)", size / 2**20],
+            ["save_checkpoint as run_trial does (fsync)", median(times["fsync"])],
+            ["save_checkpoint with os.fsync patched out", median(times["no fsync"])],
+            ["pyarrow copy into storage (as Ray's persist)", median(times["copy"])]]
 
 
 def main() -> None:
@@ -99,9 +187,11 @@ def main() -> None:
     p.add_argument("--tile-size", type=int, default=64)
     p.add_argument("--crops-per-epoch", type=int, default=64, help="64 = 8 batches, a few seconds per epoch here")
     p.add_argument("--epochs", type=int, default=6)
-    p.add_argument("--repeats", type=int, default=2, help="bare and tune runs each, alternated")
+    p.add_argument("--repeats", type=int, default=2, help="runs of each kind, alternated")
     p.add_argument("--cpus", type=int, default=2, help="CPUs of the trial = torch threads of the bare loop")
     p.add_argument("--data", choices=("demo", "dubai"), default="demo")
+    p.add_argument("--no-variant", dest="variant", action="store_false",
+                   help="skip the proposal run (checkpoint handed to Tune only when val_f1 improved)")
     args = p.parse_args()
 
     from trainable.dataset import load_dataset
@@ -116,27 +206,41 @@ def main() -> None:
           f"{args.crops_per_epoch} crops/epoch, {args.epochs} epochs, {args.cpus} threads/CPUs, data {root}")
     print(machine_note())
 
-    bare, tuned = [], []
+    kinds = ["bare", "tune"] + (["tune, ckpt on improvement"] if args.variant else [])
+    runs: dict[str, list[dict[str, Any]]] = {k: [] for k in kinds}
     for rep in range(args.repeats):
-        for kind in ("bare", "tune"):
+        for kind in kinds:
             t0 = time.perf_counter()
-            run = run_bare(cfg, data) if kind == "bare" else run_tune(cfg, data, args.cpus)
-            (bare if kind == "bare" else tuned).append(run)
+            run = run_bare(cfg, data) if kind == "bare" else run_tune(cfg, data, args.cpus, kind != "tune")
+            runs[kind].append(run)
             print(f"  rep {rep + 1} {kind}: {time.perf_counter() - t0:.1f} s, epoch intervals "
                   + " ".join(f"{e:.2f}" for e in run["epochs"]), flush=True)
+    bare, tuned = runs["bare"], runs["tune"]
 
-    b_ep = median([e for r in bare for e in r["epochs"]])
-    t_ep = median([e for r in tuned for e in r["epochs"]])
+    def pooled(group: list[dict[str, Any]], key: str) -> float:
+        return median([e for r in group for e in r[key]])
+
+    b_ep, t_ep = pooled(bare, "epochs"), pooled(tuned, "epochs")
     ratio = t_ep / b_ep
     b_first, t_first = median([r["first"] for r in bare]), median([r["first"] for r in tuned])
     ray_start = median([r["ray_start"] for r in tuned])
+    tunes = [k for k in kinds if k != "bare"]
+
+    def row(label: str, key: str, bare_value: Any) -> list[Any]:
+        return [label, bare_value, *(pooled(runs[k], key) for k in tunes)]
+
     rows = [
-        ["epoch 2+ (s, between report calls)", b_ep, t_ep, t_ep - b_ep],
-        ["epoch 2+ (s, driver: result arrivals)", "", median([e for r in tuned for e in r["arrival_epochs"]]), ""],
-        ["epoch 2+ (s, Tune time_this_iter_s)", "", median([e for r in tuned for e in r["time_this_iter"]]), ""],
-        ["start until 1st report (s, epoch 1 incl.)", b_first, t_first, t_first - b_first],
+        row("epoch 2+ (s, between report calls)", "epochs", b_ep),
+        row("  of which train+BN+val (epoch_time_s)", "compute", pooled(bare, "compute")),
+        row("  of which inside tune.report", "report", 0.0),
+        row("    of which copying the checkpoint to storage", "persist", ""),
+        row("epoch 2+ (s, driver: result arrivals)", "arrival_epochs", ""),
+        row("epoch 2+ (s, Tune time_this_iter_s)", "time_this_iter", ""),
+        ["start until 1st report (s, epoch 1 incl.)", b_first, *(median([r["first"] for r in runs[k]]) for k in tunes)],
+        ["checkpoints copied to storage per run", "", *(median([r["checkpoints"] for r in runs[k]]) for k in tunes)],
+        ["epoch ratio vs bare", 1.0, *(pooled(runs[k], "epochs") / b_ep for k in tunes)],
     ]
-    print_table(["median over runs", "bare", "tune", "tune - bare"], rows, title="per-epoch time")
+    print_table(["median over runs", *kinds], rows, title="per-epoch time")
     startup = ray_start + t_first - b_first
     print_table(["fixed cost of a search (median)", "s"], [
         ["ray start (fresh local instance)", ray_start],
@@ -144,7 +248,9 @@ def main() -> None:
         ["start-up total (ray start + the line above)", startup],
         ["last result -> fit returns", median([r["fit_after_last"] for r in tuned])],
         ["ray shutdown", median([r["shutdown"] for r in tuned])],
-    ], title="search start-up / teardown")
+    ], title="search start-up / teardown (pointtune's tune path)")
+    print_table(["checkpoint, every epoch (median of 3)", "s / MiB"],
+                checkpoint_costs(cfg, data.classes.num_classes), title="checkpoint cost (both paths)")
     print(f"\nper-rep ratios: " + " ".join(f"{median(t['epochs']) / median(b['epochs']):.3f}"
                                          for b, t in zip(bare, tuned)))
     print(f"search start-up cost (s): {startup:.2f}")

@@ -10,6 +10,7 @@ import logging
 import math
 import os
 import shlex
+import socket
 import uuid
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,28 @@ SETTINGS_FILE = "pointtune_settings.yaml"
 JOURNAL_FILE = "optuna_journal.log"
 
 
+def _loopback_only() -> None:
+    """Keep Ray on the loopback address: ray.init maps 127.0.0.1 (as a node IP or in an address) to the machine's
+    outbound IP, unless clustering is off (Ray's own setting on macOS/Windows)."""
+    from ray._private import ray_constants
+
+    ray_constants.ENABLE_RAY_CLUSTER = False
+
+
+def _check_reachable(address: str) -> None:
+    """Fail in seconds, not retry forever, when ``--address HOST:PORT`` has no Ray cluster behind it."""
+    if address == "auto" or "://" in address:
+        return
+    host, _, port = address.rpartition(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except (OSError, ValueError) as e:
+        raise SearchError(f"cannot reach a Ray cluster at --address {address} ({e}): start one (`ray start --head`, "
+                          "`ray up cluster.yaml`), fix the address, or leave --address out for a local instance") from None
+    if host in ("127.0.0.1", "localhost", "::1"):
+        _loopback_only()
+
+
 def start_ray(address: str | None) -> None:
     """Join ``address`` (auto or HOST:PORT), or start a fresh local instance.
 
@@ -48,14 +71,13 @@ def start_ray(address: str | None) -> None:
     if ray.is_initialized():
         return
     if address:
-        ray.init(address=address, log_to_driver=True)
+        _check_reachable(address)
+        try:
+            ray.init(address=address, log_to_driver=True)
+        except ConnectionError as e:
+            raise SearchError(f"cannot join the Ray cluster at --address {address}: {e}") from None
     else:
-        # A local search is one machine: advertise and bind the loopback address only. ray.init maps a
-        # _node_ip_address of 127.0.0.1 back to the machine's outbound IP and listens on every interface, unless
-        # clustering is off (Ray's own setting on macOS/Windows), which is what a local instance needs.
-        from ray._private import ray_constants
-
-        ray_constants.ENABLE_RAY_CLUSTER = False
+        _loopback_only()
         ray.init(address="local", include_dashboard=False, log_to_driver=True)
 
 

@@ -29,7 +29,8 @@ class ProgressPrinter(tune.Callback):
         done = sum(t.status in ("TERMINATED", "ERROR") for t in trials)
         print(f"[{trial.trial_id}] epoch {result['epoch']}/{trial.config['train']['epochs']}  "
               f"val_f1 {result['val_f1']:.4f}  val_miou {result['val_miou']:.4f}  "
-              f"({result['epoch_time_s']:.1f}s)  [{done}/{self.settings.trials} trials done]", flush=True)
+              f"({result['epoch_time_s']:.1f}s)  node {result.get('node_ip', '?')}/{result.get('node_id', '')[:8]}  "
+              f"[{done}/{self.settings.trials} trials done]", flush=True)
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         print(f"[{trial.trial_id}] finished", flush=True)
