@@ -140,6 +140,7 @@ def preflight(settings: SearchSettings, data: SegmentationData) -> None:
 
 
 def _searcher(settings: SearchSettings, journal: str, max_concurrent: int) -> ConcurrencyLimiter:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # our progress lines say what Optuna's INFO lines would
     sampler = optuna.samplers.TPESampler(seed=settings.seed, n_startup_trials=min(10, max(2, settings.trials // 4)))
     study_storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(journal))
     searcher = OptunaSearch(sampler=sampler, storage=study_storage,

@@ -13,6 +13,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from search.errors import SearchError  # noqa: E402
@@ -72,6 +73,7 @@ def draw_f1_curves(curves: dict[str, pd.DataFrame], path: Path) -> Path:
     for trial_id, h in curves.items():
         ax.plot(h["epoch"], h["val_f1"], marker="o", ms=3, label=trial_id)
     ax.set(xlabel="epoch", ylabel="validation F1 (macro)", title="Validation F1 per epoch, every trial")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if len(curves) <= 12:
         ax.legend(fontsize=7)
     return _save(fig, path)
@@ -95,6 +97,7 @@ def draw_curves(record: TrialRecord, path: Path) -> Path:
             if f"{split}_{key}" in h:
                 ax.plot(h["epoch"], h[f"{split}_{key}"], marker="o", label=split)
         ax.set(xlabel="epoch", ylabel="accuracy" if key == "oa" else key)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend()
     fig.suptitle(f"Trial {record.trial_id}: train (points) and validation (dense) curves")
     return _save(fig, path)
