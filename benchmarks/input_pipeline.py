@@ -7,11 +7,14 @@ training process (``num_workers=0``), so its time adds to every step.
 
 Model: ``train_one_epoch`` (forward, partial cross-entropy, backward, Adam step, confusion update) on batches
 drawn beforehand from the same loader, so only the model is timed; per backbone, same tile size, batch 8,
-``--threads`` torch threads. Loader and model passes alternate, ``--repeats`` times; medians are reported.
+``--threads`` torch threads. Each of ``--rounds`` rounds times some loader batches, then one step per model, so
+noise from other processes hits all alike; medians over all timed batches are reported.
 
 The loader's per-crop time is also split into its steps (seeded generator, crop pick, re-draw check, flips and
-rotation, ``to_tensor``, mask to int64, collation), each timed alone on the same crops, at several tile sizes.
-Headline: loader batches/s divided by the fastest model's batches/s (the tightest case).
+rotation, ``to_tensor``, mask to int64, collation), each timed alone on the same crops, at several tile sizes
+(real images when present), and the loader is timed again with ``trainable.tiles.to_tensor`` patched to a fused
+version giving the same values (a proposal). Headline: loader batches/s divided by the fastest model's batches/s
+(the tightest case) at ``--tile-size``. On a CPU the model dwarfs the loader; gpu.py shows the GPU case.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from common import demo_config, demo_root, dubai_root, machine_note, median, print_table, verdict
+from common import demo_config, demo_root, dubai_root, machine_note, median, print_table, timed, verdict
 
 TARGET = 10.0
 
@@ -146,6 +149,7 @@ def profile_tiles(args: Any, real: Any) -> None:
     train_idx, _, sparse = training_points(data, cfg)
     images = [data.samples[i].image for i in train_idx]
     profiles: dict[int, dict[str, float]] = {}
+    loader_rows: list[list[Any]] = []
     for tile in args.profile_tiles:
         fit = [k for k, im in enumerate(images) if min(im.shape[:2]) >= tile]
         if not fit:
@@ -157,21 +161,42 @@ def profile_tiles(args: Any, real: Any) -> None:
         prof = step_profile(crops, n, args.batch_size)
         x = np.asarray(images[fit[0]][:tile, :tile][:, ::-1])
         assert torch.allclose(fused_to_tensor(x), to_tensor(x), atol=1e-5)  # the proposal changes no value
-        for fast in (False, True, False, True):  # alternate
-            key = "loader ms/batch, fused to_tensor (proposed)" if fast else "loader ms/batch (current)"
-            prof.setdefault(key, []).append(crops_loader_ms(crops, args.batch_size, 10, fast))
-        for key in ("loader ms/batch (current)", "loader ms/batch, fused to_tensor (proposed)"):
-            prof[key] = median(prof[key])
+        loader_ms: dict[bool, list[float]] = {False: [], True: []}
+        for fast in (False, True, False, True):  # current and proposed, alternated
+            loader_ms[fast].append(crops_loader_ms(crops, args.batch_size, 10, fast))
         profiles[tile] = prof
+        loader_rows.append([tile, median(loader_ms[False]), median(loader_ms[True]),
+                            median(loader_ms[False]) / median(loader_ms[True])])
     steps = list(next(iter(profiles.values())))
-    print_table(["us per crop (steps timed alone)", *(f"{t} px" for t in profiles)],
+    print_table(["us per crop (each step timed alone)", *(f"{t} px" for t in profiles)],
                 [[s, *(profiles[t][s] for t in profiles)] for s in steps],
-                title=f"loader cost by tile size (training images of {root}, batch {args.batch_size})")
+                title=f"loader steps by tile size (training images of {root})")
     for tile, prof in profiles.items():
-        parts = {k: v for k, v in prof.items() if not k.startswith(("whole", "collate", "loader"))}
+        parts = {k: v for k, v in prof.items() if not k.startswith(("whole", "collate"))}
         top = max(parts, key=parts.get)
-        print(f"  {tile} px: slowest step {top} ({parts[top] / sum(parts.values()):.0%} of the per-crop steps); "
-              f"proposed to_tensor: loader {prof['loader ms/batch (current)'] / prof['loader ms/batch, fused to_tensor (proposed)']:.1f}x faster")
+        print(f"  {tile} px: slowest step: {top}, {parts[top] / sum(parts.values()):.0%} of the per-crop steps")
+    print_table(["tile px", "current ms/batch", "fused to_tensor ms/batch", "speed-up"], loader_rows,
+                title=f"loader per batch of {args.batch_size}, current vs proposed to_tensor (patched, same values)")
+
+
+def prep_costs(real: Any, tile: int) -> None:
+    """Seconds of ``build_inputs`` (split, point simulation, loaders): once per trial, in every trial process."""
+    from trainable.dataset import load_dataset
+    from trainable.inputs import build_inputs
+
+    sets = [("demo 24x128", demo_root(), "demo")] + ([("dubai_aerial", str(real), "dubai_aerial")] if real else [])
+    rows = []
+    for name, root, fmt in sets:
+        base = demo_config(root, tile_size=tile, fmt=fmt)
+        data = load_dataset(base.data)
+        for label, points in (("density 0.01", {"mode": "density", "density": 0.01}),
+                              ("1 point per instance/region", {"mode": "per_instance", "points_per_instance": 1})):
+            cfg = base.replace(points=points)
+            seconds, inputs = timed(lambda: build_inputs(data, cfg))
+            pixels = sum(data.samples[i].mask.size for i, s in enumerate(data.samples) if s.stem in inputs.train_stems)
+            rows.append([name, label, len(inputs.train_stems), pixels / 1e6, seconds])
+    print_table(["data", "points", "train images", "train Mpx", "build_inputs s"], rows,
+                title="per-trial input preparation (every trial re-simulates its points; decode is shared)")
 
 
 def main() -> None:
@@ -180,9 +205,9 @@ def main() -> None:
     p.add_argument("--tile-size", type=int, default=64, help="tile size of the loader-vs-model comparison")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--loader-batches", type=int, default=60, help="loader batches timed per repetition")
-    p.add_argument("--model-batches", type=int, default=4, help="model steps timed per backbone and repetition")
-    p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--rounds", type=int, default=8, help="rounds of (loader batches, one step per model)")
+    p.add_argument("--loader-batches", type=int, default=10, help="loader batches timed per round")
+    p.add_argument("--model-batches", type=int, default=4, help="distinct batches the models cycle through")
     p.add_argument("--profile-tiles", type=int, nargs="+", default=[64, 256, 512],
                    help="tile sizes of the loader profile (real data when present, else generated demo scenes)")
     p.add_argument("--data", choices=("demo", "dubai"), default="demo",
@@ -216,14 +241,15 @@ def main() -> None:
 
     loader_s: list[float] = []
     model_s: dict[str, list[float]] = {b: [] for b in models}
-    for rep in range(args.repeats):
-        loader_s += (lo := loader_seconds_per_batch(inputs, args.loader_batches, epoch0=100 + rep * 1000))
+    for r in range(args.rounds):  # fine interleaving: noise from other processes hits every stage alike
+        loader_s += loader_seconds_per_batch(inputs, args.loader_batches, epoch0=100 + r * 1000)
         for b, m in models.items():
-            model_s[b] += model_seconds_per_batch(m, optims[b], batches[1:], data.classes.num_classes)
-        print(f"  rep {rep + 1}: loader {median(lo) * 1e3:.2f} ms/batch, "
-              + ", ".join(f"{b} {median(v[-args.model_batches:]):.3f} s/batch" for b, v in model_s.items()),
-              flush=True)
-
+            model_s[b] += model_seconds_per_batch(m, optims[b], batches[1 + r % (len(batches) - 1):][:1],
+                                                  data.classes.num_classes)
+    print("  per round: loader ms/batch " + " ".join(f"{median(loader_s[i:i + args.loader_batches]) * 1e3:.2f}"
+                                                     for i in range(0, len(loader_s), args.loader_batches)))
+    for b, v in model_s.items():
+        print(f"  per round: {b} s/batch " + " ".join(f"{x:.3f}" for x in v))
     loader_bps = 1 / median(loader_s)
     rows = [["loader (crop, augment, points, to_tensor, collate)", median(loader_s) * 1e3, loader_bps, ""]]
     ratios = {}
@@ -231,11 +257,12 @@ def main() -> None:
         ratios[b] = loader_bps * median(v)
         rows.append([f"model {b} (fwd+bwd+step)", median(v) * 1e3, 1 / median(v), ratios[b]])
     print_table(["stage", "ms/batch", "batches/s", "loader/model"], rows,
-                title=f"throughput at {args.tile_size}-px tiles, batch {args.batch_size} (median over all timed batches)")
+                title=f"throughput at {args.tile_size}-px tiles, batch {args.batch_size} (median of all timed batches)")
     print(f"loader share of a training step (num_workers=0, serial): "
           + ", ".join(f"{b} {1 / (1 + r):.1%}" for b, r in ratios.items()))
 
     profile_tiles(args, real)
+    prep_costs(real, min(args.profile_tiles))
     worst = min(ratios, key=ratios.get)
     print(f"{verdict(ratios[worst], TARGET, '>=')} (tightest: {worst}); "
           f"loader/model throughput ratio: {ratios[worst]:.1f}")

@@ -38,7 +38,7 @@ def run_variant(variant: str, trials: int, concurrent: int, storage: str) -> dic
     """One search with the null trainable: fit seconds per trial, time to the first trial start, the rest."""
     from ray import tune
 
-    from search.launch import METRIC, MODE, _run_config, _searcher
+    from search.launch import METRIC, MODE, _journal_path, _run_config, _searcher
     from search.progress import ProgressPrinter
     from search.settings import DEMO_DEFAULTS, SearchSettings, SearchSpace
     from search.space import build_param_space
@@ -49,7 +49,7 @@ def run_variant(variant: str, trials: int, concurrent: int, storage: str) -> dic
     settings = SearchSettings(base=TrialConfig(), space=space, trials=trials, max_concurrent=concurrent,
                               storage=storage, name=f"overhead-{variant}-{time.time_ns()}")
     if variant.startswith("optuna"):
-        search: dict[str, Any] = {"search_alg": _searcher(settings, f"{storage}/{settings.name}.journal", concurrent)}
+        search: dict[str, Any] = {"search_alg": _searcher(settings, _journal_path(settings), concurrent)}
     else:
         search = {"max_concurrent_trials": concurrent}
     tune_config = tune.TuneConfig(metric=METRIC, mode=MODE, num_samples=trials, reuse_actors=variant.endswith("reuse"),
@@ -83,6 +83,9 @@ def main() -> None:
                    choices=["optuna", "random", "optuna+reuse", "random+reuse"])
     args = p.parse_args()
 
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "new study created" lines
     print(f"search overhead: {args.trials} trials of a do-nothing trainable, {args.concurrent} at a time")
     print(machine_note())
     runs: dict[str, list[dict[str, float]]] = {v: [] for v in args.variants}

@@ -73,3 +73,18 @@ def test_no_data_means_demo_scenes_and_demo_defaults(tmp_path: Path, monkeypatch
     s = _settings(["run"])
     assert s.base.data.format == "demo" and Path(s.base.data.root).parent == tmp_path
     assert s.trials == DEMO_DEFAULTS["trials"] and s.base.data.tile_size == DEMO_DEFAULTS["tile_size"]
+
+
+def test_run_with_bad_data_exits_2_before_ray_or_any_file(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    import ray
+
+    data = tmp_path / "data"
+    (data / "images").mkdir(parents=True)
+    (data / "semantic").mkdir()
+    (data / "images" / "a.png").write_bytes(b"not an image")
+    (data / "semantic" / "b.png").write_bytes(b"")
+    storage = tmp_path / "results"
+    assert main(["run", "--data", str(data), "--format", "demo", "--storage", str(storage), "--name", "x"]) == 2
+    err = capsys.readouterr().err
+    assert "2 problem(s)" in err and "a.png: image has no mask" in err and "b.png: mask has no image" in err
+    assert not ray.is_initialized() and not storage.exists()

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from search.cli import main
-from trainable.checkpoint import CHECKPOINT_FILE, load_checkpoint
+from trainable.checkpoint import load_checkpoint
 
 
 def test_train_learns_from_points_well_above_chance(demo_dir: Path, tmp_path: Path,
@@ -77,3 +77,14 @@ def test_a_density_that_leaves_an_image_without_points_is_refused(demo_dir: Path
     assert main(["train", "--data", str(demo_dir), "--backbone", "tiny", "--tile-size", "32",
                  "--density", "0.00001", "--out", str(tmp_path)]) == 2
     assert "no labelled point" in capsys.readouterr().err
+
+
+def test_clicks_per_instance_with_class_weights(demo_dir: Path, tmp_path: Path) -> None:
+    assert main(["train", "--data", str(demo_dir), "--backbone", "tiny", "--tile-size", "32", "--epochs", "1",
+                 "--points-per-instance", "1", "--class-weights", "--crops-per-epoch", "16", "--out", str(tmp_path)]) == 0
+    with (tmp_path / "metrics.csv").open() as f:
+        row = next(csv.DictReader(f))
+    # one click per building, tree and car, one per background region: tens per 64-px scene, not thousands
+    assert 5 <= float(row["points_per_image"]) <= 200 and float(row["labelled_fraction"]) < 0.05
+    state = load_checkpoint(tmp_path / "last.pt")
+    assert state["config"]["points"]["mode"] == "per_instance" and state["config"]["points"]["class_weights"]
