@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 os.environ["RAY_USAGE_STATS_ENABLED"] = "0"  # before Ray is imported anywhere
-os.environ.setdefault("RAY_DEDUP_LOGS", "1")
 
 DUBAI_ROOT = Path("/work/shared/data/dubai_aerial")
 

@@ -116,3 +116,4 @@ def test_resources_no_node_has_are_refused_before_any_trial(two_nodes, demo_dir:
         assert not list(tmp_path.glob("*/trial_*")), "no trial may start"
     finally:
         ray.shutdown()
+

@@ -105,3 +105,21 @@ def test_point_stats_and_class_weights() -> None:
     assert stats.class_counts == (4, 0, 0) and stats.images_without_points == (1,)
     w = class_weights_from_counts((10, 30, 0))
     assert w[2] == 0 and w[0] / w[1] == pytest.approx(3.0) and w[:2].mean() == pytest.approx(1.0)
+
+
+def test_a_searchs_cached_points_are_what_a_trial_would_compute(demo_dir) -> None:
+    from trainable.config import DataConfig, TrialConfig
+    from trainable.dataset import load_dataset
+    from trainable.inputs import cache_training_points, points_key, training_points
+
+    cfg = TrialConfig(data=DataConfig(root=str(demo_dir), tile_size=32),
+                      points=PointConfig(mode="per_instance", points_per_instance=2))
+    data = load_dataset(cfg.data)
+    direct = training_points(data, cfg)[2]
+    cache_training_points(data, cfg)
+    assert list(data.points_cache) == [points_key(cfg)]
+    assert all(np.array_equal(a, b) for a, b in zip(direct, data.points_cache[points_key(cfg)]))
+    data.points_cache[points_key(cfg)][0][:] = 3  # the cache is what a trial uses
+    assert (training_points(data, cfg)[2][0] == 3).all()
+    other = cfg.replace(points={"points_per_instance": 3})
+    assert points_key(other) != points_key(cfg) and not (training_points(data, other)[2][0] == 3).all()

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 from pathlib import Path
 
 import numpy as np
@@ -57,6 +58,8 @@ class SegmentationData:
     root: str
     classes: ClassDescription
     samples: list[Sample]
+    # training points computed once by a search's driver, keyed by what they depend on (see inputs.points_key)
+    points_cache: dict[Any, list[np.ndarray]] = field(default_factory=dict)
 
     @property
     def stems(self) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +26,16 @@ class TrialInputs:
     class_weight: torch.Tensor | None  # (C,) or None
 
 
+def points_key(cfg: TrialConfig) -> tuple:
+    """What a trial's training points depend on (the split, and the point settings)."""
+    return (cfg.data.val_fraction, cfg.train.seed, *sorted(dataclasses.asdict(cfg.points).items()))
+
+
+def cache_training_points(data: SegmentationData, cfg: TrialConfig) -> None:
+    """Compute a config's training points once (a search's driver does it) for every trial that shares them."""
+    data.points_cache[points_key(cfg)] = training_points(data, cfg)[2]
+
+
 def training_points(data: SegmentationData, cfg: TrialConfig) -> tuple[list[int], list[int], list[np.ndarray]]:
     """Split by scene and simulate the (frozen) point labels of the training images.
 
@@ -32,7 +43,9 @@ def training_points(data: SegmentationData, cfg: TrialConfig) -> tuple[list[int]
         ConfigError: some training image gets no labelled point at this density / points per instance.
     """
     train_idx, val_idx = split_by_scene(data, cfg.data.val_fraction, cfg.train.seed)
-    sparse = [simulate_points(data.samples[i].mask, data.samples[i].instances, cfg.points, i) for i in train_idx]
+    sparse = data.points_cache.get(points_key(cfg))
+    if sparse is None:
+        sparse = [simulate_points(data.samples[i].mask, data.samples[i].instances, cfg.points, i) for i in train_idx]
     empty = [data.samples[train_idx[k]].stem for k, s in enumerate(sparse) if not (s != IGNORE_INDEX).any()]
     if empty:
         what = (f"density {cfg.points.density:g}" if cfg.points.mode == "density"

@@ -41,11 +41,11 @@ def train_one_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim
     result = EpochResult(0.0, ConfusionMatrix(num_classes))
     total = torch.zeros((), device=device)
     for batch in loader:
-        image, target = _to_device(batch, device)  # (B, 3, T, T), (B, T, T)
         result.redrawn_crops += int(batch["redraws"].sum())
-        if not (target != IGNORE_INDEX).any():
+        if not (batch["mask"] != IGNORE_INDEX).any():  # checked on the CPU copy: no wait for the GPU
             result.skipped_batches += 1
             continue
+        image, target = _to_device(batch, device)  # (B, 3, T, T), (B, T, T)
         with autocast(device):
             logits = model(image)["out"]  # (B, C, T, T)
         loss = partial_cross_entropy(logits, target, class_weight)

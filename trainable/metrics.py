@@ -13,16 +13,24 @@ class ConfusionMatrix:
 
     def __init__(self, num_classes: int):
         self.num_classes = num_classes
-        self.matrix = torch.zeros(num_classes, num_classes, dtype=torch.int64)
+        self._counts = torch.zeros(num_classes * num_classes + 1, dtype=torch.int64)  # last bin: ignored pixels
+
+    @property
+    def matrix(self) -> torch.Tensor:
+        """(C, C) counts, rows = truth, columns = prediction."""
+        n = self.num_classes
+        return self._counts[: n * n].view(n, n)
 
     def update(self, pred: torch.Tensor, target: torch.Tensor) -> None:
-        """pred, target: integer tensors of the same shape (any), target may hold ``IGNORE_INDEX``."""
-        keep = target != IGNORE_INDEX
-        t, p = target[keep].long(), pred[keep].long()
+        """pred, target: integer tensors of the same shape (any), target may hold ``IGNORE_INDEX``.
+
+        Fixed-size scatter on the predictions' device: no boolean indexing, so no wait for the GPU per batch.
+        """
         n = self.num_classes
-        if self.matrix.device != t.device:  # accumulate where the predictions are: no sync per batch on a GPU
-            self.matrix = self.matrix.to(t.device)
-        self.matrix += torch.bincount(t * n + p, minlength=n * n).reshape(n, n)
+        if self._counts.device != target.device:
+            self._counts = self._counts.to(target.device)
+        index = torch.where(target != IGNORE_INDEX, target.long() * n + pred.long(), n * n).flatten()
+        self._counts.scatter_add_(0, index, torch.ones_like(index))
 
     def compute(self, class_names: tuple[str, ...] | list[str], exclude: tuple[int, ...] = (),
                 prefix: str = "val", per_class: bool = True) -> dict[str, float]:

@@ -36,38 +36,50 @@ def density_points(mask: np.ndarray, density: float, seed: int | tuple[int, ...]
     return out.reshape(mask.shape)
 
 
-def _interior_clicks(region: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
-    """Flat indices of ``k`` clicks inside a boolean region: its most interior pixel first, then pixels drawn
-    at random with weight growing with their distance to the region's edge."""
-    dist = ndimage.distance_transform_edt(np.pad(region, 1))[1:-1, 1:-1].ravel()
-    # the deepest pixel; on a plateau (elongated shapes) the one nearest the region's centroid
-    deepest = np.flatnonzero(dist >= dist.max() - 1e-9)
-    ys, xs = np.unravel_index(deepest, region.shape)
-    cy, cx = (c.mean() for c in np.nonzero(region))
-    first = int(deepest[np.argmin((ys - cy) ** 2 + (xs - cx) ** 2)])
-    if k == 1:
-        return np.array([first])
-    inside = np.flatnonzero(dist > 0)
-    weights = dist[inside] ** 2
-    weights[inside == first] = 0
-    extra = min(k - 1, int(np.count_nonzero(weights)))
-    if extra == 0:
-        return np.array([first])
-    rest = rng.choice(inside, size=extra, replace=False, p=weights / weights.sum())
-    return np.concatenate([[first], rest])
+def _region_depth(labels: np.ndarray) -> np.ndarray:
+    """Distance of every pixel to the edge of its region (labels 1..n, 0 = no region), from one transform.
+
+    A pixel is on an edge when a 4-neighbour (or the image border) belongs elsewhere; edge pixels have depth 1.
+    """
+    padded = np.pad(labels, 1)
+    centre = padded[1:-1, 1:-1]
+    inner = ((centre == padded[:-2, 1:-1]) & (centre == padded[2:, 1:-1]) & (centre == padded[1:-1, :-2])
+             & (centre == padded[1:-1, 2:]) & (labels > 0))
+    return ndimage.distance_transform_edt(inner) + (labels > 0)
 
 
 def _clicks_per_region(labels: np.ndarray, k: int, rng: np.random.Generator, min_pixels: int) -> list[np.ndarray]:
-    """Flat indices of ``k`` interior clicks in each labelled region (labels 1..n) of at least ``min_pixels``."""
-    sizes = np.bincount(labels.ravel())
-    out = []
-    for r, window in enumerate(ndimage.find_objects(labels), start=1):
-        if window is None or sizes[r] < min_pixels:
-            continue
-        region = labels[window] == r
-        ys, xs = np.unravel_index(_interior_clicks(region, k, rng), region.shape)
-        out.append(np.ravel_multi_index((ys + window[0].start, xs + window[1].start), labels.shape))
-    return out
+    """Flat indices of ``k`` clicks in each region (labels 1..n) of at least ``min_pixels`` pixels.
+
+    The first click is the region's deepest pixel (on a plateau, the one nearest its centroid); further clicks are
+    drawn at random with weight growing with depth, as an annotator clicks well inside an object.
+    """
+    n = int(labels.max())
+    flat = labels.ravel()
+    sizes = np.bincount(flat, minlength=n + 1)
+    keep = np.flatnonzero(sizes[1:] >= min_pixels) + 1
+    if keep.size == 0:
+        return []
+    depth = _region_depth(labels).ravel()
+    ys, xs = np.indices(labels.shape)
+    with np.errstate(invalid="ignore", divide="ignore"):  # label 0 may be empty: its mean is unused
+        cy, cx = (np.asarray(ndimage.mean(c, labels, np.arange(n + 1))) for c in (ys, xs))
+    d2 = (ys.ravel() - cy[flat]) ** 2 + (xs.ravel() - cx[flat]) ** 2
+    score = depth - 1e-5 * d2 / (d2.max() + 1)  # tie-break below any gap between two distinct depths
+    first = np.ravel_multi_index(np.array(ndimage.maximum_position(score.reshape(labels.shape), labels, keep)).T,
+                                 labels.shape)
+    clicks = [first]
+    if k > 1:
+        order = np.argsort(flat, kind="stable")
+        starts = np.searchsorted(flat[order], keep)
+        for f, a, size in zip(first, starts, sizes[keep]):
+            pixels = order[a:a + size]
+            weights = depth[pixels] ** 2
+            weights[pixels == f] = 0
+            extra = min(k - 1, int(np.count_nonzero(weights)))
+            if extra:
+                clicks.append(rng.choice(pixels, size=extra, replace=False, p=weights / weights.sum()))
+    return clicks
 
 
 def instance_points(mask: np.ndarray, instances: np.ndarray | None, per_instance: int,
@@ -99,10 +111,12 @@ def instance_points(mask: np.ndarray, instances: np.ndarray | None, per_instance
         pool = np.flatnonzero(background.ravel())
         n_bg = min(pool.size, int(round(n_thing_clicks * background_share / (1.0 - background_share))))
         clicks.append(rng.choice(pool, size=n_bg, replace=False))
-    else:
+    else:  # connected regions of each class stand in for objects: label them all in one image
+        regions = np.zeros(mask.shape, np.int64)
         for cls in np.unique(mask[background]):
-            labels, _ = ndimage.label(background & (mask == cls))
-            clicks += _clicks_per_region(labels, per_instance, rng, min_pixels=min_region_pixels)
+            labels, count = ndimage.label(background & (mask == cls))
+            regions[labels > 0] = labels[labels > 0] + regions.max()
+        clicks += _clicks_per_region(regions, per_instance, rng, min_pixels=min_region_pixels)
     out = np.full(mask.size, IGNORE_INDEX, dtype=np.uint8)
     if clicks:
         chosen = np.concatenate(clicks).astype(np.int64)

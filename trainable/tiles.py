@@ -19,12 +19,14 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 MAX_REDRAWS = 20
 
 
+_SCALE = torch.tensor([1 / (255 * s) for s in IMAGENET_STD]).view(3, 1, 1)
+_SHIFT = torch.tensor([-m / s for m, s in zip(IMAGENET_MEAN, IMAGENET_STD)]).view(3, 1, 1)
+
+
 def to_tensor(image: np.ndarray) -> torch.Tensor:
-    """(H, W, 3) uint8 -> (3, H, W) float32, ImageNet-normalised."""
-    t = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div_(255)
-    mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
-    return t.sub_(mean).div_(std)
+    """(H, W, 3) uint8 -> (3, H, W) float32, ImageNet-normalised: (x / 255 - mean) / std as one multiply-add."""
+    chw = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
+    return chw.float().mul_(_SCALE).add_(_SHIFT)
 
 
 class TrainCrops(Dataset):

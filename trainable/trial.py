@@ -104,7 +104,7 @@ def run_trial(cfg: TrialConfig, report: Report, data: SegmentationData | None = 
                 "model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
                 "config": cfg.to_dict(), "classes": classes.to_dict(), "metrics": _plain(metrics),
                 "best_val_f1": best, "train_stems": inputs.train_stems, "val_stems": inputs.val_stems,
-            })
+            }, durable=False)  # a temporary copy: Tune (or `train`) copies it to its place
             report(metrics, d)
 
 
@@ -150,3 +150,6 @@ def tune_entrypoint(config: dict[str, Any], data: SegmentationData | None = None
     except TrialDivergedError as e:
         marker.write_text(str(e))
         raise
+    finally:
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()  # the process may be reused for the next trial (reuse_actors)
