@@ -5,10 +5,8 @@ Part 1 (one process): DeepLabV3-ResNet50 (``trainable.model.build_model``, rando
 
 * ``fp32``: float32 weights and activations, contiguous tensors (``trainable.loop.autocast`` and ``_to_device``
   are patched to no autocast / no channels_last; torch defaults otherwise, so cuDNN may use TF32 for convs);
-* ``bf16+cl``: what pointtune does on CUDA: model in channels_last, bf16 autocast (the real loop code);
-* ``bf16+cl sync-free (proposal)``: as bf16+cl with a benchmark-local copy of ``train_one_epoch`` that makes no
-  per-batch GPU sync (``.any()`` on the GPU mask and boolean indexing in ``ConfusionMatrix.update`` both make
-  the CPU wait for the GPU, so with ``num_workers=0`` loading the next batch cannot overlap the GPU's work),
+* ``bf16+cl``: what pointtune does on CUDA: model in channels_last, bf16 autocast (the real loop code, which
+  makes no per-batch GPU sync, so the CPU loads the next batch while the GPU trains);
 
 each fed two ways: ``synthetic`` (batches already on the GPU: the model alone) and ``loader`` (the real
 ``build_inputs`` train loader on generated demo scenes, so its CPU time shows). Images/s = trained crops / time
@@ -38,8 +36,8 @@ from typing import Any, Iterator
 from common import demo_config, demo_root, machine_note, median, print_table, quiet_stdout, ray_session, tmp_dir
 
 NO_GPU = "no CUDA GPU on this machine: gpu.py needs one (run it on a GPU machine)"
-FP32, BF16, SYNC_FREE = "fp32", "bf16+cl", "bf16+cl sync-free (proposal)"
-MODES = (FP32, BF16, SYNC_FREE)
+FP32, BF16 = "fp32", "bf16+cl"
+MODES = (FP32, BF16)
 
 
 # --------------------------------------------------------------------------------------------- precision
@@ -104,62 +102,11 @@ def endless_batches(inputs: Any) -> Iterator[dict]:
         yield from inputs.train_loader
 
 
-def train_images(model: Any, optimizer: Any, batches: Any, device: Any, num_classes: int, batch: int,
-                 mode: str = BF16) -> int:
+def train_images(model: Any, optimizer: Any, batches: Any, device: Any, num_classes: int, batch: int) -> int:
     """One ``train_one_epoch`` over ``batches``; returns the crops trained (it syncs once at its end)."""
     from trainable.loop import train_one_epoch
 
-    loop = train_one_epoch_sync_free if mode == SYNC_FREE else train_one_epoch
-    return loop(model, batches, optimizer, device, num_classes).batches * batch
-
-
-def confusion_update_sync_free(confusion: Any, pred: Any, target: Any) -> None:
-    """``ConfusionMatrix.update`` without boolean indexing (which makes the CPU wait for the GPU)."""
-    import torch
-
-    from trainable.config import IGNORE_INDEX
-
-    n = confusion.num_classes
-    if confusion.matrix.device != target.device:
-        confusion.matrix = confusion.matrix.to(target.device)
-    index = torch.where(target != IGNORE_INDEX, target.long() * n + pred.long(), n * n).flatten()
-    counts = torch.zeros(n * n + 1, dtype=torch.int64, device=target.device)
-    counts.scatter_add_(0, index, torch.ones_like(index))
-    confusion.matrix += counts[: n * n].reshape(n, n)
-
-
-def train_one_epoch_sync_free(model: Any, loader: Any, optimizer: Any, device: Any, num_classes: int,
-                              class_weight: Any = None) -> Any:
-    """PROPOSAL, not pointtune's code: ``trainable.loop.train_one_epoch`` without its per-batch GPU syncs, so the
-    CPU can load the next batch while the GPU trains. Changed: the "no labelled pixel" check reads the loader's
-    CPU mask before the copy, and the confusion update uses scatter_add. Everything else is the same."""
-    import torch
-
-    from trainable.config import IGNORE_INDEX
-    from trainable.loop import EpochResult, _to_device, autocast
-    from trainable.loss import partial_cross_entropy
-    from trainable.metrics import ConfusionMatrix
-
-    model.train()
-    result = EpochResult(0.0, ConfusionMatrix(num_classes))
-    total = torch.zeros((), device=device)
-    for batch in loader:
-        result.redrawn_crops += int(batch["redraws"].sum())
-        if batch["mask"].device.type == "cpu" and not (batch["mask"] != IGNORE_INDEX).any():
-            result.skipped_batches += 1
-            continue
-        image, target = _to_device(batch, device)
-        with autocast(device):
-            logits = model(image)["out"]
-        loss = partial_cross_entropy(logits, target, class_weight)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        total += loss.detach()
-        result.batches += 1
-        confusion_update_sync_free(result.confusion, logits.detach().argmax(1), target)
-    result.loss = float(total) / max(result.batches, 1)
-    return result
+    return train_one_epoch(model, batches, optimizer, device, num_classes).batches * batch
 
 
 # -------------------------------------------------------------------------------------- GPU utilisation
@@ -205,27 +152,8 @@ class GpuSampler:
 
 # ------------------------------------------------------------------------------------- part 1: one process
 
-def check_sync_free(device: Any, num_classes: int) -> None:
-    """The proposed confusion update counts exactly what ``ConfusionMatrix.update`` counts."""
-    import torch
-
-    from trainable.config import IGNORE_INDEX
-    from trainable.metrics import ConfusionMatrix
-
-    g = torch.Generator().manual_seed(1)
-    target = torch.randint(0, num_classes, (2, 32, 32), generator=g)
-    target[torch.rand(2, 32, 32, generator=g) < 0.7] = IGNORE_INDEX
-    pred = torch.randint(0, num_classes, (2, 32, 32), generator=g)
-    real, proposed = ConfusionMatrix(num_classes), ConfusionMatrix(num_classes)
-    real.update(pred.to(device), target.to(device))
-    confusion_update_sync_free(proposed, pred.to(device), target.to(device))
-    assert torch.equal(real.matrix.cpu(), proposed.matrix.cpu()), "sync-free confusion update differs"
-
-
 def single_process(args: Any, device: Any, data: Any, num_classes: int) -> dict[tuple[str, str], float]:
     import torch
-
-    check_sync_free(device, num_classes)
 
     from trainable.inputs import build_inputs
 
@@ -239,7 +167,7 @@ def single_process(args: Any, device: Any, data: Any, num_classes: int) -> dict[
     models = {m: make_model(args.backbone, num_classes, device, m) for m in modes}  # kept across repetitions
     for m, (model, opt) in models.items():  # warm-up: cuDNN algorithm choice, allocator, lazy init
         with precision(m):
-            train_images(model, opt, synthetic[: args.warmup], device, num_classes, args.batch_size, m)
+            train_images(model, opt, synthetic[: args.warmup], device, num_classes, args.batch_size)
     for rep in range(args.repeats):
         for m, (model, opt) in models.items():
             for source in ("synthetic", "loader"):
@@ -250,7 +178,7 @@ def single_process(args: Any, device: Any, data: Any, num_classes: int) -> dict[
                 batches = synthetic if source == "synthetic" else inputs.train_loader
                 with precision(m):
                     t0 = time.perf_counter()
-                    n = train_images(model, opt, batches, device, num_classes, args.batch_size, m)
+                    n = train_images(model, opt, batches, device, num_classes, args.batch_size)
                     seconds = time.perf_counter() - t0
                 speed[(m, source)].append(n / seconds)
                 if device.type == "cuda":
@@ -397,8 +325,7 @@ def main() -> None:
             shared_gpu(args, data, device.type == "cuda")
     speedup = result[(BF16, "synthetic")] / result[(FP32, "synthetic")]
     with_loader = result[(BF16, "loader")] / result[(FP32, "loader")]
-    print(f"\nbf16+channels_last vs fp32, with the real loader: {with_loader:.2f}x; proposal (no per-batch sync) "
-          f"vs bf16+cl with the loader: {result[(SYNC_FREE, 'loader')] / result[(BF16, 'loader')]:.2f}x")
+    print(f"\nbf16+channels_last vs fp32, with the real loader: {with_loader:.2f}x")
     label = "bf16/fp32 speedup (DRY RUN on CPU, not a GPU figure)" if args.dry_run else "bf16/fp32 speedup"
     print(f"{label}: {speedup:.2f}")
 

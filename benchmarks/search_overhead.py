@@ -6,19 +6,19 @@ returns; it imports neither torch nor pointtune's trainable. ``--trials`` trials
 demo ranges) and its real run config (``search.launch._run_config``: checkpoint config, failure config, progress
 callback, per-trial directory names), with:
 
-* ``optuna``: pointtune's searcher (``search.launch._searcher``: OptunaSearch with TPE and a JournalStorage file,
-  through a ConcurrencyLimiter);
-* ``random``: Tune's BasicVariantGenerator (random search), same concurrency, as the reference;
-* ``optuna+reuse``: as ``optuna`` with ``TuneConfig(reuse_actors=True)``: a candidate setting that skips starting
-  a new trial process for every trial.
+* ``pointtune``: pointtune's own TuneConfig (``search.launch._tune_config``: OptunaSearch with TPE and a
+  JournalStorage file through a ConcurrencyLimiter, trial processes reused);
+* ``no reuse``: the same with ``reuse_actors=False``: every trial starts a new process;
+* ``random``: Tune's BasicVariantGenerator (random search) instead of Optuna, processes reused: the reference.
 
 Per trial: wall time of ``Tuner.fit`` / trials (Ray is started once beforehand and not counted). Variants run
-in turn, ``--repeats`` times; medians are reported. Headline: the ``optuna`` (pointtune) figure.
+in turn, ``--repeats`` times; medians are reported. Headline: the ``pointtune`` figure.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import random
 import time
 from typing import Any
@@ -38,7 +38,7 @@ def run_variant(variant: str, trials: int, concurrent: int, storage: str) -> dic
     """One search with the null trainable: fit seconds per trial, time to the first trial start, the rest."""
     from ray import tune
 
-    from search.launch import METRIC, MODE, _journal_path, _run_config, _searcher
+    from search.launch import _run_config, _tune_config
     from search.progress import ProgressPrinter
     from search.settings import DEMO_DEFAULTS, SearchSettings, SearchSpace
     from search.space import build_param_space
@@ -48,12 +48,11 @@ def run_variant(variant: str, trials: int, concurrent: int, storage: str) -> dic
                         epochs=DEMO_DEFAULTS["epochs_range"])
     settings = SearchSettings(base=TrialConfig(), space=space, trials=trials, max_concurrent=concurrent,
                               storage=storage, name=f"overhead-{variant}-{time.time_ns()}")
-    if variant.startswith("optuna"):
-        search: dict[str, Any] = {"search_alg": _searcher(settings, _journal_path(settings), concurrent)}
-    else:
-        search = {"max_concurrent_trials": concurrent}
-    tune_config = tune.TuneConfig(metric=METRIC, mode=MODE, num_samples=trials, reuse_actors=variant.endswith("reuse"),
-                                  trial_dirname_creator=lambda trial: f"trial_{trial.trial_id}", **search)
+    tune_config = _tune_config(settings, concurrent)
+    if variant == "no reuse":
+        tune_config = dataclasses.replace(tune_config, reuse_actors=False)
+    elif variant == "random":
+        tune_config = dataclasses.replace(tune_config, search_alg=None, max_concurrent_trials=concurrent)
     starts: list[float] = []
 
     class Clock(tune.Callback):
@@ -79,8 +78,8 @@ def main() -> None:
     p.add_argument("--trials", type=int, default=50)
     p.add_argument("--concurrent", type=int, default=2, help="trials at once (= CPUs here, 1 CPU per trial)")
     p.add_argument("--repeats", type=int, default=1)
-    p.add_argument("--variants", nargs="+", default=["optuna", "random", "optuna+reuse"],
-                   choices=["optuna", "random", "optuna+reuse", "random+reuse"])
+    p.add_argument("--variants", nargs="+", default=["pointtune", "no reuse", "random"],
+                   choices=["pointtune", "no reuse", "random"])
     args = p.parse_args()
 
     import optuna
@@ -103,7 +102,7 @@ def main() -> None:
              m(v, "to_first"), m(v, "after_first")] for v in runs]
     print_table(["variant", "s/trial", "fit wall s", "minus random", "fit->1st trial s", "s/trial after 1st"],
                 rows, title=f"per-trial cost (fit wall / {args.trials}), median of {args.repeats}")
-    headline = m("optuna", "per_trial") if "optuna" in runs else m(next(iter(runs)), "per_trial")
+    headline = m("pointtune", "per_trial") if "pointtune" in runs else m(next(iter(runs)), "per_trial")
     print(f"{verdict(headline, TARGET, '<')}; search overhead per trial (s): {headline:.3f}")
 
 

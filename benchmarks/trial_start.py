@@ -12,8 +12,9 @@ around the real ``tune_entrypoint`` that, inside the trial process, stamps the t
 
 and, at the first ``tune.report`` (after epoch 1), reads the trial process's USS/PSS/RSS (psutil) and checks
 where the dataset's numpy arrays live: read-only, and inside a shared memory mapping (the object store) rather
-than in private memory. The driver stamps each trial's start (``on_trial_start``) too. An extra search of
-``--trials`` trials with ``TuneConfig(reuse_actors=True)`` on the small data measures that candidate setting.
+than in private memory. The driver stamps each trial's start (``on_trial_start``) too. Trials reuse their
+processes as ``pointtune run`` does (``TuneConfig(reuse_actors=True)``); an extra search of ``--trials`` trials
+with a new process per trial (``reuse_actors=False``) on the small data shows what that saves.
 
 Searches: 1 trial (run ``--single-repeats`` times) and ``--trials`` trials with 2 at a time, same fixed config
 (MobileNetV3, 64-px tiles, 1 epoch of 2 batches), on demo data of 24 images of 128 px and of 96 images of 256 px.
@@ -104,7 +105,7 @@ def probed_entrypoint(config: dict[str, Any], data: Any = None) -> None:
             real["report"], real["train"], real["inputs"], real["model"])
 
 
-def run_search(cfg: Any, data: Any, trials: int, concurrent: int, reuse: bool = False) -> list[dict[str, Any]]:
+def run_search(cfg: Any, data: Any, trials: int, concurrent: int, reuse: bool = True) -> list[dict[str, Any]]:
     """One search of ``trials`` identical trials; per trial: its first result plus the driver's start stamp."""
     from ray import tune
 
@@ -175,7 +176,7 @@ def main() -> None:
     p.add_argument("--large", default="96x256", help="IMAGESxSIZE of the larger demo dataset, e.g. 96x512")
     p.add_argument("--tile-size", type=int, default=64)
     p.add_argument("--no-reuse-variant", dest="reuse_variant", action="store_false",
-                   help="skip the extra search with TuneConfig(reuse_actors=True) on the small data")
+                   help="skip the extra search with a new process per trial (reuse_actors=False) on the small data")
     args = p.parse_args()
 
     from trainable.dataset import load_dataset
@@ -209,12 +210,12 @@ def main() -> None:
             first_batch_1[name] = summarise(one)["entry_to_batch"]
             growth.append(summarise(many)["entry_to_batch"] / first_batch_1[name])
             cpu_growth.append(summarise(many)["entry_to_batch_cpu"] / summarise(one)["entry_to_batch_cpu"])
-            if args.reuse_variant and not extra:  # candidate setting, first (small) dataset only
+            if args.reuse_variant and not extra:  # first (small) dataset only
                 t0 = time.perf_counter()
-                reused = run_search(cfg, data, args.trials, args.concurrent, reuse=True)
-                print(f"  {name}: search of {args.trials} trials with reuse_actors=True "
+                fresh = run_search(cfg, data, args.trials, args.concurrent, reuse=False)
+                print(f"  {name}: search of {args.trials} trials, a new process per trial "
                       f"{time.perf_counter() - t0:.1f} s", flush=True)
-                extra.append(table_rows(name, f"{args.trials} trials, reuse_actors", reused, nbytes))
+                extra.append(table_rows(name, f"{args.trials} trials, new processes", fresh, nbytes))
     import_s = import_seconds()
     rows += [r for r, _ in extra]
     mem_rows += [m for _, m in extra]
@@ -226,7 +227,7 @@ def main() -> None:
     print_table(["data", "search", "data MiB", "USS MiB", "PSS MiB", "RSS MiB", "data in shared map",
                  "data read-only"], mem_rows, title="trial process memory at its first report (after epoch 1)")
     print(f"\na fresh process imports trainable.trial (torch, torchvision ...) in {import_s:.2f} s "
-          "(part of start->entry: every trial is a new process unless actors are reused)")
+          "(part of start->entry whenever a trial gets a new process instead of a reused one)")
     (small, large) = sets
     print(f"entry->1st batch, {large} vs {small} data (1 trial): {first_batch_1[large] / first_batch_1[small]:.2f}x "
           f"for {nbytes_of[large] / nbytes_of[small]:.0f}x the decoded bytes")

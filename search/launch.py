@@ -175,6 +175,16 @@ def _run_config(settings: SearchSettings, printer: ProgressPrinter) -> tune.RunC
         failure_config=tune.FailureConfig(max_failures=settings.max_failures))
 
 
+def _tune_config(settings: SearchSettings, max_concurrent: int) -> tune.TuneConfig:
+    scheduler = (ASHAScheduler(time_attr="training_iteration", max_t=settings.space.epochs[1], grace_period=1,
+                               reduction_factor=3) if settings.scheduler == "asha" else None)
+    # reuse_actors: a trial process is kept for the next trial instead of re-importing torch (measured per trial
+    # with a no-op trainable: 1.60 s -> 0.09 s; a real trial's start 3.4 s -> 0.004 s; benchmarks/)
+    return tune.TuneConfig(metric=METRIC, mode=MODE, num_samples=settings.trials, scheduler=scheduler,
+                           reuse_actors=True, search_alg=_searcher(settings, _journal_path(settings), max_concurrent),
+                           trial_dirname_creator=lambda trial: f"trial_{trial.trial_id}")
+
+
 def build_tuner(settings: SearchSettings, data: SegmentationData, slots: int) -> tune.Tuner:
     trainable = tune.with_resources(tune.with_parameters(tune_entrypoint, data=data),
                                     {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial})
@@ -182,15 +192,7 @@ def build_tuner(settings: SearchSettings, data: SegmentationData, slots: int) ->
     if settings.resume:
         return tune.Tuner.restore(settings.experiment_path, trainable=trainable, resume_unfinished=True,
                                   resume_errored=False)
-    max_concurrent = min(settings.trials, settings.max_concurrent or slots)
-    scheduler = (ASHAScheduler(time_attr="training_iteration", max_t=settings.space.epochs[1], grace_period=1,
-                               reduction_factor=3) if settings.scheduler == "asha" else None)
-    # reuse_actors: a trial process is kept for the next trial instead of re-importing torch (measured per trial
-    # with a no-op trainable: 1.60 s -> 0.09 s; a real trial's start 3.4 s -> 0.004 s; benchmarks/)
-    tune_config = tune.TuneConfig(metric=METRIC, mode=MODE, num_samples=settings.trials, scheduler=scheduler,
-                                  reuse_actors=True,
-                                  search_alg=_searcher(settings, _journal_path(settings), max_concurrent),
-                                  trial_dirname_creator=lambda trial: f"trial_{trial.trial_id}")
+    tune_config = _tune_config(settings, min(settings.trials, settings.max_concurrent or slots))
     return tune.Tuner(trainable, param_space=build_param_space(settings), tune_config=tune_config,
                       run_config=_run_config(settings, printer))
 
