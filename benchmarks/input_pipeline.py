@@ -12,8 +12,7 @@ noise from other processes hits all alike; medians over all timed batches are re
 
 The loader's per-crop time is also split into its steps (seeded generator, crop pick, re-draw check, flips and
 rotation, ``to_tensor``, mask to int64, collation), each timed alone on the same crops, at several tile sizes
-(real images when present), and the loader is timed again with ``trainable.tiles.to_tensor`` patched to a fused
-version giving the same values (a proposal). Headline: loader batches/s divided by the fastest model's batches/s
+(real images when present). Headline: loader batches/s divided by the fastest model's batches/s
 (the tightest case) at ``--tile-size``. On a CPU the model dwarfs the loader; gpu.py shows the GPU case.
 """
 
@@ -103,45 +102,11 @@ def step_profile(crops: Any, n: int, batch_size: int) -> dict[str, float]:
     return t
 
 
-def fused_to_tensor(image: np.ndarray) -> Any:
-    """Proposed ``trainable.tiles.to_tensor``: same values, one contiguous uint8 CHW copy, then 2 passes."""
-    import torch
-
-    from trainable.tiles import IMAGENET_MEAN, IMAGENET_STD
-
-    scale = torch.tensor([1 / (255 * s) for s in IMAGENET_STD]).view(3, 1, 1)
-    shift = torch.tensor([-m / s for m, s in zip(IMAGENET_MEAN, IMAGENET_STD)]).view(3, 1, 1)
-    return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).float().mul_(scale).add_(shift)
-
-
-def crops_loader_ms(crops: Any, batch_size: int, batches: int, fast: bool) -> float:
-    """Median ms per batch of a ``DataLoader`` over ``crops`` like build_inputs makes; ``fast`` patches to_tensor."""
-    from torch.utils.data import DataLoader
-
-    import trainable.tiles as tiles
-
-    real = tiles.to_tensor
-    tiles.to_tensor = fused_to_tensor if fast else real
-    try:
-        times: list[float] = []
-        for epoch in range(1000, 1000 + batches):
-            crops.set_epoch(epoch)
-            loader = DataLoader(crops, batch_size=batch_size, shuffle=False)
-            t = time.perf_counter()
-            next(iter(loader))
-            times.append(time.perf_counter() - t)
-        return median(times) * 1e3
-    finally:
-        tiles.to_tensor = real
-
-
 def profile_tiles(args: Any, real: Any) -> None:
-    """Loader cost per tile size, split into steps, with the current and the proposed ``to_tensor``."""
-    import torch
-
+    """Loader cost per tile size, split into steps."""
     from trainable.dataset import load_dataset
     from trainable.inputs import training_points
-    from trainable.tiles import TrainCrops, to_tensor
+    from trainable.tiles import TrainCrops
 
     root, fmt = (str(real), "dubai_aerial") if real else (demo_root(8, max(args.profile_tiles) + 128), "demo")
     cfg = demo_config(root, tile_size=min(args.profile_tiles), fmt=fmt)
@@ -149,7 +114,6 @@ def profile_tiles(args: Any, real: Any) -> None:
     train_idx, _, sparse = training_points(data, cfg)
     images = [data.samples[i].image for i in train_idx]
     profiles: dict[int, dict[str, float]] = {}
-    loader_rows: list[list[Any]] = []
     for tile in args.profile_tiles:
         fit = [k for k, im in enumerate(images) if min(im.shape[:2]) >= tile]
         if not fit:
@@ -159,14 +123,7 @@ def profile_tiles(args: Any, real: Any) -> None:
         crops.set_epoch(7)
         n = 256 if tile <= 256 else 64
         prof = step_profile(crops, n, args.batch_size)
-        x = np.asarray(images[fit[0]][:tile, :tile][:, ::-1])
-        assert torch.allclose(fused_to_tensor(x), to_tensor(x), atol=1e-5)  # the proposal changes no value
-        loader_ms: dict[bool, list[float]] = {False: [], True: []}
-        for fast in (False, True, False, True):  # current and proposed, alternated
-            loader_ms[fast].append(crops_loader_ms(crops, args.batch_size, 10, fast))
         profiles[tile] = prof
-        loader_rows.append([tile, median(loader_ms[False]), median(loader_ms[True]),
-                            median(loader_ms[False]) / median(loader_ms[True])])
     steps = list(next(iter(profiles.values())))
     print_table(["us per crop (each step timed alone)", *(f"{t} px" for t in profiles)],
                 [[s, *(profiles[t][s] for t in profiles)] for s in steps],
@@ -175,14 +132,13 @@ def profile_tiles(args: Any, real: Any) -> None:
         parts = {k: v for k, v in prof.items() if not k.startswith(("whole", "collate"))}
         top = max(parts, key=parts.get)
         print(f"  {tile} px: slowest step: {top}, {parts[top] / sum(parts.values()):.0%} of the per-crop steps")
-    print_table(["tile px", "current ms/batch", "fused to_tensor ms/batch", "speed-up"], loader_rows,
-                title=f"loader per batch of {args.batch_size}, current vs proposed to_tensor (patched, same values)")
 
 
 def prep_costs(real: Any, tile: int) -> None:
-    """Seconds of ``build_inputs`` (split, point simulation, loaders): once per trial, in every trial process."""
+    """Seconds of ``build_inputs`` (split, point simulation, loaders) at a trial's start; per-instance clicks also
+    with the search's cache (``cache_training_points``: simulated once in the driver, shipped with the data)."""
     from trainable.dataset import load_dataset
-    from trainable.inputs import build_inputs
+    from trainable.inputs import build_inputs, cache_training_points
 
     sets = [("demo 24x128", demo_root(), "demo")] + ([("dubai_aerial", str(real), "dubai_aerial")] if real else [])
     rows = []
@@ -195,8 +151,12 @@ def prep_costs(real: Any, tile: int) -> None:
             seconds, inputs = timed(lambda: build_inputs(data, cfg))
             pixels = sum(data.samples[i].mask.size for i, s in enumerate(data.samples) if s.stem in inputs.train_stems)
             rows.append([name, label, len(inputs.train_stems), pixels / 1e6, seconds])
+            if points["mode"] == "per_instance":
+                cache_training_points(data, cfg)
+                seconds, _ = timed(lambda: build_inputs(data, cfg))
+                rows.append([name, label + ", search cache", len(inputs.train_stems), pixels / 1e6, seconds])
     print_table(["data", "points", "train images", "train Mpx", "build_inputs s"], rows,
-                title="per-trial input preparation (every trial re-simulates its points; decode is shared)")
+                title="input preparation at a trial's start (decode is shared; in a search, per-instance clicks are cached)")
 
 
 def main() -> None:
