@@ -80,3 +80,13 @@ def test_same_seed_one_trial_at_a_time_gives_the_same_configurations(ray_local, 
 def test_an_existing_experiment_is_not_overwritten(search_dir: Path, capsys: pytest.CaptureFixture) -> None:
     assert main(["run", "--storage", str(search_dir.parent), "--name", search_dir.name, *FAST]) == 2
     assert "already exists: add --resume" in capsys.readouterr().err
+
+
+def test_asha_stops_weak_trials_early_and_results_say_so(ray_local, demo_dir: Path, tmp_path: Path) -> None:
+    assert main(["run", "--data", str(demo_dir), *FAST, "--trials", "6", "--epochs-range", "4", "4",
+                 "--lr-range", "1e-5", "3e-2", "--scheduler", "asha", "--storage", str(tmp_path), "--name", "asha"]) == 0
+    records = load_experiment(str(tmp_path / "asha"))
+    assert len(records) == 6 and {r.status for r in records} <= {"finished", "stopped early"}
+    stopped = [r for r in records if r.status == "stopped early"]
+    assert stopped, "ASHA (rungs at 1 and 3 epochs) stopped no trial of six"
+    assert all(len(r.history) < 4 for r in stopped)
