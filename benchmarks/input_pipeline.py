@@ -218,7 +218,7 @@ def main() -> None:
         rows.append([f"model {b} (fwd+bwd+step)", median(v) * 1e3, 1 / median(v), ratios[b]])
     print_table(["stage", "ms/batch", "batches/s", "loader/model"], rows,
                 title=f"throughput at {args.tile_size}-px tiles, batch {args.batch_size} (median of all timed batches)")
-    print(f"loader share of a training step (num_workers=0, serial): "
+    print("loader share of a training step (num_workers=0, serial): "
           + ", ".join(f"{b} {1 / (1 + r):.1%}" for b, r in ratios.items()))
 
     profile_tiles(args, real)

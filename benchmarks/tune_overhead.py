@@ -248,7 +248,7 @@ def main() -> None:
     ], title="search start-up / teardown (pointtune's tune path)")
     print_table(["checkpoint, every epoch (median of 3)", "s / MiB"],
                 checkpoint_costs(cfg, data.classes.num_classes), title="checkpoint cost (both paths)")
-    print(f"\nper-rep ratios: " + " ".join(f"{median(t['epochs']) / median(b['epochs']):.3f}"
+    print("\nper-rep ratios: " + " ".join(f"{median(t['epochs']) / median(b['epochs']):.3f}"
                                          for b, t in zip(bare, tuned)))
     print(f"search start-up cost (s): {startup:.2f}")
     print(f"{verdict(ratio, TARGET, '<=')}; tune/bare epoch ratio: {ratio:.3f}")

@@ -7,7 +7,7 @@ import logging
 import sys
 from typing import Any
 
-from trainable.config import BACKBONES, ConfigError
+from trainable.config import BACKBONES
 
 EXIT_USAGE = 2
 

@@ -14,7 +14,6 @@ import socket
 import time
 import uuid
 from pathlib import Path
-from typing import Any
 
 import optuna
 import ray

@@ -15,7 +15,7 @@ from trainable.checkpoint import CheckpointError, read_torch_file
 from trainable.config import ModelConfig
 from trainable.loop import autocast
 from trainable.model import build_model
-from trainable.tiles import grid_starts, to_tensor
+from trainable.tiles import to_tensor
 from trainable.trial import pick_device
 
 

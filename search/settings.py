@@ -9,7 +9,6 @@ import dataclasses
 import datetime
 import json
 import logging
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal

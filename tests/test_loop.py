@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
 
 from trainable.config import IGNORE_INDEX, ModelConfig
 from trainable.loop import recalibrate_batchnorm, train_one_epoch
