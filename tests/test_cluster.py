@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from search.cli import main
+from helpers import start_search, stop_group
 from search.results import load_experiment
 
 pytestmark = pytest.mark.slow
@@ -36,18 +33,8 @@ def two_nodes():
         cluster.shutdown()
 
 
-def _driver(args: list[str], log: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "search", "run", *args], stdout=log.open("w"),
-                            stderr=subprocess.STDOUT, start_new_session=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    proc.wait(30)
 
 
 def _reports(experiment: Path) -> dict[str, list[dict]]:
@@ -61,12 +48,12 @@ def _reports(experiment: Path) -> dict[str, list[dict]]:
 def test_search_runs_trials_on_both_nodes(two_nodes, demo_dir: Path, tmp_path: Path) -> None:
     cluster, _ = two_nodes
     log = tmp_path / "driver.log"
-    proc = _driver(["--address", cluster.address, "--data", str(demo_dir), *SEARCH, "--crops-per-epoch", "96",
-                    "--trials", "4", "--epochs-range", "2", "2", "--storage", str(tmp_path), "--name", "multi"], log)
+    proc = start_search(["--address", cluster.address, "--data", str(demo_dir), *SEARCH, "--crops-per-epoch", "480",
+                    "--max-concurrent", "2", "--trials", "4", "--epochs-range", "2", "2", "--storage", str(tmp_path), "--name", "multi"], log)
     try:
         assert proc.wait(400) == 0, log.read_text()[-3000:]
     finally:
-        _stop(proc)
+        stop_group(proc)
     records = load_experiment(str(tmp_path / "multi"))
     assert len(records) == 4 and all(r.status == "finished" for r in records)
     assert all(r.history["epoch"].tolist() == [1, 2] and r.history["val_f1"].notna().all() for r in records)
@@ -77,7 +64,7 @@ def test_search_runs_trials_on_both_nodes(two_nodes, demo_dir: Path, tmp_path: P
 def test_a_killed_worker_nodes_trial_resumes_from_its_checkpoint(two_nodes, demo_dir: Path, tmp_path: Path) -> None:
     cluster, worker = two_nodes
     experiment, log = tmp_path / "kill", tmp_path / "driver.log"
-    proc = _driver(["--address", cluster.address, "--data", str(demo_dir), *SEARCH, "--crops-per-epoch", "1200",
+    proc = start_search(["--address", cluster.address, "--data", str(demo_dir), *SEARCH, "--crops-per-epoch", "1200",
                     "--trials", "3", "--epochs-range", "3", "3", "--max-failures", "2", "--storage", str(tmp_path),
                     "--name", "kill"], log)
     try:
@@ -92,7 +79,7 @@ def test_a_killed_worker_nodes_trial_resumes_from_its_checkpoint(two_nodes, demo
         cluster.remove_node(worker, allow_graceful=False)
         assert proc.wait(400) == 0, log.read_text()[-3000:]
     finally:
-        _stop(proc)
+        stop_group(proc)
     records = load_experiment(str(experiment))
     assert len(records) == 3 and all(r.status == "finished" for r in records), [r.status for r in records]
     reports = _reports(experiment)[f"trial_{victim}"]

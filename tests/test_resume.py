@@ -6,12 +6,12 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from helpers import start_search, stop_group
 from search.results import load_experiment
 from trainable.checkpoint import load_checkpoint
 
@@ -21,10 +21,6 @@ SEARCH = ["--backbone", "tiny", "--tile-size", "32", "--crops-per-epoch", "320",
           "--epochs-range", "3", "3", "--max-concurrent", "1", "--density-range", "0.01", "0.1"]
 
 
-def _start(args: list[str], log: Path) -> subprocess.Popen:
-    # its own session, so that every process it starts (Ray's daemons too) can be stopped as one group
-    return subprocess.Popen([sys.executable, "-m", "search", "run", *args], stdout=log.open("w"),
-                            stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
 
 def _wait_for(log: Path, predicate, proc: subprocess.Popen, timeout: float = 240) -> str:
@@ -39,12 +35,6 @@ def _wait_for(log: Path, predicate, proc: subprocess.Popen, timeout: float = 240
     raise AssertionError(f"timed out waiting; log:\n{log.read_text()[-3000:]}")
 
 
-def _stop_group(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    proc.wait(30)
 
 
 def _second_trial_running(text: str) -> bool:
@@ -60,7 +50,7 @@ def _epochs_in_result_json(trial_path: str) -> list[int]:
 def _interrupt_then_resume(tmp_path: Path, demo_dir: Path, sig: int) -> tuple[str, list]:
     name, log = "interrupted", tmp_path / "first.log"
     args = ["--data", str(demo_dir), *SEARCH, "--storage", str(tmp_path), "--name", name]
-    proc = _start(args, log)
+    proc = start_search(args, log)
     try:
         _wait_for(log, _second_trial_running, proc)
         finished_first = load_experiment(str(tmp_path / name))
@@ -68,13 +58,13 @@ def _interrupt_then_resume(tmp_path: Path, demo_dir: Path, sig: int) -> tuple[st
         os.kill(proc.pid, sig)  # the driver process itself
         code = proc.wait(120)
     finally:
-        _stop_group(proc)
+        stop_group(proc)
     resumed_log = tmp_path / "resume.log"
-    again = _start(["--resume", "--storage", str(tmp_path), "--name", name], resumed_log)
+    again = start_search(["--resume", "--storage", str(tmp_path), "--name", name], resumed_log)
     try:
         assert again.wait(300) == 0, resumed_log.read_text()[-3000:]
     finally:
-        _stop_group(again)
+        stop_group(again)
     records = load_experiment(str(tmp_path / name))
     assert len(records) == 3 and all(r.status == "finished" for r in records), [r.status for r in records]
     for r in records:
