@@ -97,7 +97,13 @@ def _other_parsers(sub: Any) -> None:
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
-    parser = argparse.ArgumentParser(prog="pointtune", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="pointtune", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Hyperparameter search (Ray Tune + Optuna) for semantic segmentation trained from point labels.\n"
+                    "With no command: a short demo search on built-in synthetic aerial scenes.",
+        epilog="examples:\n  pointtune run --data DIR --trials 32 --gpus-per-trial 0.5 --name exp\n"
+               "  pointtune results pointtune-results/exp\n  pointtune export pointtune-results/exp --out best.pt\n"
+               "  pointtune predict best.pt scene.tif --out predictions/")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command")
     _train_parser(sub)
