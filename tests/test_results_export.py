@@ -196,3 +196,12 @@ class _Unsafe:
 
 def _mark_executed() -> None:
     _Unsafe.executed = True
+
+
+def test_results_and_export_read_a_storage_uri(experiment: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """file:// goes through the same pyarrow filesystem code as s3:// and gs://."""
+    uri = f"file://{experiment}"
+    rows = _json(capsys, ["results", uri, "--format", "json"])
+    assert [r["best_val_f1"] for r in rows] == [0.9, 0.7, 0.6]
+    assert main(["export", uri, "--out", str(tmp_path / "m.pt")]) == 0
+    assert torch.load(tmp_path / "m.pt", weights_only=True)["epoch"] == 2
