@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from search.errors import SearchError
-from search.results import TrialRecord, fetch_checkpoint, find_trial, load_experiment, trials_table
+from search.results import TrialRecord, best_record, fetch_checkpoint, find_trial, load_experiment
 from trainable.checkpoint import atomic_torch_save, pointtune_version
 from trainable.tiles import IMAGENET_MEAN, IMAGENET_STD
 
@@ -17,12 +17,7 @@ def choose_trial(records: list[TrialRecord], trial_id: str | None) -> TrialRecor
     """The trial with the highest validation F1 at any epoch (not its last), or the one asked for."""
     if trial_id:
         return find_trial(records, trial_id)
-    candidates = [r for r in records if r.status != "failed" and r.best_row is not None]
-    if not candidates:
-        raise SearchError("no trial of this search has finished an epoch yet, so there is nothing to export; "
-                          "wait for the search (see `pointtune results`) or pass --trial ID")
-    best_id = trials_table(candidates)["trial_id"].iloc[0]
-    return next(r for r in candidates if r.trial_id == best_id)
+    return best_record([r for r in records if r.status != "failed"], "export")
 
 
 def export_payload(state: dict[str, Any], record: TrialRecord, experiment: str) -> dict[str, Any]:

@@ -241,10 +241,10 @@ def run_search(settings: SearchSettings) -> int:
         storage.write_text(f"{settings.experiment_path}/{SETTINGS_FILE}", yaml.safe_dump(settings.to_dict(), sort_keys=False))
     print(f"search {settings.experiment_path}: {settings.trials} trial(s), up to "
           f"{min(settings.trials, settings.max_concurrent or slots)} at once, metric {METRIC}", flush=True)
-    results = build_tuner(settings, data, slots).fit()
+    build_tuner(settings, data, slots).fit()
     from search.results import print_summary
 
-    complete = print_summary(results, settings)
+    complete = print_summary(settings)
     if not complete:
         print(f"\nThe search stopped before all trials finished. Resume it with:\n  {resume_command(settings)}")
         return 130

@@ -16,8 +16,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from search.errors import SearchError  # noqa: E402
-from search.results import TrialRecord, trials_table  # noqa: E402
+from search.results import TrialRecord, best_record, trials_table  # noqa: E402
 
 BAR_METRICS = (("oa", "accuracy"), ("precision", "precision"), ("recall", "recall"), ("f1", "F1"))
 
@@ -44,13 +43,6 @@ def best_f1_against(records: list[TrialRecord], param: str) -> pd.DataFrame:
     """Best validation F1 against ``lr``, ``density`` or ``points_per_image`` (one row per trial with data)."""
     df = trials_table(records)
     return df[[param, "best_val_f1", "status"]].dropna(subset=[param, "best_val_f1"])
-
-
-def best_record(records: list[TrialRecord]) -> TrialRecord:
-    scored = [r for r in records if r.best_row is not None]
-    if not scored:
-        raise SearchError("no trial has reported an epoch yet: nothing to plot")
-    return max(scored, key=lambda r: r.best_row["val_f1"])
 
 
 def metric_bars(record: TrialRecord) -> pd.DataFrame:
@@ -115,7 +107,7 @@ def plot_experiment(path: str, out: str | None = None) -> list[Path]:
     records = load_records(path)
     out_dir = Path(out) if out else (Path(path) / "plots" if "://" not in path else Path("plots"))
     out_dir.mkdir(parents=True, exist_ok=True)
-    best = best_record(records)
+    best = best_record(records, "plot")
     written = [draw_f1_curves(f1_curves(records), out_dir / "val_f1_per_epoch.png")]
     if len(records) > 1:
         for param, label in (("lr", "learning rate"), ("density", "point density"),

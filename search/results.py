@@ -46,7 +46,7 @@ def _error_text(trial_path: str) -> str:
     """The last line of the trial's error.txt ('SomeError: message'), which names the cause."""
     try:
         lines = [ln.strip() for ln in storage.read_text(f"{trial_path}/error.txt").splitlines() if ln.strip()]
-    except (OSError, FileNotFoundError):
+    except OSError:
         return "failed (no error.txt)"
     for line in reversed(lines):
         if "Error" in line.split(":")[0] or "Exception" in line.split(":")[0]:
@@ -136,6 +136,15 @@ def history_table(record: TrialRecord) -> pd.DataFrame:
     return record.history[cols]
 
 
+def best_record(records: list[TrialRecord], what: str = "use") -> TrialRecord:
+    """The trial whose best epoch has the highest validation F1 (its best epoch, not its last)."""
+    scored = [r for r in records if r.best_row is not None]
+    if not scored:
+        raise SearchError(f"no trial of this search has finished an epoch yet, so there is nothing to {what}; "
+                          "wait for the search (see `pointtune results`) or pass --trial ID")
+    return max(scored, key=lambda r: r.best_row["val_f1"])
+
+
 def find_trial(records: list[TrialRecord], trial_id: str) -> TrialRecord:
     for r in records:
         if r.trial_id == trial_id or r.trial_id.endswith(trial_id):
@@ -164,7 +173,7 @@ def fetch_checkpoint(trial_path: str, dir_name: str) -> dict[str, Any]:
         return load_checkpoint(local)
 
 
-def print_summary(_results: Any, settings: Any) -> bool:
+def print_summary(settings: Any) -> bool:
     """After a search: the trials table, the best configuration and the export command.
 
     Returns:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 from pathlib import Path
 
 import optuna
@@ -20,9 +22,12 @@ FAST = ["--backbone", "tiny", "--tile-size", "32", "--crops-per-epoch", "48", "-
 @pytest.fixture(scope="module")
 def search_dir(ray_local, demo_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     storage = tmp_path_factory.mktemp("storage")
-    code = main(["run", "--data", str(demo_dir), *FAST, "--trials", "3", "--epochs-range", "2", "3",
-                 "--lr-range", "1e-3", "1e-2", "--storage", str(storage), "--name", "three"])
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        code = main(["run", "--data", str(demo_dir), *FAST, "--trials", "3", "--epochs-range", "2", "3",
+                     "--lr-range", "1e-3", "1e-2", "--storage", str(storage), "--name", "three"])
     assert code == 0
+    (storage / "three" / "driver_stdout.txt").write_text(printed.getvalue())
     return storage / "three"
 
 
@@ -59,11 +64,12 @@ def test_optuna_storage_holds_the_trials_with_the_values_tune_saw(search_dir: Pa
 
 
 def test_results_table_was_printed_with_the_export_command(search_dir: Path) -> None:
-    # the search's own stdout is gone by now; re-render the same summary from the folder
-    from search.results import render, trials_table
-
-    table = render(trials_table(load_experiment(str(search_dir))), "table")
-    assert table.splitlines()[0].split()[:3] == ["trial_id", "status", "lr"]
+    printed = (search_dir / "driver_stdout.txt").read_text()
+    best = max(load_experiment(str(search_dir)), key=lambda r: r.history["val_f1"].max())
+    assert "] epoch 1/" in printed and "val_f1" in printed, "no progress lines"
+    assert any(ln.split()[:3] == ["trial_id", "status", "lr"] for ln in printed.splitlines()), "no results table"
+    assert f"best trial {best.trial_id}: val_f1 {best.history['val_f1'].max():.4f}" in printed
+    assert f"export it:  pointtune export {search_dir} --out best_model.pt" in printed
 
 
 def test_same_seed_one_trial_at_a_time_gives_the_same_configurations(ray_local, demo_dir: Path,

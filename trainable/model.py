@@ -15,6 +15,7 @@ import torch
 from torch import nn
 from torchvision.models import MobileNet_V3_Large_Weights, ResNet50_Weights, ResNet101_Weights, segmentation
 
+from trainable.checkpoint import read_torch_file
 from trainable.config import ModelConfig
 
 log = logging.getLogger(__name__)
@@ -91,9 +92,7 @@ def load_state_file(model: nn.Module, path: str | Path) -> nn.Module:
     path = Path(path).expanduser()
     if not path.is_file():
         raise WeightsError(f"weights file {path} does not exist: pass an existing .pt/.pth state dict")
-    from trainable.checkpoint import read_torch_file  # one safe reader for every file we load
-
-    state = read_torch_file(path)
+    state = read_torch_file(path)  # weights_only=True: the one safe reader for every file pointtune loads
     if isinstance(state, dict) and isinstance(state.get("model"), dict):
         state = state["model"]
     own = model.state_dict()

@@ -112,10 +112,11 @@ def instance_points(mask: np.ndarray, instances: np.ndarray | None, per_instance
         n_bg = min(pool.size, int(round(n_thing_clicks * background_share / (1.0 - background_share))))
         clicks.append(rng.choice(pool, size=n_bg, replace=False))
     else:  # connected regions of each class stand in for objects: label them all in one image
-        regions = np.zeros(mask.shape, np.int64)
+        regions, offset = np.zeros(mask.shape, np.int64), 0
         for cls in np.unique(mask[background]):
             labels, count = ndimage.label(background & (mask == cls))
-            regions[labels > 0] = labels[labels > 0] + regions.max()
+            regions[labels > 0] = labels[labels > 0] + offset
+            offset += count
         clicks += _clicks_per_region(regions, per_instance, rng, min_pixels=min_region_pixels)
     out = np.full(mask.size, IGNORE_INDEX, dtype=np.uint8)
     if clicks:

@@ -116,9 +116,8 @@ def tune_entrypoint(config: dict[str, Any], data: SegmentationData | None = None
 
     ``data`` arrives through ``tune.with_parameters`` (the object store), decoded once per search.
     """
-    from ray import tune  # only this function and search/launch.py import Ray
-
-    import ray
+    import ray  # Ray is imported here and in search/ only: run_trial itself runs without it
+    from ray import tune
 
     context = tune.get_context()
     runtime = ray.get_runtime_context()
