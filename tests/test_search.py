@@ -4,26 +4,51 @@ from __future__ import annotations
 
 import contextlib
 import io
+import sys
+import time
 from pathlib import Path
 
 import optuna
 import pytest
+import ray
 
+import search.launch
 from search.cli import main
 from search.launch import JOURNAL_FILE, SETTINGS_FILE
 from search.results import load_experiment
 
 pytestmark = pytest.mark.slow
+ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # Ray workers cannot import tests/
 
 FAST = ["--backbone", "tiny", "--tile-size", "32", "--crops-per-epoch", "48", "--cpus-per-trial", "1",
         "--density-range", "0.01", "0.1"]
 
 
+def waiting_for_a_second_trial(folder: Path, timeout_s: float = 120.0):
+    """The real trainable, preceded by a rendezvous: a trial starts training only once two trials have started (or
+    after ``timeout_s``). Trials of 0.3 s finish before a second worker process is up on a slow 2-core machine, and
+    Tune then reuses the first worker for every trial; the rendezvous makes "did two run at once" a question about
+    the search's resources and concurrency, not about how fast the machine starts processes."""
+
+    def entrypoint(config: dict, data=None) -> None:
+        from trainable.trial import tune_entrypoint
+
+        (folder / f"{time.time_ns()}").touch()
+        deadline = time.monotonic() + timeout_s
+        while len(list(folder.iterdir())) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        tune_entrypoint(config, data)
+
+    return entrypoint
+
+
 @pytest.fixture(scope="module")
 def search_dir(ray_local, demo_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     storage = tmp_path_factory.mktemp("storage")
+    started = tmp_path_factory.mktemp("started")
     printed = io.StringIO()
-    with contextlib.redirect_stdout(printed):
+    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(printed):
+        patch.setattr(search.launch, "tune_entrypoint", waiting_for_a_second_trial(started))
         code = main(["run", "--data", str(demo_dir), *FAST, "--trials", "3", "--epochs-range", "2", "3",
                      "--lr-range", "1e-3", "1e-2", "--storage", str(storage), "--name", "three"])
     assert code == 0
@@ -44,11 +69,13 @@ def test_every_trial_reports_val_f1_every_epoch(search_dir: Path) -> None:
 
 
 def test_two_trials_ran_at_the_same_time_on_two_cpus(search_dir: Path) -> None:
+    assert "up to 2 at once" in (search_dir / "driver_stdout.txt").read_text()
     spans = sorted((r.history["trial_start_time"].iloc[0],
-                    r.history["trial_start_time"].iloc[0] + r.history["time_total_s"].iloc[-1])
-                   for r in load_experiment(str(search_dir)))
-    overlaps = [a_end > b_start for (_, a_end), (b_start, _) in zip(spans, spans[1:])]
-    assert any(overlaps), f"no two trials overlapped in time: {spans}"
+                    r.history["trial_start_time"].iloc[0] + r.history["time_total_s"].iloc[-1],
+                    r.history["pid"].iloc[0]) for r in load_experiment(str(search_dir)))
+    overlaps = [(a_pid, b_pid) for (_, a_end, a_pid), (b_start, _, b_pid) in zip(spans, spans[1:]) if a_end > b_start]
+    assert overlaps, f"no two trials overlapped in time: {spans}"
+    assert all(a != b for a, b in overlaps), f"overlapping trials shared one worker process: {spans}"
 
 
 def test_optuna_storage_holds_the_trials_with_the_values_tune_saw(search_dir: Path) -> None:
