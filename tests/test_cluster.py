@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from search.cli import main
-from helpers import start_search, stop_group
+from helpers import start_search, stop_group, waiting_for_a_second_trial
 from search.results import load_experiment
 
 pytestmark = pytest.mark.slow
@@ -33,10 +33,6 @@ def two_nodes():
         cluster.shutdown()
 
 
-
-
-
-
 def _reports(experiment: Path) -> dict[str, list[dict]]:
     out = {}
     for f in experiment.glob("trial_*/result.json"):
@@ -45,15 +41,22 @@ def _reports(experiment: Path) -> dict[str, list[dict]]:
     return out
 
 
-def test_search_runs_trials_on_both_nodes(two_nodes, demo_dir: Path, tmp_path: Path) -> None:
+def test_search_runs_trials_on_both_nodes(two_nodes, demo_dir: Path, tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import ray
+
+    import search.launch
+
     cluster, _ = two_nodes
-    log = tmp_path / "driver.log"
-    proc = start_search(["--address", cluster.address, "--data", str(demo_dir), *SEARCH, "--crops-per-epoch", "480",
-                    "--max-concurrent", "2", "--trials", "4", "--epochs-range", "2", "2", "--storage", str(tmp_path), "--name", "multi"], log)
+    # one 1-CPU trial fits on each node: two trials at once must use both (a short trial could otherwise finish
+    # before the second node's worker is up, and Tune would reuse the first worker for every trial)
+    monkeypatch.setattr(search.launch, "tune_entrypoint", waiting_for_a_second_trial(tmp_path / "started"))
+    (tmp_path / "started").mkdir()
     try:
-        assert proc.wait(400) == 0, log.read_text()[-3000:]
+        assert main(["run", "--address", cluster.address, "--data", str(demo_dir), *SEARCH, "--max-concurrent", "2",
+                     "--trials", "4", "--epochs-range", "2", "2", "--storage", str(tmp_path), "--name", "multi"]) == 0
     finally:
-        stop_group(proc)
+        ray.shutdown()
     records = load_experiment(str(tmp_path / "multi"))
     assert len(records) == 4 and all(r.status == "finished" for r in records)
     assert all(r.history["epoch"].tolist() == [1, 2] and r.history["val_f1"].notna().all() for r in records)

@@ -4,42 +4,21 @@ from __future__ import annotations
 
 import contextlib
 import io
-import sys
-import time
 from pathlib import Path
 
 import optuna
 import pytest
-import ray
 
 import search.launch
+from helpers import waiting_for_a_second_trial
 from search.cli import main
 from search.launch import JOURNAL_FILE, SETTINGS_FILE
 from search.results import load_experiment
 
 pytestmark = pytest.mark.slow
-ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # Ray workers cannot import tests/
 
 FAST = ["--backbone", "tiny", "--tile-size", "32", "--crops-per-epoch", "48", "--cpus-per-trial", "1",
         "--density-range", "0.01", "0.1"]
-
-
-def waiting_for_a_second_trial(folder: Path, timeout_s: float = 120.0):
-    """The real trainable, preceded by a rendezvous: a trial starts training only once two trials have started (or
-    after ``timeout_s``). Trials of 0.3 s finish before a second worker process is up on a slow 2-core machine, and
-    Tune then reuses the first worker for every trial; the rendezvous makes "did two run at once" a question about
-    the search's resources and concurrency, not about how fast the machine starts processes."""
-
-    def entrypoint(config: dict, data=None) -> None:
-        from trainable.trial import tune_entrypoint
-
-        (folder / f"{time.time_ns()}").touch()
-        deadline = time.monotonic() + timeout_s
-        while len(list(folder.iterdir())) < 2 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        tune_entrypoint(config, data)
-
-    return entrypoint
 
 
 @pytest.fixture(scope="module")
