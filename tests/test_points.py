@@ -5,7 +5,8 @@ import pytest
 
 from trainable.classes import decode_instances
 from trainable.config import IGNORE_INDEX, PointConfig
-from trainable.points import class_weights_from_counts, density_points, instance_points, point_stats, simulate_points
+from trainable.points import (ClickOrder, class_weights_from_counts, click_order, density_points, instance_points,
+                              point_stats, simulate_points)
 
 
 def _mask(h: int = 40, w: int = 50, seed: int = 0) -> np.ndarray:
@@ -33,6 +34,23 @@ def test_density_points_are_nested_deterministic_and_on_valid_pixels() -> None:
     labelled = high != IGNORE_INDEX
     assert not labelled[:5].any(), "points fell on ignored pixels"
     assert np.array_equal(high[labelled], m[labelled]), "point labels must be the dense mask's classes"
+
+
+def test_a_click_orders_prefix_is_the_same_whatever_length_was_asked() -> None:
+    m = _mask()
+    full = click_order(m, (2, 5), limit=m.size)
+    assert full.size == (m != IGNORE_INDEX).sum() and len(set(full.tolist())) == full.size
+    for k in (0, 1, 17, 300, full.size):
+        assert np.array_equal(click_order(m, (2, 5), k), full[:k])
+
+
+def test_cached_click_orders_give_the_same_points_for_every_density_they_cover() -> None:
+    m = _mask()
+    order = ClickOrder.of(m, (0, 3), max_density=0.1)
+    for d in (0.001, 0.01, 0.05, 0.1):
+        assert order.covers(d) and np.array_equal(order.points(m, d), density_points(m, d, (0, 3)))
+    assert not order.covers(0.2)
+    assert np.array_equal(ClickOrder.of(m, (0, 3), 1.0).points(m, 1.0), m)
 
 
 def test_density_one_is_full_supervision() -> None:
@@ -123,3 +141,40 @@ def test_a_searchs_cached_points_are_what_a_trial_would_compute(demo_dir) -> Non
     assert (training_points(data, cfg)[2][0] == 3).all()
     other = cfg.replace(points={"points_per_instance": 3})
     assert points_key(other) != points_key(cfg) and not (training_points(data, other)[2][0] == 3).all()
+
+
+def test_a_density_searchs_click_orders_are_what_trials_use(demo_dir) -> None:
+    from trainable.config import DataConfig, TrialConfig
+    from trainable.dataset import load_dataset
+    from trainable.inputs import cache_click_orders, training_points
+
+    cfg = TrialConfig(data=DataConfig(root=str(demo_dir), tile_size=32), points=PointConfig(density=0.02))
+    data = load_dataset(cfg.data)
+    direct = training_points(data, cfg)[2]
+    assert cache_click_orders(data, cfg, max_density=0.05) > 0
+    assert all(np.array_equal(a, b) for a, b in zip(direct, training_points(data, cfg)[2]))
+    (orders,) = data.click_orders.values()
+    orders[0].indices[:] = orders[0].indices[0]  # the cache is what a trial uses...
+    assert (training_points(data, cfg)[2][0] != IGNORE_INDEX).sum() == 1
+    above = cfg.replace(points={"density": 0.1})  # ...up to the density it covers; above, points are simulated
+    assert (training_points(data, above)[2][0] != IGNORE_INDEX).sum() > 1
+    other_seed = cfg.replace(points={"seed": 1})
+    assert (training_points(data, other_seed)[2][0] != IGNORE_INDEX).sum() > 1
+
+
+@pytest.mark.parametrize(("space", "cached"), [({"density": (1e-3, 0.1)}, "orders"), ({"density": (1e-3, 0.5)}, None),
+                                               ({"points_per_instance": (1, 3)}, "points")])
+def test_a_searchs_driver_prepares_points_once_where_that_is_cheap(demo_dir, space: dict, cached: str | None) -> None:
+    from search.launch import preflight
+    from search.settings import SearchSettings, SearchSpace
+    from trainable.config import DataConfig, TrialConfig
+    from trainable.dataset import load_dataset
+
+    settings = SearchSettings(base=TrialConfig(data=DataConfig(root=str(demo_dir), tile_size=32)),
+                              space=SearchSpace(**space))
+    data = load_dataset(settings.base.data)
+    preflight(settings, data)
+    assert bool(data.click_orders) == (cached == "orders") and len(data.points_cache) == (3 if cached == "points" else 0)
+    if cached == "orders":
+        (orders,) = data.click_orders.values()
+        assert all(o.covers(0.1) for o in orders)

@@ -60,6 +60,8 @@ class SegmentationData:
     samples: list[Sample]
     # training points computed once by a search's driver, keyed by what they depend on (see inputs.points_key)
     points_cache: dict[Any, list[np.ndarray]] = field(default_factory=dict)
+    # for a density search: each training image's first clicks up to the top density (see inputs.click_orders_key)
+    click_orders: dict[Any, list[Any]] = field(default_factory=dict)
 
     @property
     def stems(self) -> list[str]:

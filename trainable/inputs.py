@@ -11,7 +11,7 @@ from torch.utils.data import DataLoader
 
 from trainable.config import IGNORE_INDEX, ConfigError, TrialConfig
 from trainable.dataset import SegmentationData, split_by_scene
-from trainable.points import PointStats, class_weights_from_counts, point_stats, simulate_points
+from trainable.points import ClickOrder, PointStats, class_weights_from_counts, point_stats, simulate_points
 from trainable.tiles import GridTiles, TrainCrops
 
 
@@ -36,6 +36,33 @@ def cache_training_points(data: SegmentationData, cfg: TrialConfig) -> None:
     data.points_cache[points_key(cfg)] = training_points(data, cfg)[2]
 
 
+def click_orders_key(cfg: TrialConfig) -> tuple:
+    """What a trial's click orders depend on (the split and the annotator's seed, not the density)."""
+    return (cfg.data.val_fraction, cfg.train.seed, cfg.points.seed)
+
+
+def cache_click_orders(data: SegmentationData, cfg: TrialConfig, max_density: float) -> int:
+    """Order the training images' clicks once, up to ``max_density``, for every trial of a density search.
+
+    Returns:
+        How many click indices were cached.
+    """
+    train_idx, _ = split_by_scene(data, cfg.data.val_fraction, cfg.train.seed)
+    orders = [ClickOrder.of(data.samples[i].mask, (cfg.points.seed, i), max_density) for i in train_idx]
+    data.click_orders[click_orders_key(cfg)] = orders
+    return sum(o.indices.size for o in orders)
+
+
+def _cached_points(data: SegmentationData, cfg: TrialConfig, train_idx: list[int]) -> list[np.ndarray] | None:
+    sparse = data.points_cache.get(points_key(cfg))
+    if sparse is not None or cfg.points.mode != "density":
+        return sparse
+    orders = data.click_orders.get(click_orders_key(cfg))
+    if orders is None or not all(o.covers(cfg.points.density) for o in orders):
+        return None
+    return [o.points(data.samples[i].mask, cfg.points.density) for o, i in zip(orders, train_idx)]
+
+
 def training_points(data: SegmentationData, cfg: TrialConfig) -> tuple[list[int], list[int], list[np.ndarray]]:
     """Split by scene and simulate the (frozen) point labels of the training images.
 
@@ -43,7 +70,7 @@ def training_points(data: SegmentationData, cfg: TrialConfig) -> tuple[list[int]
         ConfigError: some training image gets no labelled point at this density / points per instance.
     """
     train_idx, val_idx = split_by_scene(data, cfg.data.val_fraction, cfg.train.seed)
-    sparse = data.points_cache.get(points_key(cfg))
+    sparse = _cached_points(data, cfg, train_idx)
     if sparse is None:
         sparse = [simulate_points(data.samples[i].mask, data.samples[i].instances, cfg.points, i) for i in train_idx]
     empty = [data.samples[train_idx[k]].stem for k, s in enumerate(sparse) if not (s != IGNORE_INDEX).any()]

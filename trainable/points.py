@@ -14,10 +14,36 @@ from scipy import ndimage
 from trainable.config import IGNORE_INDEX, PointConfig
 
 
+def _density_count(density: float, valid_pixels: int) -> int:
+    return int(round(density * valid_pixels))
+
+
+def _labels_at(mask: np.ndarray, chosen: np.ndarray) -> np.ndarray:
+    out = np.full(mask.size, IGNORE_INDEX, dtype=np.uint8)
+    out[chosen] = mask.ravel()[chosen]
+    return out.reshape(mask.shape)
+
+
+def click_order(mask: np.ndarray, seed: int | tuple[int, ...], limit: int) -> np.ndarray:
+    """Flat indices of the first ``limit`` valid pixels in this image's annotator order.
+
+    The order sorts the valid pixels by a seeded random key (ties by position): a total order, so the first ``k``
+    are the same whatever ``limit >= k`` was asked for. Selecting them costs a partition, not a sort of the image.
+    """
+    valid = np.flatnonzero(mask.ravel() != IGNORE_INDEX)
+    keys = np.random.default_rng(seed).random(valid.size)
+    limit = min(limit, valid.size)
+    if limit <= 0:
+        return np.empty(0, dtype=np.int64)
+    candidates = (np.flatnonzero(keys <= np.partition(keys, limit - 1)[limit - 1]) if limit < valid.size
+                  else np.arange(valid.size))
+    return valid[candidates[np.argsort(keys[candidates], kind="stable")[:limit]]]
+
+
 def density_points(mask: np.ndarray, density: float, seed: int | tuple[int, ...]) -> np.ndarray:
     """Label ``round(density * valid pixels)`` random valid pixels.
 
-    The pixels are a prefix of one seeded permutation of the valid pixels, so for one seed the points at a lower
+    The pixels are the first ones of this image's seeded :func:`click_order`, so for one seed the points at a lower
     density are a subset of those at a higher one, and ``density=1`` labels every valid pixel.
 
     Args:
@@ -28,12 +54,39 @@ def density_points(mask: np.ndarray, density: float, seed: int | tuple[int, ...]
     Returns:
         (H, W) uint8 sparse labels.
     """
-    valid = np.flatnonzero(mask.ravel() != IGNORE_INDEX)
-    k = int(round(density * valid.size))
-    chosen = valid[np.random.default_rng(seed).permutation(valid.size)[:k]]
-    out = np.full(mask.size, IGNORE_INDEX, dtype=np.uint8)
-    out[chosen] = mask.ravel()[chosen]
-    return out.reshape(mask.shape)
+    valid = int(np.count_nonzero(mask != IGNORE_INDEX))
+    k = _density_count(density, valid)
+    if k == valid:
+        return mask.copy()
+    return _labels_at(mask, click_order(mask, seed, k))
+
+
+@dataclass(frozen=True)
+class ClickOrder:
+    """The first clicks of one image's annotator: every density up to ``max_density`` is a prefix of them.
+
+    A density search computes these once per image (in its driver) and ships them with the data, so that a trial
+    takes a prefix instead of ordering every pixel again.
+    """
+
+    indices: np.ndarray  # flat pixel indices in click order
+    valid_pixels: int
+
+    @classmethod
+    def of(cls, mask: np.ndarray, seed: int | tuple[int, ...], max_density: float) -> ClickOrder:
+        valid = int(np.count_nonzero(mask != IGNORE_INDEX))
+        indices = click_order(mask, seed, _density_count(max_density, valid))
+        return cls(indices.astype(np.int32 if mask.size < 2**31 else np.int64), valid)
+
+    def covers(self, density: float) -> bool:
+        return _density_count(density, self.valid_pixels) <= self.indices.size
+
+    def points(self, mask: np.ndarray, density: float) -> np.ndarray:
+        """What :func:`density_points` gives for this image's seed; ``density`` must be covered."""
+        k = _density_count(density, self.valid_pixels)
+        if k == self.valid_pixels:
+            return mask.copy()
+        return _labels_at(mask, self.indices[:k])
 
 
 def _region_depth(labels: np.ndarray) -> np.ndarray:
