@@ -159,7 +159,7 @@ def single_process(args: Any, device: Any, data: Any, num_classes: int) -> dict[
 
     cfg = demo_config(data.root, args.backbone, args.tile_size, crops_per_epoch=args.steps * args.batch_size,
                       batch_size=args.batch_size, num_threads=0)
-    inputs = build_inputs(data, cfg)
+    inputs = build_inputs(data, cfg, pin_memory=torch.cuda.is_available())
     synthetic = synthetic_batches(args.steps, args.batch_size, args.tile_size, num_classes, device)
     modes = MODES
     speed: dict[tuple[str, str], list[float]] = {(m, s): [] for m in modes for s in ("synthetic", "loader")}
@@ -215,7 +215,7 @@ def share_trainable(config: dict[str, Any], data: Any = None) -> None:
     if config["source"] == "loader":
         cfg = demo_config(data.root, config["backbone"], tile, crops_per_epoch=batch * 64, batch_size=batch,
                           num_threads=cpus)
-        stream = endless_batches(build_inputs(data, cfg))
+        stream = endless_batches(build_inputs(data, cfg, pin_memory=torch.cuda.is_available()))
     else:
         stream = itertools.cycle(synthetic_batches(4, batch, tile, num_classes, device))
     report: dict[str, Any] = {"oom": False}

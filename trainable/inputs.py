@@ -83,7 +83,8 @@ def training_points(data: SegmentationData, cfg: TrialConfig) -> tuple[list[int]
     return train_idx, val_idx, sparse
 
 
-def build_inputs(data: SegmentationData, cfg: TrialConfig) -> TrialInputs:
+def build_inputs(data: SegmentationData, cfg: TrialConfig, pin_memory: bool = False) -> TrialInputs:
+    """Loaders of one trial; ``pin_memory`` (for CUDA) makes the batches' copies to the GPU asynchronous."""
     train_idx, val_idx, sparse = training_points(data, cfg)
     images = [data.samples[i].image for i in train_idx]
     stats = point_stats(sparse, [data.samples[i].mask for i in train_idx], data.classes.num_classes)
@@ -92,10 +93,10 @@ def build_inputs(data: SegmentationData, cfg: TrialConfig) -> TrialInputs:
                        cfg.train.seed)
     # drop_last: a trailing batch of 1 crop breaks BatchNorm in DeepLabV3's image-pooling branch
     train_loader = DataLoader(crops, batch_size=cfg.train.batch_size, shuffle=False,
-                              drop_last=length >= 2 * cfg.train.batch_size)
+                              drop_last=length >= 2 * cfg.train.batch_size, pin_memory=pin_memory)
     val_tiles = GridTiles([data.samples[i].image for i in val_idx], [data.samples[i].mask for i in val_idx],
                           cfg.data.tile_size)
-    val_loader = DataLoader(val_tiles, batch_size=cfg.train.batch_size, shuffle=False)
+    val_loader = DataLoader(val_tiles, batch_size=cfg.train.batch_size, shuffle=False, pin_memory=pin_memory)
     weight = torch.from_numpy(class_weights_from_counts(stats.class_counts)) if cfg.points.class_weights else None
     return TrialInputs(crops, train_loader, val_loader, [data.samples[i].stem for i in train_idx],
                        [data.samples[i].stem for i in val_idx], stats, weight)

@@ -64,9 +64,9 @@ def run_trial(cfg: TrialConfig, report: Report, data: SegmentationData | None = 
         torch.set_num_threads(cfg.train.num_threads)
     seed_everything(cfg.train.seed)
     data = data if data is not None else load_dataset(cfg.data)
-    inputs = build_inputs(data, cfg)
-    classes = data.classes
     device = pick_device(cfg.train.device)
+    inputs = build_inputs(data, cfg, pin_memory=device.type == "cuda")
+    classes = data.classes
     model = build_model(cfg.model, classes.num_classes).to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
