@@ -31,7 +31,8 @@ import shutil
 import subprocess
 import threading
 import time
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from common import demo_config, demo_root, machine_note, median, print_table, quiet_stdout, ray_session, tmp_dir
 
@@ -200,10 +201,10 @@ def single_process(args: Any, device: Any, data: Any, num_classes: int) -> dict[
 
 def share_trainable(config: dict[str, Any], data: Any = None) -> None:
     """One trial of the sharing test: warm up, wait for the others, train for a fixed time, report images/s."""
+    import ray
     import torch
     from ray import tune
 
-    import ray
     from trainable.inputs import build_inputs
 
     cpus = int(ray.get_runtime_context().get_assigned_resources().get("CPU", 1))

@@ -19,6 +19,7 @@ rotation, ``to_tensor``, mask to int64, collation), each timed alone on the same
 from __future__ import annotations
 
 import argparse
+import itertools
 import time
 from typing import Any
 
@@ -90,7 +91,7 @@ def step_profile(crops: Any, n: int, batch_size: int) -> dict[str, float]:
     views = clock("flips + rot90 (views)", augment)
     images = clock("to_tensor (copy, float, normalise)", lambda i: to_tensor(views[i][0]))
     masks = clock("mask astype int64 + from_numpy", lambda i: torch.from_numpy(views[i][1].astype(np.int64)))
-    samples = [{"image": a, "mask": b, "redraws": 0} for a, b in zip(images, masks)]
+    samples = [{"image": a, "mask": b, "redraws": 0} for a, b in zip(images, masks, strict=True)]
     t0 = time.perf_counter()
     for k in range(0, n - batch_size + 1, batch_size):
         default_collate(samples[k:k + batch_size])
@@ -135,10 +136,11 @@ def profile_tiles(args: Any, real: Any) -> None:
 
 
 def prep_costs(real: Any, tile: int) -> None:
-    """Seconds of ``build_inputs`` (split, point simulation, loaders) at a trial's start; per-instance clicks also
-    with the search's cache (``cache_training_points``: simulated once in the driver, shipped with the data)."""
+    """Seconds of ``build_inputs`` (split, point simulation, loaders) at a trial's start, alone and with what a
+    search's driver prepares once and ships with the data: density click orders up to the top of the range
+    (``cache_click_orders``) or each searched number of clicks per instance (``cache_training_points``)."""
     from trainable.dataset import load_dataset
-    from trainable.inputs import build_inputs, cache_training_points
+    from trainable.inputs import build_inputs, cache_click_orders, cache_training_points
 
     sets = [("demo 24x128", demo_root(), "demo")] + ([("dubai_aerial", str(real), "dubai_aerial")] if real else [])
     rows = []
@@ -148,15 +150,18 @@ def prep_costs(real: Any, tile: int) -> None:
         for label, points in (("density 0.01", {"mode": "density", "density": 0.01}),
                               ("1 point per instance/region", {"mode": "per_instance", "points_per_instance": 1})):
             cfg = base.replace(points=points)
-            seconds, inputs = timed(lambda: build_inputs(data, cfg))
+            seconds, inputs = timed(lambda data=data, cfg=cfg: build_inputs(data, cfg))
             pixels = sum(data.samples[i].mask.size for i, s in enumerate(data.samples) if s.stem in inputs.train_stems)
             rows.append([name, label, len(inputs.train_stems), pixels / 1e6, seconds])
             if points["mode"] == "per_instance":
                 cache_training_points(data, cfg)
-                seconds, _ = timed(lambda: build_inputs(data, cfg))
-                rows.append([name, label + ", search cache", len(inputs.train_stems), pixels / 1e6, seconds])
+            else:
+                cache_click_orders(data, cfg, max_density=0.1)
+            seconds, _ = timed(lambda data=data, cfg=cfg: build_inputs(data, cfg))
+            rows.append([name, label + ", search cache", len(inputs.train_stems), pixels / 1e6, seconds])
     print_table(["data", "points", "train images", "train Mpx", "build_inputs s"], rows,
-                title="input preparation at a trial's start (decode is shared; in a search, per-instance clicks are cached)")
+                title="input preparation at a trial's start (decode is shared; a search's driver prepares points "
+                      "once)")
 
 
 def main() -> None:
@@ -195,7 +200,7 @@ def main() -> None:
     models = {b: build_model(cfg.model.__class__(backbone=b, weights="none"), data.classes.num_classes)
               for b in args.backbones}
     optims = {b: torch.optim.Adam(m.parameters(), lr=1e-4) for b, m in models.items()}
-    batches = [b for _, b in zip(range(args.model_batches + 1), inputs.train_loader)]
+    batches = list(itertools.islice(inputs.train_loader, args.model_batches + 1))
     for b, m in models.items():  # warm-up step (allocator, oneDNN kernels)
         model_seconds_per_batch(m, optims[b], batches[:1], data.classes.num_classes)
 

@@ -30,8 +30,20 @@ import sys
 import time
 from typing import Any
 
-from common import (dataset_bytes, demo_config, demo_root, machine_note, median, print_table, quiet_stdout,
-                    ray_session, real_run_config, timed, tmp_dir, verdict)
+from common import (
+    dataset_bytes,
+    demo_config,
+    demo_root,
+    machine_note,
+    median,
+    print_table,
+    quiet_stdout,
+    ray_session,
+    real_run_config,
+    timed,
+    tmp_dir,
+    verdict,
+)
 
 TARGET = 1.25  # 2 trials share 2 cores with the driver: some contention is expected, no growth beyond
 
@@ -193,7 +205,7 @@ def main() -> None:
         for name, root in sets.items():
             cfg = demo_config(root, tile_size=args.tile_size, crops_per_epoch=16, epochs=1, num_threads=1)
             cfg = cfg.replace(data={"val_fraction": 0.05})  # few validation tiles: the start is what is measured
-            decode_s, data = timed(lambda: load_dataset(cfg.data))
+            decode_s, data = timed(lambda cfg=cfg: load_dataset(cfg.data))
             nbytes = nbytes_of[name] = dataset_bytes(data)
             print(f"  {name}: decoded once in {decode_s:.2f} s, {nbytes / 2**20:.1f} MiB", flush=True)
             one: list[dict[str, Any]] = []
@@ -235,9 +247,9 @@ def main() -> None:
     print(f"USS {large} minus {small} (1 trial): {uss[large] - uss[small]:+.1f} MiB for "
           f"{(nbytes_of[large] - nbytes_of[small]) / 2**20:+.1f} MiB more decoded data")
     ratio = median(growth)
-    print("growth per dataset: " + ", ".join(f"{n} {g:.2f}" for n, g in zip(sets, growth))
+    print("growth per dataset: " + ", ".join(f"{n} {g:.2f}" for n, g in zip(sets, growth, strict=True))
           + "; in CPU seconds of the trial process: "
-          + ", ".join(f"{n} {g:.2f}" for n, g in zip(sets, cpu_growth)))
+          + ", ".join(f"{n} {g:.2f}" for n, g in zip(sets, cpu_growth, strict=True)))
     print(f"{verdict(ratio, TARGET, '<=')}; trial start growth {args.trials} vs 1 trials: {ratio:.2f}")
 
 

@@ -13,7 +13,8 @@ checkpoint written every epoch) runs these ways, alternately, ``--repeats`` time
   only when ``val_f1`` improved or at the last epoch.
 
 Inside the trial, the time spent in ``tune.report`` and in Ray's copy of the checkpoint into storage is also
-recorded, and the per-epoch checkpoint cost common to both paths (size, save as run_trial does and made durable) is timed.
+recorded, and the per-epoch checkpoint cost common to both paths (size, save as run_trial does and made durable)
+is timed.
 
 Epoch 1 (warm-up) is left out of the epoch medians. Ray is started afresh for every tune repetition and shut down
 after it, so the bare runs have no Ray in the background. Fixed start-up cost of a search = Ray start, plus
@@ -24,11 +25,23 @@ i.e. what Tune adds before epoch 1 (trial actor start, imports, fetching the dat
 from __future__ import annotations
 
 import argparse
+import itertools
 import time
 from typing import Any
 
-from common import (demo_config, demo_root, dubai_root, machine_note, median, print_table, quiet_stdout, ray_session,
-                    real_run_config, tmp_dir, verdict)
+from common import (
+    demo_config,
+    demo_root,
+    dubai_root,
+    machine_note,
+    median,
+    print_table,
+    quiet_stdout,
+    ray_session,
+    real_run_config,
+    tmp_dir,
+    verdict,
+)
 
 TARGET = 1.03
 
@@ -94,7 +107,7 @@ def run_bare(cfg: Any, data: Any) -> dict[str, Any]:
 
     t0 = time.time()
     run_trial(cfg, report, data=data)
-    return {"first": stamps[0] - t0, "epochs": [b - a for a, b in zip(stamps, stamps[1:])], "compute": compute[1:]}
+    return {"first": stamps[0] - t0, "epochs": [b - a for a, b in itertools.pairwise(stamps)], "compute": compute[1:]}
 
 
 def run_tune(cfg: Any, data: Any, cpus: int, best_only: bool = False) -> dict[str, Any]:
@@ -127,8 +140,8 @@ def run_tune(cfg: Any, data: Any, cpus: int, best_only: bool = False) -> dict[st
     stamps = [r["bench_report_t"] for r in results]
     return {
         "ray_start": ray_start_s, "first": arrivals[0] - t_fit,
-        "epochs": [b - a for a, b in zip(stamps, stamps[1:])],
-        "arrival_epochs": [b - a for a, b in zip(arrivals, arrivals[1:])],
+        "epochs": [b - a for a, b in itertools.pairwise(stamps)],
+        "arrival_epochs": [b - a for a, b in itertools.pairwise(arrivals)],
         "time_this_iter": [r["time_this_iter_s"] for r in results[1:]],
         "compute": [r["epoch_time_s"] for r in results[1:]],
         "report": [r["bench_prev_report_s"] for r in results[2:]],  # durations of the reports of epochs 2+
@@ -249,7 +262,7 @@ def main() -> None:
     print_table(["checkpoint, every epoch (median of 3)", "s / MiB"],
                 checkpoint_costs(cfg, data.classes.num_classes), title="checkpoint cost (both paths)")
     print("\nper-rep ratios: " + " ".join(f"{median(t['epochs']) / median(b['epochs']):.3f}"
-                                         for b, t in zip(bare, tuned)))
+                                         for b, t in zip(bare, tuned, strict=True)))
     print(f"search start-up cost (s): {startup:.2f}")
     print(f"{verdict(ratio, TARGET, '<=')}; tune/bare epoch ratio: {ratio:.3f}")
 

@@ -26,7 +26,8 @@ def _data_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--background-share", type=float, help="per-instance mode: share of clicks on background")
     g.add_argument("--class-weights", action="store_true", help="weight the loss by inverse point frequency")
     g.add_argument("--batch-size", type=int, help="crops per batch (default 8)")
-    g.add_argument("--backbone", choices=BACKBONES, help="DeepLabV3 backbone (default resnet50; demo mobilenet_v3_large)")
+    g.add_argument("--backbone", choices=BACKBONES,
+                   help="DeepLabV3 backbone (default resnet50; the demo trains tiny)")
     g.add_argument("--weights", help="none, auto (ImageNet if on disk), imagenet, coco, or a state-dict file")
     g.add_argument("--allow-random-init", action="store_true", help="train from scratch if weights are unavailable")
     g.add_argument("--bn-recalibration-batches", type=int, default=8,

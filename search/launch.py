@@ -57,7 +57,8 @@ def _check_reachable(address: str) -> None:
         socket.create_connection((host, int(port)), timeout=5).close()
     except (OSError, ValueError) as e:
         raise SearchError(f"cannot reach a Ray cluster at --address {address} ({e}): start one (`ray start --head`, "
-                          "`ray up cluster.yaml`), fix the address, or leave --address out for a local instance") from None
+                          "`ray up cluster.yaml`), fix the address, or leave --address out for a local instance"
+                          ) from None
     if host in ("127.0.0.1", "localhost", "::1"):
         _loopback_only()
 
@@ -245,7 +246,8 @@ def run_search(settings: SearchSettings) -> int:
     slots = check_resources(settings)
     check_shared_storage(settings.storage)
     if not settings.resume:
-        storage.write_text(f"{settings.experiment_path}/{SETTINGS_FILE}", yaml.safe_dump(settings.to_dict(), sort_keys=False))
+        storage.write_text(f"{settings.experiment_path}/{SETTINGS_FILE}",
+                           yaml.safe_dump(settings.to_dict(), sort_keys=False))
     print(f"search {settings.experiment_path}: {settings.trials} trial(s), up to "
           f"{min(settings.trials, settings.max_concurrent or slots)} at once, metric {METRIC}", flush=True)
     build_tuner(settings, data, slots).fit()

@@ -55,7 +55,7 @@ def predict_array(model: nn.Module, image: np.ndarray, tile: int, num_classes: i
         batch = torch.stack([to_tensor(padded[y:y + tile, x:x + tile]) for y, x in chunk]).to(device)
         with autocast(device):
             out = model(batch)["out"].float().softmax(1).cpu()  # (B, C, T, T)
-        for (y, x), p in zip(chunk, out):
+        for (y, x), p in zip(chunk, out, strict=True):
             probs[:, y:y + tile, x:x + tile] += p * window
             weight[y:y + tile, x:x + tile] += window
     return (probs / weight).argmax(0)[:h, :w].numpy().astype(np.uint8)
@@ -76,7 +76,7 @@ def predict_files(model_path: str, images: list[str], out: str, device_name: str
         try:
             with Image.open(path) as im:
                 image = np.asarray(im.convert("RGB"))
-        except Exception as e:  # missing, truncated, not an image
+        except Exception as e:  # noqa: BLE001  missing, truncated, not an image
             raise SearchError(f"cannot read image {path} ({type(e).__name__}: {e})") from None
         scale = float(meta.get("resize", 1.0))  # the model saw images scaled by this factor in training
         h, w = image.shape[:2]

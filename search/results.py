@@ -63,7 +63,7 @@ def load_experiment(path: str) -> list[TrialRecord]:
         raise SearchError(f"experiment {path} does not exist: give STORAGE/NAME of a search")
     try:
         analysis = tune.ExperimentAnalysis(path)
-    except Exception as e:  # Tune raises ValueError/RuntimeError/FileNotFoundError variously
+    except Exception as e:  # noqa: BLE001  Tune raises ValueError/RuntimeError/FileNotFoundError variously
         raise SearchError(f"{path} is not a readable pointtune search ({type(e).__name__}: {e}); "
                           "give the folder STORAGE/NAME that `pointtune run` printed") from None
     frames = analysis.trial_dataframes
@@ -89,7 +89,7 @@ def trial_row(r: TrialRecord) -> dict[str, Any]:
         "density": points["density"] if points["mode"] == "density" else nan,
         "points_per_instance": points["points_per_instance"] if points["mode"] == "per_instance" else nan,
         "points_per_image": float(h["points_per_image"].iloc[-1]) if "points_per_image" in h else nan,
-        "epochs": int(r.config["train"]["epochs"]), "epochs_run": int(len(h)),
+        "epochs": int(r.config["train"]["epochs"]), "epochs_run": len(h),
         "best_val_f1": float(best["val_f1"]) if best is not None else nan,
         "best_epoch": int(best["epoch"]) if best is not None else None,
         "last_val_f1": float(h["val_f1"].iloc[-1]) if "val_f1" in h and len(h) else nan,

@@ -168,7 +168,8 @@ def trial_config_from_args(args: Any) -> tuple[TrialConfig, dict[str, Any]]:
 def search_settings_from_args(args: Any) -> SearchSettings:
     base, defaults = trial_config_from_args(args)
     ppi = tuple(args.points_range) if args.points_range else None
-    space = SearchSpace(lr=tuple(pick(args, "lr_range", defaults)), density=tuple(pick(args, "density_range", defaults)),
+    space = SearchSpace(lr=tuple(pick(args, "lr_range", defaults)),
+                        density=tuple(pick(args, "density_range", defaults)),
                         points_per_instance=ppi, epochs=tuple(pick(args, "epochs_range", defaults)))
     return SearchSettings(
         base=base, space=space, trials=pick(args, "trials", defaults), max_concurrent=args.max_concurrent,

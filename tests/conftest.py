@@ -9,10 +9,10 @@ os.environ.setdefault("RAY_AUTH_MODE", "token")  # what a local instance started
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("RAY_DEDUP_LOGS", "0")
 
-from pathlib import Path  # noqa: E402
+from pathlib import Path
 
-import pytest  # noqa: E402
-import torch  # noqa: E402
+import pytest
+import torch
 
 torch.set_num_threads(2)
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from search.cli import main
 from helpers import start_search, stop_group, waiting_for_a_second_trial
+from search.cli import main
 from search.results import load_experiment
 
 pytestmark = pytest.mark.slow

@@ -88,7 +88,7 @@ def test_class_proportions(demo_dir: Path) -> None:
 
 def test_instances(demo_dir: Path) -> None:
     max_id = 0
-    for sem, enc in zip(_load(demo_dir, "semantic"), _load(demo_dir, "instance")):
+    for sem, enc in zip(_load(demo_dir, "semantic"), _load(demo_dir, "instance"), strict=True):
         ids = _decode(enc)
         assert np.all(ids[~np.isin(sem, list(INSTANCE_CLASSES))] == 0)
         for iid in np.unique(ids[ids > 0]):

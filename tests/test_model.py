@@ -34,7 +34,7 @@ def test_local_state_dict_file_is_loaded_and_other_heads_skipped(tmp_path: Path)
     path = tmp_path / "weights.pt"
     torch.save(source.state_dict(), path)
     loaded = build_model(ModelConfig(backbone="mobilenet_v3_large", weights=str(path)), num_classes=4)
-    for (name, a), b in zip(source.state_dict().items(), loaded.state_dict().values()):
+    for (name, a), b in zip(source.state_dict().items(), loaded.state_dict().values(), strict=True):
         assert torch.equal(a, b), name
     other = build_model(ModelConfig(backbone="mobilenet_v3_large", weights=str(path)), num_classes=9)
     assert other.classifier[-1].out_channels == 9  # head of another class count skipped, backbone loaded
@@ -59,7 +59,7 @@ def test_offline_without_cached_weights_says_where_to_put_them(monkeypatch: pyte
         raise OSError("network is unreachable")
 
     monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
-    with pytest.raises(WeightsError, match="put it at .*mobilenet_v3_large-.*pth.*--allow-random-init"):
+    with pytest.raises(WeightsError, match=r"put it at .*mobilenet_v3_large-.*pth.*--allow-random-init"):
         build_model(ModelConfig(backbone="mobilenet_v3_large", weights="imagenet"), num_classes=3)
     with caplog.at_level(logging.WARNING):
         model = build_model(ModelConfig(backbone="mobilenet_v3_large", weights="imagenet",

@@ -5,8 +5,15 @@ import pytest
 
 from trainable.classes import decode_instances
 from trainable.config import IGNORE_INDEX, PointConfig
-from trainable.points import (ClickOrder, class_weights_from_counts, click_order, density_points, instance_points,
-                              point_stats, simulate_points)
+from trainable.points import (
+    ClickOrder,
+    class_weights_from_counts,
+    click_order,
+    density_points,
+    instance_points,
+    point_stats,
+    simulate_points,
+)
 
 
 def _mask(h: int = 40, w: int = 50, seed: int = 0) -> np.ndarray:
@@ -75,7 +82,7 @@ def test_one_click_per_instance_at_its_most_interior_pixel() -> None:
     ids = inst[ys, xs]
     assert sorted(ids.tolist()) == [1000, 1300, 1600], "exactly one click per instance, none on background"
     centres = {1000: (10, 12), 1300: (40, 34), 1600: (43, 8)}
-    for y, x, i in zip(ys, xs, ids):
+    for y, x, i in zip(ys, xs, ids, strict=True):
         cy, cx = centres[int(i)]
         assert abs(y - cy) <= 1 and abs(x - cx) <= 1, f"click of {i} at {(y, x)} is not the object's centre"
 
@@ -136,7 +143,7 @@ def test_a_searchs_cached_points_are_what_a_trial_would_compute(demo_dir) -> Non
     direct = training_points(data, cfg)[2]
     cache_training_points(data, cfg)
     assert list(data.points_cache) == [points_key(cfg)]
-    assert all(np.array_equal(a, b) for a, b in zip(direct, data.points_cache[points_key(cfg)]))
+    assert all(np.array_equal(a, b) for a, b in zip(direct, data.points_cache[points_key(cfg)], strict=True))
     data.points_cache[points_key(cfg)][0][:] = 3  # the cache is what a trial uses
     assert (training_points(data, cfg)[2][0] == 3).all()
     other = cfg.replace(points={"points_per_instance": 3})
@@ -152,7 +159,7 @@ def test_a_density_searchs_click_orders_are_what_trials_use(demo_dir) -> None:
     data = load_dataset(cfg.data)
     direct = training_points(data, cfg)[2]
     assert cache_click_orders(data, cfg, max_density=0.05) > 0
-    assert all(np.array_equal(a, b) for a, b in zip(direct, training_points(data, cfg)[2]))
+    assert all(np.array_equal(a, b) for a, b in zip(direct, training_points(data, cfg)[2], strict=True))
     (orders,) = data.click_orders.values()
     orders[0].indices[:] = orders[0].indices[0]  # the cache is what a trial uses...
     assert (training_points(data, cfg)[2][0] != IGNORE_INDEX).sum() == 1
@@ -174,7 +181,8 @@ def test_a_searchs_driver_prepares_points_once_where_that_is_cheap(demo_dir, spa
                               space=SearchSpace(**space))
     data = load_dataset(settings.base.data)
     preflight(settings, data)
-    assert bool(data.click_orders) == (cached == "orders") and len(data.points_cache) == (3 if cached == "points" else 0)
+    assert bool(data.click_orders) == (cached == "orders")
+    assert len(data.points_cache) == (3 if cached == "points" else 0)
     if cached == "orders":
         (orders,) = data.click_orders.values()
         assert all(o.covers(0.1) for o in orders)

@@ -13,12 +13,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-
 import numpy as np
 import pytest
+import ray.cloudpickle
 import torch
 from PIL import Image
-import ray.cloudpickle
 from ray import tune
 
 from search.cli import main
@@ -142,7 +141,7 @@ def test_predict_writes_masks_of_the_image_size(experiment: Path, tmp_path: Path
 def test_tiled_prediction_matches_a_whole_image_pass_away_from_tile_borders(experiment: Path,
                                                                             tmp_path: Path) -> None:
     assert main(["export", str(experiment), "--out", str(tmp_path / "m.pt")]) == 0
-    model, meta = load_exported(tmp_path / "m.pt")
+    model, _meta = load_exported(tmp_path / "m.pt")
     image = np.random.default_rng(1).integers(0, 255, (64, 64, 3), dtype=np.uint8)
     tiled = predict_array(model, image, 32, 6, torch.device("cpu"))
     from trainable.tiles import to_tensor

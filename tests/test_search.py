@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import itertools
 from pathlib import Path
 
 import optuna
@@ -52,7 +53,8 @@ def test_two_trials_ran_at_the_same_time_on_two_cpus(search_dir: Path) -> None:
     spans = sorted((r.history["trial_start_time"].iloc[0],
                     r.history["trial_start_time"].iloc[0] + r.history["time_total_s"].iloc[-1],
                     r.history["pid"].iloc[0]) for r in load_experiment(str(search_dir)))
-    overlaps = [(a_pid, b_pid) for (_, a_end, a_pid), (b_start, _, b_pid) in zip(spans, spans[1:]) if a_end > b_start]
+    overlaps = [(a_pid, b_pid) for (_, a_end, a_pid), (b_start, _, b_pid) in itertools.pairwise(spans)
+                if a_end > b_start]
     assert overlaps, f"no two trials overlapped in time: {spans}"
     assert all(a != b for a, b in overlaps), f"overlapping trials shared one worker process: {spans}"
 
@@ -96,7 +98,8 @@ def test_an_existing_experiment_is_not_overwritten(search_dir: Path, capsys: pyt
 
 def test_asha_stops_weak_trials_early_and_results_say_so(ray_local, demo_dir: Path, tmp_path: Path) -> None:
     assert main(["run", "--data", str(demo_dir), *FAST, "--trials", "6", "--epochs-range", "4", "4",
-                 "--lr-range", "1e-5", "3e-2", "--scheduler", "asha", "--storage", str(tmp_path), "--name", "asha"]) == 0
+                 "--lr-range", "1e-5", "3e-2", "--scheduler", "asha", "--storage", str(tmp_path),
+                 "--name", "asha"]) == 0
     records = load_experiment(str(tmp_path / "asha"))
     assert len(records) == 6 and {r.status for r in records} <= {"finished", "stopped early"}
     stopped = [r for r in records if r.status == "stopped early"]

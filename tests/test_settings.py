@@ -60,7 +60,8 @@ def test_param_space_has_the_searched_distributions(demo_dir: Path, tmp_path: Pa
     assert space["data"]["root"] == str(demo_dir)
     per_instance = build_param_space(_settings(["run", "--data", str(demo_dir), "--points-range", "1", "3"]))
     assert per_instance["points"]["mode"] == "per_instance"
-    assert (per_instance["points"]["points_per_instance"].lower, per_instance["points"]["points_per_instance"].upper) == (1, 4)
+    searched = per_instance["points"]["points_per_instance"]
+    assert (searched.lower, searched.upper) == (1, 4)
 
 
 def test_settings_round_trip_through_yaml_dict(demo_dir: Path) -> None:

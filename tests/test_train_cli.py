@@ -36,10 +36,9 @@ def test_train_learns_from_points_well_above_chance(demo_dir: Path, tmp_path: Pa
 
 def test_the_model_never_sees_the_masks(demo_dir: Path, tmp_path: Path) -> None:
     """Same images, masks scrambled: predictions of a fixed model cannot depend on the masks."""
-    from trainable.config import DataConfig
+    from trainable.config import DataConfig, ModelConfig, TrialConfig
     from trainable.dataset import load_dataset
     from trainable.inputs import build_inputs
-    from trainable.config import TrialConfig, ModelConfig
 
     cfg = TrialConfig(data=DataConfig(root=str(demo_dir), tile_size=32), model=ModelConfig(backbone="tiny"))
     data = load_dataset(cfg.data)
@@ -81,7 +80,8 @@ def test_a_density_that_leaves_an_image_without_points_is_refused(demo_dir: Path
 
 def test_clicks_per_instance_with_class_weights(demo_dir: Path, tmp_path: Path) -> None:
     assert main(["train", "--data", str(demo_dir), "--backbone", "tiny", "--tile-size", "32", "--epochs", "1",
-                 "--points-per-instance", "1", "--class-weights", "--crops-per-epoch", "16", "--out", str(tmp_path)]) == 0
+                 "--points-per-instance", "1", "--class-weights", "--crops-per-epoch", "16",
+                 "--out", str(tmp_path)]) == 0
     with (tmp_path / "metrics.csv").open() as f:
         row = next(csv.DictReader(f))
     # one click per building, tree and car, one per background region: tens per 64-px scene, not thousands

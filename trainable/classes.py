@@ -72,7 +72,7 @@ class ClassDescription:
             "mask_encoding": self.mask_encoding, "instance_encoding": self.instance_encoding,
             "group_pattern": self.group_pattern,
             "classes": [{"name": n, "value": unpack(v), "color": list(c)}
-                        for n, v, c in zip(self.names, self.values, self.colours)],
+                        for n, v, c in zip(self.names, self.values, self.colours, strict=True)],
             "ignore": [unpack(v) for v in self.ignore_values], "exclude_from_mean": list(self.exclude_from_mean),
         }
 

@@ -173,7 +173,8 @@ class TrialConfig:
         """Rebuild (and validate) a config from ``to_dict`` output; unknown keys are an error."""
         parts = {}
         for f in fields(cls):
-            section_type = {"data": DataConfig, "points": PointConfig, "model": ModelConfig, "train": TrainConfig}[f.name]
+            section_type = {"data": DataConfig, "points": PointConfig, "model": ModelConfig,
+                            "train": TrainConfig}[f.name]
             values = dict(d.get(f.name, {}))
             known = {sf.name for sf in fields(section_type)}
             unknown = set(values) - known

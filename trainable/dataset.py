@@ -16,8 +16,8 @@ from __future__ import annotations
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -118,7 +118,7 @@ def _load_one(stem: str, paths: tuple[Path, Path, Path | None], classes: ClassDe
             arrays[what] = reader(path)
         except ValueError as e:
             problems.append(f"{path}: {e}")
-        except Exception as e:  # PIL raises OSError, SyntaxError, DecompressionBombError ... on bad files
+        except Exception as e:  # noqa: BLE001  PIL raises OSError, SyntaxError, DecompressionBombError ... on bad files
             problems.append(f"{path}: cannot read this {what} ({type(e).__name__}: {e}); re-export or remove it")
     if problems:
         return None, problems

@@ -73,7 +73,7 @@ class _Canvas:
         dy, dx = self.yy[y0:y1, x0:x1] - cy, self.xx[y0:y1, x0:x1] - cx
         theta = np.arctan2(dy, dx)
         amp, phase = self.rng.uniform(0, wobble, 3), self.rng.uniform(0, 2 * np.pi, 3)
-        rim = radius * (1 + sum(a * np.sin(k * theta + p) for k, a, p in zip((2, 3, 5), amp, phase)))
+        rim = radius * (1 + sum(a * np.sin(k * theta + p) for k, a, p in zip((2, 3, 5), amp, phase, strict=True)))
         mask[y0:y1, x0:x1] = np.hypot(dy, dx) < rim
         return mask
 
@@ -208,9 +208,9 @@ def _make_scene(
 def _classes_yaml() -> str:
     """Return the text of ``classes.yaml`` for the demo classes."""
     lines = ["mask_encoding: index", "instance_encoding: rgb", "group_pattern: '^(scene\\d+)'", "classes:"]
-    for value, (name, color) in enumerate(zip(DEMO_CLASSES, _DISPLAY)):
+    for value, (name, color) in enumerate(zip(DEMO_CLASSES, _DISPLAY, strict=True)):
         lines.append(f"  - {{name: {name}, value: {value}, color: [{', '.join(map(str, color))}]}}")
-    return "\n".join(lines + [f"ignore: [{IGNORE}]", "exclude_from_mean: []", ""])
+    return "\n".join([*lines, f"ignore: [{IGNORE}]", "exclude_from_mean: []", ""])
 
 
 def generate_demo_data(out_dir: str | Path, num_images: int = 24, size: int = 128, seed: int = 0) -> Path:

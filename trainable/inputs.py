@@ -60,7 +60,7 @@ def _cached_points(data: SegmentationData, cfg: TrialConfig, train_idx: list[int
     orders = data.click_orders.get(click_orders_key(cfg))
     if orders is None or not all(o.covers(cfg.points.density) for o in orders):
         return None
-    return [o.points(data.samples[i].mask, cfg.points.density) for o, i in zip(orders, train_idx)]
+    return [o.points(data.samples[i].mask, cfg.points.density) for o, i in zip(orders, train_idx, strict=True)]
 
 
 def training_points(data: SegmentationData, cfg: TrialConfig) -> tuple[list[int], list[int], list[np.ndarray]]:

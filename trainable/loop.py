@@ -104,6 +104,6 @@ def recalibrate_batchnorm(model: nn.Module, loader: DataLoader, device: torch.de
         with autocast(device):
             model(image)
         used += 1
-    for m, momentum in zip(norms, momenta):
+    for m, momentum in zip(norms, momenta, strict=True):
         m.momentum = momentum
     return used

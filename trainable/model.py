@@ -63,7 +63,7 @@ def _fetch(builder: Any, cfg: ModelConfig, **kwargs: Any) -> nn.Module:
     enum = kwargs.get("weights") or kwargs.get("weights_backbone")
     try:
         return builder(**kwargs)
-    except Exception as e:  # URLError, OSError, RuntimeError: torchvision wraps them variously
+    except Exception as e:  # noqa: BLE001  URLError, OSError, RuntimeError: torchvision wraps them variously
         where = cached_weights_path(enum)
         msg = (f"could not get {enum} weights for backbone {cfg.backbone!r} ({type(e).__name__}: {e}). "
                f"Offline? Download {enum.url} on a machine with internet and put it at {where}, or pass "

@@ -125,7 +125,7 @@ def _clicks_per_region(labels: np.ndarray, k: int, rng: np.random.Generator, min
     if k > 1:
         order = np.argsort(flat, kind="stable")
         starts = np.searchsorted(flat[order], keep)
-        for f, a, size in zip(first, starts, sizes[keep]):
+        for f, a, size in zip(first, starts, sizes[keep], strict=True):
             pixels = order[a:a + size]
             weights = depth[pixels] ** 2
             weights[pixels == f] = 0
@@ -201,7 +201,7 @@ def point_stats(sparse: list[np.ndarray], dense: list[np.ndarray], num_classes: 
     counts = np.zeros(num_classes, dtype=np.int64)
     labelled = valid = 0
     empty = []
-    for i, (s, d) in enumerate(zip(sparse, dense)):
+    for i, (s, d) in enumerate(zip(sparse, dense, strict=True)):
         lab = s[s != IGNORE_INDEX]
         counts += np.bincount(lab, minlength=num_classes)[:num_classes]
         labelled += lab.size

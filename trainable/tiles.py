@@ -20,7 +20,7 @@ MAX_REDRAWS = 20
 
 
 _SCALE = torch.tensor([1 / (255 * s) for s in IMAGENET_STD]).view(3, 1, 1)
-_SHIFT = torch.tensor([-m / s for m, s in zip(IMAGENET_MEAN, IMAGENET_STD)]).view(3, 1, 1)
+_SHIFT = torch.tensor([-m / s for m, s in zip(IMAGENET_MEAN, IMAGENET_STD, strict=True)]).view(3, 1, 1)
 
 
 def to_tensor(image: np.ndarray) -> torch.Tensor:
@@ -66,7 +66,7 @@ class TrainCrops(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor | int]:
         rng = np.random.default_rng((self.seed, self.epoch, index))
-        for redraws in range(MAX_REDRAWS + 1):
+        for redraws in range(MAX_REDRAWS + 1):  # noqa: B007  returned with the crop
             image, labels = self._crop(rng)
             if (labels != IGNORE_INDEX).any():
                 break
