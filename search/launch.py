@@ -37,6 +37,7 @@ METRIC, MODE = "val_f1", "max"
 SETTINGS_FILE = "pointtune_settings.yaml"
 JOURNAL_FILE = "optuna_journal.log"
 MAX_CACHED_K = 8  # clicks-per-instance values simulated once in the driver (each costs one uint8 mask per image)
+SHARED_CHECK_TIMEOUT_S = 120  # seconds each node gets to look for the storage marker
 MAX_CACHED_DENSITY = 0.25  # click orders cached up to this top density: int32 indices, <= 1 byte per mask pixel
 
 
@@ -122,10 +123,15 @@ def check_shared_storage(path: str) -> None:
         def sees(p: str) -> bool:
             return os.path.exists(p)
 
-        blind = [n["NodeManagerAddress"] for n in nodes if not ray.get(sees.options(
-            scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)).remote(str(marker)))]
+        asked = {sees.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)).remote(
+            str(marker)): f"{n['NodeManagerAddress']} (node {n['NodeID'][:8]})" for n in nodes}
+        answered, silent = ray.wait(list(asked), num_returns=len(asked), timeout=SHARED_CHECK_TIMEOUT_S)
+        blind = [asked[ref] for ref in answered if not ray.get(ref)]
     finally:
         marker.unlink(missing_ok=True)
+    if silent:
+        raise SearchError(f"node(s) {', '.join(asked[ref] for ref in silent)} did not answer within "
+                          f"{SHARED_CHECK_TIMEOUT_S} s whether they see --storage {path}; check `ray status`")
     if blind:
         raise SearchError(f"--storage {path} is not shared: node(s) {', '.join(blind)} cannot see it. On a cluster "
                           "use a folder every node mounts (NFS) or a URI such as s3://BUCKET/pointtune or gs://...")

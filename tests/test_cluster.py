@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -31,6 +34,56 @@ def two_nodes():
         yield cluster, worker
     finally:
         cluster.shutdown()
+
+
+@pytest.fixture
+def blind_worker(tmp_path: Path):
+    """A head node and a worker node that cannot see ``tmp_path/storage``: the worker runs in its own mount
+    namespace with an empty tmpfs over that folder, as a node without the NFS mount would. Yields the cluster and
+    the folder; every process is stopped even if the test fails."""
+    from ray.cluster_utils import Cluster
+
+    hide = ["unshare", "--mount", "--propagation", "private"]
+    if shutil.which("unshare") is None or subprocess.run([*hide, "true"], capture_output=True).returncode != 0:
+        pytest.skip("hiding a folder from one node needs `unshare --mount` (root, or user namespaces)")
+    storage = tmp_path / "storage"
+    storage.mkdir()
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "node_ip_address": "127.0.0.1",
+                                                            "include_dashboard": False})
+    log = tmp_path / "blind_node.log"
+    node = subprocess.Popen([*hide, "sh", "-c", 'mount -t tmpfs none "$1" && exec "$2" "$3" "$4"', "sh",
+                             str(storage), sys.executable, str(Path(__file__).with_name("blind_node.py")),
+                             cluster.address], stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        end = time.monotonic() + 60
+        while sum(n["Alive"] for n in cluster.global_state.node_table()) < 2:
+            assert node.poll() is None and time.monotonic() < end, f"the blind node did not join: {log.read_text()}"
+            time.sleep(0.2)
+        yield cluster, storage
+    finally:
+        stop_group(node)
+        cluster.shutdown()
+
+
+def test_storage_a_node_cannot_see_is_refused_before_any_trial(blind_worker, demo_dir: Path,
+                                                               capsys: pytest.CaptureFixture) -> None:
+    import ray
+
+    from search.launch import check_shared_storage
+
+    cluster, storage = blind_worker
+    try:
+        assert main(["run", "--address", cluster.address, "--data", str(demo_dir), "--backbone", "tiny",
+                     "--tile-size", "32", "--density-range", "0.01", "0.1", "--storage", str(storage),
+                     "--name", "blind"]) == 2
+        check_shared_storage(str(storage.parent / "seen_by_both"))  # the same cluster, a folder both nodes see
+    finally:
+        ray.shutdown()
+    err = capsys.readouterr().err
+    assert f"--storage {storage} is not shared: node(s) 127.0.0.1 (node " in err and "cannot see it" in err
+    assert err.count("(node ") == 1, "only the worker node is blind"
+    assert "NFS" in err and "s3://" in err
+    assert not list(storage.rglob("trial_*")) and not list(storage.rglob(".pointtune-shared-check-*"))
 
 
 def _reports(experiment: Path) -> dict[str, list[dict]]:
