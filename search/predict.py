@@ -23,7 +23,10 @@ def load_exported(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     """The model of a ``pointtune export`` file (read with ``weights_only=True``) and its metadata."""
     meta = read_torch_file(path)
     if not isinstance(meta, dict) or not str(meta.get("format", "")).startswith("pointtune-model/"):
-        raise CheckpointError(f"{path} is not a model written by `pointtune export`")
+        what = ("a trial checkpoint" if isinstance(meta, dict) and {"model", "optimizer", "epoch"} <= set(meta)
+                else "not a model written by `pointtune export`")
+        raise CheckpointError(f"{path} is {what}: export one with `pointtune export EXPERIMENT --out FILE` "
+                              "(add --trial ID for a chosen trial) and predict with that file")
     model = build_model(ModelConfig(backbone=meta["backbone"], weights="none"), meta["num_classes"])
     model.load_state_dict(meta["model"])
     return model.eval(), meta

@@ -9,6 +9,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import pickle
 import sys
 import tempfile
 from pathlib import Path
@@ -172,7 +174,30 @@ def test_damaged_or_unsafe_files_are_refused(tmp_path: Path, experiment: Path) -
     torch.save({"model": {}, "payload": _Unsafe()}, unsafe)
     with pytest.raises(CheckpointError, match="needs arbitrary Python code"):
         read_torch_file(unsafe)
+    raw_pickle = tmp_path / "raw.pkl"  # a plain pickle, not torch's zip: refused too, as unreadable
+    raw_pickle.write_bytes(pickle.dumps(_Unsafe()))
+    for content in (b"", b"base:\n  data:\n    root: x\n", Path(__file__).read_bytes(), os.urandom(512)):
+        other = tmp_path / "other.pt"
+        other.write_bytes(content)
+        for path in (other, raw_pickle):
+            with pytest.raises(CheckpointError, match=r"is damaged or truncated, or not a PyTorch file at all"):
+                read_torch_file(path)
     assert not _Unsafe.executed
+
+
+def test_predict_with_a_file_that_is_not_a_model_says_so(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    settings = tmp_path / "pointtune_settings.yaml"
+    settings.write_text("base:\n  data:\n    root: x\n")
+    image = tmp_path / "tile.png"
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(image)
+    assert main(["predict", str(settings), str(image), "--out", str(tmp_path / "out")]) == 2
+    assert f"{settings} is damaged or truncated, or not a PyTorch file" in capsys.readouterr().err
+    state_dict = tmp_path / "weights.pt"
+    torch.save({"conv.weight": torch.ones(1)}, state_dict)
+    assert main(["predict", str(state_dict), str(image), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "is not a model written by `pointtune export`" in err and "pointtune export EXPERIMENT --out" in err
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
 
 
 def test_export_writes_atomically(tmp_path: Path, experiment: Path, monkeypatch: pytest.MonkeyPatch) -> None:

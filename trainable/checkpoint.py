@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import pickle
 import tempfile
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -65,13 +64,22 @@ def read_torch_file(path: str | Path) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        raise CheckpointError(
-            f"{path} was refused: it needs arbitrary Python code to unpickle, which pointtune never runs "
-            f"(weights_only=True). Only load files you made with pointtune or plain state dicts. Detail: "
-            f"{str(e).splitlines()[0]}") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as e:
-        raise CheckpointError(f"{path} is damaged or truncated and cannot be read ({type(e).__name__}: {e}); "
-                              "use another checkpoint or re-export it") from None
+        unsafe = next((ln.strip() for ln in str(e).splitlines() if "Unsupported global" in ln), None)
+        if unsafe:
+            raise CheckpointError(
+                f"{path} was refused: it needs arbitrary Python code to unpickle, which pointtune never runs "
+                f"(weights_only=True). Only load files you made with pointtune or plain state dicts. Detail: "
+                f"{unsafe}") from None
+        raise CheckpointError(_not_readable(path, e)) from None
+    except Exception as e:  # noqa: BLE001  torch's legacy reader fails on other files with Key/Index/EOF errors
+        raise CheckpointError(_not_readable(path, e)) from None
+
+
+def _not_readable(path: Path, e: Exception) -> str:
+    detail = next((ln.strip() for ln in str(e).splitlines() if ln.strip()), "")
+    return (f"{path} is damaged or truncated, or not a PyTorch file at all, and cannot be read as weights only "
+            f"({type(e).__name__}{': ' + detail[:200] if detail else ''}); give a pointtune checkpoint or export "
+            "(`pointtune export`), or re-export it")
 
 
 def save_checkpoint(directory: str | Path, state: dict[str, Any], durable: bool = True) -> Path:
