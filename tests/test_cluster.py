@@ -45,24 +45,28 @@ def blind_worker(tmp_path: Path):
 
     hide = ["unshare", "--mount", "--propagation", "private"]
     if shutil.which("unshare") is None or subprocess.run([*hide, "true"], capture_output=True).returncode != 0:
-        pytest.skip("hiding a folder from one node needs `unshare --mount` (root, or user namespaces)")
+        pytest.skip("hiding a folder from one node needs `unshare --mount`, which needs root (CAP_SYS_ADMIN) here")
     storage = tmp_path / "storage"
     storage.mkdir()
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "node_ip_address": "127.0.0.1",
-                                                            "include_dashboard": False})
     log = tmp_path / "blind_node.log"
-    node = subprocess.Popen([*hide, "sh", "-c", 'mount -t tmpfs none "$1" && exec "$2" "$3" "$4"', "sh",
-                             str(storage), sys.executable, str(Path(__file__).with_name("blind_node.py")),
-                             cluster.address], stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
+    cluster = node = None
     try:
+        cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "node_ip_address": "127.0.0.1",
+                                                                "include_dashboard": False})
+        with log.open("w") as out:
+            node = subprocess.Popen([*hide, "sh", "-c", 'mount -t tmpfs none "$1" && exec "$2" "$3" "$4"', "sh",
+                                     str(storage), sys.executable, str(Path(__file__).with_name("blind_node.py")),
+                                     cluster.address], stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         end = time.monotonic() + 60
         while sum(n["Alive"] for n in cluster.global_state.node_table()) < 2:
             assert node.poll() is None and time.monotonic() < end, f"the blind node did not join: {log.read_text()}"
             time.sleep(0.2)
         yield cluster, storage
     finally:
-        stop_group(node)
-        cluster.shutdown()
+        if node is not None:
+            stop_group(node)
+        if cluster is not None:
+            cluster.shutdown()
 
 
 def test_storage_a_node_cannot_see_is_refused_before_any_trial(blind_worker, demo_dir: Path,

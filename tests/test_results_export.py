@@ -174,6 +174,11 @@ def test_damaged_or_unsafe_files_are_refused(tmp_path: Path, experiment: Path) -
     torch.save({"model": {}, "payload": _Unsafe()}, unsafe)
     with pytest.raises(CheckpointError, match="needs arbitrary Python code"):
         read_torch_file(unsafe)
+    blocked = tmp_path / "blocked.pt"  # a module torch blocks outright is worded differently by torch
+    torch.save({"model": {}, "payload": _CallsGetpid()}, blocked)
+    with pytest.raises(CheckpointError, match="needs arbitrary Python code") as refused:
+        read_torch_file(blocked)
+    assert "getpid" in str(refused.value) and "weights_only` set to `False" not in str(refused.value)
     raw_pickle = tmp_path / "raw.pkl"  # a plain pickle, not torch's zip: refused too, as unreadable
     raw_pickle.write_bytes(pickle.dumps(_Unsafe()))
     for content in (b"", b"base:\n  data:\n    root: x\n", Path(__file__).read_bytes(), os.urandom(512)):
@@ -216,6 +221,11 @@ class _Unsafe:
 
     def __reduce__(self):
         return (_mark_executed, ())
+
+
+class _CallsGetpid:
+    def __reduce__(self):
+        return (os.getpid, ())
 
 
 def _mark_executed() -> None:

@@ -64,7 +64,7 @@ def read_torch_file(path: str | Path) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        unsafe = next((ln.strip() for ln in str(e).splitlines() if "Unsupported global" in ln), None)
+        unsafe = _needs_code(e)
         if unsafe:
             raise CheckpointError(
                 f"{path} was refused: it needs arbitrary Python code to unpickle, which pointtune never runs "
@@ -75,10 +75,28 @@ def read_torch_file(path: str | Path) -> Any:
         raise CheckpointError(_not_readable(path, e)) from None
 
 
+# how torch's weights-only unpickler words a refusal to import or call something (other failures: damaged data)
+_CODE_REFUSALS = ("global", "reduce", "can only build", "can only create new object")
+# torch's own lines around the detail, and its numbered options "(1) ... (2) ...": one of them suggests
+# weights_only=False, which pointtune never does
+_TORCH_BOILERPLATE = ("weights only load failed", "check the documentation of torch.load", "please file an issue")
+
+
+def _torch_detail(e: Exception) -> str:
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    useful = [ln for ln in lines if not ln.lower().startswith(_TORCH_BOILERPLATE) and not ln.startswith("(")]
+    return (useful or [""])[0].removeprefix("WeightsUnpickler error: ").split(". Please use")[0][:200]
+
+
+def _needs_code(e: pickle.UnpicklingError) -> str | None:
+    detail = _torch_detail(e)
+    return detail if any(word in detail.lower() for word in _CODE_REFUSALS) else None
+
+
 def _not_readable(path: Path, e: Exception) -> str:
-    detail = next((ln.strip() for ln in str(e).splitlines() if ln.strip()), "")
+    detail = _torch_detail(e)
     return (f"{path} is damaged or truncated, or not a PyTorch file at all, and cannot be read as weights only "
-            f"({type(e).__name__}{': ' + detail[:200] if detail else ''}); give a pointtune checkpoint or export "
+            f"({type(e).__name__}{': ' + detail if detail else ''}); give a pointtune checkpoint or export "
             "(`pointtune export`), or re-export it")
 
 
