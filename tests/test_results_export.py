@@ -163,6 +163,7 @@ def test_plot_writes_non_empty_pngs(experiment: Path, tmp_path: Path, capsys: py
             assert im.size[0] > 300 and np.asarray(im.convert("L")).std() > 5, p
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")  # the plain pickle written on purpose
 def test_damaged_or_unsafe_files_are_refused(tmp_path: Path, experiment: Path) -> None:
     good = tmp_path / "good.pt"
     assert main(["export", str(experiment), "--out", str(good)]) == 0
