@@ -20,7 +20,7 @@ from typing import Any
 
 os.environ["RAY_USAGE_STATS_ENABLED"] = "0"  # before Ray is imported anywhere
 
-DUBAI_ROOT = Path("/work/shared/data/dubai_aerial")
+DUBAI_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data" / "dubai_aerial"  # ../shared, as the tests
 
 
 # ----------------------------------------------------------------------------------------------------- Ray

@@ -162,10 +162,9 @@ def single_process(args: Any, device: Any, data: Any, num_classes: int) -> dict[
                       batch_size=args.batch_size, num_threads=0)
     inputs = build_inputs(data, cfg, pin_memory=torch.cuda.is_available())
     synthetic = synthetic_batches(args.steps, args.batch_size, args.tile_size, num_classes, device)
-    modes = MODES
-    speed: dict[tuple[str, str], list[float]] = {(m, s): [] for m in modes for s in ("synthetic", "loader")}
-    memory = {m: 0.0 if device.type == "cuda" else float("nan") for m in modes}  # peak GiB
-    models = {m: make_model(args.backbone, num_classes, device, m) for m in modes}  # kept across repetitions
+    speed: dict[tuple[str, str], list[float]] = {(m, s): [] for m in MODES for s in ("synthetic", "loader")}
+    memory = {m: 0.0 if device.type == "cuda" else float("nan") for m in MODES}  # peak GiB
+    models = {m: make_model(args.backbone, num_classes, device, m) for m in MODES}  # kept across repetitions
     for m, (model, opt) in models.items():  # warm-up: cuDNN algorithm choice, allocator, lazy init
         with precision(m):
             train_images(model, opt, synthetic[: args.warmup], device, num_classes, args.batch_size)
@@ -191,7 +190,7 @@ def single_process(args: Any, device: Any, data: Any, num_classes: int) -> dict[
         torch.cuda.empty_cache()
     result = {k: median(v) for k, v in speed.items()}
     rows = [[m, result[(m, "synthetic")], result[(m, "loader")], 1 - result[(m, "loader")] / result[(m, "synthetic")],
-             memory[m]] for m in modes]
+             memory[m]] for m in MODES]
     print_table(["mode", "img/s model only", "img/s with loader", "lost to loader", "peak GiB"], rows,
                 title=f"{args.backbone} at {args.tile_size} px, batch {args.batch_size} (median of {args.repeats})")
     return result

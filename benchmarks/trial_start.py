@@ -219,9 +219,10 @@ def main() -> None:
                 r, m = table_rows(name, label, runs, nbytes)
                 rows.append(r)
                 mem_rows.append(m)
-            first_batch_1[name] = summarise(one)["entry_to_batch"]
-            growth.append(summarise(many)["entry_to_batch"] / first_batch_1[name])
-            cpu_growth.append(summarise(many)["entry_to_batch_cpu"] / summarise(one)["entry_to_batch_cpu"])
+            single, several = summarise(one), summarise(many)
+            first_batch_1[name] = single["entry_to_batch"]
+            growth.append(several["entry_to_batch"] / first_batch_1[name])
+            cpu_growth.append(several["entry_to_batch_cpu"] / single["entry_to_batch_cpu"])
             if args.reuse_variant and not extra:  # first (small) dataset only
                 t0 = time.perf_counter()
                 fresh = run_search(cfg, data, args.trials, args.concurrent, reuse=False)

@@ -155,8 +155,6 @@ def checkpoint_costs(cfg: Any, num_classes: int, repeats: int = 3) -> list[list[
     """Per-epoch checkpoint cost, common to both paths: size, save as run_trial does (``durable=False``: the file
     is a temporary copy), the same save made durable (fsync, as ``export`` writes), and a pyarrow copy as Ray's
     persist does."""
-    import shutil
-    import tempfile
 
     import pyarrow.fs as pafs
     import torch
@@ -173,8 +171,7 @@ def checkpoint_costs(cfg: Any, num_classes: int, repeats: int = 3) -> list[list[
     size = 0
     for _ in range(repeats):
         for mode in ("temporary", "durable"):
-            src, dst = tempfile.mkdtemp(), tempfile.mkdtemp()
-            try:
+            with tmp_dir("ckpt-src-") as src, tmp_dir("ckpt-dst-") as dst:
                 t = time.perf_counter()
                 size = save_checkpoint(src, state, durable=mode == "durable").stat().st_size
                 times[mode].append(time.perf_counter() - t)
@@ -182,9 +179,6 @@ def checkpoint_costs(cfg: Any, num_classes: int, repeats: int = 3) -> list[list[
                 pafs.copy_files(src, dst, source_filesystem=pafs.LocalFileSystem(),
                                 destination_filesystem=pafs.LocalFileSystem())
                 times["copy"].append(time.perf_counter() - t)
-            finally:
-                shutil.rmtree(src, ignore_errors=True)
-                shutil.rmtree(dst, ignore_errors=True)
     return [[f"checkpoint size (MiB, {cfg.model.backbone} + Adam)", size / 2**20],
             ["save_checkpoint as run_trial does (durable=False)", median(times["temporary"])],
             ["save_checkpoint durable (fsync, as export writes)", median(times["durable"])],

@@ -17,7 +17,7 @@ def choose_trial(records: list[TrialRecord], trial_id: str | None) -> TrialRecor
     """The trial with the highest validation F1 at any epoch (not its last), or the one asked for."""
     if trial_id:
         return find_trial(records, trial_id)
-    return best_record([r for r in records if r.status != "failed"], "export")
+    return best_record(records, "export")
 
 
 def export_payload(state: dict[str, Any], record: TrialRecord, experiment: str) -> dict[str, Any]:
@@ -41,10 +41,12 @@ def export_best(experiment: str, out: str | Path, trial_id: str | None = None) -
     record = choose_trial(records, trial_id)
     best = record.best_row
     if best is None:
-        raise SearchError(f"trial {record.trial_id} reported no epoch yet: nothing to export")
+        raise SearchError(f"trial {record.trial_id} reported no epoch yet: nothing to export; wait for it, or "
+                          f"choose another --trial (see `pointtune results {experiment}`)")
     dir_name = best.get("checkpoint_dir_name")
     if not isinstance(dir_name, str):
-        raise SearchError(f"trial {record.trial_id} epoch {int(best['epoch'])} has no checkpoint recorded")
+        raise SearchError(f"trial {record.trial_id} epoch {int(best['epoch'])} has no checkpoint recorded in "
+                          f"{record.path}; export another --trial (see `pointtune results {experiment}`)")
     state = fetch_checkpoint(record.path, dir_name)
     if int(state["epoch"]) != int(best["epoch"]):
         raise SearchError(f"{record.path}/{dir_name} holds epoch {state['epoch']}, not the best epoch "

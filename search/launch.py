@@ -60,8 +60,6 @@ def _check_reachable(address: str) -> None:
         raise SearchError(f"cannot reach a Ray cluster at --address {address} ({e}): start one (`ray start --head`, "
                           "`ray up cluster.yaml`), fix the address, or leave --address out for a local instance"
                           ) from None
-    if host in ("127.0.0.1", "localhost", "::1"):
-        _loopback_only()
 
 
 def start_ray(address: str | None) -> None:
@@ -76,6 +74,8 @@ def start_ray(address: str | None) -> None:
         return
     if address:
         _check_reachable(address)
+        if address.rpartition(":")[0] in ("127.0.0.1", "localhost", "::1"):
+            _loopback_only()
         try:
             ray.init(address=address, log_to_driver=True)
         except ConnectionError as e:
@@ -156,7 +156,6 @@ def preflight(settings: SearchSettings, data: SegmentationData) -> None:
         t0 = time.perf_counter()
         n = cache_click_orders(data, sparsest, space.density[1])
         log.info("ordered %d clicks up to density %g once, in %.1f s", n, space.density[1], time.perf_counter() - t0)
-    training_points(data, sparsest)
     if space.points_per_instance and space.points_per_instance[1] - space.points_per_instance[0] < MAX_CACHED_K:
         # clicks per instance cost ~0.2 s per Mpx (distance transforms): compute each searched value once here and
         # ship them with the data, instead of once per trial
@@ -165,6 +164,7 @@ def preflight(settings: SearchSettings, data: SegmentationData) -> None:
             cache_training_points(data, base.replace(points={"mode": "per_instance", "points_per_instance": k}))
         log.info("simulated the clicks of %d points-per-instance values once, in %.1f s",
                  len(data.points_cache), time.perf_counter() - t0)
+    training_points(data, sparsest)  # from the caches above when they were made
     if space.points_per_instance and not any(s.instances is not None for s in data.samples):
         log.warning("searching points per instance, but %s has no instance/ masks: connected regions of each "
                     "class stand in for objects", data.root)

@@ -17,6 +17,7 @@ import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
 from search.results import TrialRecord, best_record, trials_table
+from search.settings import is_uri
 
 BAR_METRICS = (("oa", "accuracy"), ("precision", "precision"), ("recall", "recall"), ("f1", "F1"))
 
@@ -105,7 +106,7 @@ def draw_bars(record: TrialRecord, bars: pd.DataFrame, path: Path) -> Path:
 def plot_experiment(path: str, out: str | None = None) -> list[Path]:
     """Write every figure that the data allows; returns the PNG paths."""
     records = load_records(path)
-    out_dir = Path(out) if out else (Path(path) / "plots" if "://" not in path else Path("plots"))
+    out_dir = Path(out) if out else (Path(path) / "plots" if not is_uri(path) else Path("plots"))
     out_dir.mkdir(parents=True, exist_ok=True)
     best = best_record(records, "plot")
     written = [draw_f1_curves(f1_curves(records), out_dir / "val_f1_per_epoch.png")]

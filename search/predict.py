@@ -13,6 +13,7 @@ from torch import nn
 from search.errors import SearchError
 from trainable.checkpoint import CheckpointError, read_torch_file
 from trainable.config import ModelConfig
+from trainable.dataset import open_image, resize_array
 from trainable.loop import autocast
 from trainable.model import build_model
 from trainable.tiles import to_tensor
@@ -73,19 +74,16 @@ def predict_files(model_path: str, images: list[str], out: str, device_name: str
     palette = np.array(meta["class_colours"], dtype=np.uint8)
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
+    scale = float(meta.get("resize", 1.0))  # the model saw images scaled by this factor in training
     written = []
     for name in images:
         path = Path(name)
         try:
-            with Image.open(path) as im:
-                image = np.asarray(im.convert("RGB"))
+            image = open_image(path, "RGB")
         except Exception as e:  # noqa: BLE001  missing, truncated, not an image
             raise SearchError(f"cannot read image {path} ({type(e).__name__}: {e})") from None
-        scale = float(meta.get("resize", 1.0))  # the model saw images scaled by this factor in training
         h, w = image.shape[:2]
-        if scale != 1.0:
-            image = np.asarray(Image.fromarray(image).resize((max(1, round(w * scale)), max(1, round(h * scale))),
-                                                             Image.Resampling.BILINEAR))
+        image = resize_array(image, scale, Image.Resampling.BILINEAR)
         classes = predict_array(model, image, meta["tile_size"], meta["num_classes"], device, batch_size)
         if scale != 1.0:
             classes = np.asarray(Image.fromarray(classes).resize((w, h), Image.Resampling.NEAREST))

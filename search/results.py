@@ -17,6 +17,7 @@ import pandas as pd
 
 from search import storage
 from search.errors import SearchError
+from search.settings import is_uri
 
 STATUS = {"TERMINATED": "finished", "RUNNING": "running", "ERROR": "failed", "PENDING": "pending",
           "PAUSED": "paused"}
@@ -58,7 +59,7 @@ def load_experiment(path: str) -> list[TrialRecord]:
     """Every trial of the search at ``path`` (a local folder or a URI)."""
     from ray import tune
 
-    path = path if "://" in path else str(Path(path).expanduser().resolve())
+    path = path if is_uri(path) else str(Path(path).expanduser().resolve())
     if not storage.exists(path):
         raise SearchError(f"experiment {path} does not exist: give STORAGE/NAME of a search")
     try:
@@ -137,11 +138,12 @@ def history_table(record: TrialRecord) -> pd.DataFrame:
 
 
 def best_record(records: list[TrialRecord], what: str = "use") -> TrialRecord:
-    """The trial whose best epoch has the highest validation F1 (its best epoch, not its last)."""
-    scored = [r for r in records if r.best_row is not None]
+    """Among trials that did not fail, the one whose best epoch (not its last) has the highest validation F1."""
+    scored = [r for r in records if r.best_row is not None and r.status != "failed"]
     if not scored:
-        raise SearchError(f"no trial of this search has finished an epoch yet, so there is nothing to {what}; "
-                          "wait for the search (see `pointtune results`) or pass --trial ID")
+        hint = " or pass --trial ID" if what == "export" else ""
+        raise SearchError(f"no trial of this search has finished an epoch yet (failed trials left out), so there is "
+                          f"nothing to {what}; wait for the search (see `pointtune results`){hint}")
     return max(scored, key=lambda r: r.best_row["val_f1"])
 
 
@@ -166,7 +168,7 @@ def fetch_checkpoint(trial_path: str, dir_name: str) -> dict[str, Any]:
     from trainable.checkpoint import load_checkpoint
 
     source = f"{trial_path}/{dir_name}"
-    if "://" not in source:
+    if not is_uri(source):
         return load_checkpoint(source)
     with tempfile.TemporaryDirectory() as d:
         local = tune.Checkpoint(source).to_directory(d)
@@ -183,8 +185,8 @@ def print_summary(settings: Any) -> bool:
     df = trials_table(records)
     print("\n" + render(df, "table"))
     ended = sum(r.status in ("finished", "stopped early", "failed") for r in records)
-    if not df.empty and not math.isnan(df["best_val_f1"].iloc[0]):
-        best = df.iloc[0]
+    if any(r.best_row is not None and r.status != "failed" for r in records):
+        best = df[df.trial_id == best_record(records).trial_id].iloc[0]  # the trial `export` takes
         print(f"\nbest trial {best.trial_id}: val_f1 {best.best_val_f1:.4f} at epoch {best.best_epoch} "
               f"(lr {best.lr:.3g}, " + (f"density {best.density:.3g}" if not math.isnan(best.density)
                                         else f"{int(best.points_per_instance)} pt/instance")

@@ -15,7 +15,7 @@ from trainable.model import WeightsError, build_model, cached_weights_path
 def empty_torch_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """torchvision's weights cache, empty, in a temporary folder."""
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    torch.hub.set_dir(str(tmp_path / "torch" / "hub"))
+    monkeypatch.setattr(torch.hub, "_hub_dir", str(tmp_path / "torch" / "hub"))  # what set_dir sets; undone after
     return tmp_path / "torch" / "hub"
 
 

@@ -21,8 +21,6 @@ SEARCH = ["--backbone", "tiny", "--tile-size", "32", "--crops-per-epoch", "320",
           "--epochs-range", "3", "3", "--max-concurrent", "1", "--density-range", "0.01", "0.1"]
 
 
-
-
 def _wait_for(log: Path, predicate, proc: subprocess.Popen, timeout: float = 240) -> str:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
@@ -33,8 +31,6 @@ def _wait_for(log: Path, predicate, proc: subprocess.Popen, timeout: float = 240
             raise AssertionError(f"search exited early ({proc.returncode}):\n{text[-3000:]}")
         time.sleep(0.2)
     raise AssertionError(f"timed out waiting; log:\n{log.read_text()[-3000:]}")
-
-
 
 
 def _second_trial_running(text: str) -> bool:

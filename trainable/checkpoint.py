@@ -63,16 +63,17 @@ def read_torch_file(path: str | Path) -> Any:
         raise CheckpointError(f"{path} does not exist")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        unsafe = _needs_code(e)
-        if unsafe:
+    except Exception as e:  # noqa: BLE001  torch's legacy reader fails on other files with Key/Index/EOF errors
+        detail = _torch_detail(e)
+        if isinstance(e, pickle.UnpicklingError) and any(word in detail.lower() for word in _CODE_REFUSALS):
             raise CheckpointError(
                 f"{path} was refused: it needs arbitrary Python code to unpickle, which pointtune never runs "
                 f"(weights_only=True). Only load files you made with pointtune or plain state dicts. Detail: "
-                f"{unsafe}") from None
-        raise CheckpointError(_not_readable(path, e)) from None
-    except Exception as e:  # noqa: BLE001  torch's legacy reader fails on other files with Key/Index/EOF errors
-        raise CheckpointError(_not_readable(path, e)) from None
+                f"{detail}") from None
+        raise CheckpointError(
+            f"{path} is damaged or truncated, or not a PyTorch file at all, and cannot be read as weights only "
+            f"({type(e).__name__}{': ' + detail if detail else ''}); give a pointtune checkpoint or export "
+            "(`pointtune export`), or re-export it") from None
 
 
 # how torch's weights-only unpickler words a refusal to import or call something (other failures: damaged data)
@@ -86,18 +87,6 @@ def _torch_detail(e: Exception) -> str:
     lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
     useful = [ln for ln in lines if not ln.lower().startswith(_TORCH_BOILERPLATE) and not ln.startswith("(")]
     return (useful or [""])[0].removeprefix("WeightsUnpickler error: ").split(". Please use")[0][:200]
-
-
-def _needs_code(e: pickle.UnpicklingError) -> str | None:
-    detail = _torch_detail(e)
-    return detail if any(word in detail.lower() for word in _CODE_REFUSALS) else None
-
-
-def _not_readable(path: Path, e: Exception) -> str:
-    detail = _torch_detail(e)
-    return (f"{path} is damaged or truncated, or not a PyTorch file at all, and cannot be read as weights only "
-            f"({type(e).__name__}{': ' + detail if detail else ''}); give a pointtune checkpoint or export "
-            "(`pointtune export`), or re-export it")
 
 
 def save_checkpoint(directory: str | Path, state: dict[str, Any], durable: bool = True) -> Path:

@@ -74,7 +74,8 @@ def _by_stem(folder: Path, suffixes: tuple[str, ...]) -> dict[str, Path]:
     return {p.stem: p for p in sorted(folder.iterdir()) if p.suffix.lower() in suffixes and p.is_file()}
 
 
-def _open(path: Path, mode: str | None) -> np.ndarray:
+def open_image(path: Path, mode: str | None) -> np.ndarray:
+    """Decode a whole image file (a truncated one fails here), converted to ``mode`` when given."""
     with Image.open(path) as im:
         im.load()  # force the full decode here so a truncated file fails now, with its name
         if mode is not None and im.mode != mode:
@@ -82,7 +83,8 @@ def _open(path: Path, mode: str | None) -> np.ndarray:
         return np.asarray(im)
 
 
-def _resize(a: np.ndarray, scale: float, resample: Image.Resampling) -> np.ndarray:
+def resize_array(a: np.ndarray, scale: float, resample: Image.Resampling) -> np.ndarray:
+    """Scale an image, mask or instance map by ``scale`` (sizes rounded, at least 1 px)."""
     if scale == 1.0:
         return a
     h, w = a.shape[:2]
@@ -94,8 +96,8 @@ def _resize(a: np.ndarray, scale: float, resample: Image.Resampling) -> np.ndarr
 
 def _read_semantic(path: Path, classes: ClassDescription) -> np.ndarray:
     if classes.mask_encoding == "rgb":
-        return _open(path, "RGB")  # palette PNGs -> their colours
-    raw = _open(path, None)
+        return open_image(path, "RGB")  # palette PNGs -> their colours
+    raw = open_image(path, None)
     if raw.ndim == 3:
         if not (np.array_equal(raw[..., 0], raw[..., 1]) and np.array_equal(raw[..., 0], raw[..., 2])):
             raise ValueError("holds colours but the class description says mask_encoding: index; "
@@ -109,9 +111,9 @@ def _load_one(stem: str, paths: tuple[Path, Path, Path | None], classes: ClassDe
     image_path, mask_path, inst_path = paths
     problems: list[str] = []
     arrays = {}
-    for what, path, reader in (("image", image_path, lambda p: _open(p, "RGB")),
+    for what, path, reader in (("image", image_path, lambda p: open_image(p, "RGB")),
                                ("mask", mask_path, lambda p: _read_semantic(p, classes)),
-                               ("instance mask", inst_path, lambda p: _open(p, None))):
+                               ("instance mask", inst_path, lambda p: open_image(p, None))):
         if path is None:
             continue
         try:
@@ -141,10 +143,10 @@ def _load_one(stem: str, paths: tuple[Path, Path, Path | None], classes: ClassDe
             instances = decode_instances(arrays["instance mask"], classes.instance_encoding)
         except ValueError as e:
             return None, [f"{inst_path}: {e}"]
-    image = _resize(image, cfg.resize, Image.Resampling.BILINEAR)
-    mask = _resize(mask, cfg.resize, Image.Resampling.NEAREST)
+    image = resize_array(image, cfg.resize, Image.Resampling.BILINEAR)
+    mask = resize_array(mask, cfg.resize, Image.Resampling.NEAREST)
     if instances is not None:
-        instances = _resize(instances.astype(np.int32), cfg.resize, Image.Resampling.NEAREST)
+        instances = resize_array(instances.astype(np.int32), cfg.resize, Image.Resampling.NEAREST)
     if min(image.shape[:2]) < cfg.tile_size:
         problems.append(f"{image_path}: image is {image.shape[1]}x{image.shape[0]} (after resize {cfg.resize}), "
                         f"smaller than --tile-size {cfg.tile_size}; use a smaller tile size")

@@ -11,7 +11,14 @@ from torch.utils.data import DataLoader
 
 from trainable.config import IGNORE_INDEX, ConfigError, TrialConfig
 from trainable.dataset import SegmentationData, split_by_scene
-from trainable.points import ClickOrder, PointStats, class_weights_from_counts, point_stats, simulate_points
+from trainable.points import (
+    ClickOrder,
+    PointStats,
+    annotator_seed,
+    class_weights_from_counts,
+    point_stats,
+    simulate_points,
+)
 from trainable.tiles import GridTiles, TrainCrops
 
 
@@ -48,7 +55,7 @@ def cache_click_orders(data: SegmentationData, cfg: TrialConfig, max_density: fl
         How many click indices were cached.
     """
     train_idx, _ = split_by_scene(data, cfg.data.val_fraction, cfg.train.seed)
-    orders = [ClickOrder.of(data.samples[i].mask, (cfg.points.seed, i), max_density) for i in train_idx]
+    orders = [ClickOrder.of(data.samples[i].mask, annotator_seed(cfg.points, i), max_density) for i in train_idx]
     data.click_orders[click_orders_key(cfg)] = orders
     return sum(o.indices.size for o in orders)
 

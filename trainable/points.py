@@ -6,6 +6,7 @@ everywhere else; points never fall on ignored pixels.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,9 +20,22 @@ def _density_count(density: float, valid_pixels: int) -> int:
 
 
 def _labels_at(mask: np.ndarray, chosen: np.ndarray) -> np.ndarray:
+    """Sparse labels: the mask's class at the flat indices ``chosen``, ``IGNORE_INDEX`` elsewhere."""
     out = np.full(mask.size, IGNORE_INDEX, dtype=np.uint8)
     out[chosen] = mask.ravel()[chosen]
     return out.reshape(mask.shape)
+
+
+def _first_clicks(mask: np.ndarray, density: float, valid_pixels: int,
+                  order: Callable[[int], np.ndarray]) -> np.ndarray:
+    """Labels of the first ``round(density * valid_pixels)`` clicks of ``order(k)``; every valid pixel at density 1."""
+    k = _density_count(density, valid_pixels)
+    return mask.copy() if k == valid_pixels else _labels_at(mask, order(k))
+
+
+def annotator_seed(cfg: PointConfig, image_index: int) -> tuple[int, int]:
+    """The seed of the simulated annotator of one image: points are frozen per (seed, image)."""
+    return (cfg.seed, image_index)
 
 
 def click_order(mask: np.ndarray, seed: int | tuple[int, ...], limit: int) -> np.ndarray:
@@ -55,10 +69,7 @@ def density_points(mask: np.ndarray, density: float, seed: int | tuple[int, ...]
         (H, W) uint8 sparse labels.
     """
     valid = int(np.count_nonzero(mask != IGNORE_INDEX))
-    k = _density_count(density, valid)
-    if k == valid:
-        return mask.copy()
-    return _labels_at(mask, click_order(mask, seed, k))
+    return _first_clicks(mask, density, valid, lambda k: click_order(mask, seed, k))
 
 
 @dataclass(frozen=True)
@@ -83,10 +94,7 @@ class ClickOrder:
 
     def points(self, mask: np.ndarray, density: float) -> np.ndarray:
         """What :func:`density_points` gives for this image's seed; ``density`` must be covered."""
-        k = _density_count(density, self.valid_pixels)
-        if k == self.valid_pixels:
-            return mask.copy()
-        return _labels_at(mask, self.indices[:k])
+        return _first_clicks(mask, density, self.valid_pixels, lambda k: self.indices[:k])
 
 
 def _region_depth(labels: np.ndarray) -> np.ndarray:
@@ -171,16 +179,12 @@ def instance_points(mask: np.ndarray, instances: np.ndarray | None, per_instance
             regions[labels > 0] = labels[labels > 0] + offset
             offset += count
         clicks += _clicks_per_region(regions, per_instance, rng, min_pixels=min_region_pixels)
-    out = np.full(mask.size, IGNORE_INDEX, dtype=np.uint8)
-    if clicks:
-        chosen = np.concatenate(clicks).astype(np.int64)
-        out[chosen] = mask.ravel()[chosen]
-    return out.reshape(mask.shape)
+    return _labels_at(mask, np.concatenate(clicks).astype(np.int64) if clicks else np.empty(0, np.int64))
 
 
 def simulate_points(mask: np.ndarray, instances: np.ndarray | None, cfg: PointConfig, image_index: int) -> np.ndarray:
-    """Sparse labels of one image for a point config; the annotator's seed is (cfg.seed, image_index)."""
-    seed = (cfg.seed, image_index)
+    """Sparse labels of one image for a point config, by that image's :func:`annotator_seed`."""
+    seed = annotator_seed(cfg, image_index)
     if cfg.mode == "density":
         return density_points(mask, cfg.density, seed)
     return instance_points(mask, instances, cfg.points_per_instance, cfg.background_share,

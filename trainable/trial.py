@@ -143,7 +143,7 @@ def tune_entrypoint(config: dict[str, Any], data: SegmentationData | None = None
     # nodes), fail again at once instead of re-training up to the same NaN.
     marker = Path(context.get_trial_dir()) / DIVERGED_FILE
     if marker.is_file():
-        raise TrialDivergedError(marker.read_text())
+        raise TrialDivergedError(f"{marker.read_text()} (not retried: a divergence repeats)")
     try:
         run_trial(cfg, report, data=data, resume=resume)
     except TrialDivergedError as e:
