@@ -7,9 +7,20 @@ import logging
 import sys
 from typing import Any
 
-from trainable.config import BACKBONES
+from trainable.config import BACKBONES, LR_SCHEDULES, METRICS
 
 EXIT_USAGE = 2
+EXIT_NOTHING_TRAINED = 1
+# what `run --resume` applies; every other flag belongs to the search being resumed (its saved settings)
+RESUME_FLAGS = {"resume", "storage", "name", "address", "trials", "retry_failed", "verbose"}
+
+
+class _Parser(argparse.ArgumentParser):
+    """A subcommand's parser: abbreviations off, so a flag is only ever what it spells (and --resume can tell which
+    flags were given)."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, allow_abbrev=False, **kwargs)
 
 
 def _data_flags(p: argparse.ArgumentParser) -> None:
@@ -22,7 +33,15 @@ def _data_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--crops-per-epoch", type=int, help="training crops per epoch (default: cover the images once)")
     g.add_argument("--no-flips", action="store_true", help="no random flips of training crops")
     g.add_argument("--no-rotations", action="store_true", help="no random 90-degree rotations")
-    g.add_argument("--val-fraction", type=float, default=0.2, help="share of images (whole scenes) for validation")
+    g.add_argument("--split", help="seeded (default: scenes shuffled with --split-seed) or a file: YAML/JSON with "
+                   "train/val/test lists of image stems or scene names, or a CSV of name,split rows")
+    g.add_argument("--split-seed", type=int, help="seed of the seeded split (default 0), apart from --seed")
+    g.add_argument("--val-fraction", type=float, help="seeded split: share of images (whole scenes) for validation "
+                   "(default 0.2)")
+    g.add_argument("--test-fraction", type=float, help="seeded split: share of images (whole scenes) held out for "
+                   "the final test score (default 0.1; 0: no test part)")
+    g.add_argument("--val-dir", help="a folder of its own (same layout) as the validation split")
+    g.add_argument("--test-dir", help="a folder of its own (same layout) as the test split")
     g.add_argument("--background-share", type=float, help="per-instance mode: share of clicks on background")
     g.add_argument("--class-weights", action="store_true", help="weight the loss by inverse point frequency")
     g.add_argument("--batch-size", type=int, help="crops per batch (default 8)")
@@ -33,13 +52,20 @@ def _data_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--bn-recalibration-batches", type=int, default=8,
                    help="batches to re-estimate BatchNorm statistics before each validation (0: off)")
     g.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    g.add_argument("--seed", type=int, default=0, help="seed of the split, points, init and search")
+    g.add_argument("--seed", type=int, default=0, help="seed of the simulated annotator, init, crops and search "
+                   "(the split has --split-seed)")
+    g.add_argument("--lr-schedule", choices=LR_SCHEDULES, help="learning-rate schedule over the epochs (default poly, "
+                   "power 0.9 as DeepLab)")
+    g.add_argument("--poly-power", type=float, help="exponent of the poly schedule (default 0.9)")
+    g.add_argument("--warmup-epochs", type=float, help="linear warm-up epochs (default 0)")
+    g.add_argument("--metric", choices=METRICS, help="validation metric that picks the best epoch and ranks trials "
+                   "(default val_f1)")
 
 
 def _train_parser(sub: Any) -> None:
     p = sub.add_parser("train", help="one training run", description="Train one model from simulated points.")
     _data_flags(p)
-    p.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (default 1e-4)")
+    p.add_argument("--lr", type=float, help="Adam's peak learning rate (default 1e-4)")
     pts = p.add_mutually_exclusive_group()
     pts.add_argument("--density", type=float, help="fraction of pixels labelled (default 0.01; 1 = full masks)")
     pts.add_argument("--points-per-instance", type=int, help="clicks per object instance instead of a density")
@@ -62,11 +88,19 @@ def _run_parser(sub: Any) -> argparse.ArgumentParser:
     s.add_argument("--max-concurrent", type=int, default=0, help="trials at once (default: as resources allow)")
     s.add_argument("--cpus-per-trial", type=float, default=1.0)
     s.add_argument("--gpus-per-trial", type=float, default=0.0, help="e.g. 1, 0.5 or 0.25 to pack trials on a GPU")
-    s.add_argument("--scheduler", choices=("none", "asha"), default="none", help="asha stops weak trials early")
+    s.add_argument("--scheduler", choices=("none", "asha"), help="asha stops weak trials early; the top of "
+                   "--epochs-range is then every trial's budget (default none)")
+    s.add_argument("--grace-period", type=int, help="ASHA: epochs before a trial can be stopped (default 1)")
+    s.add_argument("--reduction-factor", type=int, help="ASHA: keep 1/F of the trials at each rung (default 3)")
+    s.add_argument("--asha-search-epochs", action="store_true",
+                   help="with asha, search the epoch count too (trials then stop at their own count or at a rung)")
+    s.add_argument("--sampler", choices=("tpe", "random"), help="Optuna sampler (default tpe)")
     s.add_argument("--storage", default="pointtune-results", help="results folder or URI (s3://, gs://, NFS path)")
     s.add_argument("--name", help="experiment name (folder STORAGE/NAME; default search-DATE-TIME)")
     s.add_argument("--address", help="Ray cluster to join: auto or HOST:PORT (default: a new local instance)")
-    s.add_argument("--resume", action="store_true", help="continue the interrupted search STORAGE/NAME")
+    s.add_argument("--resume", action="store_true", help="continue the interrupted search STORAGE/NAME with its saved "
+                   "settings (only --trials, to raise the budget, and --retry-failed may be given with it)")
+    s.add_argument("--retry-failed", action="store_true", help="with --resume: run the failed trials again")
     s.add_argument("--max-failures", type=int, default=2, help="retries of a trial whose worker died")
     s.add_argument("--keep-checkpoints", type=int, default=3, help="best checkpoints kept per trial (by val_f1)")
     return p
@@ -89,6 +123,16 @@ def _other_parsers(sub: Any) -> None:
     p.add_argument("experiment")
     p.add_argument("--out", required=True, help="file to write, e.g. best.pt")
     p.add_argument("--trial", help="export this trial instead of the best")
+    p = sub.add_parser("evaluate", help="score an exported model on data (OA, P, R, F1, mIoU, per class)")
+    p.add_argument("model", help="file written by `pointtune export`")
+    p.add_argument("--data", required=True, help="dataset folder (same layout as for training)")
+    p.add_argument("--format", help="built-in class description (default: the one stored in the model)")
+    p.add_argument("--classes", help="class description YAML (default: the one stored in the model)")
+    p.add_argument("--split", default="test", choices=("test", "val", "train", "all"),
+                   help="the part of the model's split to score (default test), or all images of --data")
+    p.add_argument("--output", choices=("table", "json"), default="table")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--batch-size", type=int, default=8)
     p = sub.add_parser("predict", help="segment images with an exported model")
     p.add_argument("model", help="file written by `pointtune export`")
     p.add_argument("images", nargs="+")
@@ -99,32 +143,105 @@ def _other_parsers(sub: Any) -> None:
 
 def build_parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     parser = argparse.ArgumentParser(
-        prog="pointtune", formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog="pointtune", allow_abbrev=False, formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Hyperparameter search (Ray Tune + Optuna) for semantic segmentation trained from point labels.\n"
                     "With no command: a short demo search on built-in synthetic aerial scenes.",
         epilog="examples:\n  pointtune run --data DIR --trials 32 --gpus-per-trial 0.5 --name exp\n"
                "  pointtune results pointtune-results/exp\n  pointtune export pointtune-results/exp --out best.pt\n"
                "  pointtune predict best.pt scene.tif --out predictions/")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = parser.add_subparsers(dest="command")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
     _train_parser(sub)
     run = _run_parser(sub)
     _other_parsers(sub)
     return parser, run
 
 
+def config_argv(path: str, parser: argparse.ArgumentParser) -> list[str]:
+    """The flags a ``--config`` YAML file stands for (keys are flag names: ``lr_range`` or ``lr-range``).
+
+    Each value goes through its flag's own type and choices, so ``lr_range: [1e-5, 1e-2]`` (which YAML reads as
+    two strings) means what it says, and a bad value is an error that names its key.
+
+    Raises:
+        ConfigError: missing or malformed file, unknown key, or a value its flag does not take.
+    """
+    from pathlib import Path
+
+    import yaml
+
+    from trainable.config import ConfigError
+
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"--config {path} does not exist")
+    try:
+        raw = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"--config {path} is not valid YAML: {e}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"--config {path} must be a mapping of flag names to values")
+    actions = {a.dest: a for a in parser._actions if a.option_strings and a.dest not in ("help", "config")}
+    unknown = sorted(str(k) for k in raw if str(k).replace("-", "_") not in actions)
+    if unknown:
+        raise ConfigError(f"--config {path}: unknown setting(s) {unknown}; use the flag names of "
+                          "`pointtune run --help` (e.g. lr_range, trials)")
+    argv: list[str] = []
+    for key, value in raw.items():
+        action = actions[str(key).replace("-", "_")]
+        flag = action.option_strings[-1]
+        if isinstance(action, argparse._StoreTrueAction):
+            if not isinstance(value, bool):
+                raise ConfigError(f"--config {path}: {key}: {value!r} must be true or false")
+            argv += [flag] if value else []
+            continue
+        values = value if isinstance(value, list) else [value]
+        if isinstance(action.nargs, int) and len(values) != action.nargs:
+            raise ConfigError(f"--config {path}: {key}: {value!r} must be a list of {action.nargs} values")
+        for v in values:
+            try:
+                converted = action.type(str(v)) if action.type else str(v)
+            except (TypeError, ValueError):
+                kind = getattr(action.type, "__name__", "value")
+                raise ConfigError(f"--config {path}: {key}: {v!r} is not a valid {kind}") from None
+            if action.choices is not None and converted not in action.choices:
+                raise ConfigError(f"--config {path}: {key}: {v!r} is not one of {', '.join(map(str, action.choices))}")
+        argv += [flag, *(str(v) for v in values)]
+    return argv
+
+
+def explicit_flags(argv: list[str], parser: argparse.ArgumentParser) -> set[str]:
+    """Destinations of the flags written in ``argv`` (abbreviations are off, so each must be spelt out)."""
+    given = {token.split("=", 1)[0] for token in argv if token.startswith("-")}
+    return {a.dest for a in parser._actions if given & set(a.option_strings)}
+
+
 def parse(argv: list[str]) -> argparse.Namespace:
-    """Parse, applying ``run --config FILE.yaml`` as defaults that explicit flags override."""
+    """Parse, expanding ``run --config FILE.yaml`` into flags that the command line's own flags override.
+
+    Raises:
+        ConfigError: a bad ``--config`` file, or ``--resume`` with flags it would not apply.
+    """
+    from trainable.config import ConfigError
+
     parser, run = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:  # `pointtune` alone (or with only -v): the demo search
         argv = [*argv, "run"]
         args = parser.parse_args(argv)
-    if args.command == "run" and args.config:
-        from search.settings import load_yaml_defaults
-
-        known = {a.dest for a in run._actions} - {"help", "config"}
-        run.set_defaults(**load_yaml_defaults(args.config, known))
+    if args.command != "run":
+        return args
+    position = argv.index("run") + 1
+    if args.resume:
+        ignored = sorted(explicit_flags(argv[position:], run) - RESUME_FLAGS)
+        if ignored:
+            raise ConfigError(
+                "--resume continues the search with the settings it was started with, so it would ignore "
+                f"{', '.join('--' + d.replace('_', '-') for d in ignored)}; leave them out (only --storage, --name, "
+                "--address, --trials to raise the budget and --retry-failed go with --resume), or start a new search "
+                "with another --name")
+    if args.config:
+        argv = [*argv[:position], *config_argv(args.config, run), *argv[position:]]
         args = parser.parse_args(argv)
     return args
 
@@ -147,6 +264,12 @@ def dispatch(args: argparse.Namespace) -> int:
         from search.settings import search_settings_from_args
 
         return run_search(search_settings_from_args(args))
+    if args.command == "evaluate":
+        from search.evaluate import evaluate_file, render_scores
+
+        print(render_scores(evaluate_file(args.model, args.data, args.split, args.format, args.classes,
+                                          args.device, args.batch_size), args.output))
+        return 0
     if args.command == "results":
         from search.results import show_results
 

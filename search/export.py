@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import tempfile
 from pathlib import Path
 from typing import Any
 
+from search import storage
 from search.errors import SearchError
 from search.results import TrialRecord, best_record, fetch_checkpoint, find_trial, load_experiment
+from search.settings import is_uri
 from trainable.checkpoint import atomic_torch_save, pointtune_version
 from trainable.tiles import IMAGENET_MEAN, IMAGENET_STD
 
@@ -29,15 +33,18 @@ def export_payload(state: dict[str, Any], record: TrialRecord, experiment: str) 
         "normalization": {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)},
         "tile_size": cfg["data"]["tile_size"], "resize": cfg["data"]["resize"],
         "hyperparameters": {"lr": cfg["train"]["lr"], "epochs": cfg["train"]["epochs"],
+                            "lr_schedule": cfg["train"].get("lr_schedule", "constant"),
                             "batch_size": cfg["train"]["batch_size"], **cfg["points"]},
-        "config": cfg, "epoch": state["epoch"],
+        "config": cfg, "epoch": state["epoch"], "metric": record.metric,
         "metrics": {k: v for k, v in state["metrics"].items() if k.startswith(("val_", "train_"))},
+        "split": {role: list(state.get(f"{role}_stems", [])) for role in ("train", "val", "test")},
         "trial_id": record.trial_id, "experiment": experiment, "pointtune_version": pointtune_version(),
     }
 
 
-def export_best(experiment: str, out: str | Path, trial_id: str | None = None) -> Path:
-    records = load_experiment(experiment)
+def build_export(experiment: str, records: list[TrialRecord], trial_id: str | None) -> tuple[dict[str, Any],
+                                                                                            TrialRecord]:
+    """The export payload of the chosen trial's best epoch, with its record."""
     record = choose_trial(records, trial_id)
     best = record.best_row
     if best is None:
@@ -51,6 +58,39 @@ def export_best(experiment: str, out: str | Path, trial_id: str | None = None) -
     if int(state["epoch"]) != int(best["epoch"]):
         raise SearchError(f"{record.path}/{dir_name} holds epoch {state['epoch']}, not the best epoch "
                           f"{int(best['epoch'])}; the experiment folder looks inconsistent")
-    path = atomic_torch_save(export_payload(state, record, experiment), out)
-    print(f"exported trial {record.trial_id} epoch {state['epoch']} (val_f1 {best['val_f1']:.4f}) to {path}")
+    return export_payload(state, record, experiment), record
+
+
+def save_export(payload: dict[str, Any], out: str | Path) -> str:
+    """Write an export atomically, to a local path or a storage URI."""
+    out = str(out)
+    if not is_uri(out):
+        return str(atomic_torch_save(payload, out))
+    with tempfile.TemporaryDirectory() as d:
+        local = atomic_torch_save(payload, Path(d) / "model.pt")
+        storage.upload(local, out)
+    return out
+
+
+def _test_scores(experiment: str, trial_id: str, epoch: int) -> dict[str, float] | None:
+    """The search's one test score of this trial's epoch, if the search made it."""
+    from search.evaluate import TEST_SCORES_FILE
+
+    path = f"{experiment}/{TEST_SCORES_FILE}"
+    if not storage.exists(path):
+        return None
+    scores = json.loads(storage.read_text(path))
+    if scores.pop("trial_id", None) != trial_id or scores.pop("epoch", None) != epoch:
+        return None
+    return scores
+
+
+def export_best(experiment: str, out: str | Path, trial_id: str | None = None) -> str:
+    payload, record = build_export(experiment, load_experiment(experiment), trial_id)
+    scores = _test_scores(experiment, record.trial_id, int(payload["epoch"]))
+    if scores is not None:
+        payload["test_metrics"] = scores
+    path = save_export(payload, out)
+    print(f"exported trial {record.trial_id} epoch {payload['epoch']} ({record.metric} "
+          f"{record.best_row[record.metric]:.4f}) to {path}")
     return path

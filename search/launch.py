@@ -6,11 +6,13 @@ With ``search/results.py`` and ``trainable/trial.py`` this is the only place tha
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import math
 import os
 import shlex
 import socket
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -20,12 +22,11 @@ import ray
 import yaml
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler
-from ray.tune.search import ConcurrencyLimiter
-from ray.tune.search.optuna import OptunaSearch
 
 from search import storage
 from search.errors import SearchError
 from search.progress import ProgressPrinter
+from search.searcher import TrialBudget, make_search_algorithm
 from search.settings import SearchSettings, is_uri
 from search.space import build_param_space
 from trainable.dataset import SegmentationData, load_dataset
@@ -33,7 +34,6 @@ from trainable.inputs import cache_click_orders, cache_training_points, training
 from trainable.trial import tune_entrypoint
 
 log = logging.getLogger(__name__)
-METRIC, MODE = "val_f1", "max"
 SETTINGS_FILE = "pointtune_settings.yaml"
 JOURNAL_FILE = "optuna_journal.log"
 MAX_CACHED_K = 8  # clicks-per-instance values simulated once in the driver (each costs one uint8 mask per image)
@@ -165,18 +165,31 @@ def preflight(settings: SearchSettings, data: SegmentationData) -> None:
         log.info("simulated the clicks of %d points-per-instance values once, in %.1f s",
                  len(data.points_cache), time.perf_counter() - t0)
     training_points(data, sparsest)  # from the caches above when they were made
+    missing = classes_without_pixels(data, data.split.val)
+    if missing:
+        log.warning("class(es) %s have no pixel in the validation split: they are left out of the macro means "
+                    "(a prediction of them still counts as an error); add validation scenes that hold them, or a "
+                    "--split file", ", ".join(missing))
     if space.points_per_instance and not any(s.instances is not None for s in data.samples):
         log.warning("searching points per instance, but %s has no instance/ masks: connected regions of each "
                     "class stand in for objects", data.root)
 
 
-def _searcher(settings: SearchSettings, journal: str, max_concurrent: int) -> ConcurrencyLimiter:
+def classes_without_pixels(data: SegmentationData, indices: tuple[int, ...]) -> list[str]:
+    """Names of the classes that no pixel of these images holds."""
+    import numpy as np
+
+    counts = np.zeros(data.classes.num_classes + 1, np.int64)
+    for i in indices:
+        counts += np.bincount(np.minimum(data.samples[i].mask.ravel(), data.classes.num_classes),
+                              minlength=data.classes.num_classes + 1)
+    return [name for name, n in zip(data.classes.names, counts, strict=False) if n == 0]
+
+
+def _study(settings: SearchSettings, journal: str) -> tuple[optuna.storages.BaseStorage, str]:
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # our progress lines say what Optuna's INFO lines would
-    sampler = optuna.samplers.TPESampler(seed=settings.seed, n_startup_trials=min(10, max(2, settings.trials // 4)))
     study_storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(journal))
-    searcher = OptunaSearch(sampler=sampler, storage=study_storage,
-                            study_name=f"pointtune-{settings.name}-{uuid.uuid4().hex[:8]}")
-    return ConcurrencyLimiter(searcher, max_concurrent=max_concurrent)
+    return study_storage, f"pointtune-{settings.name}-{uuid.uuid4().hex[:8]}"
 
 
 def _journal_path(settings: SearchSettings) -> str:
@@ -192,17 +205,21 @@ def _run_config(settings: SearchSettings, printer: ProgressPrinter) -> tune.RunC
     return tune.RunConfig(
         name=settings.name, storage_path=settings.storage, verbose=0, callbacks=[printer],
         checkpoint_config=tune.CheckpointConfig(num_to_keep=settings.keep_checkpoints,
-                                                checkpoint_score_attribute=METRIC, checkpoint_score_order=MODE),
+                                                checkpoint_score_attribute=settings.metric,
+                                                checkpoint_score_order="max"),
         failure_config=tune.FailureConfig(max_failures=settings.max_failures))
 
 
 def _tune_config(settings: SearchSettings, max_concurrent: int) -> tune.TuneConfig:
-    scheduler = (ASHAScheduler(time_attr="training_iteration", max_t=settings.space.epochs[1], grace_period=1,
-                               reduction_factor=3) if settings.scheduler == "asha" else None)
+    # ASHA compares trials by their best-so-far objective at rungs of grace_period * reduction_factor**k epochs
+    scheduler = (ASHAScheduler(time_attr="epoch", max_t=settings.space.epochs[1], grace_period=settings.grace_period,
+                               reduction_factor=settings.reduction_factor) if settings.scheduler == "asha" else None)
+    study_storage, study_name = _study(settings, _journal_path(settings))
     # reuse_actors: a trial process is kept for the next trial instead of re-importing torch (measured per trial
     # with a no-op trainable: 1.60 s -> 0.09 s; a real trial's start 3.4 s -> 0.004 s; benchmarks/)
-    return tune.TuneConfig(metric=METRIC, mode=MODE, num_samples=settings.trials, scheduler=scheduler,
-                           reuse_actors=True, search_alg=_searcher(settings, _journal_path(settings), max_concurrent),
+    return tune.TuneConfig(metric=settings.objective, mode="max", num_samples=settings.trials, scheduler=scheduler,
+                           reuse_actors=True,
+                           search_alg=make_search_algorithm(settings, study_storage, study_name, max_concurrent),
                            trial_dirname_creator=lambda trial: f"trial_{trial.trial_id}")
 
 
@@ -211,8 +228,9 @@ def build_tuner(settings: SearchSettings, data: SegmentationData, slots: int) ->
                                     {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial})
     printer = ProgressPrinter(settings)
     if settings.resume:
+        TrialBudget.raise_to = settings.trials
         return tune.Tuner.restore(settings.experiment_path, trainable=trainable, resume_unfinished=True,
-                                  resume_errored=False)
+                                  resume_errored=False, restart_errored=False)
     tune_config = _tune_config(settings, min(settings.trials, settings.max_concurrent or slots))
     return tune.Tuner(trainable, param_space=build_param_space(settings), tune_config=tune_config,
                       run_config=_run_config(settings, printer))
@@ -226,7 +244,7 @@ def resume_command(settings: SearchSettings) -> str:
 
 
 def _prepare(settings: SearchSettings) -> SearchSettings:
-    """Fill in the name; on --resume, take the settings the search was started with."""
+    """Fill in the name; on --resume, take the settings the search was started with (and a raised budget)."""
     from search.settings import default_name
 
     if not settings.resume:
@@ -243,15 +261,46 @@ def _prepare(settings: SearchSettings) -> SearchSettings:
         raise SearchError(f"nothing to resume at {settings.experiment_path} (no {SETTINGS_FILE}); check --storage "
                           "and --name")
     previous = SearchSettings.from_dict(yaml.safe_load(storage.read_text(saved)))
-    return dataclasses.replace(previous, resume=True, address=settings.address, storage=settings.storage,
-                               name=settings.name)
+    trials = previous.trials
+    if settings.trials_given:
+        if settings.trials < previous.trials:
+            raise SearchError(f"--trials {settings.trials} with --resume: the search already asked for "
+                              f"{previous.trials}; give a higher number to add trials, or leave --trials out")
+        trials = settings.trials
+    settings = dataclasses.replace(previous, resume=True, address=settings.address, storage=settings.storage,
+                                   name=settings.name, trials=trials, retry_failed=settings.retry_failed)
+    if settings.retry_failed:
+        settings = _queue_retries(settings)
+    return settings
+
+
+def _queue_retries(settings: SearchSettings) -> SearchSettings:
+    """``--retry-failed``: the failed trials' parameters run again as new trials (queued in the study, so that it
+    learns from them), and the budget grows by as many."""
+    from search.results import load_experiment
+    from search.searcher import PointtuneOptunaSearch, params_to_retry
+
+    failed = {r.trial_id for r in load_experiment(settings.experiment_path) if r.status == "failed"}
+    study_storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(
+        _journal_path(settings)))
+    (name,) = optuna.study.get_all_study_names(study_storage)
+    retries = params_to_retry(optuna.load_study(study_name=name, storage=study_storage), failed)
+    PointtuneOptunaSearch.requeue = retries
+    print(f"--retry-failed: {len(retries)} failed trial(s) run again as new trials with the same parameters")
+    return dataclasses.replace(settings, trials=settings.trials + len(retries))
+
+
+def _write_settings(settings: SearchSettings) -> None:
+    saved = dataclasses.replace(settings, resume=False, retry_failed=False, trials_given=False)
+    storage.write_text(f"{settings.experiment_path}/{SETTINGS_FILE}", yaml.safe_dump(saved.to_dict(), sort_keys=False))
 
 
 def run_search(settings: SearchSettings) -> int:
-    """Run (or resume) the search; print the results table and how to export the best model.
+    """Run (or resume) the search; score the best model once on the test split; print the results table.
 
     Returns:
-        The process exit code: 0 when every trial ran, 130 when interrupted (resume with ``--resume``).
+        The process exit code: 0 when every trial ended, 130 when interrupted (resume with ``--resume``), 1 when
+        no trial finished an epoch.
     """
     settings = _prepare(settings).validate()
     data = load_dataset(settings.base.data)  # read and decoded once; trials get it from the object store
@@ -259,16 +308,46 @@ def run_search(settings: SearchSettings) -> int:
     start_ray(settings.address)
     slots = check_resources(settings)
     check_shared_storage(settings.storage)
-    if not settings.resume:
-        storage.write_text(f"{settings.experiment_path}/{SETTINGS_FILE}",
-                           yaml.safe_dump(settings.to_dict(), sort_keys=False))
+    _write_settings(settings)
     print(f"search {settings.experiment_path}: {settings.trials} trial(s), up to "
-          f"{min(settings.trials, settings.max_concurrent or slots)} at once, metric {METRIC}", flush=True)
+          f"{min(settings.trials, settings.max_concurrent or slots)} at once, objective {settings.objective} "
+          f"({data.split.describe()})", flush=True)
     build_tuner(settings, data, slots).fit()
     from search.results import print_summary
 
-    complete = print_summary(settings)
-    if not complete:
+    scores = score_on_test(settings, data)
+    ended, trained = print_summary(settings, scores)
+    if ended < settings.trials:
         print(f"\nThe search stopped before all trials finished. Resume it with:\n  {resume_command(settings)}")
         return 130
+    if not trained:
+        print(f"\nNo trial finished an epoch: see the errors above (`pointtune results {settings.experiment_path}`)",
+              file=sys.stderr)
+        return 1
     return 0
+
+
+def score_on_test(settings: SearchSettings, data: SegmentationData) -> dict[str, float] | None:
+    """Export the best trial's best epoch to ``EXPERIMENT/best_model.pt`` and score it once on the test split.
+
+    The scores go into that file and into ``EXPERIMENT/test_scores.json``; the test split is used nowhere else.
+    Runs as a Ray task with a trial's resources (a GPU where trials have one).
+    """
+    from search.evaluate import TEST_SCORES_FILE, score_model
+    from search.export import build_export, save_export
+    from search.results import load_experiment
+
+    if not data.split.test:
+        return None
+    try:
+        payload, record = build_export(settings.experiment_path, load_experiment(settings.experiment_path), None)
+    except SearchError as e:  # nothing trained: nothing to score
+        log.info("no test score: %s", e)
+        return None
+    task = ray.remote(score_model).options(num_cpus=settings.cpus_per_trial, num_gpus=settings.gpus_per_trial)
+    scores = ray.get(task.remote(payload, data, list(data.split.test)))
+    payload["test_metrics"] = scores
+    save_export(payload, f"{settings.experiment_path}/best_model.pt")
+    storage.write_text(f"{settings.experiment_path}/{TEST_SCORES_FILE}", json.dumps(
+        {"trial_id": record.trial_id, "epoch": int(payload["epoch"]), **scores}, indent=2))
+    return scores

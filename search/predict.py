@@ -20,17 +20,28 @@ from trainable.tiles import to_tensor
 from trainable.trial import pick_device
 
 
-def load_exported(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
-    """The model of a ``pointtune export`` file (read with ``weights_only=True``) and its metadata."""
+def read_export(path: str | Path) -> dict[str, Any]:
+    """The contents of a ``pointtune export`` file (read with ``weights_only=True``)."""
     meta = read_torch_file(path)
     if not isinstance(meta, dict) or not str(meta.get("format", "")).startswith("pointtune-model/"):
         what = ("a trial checkpoint" if isinstance(meta, dict) and {"model", "optimizer", "epoch"} <= set(meta)
                 else "not a model written by `pointtune export`")
         raise CheckpointError(f"{path} is {what}: export one with `pointtune export EXPERIMENT --out FILE` "
-                              "(add --trial ID for a chosen trial) and predict with that file")
+                              "(add --trial ID for a chosen trial) and use that file")
+    return meta
+
+
+def model_from_payload(meta: dict[str, Any]) -> nn.Module:
+    """The network of an export, in eval mode."""
     model = build_model(ModelConfig(backbone=meta["backbone"], weights="none"), meta["num_classes"])
     model.load_state_dict(meta["model"])
-    return model.eval(), meta
+    return model.eval()
+
+
+def load_exported(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
+    """The model of a ``pointtune export`` file and its metadata."""
+    meta = read_export(path)
+    return model_from_payload(meta), meta
 
 
 def blend_window(tile: int) -> torch.Tensor:

@@ -26,9 +26,13 @@ class ProgressPrinter(tune.Callback):
         print(f"[{trial.trial_id}] started   {describe_params(trial.config)}", flush=True)
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+        if result.get("trial_outcome"):
+            print(f"[{trial.trial_id}] {result['trial_outcome'].upper()}  {result.get('trial_error', '')}", flush=True)
+            return
         done = sum(t.status in ("TERMINATED", "ERROR") for t in trials)
+        objective = self.settings.objective
         print(f"[{trial.trial_id}] epoch {result['epoch']}/{trial.config['train']['epochs']}  "
-              f"val_f1 {result['val_f1']:.4f}  val_miou {result['val_miou']:.4f}  "
+              f"val_f1 {result['val_f1']:.4f}  val_miou {result['val_miou']:.4f}  {objective} {result[objective]:.4f}  "
               f"({result['epoch_time_s']:.1f}s)  node {result.get('node_ip', '?')}/{result.get('node_id', '')[:8]}  "
               f"[{done}/{self.settings.trials} trials done]", flush=True)
 

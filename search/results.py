@@ -21,26 +21,37 @@ from search.settings import is_uri
 
 STATUS = {"TERMINATED": "finished", "RUNNING": "running", "ERROR": "failed", "PENDING": "pending",
           "PAUSED": "paused"}
-TABLE_COLUMNS = ["trial_id", "status", "lr", "density", "points_per_instance", "points_per_image", "epochs",
-                 "epochs_run", "best_val_f1", "best_epoch", "last_val_f1", "val_miou", "val_oa", "wall_time_s",
-                 "error"]
+ENDED = ("finished", "stopped early", "diverged", "failed")
+RANKED = ("finished", "stopped early")  # trials whose best epoch may be exported: neither failed nor diverged
+SETTINGS_FILE = "pointtune_settings.yaml"
+
+
+def table_columns(metric: str = "val_f1") -> list[str]:
+    """The trials table's columns: the searched settings, the ranking value ``best_<metric>`` and its epoch, the
+    other headline metrics at that epoch."""
+    at_best = [m for m in ("val_f1", "val_miou", "val_oa") if m != metric]
+    return ["trial_id", "status", "lr", "density", "points_per_instance", "points_per_image", "epochs",
+            "epochs_run", f"best_{metric}", "best_epoch", f"last_{metric}", *at_best, "wall_time_s", "error"]
 
 
 @dataclass
 class TrialRecord:
     trial_id: str
-    status: str  # finished, stopped early, running, failed, pending, paused
+    status: str  # finished, stopped early, diverged, failed, running, pending, paused
     config: dict[str, Any]  # the trial's TrialConfig as a dict
     history: pd.DataFrame  # one row per reported epoch
     error: str | None
     path: str  # trial folder (local path or URI)
+    metric: str = "val_f1"  # what picks the best epoch
+    outcome: str | None = None  # "diverged" or "error" when the trial reported one (it then ended without a fault)
 
     @property
     def best_row(self) -> pd.Series | None:
-        h = self.history
-        if h.empty or "val_f1" not in h or h["val_f1"].isna().all():
+        """The epoch with the highest ``metric`` (the first one on ties)."""
+        h, m = self.history, self.metric
+        if h.empty or m not in h or h[m].isna().all():
             return None
-        return h.loc[h["val_f1"].idxmax()]
+        return h.loc[h[m].idxmax()]
 
 
 def _error_text(trial_path: str) -> str:
@@ -55,6 +66,42 @@ def _error_text(trial_path: str) -> str:
     return lines[-1] if lines else "failed"
 
 
+def experiment_metric(path: str) -> str:
+    """The metric a search ranks by, from its saved settings (``val_f1`` for folders without them)."""
+    import yaml
+
+    try:
+        settings = yaml.safe_load(storage.read_text(f"{path}/{SETTINGS_FILE}"))
+    except (OSError, yaml.YAMLError):
+        return "val_f1"
+    return settings.get("base", {}).get("train", {}).get("metric", "val_f1")
+
+
+def _status(tune_status: str, history: pd.DataFrame, outcome: pd.Series | None, planned: int) -> str:
+    if outcome is not None:
+        return "diverged" if outcome["trial_outcome"] == "diverged" else "failed"
+    status = STATUS.get(tune_status, tune_status.lower())
+    return "stopped early" if status == "finished" and len(history) < planned else status
+
+
+def record_from(trial_id: str, tune_status: str, config: dict[str, Any], frame: pd.DataFrame, path: str,
+                metric: str) -> TrialRecord:
+    """A trial's record from Tune's per-result frame: per-epoch history, status and error."""
+    outcome = None
+    if not frame.empty and "trial_outcome" in frame and frame["trial_outcome"].notna().any():
+        outcome = frame[frame["trial_outcome"].notna()].iloc[-1]
+        frame = frame[frame["trial_outcome"].isna()]
+    history = frame
+    if not history.empty and "epoch" in history:
+        history = history.dropna(subset=["epoch"]).sort_values("epoch").drop_duplicates("epoch", keep="last")
+        history = history.reset_index(drop=True)
+    status = _status(tune_status, history, outcome, int(config["train"]["epochs"]))
+    error = (str(outcome["trial_error"]) if outcome is not None
+             else _error_text(path) if tune_status == "ERROR" else None)
+    return TrialRecord(trial_id, status, config, history, error, path, metric,
+                       None if outcome is None else str(outcome["trial_outcome"]))
+
+
 def load_experiment(path: str) -> list[TrialRecord]:
     """Every trial of the search at ``path`` (a local folder or a URI)."""
     from ray import tune
@@ -67,46 +114,42 @@ def load_experiment(path: str) -> list[TrialRecord]:
     except Exception as e:  # noqa: BLE001  Tune raises ValueError/RuntimeError/FileNotFoundError variously
         raise SearchError(f"{path} is not a readable pointtune search ({type(e).__name__}: {e}); "
                           "give the folder STORAGE/NAME that `pointtune run` printed") from None
+    metric = experiment_metric(path)
     frames = analysis.trial_dataframes
-    records = []
-    for trial in analysis.trials:
-        history = frames.get(trial.trial_id, pd.DataFrame())
-        if not history.empty and "epoch" in history:
-            history = history.sort_values("epoch").drop_duplicates("epoch", keep="last").reset_index(drop=True)
-        status = STATUS.get(trial.status, trial.status.lower())
-        if status == "finished" and len(history) < int(trial.config["train"]["epochs"]):
-            status = "stopped early"
-        error = _error_text(trial.path) if trial.status == "ERROR" else None
-        records.append(TrialRecord(trial.trial_id, status, trial.config, history, error, trial.path))
-    return records
+    return [record_from(t.trial_id, t.status, t.config, frames.get(t.trial_id, pd.DataFrame()), t.path, metric)
+            for t in analysis.trials]
 
 
 def trial_row(r: TrialRecord) -> dict[str, Any]:
-    best, h = r.best_row, r.history
+    best, h, m = r.best_row, r.history, r.metric
     points = r.config["points"]
     nan = float("nan")
-    return {
+
+    def at_best(key: str) -> float:
+        return float(best[key]) if best is not None and key in best else nan
+
+    row = {
         "trial_id": r.trial_id, "status": r.status, "lr": r.config["train"]["lr"],
         "density": points["density"] if points["mode"] == "density" else nan,
         "points_per_instance": points["points_per_instance"] if points["mode"] == "per_instance" else nan,
-        "points_per_image": float(h["points_per_image"].iloc[-1]) if "points_per_image" in h else nan,
+        "points_per_image": float(h["points_per_image"].iloc[-1]) if "points_per_image" in h and len(h) else nan,
         "epochs": int(r.config["train"]["epochs"]), "epochs_run": len(h),
-        "best_val_f1": float(best["val_f1"]) if best is not None else nan,
-        "best_epoch": int(best["epoch"]) if best is not None else None,
-        "last_val_f1": float(h["val_f1"].iloc[-1]) if "val_f1" in h and len(h) else nan,
-        "val_miou": float(best["val_miou"]) if best is not None else nan,
-        "val_oa": float(best["val_oa"]) if best is not None else nan,
+        f"best_{m}": at_best(m), "best_epoch": int(best["epoch"]) if best is not None else None,
+        f"last_{m}": float(h[m].iloc[-1]) if m in h and len(h) else nan,
+        "val_f1": at_best("val_f1"), "val_miou": at_best("val_miou"), "val_oa": at_best("val_oa"),
         "wall_time_s": float(h["time_total_s"].iloc[-1]) if "time_total_s" in h and len(h) else nan,
         "error": r.error,
     }
+    return {c: row[c] for c in table_columns(m)}
 
 
 def trials_table(records: list[TrialRecord]) -> pd.DataFrame:
-    """One row per trial, best validation F1 first (trials without any epoch last)."""
-    df = pd.DataFrame([trial_row(r) for r in records], columns=TABLE_COLUMNS)
+    """One row per trial, the best ``best_<metric>`` first (trials without any epoch last)."""
+    metric = records[0].metric if records else "val_f1"
+    df = pd.DataFrame([trial_row(r) for r in records], columns=table_columns(metric))
     if df.empty:
         return df
-    return df.sort_values("best_val_f1", ascending=False, na_position="last", kind="stable").reset_index(drop=True)
+    return df.sort_values(f"best_{metric}", ascending=False, na_position="last", kind="stable").reset_index(drop=True)
 
 
 def to_markdown(df: pd.DataFrame) -> str:
@@ -138,13 +181,13 @@ def history_table(record: TrialRecord) -> pd.DataFrame:
 
 
 def best_record(records: list[TrialRecord], what: str = "use") -> TrialRecord:
-    """Among trials that did not fail, the one whose best epoch (not its last) has the highest validation F1."""
-    scored = [r for r in records if r.best_row is not None and r.status != "failed"]
+    """Among trials that neither failed nor diverged, the one whose best epoch (not its last) ranks highest."""
+    scored = [r for r in records if r.best_row is not None and r.status in (*RANKED, "running", "paused")]
     if not scored:
         hint = " or pass --trial ID" if what == "export" else ""
-        raise SearchError(f"no trial of this search has finished an epoch yet (failed trials left out), so there is "
-                          f"nothing to {what}; wait for the search (see `pointtune results`){hint}")
-    return max(scored, key=lambda r: r.best_row["val_f1"])
+        raise SearchError(f"no trial of this search has finished an epoch yet (failed and diverged trials left out), "
+                          f"so there is nothing to {what}; wait for the search (see `pointtune results`){hint}")
+    return max(scored, key=lambda r: r.best_row[r.metric])
 
 
 def find_trial(records: list[TrialRecord], trial_id: str) -> TrialRecord:
@@ -175,21 +218,32 @@ def fetch_checkpoint(trial_path: str, dir_name: str) -> dict[str, Any]:
         return load_checkpoint(local)
 
 
-def print_summary(settings: Any) -> bool:
-    """After a search: the trials table, the best configuration and the export command.
+def describe_best(best: pd.Series, metric: str) -> str:
+    points = (f"density {best.density:.3g}" if not math.isnan(best.density)
+              else f"{int(best.points_per_instance)} pt/instance")
+    return (f"best trial {best.trial_id}: {metric} {best[f'best_{metric}']:.4f} at epoch {best.best_epoch} "
+            f"(lr {best.lr:.3g}, {points}, {best.epochs} epochs)")
+
+
+def print_summary(settings: Any, test_scores: dict[str, float] | None = None) -> tuple[int, int]:
+    """After a search: the trials table, the best configuration, its test score and the export command.
 
     Returns:
-        True when every requested trial has ended (finished, stopped early or failed).
+        How many requested trials have ended (finished, stopped early, diverged or failed), and how many trials
+        finished at least one epoch.
     """
     records = load_experiment(settings.experiment_path)
     df = trials_table(records)
     print("\n" + render(df, "table"))
-    ended = sum(r.status in ("finished", "stopped early", "failed") for r in records)
-    if any(r.best_row is not None and r.status != "failed" for r in records):
+    ended = sum(r.status in ENDED for r in records)
+    trained = sum(not r.history.empty and r.status != "failed" for r in records)
+    if any(r.best_row is not None and r.status in RANKED for r in records):
         best = df[df.trial_id == best_record(records).trial_id].iloc[0]  # the trial `export` takes
-        print(f"\nbest trial {best.trial_id}: val_f1 {best.best_val_f1:.4f} at epoch {best.best_epoch} "
-              f"(lr {best.lr:.3g}, " + (f"density {best.density:.3g}" if not math.isnan(best.density)
-                                        else f"{int(best.points_per_instance)} pt/instance")
-              + f", {best.epochs} epochs)")
+        print("\n" + describe_best(best, records[0].metric))
+        if test_scores:
+            print(f"test score of its model ({int(test_scores['test_images'])} held-out image(s), scored once): "
+                  f"F1 {test_scores['test_f1']:.4f}, mIoU {test_scores['test_miou']:.4f}, "
+                  f"OA {test_scores['test_oa']:.4f} (validation {records[0].metric} "
+                  f"{best[f'best_{records[0].metric}']:.4f})")
         print(f"export it:  pointtune export {settings.experiment_path} --out best_model.pt")
-    return ended >= settings.trials
+    return ended, trained

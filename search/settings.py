@@ -23,12 +23,15 @@ log = logging.getLogger(__name__)
 DEFAULTS: dict[str, Any] = {
     "tile_size": 256, "batch_size": 8, "backbone": "resnet50", "weights": "auto", "epochs": 10,
     "crops_per_epoch": 0, "trials": 16, "epochs_range": (2, 12), "lr_range": (1e-5, 1e-2),
-    "density_range": (1e-4, 1e-1),
+    "density_range": (1e-4, 1e-1), "lr": 1e-4, "density": 0.01,
+    "split": "seeded", "split_seed": 0, "val_fraction": 0.2, "test_fraction": 0.1,
+    "lr_schedule": "poly", "poly_power": 0.9, "warmup_epochs": 0.0, "metric": "val_f1",
+    "sampler": "tpe", "grace_period": 1, "reduction_factor": 3,
 }
 # The demo trains the small stand-in CNN: a DeepLabV3 from random init does not learn in a CPU-minute (measured on
 # the demo scenes, 3 epochs x 24 steps: MobileNetV3 val F1 0.19-0.21, ResNet-50 0.15; the small CNN 0.5-0.6).
 DEMO_DEFAULTS: dict[str, Any] = {
-    "tile_size": 64, "batch_size": 8, "backbone": "tiny", "weights": "none", "epochs": 3,
+    **DEFAULTS, "tile_size": 64, "backbone": "tiny", "weights": "none", "epochs": 3,
     "crops_per_epoch": 96, "trials": 6, "epochs_range": (1, 4), "lr_range": (1e-4, 3e-2),
     "density_range": (1e-3, 1e-1),
 }
@@ -70,6 +73,10 @@ class SearchSettings:
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0
     scheduler: Literal["none", "asha"] = "none"
+    grace_period: int = 1
+    reduction_factor: int = 3
+    asha_search_epochs: bool = False
+    sampler: Literal["tpe", "random"] = "tpe"
     storage: str = "pointtune-results"
     name: str = ""
     address: str | None = None
@@ -77,6 +84,8 @@ class SearchSettings:
     seed: int = 0
     max_failures: int = 2
     keep_checkpoints: int = 3
+    retry_failed: bool = False
+    trials_given: bool = False  # --trials was on the command line (with --resume it raises the budget)
 
     def validate(self) -> SearchSettings:
         self.base.validate()
@@ -91,9 +100,22 @@ class SearchSettings:
             raise ConfigError(f"--gpus-per-trial {self.gpus_per_trial:g}: above 1 it must be a whole number")
         if self.scheduler not in ("none", "asha"):
             raise ConfigError(f"--scheduler {self.scheduler!r}: use none or asha")
+        if self.grace_period < 1 or self.reduction_factor < 2:
+            raise ConfigError(f"--grace-period {self.grace_period} must be >= 1 and --reduction-factor "
+                              f"{self.reduction_factor} >= 2")
+        if self.sampler not in ("tpe", "random"):
+            raise ConfigError(f"--sampler {self.sampler!r}: use tpe or random")
         if self.keep_checkpoints < 1:
             raise ConfigError("--keep-checkpoints must be at least 1 (the best epoch's checkpoint)")
         return self
+
+    @property
+    def metric(self) -> str:
+        return self.base.train.metric
+
+    @property
+    def objective(self) -> str:
+        return self.base.train.objective
 
     @property
     def experiment_path(self) -> str:
@@ -118,6 +140,11 @@ def is_uri(path: str) -> bool:
 def resolve_storage(storage: str) -> str:
     """Absolute local path (trials run inside their own directories) or the URI unchanged."""
     return storage if is_uri(storage) else str(Path(storage).expanduser().resolve())
+
+
+def absolute(path: str | None) -> str | None:
+    """A path flag made absolute in the driver (trials run in their own folders); None stays None."""
+    return None if path is None else str(Path(path).expanduser().resolve())
 
 
 def default_name() -> str:
@@ -146,21 +173,33 @@ def trial_config_from_args(args: Any) -> tuple[TrialConfig, dict[str, Any]]:
                  args.backbone or defaults["backbone"])
     density = getattr(args, "density", None)
     per_instance = getattr(args, "points_per_instance", None)
+    split = pick(args, "split", defaults)
+    weights = pick(args, "weights", defaults)
+    if weights not in ("none", "auto", "imagenet", "coco"):
+        weights = absolute(weights)
     cfg = TrialConfig(
-        data=DataConfig(root=str(Path(data).expanduser().resolve()), format=fmt,
-                        classes_file=str(Path(args.classes).resolve()) if args.classes else None,
+        data=DataConfig(root=absolute(data), format=fmt, classes_file=absolute(args.classes),
                         tile_size=pick(args, "tile_size", defaults), resize=args.resize,
-                        flips=not args.no_flips, rotations=not args.no_rotations, val_fraction=args.val_fraction,
+                        flips=not args.no_flips, rotations=not args.no_rotations,
+                        val_fraction=pick(args, "val_fraction", defaults),
+                        test_fraction=pick(args, "test_fraction", defaults),
+                        split=split if split == "seeded" else absolute(split),
+                        split_seed=pick(args, "split_seed", defaults),
+                        val_dir=absolute(args.val_dir), test_dir=absolute(args.test_dir),
                         crops_per_epoch=pick(args, "crops_per_epoch", defaults)),
         points=PointConfig(mode="per_instance" if per_instance or getattr(args, "points_range", None) else "density",
-                           density=density if density is not None else 0.01,
+                           density=density if density is not None else defaults["density"],
                            points_per_instance=per_instance or 1, background_share=args.background_share,
                            class_weights=args.class_weights, seed=args.seed),
-        model=ModelConfig(backbone=pick(args, "backbone", defaults), weights=pick(args, "weights", defaults),
+        model=ModelConfig(backbone=pick(args, "backbone", defaults), weights=weights,
                           allow_random_init=args.allow_random_init),
-        train=TrainConfig(lr=getattr(args, "lr", None) or 1e-4, epochs=pick(args, "epochs", defaults),
+        train=TrainConfig(lr=pick(args, "lr", defaults), epochs=pick(args, "epochs", defaults),
                           batch_size=pick(args, "batch_size", defaults), seed=args.seed, device=args.device,
-                          bn_recalibration_batches=args.bn_recalibration_batches),
+                          bn_recalibration_batches=args.bn_recalibration_batches,
+                          lr_schedule=pick(args, "lr_schedule", defaults),
+                          poly_power=pick(args, "poly_power", defaults),
+                          warmup_epochs=pick(args, "warmup_epochs", defaults),
+                          metric=pick(args, "metric", defaults)),
     )
     return cfg.validate(), defaults
 
@@ -168,14 +207,24 @@ def trial_config_from_args(args: Any) -> tuple[TrialConfig, dict[str, Any]]:
 def search_settings_from_args(args: Any) -> SearchSettings:
     base, defaults = trial_config_from_args(args)
     ppi = tuple(args.points_range) if args.points_range else None
+    epochs = tuple(pick(args, "epochs_range", defaults))
+    scheduler = args.scheduler or "none"
+    if scheduler == "asha" and not args.asha_search_epochs and epochs[0] != epochs[1]:
+        log.info("--scheduler asha: the epoch count is the budget, not a searched value: every trial's schedule "
+                 "spans %d epochs and ASHA stops weak trials at its rungs (add --asha-search-epochs to search it "
+                 "too)", epochs[1])
+        epochs = (epochs[1], epochs[1])
     space = SearchSpace(lr=tuple(pick(args, "lr_range", defaults)),
                         density=tuple(pick(args, "density_range", defaults)),
-                        points_per_instance=ppi, epochs=tuple(pick(args, "epochs_range", defaults)))
+                        points_per_instance=ppi, epochs=epochs)
     return SearchSettings(
         base=base, space=space, trials=pick(args, "trials", defaults), max_concurrent=args.max_concurrent,
-        cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial, scheduler=args.scheduler,
+        cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial, scheduler=scheduler,
+        grace_period=pick(args, "grace_period", defaults), reduction_factor=pick(args, "reduction_factor", defaults),
+        asha_search_epochs=args.asha_search_epochs, sampler=pick(args, "sampler", defaults),
         storage=resolve_storage(args.storage), name=args.name or "", address=args.address, resume=args.resume,
         seed=args.seed, max_failures=args.max_failures, keep_checkpoints=args.keep_checkpoints,
+        retry_failed=args.retry_failed, trials_given=args.trials is not None,
     ).validate()
 
 

@@ -1,39 +1,60 @@
-"""Every searched range in one place: the Tune param space, shaped like ``TrialConfig.to_dict()``."""
+"""Every searched range in one place: an Optuna define-by-run sampler of the searched settings.
+
+The searched settings are named ``section/field`` after ``TrialConfig.to_dict()`` (``train/lr``,
+``points/density``, ...); Ray's OptunaSearch turns the names into a nested dict that Tune merges into the base
+config (``build_param_space``). Define-by-run lets a setting be searched only where it applies.
+"""
 
 from __future__ import annotations
 
 import copy
 from typing import Any
 
-from ray import tune
-
-from search.settings import SearchSettings
+from search.settings import SearchSettings, SearchSpace
 
 # (section, field) of the searched settings, in the order tables show them
 SEARCHED = (("train", "lr"), ("points", "density"), ("points", "points_per_instance"), ("train", "epochs"))
 
 
-def _log_uniform(lo: float, hi: float) -> Any:
-    return lo if lo == hi else tune.loguniform(lo, hi)
+class SearchSpaceSampler:
+    """Called by OptunaSearch with an ``optuna.Trial``; suggests the searched values, returns the fixed ones.
 
+    Learning rate and density are log-uniform; epochs and clicks per instance are integers in [LO, HI]. A range
+    whose ends are equal is a constant, not a searched parameter. (A class, not a closure: the searcher pickles it
+    with its state.)
+    """
 
-def _int_range(lo: int, hi: int) -> Any:
-    return lo if lo == hi else tune.randint(lo, hi + 1)  # tune.randint's upper bound is exclusive
+    def __init__(self, space: SearchSpace):
+        self.space = space
+
+    def __call__(self, trial: Any) -> dict[str, Any]:
+        s = self.space
+        fixed: dict[str, Any] = {}
+
+        def log_uniform(name: str, lo: float, hi: float) -> None:
+            if lo == hi:
+                fixed[name] = lo
+            else:
+                trial.suggest_float(name, lo, hi, log=True)
+
+        def integer(name: str, lo: int, hi: int) -> None:
+            if lo == hi:
+                fixed[name] = lo
+            else:
+                trial.suggest_int(name, lo, hi)
+
+        log_uniform("train/lr", *s.lr)
+        integer("train/epochs", *s.epochs)
+        if s.points_per_instance is not None:
+            fixed["points/mode"] = "per_instance"
+            integer("points/points_per_instance", *s.points_per_instance)
+        else:
+            fixed["points/mode"] = "density"
+            log_uniform("points/density", *s.density)
+        return fixed
 
 
 def build_param_space(settings: SearchSettings) -> dict[str, Any]:
-    """The base trial config with the searched fields replaced by Tune distributions.
-
-    Learning rate and density are log-uniform; epochs and clicks per instance are integers in [LO, HI].
-    """
-    space = copy.deepcopy(settings.base.to_dict())
-    s = settings.space
-    space["train"]["lr"] = _log_uniform(*s.lr)
-    space["train"]["epochs"] = _int_range(*s.epochs)
-    if s.points_per_instance is not None:
-        space["points"]["mode"] = "per_instance"
-        space["points"]["points_per_instance"] = _int_range(*s.points_per_instance)
-    else:
-        space["points"]["mode"] = "density"
-        space["points"]["density"] = _log_uniform(*s.density)
-    return space
+    """The base trial config as a plain dict: the constants of every trial, into which Tune merges the searched
+    values the sampler suggests."""
+    return copy.deepcopy(settings.base.to_dict())

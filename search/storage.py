@@ -39,3 +39,17 @@ def write_text(path: str, text: str) -> None:
     fs.create_dir(p.rsplit("/", 1)[0], recursive=True)
     with fs.open_output_stream(p) as f:
         f.write(text.encode())
+
+
+def upload(local: str | Path, uri: str) -> None:
+    """Copy a local file to a storage URI (or path)."""
+    fs, p = _fs(uri)
+    fs.create_dir(p.rsplit("/", 1)[0], recursive=True)
+    pafs.copy_files(str(local), p, destination_filesystem=fs)
+
+
+def download(uri: str, local: str | Path) -> None:
+    """Copy a file at a storage URI (or path) to a local file."""
+    fs, p = _fs(uri)
+    Path(local).parent.mkdir(parents=True, exist_ok=True)
+    pafs.copy_files(p, str(local), source_filesystem=fs)

@@ -16,6 +16,17 @@ import torch
 
 torch.set_num_threads(2)
 
+
+def _ensure_ray_token() -> None:
+    """Token authentication needs ~/.ray/auth_token; ``ray.init`` writes it, but a test cluster built with
+    ``ray.cluster_utils.Cluster`` does not, and its GCS dies without one on a fresh machine."""
+    from ray._private.authentication.authentication_token_setup import ensure_token_if_auth_enabled
+
+    ensure_token_if_auth_enabled()
+
+
+_ensure_ray_token()
+
 DUBAI = Path(__file__).resolve().parents[2] / "shared" / "data" / "dubai_aerial"
 
 

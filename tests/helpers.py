@@ -47,3 +47,63 @@ def waiting_for_a_second_trial(folder: Path, timeout_s: float = 120.0):
         tune_entrypoint(config, data)
 
     return entrypoint
+
+
+def misbehaving(folder: Path):
+    """The real trainable, except that the first trials to start misbehave, one way each (a slot file per way):
+    the first diverges (its loss becomes NaN inside the real training loop), the second fails with a setting error
+    (deterministic: must not be retried), the third with a RuntimeError on every attempt (retried, then failed).
+    Every call appends the trial id to ``folder/calls``."""
+
+    def entrypoint(config: dict, data=None) -> None:
+        import ray.tune
+
+        import trainable.loop as loop
+        from trainable.config import ConfigError
+        from trainable.trial import tune_entrypoint
+
+        trial_id = ray.tune.get_context().get_trial_id()
+        with (folder / "calls").open("a") as f:
+            f.write(trial_id + "\n")
+        role = next((r for r in ("diverge", "config", "crash")
+                     if (folder / r).is_file() and (folder / r).read_text() == trial_id), None)
+        for r in ("diverge", "config", "crash") if role is None else ():
+            try:
+                with (folder / r).open("x") as f:
+                    f.write(trial_id)
+                role = r
+                break
+            except FileExistsError:
+                continue
+        if role == "crash":
+            raise RuntimeError("a fault that a retry might fix")
+        original = loop.partial_cross_entropy
+        if role == "diverge":
+            loop.partial_cross_entropy = lambda logits, target, weight=None: original(logits, target, weight) * float(
+                "nan")
+        if role == "config":
+            import trainable.trial
+
+            def bad_inputs(*args, **kwargs):
+                raise ConfigError("density=0.5 leaves no training image a point (a deterministic setting error)")
+
+            trainable.trial.build_inputs, saved = bad_inputs, trainable.trial.build_inputs
+        try:
+            tune_entrypoint(config, data)
+        finally:
+            loop.partial_cross_entropy = original
+            if role == "config":
+                trainable.trial.build_inputs = saved
+
+    return entrypoint
+
+
+def behaving():
+    """The real trainable under the name the misbehaving one had (Tune checks the name when a search resumes)."""
+
+    def entrypoint(config: dict, data=None) -> None:
+        from trainable.trial import tune_entrypoint
+
+        tune_entrypoint(config, data)
+
+    return entrypoint

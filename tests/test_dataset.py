@@ -8,7 +8,7 @@ from PIL import Image
 
 from trainable.classes import ClassDescription, ClassDescriptionError
 from trainable.config import IGNORE_INDEX, DataConfig
-from trainable.dataset import DatasetError, load_dataset, split_by_scene
+from trainable.dataset import DatasetError, load_dataset
 
 RGB_CLASSES = """
 mask_encoding: rgb
@@ -61,10 +61,10 @@ def test_rgb_masks_palette_pngs_and_ignore_colours(tmp_path: Path) -> None:
 
 def test_split_keeps_scenes_together_and_is_seeded(tmp_path: Path) -> None:
     data = load_dataset(DataConfig(root=str(_rgb_dataset(tmp_path)), tile_size=16))
-    train, val = split_by_scene(data, 0.2, seed=0)
+    train, val = data.split.train, data.split.val
     groups = lambda idx: {data.samples[i].group for i in idx}  # noqa: E731
     assert train and val and not groups(train) & groups(val)
-    assert split_by_scene(data, 0.2, seed=0) == (train, val)
+    assert load_dataset(DataConfig(root=str(tmp_path), tile_size=16)).split == data.split
 
 
 def test_grey_level_masks_map_to_classes(tmp_path: Path) -> None:
@@ -131,6 +131,7 @@ def test_dubai_colour_and_palette_masks_split_by_tile(dubai_dir: Path) -> None:
     assert set(np.unique(sample.mask).tolist()) <= {0, 1, 2, 3, 4, IGNORE_INDEX} and len(np.unique(sample.mask)) > 2
     gaps = next(s for s in data.samples if s.stem == "tile8_part003")  # 17 % unannotated black
     assert (gaps.mask == IGNORE_INDEX).mean() > 0.1
-    train, val = split_by_scene(data, 0.2, seed=0)
+    train, val, test = data.split.train, data.split.val, data.split.test
     tiles = lambda idx: {data.samples[i].stem.split("_")[0] for i in idx}  # noqa: E731
-    assert not tiles(train) & tiles(val) and 0.1 < len(val) / 72 < 0.35
+    assert not tiles(train) & tiles(val) and not (tiles(train) | tiles(val)) & tiles(test)
+    assert 0.1 < len(val) / 72 < 0.35 and len(test) == 9, "one tile of 9 parts held out for the test score"

@@ -25,10 +25,20 @@ def test_hand_worked_confusion_matrix() -> None:
     assert m["val_f1_d"] == 0.0 and math.isnan(m["val_f1_c"])
     assert m["val_precision_a"] == pytest.approx(5 / 7) and m["val_recall_b"] == pytest.approx(3 / 6)
     assert m["val_iou_a"] == pytest.approx(5 / 8) and m["val_iou_b"] == pytest.approx(3 / 7)
-    assert m["val_f1"] == pytest.approx((10 / 13 + 6 / 10 + 0) / 3), "absent class c is not counted as 0"
-    assert m["val_miou"] == pytest.approx((5 / 8 + 3 / 7 + 0) / 3)
-    assert m["val_precision"] == pytest.approx((5 / 7 + 3 / 4 + 0) / 3)
-    assert m["val_recall"] == pytest.approx((5 / 6 + 3 / 6 + 0) / 3)
+    # the means average the classes present in the truth (a, b): d, predicted once but never true, adds no zero
+    assert m["val_f1"] == pytest.approx((10 / 13 + 6 / 10) / 2)
+    assert m["val_miou"] == pytest.approx((5 / 8 + 3 / 7) / 2)
+    assert m["val_precision"] == pytest.approx((5 / 7 + 3 / 4) / 2)
+    assert m["val_recall"] == pytest.approx((5 / 6 + 3 / 6) / 2)
+
+
+def test_one_stray_pixel_of_an_absent_class_costs_one_pixel_not_a_class() -> None:
+    clean = np.array([[50, 0, 0], [0, 50, 0], [0, 0, 0]])
+    stray = np.array([[49, 0, 1], [0, 50, 0], [0, 0, 0]])  # one pixel of a predicted as c, which is never true
+    before, after = metrics_from_confusion(clean, NAMES[:3]), metrics_from_confusion(stray, NAMES[:3])
+    assert before["val_f1"] == 1.0
+    assert after["val_f1"] == pytest.approx((2 * 49 / (2 * 49 + 1) + 1) / 2), "the error shows in a's F1 only"
+    assert after["val_f1"] > 0.99 and after["val_f1_c"] == 0.0
 
 
 def test_excluded_classes_leave_the_macro_mean() -> None:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -117,8 +119,55 @@ def test_regions_stand_in_without_instance_masks() -> None:
     mask[:, 15:] = 1
     mask[2:4, 2:4] = 2  # a 4-px speck: below min_region_pixels, no click
     cfg = PointConfig(mode="per_instance", points_per_instance=1)
-    pts = simulate_points(mask, None, cfg, image_index=0)
+    pts = simulate_points(mask, None, cfg, "img0")
     assert sorted(pts[pts != IGNORE_INDEX].tolist()) == [0, 1]
+
+
+def _labelled(points: np.ndarray) -> set[int]:
+    return set(np.flatnonzero(points != IGNORE_INDEX).tolist())
+
+
+def test_objects_are_class_and_instance_pairs_when_ids_restart_per_class() -> None:
+    """A building and a car that share instance id 1 (ids counted per class) are two objects, clicked apart."""
+    mask = np.zeros((40, 40), np.uint8)
+    inst = np.zeros((40, 40), np.int64)
+    mask[5:15, 5:15], inst[5:15, 5:15] = 1, 1  # building 1
+    mask[5:15, 15:25], inst[5:15, 15:25] = 2, 1  # car 1, touching it
+    pts = instance_points(mask, inst, per_instance=1, background_share=0.0, min_region_pixels=16, seed=(0, 1))
+    clicked = pts[pts != IGNORE_INDEX]
+    assert sorted(clicked.tolist()) == [1, 2], "one click in the building and one in the car, not one for both"
+
+
+@pytest.mark.parametrize("share", [None, 0.5])
+def test_clicks_per_object_are_nested_in_k(share: float | None) -> None:
+    mask, inst = _objects()
+    runs = [_labelled(instance_points(mask, inst, k, share, 16, (4, 2))) for k in (1, 2, 3, 5)]
+    assert all(a < b for a, b in itertools.pairwise(runs)), "the clicks for K are a subset of those for K+1"
+
+
+def test_an_objects_clicks_do_not_depend_on_other_objects() -> None:
+    """Clicks are seeded per (seed, image, object): adding an object elsewhere leaves this one's clicks alone."""
+    mask, inst = _objects()
+    before = instance_points(mask, inst, 4, 0.0, 16, (0, 9))
+    mask2, inst2 = mask.copy(), inst.copy()
+    mask2[50:58, 40:58], inst2[50:58, 40:58] = 2, 7777  # a new car
+    after = instance_points(mask2, inst2, 4, 0.0, 16, (0, 9))
+    first = inst == 1000
+    assert _labelled(np.where(first, before, IGNORE_INDEX)) == _labelled(np.where(first, after, IGNORE_INDEX))
+    other_seed = instance_points(mask, inst, 4, 0.0, 16, (1, 9))
+    assert _labelled(np.where(first, before, IGNORE_INDEX)) != _labelled(np.where(first, other_seed, IGNORE_INDEX))
+
+
+def test_cached_instance_clicks_give_every_setting_they_cover() -> None:
+    from trainable.points import InstanceClicks
+
+    mask, inst = _objects()
+    clicks = InstanceClicks.of(mask, inst, (3, 1), k_max=4, share_max=0.8, min_region_pixels=16)
+    for k in (1, 2, 4):
+        for share in (None, 0.0, 0.3, 0.8):
+            direct = instance_points(mask, inst, k, share, 16, (3, 1))
+            assert np.array_equal(clicks.points(mask, k, share), direct), (k, share)
+    assert not clicks.covers(5, None) and not clicks.covers(2, 0.9)
 
 
 def test_point_stats_and_class_weights() -> None:

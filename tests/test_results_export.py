@@ -38,15 +38,17 @@ def scripted_trial(config: dict) -> None:
     from trainable.classes import ClassDescription
     from trainable.config import TrialConfig
     from trainable.model import build_model
-    from trainable.trial import TrialDivergedError
 
     cfg = TrialConfig.from_dict({k: v for k, v in config.items() if k != "script"})
     classes = ClassDescription.builtin("demo")
     torch.manual_seed(len(config["script"]))
     model = build_model(cfg.model, classes.num_classes)
     for epoch, f1 in enumerate(SCRIPTS[config["script"]], start=1):
-        if f1 is None:
-            raise TrialDivergedError(f"training diverged: loss became nan at epoch {epoch} with lr={cfg.train.lr:g}")
+        if f1 is None:  # what run_trial reports when the loss becomes NaN
+            reason = f"training diverged: loss became nan at epoch {epoch} with lr={cfg.train.lr:g}"
+            tune.report({"epoch": epoch, "train_loss": float("nan"), "trial_outcome": "diverged",
+                         "trial_error": reason})
+            return
         with torch.no_grad():
             for p in model.parameters():
                 p.add_(0.05 * torch.randn_like(p))  # every epoch's weights differ
@@ -81,10 +83,10 @@ def test_results_in_every_format_list_every_trial_with_its_best_f1(experiment: P
                                                                     capsys: pytest.CaptureFixture) -> None:
     rows = _json(capsys, ["results", str(experiment), "--format", "json"])
     by_best = [(r["best_val_f1"], r["best_epoch"], r["status"], r["epochs_run"]) for r in rows]
-    assert by_best == [(0.9, 1, "failed", 1), (0.7, 2, "finished", 3), (0.6, 3, "finished", 3)]
+    assert by_best == [(0.9, 1, "diverged", 1), (0.7, 2, "finished", 3), (0.6, 3, "finished", 3)]
     assert [r["last_val_f1"] for r in rows] == [0.9, 0.5, 0.6]
     failed = rows[0]
-    assert "training diverged: loss became nan at epoch 2" in failed["error"]
+    assert "training diverged: loss became nan at epoch 2 with lr=0.0001" in failed["error"]
     assert {"trial_id", "status", "lr", "density", "points_per_image", "epochs", "epochs_run", "best_val_f1",
             "best_epoch", "last_val_f1", "error"} <= set(failed)
     assert main(["results", str(experiment), "--format", "csv"]) == 0
@@ -94,7 +96,7 @@ def test_results_in_every_format_list_every_trial_with_its_best_f1(experiment: P
     md = capsys.readouterr().out.splitlines()
     assert md[0].startswith("| trial_id | status |") and len(md) == 5
     assert main(["results", str(experiment)]) == 0
-    assert "failed" in capsys.readouterr().out
+    assert "diverged" in capsys.readouterr().out
 
 
 def test_one_trials_history(experiment: Path, capsys: pytest.CaptureFixture) -> None:
@@ -104,7 +106,7 @@ def test_one_trials_history(experiment: Path, capsys: pytest.CaptureFixture) -> 
     assert [(h["epoch"], h["val_f1"]) for h in history] == [(1, 0.3), (2, 0.7), (3, 0.5)]
 
 
-def test_export_takes_the_best_epoch_not_the_last_and_skips_failed_trials(experiment: Path, tmp_path: Path,
+def test_export_takes_the_best_epoch_not_the_last_and_skips_diverged_trials(experiment: Path, tmp_path: Path,
                                                                           capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "best.pt"
     assert main(["export", str(experiment), "--out", str(out)]) == 0

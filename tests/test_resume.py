@@ -72,11 +72,65 @@ def _interrupt_then_resume(tmp_path: Path, demo_dir: Path, sig: int) -> tuple[st
     return log.read_text() + f"\nEXIT {code}", records
 
 
+def _matches_an_uninterrupted_run(trial) -> None:
+    """A trial resumed in another process reproduces, epoch for epoch, the run that was never interrupted."""
+    from trainable.config import TrialConfig
+    from trainable.trial import run_trial
+
+    uninterrupted = []
+    cfg = TrialConfig.from_dict(trial.config).replace(train={"num_threads": 1})
+    run_trial(cfg, lambda metrics, checkpoint_dir: uninterrupted.append(metrics))
+    for key in ("val_f1", "val_miou", "train_loss", "val_loss"):
+        assert trial.history[key].tolist() == pytest.approx([m[key] for m in uninterrupted], rel=1e-6), key
+
+
 def test_ctrl_c_stops_cleanly_prints_the_resume_command_and_resume_finishes(demo_dir: Path, tmp_path: Path) -> None:
-    text, _ = _interrupt_then_resume(tmp_path, demo_dir, signal.SIGINT)
+    text, records = _interrupt_then_resume(tmp_path, demo_dir, signal.SIGINT)
     assert "EXIT 130" in text and f"pointtune run --resume --storage {tmp_path} --name interrupted" in text
+    resumed = [r for r in records if r.history["pid"].nunique() > 1]
+    assert resumed, "Ctrl-C checkpoints the running trial: it continues in a new process"
+    _matches_an_uninterrupted_run(resumed[0])
+    # a finished search takes a higher budget: the extra trial runs with the same searcher, the others stay as they
+    # were
+    log = tmp_path / "more.log"
+    more = start_search(["--resume", "--storage", str(tmp_path), "--name", "interrupted", "--trials", "4"], log)
+    try:
+        assert more.wait(300) == 0, log.read_text()[-3000:]
+    finally:
+        stop_group(more)
+    after = load_experiment(str(tmp_path / "interrupted"))
+    assert len(after) == 4 and all(r.status == "finished" for r in after)
+    assert {r.trial_id for r in records} < {r.trial_id for r in after}
+    for r in after:
+        assert _epochs_in_result_json(r.path) == [1, 2, 3]
 
 
 def test_sigkill_of_the_driver_loses_nothing(demo_dir: Path, tmp_path: Path) -> None:
-    text, _ = _interrupt_then_resume(tmp_path, demo_dir, signal.SIGKILL)
+    text, records = _interrupt_then_resume(tmp_path, demo_dir, signal.SIGKILL)
     assert "EXIT -9" in text
+    for r in records:  # whether a trial went on from its checkpoint or started over, its metrics are the same
+        if r.history["pid"].nunique() > 1:
+            _matches_an_uninterrupted_run(r)
+
+
+def test_a_run_resumed_from_its_checkpoint_reproduces_the_uninterrupted_one(demo_dir: Path) -> None:
+    """Per-epoch seeds and a schedule that is a function of progress: nothing but the checkpoint is needed."""
+    from trainable.checkpoint import load_checkpoint
+    from trainable.config import DataConfig, ModelConfig, TrainConfig, TrialConfig
+    from trainable.trial import run_trial
+
+    cfg = TrialConfig(data=DataConfig(root=str(demo_dir), tile_size=32, crops_per_epoch=32),
+                      model=ModelConfig(backbone="tiny", weights="none"),
+                      train=TrainConfig(epochs=3, lr=3e-3, num_threads=1))
+    whole, first, rest, saved = [], [], [], {}
+
+    def keep(metrics: dict, checkpoint_dir: str) -> None:
+        first.append(metrics)
+        saved.update(load_checkpoint(checkpoint_dir))
+
+    run_trial(cfg, lambda m, d: whole.append(m))
+    run_trial(cfg.replace(train={"epochs": 3}), lambda m, d: keep(m, d) if m["epoch"] == 1 else None)
+    run_trial(cfg, lambda m, d: rest.append(m), resume=saved)
+    assert [m["epoch"] for m in rest] == [2, 3]
+    for key in ("val_f1", "train_loss", "val_loss", "lr_last", "best_val_f1"):
+        assert [m[key] for m in first + rest] == [m[key] for m in whole], key

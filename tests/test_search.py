@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import itertools
+import json
 from pathlib import Path
 
 import optuna
@@ -60,16 +61,29 @@ def test_two_trials_ran_at_the_same_time_on_two_cpus(search_dir: Path) -> None:
     assert all(a != b for a, b in overlaps), f"overlapping trials shared one worker process: {spans}"
 
 
-def test_optuna_storage_holds_the_trials_with_the_values_tune_saw(search_dir: Path) -> None:
+def _study(experiment: Path) -> optuna.Study:
     storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(
-        str(search_dir / JOURNAL_FILE)))
+        str(experiment / JOURNAL_FILE)))
     (name,) = optuna.study.get_all_study_names(storage)
-    study = optuna.load_study(study_name=name, storage=storage)
+    return optuna.load_study(study_name=name, storage=storage)
+
+
+def test_the_optuna_study_ranks_by_the_same_objective_as_results(search_dir: Path, capsys) -> None:
+    """The study's value of each trial is its best epoch's F1 (not its last), and its best trial is the first row
+    of `pointtune results`: one objective everywhere."""
+    study = _study(search_dir)
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert len(complete) == 3
-    seen = {round(r.config["train"]["lr"], 12): r.history["val_f1"].iloc[-1] for r in load_experiment(str(search_dir))}
+    records = {r.trial_id: r for r in load_experiment(str(search_dir))}
     for t in complete:
-        assert t.value == pytest.approx(seen[round(t.params["train/lr"], 12)])
+        history = records[t.user_attrs["pointtune_trial_id"]].history
+        assert t.value == pytest.approx(history["val_f1"].max())
+        assert t.intermediate_values == pytest.approx(dict(zip(history["epoch"], history["val_f1"].cummax(),
+                                                               strict=True)))
+    assert main(["results", str(search_dir), "--format", "json"]) == 0
+    first = json.loads(capsys.readouterr().out)[0]
+    assert study.best_trial.user_attrs["pointtune_trial_id"] == first["trial_id"]
+    assert study.best_value == pytest.approx(first["best_val_f1"])
 
 
 def test_results_table_was_printed_with_the_export_command(search_dir: Path) -> None:
@@ -81,15 +95,33 @@ def test_results_table_was_printed_with_the_export_command(search_dir: Path) -> 
     assert f"export it:  pointtune export {search_dir} --out best_model.pt" in printed
 
 
-def test_same_seed_one_trial_at_a_time_gives_the_same_configurations(ray_local, demo_dir: Path,
-                                                                      tmp_path: Path) -> None:
-    configs = []
+def test_the_best_model_is_scored_once_on_the_test_split(search_dir: Path, tmp_path: Path) -> None:
+    """The held-out test images are scored once, by the exported best model; the figures go into the export and
+    the summary, beside the validation F1."""
+    import torch
+
+    scores = json.loads((search_dir / "test_scores.json").read_text())
+    best = max(load_experiment(str(search_dir)), key=lambda r: r.history["val_f1"].max())
+    assert scores["trial_id"] == best.trial_id and scores["epoch"] == int(best.history["val_f1"].idxmax()) + 1
+    assert scores["test_images"] == 1 and 0 <= scores["test_f1"] <= 1
+    saved = torch.load(search_dir / "best_model.pt", weights_only=True)
+    assert saved["test_metrics"]["test_f1"] == scores["test_f1"] and saved["split"]["test"]
+    assert f"F1 {scores['test_f1']:.4f}" in (search_dir / "driver_stdout.txt").read_text()
+    assert main(["export", str(search_dir), "--out", str(tmp_path / "m.pt")]) == 0
+    exported = torch.load(tmp_path / "m.pt", weights_only=True)["test_metrics"]
+    assert json.dumps(exported, sort_keys=True) == json.dumps(saved["test_metrics"], sort_keys=True)  # NaN-safe
+
+
+def test_same_seed_one_trial_at_a_time_gives_the_same_configurations_and_metrics(ray_local, demo_dir: Path,
+                                                                                  tmp_path: Path) -> None:
+    runs = []
     for name in ("a", "b"):
         assert main(["run", "--data", str(demo_dir), *FAST, "--trials", "3", "--epochs-range", "1", "1",
                      "--max-concurrent", "1", "--seed", "5", "--storage", str(tmp_path), "--name", name]) == 0
         records = load_experiment(str(tmp_path / name))
-        configs.append(sorted((r.config["train"]["lr"], r.config["points"]["density"]) for r in records))
-    assert configs[0] == configs[1] and len(set(configs[0])) == 3
+        runs.append(sorted((r.config["train"]["lr"], r.config["points"]["density"],
+                            tuple(r.history[["val_f1", "val_miou", "train_loss"]].iloc[0])) for r in records))
+    assert runs[0] == runs[1] and len({r[:2] for r in runs[0]}) == 3
 
 
 def test_an_existing_experiment_is_not_overwritten(search_dir: Path, capsys: pytest.CaptureFixture) -> None:
@@ -97,12 +129,20 @@ def test_an_existing_experiment_is_not_overwritten(search_dir: Path, capsys: pyt
     assert "already exists: add --resume" in capsys.readouterr().err
 
 
-def test_asha_stops_weak_trials_early_and_results_say_so(ray_local, demo_dir: Path, tmp_path: Path) -> None:
-    assert main(["run", "--data", str(demo_dir), *FAST, "--trials", "6", "--epochs-range", "4", "4",
+def test_asha_stops_weak_trials_which_reach_optuna_as_pruned(ray_local, demo_dir: Path, tmp_path: Path) -> None:
+    """With a real epochs range: the top of it is every trial's budget; a trial ASHA stops is PRUNED in the study,
+    never a COMPLETE trial valued at an epoch its schedule did not end at."""
+    assert main(["run", "--data", str(demo_dir), *FAST, "--trials", "6", "--epochs-range", "2", "4",
                  "--lr-range", "1e-5", "3e-2", "--scheduler", "asha", "--storage", str(tmp_path),
                  "--name", "asha"]) == 0
-    records = load_experiment(str(tmp_path / "asha"))
-    assert len(records) == 6 and {r.status for r in records} <= {"finished", "stopped early"}
-    stopped = [r for r in records if r.status == "stopped early"]
+    records = {r.trial_id: r for r in load_experiment(str(tmp_path / "asha"))}
+    assert len(records) == 6 and {r.status for r in records.values()} <= {"finished", "stopped early"}
+    assert {r.config["train"]["epochs"] for r in records.values()} == {4}, "the epoch count is the budget"
+    stopped = [r for r in records.values() if r.status == "stopped early"]
     assert stopped, "ASHA (rungs at 1 and 3 epochs) stopped no trial of six"
     assert all(len(r.history) < 4 for r in stopped)
+    states = {t.user_attrs["pointtune_trial_id"]: t for t in _study(tmp_path / "asha").trials}
+    for trial_id, r in records.items():
+        expected = optuna.trial.TrialState.PRUNED if r.status == "stopped early" else optuna.trial.TrialState.COMPLETE
+        assert states[trial_id].state == expected, (trial_id, r.status)
+        assert max(states[trial_id].intermediate_values) == len(r.history)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import optuna
 import pytest
-from ray import tune
 
 from search.cli import main, parse
 from search.settings import DEMO_DEFAULTS, SearchSettings, search_settings_from_args
-from search.space import build_param_space
+from search.space import SearchSpaceSampler, build_param_space
 
 
 def _settings(argv: list[str]) -> SearchSettings:
@@ -22,6 +22,7 @@ def test_yaml_config_sets_defaults_and_flags_override_it(demo_dir: Path, tmp_pat
                    "backbone: tiny\ntile_size: 32\n")
     s = _settings(["run", "--config", str(cfg), "--trials", "3", "--storage", str(tmp_path)])
     assert s.trials == 3, "the flag overrides the YAML value"
+    assert s.trials_given, "given on the command line"
     assert s.space.lr == (1e-4, 1e-2) and s.space.epochs == (2, 5)
     assert s.base.model.backbone == "tiny" and s.base.data.tile_size == 32 and s.base.data.root == str(demo_dir)
     assert s.storage == str(tmp_path.resolve())
@@ -48,20 +49,58 @@ def test_empty_or_out_of_bounds_ranges_exit_2(demo_dir: Path, flags: list[str], 
     assert message in capsys.readouterr().err
 
 
-def test_param_space_has_the_searched_distributions(demo_dir: Path, tmp_path: Path) -> None:
+def _suggested(settings: SearchSettings) -> tuple[dict, dict]:
+    """What the search space sampler suggests to a fresh Optuna trial: (distributions, fixed values)."""
+    trial = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0)).ask()
+    fixed = SearchSpaceSampler(settings.space)(trial)
+    return trial.distributions, fixed
+
+
+def test_search_space_suggests_the_searched_distributions(demo_dir: Path) -> None:
     s = _settings(["run", "--data", str(demo_dir), "--lr-range", "1e-5", "1e-2", "--density-range", "0.001", "0.1",
                    "--epochs-range", "2", "6"])
-    space = build_param_space(s)
-    lr, density, epochs = space["train"]["lr"], space["points"]["density"], space["train"]["epochs"]
-    assert isinstance(lr, tune.search.sample.Float) and (lr.lower, lr.upper) == (1e-5, 1e-2)
-    assert isinstance(lr.sampler, tune.search.sample.LogUniform)
-    assert isinstance(density.sampler, tune.search.sample.LogUniform)
-    assert (epochs.lower, epochs.upper) == (2, 7), "tune.randint excludes its upper bound: HI + 1"
-    assert space["data"]["root"] == str(demo_dir)
-    per_instance = build_param_space(_settings(["run", "--data", str(demo_dir), "--points-range", "1", "3"]))
-    assert per_instance["points"]["mode"] == "per_instance"
-    searched = per_instance["points"]["points_per_instance"]
-    assert (searched.lower, searched.upper) == (1, 4)
+    dists, fixed = _suggested(s)
+    lr, density, epochs = dists["train/lr"], dists["points/density"], dists["train/epochs"]
+    assert isinstance(lr, optuna.distributions.FloatDistribution) and lr.log and (lr.low, lr.high) == (1e-5, 1e-2)
+    assert density.log and (density.low, density.high) == (1e-3, 0.1)
+    assert isinstance(epochs, optuna.distributions.IntDistribution) and (epochs.low, epochs.high) == (2, 6)
+    assert fixed == {"points/mode": "density"}
+    assert build_param_space(s)["data"]["root"] == str(demo_dir)
+    dists, fixed = _suggested(_settings(["run", "--data", str(demo_dir), "--points-range", "1", "3",
+                                         "--epochs-range", "4", "4"]))
+    assert (dists["points/points_per_instance"].low, dists["points/points_per_instance"].high) == (1, 3)
+    assert "points/density" not in dists and fixed == {"points/mode": "per_instance", "train/epochs": 4}
+
+
+def test_asha_makes_the_epoch_count_a_budget_unless_asked(demo_dir: Path) -> None:
+    asha = _settings(["run", "--data", str(demo_dir), "--epochs-range", "2", "9", "--scheduler", "asha",
+                      "--grace-period", "2", "--reduction-factor", "2"])
+    assert asha.space.epochs == (9, 9) and (asha.grace_period, asha.reduction_factor) == (2, 2)
+    both = _settings(["run", "--data", str(demo_dir), "--epochs-range", "2", "9", "--scheduler", "asha",
+                      "--asha-search-epochs"])
+    assert both.space.epochs == (2, 9)
+
+
+def test_yaml_values_go_through_each_flags_type(demo_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    cfg = tmp_path / "search.yaml"
+    cfg.write_text(f"data: {demo_dir}\nlr_range: [1e-5, 1e-2]\nclass_weights: true\nmetric: val_miou\n")
+    s = _settings(["run", "--config", str(cfg)])  # YAML reads 1e-5 as a string: the flag's own type converts it
+    assert s.space.lr == (1e-5, 1e-2) and s.base.points.class_weights and s.objective == "best_val_miou"
+    for bad, message in (("lr_range: [1e-5, fast]", "lr_range: 'fast' is not a valid float"),
+                         ("lr_range: 0.1", "lr_range: 0.1 must be a list of 2 values"),
+                         ("scheduler: hyperband", "scheduler: 'hyperband' is not one of none, asha"),
+                         ("class_weights: 3", "class_weights: 3 must be true or false")):
+        cfg.write_text(bad + "\n")
+        assert main(["run", "--config", str(cfg)]) == 2
+        assert message in capsys.readouterr().err, bad
+
+
+def test_resume_refuses_flags_it_would_ignore(capsys: pytest.CaptureFixture) -> None:
+    assert main(["run", "--resume", "--name", "x", "--lr-range", "1e-4", "1e-3", "--epochs-range", "1", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "would ignore --epochs-range, --lr-range" in err and "start a new search" in err
+    args = parse(["run", "--resume", "--name", "x", "--trials", "9", "--retry-failed", "--storage", "s"])
+    assert args.trials == 9 and args.retry_failed
 
 
 def test_settings_round_trip_through_yaml_dict(demo_dir: Path) -> None:

@@ -8,12 +8,20 @@ from trainable.tiles import GridTiles, TrainCrops, grid_starts
 
 
 def test_grid_counts_every_validation_pixel_once() -> None:
+    """A coverage map per image: every pixel counted exactly once, with its own label (a sum of counts would
+    miss one pixel counted twice and another never)."""
     masks = [np.random.default_rng(k).integers(0, 3, (h, w)).astype(np.uint8) for k, (h, w) in
              enumerate([(50, 70), (32, 32), (33, 65)])]
     images = [np.zeros((*m.shape, 3), np.uint8) for m in masks]
     tiles = GridTiles(images, masks, tile_size=32)
-    counted = sum(int((tiles[i]["mask"] != IGNORE_INDEX).sum()) for i in range(len(tiles)))
-    assert counted == sum(m.size for m in masks)
+    coverage = [np.zeros(m.shape, np.int64) for m in masks]
+    for i in range(len(tiles)):
+        k, y, x, _, _ = tiles.index[i]
+        target = tiles[i]["mask"].numpy()
+        counted = target != IGNORE_INDEX
+        coverage[k][y:y + 32, x:x + 32] += counted
+        assert np.array_equal(target[counted], masks[k][y:y + 32, x:x + 32][counted]), "a pixel moved"
+    assert all((c == 1).all() for c in coverage)
     assert grid_starts(70, 32) == [0, 32, 38] and grid_starts(32, 32) == [0]
 
 

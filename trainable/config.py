@@ -16,6 +16,10 @@ IGNORE_INDEX = 255  # label of unlabelled / ignored pixels everywhere (sparse po
 Backbone = Literal["resnet50", "resnet101", "mobilenet_v3_large", "tiny"]
 BACKBONES: tuple[str, ...] = ("resnet50", "resnet101", "mobilenet_v3_large", "tiny")
 PointMode = Literal["density", "per_instance"]
+LrSchedule = Literal["poly", "cosine", "constant"]
+LR_SCHEDULES: tuple[str, ...] = ("poly", "cosine", "constant")
+# validation metrics a search may rank by (all "higher is better", in [0, 1]); the objective is best_<metric>
+METRICS: tuple[str, ...] = ("val_f1", "val_miou", "val_oa", "val_precision", "val_recall")
 
 
 class ConfigError(ValueError):
@@ -34,7 +38,13 @@ class DataConfig:
         resize: scale factor applied to every image and mask when loaded (1.0 keeps the size).
         flips: random horizontal and vertical flips of training crops.
         rotations: random 90-degree rotations of training crops.
-        val_fraction: share of images (whole scenes) held out for validation.
+        val_fraction: share of images (whole scenes) held out for validation (seeded split).
+        test_fraction: share of images (whole scenes) held out for the final test score (seeded split).
+        split: ``seeded`` (scenes shuffled with ``split_seed``) or the path of a split file (YAML/JSON mapping
+            ``train``/``val``/``test`` to lists of stems or scene names, or a CSV of ``name,split`` rows).
+        split_seed: seed of the seeded split, separate from the annotator and training seeds.
+        val_dir: a folder of its own (same layout) used as the validation split; the data folder is then training.
+        test_dir: a folder of its own (same layout) used as the test split.
         crops_per_epoch: training crops per epoch; 0 means enough to cover the training pixels once.
     """
 
@@ -46,6 +56,11 @@ class DataConfig:
     flips: bool = True
     rotations: bool = True
     val_fraction: float = 0.2
+    test_fraction: float = 0.1
+    split: str = "seeded"
+    split_seed: int = 0
+    val_dir: str | None = None
+    test_dir: str | None = None
     crops_per_epoch: int = 0
 
     def validate(self) -> None:
@@ -55,6 +70,9 @@ class DataConfig:
             raise ConfigError(f"resize={self.resize}: use a scale factor in (0, 8], e.g. 0.5 to halve the images")
         if not 0.0 < self.val_fraction < 1.0:
             raise ConfigError(f"val_fraction={self.val_fraction}: use a share in (0, 1), e.g. 0.2")
+        if not 0.0 <= self.test_fraction < 1.0 or self.val_fraction + self.test_fraction >= 1.0:
+            raise ConfigError(f"test_fraction={self.test_fraction}: use a share in [0, 1) that leaves images for "
+                              f"training beside val_fraction={self.val_fraction}, e.g. --test-fraction 0.1")
         if self.crops_per_epoch < 0:
             raise ConfigError(f"crops_per_epoch={self.crops_per_epoch}: use 0 (auto) or a positive count")
 
@@ -119,8 +137,11 @@ class TrainConfig:
     """Optimisation settings.
 
     Attributes:
-        lr: Adam learning rate.
-        epochs: number of epochs (counted from 1).
+        lr: Adam's peak learning rate (after warm-up; the schedule decays it from there).
+        epochs: number of epochs (counted from 1); the learning-rate schedule spans them.
+        lr_schedule: ``poly`` (DeepLab's ``(1 - progress) ** poly_power``), ``cosine`` or ``constant``.
+        poly_power: exponent of the poly schedule (0.9 as in DeepLab and torchvision's references).
+        warmup_epochs: linear warm-up from 0 over this many epochs (may be fractional; 0 = none).
         batch_size: training crops per batch.
         weight_decay: Adam weight decay.
         bn_recalibration_batches: training batches used to re-estimate BatchNorm statistics before each
@@ -129,16 +150,21 @@ class TrainConfig:
         seed: seed of weights init, crops and augmentation.
         device: ``auto`` (CUDA when present), ``cpu`` or ``cuda``.
         num_threads: torch CPU threads (0 leaves torch's default).
+        metric: the validation metric that picks the best epoch (and ranks trials in a search).
     """
 
     lr: float = 1e-4
     epochs: int = 10
+    lr_schedule: LrSchedule = "poly"
+    poly_power: float = 0.9
+    warmup_epochs: float = 0.0
     batch_size: int = 8
     weight_decay: float = 0.0
     bn_recalibration_batches: int = 8
     seed: int = 0
     device: str = "auto"
     num_threads: int = 0
+    metric: str = "val_f1"
 
     def validate(self) -> None:
         if not 0.0 < self.lr < 1.0:
@@ -149,6 +175,18 @@ class TrainConfig:
             raise ConfigError(f"batch_size={self.batch_size}: use 1 or more")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ConfigError(f"device {self.device!r}: use auto, cpu or cuda")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ConfigError(f"lr_schedule {self.lr_schedule!r}: use one of {', '.join(LR_SCHEDULES)}")
+        if self.poly_power <= 0 or self.warmup_epochs < 0 or self.warmup_epochs >= self.epochs:
+            raise ConfigError(f"poly_power={self.poly_power:g} must be > 0 and warmup_epochs={self.warmup_epochs:g} "
+                              f"in [0, epochs={self.epochs})")
+        if self.metric not in METRICS:
+            raise ConfigError(f"metric {self.metric!r}: use one of {', '.join(METRICS)}")
+
+    @property
+    def objective(self) -> str:
+        """What a trial reports as its best-so-far score: ``best_<metric>``."""
+        return f"best_{self.metric}"
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from PIL import Image
 
 from trainable.classes import ClassDescription, decode_instances, decode_semantic, describe_values
 from trainable.config import DataConfig
+from trainable.split import Split, leakage_warnings, make_split
 
 log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
@@ -58,6 +59,7 @@ class SegmentationData:
     root: str
     classes: ClassDescription
     samples: list[Sample]
+    split: Split
     # training points computed once by a search's driver, keyed by what they depend on (see inputs.points_key)
     points_cache: dict[Any, list[np.ndarray]] = field(default_factory=dict)
     # for a density search: each training image's first clicks up to the top density (see inputs.click_orders_key)
@@ -153,23 +155,17 @@ def _load_one(stem: str, paths: tuple[Path, Path, Path | None], classes: ClassDe
     return Sample(stem, image, mask, instances, classes.group_of(stem)), problems
 
 
-def load_dataset(cfg: DataConfig, workers: int = 4) -> SegmentationData:
-    """Read, decode and check every image and mask of ``cfg.root``.
-
-    Raises:
-        DatasetError: listing every problem (missing pairs, unreadable files, size mismatches, unknown values).
-        ClassDescriptionError: the class description is missing or malformed.
-    """
-    root = Path(cfg.root).expanduser()
+def _load_folder(root: Path, classes: ClassDescription, cfg: DataConfig,
+                 workers: int) -> tuple[list[Sample], list[str]]:
+    """Every image/mask pair of one folder, decoded and checked; returns the samples and the problems found."""
     if not root.is_dir():
-        raise DatasetError(root, [f"data folder {root} does not exist: pass --data DIR with images/ and semantic/"])
-    classes = ClassDescription.resolve(root, cfg.format, cfg.classes_file)
+        return [], [f"data folder {root} does not exist: pass a folder with images/ and semantic/"]
     images = _by_stem(root / "images", IMAGE_SUFFIXES)
     masks = _by_stem(root / "semantic", MASK_SUFFIXES)
     instances = _by_stem(root / "instance", MASK_SUFFIXES)
     if not images and not masks:
-        raise DatasetError(root, [f"{root} has no images/ and semantic/ files ({', '.join(IMAGE_SUFFIXES)}): "
-                                  "put RGB tiles in images/ and their masks, same file names, in semantic/"])
+        return [], [f"{root} has no images/ and semantic/ files ({', '.join(IMAGE_SUFFIXES)}): put RGB tiles in "
+                    "images/ and their masks, same file names, in semantic/"]
     problems = [f"{images[s]}: image has no mask semantic/{s}.png; add it or remove the image"
                 for s in sorted(set(images) - set(masks))]
     problems += [f"{masks[s]}: mask has no image images/{s}.*; add it or remove the mask"
@@ -178,34 +174,41 @@ def load_dataset(cfg: DataConfig, workers: int = 4) -> SegmentationData:
     jobs = {s: (images[s], masks[s], instances.get(s)) for s in stems}
     with ThreadPoolExecutor(max_workers=workers) as pool:  # PIL decodes without the GIL
         loaded = list(pool.map(lambda s: _load_one(s, jobs[s], classes, cfg), stems))
-    samples = [sample for sample, _ in loaded if sample is not None]
-    problems += [p for _, ps in loaded for p in ps]
+    return [sample for sample, _ in loaded if sample is not None], problems + [p for _, ps in loaded for p in ps]
+
+
+def load_dataset(cfg: DataConfig, workers: int = 4, split: bool = True) -> SegmentationData:
+    """Read, decode and check every image and mask of ``cfg.root`` (and ``val_dir``/``test_dir``), and split it
+    (``split=False``: every image in the training part, for scoring a model on a folder).
+
+    Raises:
+        DatasetError: listing every problem (missing pairs, unreadable files, size mismatches, unknown values).
+        ClassDescriptionError: the class description is missing or malformed.
+        ConfigError: the split cannot be made (one scene only, a split file naming unknown images).
+    """
+    root = Path(cfg.root).expanduser()
+    if not root.is_dir():
+        raise DatasetError(root, [f"data folder {root} does not exist: pass --data DIR with images/ and semantic/"])
+    classes = ClassDescription.resolve(root, cfg.format, cfg.classes_file)
+    samples, problems, roles = [], [], []
+    for role, folder in (("", cfg.root), ("val", cfg.val_dir), ("test", cfg.test_dir)):
+        if folder is None:
+            continue
+        found, trouble = _load_folder(Path(folder).expanduser(), classes, cfg, workers)
+        samples += found
+        roles += [role] * len(found)
+        problems += [f"--{role}-dir: {t}" if role else t for t in trouble]
+    seen: dict[str, int] = {}
+    for s in samples:
+        seen[s.stem] = seen.get(s.stem, 0) + 1
+    problems += [f"image name {stem!r} is in more than one of --data, --val-dir and --test-dir; names must be unique"
+                 for stem, n in seen.items() if n > 1]
     if problems:
         raise DatasetError(root, problems)
-    log.info("loaded %d images from %s (%d classes, %s)", len(samples), root, classes.num_classes, classes.source)
-    return SegmentationData(str(root.resolve()), classes, samples)
-
-
-def split_by_scene(data: SegmentationData, val_fraction: float, seed: int) -> tuple[list[int], list[int]]:
-    """Seeded train/validation split of image indices that keeps every scene on one side.
-
-    Scenes are shuffled with ``seed`` and moved to validation until it holds ``val_fraction`` of the images
-    (at least one scene on each side).
-    """
-    groups: dict[str, list[int]] = {}
-    for i, s in enumerate(data.samples):
-        groups.setdefault(s.group, []).append(i)
-    if len(groups) < 2:
-        raise DatasetError(data.root, [
-            f"all {len(data.samples)} images form one scene, so no scene can be held out for validation; "
-            "add images, or set group_pattern in the class description so that parts of a scene differ"])
-    names = sorted(groups)
-    order = np.random.default_rng(seed).permutation(len(names))
-    target = max(1, round(val_fraction * len(data.samples)))
-    val: list[int] = []
-    for k in order[:-1]:  # the last scene always stays in training
-        if len(val) >= target:
-            break
-        val += groups[names[k]]
-    train = sorted(set(range(len(data.samples))) - set(val))
-    return train, sorted(val)
+    stems, groups = [s.stem for s in samples], [s.group for s in samples]
+    for warning in leakage_warnings(stems, groups, classes.group_pattern) if split else ():
+        log.warning("%s: %s", root, warning)
+    parts = make_split(stems, groups, cfg, roles) if split else Split(tuple(range(len(samples))), ())
+    log.info("loaded %d images from %s (%d classes, %s): %s", len(samples), root, classes.num_classes,
+             classes.source, parts.describe())
+    return SegmentationData(str(root.resolve()), classes, samples, parts)

@@ -10,7 +10,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from trainable.config import IGNORE_INDEX, ConfigError, TrialConfig
-from trainable.dataset import SegmentationData, split_by_scene
+from trainable.dataset import SegmentationData
 from trainable.points import (
     ClickOrder,
     PointStats,
@@ -34,8 +34,8 @@ class TrialInputs:
 
 
 def points_key(cfg: TrialConfig) -> tuple:
-    """What a trial's training points depend on (the split, and the point settings)."""
-    return (cfg.data.val_fraction, cfg.train.seed, *sorted(dataclasses.asdict(cfg.points).items()))
+    """What a trial's training points depend on (the point settings; the split comes with the data)."""
+    return tuple(sorted(dataclasses.asdict(cfg.points).items()))
 
 
 def cache_training_points(data: SegmentationData, cfg: TrialConfig) -> None:
@@ -44,8 +44,8 @@ def cache_training_points(data: SegmentationData, cfg: TrialConfig) -> None:
 
 
 def click_orders_key(cfg: TrialConfig) -> tuple:
-    """What a trial's click orders depend on (the split and the annotator's seed, not the density)."""
-    return (cfg.data.val_fraction, cfg.train.seed, cfg.points.seed)
+    """What a trial's click orders depend on (the annotator's seed, not the density)."""
+    return (cfg.points.seed,)
 
 
 def cache_click_orders(data: SegmentationData, cfg: TrialConfig, max_density: float) -> int:
@@ -54,8 +54,8 @@ def cache_click_orders(data: SegmentationData, cfg: TrialConfig, max_density: fl
     Returns:
         How many click indices were cached.
     """
-    train_idx, _ = split_by_scene(data, cfg.data.val_fraction, cfg.train.seed)
-    orders = [ClickOrder.of(data.samples[i].mask, annotator_seed(cfg.points, i), max_density) for i in train_idx]
+    orders = [ClickOrder.of(data.samples[i].mask, annotator_seed(cfg.points, data.samples[i].stem), max_density)
+              for i in data.split.train]
     data.click_orders[click_orders_key(cfg)] = orders
     return sum(o.indices.size for o in orders)
 
@@ -76,10 +76,11 @@ def training_points(data: SegmentationData, cfg: TrialConfig) -> tuple[list[int]
     Raises:
         ConfigError: some training image gets no labelled point at this density / points per instance.
     """
-    train_idx, val_idx = split_by_scene(data, cfg.data.val_fraction, cfg.train.seed)
+    train_idx, val_idx = list(data.split.train), list(data.split.val)
     sparse = _cached_points(data, cfg, train_idx)
     if sparse is None:
-        sparse = [simulate_points(data.samples[i].mask, data.samples[i].instances, cfg.points, i) for i in train_idx]
+        sparse = [simulate_points(data.samples[i].mask, data.samples[i].instances, cfg.points, data.samples[i].stem)
+                  for i in train_idx]
     empty = [data.samples[train_idx[k]].stem for k, s in enumerate(sparse) if not (s != IGNORE_INDEX).any()]
     if empty:
         what = (f"density {cfg.points.density:g}" if cfg.points.mode == "density"

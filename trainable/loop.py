@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -36,11 +37,16 @@ class EpochResult:
 
 
 def train_one_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer,
-                    device: torch.device, num_classes: int, class_weight: torch.Tensor | None = None) -> EpochResult:
+                    device: torch.device, num_classes: int, class_weight: torch.Tensor | None = None,
+                    lr_for_step: Callable[[int], float] | None = None) -> EpochResult:
+    """One pass over ``loader``; ``lr_for_step(i)`` sets the learning rate before the i-th batch (0-based)."""
     model.train()
     result = EpochResult(0.0, ConfusionMatrix(num_classes))
     total = torch.zeros((), device=device)
-    for batch in loader:
+    for i, batch in enumerate(loader):
+        if lr_for_step is not None:
+            for group in optimizer.param_groups:
+                group["lr"] = lr_for_step(i)
         result.redrawn_crops += int(batch["redraws"].sum())
         if not (batch["mask"] != IGNORE_INDEX).any():  # checked on the CPU copy: no wait for the GPU
             result.skipped_batches += 1

@@ -42,9 +42,11 @@ def metrics_from_confusion(cm: np.ndarray, class_names: tuple[str, ...] | list[s
                            per_class: bool = True) -> dict[str, float]:
     """OA, macro precision / recall / F1, mIoU and per-class F1 / IoU / precision / recall.
 
-    A class absent from both truth and prediction has no defined score: it is NaN per class and left out of the
-    macro means, as are the ``exclude`` classes (e.g. clutter). A class present in one of them but never right
-    scores 0. Overall accuracy counts every non-ignored pixel.
+    The macro means average the classes present in the truth (fixed for a split: the truth does not change from
+    epoch to epoch), less the ``exclude`` classes (e.g. clutter). A pixel predicted as a class absent from the truth
+    is still an error: it lowers the recall, F1 and IoU of the class it truly belongs to, but the absent class
+    adds no zero to the means, so one stray pixel cannot move macro F1 by 1/C. Per class, a class absent from the
+    truth but predicted scores 0, one absent from both is NaN. Overall accuracy counts every non-ignored pixel.
 
     Args:
         cm: (C, C) counts, rows = truth, columns = prediction.
@@ -58,7 +60,7 @@ def metrics_from_confusion(cm: np.ndarray, class_names: tuple[str, ...] | list[s
         recall = np.where(seen, np.nan_to_num(tp / (tp + fn)), np.nan)
         f1 = np.where(seen, 2 * tp / (2 * tp + fp + fn), np.nan)
         iou = np.where(seen, tp / (tp + fp + fn), np.nan)
-    counted = seen.copy()
+    counted = cm.sum(1) > 0  # present in the truth
     counted[list(exclude)] = False
 
     def macro(x: np.ndarray) -> float:

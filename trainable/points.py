@@ -6,6 +6,7 @@ everywhere else; points never fall on ignored pixels.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -33,9 +34,14 @@ def _first_clicks(mask: np.ndarray, density: float, valid_pixels: int,
     return mask.copy() if k == valid_pixels else _labels_at(mask, order(k))
 
 
-def annotator_seed(cfg: PointConfig, image_index: int) -> tuple[int, int]:
-    """The seed of the simulated annotator of one image: points are frozen per (seed, image)."""
-    return (cfg.seed, image_index)
+def image_seed(stem: str) -> int:
+    """A stable number for an image's name (CRC-32): an image keeps its clicks when other files come or go."""
+    return zlib.crc32(stem.encode())
+
+
+def annotator_seed(cfg: PointConfig, stem: str) -> tuple[int, int]:
+    """The seed of the simulated annotator of one image: points are frozen per (seed, image name)."""
+    return (cfg.seed, image_seed(stem))
 
 
 def click_order(mask: np.ndarray, seed: int | tuple[int, ...], limit: int) -> np.ndarray:
@@ -109,18 +115,55 @@ def _region_depth(labels: np.ndarray) -> np.ndarray:
     return ndimage.distance_transform_edt(inner) + (labels > 0)
 
 
-def _clicks_per_region(labels: np.ndarray, k: int, rng: np.random.Generator, min_pixels: int) -> list[np.ndarray]:
-    """Flat indices of ``k`` clicks in each region (labels 1..n) of at least ``min_pixels`` pixels.
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
-    The first click is the region's deepest pixel (on a plateau, the one nearest its centroid); further clicks are
-    drawn at random with weight growing with depth, as an annotator clicks well inside an object.
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser on uint64 arrays: a counter-based hash, so a pixel's random number depends only on
+    what it is hashed from (not on how many other pixels or objects an image has)."""
+    with np.errstate(over="ignore"):
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return x ^ (x >> np.uint64(31))
+
+
+def _uniform(keys: np.ndarray, pixels: np.ndarray) -> np.ndarray:
+    """Uniform numbers in (0, 1), one per (key, pixel) pair."""
+    with np.errstate(over="ignore"):
+        h = _mix(_mix(keys.astype(np.uint64) + _GOLDEN) ^ (pixels.astype(np.uint64) * _GOLDEN))
+    return ((h >> np.uint64(11)).astype(np.float64) + 0.5) * 2.0**-53
+
+
+def _object_keys(seed: tuple[int, ...], classes: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """One uint64 key per object, from the annotator's seed and the object's (class, id)."""
+    base = np.uint64(0)
+    for part in seed:
+        base = _mix(np.asarray(base ^ np.uint64(part & 0xFFFFFFFFFFFFFFFF), np.uint64) + _GOLDEN)
+    with np.errstate(over="ignore"):
+        return _mix(_mix(base ^ classes.astype(np.uint64)) + ids.astype(np.uint64) * _GOLDEN)
+
+
+def _ranked_clicks(labels: np.ndarray, keys: np.ndarray, k_max: int, min_pixels: int) -> tuple[np.ndarray, np.ndarray]:
+    """Up to ``k_max`` clicks in each region (labels 1..n) of at least ``min_pixels`` pixels, with their rank.
+
+    Rank 0 is the region's deepest pixel (on a plateau, the one nearest its centroid). Further clicks follow a
+    weighted random order without replacement (Efraimidis-Spirakis keys ``log(u) / w`` with weight ``w = depth**2``,
+    ``u`` hashed from the region's key and the pixel), as an annotator clicks well inside an object. The clicks for
+    ``k`` are the ranks below ``k``: nested in ``k``.
+
+    Args:
+        labels: (H, W) int region labels, 0 = no region.
+        keys: (n + 1,) uint64 key per label (index 0 unused).
+
+    Returns:
+        Flat pixel indices and their ranks (int64 each).
     """
     n = int(labels.max())
     flat = labels.ravel()
     sizes = np.bincount(flat, minlength=n + 1)
     keep = np.flatnonzero(sizes[1:] >= min_pixels) + 1
-    if keep.size == 0:
-        return []
+    if keep.size == 0 or k_max < 1:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
     depth = _region_depth(labels).ravel()
     ys, xs = np.indices(labels.shape)
     with np.errstate(invalid="ignore", divide="ignore"):  # label 0 may be empty: its mean is unused
@@ -129,62 +172,119 @@ def _clicks_per_region(labels: np.ndarray, k: int, rng: np.random.Generator, min
     score = depth - 1e-5 * d2 / (d2.max() + 1)  # tie-break below any gap between two distinct depths
     first = np.ravel_multi_index(np.array(ndimage.maximum_position(score.reshape(labels.shape), labels, keep)).T,
                                  labels.shape)
-    clicks = [first]
-    if k > 1:
-        order = np.argsort(flat, kind="stable")
-        starts = np.searchsorted(flat[order], keep)
-        for f, a, size in zip(first, starts, sizes[keep], strict=True):
-            pixels = order[a:a + size]
-            weights = depth[pixels] ** 2
-            weights[pixels == f] = 0
-            extra = min(k - 1, int(np.count_nonzero(weights)))
-            if extra:
-                clicks.append(rng.choice(pixels, size=extra, replace=False, p=weights / weights.sum()))
-    return clicks
+    out_idx, out_rank = [first.astype(np.int64)], [np.zeros(first.size, np.int64)]
+    if k_max > 1:
+        wanted = np.zeros(n + 1, bool)
+        wanted[keep] = True
+        pixels = np.flatnonzero(wanted[flat])
+        pixels = pixels[~np.isin(pixels, first)]
+        region = flat[pixels]
+        order_key = np.log(_uniform(keys[region], pixels)) / depth[pixels] ** 2  # larger comes first
+        order = np.lexsort((-order_key, region))
+        pixels, region = pixels[order], region[order]
+        starts = np.searchsorted(region, region, side="left")
+        rank = np.arange(region.size) - starts + 1
+        chosen = rank < k_max
+        out_idx.append(pixels[chosen])
+        out_rank.append(rank[chosen])
+    return np.concatenate(out_idx), np.concatenate(out_rank)
+
+
+@dataclass(frozen=True)
+class InstanceClicks:
+    """An image's annotator clicks inside objects, up to ``k_max`` per object, and on background.
+
+    Every setting up to the maxima it was made for is a selection of these clicks, so a search over clicks per
+    object and background share computes them once per image (in its driver) and each trial selects its own.
+
+    Objects are (class, instance id) pairs of the instance mask, so ids that restart per class stay apart. Pixels
+    outside any instance ("background": classes without instances) are clicked either per connected region of each
+    class (``regions``), or, with a background share, in a seeded random order over all background pixels
+    (``background``), which follows the background's true class prior.
+    """
+
+    things: np.ndarray  # flat indices of clicks inside instances
+    thing_rank: np.ndarray  # their rank within their object: 0 = the deepest pixel
+    regions: np.ndarray  # flat indices of clicks inside background regions
+    region_rank: np.ndarray
+    background: np.ndarray  # the first background pixels of the annotator's random order
+    k_max: int
+    share_max: float | None
+
+    @classmethod
+    def of(cls, mask: np.ndarray, instances: np.ndarray | None, seed: tuple[int, ...], k_max: int,
+           share_max: float | None, min_region_pixels: int) -> InstanceClicks:
+        """Clicks for up to ``k_max`` per object and background shares up to ``share_max`` (None: regions only)."""
+        valid = mask != IGNORE_INDEX
+        things = valid & (instances > 0) if instances is not None else np.zeros_like(valid)
+        thing_idx = thing_rank = np.empty(0, np.int64)
+        if things.any():
+            pair = np.where(things, mask.astype(np.int64) << 32 | instances.astype(np.int64) & 0xFFFFFFFF, -1)
+            ids, inverse = np.unique(pair, return_inverse=True)
+            labels = inverse.reshape(mask.shape) + (0 if ids[0] == -1 else 1)
+            ids = ids[ids >= 0]
+            keys = np.concatenate([[0], _object_keys(seed, ids >> 32, ids & 0xFFFFFFFF)]).astype(np.uint64)
+            thing_idx, thing_rank = _ranked_clicks(labels, keys, k_max, min_pixels=1)
+        background = valid & ~things
+        regions, offset, region_class = np.zeros(mask.shape, np.int64), 0, [0]
+        for c in np.unique(mask[background]):  # connected regions of each class stand in for objects
+            labels, count = ndimage.label(background & (mask == c))
+            regions[labels > 0] = labels[labels > 0] + offset
+            offset += count
+            region_class += [int(c)] * count
+        keys = _object_keys(seed, np.asarray(region_class) + 1024, np.arange(offset + 1))
+        region_idx, region_rank = _ranked_clicks(regions, keys, k_max, min_region_pixels)
+        bg = np.empty(0, np.int64)
+        if share_max is not None:
+            pool = np.flatnonzero(background.ravel())
+            n = min(pool.size, _background_count(int(np.count_nonzero(thing_rank < k_max)), share_max))
+            if n:
+                u = _uniform(_object_keys(seed, np.array([2048]), np.array([0])).repeat(pool.size), pool)
+                first = np.argpartition(u, n - 1)[:n] if n < pool.size else np.arange(pool.size)
+                bg = pool[first[np.argsort(u[first], kind="stable")]]
+        return cls(thing_idx, thing_rank, region_idx, region_rank, bg, k_max, share_max)
+
+    def covers(self, k: int, share: float | None) -> bool:
+        return k <= self.k_max and (share is None or (self.share_max is not None and share <= self.share_max))
+
+    def points(self, mask: np.ndarray, k: int, share: float | None) -> np.ndarray:
+        """(H, W) uint8 sparse labels for ``k`` clicks per object and background share ``share``."""
+        if not self.covers(k, share):
+            raise ValueError(f"clicks were made for up to {self.k_max} per object and a background share up to "
+                             f"{self.share_max}, not {k} and {share}")
+        things = self.things[self.thing_rank < k]
+        if share is None or things.size == 0:  # no object: the regions stand in, as without instance masks
+            chosen = np.concatenate([things, self.regions[self.region_rank < k]])
+        else:
+            chosen = np.concatenate([things, self.background[:_background_count(things.size, share)]])
+        return _labels_at(mask, chosen)
+
+
+def _background_count(thing_clicks: int, share: float) -> int:
+    """Background clicks that make ``share`` of all clicks beside ``thing_clicks`` object clicks."""
+    return int(round(thing_clicks * share / (1.0 - share)))
 
 
 def instance_points(mask: np.ndarray, instances: np.ndarray | None, per_instance: int,
                     background_share: float | None, min_region_pixels: int,
                     seed: int | tuple[int, ...]) -> np.ndarray:
-    """Click ``per_instance`` times inside every object, like an annotator would.
+    """Click ``per_instance`` times inside every object, like an annotator would (see :class:`InstanceClicks`).
 
-    Objects are the instances of ``instances`` (ids > 0). Pixels outside any instance ("background": classes
-    without instances) are handled by ``background_share``: None clicks ``per_instance`` times inside each
-    connected background region of each class (regions smaller than ``min_region_pixels`` get none); a share
-    ``s`` instead places ``s / (1 - s)`` background clicks per object click at random background pixels, which
-    follows the background's true class prior.
+    ``background_share`` None clicks ``per_instance`` times inside each connected background region of each class
+    (regions smaller than ``min_region_pixels`` get none); a share ``s`` instead places ``s / (1 - s)`` background
+    clicks per object click at random background pixels.
 
     Returns:
         (H, W) uint8 sparse labels.
     """
-    rng = np.random.default_rng(seed)
-    valid = mask != IGNORE_INDEX
-    things = valid & (instances > 0) if instances is not None else np.zeros_like(valid)
-    clicks: list[np.ndarray] = []
-    if things.any():
-        # ids may be RGB-packed (up to 2**24): relabel them 1..n so find_objects stays small
-        ids, inverse = np.unique(np.where(things, instances, 0), return_inverse=True)
-        labels = inverse.reshape(mask.shape) + (0 if ids[0] == 0 else 1)
-        clicks += _clicks_per_region(labels, per_instance, rng, min_pixels=1)
-    n_thing_clicks = sum(c.size for c in clicks)
-    background = valid & ~things
-    if background_share is not None and n_thing_clicks > 0:
-        pool = np.flatnonzero(background.ravel())
-        n_bg = min(pool.size, int(round(n_thing_clicks * background_share / (1.0 - background_share))))
-        clicks.append(rng.choice(pool, size=n_bg, replace=False))
-    else:  # connected regions of each class stand in for objects: label them all in one image
-        regions, offset = np.zeros(mask.shape, np.int64), 0
-        for cls in np.unique(mask[background]):
-            labels, count = ndimage.label(background & (mask == cls))
-            regions[labels > 0] = labels[labels > 0] + offset
-            offset += count
-        clicks += _clicks_per_region(regions, per_instance, rng, min_pixels=min_region_pixels)
-    return _labels_at(mask, np.concatenate(clicks).astype(np.int64) if clicks else np.empty(0, np.int64))
+    seed = seed if isinstance(seed, tuple) else (seed,)
+    clicks = InstanceClicks.of(mask, instances, seed, per_instance, background_share, min_region_pixels)
+    return clicks.points(mask, per_instance, background_share)
 
 
-def simulate_points(mask: np.ndarray, instances: np.ndarray | None, cfg: PointConfig, image_index: int) -> np.ndarray:
+def simulate_points(mask: np.ndarray, instances: np.ndarray | None, cfg: PointConfig, stem: str) -> np.ndarray:
     """Sparse labels of one image for a point config, by that image's :func:`annotator_seed`."""
-    seed = annotator_seed(cfg, image_index)
+    seed = annotator_seed(cfg, stem)
     if cfg.mode == "density":
         return density_points(mask, cfg.density, seed)
     return instance_points(mask, instances, cfg.points_per_instance, cfg.background_share,

@@ -1,0 +1,65 @@
+"""`pointtune evaluate`: an exported model scored on data, checked against a model whose answers are known."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from search.cli import main
+from trainable.checkpoint import atomic_torch_save
+from trainable.classes import ClassDescription
+from trainable.config import IGNORE_INDEX, DataConfig, ModelConfig
+from trainable.dataset import load_dataset
+from trainable.model import build_model
+
+
+def _always(cls: int, path: Path, split: dict[str, list[str]]) -> Path:
+    """An export whose network predicts class ``cls`` everywhere (a 1x1 head with only a bias)."""
+    classes = ClassDescription.builtin("demo")
+    model = build_model(ModelConfig(backbone="tiny", weights="none"), classes.num_classes)
+    with torch.no_grad():
+        model.classifier.weight.zero_()
+        model.classifier.bias.copy_(torch.arange(classes.num_classes) == cls)
+    payload = {"format": "pointtune-model/1", "model": model.state_dict(), "backbone": "tiny",
+               "num_classes": classes.num_classes, "class_names": list(classes.names),
+               "class_colours": [list(c) for c in classes.colours], "classes": classes.to_dict(), "tile_size": 32,
+               "resize": 1.0, "split": split}
+    atomic_torch_save(payload, path)
+    return path
+
+
+def test_scores_of_a_model_that_always_says_road(demo_dir: Path, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture) -> None:
+    data = load_dataset(DataConfig(root=str(demo_dir), format="demo", tile_size=32), split=False)
+    stems = [s.stem for s in data.samples]
+    model = _always(0, tmp_path / "road.pt", {"train": stems[:8], "val": stems[8:10], "test": stems[10:]})
+    for part, images in (("all", data.samples), ("test", data.samples[10:])):
+        assert main(["evaluate", str(model), "--data", str(demo_dir), "--split", part, "--output", "json"]) == 0
+        scores = json.loads(capsys.readouterr().out)
+        masks = np.concatenate([s.mask.ravel() for s in images])
+        masks = masks[masks != IGNORE_INDEX]
+        share = float((masks == 0).mean())  # road's share of the scored pixels = OA = road's precision
+        present = len(np.unique(masks))
+        prefix = "test"
+        assert scores[f"{prefix}_images"] == len(images)
+        assert scores[f"{prefix}_oa"] == pytest.approx(share)
+        assert scores[f"{prefix}_f1_road"] == pytest.approx(2 * share / (share + 1))
+        assert scores[f"{prefix}_f1"] == pytest.approx(2 * share / (share + 1) / present), "other classes: 0"
+        assert scores[f"{prefix}_recall_road"] == pytest.approx(1.0)
+    assert main(["evaluate", str(model), "--data", str(demo_dir), "--split", "val"]) == 0
+    table = capsys.readouterr().out
+    assert table.startswith("val: 2 image(s)") and "road" in table and "building" in table
+
+
+def test_a_split_naming_images_the_folder_lacks_is_refused(demo_dir: Path, tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture) -> None:
+    model = _always(1, tmp_path / "m.pt", {"train": [], "val": [], "test": ["elsewhere_001"]})
+    assert main(["evaluate", str(model), "--data", str(demo_dir)]) == 2
+    err = capsys.readouterr().err
+    assert "1 test image(s) of the model's split are not in" in err and "--split all" in err
+    assert main(["evaluate", str(model), "--data", str(demo_dir), "--split", "val"]) == 2
+    assert "records no 'val' images" in capsys.readouterr().err
