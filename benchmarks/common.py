@@ -28,7 +28,7 @@ DUBAI_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data" / "dubai_ae
 def start_ray(num_cpus: int | None = None, worker_logs: bool = False) -> float:
     """Start a fresh local Ray (never join an existing one); returns the seconds it took.
 
-    Same settings as ``search.launch.start_ray(None)`` (address="local", loopback, no dashboard), except that
+    Same settings as ``search.cluster.start_ray(None)`` (address="local", loopback, no dashboard), except that
     worker logs are not forwarded unless asked, so the benchmark output stays readable.
     """
     import ray

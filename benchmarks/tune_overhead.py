@@ -113,7 +113,7 @@ def run_bare(cfg: Any, data: Any) -> dict[str, Any]:
 def run_tune(cfg: Any, data: Any, cpus: int, best_only: bool = False) -> dict[str, Any]:
     from ray import tune
 
-    from search.launch import METRIC, MODE
+    METRIC, MODE = "best_val_f1", "max"  # what pointtune searches rank by
 
     arrivals: list[float] = []
     results: list[dict[str, Any]] = []

@@ -102,7 +102,10 @@ def _run_parser(sub: Any) -> argparse.ArgumentParser:
                    "settings (only --trials, to raise the budget, and --retry-failed may be given with it)")
     s.add_argument("--retry-failed", action="store_true", help="with --resume: run the failed trials again")
     s.add_argument("--max-failures", type=int, default=2, help="retries of a trial whose worker died")
-    s.add_argument("--keep-checkpoints", type=int, default=3, help="best checkpoints kept per trial (by val_f1)")
+    s.add_argument("--keep-checkpoints", type=int, default=1,
+                   help="checkpoints of best epochs kept per trial (weights only; default 1)")
+    s.add_argument("--resume-every", type=int, help="epochs between two saves of a trial's resume state (weights and "
+                   "optimizer: 3x the model); default 2 with a local --storage, 4 with a URI")
     return p
 
 

@@ -7,11 +7,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from search import storage
 from search.errors import SearchError
 from search.results import TrialRecord, best_record, fetch_checkpoint, find_trial, load_experiment
-from search.settings import is_uri
+from trainable import storage
 from trainable.checkpoint import atomic_torch_save, pointtune_version
+from trainable.storage import is_uri
 from trainable.tiles import IMAGENET_MEAN, IMAGENET_STD
 
 EXPORT_FORMAT = "pointtune-model/1"
@@ -42,18 +42,35 @@ def export_payload(state: dict[str, Any], record: TrialRecord, experiment: str) 
     }
 
 
+def best_with_weights(record: TrialRecord) -> Any:
+    """The trial's best epoch among those whose weights were recorded (normally its best epoch: a search stopped
+    just after a new best epoch, before it recorded the checkpoint, leaves that epoch without weights)."""
+    h = record.history
+    if "checkpoint_dir_name" not in h:
+        return None
+    kept = h[h["checkpoint_dir_name"].apply(lambda v: isinstance(v, str)) & h[record.metric].notna()]
+    if kept.empty:
+        return None
+    row = kept.loc[kept[record.metric].idxmax()]
+    if int(row["epoch"]) != int(record.best_row["epoch"]):
+        print(f"trial {record.trial_id}: the weights of its best epoch {int(record.best_row['epoch'])} were not "
+              f"recorded (the search was stopped just after it); exporting epoch {int(row['epoch'])}, the best one "
+              "whose weights were")
+    return row
+
+
 def build_export(experiment: str, records: list[TrialRecord], trial_id: str | None) -> tuple[dict[str, Any],
                                                                                             TrialRecord]:
     """The export payload of the chosen trial's best epoch, with its record."""
     record = choose_trial(records, trial_id)
-    best = record.best_row
-    if best is None:
+    if record.best_row is None:
         raise SearchError(f"trial {record.trial_id} reported no epoch yet: nothing to export; wait for it, or "
                           f"choose another --trial (see `pointtune results {experiment}`)")
-    dir_name = best.get("checkpoint_dir_name")
-    if not isinstance(dir_name, str):
-        raise SearchError(f"trial {record.trial_id} epoch {int(best['epoch'])} has no checkpoint recorded in "
-                          f"{record.path}; export another --trial (see `pointtune results {experiment}`)")
+    best = best_with_weights(record)
+    if best is None:
+        raise SearchError(f"trial {record.trial_id} has no checkpoint recorded in {record.path}; export another "
+                          f"--trial (see `pointtune results {experiment}`)")
+    dir_name = best["checkpoint_dir_name"]
     state = fetch_checkpoint(record.path, dir_name)
     if int(state["epoch"]) != int(best["epoch"]):
         raise SearchError(f"{record.path}/{dir_name} holds epoch {state['epoch']}, not the best epoch "

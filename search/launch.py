@@ -8,13 +8,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import math
-import os
 import shlex
-import socket
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import optuna
@@ -23,126 +19,37 @@ import yaml
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler
 
-from search import storage
+from search.cluster import (
+    check_resources,
+    check_shared_storage,
+    check_storage_for_autoscaling,
+    launchable_node_types,
+    start_ray,
+)
 from search.errors import SearchError
 from search.progress import ProgressPrinter
-from search.searcher import TrialBudget, make_search_algorithm
-from search.settings import SearchSettings, is_uri
+from search.searcher import (
+    JournalSync,
+    PointtuneOptunaSearch,
+    TrialBudget,
+    journal_storage,
+    local_journal_path,
+    make_search_algorithm,
+)
+from search.settings import SearchSettings
 from search.space import build_param_space
+from trainable import storage
 from trainable.dataset import SegmentationData, load_dataset
 from trainable.inputs import cache_click_orders, cache_training_points, training_points
+from trainable.model import resolve_weights, resolved_config
+from trainable.storage import is_uri
 from trainable.trial import tune_entrypoint
 
 log = logging.getLogger(__name__)
 SETTINGS_FILE = "pointtune_settings.yaml"
 JOURNAL_FILE = "optuna_journal.log"
 MAX_CACHED_K = 8  # clicks-per-instance values simulated once in the driver (each costs one uint8 mask per image)
-SHARED_CHECK_TIMEOUT_S = 120  # seconds the nodes get, together, to look for the storage marker
 MAX_CACHED_DENSITY = 0.25  # click orders cached up to this top density: int32 indices, <= 1 byte per mask pixel
-
-
-def _loopback_only() -> None:
-    """Keep Ray on the loopback address: ray.init maps 127.0.0.1 (as a node IP or in an address) to the machine's
-    outbound IP, unless clustering is off (Ray's own setting on macOS/Windows)."""
-    from ray._private import ray_constants
-
-    ray_constants.ENABLE_RAY_CLUSTER = False
-
-
-def _check_reachable(address: str) -> None:
-    """Fail in seconds, not retry forever, when ``--address HOST:PORT`` has no Ray cluster behind it."""
-    if address == "auto" or "://" in address:
-        return
-    host, _, port = address.rpartition(":")
-    try:
-        socket.create_connection((host, int(port)), timeout=5).close()
-    except (OSError, ValueError) as e:
-        raise SearchError(f"cannot reach a Ray cluster at --address {address} ({e}): start one (`ray start --head`, "
-                          "`ray up cluster.yaml`), fix the address, or leave --address out for a local instance"
-                          ) from None
-
-
-def start_ray(address: str | None) -> None:
-    """Join ``address`` (auto or HOST:PORT), or start a fresh local instance.
-
-    A bare ``ray.init()`` would join whatever cluster this machine started last, even a dead one, so a local
-    search always asks for a new instance: loopback only, no dashboard, Ray's token authentication left on
-    (its default for a new local instance; the token lives in ``~/.ray/auth_token``).
-    """
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    if ray.is_initialized():
-        return
-    if address:
-        _check_reachable(address)
-        if address.rpartition(":")[0] in ("127.0.0.1", "localhost", "::1"):
-            _loopback_only()
-        try:
-            ray.init(address=address, log_to_driver=True)
-        except ConnectionError as e:
-            raise SearchError(f"cannot join the Ray cluster at --address {address}: {e}") from None
-    else:
-        _loopback_only()
-        ray.init(address="local", include_dashboard=False, log_to_driver=True)
-
-
-def check_resources(settings: SearchSettings) -> int:
-    """Refuse trials no node can host; return how many can run at once on the whole cluster.
-
-    Raises:
-        SearchError: with what the nodes have and what to ask for instead.
-    """
-    cpu, gpu = settings.cpus_per_trial, settings.gpus_per_trial
-    nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
-    fits = [n for n in nodes if n.get("CPU", 0) >= cpu and n.get("GPU", 0) >= gpu]
-    if not fits:
-        have = ", ".join(f"{n.get('CPU', 0):g} CPU/{n.get('GPU', 0):g} GPU" for n in nodes)
-        hint = ("lower --gpus-per-trial to 0 (CPU) or add GPU nodes" if gpu and not any(n.get("GPU") for n in nodes)
-                else "lower --cpus-per-trial / --gpus-per-trial")
-        raise SearchError(f"no node can run a trial needing {cpu:g} CPU and {gpu:g} GPU (nodes: {have}); {hint}")
-    slots = sum(min(math.floor(n.get("CPU", 0) / cpu + 1e-9),
-                    math.floor(n.get("GPU", 0) / gpu + 1e-9) if gpu else 10**6) for n in fits)
-    return max(1, slots)
-
-
-def check_shared_storage(path: str) -> None:
-    """On more than one node, every node must see the storage folder (NFS) unless it is a URI (s3://, gs://).
-
-    Raises:
-        SearchError: a node cannot see a marker file written by the driver.
-    """
-    nodes = [n for n in ray.nodes() if n.get("Alive")]
-    if len(nodes) < 2 or is_uri(path):
-        return
-    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
-    marker = Path(path) / f".pointtune-shared-check-{uuid.uuid4().hex}"
-    marker.parent.mkdir(parents=True, exist_ok=True)
-    marker.write_text("")
-    try:
-        @ray.remote(num_cpus=0)
-        def sees(p: str) -> bool:
-            return os.path.exists(p)
-
-        asked = {sees.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)).remote(
-            str(marker)): f"{n['NodeManagerAddress']} (node {n['NodeID'][:8]})" for n in nodes}
-        answered, silent = ray.wait(list(asked), num_returns=len(asked), timeout=SHARED_CHECK_TIMEOUT_S)
-        blind = []
-        for ref in answered:
-            try:
-                if not ray.get(ref):
-                    blind.append(asked[ref])
-            except ray.exceptions.RayError:  # the node died or cannot run the task
-                silent.append(ref)
-        for ref in silent:
-            ray.cancel(ref, force=True)
-    finally:
-        marker.unlink(missing_ok=True)
-    if silent:
-        raise SearchError(f"node(s) {', '.join(asked[ref] for ref in silent)} did not answer within "
-                          f"{SHARED_CHECK_TIMEOUT_S} s whether they see --storage {path}; check `ray status`")
-    if blind:
-        raise SearchError(f"--storage {path} is not shared: node(s) {', '.join(blind)} cannot see it. On a cluster "
-                          "use a folder every node mounts (NFS) or a URI such as s3://BUCKET/pointtune or gs://...")
 
 
 def preflight(settings: SearchSettings, data: SegmentationData) -> None:
@@ -186,24 +93,35 @@ def classes_without_pixels(data: SegmentationData, indices: tuple[int, ...]) -> 
     return [name for name, n in zip(data.classes.names, counts, strict=False) if n == 0]
 
 
-def _study(settings: SearchSettings, journal: str) -> tuple[optuna.storages.BaseStorage, str]:
-    optuna.logging.set_verbosity(optuna.logging.WARNING)  # our progress lines say what Optuna's INFO lines would
-    study_storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(journal))
-    return study_storage, f"pointtune-{settings.name}-{uuid.uuid4().hex[:8]}"
-
-
 def _journal_path(settings: SearchSettings) -> str:
-    if is_uri(settings.storage):  # Optuna's journal needs a local file; keep it beside the driver
-        local = Path.home() / ".cache" / "pointtune" / "optuna"
-        local.mkdir(parents=True, exist_ok=True)
-        return str(local / f"{settings.name}.log")
+    """Where the driver writes the study's journal: in the experiment folder, or, for a storage URI (Optuna's
+    journal needs a local file), in a local copy that ``JournalSync`` keeps copying into the experiment folder."""
+    if is_uri(settings.storage):
+        return local_journal_path(settings.experiment_path)
     Path(settings.experiment_path).mkdir(parents=True, exist_ok=True)
     return str(Path(settings.experiment_path) / JOURNAL_FILE)
 
 
+def _fetch_journal(settings: SearchSettings) -> str:
+    """On --resume: the local journal, brought from the experiment folder when this machine has no newer copy."""
+    local = _journal_path(settings)
+    remote = f"{settings.experiment_path}/{JOURNAL_FILE}"
+    if is_uri(settings.storage) and storage.exists(remote):
+        here = Path(local).stat().st_size if Path(local).is_file() else -1
+        if storage.size(remote) > here:
+            storage.download(remote, local)
+    if not Path(local).is_file():
+        raise SearchError(f"the Optuna study of {settings.experiment_path} ({JOURNAL_FILE}) is missing: the search "
+                          "cannot be resumed with its searcher state; start a new search")
+    return local
+
+
 def _run_config(settings: SearchSettings, printer: ProgressPrinter) -> tune.RunConfig:
+    callbacks: list[tune.Callback] = [printer]
+    if is_uri(settings.storage):
+        callbacks.append(JournalSync(settings.experiment_path, f"{settings.experiment_path}/{JOURNAL_FILE}"))
     return tune.RunConfig(
-        name=settings.name, storage_path=settings.storage, verbose=0, callbacks=[printer],
+        name=settings.name, storage_path=settings.storage, verbose=0, callbacks=callbacks,
         checkpoint_config=tune.CheckpointConfig(num_to_keep=settings.keep_checkpoints,
                                                 checkpoint_score_attribute=settings.metric,
                                                 checkpoint_score_order="max"),
@@ -214,21 +132,22 @@ def _tune_config(settings: SearchSettings, max_concurrent: int) -> tune.TuneConf
     # ASHA compares trials by their best-so-far objective at rungs of grace_period * reduction_factor**k epochs
     scheduler = (ASHAScheduler(time_attr="epoch", max_t=settings.space.epochs[1], grace_period=settings.grace_period,
                                reduction_factor=settings.reduction_factor) if settings.scheduler == "asha" else None)
-    study_storage, study_name = _study(settings, _journal_path(settings))
     # reuse_actors: a trial process is kept for the next trial instead of re-importing torch (measured per trial
     # with a no-op trainable: 1.60 s -> 0.09 s; a real trial's start 3.4 s -> 0.004 s; benchmarks/)
     return tune.TuneConfig(metric=settings.objective, mode="max", num_samples=settings.trials, scheduler=scheduler,
                            reuse_actors=True,
-                           search_alg=make_search_algorithm(settings, study_storage, study_name, max_concurrent),
+                           search_alg=make_search_algorithm(settings, _journal_path(settings), max_concurrent),
                            trial_dirname_creator=lambda trial: f"trial_{trial.trial_id}")
 
 
-def build_tuner(settings: SearchSettings, data: SegmentationData, slots: int) -> tune.Tuner:
-    trainable = tune.with_resources(tune.with_parameters(tune_entrypoint, data=data),
+def build_tuner(settings: SearchSettings, data: SegmentationData, weights: dict | None, slots: int) -> tune.Tuner:
+    trainable = tune.with_resources(tune.with_parameters(tune_entrypoint, data=data, weights=weights,
+                                                         experiment=settings.experiment_path),
                                     {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial})
     printer = ProgressPrinter(settings)
     if settings.resume:
         TrialBudget.raise_to = settings.trials
+        PointtuneOptunaSearch.journal_path = _fetch_journal(settings)
         return tune.Tuner.restore(settings.experiment_path, trainable=trainable, resume_unfinished=True,
                                   resume_errored=False, restart_errored=False)
     tune_config = _tune_config(settings, min(settings.trials, settings.max_concurrent or slots))
@@ -281,13 +200,20 @@ def _queue_retries(settings: SearchSettings) -> SearchSettings:
     from search.searcher import PointtuneOptunaSearch, params_to_retry
 
     failed = {r.trial_id for r in load_experiment(settings.experiment_path) if r.status == "failed"}
-    study_storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(
-        _journal_path(settings)))
+    study_storage = journal_storage(_fetch_journal(settings))
     (name,) = optuna.study.get_all_study_names(study_storage)
     retries = params_to_retry(optuna.load_study(study_name=name, storage=study_storage), failed)
     PointtuneOptunaSearch.requeue = retries
     print(f"--retry-failed: {len(retries)} failed trial(s) run again as new trials with the same parameters")
     return dataclasses.replace(settings, trials=settings.trials + len(retries))
+
+
+def reset_restore_hints() -> None:
+    """What the driver tells a searcher that Tune restores (budget, journal, retries) is per search: forget the last
+    one's (several searches may run in one process: tests, notebooks)."""
+    TrialBudget.raise_to = None
+    PointtuneOptunaSearch.journal_path = None
+    PointtuneOptunaSearch.requeue = []
 
 
 def _write_settings(settings: SearchSettings) -> None:
@@ -302,20 +228,33 @@ def run_search(settings: SearchSettings) -> int:
         The process exit code: 0 when every trial ended, 130 when interrupted (resume with ``--resume``), 1 when
         no trial finished an epoch.
     """
+    reset_restore_hints()
     settings = _prepare(settings).validate()
     data = load_dataset(settings.base.data)  # read and decoded once; trials get it from the object store
+    settings, weights = resolve_search_weights(settings)
     preflight(settings, data)
     start_ray(settings.address)
-    slots = check_resources(settings)
+    node_types = launchable_node_types() if settings.address else []
+    if node_types:
+        print("autoscaling cluster: can start " + ", ".join(
+            f"up to {t.max_workers} x {t.name} ({t.resources.get('CPU', 0):g} CPU/{t.resources.get('GPU', 0):g} GPU)"
+            for t in node_types), flush=True)
+    slots = check_resources(settings.cpus_per_trial, settings.gpus_per_trial, node_types)
+    check_storage_for_autoscaling(settings.storage, node_types)
     check_shared_storage(settings.storage)
     _write_settings(settings)
     print(f"search {settings.experiment_path}: {settings.trials} trial(s), up to "
           f"{min(settings.trials, settings.max_concurrent or slots)} at once, objective {settings.objective} "
           f"({data.split.describe()})", flush=True)
-    build_tuner(settings, data, slots).fit()
-    from search.results import print_summary
+    build_tuner(settings, data, weights, slots).fit()
+    from search.results import ENDED, load_experiment, print_summary
 
-    scores = score_on_test(settings, data)
+    records = load_experiment(settings.experiment_path)
+    complete = sum(r.status in ENDED for r in records) >= settings.trials
+    scores = None
+    if complete:  # only a finished search is tidied and scored: an interrupted one may yet change its best trial
+        tidy_after_search(settings, records)
+        scores = score_on_test(settings, data)
     ended, trained = print_summary(settings, scores)
     if ended < settings.trials:
         print(f"\nThe search stopped before all trials finished. Resume it with:\n  {resume_command(settings)}")
@@ -325,6 +264,45 @@ def run_search(settings: SearchSettings) -> int:
               file=sys.stderr)
         return 1
     return 0
+
+
+def tidy_after_search(settings: SearchSettings, records: list) -> None:
+    """After a finished search: drop the trials' resume states (3x a model each) and close the study's trials that no
+    Tune trial owns (a driver killed between creating a trial and its next snapshot leaves one RUNNING).
+
+    Trials keep their resume state until here, not just until they end: a driver killed after a trial ended but
+    before Tune recorded it replays that trial from it.
+    """
+    from search.searcher import OUTCOME_ATTR, TRIAL_ID_ATTR
+    from trainable.checkpoint import RESUME_FILE, drop_resume_state
+
+    known = {r.trial_id for r in records}
+    for path in {r.path for r in records} | storage.glob(settings.experiment_path, f"trial_*/{RESUME_FILE}"):
+        drop_resume_state(path.removesuffix(f"/{RESUME_FILE}"))
+    study_storage = journal_storage(_journal_path(settings))
+    for name in optuna.study.get_all_study_names(study_storage):
+        study = optuna.load_study(study_name=name, storage=study_storage)
+        for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+            if t.user_attrs.get(TRIAL_ID_ATTR) not in known:
+                study_storage.set_trial_user_attr(t._trial_id, OUTCOME_ATTR, "lost: its driver was killed")
+                study_storage.set_trial_state_values(t._trial_id, optuna.trial.TrialState.FAIL)
+
+
+def resolve_search_weights(settings: SearchSettings) -> tuple[SearchSettings, dict | None]:
+    """Resolve the weights once, in the driver, before any trial; on --resume, check they are still the same file.
+
+    Raises:
+        WeightsError: as ``resolve_weights``; SearchError: a resumed search's weights file changed.
+    """
+    model = settings.base.model
+    resolved, state = resolve_weights(model)
+    if settings.resume and model.weights_sha256 and resolved.sha256 != model.weights_sha256:
+        raise SearchError(f"the weights this search started from ({model.weights_source}, sha256 "
+                          f"{model.weights_sha256[:16]}...) changed on disk (now {resolved.sha256[:16]}...): put the "
+                          "original file back, or start a new search")
+    print(f"weights: {resolved.describe()}", flush=True)
+    return dataclasses.replace(settings, base=settings.base.replace(
+        model=dataclasses.asdict(resolved_config(model, resolved)))), state
 
 
 def score_on_test(settings: SearchSettings, data: SegmentationData) -> dict[str, float] | None:
@@ -344,10 +322,16 @@ def score_on_test(settings: SearchSettings, data: SegmentationData) -> dict[str,
     except SearchError as e:  # nothing trained: nothing to score
         log.info("no test score: %s", e)
         return None
+    path = f"{settings.experiment_path}/{TEST_SCORES_FILE}"
+    before = json.loads(storage.read_text(path)) if storage.exists(path) else {}
+    if (before.get("trial_id"), before.get("epoch")) == (record.trial_id, int(payload["epoch"])):
+        return before  # a resumed search whose best did not change: the model was scored already
     task = ray.remote(score_model).options(num_cpus=settings.cpus_per_trial, num_gpus=settings.gpus_per_trial)
     scores = ray.get(task.remote(payload, data, list(data.split.test)))
+    # a resumed search with more trials may pick another best: the test split then served more than one pick
+    scores["test_scorings"] = int(before.get("test_scorings", 0)) + 1
     payload["test_metrics"] = scores
     save_export(payload, f"{settings.experiment_path}/best_model.pt")
-    storage.write_text(f"{settings.experiment_path}/{TEST_SCORES_FILE}", json.dumps(
-        {"trial_id": record.trial_id, "epoch": int(payload["epoch"]), **scores}, indent=2))
+    storage.write_text(path, json.dumps({"trial_id": record.trial_id, "epoch": int(payload["epoch"]), **scores},
+                                        indent=2))
     return scores

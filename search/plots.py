@@ -17,7 +17,7 @@ import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
 from search.results import TrialRecord, best_record, trials_table
-from search.settings import is_uri
+from trainable.storage import is_uri
 
 BAR_METRICS = (("oa", "accuracy"), ("precision", "precision"), ("recall", "recall"), ("f1", "F1"))
 

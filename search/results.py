@@ -15,9 +15,9 @@ from typing import Any
 
 import pandas as pd
 
-from search import storage
 from search.errors import SearchError
-from search.settings import is_uri
+from trainable import storage
+from trainable.storage import is_uri
 
 STATUS = {"TERMINATED": "finished", "RUNNING": "running", "ERROR": "failed", "PENDING": "pending",
           "PAUSED": "paused"}
@@ -241,7 +241,9 @@ def print_summary(settings: Any, test_scores: dict[str, float] | None = None) ->
         best = df[df.trial_id == best_record(records).trial_id].iloc[0]  # the trial `export` takes
         print("\n" + describe_best(best, records[0].metric))
         if test_scores:
-            print(f"test score of its model ({int(test_scores['test_images'])} held-out image(s), scored once): "
+            times = int(test_scores.get("test_scorings", 1))
+            how = "scored once" if times == 1 else f"the test split has now scored {times} picks (resumed searches)"
+            print(f"test score of its model ({int(test_scores['test_images'])} held-out image(s), {how}): "
                   f"F1 {test_scores['test_f1']:.4f}, mIoU {test_scores['test_miou']:.4f}, "
                   f"OA {test_scores['test_oa']:.4f} (validation {records[0].metric} "
                   f"{best[f'best_{records[0].metric}']:.4f})")

@@ -14,23 +14,35 @@ objective every epoch, so the last result already carries the best epoch; on top
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
+import pickle
+import time
+import uuid
 import warnings
+from pathlib import Path
 from typing import Any, ClassVar
 
 import optuna
 from optuna.trial import TrialState
+from ray.tune import Callback
 from ray.tune.search import ConcurrencyLimiter, SearchGenerator
 from ray.tune.search.optuna import OptunaSearch
 
 from search.settings import SearchSettings
 from search.space import SearchSpaceSampler
+from trainable import storage
 
 log = logging.getLogger(__name__)
 WORST_VALUE = 0.0  # every searchable metric is in [0, 1], higher is better
 TRIAL_ID_ATTR = "pointtune_trial_id"
 OUTCOME_ATTR = "pointtune_outcome"
+
+
+def journal_storage(path: str) -> optuna.storages.JournalStorage:
+    """The study's storage: Optuna's journal file (appends only; a URI-stored search keeps a local copy)."""
+    return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(path))
 
 
 def make_sampler(settings: SearchSettings, concurrent: int) -> optuna.samplers.BaseSampler:
@@ -60,8 +72,29 @@ class PointtuneOptunaSearch(OptunaSearch):
         super().__init__(*args, metric=objective, mode="max", **kwargs)
         self.objective = objective
 
+    # the study's journal file on this machine; set by the driver before Tune restores a searcher (``--resume``)
+    journal_path: ClassVar[str | None] = None
+
+    def save(self, checkpoint_path: str) -> None:
+        """Tune's snapshot of the searcher, without the study: that lives in its journal, which a resumed search
+        (perhaps on another machine, with the journal at another path) opens anew."""
+        state = self.__dict__.copy()
+        state.update(_ot_study=None, _storage=None,
+                     _ot_trials={tid: t._trial_id for tid, t in self._ot_trials.items()})
+        with open(checkpoint_path, "wb") as f:
+            pickle.dump(state, f)
+
     def restore(self, checkpoint_path: str) -> None:
-        super().restore(checkpoint_path)
+        with open(checkpoint_path, "rb") as f:
+            state = pickle.load(f)
+        trial_numbers = state.pop("_ot_trials")
+        self.__dict__.update(state)
+        if PointtuneOptunaSearch.journal_path is None:
+            raise RuntimeError("PointtuneOptunaSearch.journal_path must be set before a searcher is restored")
+        self._storage = journal_storage(PointtuneOptunaSearch.journal_path)
+        self._ot_study = optuna.load_study(study_name=self._study_name, storage=self._storage, sampler=self._sampler,
+                                           pruner=optuna.pruners.NopPruner())
+        self._ot_trials = {tid: optuna.trial.Trial(self._ot_study, number) for tid, number in trial_numbers.items()}
         for trial_id, params in PointtuneOptunaSearch.requeue:
             self._ot_study.enqueue_trial(params, user_attrs={"pointtune_retry_of": trial_id},
                                          skip_if_exists=False)
@@ -150,9 +183,50 @@ class TrialBudget(SearchGenerator):
             self._finished = False
 
 
-def make_search_algorithm(settings: SearchSettings, storage: optuna.storages.BaseStorage, study_name: str,
-                          concurrent: int) -> TrialBudget:
+def make_search_algorithm(settings: SearchSettings, journal: str, concurrent: int) -> TrialBudget:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # our progress lines say what Optuna's INFO lines would
+    study_name = f"pointtune-{settings.name}-{uuid.uuid4().hex[:8]}"
     searcher = PointtuneOptunaSearch(space=SearchSpaceSampler(settings.space), sampler=make_sampler(settings,
-                                     concurrent), storage=storage, study_name=study_name,
+                                     concurrent), storage=journal_storage(journal), study_name=study_name,
                                      objective=settings.base.train.objective)
     return TrialBudget(ConcurrencyLimiter(searcher, max_concurrent=concurrent))
+
+
+def local_journal_path(experiment_path: str) -> str:
+    """This machine's copy of the journal of a search stored at a URI (Optuna's journal needs a local file)."""
+    digest = hashlib.sha256(experiment_path.encode()).hexdigest()[:12]
+    local = Path.home() / ".cache" / "pointtune" / "optuna" / f"{experiment_path.rstrip('/').rsplit('/', 1)[-1]}-" \
+        f"{digest}.log"
+    local.parent.mkdir(parents=True, exist_ok=True)
+    return str(local)
+
+
+class JournalSync(Callback):
+    """Copies the study's local journal into the experiment folder (a storage URI) whenever a trial ends, at most
+    every ``every_s`` seconds while results arrive, and at the end: the study lives with the experiment.
+
+    The local copy is found on the machine the driver runs on (a resumed search restores this callback from the
+    experiment, perhaps elsewhere)."""
+
+    def __init__(self, experiment_path: str, remote: str, every_s: float = 30.0):
+        self.experiment_path, self.remote, self.every_s, self.last = experiment_path, remote, every_s, 0.0
+
+    def sync(self) -> None:
+        try:
+            storage.upload(local_journal_path(self.experiment_path), self.remote)
+            self.last = time.monotonic()
+        except OSError as e:  # a flaky bucket must not stop the search; the next sync tries again
+            log.warning("could not copy the Optuna journal to %s: %s", self.remote, e)
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+        if time.monotonic() - self.last > self.every_s:
+            self.sync()
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.sync()
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.sync()
+
+    def on_experiment_end(self, trials: list, **info: Any) -> None:
+        self.sync()

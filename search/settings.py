@@ -16,6 +16,7 @@ from typing import Any, Literal
 import yaml
 
 from trainable.config import ConfigError, DataConfig, ModelConfig, PointConfig, TrainConfig, TrialConfig
+from trainable.storage import is_uri
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,7 @@ class SearchSettings:
     resume: bool = False
     seed: int = 0
     max_failures: int = 2
-    keep_checkpoints: int = 3
+    keep_checkpoints: int = 1
     retry_failed: bool = False
     trials_given: bool = False  # --trials was on the command line (with --resume it raises the budget)
 
@@ -131,10 +132,6 @@ class SearchSettings:
         d = dict(d)
         space = {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.pop("space").items()}
         return cls(base=TrialConfig.from_dict(d.pop("base")), space=SearchSpace(**space), **d)
-
-
-def is_uri(path: str) -> bool:
-    return "://" in path
 
 
 def resolve_storage(storage: str) -> str:
@@ -206,6 +203,11 @@ def trial_config_from_args(args: Any) -> tuple[TrialConfig, dict[str, Any]]:
 
 def search_settings_from_args(args: Any) -> SearchSettings:
     base, defaults = trial_config_from_args(args)
+    storage = resolve_storage(args.storage)
+    # a resume state is 3x the model (weights and Adam's moments): every other epoch on a local disk (the first
+    # version wrote 3x every epoch), every 4th to a bucket (uploads); a crash re-runs the epochs since
+    resume_every = args.resume_every or (4 if is_uri(storage) else 2)
+    base = base.replace(train={"resume_every": resume_every})
     ppi = tuple(args.points_range) if args.points_range else None
     epochs = tuple(pick(args, "epochs_range", defaults))
     scheduler = args.scheduler or "none"
@@ -222,7 +224,7 @@ def search_settings_from_args(args: Any) -> SearchSettings:
         cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial, scheduler=scheduler,
         grace_period=pick(args, "grace_period", defaults), reduction_factor=pick(args, "reduction_factor", defaults),
         asha_search_epochs=args.asha_search_epochs, sampler=pick(args, "sampler", defaults),
-        storage=resolve_storage(args.storage), name=args.name or "", address=args.address, resume=args.resume,
+        storage=storage, name=args.name or "", address=args.address, resume=args.resume,
         seed=args.seed, max_failures=args.max_failures, keep_checkpoints=args.keep_checkpoints,
         retry_failed=args.retry_failed, trials_given=args.trials is not None,
     ).validate()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import math
 import shutil
 from pathlib import Path
@@ -10,8 +11,10 @@ from typing import Any
 
 import yaml
 
-from trainable.checkpoint import CHECKPOINT_FILE
+from trainable.checkpoint import CHECKPOINT_FILE, atomic_torch_save
 from trainable.config import TrialConfig
+from trainable.dataset import check_roots
+from trainable.model import resolve_weights, resolved_config
 from trainable.trial import run_trial
 
 SUMMARY_KEYS = ("train_loss", "train_f1", "val_loss", "val_oa", "val_precision", "val_recall", "val_f1", "val_miou")
@@ -24,7 +27,8 @@ def format_epoch(metrics: dict[str, Any], epochs: int) -> str:
 
 
 class RunDirectory:
-    """The ``--out`` folder: ``config.yaml``, ``metrics.csv`` (one row per epoch), ``last.pt`` and ``best.pt``."""
+    """The ``--out`` folder: ``config.yaml``, ``metrics.csv`` (one row per epoch), ``best.pt`` (the weights of the
+    best epoch) and ``last.pt`` (weights and optimizer of the last epoch saved to resume from)."""
 
     def __init__(self, out: str | Path, cfg: TrialConfig):
         self.out = Path(out)
@@ -34,8 +38,13 @@ class RunDirectory:
         (self.out / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
         self.best = -math.inf
         self.epochs = cfg.train.epochs
+        self.metric = cfg.train.metric
 
-    def report(self, metrics: dict[str, Any], checkpoint_dir: str) -> None:
+    def report(self, metrics: dict[str, Any], checkpoint_dir: str | None) -> None:
+        if metrics.get("trial_outcome"):  # diverged: no validation, no checkpoint
+            print(metrics["trial_error"], flush=True)
+            (self.out / "outcome.txt").write_text(f"{metrics['trial_outcome']}: {metrics['trial_error']}\n")
+            return
         print(format_epoch(metrics, self.epochs), flush=True)
         new = not self.csv.exists()
         with self.csv.open("a", newline="") as f:
@@ -43,22 +52,28 @@ class RunDirectory:
             if new:
                 writer.writeheader()
             writer.writerow(metrics)
-        source = Path(checkpoint_dir) / CHECKPOINT_FILE
-        shutil.copyfile(source, self.out / ".last.pt.tmp")
-        (self.out / ".last.pt.tmp").replace(self.out / "last.pt")
-        if metrics["val_f1"] > self.best:
-            self.best = metrics["val_f1"]
-            shutil.copyfile(source, self.out / ".best.pt.tmp")
+        if checkpoint_dir is not None:  # a new best epoch: its weights
+            self.best = metrics[self.metric]
+            shutil.copyfile(Path(checkpoint_dir) / CHECKPOINT_FILE, self.out / ".best.pt.tmp")
             (self.out / ".best.pt.tmp").replace(self.out / "best.pt")
+
+    def save_state(self, state: dict[str, Any]) -> int:
+        """The latest full state (weights and optimizer) as ``last.pt``."""
+        return atomic_torch_save(state, self.out / "last.pt").stat().st_size
 
 
 def train_once(cfg: TrialConfig, out: str | Path) -> float:
     """Run one training; returns the best validation F1."""
+    check_roots(cfg.data)
+    resolved, weights = resolve_weights(cfg.model)
+    cfg = cfg.replace(model=dataclasses.asdict(resolved_config(cfg.model, resolved)))
     run_dir = RunDirectory(out, cfg)
     print(f"training {cfg.model.backbone} on {cfg.data.root}: lr {cfg.train.lr:g}, "
           f"{_points_text(cfg)}, {cfg.train.epochs} epoch(s), tiles {cfg.data.tile_size}px -> {run_dir.out}")
-    run_trial(cfg, run_dir.report)
-    print(f"best val_f1 {run_dir.best:.4f}; checkpoints: {run_dir.out / 'best.pt'}, {run_dir.out / 'last.pt'}")
+    print(f"weights: {resolved.describe()}")
+    run_trial(cfg, run_dir.report, weights=weights, save_state=run_dir.save_state)
+    print(f"best {cfg.train.metric} {run_dir.best:.4f}; checkpoints: {run_dir.out / 'best.pt'}, "
+          f"{run_dir.out / 'last.pt'}")
     return run_dir.best
 
 

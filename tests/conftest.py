@@ -50,7 +50,7 @@ def ray_local():
     """A fresh local Ray instance (2 CPUs, loopback) for the module, always shut down."""
     import ray
 
-    from search.launch import start_ray
+    from search.cluster import start_ray
 
     start_ray(None)
     try:

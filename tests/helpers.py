@@ -3,6 +3,7 @@ waits for a second trial."""
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import signal
 import subprocess
@@ -37,14 +38,14 @@ def waiting_for_a_second_trial(folder: Path, timeout_s: float = 120.0):
     Tune then reuses the first worker for every trial; the rendezvous makes "did two run at once" a question about
     the search's resources and concurrency, not about how fast the machine starts processes."""
 
-    def entrypoint(config: dict, data=None) -> None:
+    def entrypoint(config: dict, data=None, **passed) -> None:
         from trainable.trial import tune_entrypoint
 
         (folder / f"{time.time_ns()}").touch()
         deadline = time.monotonic() + timeout_s
         while len(list(folder.iterdir())) < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
-        tune_entrypoint(config, data)
+        tune_entrypoint(config, data, **passed)
 
     return entrypoint
 
@@ -55,7 +56,7 @@ def misbehaving(folder: Path):
     (deterministic: must not be retried), the third with a RuntimeError on every attempt (retried, then failed).
     Every call appends the trial id to ``folder/calls``."""
 
-    def entrypoint(config: dict, data=None) -> None:
+    def entrypoint(config: dict, data=None, **passed) -> None:
         import ray.tune
 
         import trainable.loop as loop
@@ -89,7 +90,7 @@ def misbehaving(folder: Path):
 
             trainable.trial.build_inputs, saved = bad_inputs, trainable.trial.build_inputs
         try:
-            tune_entrypoint(config, data)
+            tune_entrypoint(config, data, **passed)
         finally:
             loop.partial_cross_entropy = original
             if role == "config":
@@ -101,9 +102,59 @@ def misbehaving(folder: Path):
 def behaving():
     """The real trainable under the name the misbehaving one had (Tune checks the name when a search resumes)."""
 
-    def entrypoint(config: dict, data=None) -> None:
+    def entrypoint(config: dict, data=None, **passed) -> None:
         from trainable.trial import tune_entrypoint
 
-        tune_entrypoint(config, data)
+        tune_entrypoint(config, data, **passed)
 
     return entrypoint
+
+
+# ------------------------------------------------------------------ which sockets processes listen on (/proc)
+
+def _descendants(root: int) -> set[int]:
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+    found, frontier = {root}, [root]
+    while frontier:
+        pid = frontier.pop()
+        kids = {p for p, parent in parents.items() if parent == pid} - found
+        found |= kids
+        frontier += kids
+    return found
+
+
+def _socket_inodes(pid: int) -> set[str]:
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").glob("*"):
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    return inodes
+
+
+def _listening() -> dict[str, str]:
+    """inode -> local address of every listening TCP socket (IPv4 and IPv6) on the machine."""
+    out = {}
+    for table, width in (("/proc/net/tcp", 4), ("/proc/net/tcp6", 16)):
+        for row in Path(table).read_text().splitlines()[1:]:
+            cols = row.split()
+            if cols[3] != "0A":  # LISTEN
+                continue
+            host_hex, port_hex = cols[1].split(":")
+            raw = bytes.fromhex(host_hex)
+            host = b"".join(raw[i:i + 4][::-1] for i in range(0, width, 4))  # little-endian 32-bit words
+            out[cols[9]] = f"{ipaddress.ip_address(host)}:{int(port_hex, 16)}"
+    return out
+
+
+def _is_loopback(address: str) -> bool:
+    ip = ipaddress.ip_address(address.rsplit(":", 1)[0])
+    return ip.is_loopback or (ip.version == 6 and ip.ipv4_mapped is not None and ip.ipv4_mapped.is_loopback)

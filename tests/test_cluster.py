@@ -73,7 +73,7 @@ def test_storage_a_node_cannot_see_is_refused_before_any_trial(blind_worker, dem
                                                                capsys: pytest.CaptureFixture) -> None:
     import ray
 
-    from search.launch import check_shared_storage
+    from search.cluster import check_shared_storage
 
     cluster, storage = blind_worker
     try:
@@ -125,6 +125,7 @@ def test_a_killed_worker_nodes_trial_resumes_from_its_checkpoint(two_nodes, demo
     cluster, worker = two_nodes
     experiment, log = tmp_path / "kill", tmp_path / "driver.log"
     proc = start_search(["--address", cluster.address, "--data", str(demo_dir), *SEARCH, "--crops-per-epoch", "1200",
+                         "--resume-every", "1",
                     "--trials", "3", "--epochs-range", "3", "3", "--max-failures", "2", "--storage", str(tmp_path),
                     "--name", "kill"], log)
     try:

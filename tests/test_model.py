@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 import logging
 from pathlib import Path
 
@@ -8,7 +9,7 @@ import torch
 import torchvision
 
 from trainable.config import ModelConfig
-from trainable.model import WeightsError, build_model, cached_weights_path
+from trainable.model import WeightsError, build_model, cached_weights_path, resolve_weights, resolved_config
 
 
 @pytest.fixture(autouse=True)
@@ -59,14 +60,59 @@ def test_offline_without_cached_weights_says_where_to_put_them(monkeypatch: pyte
         raise OSError("network is unreachable")
 
     monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
-    with pytest.raises(WeightsError, match=r"put it at .*mobilenet_v3_large-.*pth.*--allow-random-init"):
-        build_model(ModelConfig(backbone="mobilenet_v3_large", weights="imagenet"), num_classes=3)
+    for weights in ("imagenet", "auto"):
+        with pytest.raises(WeightsError, match=r"put it at .*mobilenet_v3_large-.*pth.*--allow-random-init"):
+            resolve_weights(ModelConfig(backbone="mobilenet_v3_large", weights=weights))
     with caplog.at_level(logging.WARNING):
-        model = build_model(ModelConfig(backbone="mobilenet_v3_large", weights="imagenet",
-                                        allow_random_init=True), num_classes=3)
-        auto = build_model(ModelConfig(backbone="mobilenet_v3_large", weights="auto"), num_classes=3)
-    assert model.classifier[-1].out_channels == 3 and auto.classifier[-1].out_channels == 3
-    assert "continuing from random init" in caplog.text and "training from scratch" in caplog.text
+        resolved, state = resolve_weights(ModelConfig(backbone="mobilenet_v3_large", weights="auto",
+                                                      allow_random_init=True))
+    assert (resolved.kind, state) == ("none", None) and "random init" in resolved.describe()
+    assert "continuing from random init" in caplog.text
+
+
+def test_weights_are_downloaded_once_into_torchvisions_cache(tmp_path: Path, empty_torch_cache: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fake download source (torch.hub's downloader copying a local file) stands in for torchvision's URL."""
+    from torchvision.models import MobileNet_V3_Large_Weights
+
+    source = tmp_path / "served.pth"
+    torch.save(torchvision.models.mobilenet_v3_large().state_dict(), source)
+    downloads: list[str] = []
+
+    def fake_download(url: str, dst: str, *args: object, **kwargs: object) -> None:
+        downloads.append(url)
+        Path(dst).write_bytes(source.read_bytes())
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", fake_download)
+    cfg = ModelConfig(backbone="mobilenet_v3_large", weights="auto")
+    first, state = resolve_weights(cfg)
+    again, _ = resolve_weights(cfg)
+    enum = MobileNet_V3_Large_Weights.IMAGENET1K_V1
+    assert downloads == [enum.url], "downloaded once; the second resolution reads torchvision's cache"
+    assert first == again and first.kind == "imagenet" and first.source == str(cached_weights_path(enum))
+    assert first.sha256 == hashlib.sha256(source.read_bytes()).hexdigest()
+    recorded = resolved_config(cfg, first)
+    assert (recorded.weights, recorded.weights_sha256) == ("imagenet", first.sha256)
+    model = build_model(recorded, num_classes=3, state=state)
+    assert torch.equal(model.backbone["0"][0].weight, state["features.0.0.weight"])
+
+
+def test_coco_weights_replace_the_head(empty_torch_cache: Path) -> None:
+    from torchvision.models.segmentation import DeepLabV3_MobileNet_V3_Large_Weights, deeplabv3_mobilenet_v3_large
+
+    coco = deeplabv3_mobilenet_v3_large(weights=None, weights_backbone=None, num_classes=21, aux_loss=True)
+    target = cached_weights_path(DeepLabV3_MobileNet_V3_Large_Weights.COCO_WITH_VOC_LABELS_V1)
+    target.parent.mkdir(parents=True)
+    torch.save(coco.state_dict(), target)
+    model = build_model(ModelConfig(backbone="mobilenet_v3_large", weights="coco"), num_classes=5)
+    assert model.classifier[-1].out_channels == 5 and model.aux_classifier is None
+    assert torch.equal(model.classifier[0].convs[0][0].weight, coco.classifier[0].convs[0][0].weight)
+
+
+def test_the_tiny_cnn_has_no_pretrained_weights() -> None:
+    assert resolve_weights(ModelConfig(backbone="tiny", weights="auto"))[0].kind == "none"
+    with pytest.raises(WeightsError, match="no pretrained weights"):
+        resolve_weights(ModelConfig(backbone="tiny", weights="imagenet"))
 
 
 def test_weights_that_fit_nothing_are_refused(tmp_path: Path) -> None:

@@ -74,9 +74,9 @@ def test_a_search_in_which_every_trial_fails_exits_non_zero(ray_local, demo_dir:
         (tmp_path / "slots" / slot).write_text("taken")
     monkeypatch.setattr(search.launch, "tune_entrypoint", misbehaving(tmp_path / "slots"))
 
-    def every_trial_bad(config: dict, data=None) -> None:
+    def every_trial_bad(config: dict, data=None, **passed) -> None:
         (tmp_path / "slots" / "config").unlink(missing_ok=True)
-        return misbehaving(tmp_path / "slots")(config, data)
+        return misbehaving(tmp_path / "slots")(config, data, **passed)
 
     monkeypatch.setattr(search.launch, "tune_entrypoint", every_trial_bad)
     assert main(["run", "--data", str(demo_dir), *FAST, "--trials", "2", "--max-concurrent", "1",

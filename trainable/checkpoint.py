@@ -1,7 +1,9 @@
 """Checkpoints: written atomically, read with ``weights_only=True`` only.
 
 A checkpoint is a plain dict of tensors, numbers, strings, lists and dicts (so it needs no code to unpickle):
-``{"model", "optimizer", "epoch", "config", "classes", "metrics", "best_val_f1", "pointtune_version"}``.
+``{"model", "epoch", "config", "classes", "metrics", "best", "train_stems", ..., "pointtune_version"}``. The
+checkpoints a trial reports (the weights of its best epochs) hold no optimizer state; its resume state
+(``resume_state.pt``, overwritten) adds ``"optimizer"``.
 """
 
 from __future__ import annotations
@@ -100,3 +102,44 @@ def load_checkpoint(directory_or_file: str | Path) -> dict[str, Any]:
     if not isinstance(state, dict) or "model" not in state:
         raise CheckpointError(f"{p} is not a pointtune checkpoint (no 'model' entry)")
     return state
+
+
+RESUME_FILE = "resume_state.pt"
+
+
+def save_resume_state(trial_path: str, state: dict[str, Any]) -> int:
+    """Write the state to resume a trial from, over the previous one, at ``trial_path`` (a folder or a URI).
+
+    Returns:
+        The bytes written.
+    """
+    from trainable import storage
+
+    target = f"{trial_path}/{RESUME_FILE}"
+    if not storage.is_uri(target):
+        return atomic_torch_save(state, target, durable=True).stat().st_size
+    with tempfile.TemporaryDirectory(prefix="pointtune-resume-") as d:
+        local = atomic_torch_save(state, Path(d) / RESUME_FILE, durable=False)
+        storage.upload(local, target)
+        return local.stat().st_size
+
+
+def load_resume_state(trial_path: str) -> dict[str, Any] | None:
+    """The state a trial saved to resume from, or None when it saved none."""
+    from trainable import storage
+
+    source = f"{trial_path}/{RESUME_FILE}"
+    if not storage.exists(source):
+        return None
+    if not storage.is_uri(source):
+        return load_checkpoint(source)
+    with tempfile.TemporaryDirectory(prefix="pointtune-resume-") as d:
+        storage.download(source, Path(d) / RESUME_FILE)
+        return load_checkpoint(Path(d) / RESUME_FILE)
+
+
+def drop_resume_state(trial_path: str) -> None:
+    """A finished trial needs no resume state: remove it (it weighs 3x the model with Adam)."""
+    from trainable import storage
+
+    storage.remove(f"{trial_path}/{RESUME_FILE}")

@@ -121,11 +121,16 @@ class ModelConfig:
             ``imagenet`` (backbone), ``coco`` (whole DeepLabV3, COCO-VOC labels), or a path to a state dict.
         allow_random_init: when requested weights cannot be found or downloaded, continue from random init
             instead of stopping.
+        weights_source, weights_sha256, weights_note: what ``weights`` resolved to (file or URL, its SHA-256, and
+            a sentence), filled in once by the driver; empty before.
     """
 
     backbone: Backbone = "resnet50"
     weights: str = "auto"
     allow_random_init: bool = False
+    weights_source: str = ""
+    weights_sha256: str = ""
+    weights_note: str = ""
 
     def validate(self) -> None:
         if self.backbone not in BACKBONES:
@@ -151,6 +156,7 @@ class TrainConfig:
         device: ``auto`` (CUDA when present), ``cpu`` or ``cuda``.
         num_threads: torch CPU threads (0 leaves torch's default).
         metric: the validation metric that picks the best epoch (and ranks trials in a search).
+        resume_every: epochs between two saves of the state to resume from (weights and optimizer).
     """
 
     lr: float = 1e-4
@@ -165,6 +171,7 @@ class TrainConfig:
     device: str = "auto"
     num_threads: int = 0
     metric: str = "val_f1"
+    resume_every: int = 1
 
     def validate(self) -> None:
         if not 0.0 < self.lr < 1.0:
@@ -180,6 +187,8 @@ class TrainConfig:
         if self.poly_power <= 0 or self.warmup_epochs < 0 or self.warmup_epochs >= self.epochs:
             raise ConfigError(f"poly_power={self.poly_power:g} must be > 0 and warmup_epochs={self.warmup_epochs:g} "
                               f"in [0, epochs={self.epochs})")
+        if self.resume_every < 1:
+            raise ConfigError(f"resume_every={self.resume_every}: save the resume state every 1 or more epochs")
         if self.metric not in METRICS:
             raise ConfigError(f"metric {self.metric!r}: use one of {', '.join(METRICS)}")
 

@@ -177,6 +177,21 @@ def _load_folder(root: Path, classes: ClassDescription, cfg: DataConfig,
     return [sample for sample, _ in loaded if sample is not None], problems + [p for _, ps in loaded for p in ps]
 
 
+def check_roots(cfg: DataConfig) -> Path:
+    """The data folders exist (a cheap check, before weights are fetched or files decoded); returns the root.
+
+    Raises:
+        DatasetError: naming each missing folder.
+    """
+    root = Path(cfg.root).expanduser()
+    missing = [f"{flag} {p} does not exist: pass a folder with images/ and semantic/"
+               for flag, p in (("data folder", cfg.root), ("--val-dir", cfg.val_dir), ("--test-dir", cfg.test_dir))
+               if p is not None and not Path(p).expanduser().is_dir()]
+    if missing:
+        raise DatasetError(root, missing)
+    return root
+
+
 def load_dataset(cfg: DataConfig, workers: int = 4, split: bool = True) -> SegmentationData:
     """Read, decode and check every image and mask of ``cfg.root`` (and ``val_dir``/``test_dir``), and split it
     (``split=False``: every image in the training part, for scoring a model on a folder).
@@ -186,9 +201,7 @@ def load_dataset(cfg: DataConfig, workers: int = 4, split: bool = True) -> Segme
         ClassDescriptionError: the class description is missing or malformed.
         ConfigError: the split cannot be made (one scene only, a split file naming unknown images).
     """
-    root = Path(cfg.root).expanduser()
-    if not root.is_dir():
-        raise DatasetError(root, [f"data folder {root} does not exist: pass --data DIR with images/ and semantic/"])
+    root = check_roots(cfg)
     classes = ClassDescription.resolve(root, cfg.format, cfg.classes_file)
     samples, problems, roles = [], [], []
     for role, folder in (("", cfg.root), ("val", cfg.val_dir), ("test", cfg.test_dir)):

@@ -1,13 +1,21 @@
 """DeepLabV3 builders (torchvision) with the classifier replaced for N classes, and their weights.
 
-Weights: ``none``; ``auto`` (ImageNet backbone weights when already on disk, no download); ``imagenet``
+Weights: ``none``; ``auto`` (ImageNet backbone weights where the backbone has them, else none); ``imagenet``
 (backbone, torchvision's ``*_Weights.IMAGENET1K_V1``); ``coco`` (the whole DeepLabV3, torchvision's
 ``COCO_WITH_VOC_LABELS_V1``); or a path to a state dict (``.pt``/``.pth``, also a pointtune checkpoint/export).
+
+Weights are *resolved* once (``resolve_weights``: the search's driver, or ``train``): torchvision's cached file is
+used, or downloaded once from torchvision's own URL into torchvision's own cache; offline without it the run stops
+unless ``allow_random_init``. The resolved choice (file and SHA-256, or random init) goes into the config, and the
+state dict reaches trials with the data, so no node downloads anything.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -58,22 +66,107 @@ def cached_weights_path(weights: Any) -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
 
 
-def _fetch(builder: Any, cfg: ModelConfig, **kwargs: Any) -> nn.Module:
-    """Call a torchvision builder that may download weights; explain what to do when offline."""
-    enum = kwargs.get("weights") or kwargs.get("weights_backbone")
+@dataclass(frozen=True)
+class ResolvedWeights:
+    """What a run starts from: ``kind`` none, imagenet (backbone), coco (whole model) or file, where from, and the
+    SHA-256 of the file that was read (empty for none)."""
+
+    kind: str
+    source: str = ""
+    sha256: str = ""
+    note: str = ""
+
+    def describe(self) -> str:
+        if self.kind == "none":
+            return self.note or "random init"
+        return f"{self.kind} weights from {self.source} (sha256 {self.sha256[:16]}...)"
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _torchvision_file(enum: Any, cfg: ModelConfig) -> Path:
+    """torchvision's cached weights file for ``enum``, downloaded once from torchvision's URL when missing.
+
+    Raises:
+        WeightsError: the file is missing and the download failed (offline), saying where to put it.
+    """
+    path = cached_weights_path(enum)
+    if path.is_file():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
     try:
-        return builder(**kwargs)
-    except Exception as e:  # noqa: BLE001  URLError, OSError, RuntimeError: torchvision wraps them variously
-        where = cached_weights_path(enum)
-        msg = (f"could not get {enum} weights for backbone {cfg.backbone!r} ({type(e).__name__}: {e}). "
-               f"Offline? Download {enum.url} on a machine with internet and put it at {where}, or pass "
-               "--weights FILE (a state dict), --weights none, or --allow-random-init to train from scratch")
+        log.info("downloading %s to %s (once, in the driver)", enum.url, path)
+        torch.hub.download_url_to_file(enum.url, str(partial), progress=False)
+        partial.replace(path)
+        return path
+    except Exception as e:  # noqa: BLE001  URLError, OSError, RuntimeError: torch.hub raises them variously
+        partial.unlink(missing_ok=True)
+        raise WeightsError(
+            f"could not get {enum} weights for backbone {cfg.backbone!r} ({type(e).__name__}: {e}). Offline? "
+            f"Download {enum.url} on a machine with internet and put it at {path}, or pass --weights FILE (a state "
+            "dict), --weights none, or --allow-random-init to train from scratch") from None
+
+
+def resolve_weights(cfg: ModelConfig) -> tuple[ResolvedWeights, dict[str, torch.Tensor] | None]:
+    """Decide, once, what a run starts from, and read it.
+
+    Returns:
+        The resolved choice and the state dict to load (None for random init).
+
+    Raises:
+        WeightsError: weights that cannot be had (offline without the cached file, a missing or unfitting file),
+            unless ``allow_random_init`` turns the torchvision cases into random init with a warning.
+    """
+    if cfg.weights == "none":
+        return ResolvedWeights("none", note="random init (--weights none)"), None
+    if cfg.weights not in ("auto", "imagenet", "coco"):
+        path = Path(cfg.weights).expanduser()
+        if not path.is_file():
+            raise WeightsError(f"weights file {path} does not exist: pass an existing .pt/.pth state dict")
+        state = read_torch_file(path)  # weights_only=True: the one safe reader for every file pointtune loads
+        if isinstance(state, dict) and isinstance(state.get("model"), dict):
+            state = state["model"]
+        return ResolvedWeights("file", str(path.resolve()), _sha256(path)), state
+    if cfg.backbone == "tiny":
+        if cfg.weights == "auto":
+            return ResolvedWeights("none", note="random init (the tiny CNN has no pretrained weights)"), None
+        raise WeightsError(f"--weights {cfg.weights}: the tiny CNN has no pretrained weights; use none or a file")
+    _, coco, imagenet = _TORCHVISION[cfg.backbone]
+    kind, enum = ("coco", coco) if cfg.weights == "coco" else ("imagenet", imagenet)
+    try:
+        path = _torchvision_file(enum, cfg)
+    except WeightsError as e:
         if not cfg.allow_random_init:
-            raise WeightsError(msg) from None
-        log.warning("%s; continuing from random init as --allow-random-init asks", msg)
-        # weights_backbone=None explicitly: torchvision's builders default to ImageNet backbone weights
-        return builder(weights=None, weights_backbone=None, num_classes=kwargs.get("num_classes", 21),
-                       aux_loss=kwargs.get("aux_loss"))
+            raise
+        log.warning("%s; continuing from random init as --allow-random-init asks", e)
+        return ResolvedWeights("none", note=f"random init: {kind} weights unavailable (--allow-random-init)"), None
+    return ResolvedWeights(kind, str(path), _sha256(path)), read_torch_file(path)
+
+
+def resolved_config(cfg: ModelConfig, resolved: ResolvedWeights) -> ModelConfig:
+    """The model config that records the resolution: trials build from ``kind`` and the state they are given."""
+    return dataclasses.replace(cfg, weights=resolved.kind if resolved.kind != "file" else resolved.source,
+                               weights_source=resolved.source, weights_sha256=resolved.sha256,
+                               weights_note=resolved.describe())
+
+
+def _load_backbone(model: nn.Module, state: dict[str, torch.Tensor], backbone: str) -> None:
+    """ImageNet classification weights into a DeepLabV3's backbone (torchvision names them as the classifier)."""
+    if backbone.startswith("mobilenet"):  # the backbone is the classifier's `features`
+        state = {k.removeprefix("features."): v for k, v in state.items() if k.startswith("features.")}
+    own = model.backbone.state_dict()
+    fitting = {k: v for k, v in state.items() if k in own and v.shape == own[k].shape}
+    if len(fitting) < len(own):
+        raise WeightsError(f"ImageNet weights fit {len(fitting)} of the {len(own)} backbone tensors of {backbone}: "
+                           "is the file for another backbone?")
+    model.backbone.load_state_dict(fitting)
 
 
 def _replace_heads(model: nn.Module, num_classes: int) -> nn.Module:
@@ -84,44 +177,42 @@ def _replace_heads(model: nn.Module, num_classes: int) -> nn.Module:
     return model
 
 
-def load_state_file(model: nn.Module, path: str | Path) -> nn.Module:
-    """Load a state dict file into ``model``, skipping entries whose shape differs (a head for other classes).
+def build_model(cfg: ModelConfig, num_classes: int, state: dict[str, torch.Tensor] | None = None) -> nn.Module:
+    """DeepLabV3 for ``num_classes``; returns ``{"out": (B, C, H, W)}`` on forward.
 
-    The file is read with ``weights_only=True``: files that need arbitrary code to unpickle are refused.
+    Args:
+        cfg: backbone and weights (resolved or not).
+        num_classes: classes of the new head.
+        state: the weights ``resolve_weights`` read (a search ships them to trials); when None and ``cfg`` asks for
+            weights, they are resolved here.
     """
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise WeightsError(f"weights file {path} does not exist: pass an existing .pt/.pth state dict")
-    state = read_torch_file(path)  # weights_only=True: the one safe reader for every file pointtune loads
-    if isinstance(state, dict) and isinstance(state.get("model"), dict):
-        state = state["model"]
-    own = model.state_dict()
-    fitting = {k: v for k, v in state.items() if k in own and getattr(v, "shape", None) == own[k].shape}
-    if not fitting:
-        raise WeightsError(f"weights file {path} matches none of the parameters of this model: "
-                           "is it a state dict for the same --backbone?")
-    model.load_state_dict(fitting, strict=False)
-    log.info("loaded %d/%d tensors from %s (%d skipped: other shape or name)",
-             len(fitting), len(own), path, len(state) - len(fitting))
+    if state is None and cfg.weights != "none":
+        resolved, state = resolve_weights(cfg)
+        cfg = resolved_config(cfg, resolved)
+    if cfg.backbone == "tiny":
+        model: nn.Module = TinySegNet(num_classes)
+        return _load_fitting(model, state, cfg.weights) if state is not None else model
+    builder = _TORCHVISION[cfg.backbone][0]
+    if cfg.weights == "coco":
+        model = builder(weights=None, weights_backbone=None, num_classes=21, aux_loss=True)
+        model.load_state_dict(state)
+        return _replace_heads(model, num_classes)
+    model = builder(weights=None, weights_backbone=None, num_classes=num_classes, aux_loss=False)
+    if cfg.weights == "imagenet":
+        _load_backbone(model, state, cfg.backbone)
+    elif state is not None:
+        _load_fitting(model, state, cfg.weights)
     return model
 
 
-def build_model(cfg: ModelConfig, num_classes: int) -> nn.Module:
-    """DeepLabV3 for ``num_classes`` with the requested weights; returns ``{"out": (B, C, H, W)}`` on forward."""
-    if cfg.backbone == "tiny":
-        model: nn.Module = TinySegNet(num_classes)
-        return load_state_file(model, cfg.weights) if cfg.weights not in ("none", "auto") else model
-    builder, coco, imagenet = _TORCHVISION[cfg.backbone]
-    weights = cfg.weights
-    if weights == "auto":
-        weights = "imagenet" if cached_weights_path(imagenet).is_file() else "none"
-        if weights == "none":
-            log.warning("no ImageNet weights for %s at %s: training from scratch. For better results download "
-                        "%s to that path (or pass --weights FILE)", cfg.backbone, cached_weights_path(imagenet),
-                        imagenet.url)
-    if weights == "coco":
-        return _replace_heads(_fetch(builder, cfg, weights=coco, aux_loss=True), num_classes)
-    if weights == "imagenet":
-        return _fetch(builder, cfg, weights=None, weights_backbone=imagenet, num_classes=num_classes)
-    model = builder(weights=None, weights_backbone=None, num_classes=num_classes, aux_loss=False)
-    return model if weights == "none" else load_state_file(model, weights)
+def _load_fitting(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> nn.Module:
+    """Load the entries of ``state`` that fit ``model`` (a head for other classes is skipped)."""
+    own = model.state_dict()
+    fitting = {k: v for k, v in state.items() if k in own and getattr(v, "shape", None) == own[k].shape}
+    if not fitting:
+        raise WeightsError(f"weights file {source} matches none of the parameters of this model: "
+                           "is it a state dict for the same --backbone?")
+    model.load_state_dict(fitting, strict=False)
+    log.info("loaded %d/%d tensors from %s (%d skipped: other shape or name)",
+             len(fitting), len(own), source, len(state) - len(fitting))
+    return model

@@ -6,31 +6,32 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 import random
-import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
-from trainable.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from trainable.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    load_resume_state,
+    save_resume_state,
+)
 from trainable.config import ConfigError, TrialConfig
 from trainable.dataset import DatasetError, SegmentationData, load_dataset
 from trainable.inputs import build_inputs
 from trainable.loop import evaluate, recalibrate_batchnorm, train_one_epoch
 from trainable.model import WeightsError, build_model
+from trainable.run_record import Report, RunRecord, SaveState
 from trainable.schedule import lr_at
 
 log = logging.getLogger(__name__)
 # errors that a retry cannot fix: settings, data files, weights, checkpoints
 TRIAL_USER_ERRORS: tuple[type[Exception], ...] = (ConfigError, DatasetError, WeightsError, CheckpointError)
-Report = Callable[[dict[str, Any], "str | None"], None]
 
 
 def pick_device(name: str) -> torch.device:
@@ -45,51 +46,31 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-@dataclass
-class BestSoFar:
-    """The best epoch so far by the trial's metric, and the best validation F1: what a search ranks trials by.
-
-    Reporting the best-so-far value every epoch makes a trial's last result carry its best epoch, which is what
-    Ray's OptunaSearch tells the study and what ASHA compares at its rungs.
-    """
-
-    metric: str
-    value: float = -math.inf
-    epoch: int = 0
-    f1: float = -math.inf
-
-    def update(self, metrics: dict[str, Any]) -> None:
-        value, f1 = metrics[self.metric], metrics["val_f1"]
-        if math.isfinite(value) and value > self.value:
-            self.value, self.epoch = value, int(metrics["epoch"])
-        if math.isfinite(f1):
-            self.f1 = max(self.f1, f1)
-
-    def as_metrics(self) -> dict[str, Any]:
-        def finite(v: float) -> float:
-            return v if math.isfinite(v) else math.nan
-
-        return {"best_val_f1": finite(self.f1), f"best_{self.metric}": finite(self.value), "best_epoch": self.epoch}
-
-
 def epoch_seed(seed: int, epoch: int) -> int:
     """torch's seed for one epoch: a resumed run draws the same dropout masks as an uninterrupted one."""
     return seed * 1_000_003 + epoch
 
 
 def run_trial(cfg: TrialConfig, report: Report, data: SegmentationData | None = None,
-              resume: dict[str, Any] | None = None) -> None:
-    """Train for ``cfg.train.epochs`` epochs, validating and reporting after each.
+              resume: dict[str, Any] | None = None, weights: dict[str, torch.Tensor] | None = None,
+              save_state: SaveState | None = None, recorded_epochs: int | None = None) -> None:
+    """Train for ``cfg.train.epochs`` epochs, validating and reporting after each (what is written each epoch:
+    ``trainable.run_record``).
 
     A diverging run (loss NaN or infinite) reports one last result with ``trial_outcome: diverged`` and the reason,
     and stops: a divergence is an outcome of the settings, not a fault to retry.
 
     Args:
         cfg: the trial's settings.
-        report: called once per epoch with the metrics and a directory holding that epoch's checkpoint (None for
-            the last report of a diverged run).
+        report: called once per epoch with the metrics and a directory holding that epoch's checkpoint (weights
+            only), or None when the epoch is not a new best.
         data: the decoded dataset (shared by a search); read from ``cfg.data`` when None.
-        resume: a checkpoint dict to continue from (the epoch after it).
+        resume: a resume state (``save_state``'s) to continue from (the epoch after it).
+        weights: the state dict ``cfg.model`` resolved to (a search's driver reads it once); resolved here when
+            None.
+        save_state: stores the state to resume from and returns the bytes it wrote; None keeps none.
+        recorded_epochs: with ``resume``, the last epoch the caller is known to have recorded: the resumed history's
+            later epochs are reported again before training goes on.
     """
     trial_start = time.time()
     cfg.validate()
@@ -100,17 +81,21 @@ def run_trial(cfg: TrialConfig, report: Report, data: SegmentationData | None = 
     device = pick_device(cfg.train.device)
     inputs = build_inputs(data, cfg, pin_memory=device.type == "cuda")
     classes = data.classes
-    model = build_model(cfg.model, classes.num_classes).to(device)
+    model = build_model(cfg.model, classes.num_classes, state=weights).to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
     weight = inputs.class_weight.to(device) if inputs.class_weight is not None else None
-    start, best = 1, BestSoFar(cfg.train.metric)
+    meta = {"config": cfg.to_dict(), "classes": classes.to_dict(), "train_stems": inputs.train_stems,
+            "val_stems": inputs.val_stems, "test_stems": [data.samples[i].stem for i in data.split.test]}
+    record = RunRecord(cfg.train.metric, cfg.train.resume_every, cfg.train.epochs, meta, save_state, resume)
+    start = 1
     if resume is not None:
         model.load_state_dict(resume["model"])
         optimizer.load_state_dict(resume["optimizer"])
-        start, best = int(resume["epoch"]) + 1, BestSoFar(**resume["best"])
-        log.info("resuming after epoch %d", start - 1)
+        start = int(resume["epoch"]) + 1
+        replayed = record.replay(recorded_epochs, report) if recorded_epochs is not None else 0
+        log.info("resuming after epoch %d (%d epoch(s) reported again)", start - 1, replayed)
     steps = max(len(inputs.train_loader), 1)
     for epoch in range(start, cfg.train.epochs + 1):
         t0 = time.perf_counter()
@@ -123,12 +108,12 @@ def run_trial(cfg: TrialConfig, report: Report, data: SegmentationData | None = 
             reason = (f"training diverged: loss became {train.loss} at epoch {epoch} with lr={cfg.train.lr:g}; "
                       "lower the learning rate (--lr, or the high end of --lr-range)")
             log.warning(reason)
-            report({"epoch": epoch, "train_loss": train.loss, "lr": cfg.train.lr, **best.as_metrics(),
+            report({"epoch": epoch, "train_loss": train.loss, "lr": cfg.train.lr, **record.best.as_metrics(),
                     "trial_outcome": "diverged", "trial_error": reason}, None)
             return
         recalibrate_batchnorm(model, inputs.train_loader, device, cfg.train.bn_recalibration_batches)
         val = evaluate(model, inputs.val_loader, device, classes.num_classes)
-        metrics: dict[str, Any] = {
+        record.end_epoch({
             "epoch": epoch, "train_loss": train.loss,
             **train.confusion.compute(classes.names, classes.excluded_indices, "train", per_class=False),
             "val_loss": val.loss, **val.confusion.compute(classes.names, classes.excluded_indices, "val"),
@@ -137,28 +122,17 @@ def run_trial(cfg: TrialConfig, report: Report, data: SegmentationData | None = 
             "skipped_batches": train.skipped_batches, "redrawn_crops": train.redrawn_crops,
             "lr": cfg.train.lr, "lr_last": lr_for_step(steps - 1), "epoch_time_s": time.perf_counter() - t0,
             "trial_start_time": trial_start,
-        }
-        best.update(metrics)
-        metrics.update(best.as_metrics())
-        with tempfile.TemporaryDirectory(prefix="pointtune-ckpt-") as d:
-            save_checkpoint(d, {
-                "model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
-                "config": cfg.to_dict(), "classes": classes.to_dict(), "metrics": _plain(metrics),
-                "best": dataclasses.asdict(best), "train_stems": inputs.train_stems, "val_stems": inputs.val_stems,
-                "test_stems": [data.samples[i].stem for i in data.split.test],
-            }, durable=False)  # a temporary copy: Tune (or `train`) copies it to its place
-            report(metrics, d)
+        }, model, optimizer, report)
 
 
-def _plain(metrics: dict[str, Any]) -> dict[str, float | int | str]:
-    return {k: (v if isinstance(v, str) else int(v) if isinstance(v, (int, np.integer)) else float(v))
-            for k, v in metrics.items()}
+def tune_entrypoint(config: dict[str, Any], data: SegmentationData | None = None,
+                    weights: dict[str, torch.Tensor] | None = None, experiment: str | None = None) -> None:
+    """Ray Tune function trainable: rebuild the config, resume from the trial's resume state, report every epoch.
 
-
-def tune_entrypoint(config: dict[str, Any], data: SegmentationData | None = None) -> None:
-    """Ray Tune function trainable: rebuild the config, resume from Tune's checkpoint, report every epoch.
-
-    ``data`` arrives through ``tune.with_parameters`` (the object store), decoded once per search.
+    ``data`` and ``weights`` arrive through ``tune.with_parameters`` (the object store), read once per search by
+    the driver: no node reads the dataset folder or downloads weights for itself. ``experiment`` is the search's
+    folder or URI: the trial keeps its resume state in ``experiment/trial_ID/`` (Tune's own checkpoints hold only
+    the weights of its best epochs).
     """
     import ray  # Ray is imported here and in search/ only: run_trial itself runs without it
     from ray import tune
@@ -178,13 +152,24 @@ def tune_entrypoint(config: dict[str, Any], data: SegmentationData | None = None
         cpus = int(runtime.get_assigned_resources().get("CPU", 0))
         if cpus:
             cfg = cfg.replace(train={"num_threads": cpus})
+        trial_path = f"{experiment}/trial_{context.get_trial_id()}" if experiment else None
+        resume = load_resume_state(trial_path) if trial_path else None
+        recorded = 0  # the last epoch the search surely recorded: that of Tune's last checkpoint, if any
         checkpoint = tune.get_checkpoint()
-        resume = None
-        if checkpoint is not None:
+        if resume is not None and checkpoint is not None:
             with checkpoint.as_directory() as d:
-                resume = load_checkpoint(d)
+                recorded = int(load_checkpoint(d)["epoch"])
         log.info("trial %s on node %s with %d CPU thread(s)", context.get_trial_id(), node_id, cpus)
-        run_trial(cfg, report, data=data, resume=resume)
+        if weights is None and cfg.model.weights != "none":
+            raise ConfigError(f"the trial was given no weights for {cfg.model.weights!r}: the search's driver reads "
+                              "them once and ships them with the data (was the search started by `pointtune run`?)")
+
+        def save_state(state: dict[str, Any]) -> int:  # after the last epoch there is nothing left to resume
+            return save_resume_state(trial_path, state) if state["epoch"] < cfg.train.epochs else 0
+
+        # the driver drops the resume state after the search: a trial it did not see end may be replayed from it
+        run_trial(cfg, report, data=data, resume=resume, weights=weights,
+                  save_state=save_state if trial_path else None, recorded_epochs=recorded)
     except TRIAL_USER_ERRORS as e:
         # a bad setting, file or weights fails the same way on every retry and every node: report it as the trial's
         # outcome instead of raising, so that Tune does not retry it (retries are for lost nodes)

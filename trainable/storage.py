@@ -1,4 +1,7 @@
-"""Small file operations that work on a local path or a storage URI (s3://, gs://), through pyarrow's filesystems."""
+"""Small file operations that work on a local path or a storage URI (s3://, gs://), through pyarrow's filesystems.
+
+Used by the search's driver (settings, results, the Optuna journal) and by trials (their resume state).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,10 @@ from pathlib import Path
 
 import pyarrow.fs as pafs
 
-from search.settings import is_uri
+
+def is_uri(path: str) -> bool:
+    """A storage URI (s3://, gs://, file://, ...) rather than a local path."""
+    return "://" in path
 
 
 def _fs(path: str) -> tuple[pafs.FileSystem, str]:
@@ -53,3 +59,29 @@ def download(uri: str, local: str | Path) -> None:
     fs, p = _fs(uri)
     Path(local).parent.mkdir(parents=True, exist_ok=True)
     pafs.copy_files(p, str(local), source_filesystem=fs)
+
+
+def remove(path: str) -> None:
+    """Delete a file if it exists."""
+    fs, p = _fs(path)
+    if fs.get_file_info(p).type != pafs.FileType.NotFound:
+        fs.delete_file(p)
+
+
+def size(path: str) -> int:
+    """A file's size in bytes."""
+    fs, p = _fs(path)
+    return fs.get_file_info(p).size
+
+
+def glob(folder: str, pattern: str) -> set[str]:
+    """Paths (or URIs) under ``folder`` matching a ``fnmatch`` pattern relative to it, e.g. ``trial_*/x.pt``."""
+    import fnmatch
+
+    fs, base = _fs(folder)
+    if fs.get_file_info(base).type == pafs.FileType.NotFound:
+        return set()
+    found = fs.get_file_info(pafs.FileSelector(base, recursive=True))
+    prefix = folder.rstrip("/")
+    return {f"{prefix}/{info.path[len(base):].lstrip('/')}" for info in found
+            if fnmatch.fnmatch(info.path[len(base):].lstrip("/"), pattern)}
