@@ -15,6 +15,14 @@ EXIT_NOTHING_TRAINED = 1
 RESUME_FLAGS = {"resume", "storage", "name", "address", "trials", "retry_failed", "verbose"}
 
 
+def _bands(text: str) -> tuple[int, ...]:
+    """``1,2,3,4`` -> (1, 2, 3, 4)."""
+    try:
+        return tuple(int(b) for b in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give band numbers separated by commas, e.g. 1,2,3,4") from None
+
+
 class _Parser(argparse.ArgumentParser):
     """A subcommand's parser: abbreviations off, so a flag is only ever what it spells (and --resume can tell which
     flags were given)."""
@@ -30,6 +38,10 @@ def _data_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--classes", help="class description YAML (default: DATA/classes.yaml)")
     g.add_argument("--tile-size", type=int, help="tile side in pixels (default 256; demo 64)")
     g.add_argument("--resize", type=float, default=1.0, help="scale images and masks when loading (default 1)")
+    g.add_argument("--bands", type=_bands, help="bands read from every image, 1-based, e.g. 1,2,3,4 (default: all; "
+                   "with pretrained weights the first three are taken as R, G, B)")
+    g.add_argument("--normalize", choices=("auto", "imagenet", "dataset"), help="input normalisation: ImageNet's "
+                   "statistics or the training split's own per band (default auto: imagenet for 8-bit RGB)")
     g.add_argument("--crops-per-epoch", type=int, help="training crops per epoch (default: cover the images once)")
     g.add_argument("--no-flips", action="store_true", help="no random flips of training crops")
     g.add_argument("--no-rotations", action="store_true", help="no random 90-degree rotations")
@@ -198,6 +210,8 @@ def config_argv(path: str, parser: argparse.ArgumentParser) -> list[str]:
                 raise ConfigError(f"--config {path}: {key}: {value!r} must be true or false")
             argv += [flag] if value else []
             continue
+        if isinstance(value, list) and action.nargs is None:  # a list for one value (--bands 1,2,3,4)
+            value = ",".join(map(str, value))
         values = value if isinstance(value, list) else [value]
         if isinstance(action.nargs, int) and len(values) != action.nargs:
             raise ConfigError(f"--config {path}: {key}: {value!r} must be a list of {action.nargs} values")

@@ -204,42 +204,65 @@ def check_storage_for_autoscaling(path: str, node_types: list[NodeType]) -> None
         "reaches (s3://BUCKET/pointtune, gs://..., or file:///mnt/shared/... on a mount every node has)")
 
 
+def _nodes_that_cannot_see(path: str) -> tuple[list[str], list[str]]:
+    """The live nodes on which ``path`` does not exist, and those that did not answer in time."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    nodes = [n for n in ray.nodes() if n.get("Alive")]
+
+    @ray.remote(num_cpus=0)
+    def sees(p: str) -> bool:
+        return os.path.exists(p)
+
+    asked = {sees.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)).remote(
+        path): f"{n['NodeManagerAddress']} (node {n['NodeID'][:8]})" for n in nodes}
+    answered, silent = ray.wait(list(asked), num_returns=len(asked), timeout=SHARED_CHECK_TIMEOUT_S)
+    blind = []
+    for ref in answered:
+        try:
+            if not ray.get(ref):
+                blind.append(asked[ref])
+        except ray.exceptions.RayError:  # the node died or cannot run the task
+            silent.append(ref)
+    for ref in silent:
+        ray.cancel(ref, force=True)
+    return blind, [asked[ref] for ref in silent]
+
+
 def check_shared_storage(path: str) -> None:
-    """On more than one live node, every node must see the storage folder (NFS) unless it is a URI (s3://, gs://).
+    """On more than one node, every node must see the storage folder (NFS) unless it is a URI (s3://, gs://).
 
     Raises:
         SearchError: a node cannot see a marker file written by the driver.
     """
-    nodes = [n for n in ray.nodes() if n.get("Alive")]
-    if len(nodes) < 2 or is_uri(path):
+    if len([n for n in ray.nodes() if n.get("Alive")]) < 2 or is_uri(path):
         return
-    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
     marker = Path(path) / f".pointtune-shared-check-{uuid.uuid4().hex}"
     marker.parent.mkdir(parents=True, exist_ok=True)
     marker.write_text("")
     try:
-        @ray.remote(num_cpus=0)
-        def sees(p: str) -> bool:
-            return os.path.exists(p)
-
-        asked = {sees.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)).remote(
-            str(marker)): f"{n['NodeManagerAddress']} (node {n['NodeID'][:8]})" for n in nodes}
-        answered, silent = ray.wait(list(asked), num_returns=len(asked), timeout=SHARED_CHECK_TIMEOUT_S)
-        blind = []
-        for ref in answered:
-            try:
-                if not ray.get(ref):
-                    blind.append(asked[ref])
-            except ray.exceptions.RayError:  # the node died or cannot run the task
-                silent.append(ref)
-        for ref in silent:
-            ray.cancel(ref, force=True)
+        blind, silent = _nodes_that_cannot_see(str(marker))
     finally:
         marker.unlink(missing_ok=True)
     if silent:
-        raise SearchError(f"node(s) {', '.join(asked[ref] for ref in silent)} did not answer within "
-                          f"{SHARED_CHECK_TIMEOUT_S} s whether they see --storage {path}; check `ray status`")
+        raise SearchError(f"node(s) {', '.join(silent)} did not answer within {SHARED_CHECK_TIMEOUT_S} s whether "
+                          f"they see --storage {path}; check `ray status`")
     if blind:
         raise SearchError(f"--storage {path} is not shared: node(s) {', '.join(blind)} cannot see it. On a cluster "
                           "use a folder every node mounts (NFS) or a URI such as s3://BUCKET/pointtune or gs://...")
+
+
+def check_shared_data(root: str, sample: str) -> None:
+    """On more than one node, trials read the data files themselves: every live node must see them (the first
+    image, ``sample``, stands for all). Nodes the autoscaler starts later are checked by their first trial.
+
+    Raises:
+        SearchError: a node cannot see the data.
+    """
+    if len([n for n in ray.nodes() if n.get("Alive")]) < 2 or is_uri(sample):
+        return
+    blind, silent = _nodes_that_cannot_see(sample)
+    if blind or silent:
+        raise SearchError(f"--data {root} is not on every node: node(s) {', '.join(blind + silent)} cannot see "
+                          f"{sample}. Trials read the data where they run: mount it at the same path on every node "
+                          "(NFS, or cluster.yaml's file_mounts), or use a URI such as s3://BUCKET/data")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from trainable.checkpoint import CheckpointError
 from trainable.config import ConfigError
-from trainable.dataset import DatasetError
+from trainable.index import DatasetError
 from trainable.model import WeightsError
 
 

@@ -24,7 +24,8 @@ def score_model(payload: dict[str, Any], data: Any, indices: list[int], device_n
     """
     from torch.utils.data import DataLoader
 
-    from search.predict import model_from_payload
+    from search.predict import model_from_payload, normalizer_of_export
+    from trainable.inputs import image_sources, mask_sources, sizes
     from trainable.loop import evaluate
     from trainable.tiles import GridTiles
     from trainable.trial import pick_device
@@ -33,8 +34,8 @@ def score_model(payload: dict[str, Any], data: Any, indices: list[int], device_n
         raise SearchError("no image to score: the chosen part of the split is empty")
     device = pick_device(device_name)
     model = model_from_payload(payload).to(device)
-    tiles = GridTiles([data.samples[i].image for i in indices], [data.samples[i].mask for i in indices],
-                      int(payload["tile_size"]))
+    tiles = GridTiles(image_sources(data, indices), mask_sources(data, indices), sizes(data, indices),
+                      normalizer_of_export(payload), int(payload["tile_size"]))
     result = evaluate(model, DataLoader(tiles, batch_size=batch_size), device, data.classes.num_classes)
     scores = result.confusion.compute(data.classes.names, data.classes.excluded_indices, prefix)
     return {**scores, f"{prefix}_loss": result.loss, f"{prefix}_images": len(indices)}
@@ -50,7 +51,7 @@ def evaluate_file(model_path: str, data_dir: str, part: str = "test", fmt: str |
         SearchError: the model's split names images the folder does not have, or the part is empty.
     """
     from search.predict import read_export
-    from trainable.dataset import load_dataset
+    from trainable.index import build_index
 
     payload = read_export(model_path)
     with tempfile.TemporaryDirectory() as d:
@@ -58,19 +59,20 @@ def evaluate_file(model_path: str, data_dir: str, part: str = "test", fmt: str |
             classes_file = str(Path(d) / "classes.yaml")
             Path(classes_file).write_text(yaml.safe_dump(payload["classes"]))
         cfg = DataConfig(root=str(Path(data_dir).expanduser().resolve()), format=fmt, classes_file=classes_file,
-                         tile_size=int(payload["tile_size"]), resize=float(payload.get("resize", 1.0)))
-        data = load_dataset(cfg, split=False)
+                         tile_size=int(payload["tile_size"]), resize=float(payload.get("resize", 1.0)),
+                         bands=tuple(payload.get("bands", ())))
+        data = build_index(cfg, split=False)
     if list(data.classes.names) != list(payload["class_names"]):
         raise SearchError(f"{model_path} predicts classes {payload['class_names']}, but {data_dir} is described "
                           f"with {list(data.classes.names)}; give the class description the model was trained with")
     if part == "all":
-        indices = list(range(len(data.samples)))
+        indices = list(range(len(data.entries)))
     else:
         stems = payload.get("split", {}).get(part) or []
         if not stems:
             raise SearchError(f"{model_path} records no {part!r} images (its search had none); use --split all, or "
                               "another part")
-        where = {s.stem: i for i, s in enumerate(data.samples)}
+        where = {e.stem: i for i, e in enumerate(data.entries)}
         missing = [s for s in stems if s not in where]
         if missing:
             raise SearchError(f"{len(missing)} {part} image(s) of the model's split are not in {data_dir} "

@@ -11,8 +11,8 @@ from search.errors import SearchError
 from search.results import TrialRecord, best_record, fetch_checkpoint, find_trial, load_experiment
 from trainable import storage
 from trainable.checkpoint import atomic_torch_save, pointtune_version
+from trainable.index import IMAGENET_MEAN, IMAGENET_STD
 from trainable.storage import is_uri
-from trainable.tiles import IMAGENET_MEAN, IMAGENET_STD
 
 EXPORT_FORMAT = "pointtune-model/1"
 
@@ -30,7 +30,9 @@ def export_payload(state: dict[str, Any], record: TrialRecord, experiment: str) 
         "format": EXPORT_FORMAT, "model": state["model"], "backbone": cfg["model"]["backbone"],
         "num_classes": len(classes["classes"]), "class_names": [c["name"] for c in classes["classes"]],
         "class_colours": [c["color"] for c in classes["classes"]], "classes": classes,
-        "normalization": {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)},
+        "normalization": _normalization(cfg),
+        "bands": list(cfg["data"].get("bands", ())), "in_channels": cfg["model"].get("in_channels", 3),
+        "weights": cfg["model"].get("weights_note", ""),
         "tile_size": cfg["data"]["tile_size"], "resize": cfg["data"]["resize"],
         "hyperparameters": {"lr": cfg["train"]["lr"], "epochs": cfg["train"]["epochs"],
                             "lr_schedule": cfg["train"].get("lr_schedule", "constant"),
@@ -40,6 +42,14 @@ def export_payload(state: dict[str, Any], record: TrialRecord, experiment: str) 
         "split": {role: list(state.get(f"{role}_stems", [])) for role in ("train", "val", "test")},
         "trial_id": record.trial_id, "experiment": experiment, "pointtune_version": pointtune_version(),
     }
+
+
+def _normalization(cfg: dict[str, Any]) -> dict[str, list[float]]:
+    """The per-band statistics the model was trained with (configs from before they were resolved: ImageNet's, on
+    8-bit RGB, which is what those runs used)."""
+    if cfg["data"].get("mean"):
+        return {"mean": list(cfg["data"]["mean"]), "std": list(cfg["data"]["std"])}
+    return {"mean": [m * 255 for m in IMAGENET_MEAN], "std": [s * 255 for s in IMAGENET_STD]}
 
 
 def best_with_weights(record: TrialRecord) -> Any:

@@ -21,11 +21,13 @@ from ray.tune.schedulers import ASHAScheduler
 
 from search.cluster import (
     check_resources,
+    check_shared_data,
     check_shared_storage,
     check_storage_for_autoscaling,
     launchable_node_types,
     start_ray,
 )
+from search.console import CheckProgress
 from search.errors import SearchError
 from search.progress import ProgressPrinter
 from search.searcher import (
@@ -39,58 +41,62 @@ from search.searcher import (
 from search.settings import SearchSettings
 from search.space import build_param_space
 from trainable import storage
-from trainable.dataset import SegmentationData, load_dataset
-from trainable.inputs import cache_click_orders, cache_training_points, training_points
+from trainable.config import ConfigError
+from trainable.index import DatasetIndex, build_index
+from trainable.inputs import resolve_for_data, training_clicks
 from trainable.model import resolve_weights, resolved_config
+from trainable.node_cache import NodeCache
 from trainable.storage import is_uri
-from trainable.trial import tune_entrypoint
+from trainable.trial import peak_rss_mb, tune_entrypoint
 
 log = logging.getLogger(__name__)
 SETTINGS_FILE = "pointtune_settings.yaml"
 JOURNAL_FILE = "optuna_journal.log"
-MAX_CACHED_K = 8  # clicks-per-instance values simulated once in the driver (each costs one uint8 mask per image)
-MAX_CACHED_DENSITY = 0.25  # click orders cached up to this top density: int32 indices, <= 1 byte per mask pixel
 
 
-def preflight(settings: SearchSettings, data: SegmentationData) -> None:
-    """Checks that need the data: the sparsest setting searched must leave every training image a point."""
-    base, space = settings.base, settings.space
-    sparsest = (base.replace(points={"mode": "per_instance", "points_per_instance": space.points_per_instance[0]})
-                if space.points_per_instance else base.replace(points={"mode": "density", "density": space.density[0]}))
-    if not space.points_per_instance and space.density[1] <= MAX_CACHED_DENSITY:
-        # ordering the clicks costs ~20 ms per Mpx (Dubai, up to 0.1): do it once here (int32 indices, at most
-        # 1 byte per pixel of the masks) and let every trial take its density's prefix
+def preflight(settings: SearchSettings, index: DatasetIndex) -> SearchSettings:
+    """Settings that need the data, and the checks that do: the clicks every trial selects from are computed once
+    (on this node; each node caches its own), and the sparsest setting searched must leave every training image a
+    point. Returns the settings with the normalisation, the input bands and the click limits filled in."""
+    space = settings.space
+    base = resolve_for_data(settings.base, index)
+    # every trial's clicks are a selection of those up to the top of the searched ranges: cache those once
+    if space.points_per_instance:
+        base = base.replace(points={"clicks_up_to": space.points_per_instance[1]})
+        sparsest = base.replace(points={"mode": "per_instance", "points_per_instance": space.points_per_instance[0]})
+    else:
+        base = base.replace(points={"order_up_to": space.density[1]})
+        sparsest = base.replace(points={"mode": "density", "density": space.density[0]})
+    if space.points_per_instance:  # which images get no click depends on their objects: simulate (and cache) them
         t0 = time.perf_counter()
-        n = cache_click_orders(data, sparsest, space.density[1])
-        log.info("ordered %d clicks up to density %g once, in %.1f s", n, space.density[1], time.perf_counter() - t0)
-    if space.points_per_instance and space.points_per_instance[1] - space.points_per_instance[0] < MAX_CACHED_K:
-        # clicks per instance cost ~0.2 s per Mpx (distance transforms): compute each searched value once here and
-        # ship them with the data, instead of once per trial
-        t0 = time.perf_counter()
-        for k in range(space.points_per_instance[0], space.points_per_instance[1] + 1):
-            cache_training_points(data, base.replace(points={"mode": "per_instance", "points_per_instance": k}))
-        log.info("simulated the clicks of %d points-per-instance values once, in %.1f s",
-                 len(data.points_cache), time.perf_counter() - t0)
-    training_points(data, sparsest)  # from the caches above when they were made
-    missing = classes_without_pixels(data, data.split.val)
+        training_clicks(index, sparsest)  # raises ConfigError when an image gets no point
+        log.info("simulated the training clicks up to the top of the searched range in %.1f s",
+                 time.perf_counter() - t0)
+    else:  # a density gives an image round(density * valid pixels) clicks: the index knows its valid pixels
+        density_check(index, space.density[0])
+    missing = [n for n, c in zip(index.classes.names, index.class_pixels(index.split.val), strict=True) if c == 0]
     if missing:
         log.warning("class(es) %s have no pixel in the validation split: they are left out of the macro means "
                     "(a prediction of them still counts as an error); add validation scenes that hold them, or a "
                     "--split file", ", ".join(missing))
-    if space.points_per_instance and not any(s.instances is not None for s in data.samples):
+    if space.points_per_instance and not any(e.files.instance for e in index.entries):
         log.warning("searching points per instance, but %s has no instance/ masks: connected regions of each "
-                    "class stand in for objects", data.root)
+                    "class stand in for objects", index.root)
+    return dataclasses.replace(settings, base=base)
 
 
-def classes_without_pixels(data: SegmentationData, indices: tuple[int, ...]) -> list[str]:
-    """Names of the classes that no pixel of these images holds."""
-    import numpy as np
+def density_check(index: DatasetIndex, density: float) -> None:
+    """Every training image gets a click at the lowest density searched.
 
-    counts = np.zeros(data.classes.num_classes + 1, np.int64)
-    for i in indices:
-        counts += np.bincount(np.minimum(data.samples[i].mask.ravel(), data.classes.num_classes),
-                              minlength=data.classes.num_classes + 1)
-    return [name for name, n in zip(data.classes.names, counts, strict=False) if n == 0]
+    Raises:
+        ConfigError: naming the images that would get none.
+    """
+    empty = [index.entries[i].stem for i in index.split.train
+             if round(density * sum(index.entries[i].record.class_pixels)) < 1]
+    if empty:
+        raise ConfigError(f"density {density:g} leaves {len(empty)} training image(s) with no labelled point "
+                          f"({', '.join(empty[:5])}{' ...' if len(empty) > 5 else ''}); raise the low end of "
+                          "--density-range or use per-instance points")
 
 
 def _journal_path(settings: SearchSettings) -> str:
@@ -140,7 +146,7 @@ def _tune_config(settings: SearchSettings, max_concurrent: int) -> tune.TuneConf
                            trial_dirname_creator=lambda trial: f"trial_{trial.trial_id}")
 
 
-def build_tuner(settings: SearchSettings, data: SegmentationData, weights: dict | None, slots: int) -> tune.Tuner:
+def build_tuner(settings: SearchSettings, data: DatasetIndex, weights: dict | None, slots: int) -> tune.Tuner:
     trainable = tune.with_resources(tune.with_parameters(tune_entrypoint, data=data, weights=weights,
                                                          experiment=settings.experiment_path),
                                     {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial})
@@ -230,9 +236,10 @@ def run_search(settings: SearchSettings) -> int:
     """
     reset_restore_hints()
     settings = _prepare(settings).validate()
-    data = load_dataset(settings.base.data)  # read and decoded once; trials get it from the object store
+    # checked once here; trials get the index (paths and statistics, not pixels) and read what they train on
+    data = build_index(settings.base.data, warm=None if settings.address else NodeCache(), progress=CheckProgress())
+    settings = preflight(settings, data)
     settings, weights = resolve_search_weights(settings)
-    preflight(settings, data)
     start_ray(settings.address)
     node_types = launchable_node_types() if settings.address else []
     if node_types:
@@ -242,6 +249,7 @@ def run_search(settings: SearchSettings) -> int:
     slots = check_resources(settings.cpus_per_trial, settings.gpus_per_trial, node_types)
     check_storage_for_autoscaling(settings.storage, node_types)
     check_shared_storage(settings.storage)
+    check_shared_data(data.root, data.entries[0].files.image)
     _write_settings(settings)
     print(f"search {settings.experiment_path}: {settings.trials} trial(s), up to "
           f"{min(settings.trials, settings.max_concurrent or slots)} at once, objective {settings.objective} "
@@ -256,6 +264,7 @@ def run_search(settings: SearchSettings) -> int:
         tidy_after_search(settings, records)
         scores = score_on_test(settings, data)
     ended, trained = print_summary(settings, scores)
+    print(f"driver peak memory: {peak_rss_mb():.0f} MiB")
     if ended < settings.trials:
         print(f"\nThe search stopped before all trials finished. Resume it with:\n  {resume_command(settings)}")
         return 130
@@ -305,7 +314,7 @@ def resolve_search_weights(settings: SearchSettings) -> tuple[SearchSettings, di
         model=dataclasses.asdict(resolved_config(model, resolved)))), state
 
 
-def score_on_test(settings: SearchSettings, data: SegmentationData) -> dict[str, float] | None:
+def score_on_test(settings: SearchSettings, data: DatasetIndex) -> dict[str, float] | None:
     """Export the best trial's best epoch to ``EXPERIMENT/best_model.pt`` and score it once on the test split.
 
     The scores go into that file and into ``EXPERIMENT/test_scores.json``; the test split is used nowhere else.

@@ -1,4 +1,9 @@
-"""``pointtune predict``: seamless tiled inference with an exported model over images of any size."""
+"""``pointtune predict``: seamless tiled inference with an exported model over images of any size.
+
+A scene is processed block by block (``BLOCK`` pixels a side, each read with a margin of half a tile so that
+blocks meet without seams), so no full-scene float array is ever made: a GeoTIFF is read in windows and written
+in windows, as GeoTIFFs with the input's CRS and transform; PNG and JPEG in, PNG out.
+"""
 
 from __future__ import annotations
 
@@ -13,11 +18,14 @@ from torch import nn
 from search.errors import SearchError
 from trainable.checkpoint import CheckpointError, read_torch_file
 from trainable.config import ModelConfig
-from trainable.dataset import open_image, resize_array
+from trainable.index import IMAGENET_MEAN, IMAGENET_STD
 from trainable.loop import autocast
 from trainable.model import build_model
-from trainable.tiles import to_tensor
+from trainable.rasters import has_rasterio, is_tiff, raster_info, read_image, read_window, resize_array
+from trainable.tiles import Normalizer
 from trainable.trial import pick_device
+
+BLOCK = 2048  # pixels a side of the blocks a scene is processed in
 
 
 def read_export(path: str | Path) -> dict[str, Any]:
@@ -33,9 +41,19 @@ def read_export(path: str | Path) -> dict[str, Any]:
 
 def model_from_payload(meta: dict[str, Any]) -> nn.Module:
     """The network of an export, in eval mode."""
-    model = build_model(ModelConfig(backbone=meta["backbone"], weights="none"), meta["num_classes"])
+    model = build_model(ModelConfig(backbone=meta["backbone"], weights="none",
+                                    in_channels=int(meta.get("in_channels", 3))), meta["num_classes"])
     model.load_state_dict(meta["model"])
     return model.eval()
+
+
+def normalizer_of_export(meta: dict[str, Any]) -> Normalizer:
+    """The normalisation the model was trained with (exports before per-band statistics: ImageNet on 8-bit RGB)."""
+    norm = meta.get("normalization", {})
+    mean, std = norm.get("mean"), norm.get("std")
+    if not mean or max(mean) < 1.0:  # the first exports stored ImageNet's statistics on the [0, 1] scale
+        mean, std = [m * 255 for m in IMAGENET_MEAN], [s * 255 for s in IMAGENET_STD]
+    return Normalizer(mean, std)
 
 
 def load_exported(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
@@ -52,9 +70,10 @@ def blend_window(tile: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def predict_array(model: nn.Module, image: np.ndarray, tile: int, num_classes: int,
-                  device: torch.device, batch_size: int = 8) -> np.ndarray:
-    """(H, W, 3) uint8 -> (H, W) uint8 class indices from half-overlapping tiles with blended probabilities."""
+def predict_array(model: nn.Module, image: np.ndarray, tile: int, num_classes: int, device: torch.device,
+                  batch_size: int = 8, normalizer: Normalizer | None = None) -> np.ndarray:
+    """(H, W, B) pixels -> (H, W) uint8 class indices from half-overlapping tiles with blended probabilities."""
+    normalizer = normalizer or Normalizer([m * 255 for m in IMAGENET_MEAN], [s * 255 for s in IMAGENET_STD])
     h, w = image.shape[:2]
     ph, pw = max(h, tile), max(w, tile)
     padded = np.pad(image, ((0, ph - h), (0, pw - w), (0, 0)), mode="reflect" if min(h, w) > 1 else "edge")
@@ -67,7 +86,7 @@ def predict_array(model: nn.Module, image: np.ndarray, tile: int, num_classes: i
     window = blend_window(tile)
     for i in range(0, len(origins), batch_size):
         chunk = origins[i:i + batch_size]
-        batch = torch.stack([to_tensor(padded[y:y + tile, x:x + tile]) for y, x in chunk]).to(device)
+        batch = torch.stack([normalizer(padded[y:y + tile, x:x + tile]) for y, x in chunk]).to(device)
         with autocast(device):
             out = model(batch)["out"].float().softmax(1).cpu()  # (B, C, T, T)
         for (y, x), p in zip(chunk, out, strict=True):
@@ -76,30 +95,96 @@ def predict_array(model: nn.Module, image: np.ndarray, tile: int, num_classes: i
     return (probs / weight).argmax(0)[:h, :w].numpy().astype(np.uint8)
 
 
+def blocks(height: int, width: int, block: int = BLOCK) -> list[tuple[int, int, int, int]]:
+    """(y, x, h, w) of the blocks that tile a scene."""
+    return [(y, x, min(block, height - y), min(block, width - x))
+            for y in range(0, height, block) for x in range(0, width, block)]
+
+
+def predict_scene(read: Any, height: int, width: int, write: Any, model: nn.Module, meta: dict[str, Any],
+                  device: torch.device, batch_size: int) -> None:
+    """Predict a scene block by block: ``read(y, x, h, w)`` gives pixels, ``write(y, x, classes)`` takes the
+    (h, w) uint8 class indices of the block at (y, x). Each block is read with a margin of half a tile (clamped to
+    the scene) and cropped back, so that neighbouring blocks agree along their edges."""
+    tile, scale = int(meta["tile_size"]), float(meta.get("resize", 1.0))
+    margin = int(np.ceil(tile / 2 / scale))
+    normalizer = normalizer_of_export(meta)
+    for y, x, h, w in blocks(height, width):
+        y0, x0 = max(0, y - margin), max(0, x - margin)
+        y1, x1 = min(height, y + h + margin), min(width, x + w + margin)
+        pixels = resize_array(read(y0, x0, y1 - y0, x1 - x0), scale, nearest=False)
+        classes = predict_array(model, pixels, tile, meta["num_classes"], device, batch_size, normalizer)
+        if scale != 1.0:  # back to the scene's pixel grid
+            classes = np.asarray(Image.fromarray(classes).resize((x1 - x0, y1 - y0), Image.Resampling.NEAREST))
+        write(y, x, classes[y - y0:y - y0 + h, x - x0:x - x0 + w])
+
+
+def _predict_geotiff(path: str, out_dir: Path, model: nn.Module, meta: dict[str, Any], device: torch.device,
+                     batch_size: int, palette: np.ndarray) -> list[Path]:
+    """A GeoTIFF in windows -> STEM_classes.tif (class indices, with a colour map) and STEM_colour.tif (RGB), both
+    with the input's CRS and transform."""
+    import rasterio
+
+    bands = tuple(meta.get("bands", ())) or None
+    targets = [out_dir / f"{Path(path).stem}_classes.tif", out_dir / f"{Path(path).stem}_colour.tif"]
+    with rasterio.open(path) as src:
+        profile = {"driver": "GTiff", "height": src.height, "width": src.width, "crs": src.crs,
+                   "transform": src.transform, "dtype": "uint8", "compress": "deflate", "tiled": True,
+                   "blockxsize": 256, "blockysize": 256}
+        with rasterio.open(targets[0], "w", count=1, **profile) as classes_out, \
+                rasterio.open(targets[1], "w", count=3, photometric="RGB", **profile) as colour_out:
+            def write(y: int, x: int, classes: np.ndarray) -> None:
+                from rasterio.windows import Window
+
+                window = Window(x, y, classes.shape[1], classes.shape[0])
+                classes_out.write(classes[None], window=window)
+                colour_out.write(palette[classes].transpose(2, 0, 1), window=window)
+
+            predict_scene(lambda y, x, h, w: read_window(path, y, x, h, w, bands, handle=src), src.height,
+                          src.width, write, model, meta, device, batch_size)
+            classes_out.write_colormap(1, {i: (*map(int, c), 255) for i, c in enumerate(palette)})
+    return targets
+
+
+def _predict_image(path: str, out_dir: Path, model: nn.Module, meta: dict[str, Any], device: torch.device,
+                   batch_size: int, palette: np.ndarray) -> list[Path]:
+    """A PNG/JPEG (or a TIFF without rasterio) -> STEM_classes.png and STEM_colour.png."""
+    image = read_image(path, tuple(meta.get("bands", ())) or None)
+    classes = np.zeros(image.shape[:2], np.uint8)
+
+    def write(y: int, x: int, block: np.ndarray) -> None:
+        classes[y:y + block.shape[0], x:x + block.shape[1]] = block
+
+    predict_scene(lambda y, x, h, w: image[y:y + h, x:x + w], image.shape[0], image.shape[1], write, model, meta,
+                  device, batch_size)
+    targets = [out_dir / f"{Path(path).stem}_classes.png", out_dir / f"{Path(path).stem}_colour.png"]
+    Image.fromarray(classes).save(targets[0])
+    Image.fromarray(palette[classes]).save(targets[1])
+    return targets
+
+
 def predict_files(model_path: str, images: list[str], out: str, device_name: str = "auto",
                   batch_size: int = 8) -> list[Path]:
-    """Write ``STEM_classes.png`` (class indices) and ``STEM_colour.png`` for each image; returns the paths."""
+    """Class indices and colours for each image (GeoTIFF for GeoTIFF input, PNG otherwise); returns the paths."""
     model, meta = load_exported(model_path)
     device = pick_device(device_name)
     model.to(device)
     palette = np.array(meta["class_colours"], dtype=np.uint8)
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    scale = float(meta.get("resize", 1.0))  # the model saw images scaled by this factor in training
-    written = []
+    written: list[Path] = []
     for name in images:
-        path = Path(name)
         try:
-            image = open_image(path, "RGB")
+            info = raster_info(str(Path(name).expanduser()))
         except Exception as e:  # noqa: BLE001  missing, truncated, not an image
-            raise SearchError(f"cannot read image {path} ({type(e).__name__}: {e})") from None
-        h, w = image.shape[:2]
-        image = resize_array(image, scale, Image.Resampling.BILINEAR)
-        classes = predict_array(model, image, meta["tile_size"], meta["num_classes"], device, batch_size)
-        if scale != 1.0:
-            classes = np.asarray(Image.fromarray(classes).resize((w, h), Image.Resampling.NEAREST))
-        for suffix, array in (("classes", classes), ("colour", palette[classes])):
-            target = out_dir / f"{path.stem}_{suffix}.png"
-            Image.fromarray(array).save(target)
-            written.append(target)
+            raise SearchError(f"cannot read image {name} ({type(e).__name__}: {e})") from None
+        bands = len(meta.get("bands", ())) or info.bands
+        if bands != int(meta.get("in_channels", 3)):
+            raise SearchError(f"{name} has {bands} band(s) but the model takes {meta.get('in_channels', 3)}: give "
+                              "images like those it was trained on")
+        predict = _predict_geotiff if is_tiff(name) and has_rasterio() else _predict_image
+        try:
+            written += predict(str(Path(name).expanduser()), out_dir, model, meta, device, batch_size, palette)
+        except OSError as e:
+            raise SearchError(f"cannot read image {name} ({type(e).__name__}: {e})") from None
     return written

@@ -11,10 +11,13 @@ from typing import Any
 
 import yaml
 
+from search.console import CheckProgress
 from trainable.checkpoint import CHECKPOINT_FILE, atomic_torch_save
 from trainable.config import TrialConfig
-from trainable.dataset import check_roots
+from trainable.index import build_index
+from trainable.inputs import resolve_for_data
 from trainable.model import resolve_weights, resolved_config
+from trainable.node_cache import NodeCache
 from trainable.trial import run_trial
 
 SUMMARY_KEYS = ("train_loss", "train_f1", "val_loss", "val_oa", "val_precision", "val_recall", "val_f1", "val_miou")
@@ -64,14 +67,16 @@ class RunDirectory:
 
 def train_once(cfg: TrialConfig, out: str | Path) -> float:
     """Run one training; returns the best validation F1."""
-    check_roots(cfg.data)
+    # this process trains: the checks leave the decoded rasters in the node cache for it
+    index = build_index(cfg.data, warm=NodeCache(), progress=CheckProgress())
+    cfg = resolve_for_data(cfg, index)
     resolved, weights = resolve_weights(cfg.model)
     cfg = cfg.replace(model=dataclasses.asdict(resolved_config(cfg.model, resolved)))
     run_dir = RunDirectory(out, cfg)
     print(f"training {cfg.model.backbone} on {cfg.data.root}: lr {cfg.train.lr:g}, "
           f"{_points_text(cfg)}, {cfg.train.epochs} epoch(s), tiles {cfg.data.tile_size}px -> {run_dir.out}")
     print(f"weights: {resolved.describe()}")
-    run_trial(cfg, run_dir.report, weights=weights, save_state=run_dir.save_state)
+    run_trial(cfg, run_dir.report, data=index, weights=weights, save_state=run_dir.save_state)
     print(f"best {cfg.train.metric} {run_dir.best:.4f}; checkpoints: {run_dir.out / 'best.pt'}, "
           f"{run_dir.out / 'last.pt'}")
     return run_dir.best

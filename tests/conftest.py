@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 os.environ.setdefault("RAY_AUTH_MODE", "token")  # what a local instance started by pointtune uses by default
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+# decoded rasters, clicks and the checks cache of this test session go to a folder of its own (trials inherit it)
+_CACHES = tempfile.mkdtemp(prefix="pointtune-test-caches-")
+atexit.register(shutil.rmtree, _CACHES, ignore_errors=True)
+os.environ.setdefault("POINTTUNE_NODE_CACHE", os.path.join(_CACHES, "node"))
+os.environ.setdefault("POINTTUNE_CACHE", os.path.join(_CACHES, "cache"))
 
-from pathlib import Path
+from pathlib import Path  # noqa: E402  the environment above must be set before these imports
 
-import pytest
-import torch
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
 torch.set_num_threads(2)
 

@@ -13,8 +13,9 @@ from search.cli import main
 from trainable.checkpoint import atomic_torch_save
 from trainable.classes import ClassDescription
 from trainable.config import IGNORE_INDEX, DataConfig, ModelConfig
-from trainable.dataset import load_dataset
+from trainable.index import build_index
 from trainable.model import build_model
+from trainable.sources import LabelSource
 
 
 def _always(cls: int, path: Path, split: dict[str, list[str]]) -> Path:
@@ -24,7 +25,8 @@ def _always(cls: int, path: Path, split: dict[str, list[str]]) -> Path:
     with torch.no_grad():
         model.classifier.weight.zero_()
         model.classifier.bias.copy_(torch.arange(classes.num_classes) == cls)
-    payload = {"format": "pointtune-model/1", "model": model.state_dict(), "backbone": "tiny",
+    payload = {"format": "pointtune-model/1", "model": model.state_dict(), "backbone": "tiny", "in_channels": 3,
+               "normalization": {"mean": [124.0, 116.0, 104.0], "std": [58.0, 57.0, 57.0]},
                "num_classes": classes.num_classes, "class_names": list(classes.names),
                "class_colours": [list(c) for c in classes.colours], "classes": classes.to_dict(), "tile_size": 32,
                "resize": 1.0, "split": split}
@@ -34,13 +36,14 @@ def _always(cls: int, path: Path, split: dict[str, list[str]]) -> Path:
 
 def test_scores_of_a_model_that_always_says_road(demo_dir: Path, tmp_path: Path,
                                                   capsys: pytest.CaptureFixture) -> None:
-    data = load_dataset(DataConfig(root=str(demo_dir), format="demo", tile_size=32), split=False)
-    stems = [s.stem for s in data.samples]
+    data = build_index(DataConfig(root=str(demo_dir), format="demo", tile_size=32), split=False)
+    stems = data.stems
     model = _always(0, tmp_path / "road.pt", {"train": stems[:8], "val": stems[8:10], "test": stems[10:]})
-    for part, images in (("all", data.samples), ("test", data.samples[10:])):
+    masks_of = [LabelSource(e.files, data.classes, 1.0).array() for e in data.entries]
+    for part, images in (("all", masks_of), ("test", masks_of[10:])):
         assert main(["evaluate", str(model), "--data", str(demo_dir), "--split", part, "--output", "json"]) == 0
         scores = json.loads(capsys.readouterr().out)
-        masks = np.concatenate([s.mask.ravel() for s in images])
+        masks = np.concatenate([m.ravel() for m in images])
         masks = masks[masks != IGNORE_INDEX]
         share = float((masks == 0).mean())  # road's share of the scored pixels = OA = road's precision
         present = len(np.unique(masks))

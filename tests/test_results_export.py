@@ -113,7 +113,7 @@ def test_export_takes_the_best_epoch_not_the_last_and_skips_diverged_trials(expe
     payload = torch.load(out, weights_only=True)
     assert payload["epoch"] == 2 and payload["metrics"]["val_f1"] == 0.7
     assert payload["class_names"][0] == "road" and payload["tile_size"] == 32 and payload["backbone"] == "tiny"
-    assert payload["normalization"]["mean"] == pytest.approx([0.485, 0.456, 0.406])
+    assert payload["normalization"]["mean"] == pytest.approx([0.485 * 255, 0.456 * 255, 0.406 * 255])
     assert payload["hyperparameters"]["lr"] == pytest.approx(1e-4) and payload["pointtune_version"]
     trial_dir = next(p.parent for p in experiment.glob("*/params.json")
                      if json.loads(p.read_text())["script"] == "best-not-last")
@@ -148,10 +148,10 @@ def test_tiled_prediction_matches_a_whole_image_pass_away_from_tile_borders(expe
     model, _meta = load_exported(tmp_path / "m.pt")
     image = np.random.default_rng(1).integers(0, 255, (64, 64, 3), dtype=np.uint8)
     tiled = predict_array(model, image, 32, 6, torch.device("cpu"))
-    from trainable.tiles import to_tensor
+    from search.predict import normalizer_of_export
 
     with torch.no_grad():
-        whole = model(to_tensor(image)[None])["out"][0].argmax(0).numpy()
+        whole = model(normalizer_of_export(_meta)(image)[None])["out"][0].argmax(0).numpy()
     inner = (slice(4, -4), slice(4, -4))
     assert (tiled[inner] == whole[inner]).mean() > 0.97
 

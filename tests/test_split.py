@@ -11,7 +11,7 @@ import pytest
 from search.cli import parse
 from search.settings import trial_config_from_args
 from trainable.config import ConfigError, DataConfig
-from trainable.dataset import load_dataset
+from trainable.index import build_index as load_dataset
 from trainable.split import leakage_warnings, seeded_split, split_from_lists
 
 GROUPS = [f"scene{k // 3}" for k in range(30)]  # 10 scenes of 3 images
@@ -85,7 +85,7 @@ def test_separate_validation_and_test_folders(demo_dir: Path, tmp_path: Path) ->
         shutil.copy(demo_dir / "classes.yaml", root)
     data = load_dataset(DataConfig(root=str(parts["train"]), val_dir=str(parts["val"]), test_dir=str(parts["test"]),
                                    tile_size=32))
-    stems = lambda d, idx: [d.samples[i].stem for i in idx]  # noqa: E731
+    stems = lambda d, idx: [d.entries[i].stem for i in idx]  # noqa: E731
     assert stems(data, data.split.train) == [f"scene{i:03d}" for i in range(8)]
     assert stems(data, data.split.val) == ["scene008", "scene009"]
     assert stems(data, data.split.test) == ["scene010", "scene011"]

@@ -5,8 +5,10 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from search.cli import main
 from trainable.checkpoint import load_checkpoint
@@ -36,16 +38,22 @@ def test_train_learns_from_points_well_above_chance(demo_dir: Path, tmp_path: Pa
 
 def test_the_model_never_sees_the_masks(demo_dir: Path, tmp_path: Path) -> None:
     """Same images, masks scrambled: predictions of a fixed model cannot depend on the masks."""
+    import shutil
+
     from trainable.config import DataConfig, ModelConfig, TrialConfig
-    from trainable.dataset import load_dataset
+    from trainable.index import build_index
     from trainable.inputs import build_inputs
 
-    cfg = TrialConfig(data=DataConfig(root=str(demo_dir), tile_size=32), model=ModelConfig(backbone="tiny"))
-    data = load_dataset(cfg.data)
-    batch = next(iter(build_inputs(data, cfg).val_loader))
-    for s in data.samples:
-        s.mask = (s.mask + 1) % 6
-    scrambled = next(iter(build_inputs(data, cfg).val_loader))
+    other = tmp_path / "scrambled"
+    shutil.copytree(demo_dir, other)
+    for path in (other / "semantic").glob("*.png"):
+        m = np.asarray(Image.open(path))
+        Image.fromarray(np.where(m < 6, (m + 1) % 6, m).astype(np.uint8)).save(path)
+    batches = []
+    for root in (demo_dir, other):
+        cfg = TrialConfig(data=DataConfig(root=str(root), tile_size=32), model=ModelConfig(backbone="tiny"))
+        batches.append(next(iter(build_inputs(build_index(cfg.data), cfg).val_loader)))
+    batch, scrambled = batches
     assert batch["image"].shape[1] == 3 and torch.equal(batch["image"], scrambled["image"])
     assert not torch.equal(batch["mask"], scrambled["mask"])
 

@@ -57,6 +57,30 @@ class ClassDescription:
     def excluded_indices(self) -> tuple[int, ...]:
         return tuple(self.names.index(n) for n in self.exclude_from_mean)
 
+    @property
+    def fingerprint(self) -> str:
+        """What decoding a mask depends on, as a short hash (for cache keys)."""
+        import hashlib
+        import json
+
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+
+    def prepare_raw(self, raw: np.ndarray) -> np.ndarray:
+        """A mask's stored values in the shape ``decode_semantic`` takes: ``(H, W, 3)`` colours for rgb encoding,
+        ``(H, W)`` values for index encoding (a grey-level RGB file is read as its grey levels).
+
+        Raises:
+            ValueError: a colour mask described as index-encoded.
+        """
+        if self.mask_encoding == "rgb":
+            return np.repeat(raw[..., None], 3, axis=2) if raw.ndim == 2 else raw[..., :3]
+        if raw.ndim == 3:
+            if not (np.array_equal(raw[..., 0], raw[..., 1]) and np.array_equal(raw[..., 0], raw[..., 2])):
+                raise ValueError("holds colours but the class description says mask_encoding: index; "
+                                 "set mask_encoding: rgb and give classes as [R, G, B]")
+            return raw[..., 0]
+        return raw
+
     def group_of(self, stem: str) -> str:
         """Scene id of an image: the pattern's first group, or the stem itself."""
         if self.group_pattern:
@@ -169,9 +193,18 @@ def decode_semantic(raw: np.ndarray, desc: ClassDescription) -> tuple[np.ndarray
         (H, W) uint8 class indices with ``IGNORE_INDEX`` on ignored pixels, and the sorted array of raw values
         (packed colours for rgb) that are neither a class nor ignored: empty when the mask is valid.
     """
+    if desc.mask_encoding != "rgb" and raw.dtype in (np.uint8, np.uint16):  # a lookup table: no temporaries
+        lut = np.full(65536, -1, np.int32)
+        for value, target in zip(desc.values + desc.ignore_values, list(range(desc.num_classes))
+                                 + [IGNORE_INDEX] * len(desc.ignore_values), strict=True):
+            lut[value] = target
+        mapped = lut[raw]
+        bad = mapped < 0
+        unknown = np.unique(raw[bad]).astype(np.int64) if bad.any() else np.empty(0, np.int64)
+        return np.where(bad, IGNORE_INDEX, mapped).astype(np.uint8), unknown
     if desc.mask_encoding == "rgb":
-        raw = raw.astype(np.int64)
-        codes = (raw[..., 0] << 16) | (raw[..., 1] << 8) | raw[..., 2]
+        rgb = raw.astype(np.uint32)
+        codes = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
     else:
         codes = raw.astype(np.int64)
     known = np.array(desc.values + desc.ignore_values, dtype=np.int64)
@@ -180,7 +213,7 @@ def decode_semantic(raw: np.ndarray, desc: ClassDescription) -> tuple[np.ndarray
     known, targets = known[order], targets[order]
     pos = np.clip(np.searchsorted(known, codes), 0, len(known) - 1)
     hit = known[pos] == codes
-    unknown = np.unique(codes[~hit])
+    unknown = np.unique(codes[~hit]).astype(np.int64)
     return np.where(hit, targets[pos], IGNORE_INDEX).astype(np.uint8), unknown
 
 

@@ -46,6 +46,11 @@ class DataConfig:
         val_dir: a folder of its own (same layout) used as the validation split; the data folder is then training.
         test_dir: a folder of its own (same layout) used as the test split.
         crops_per_epoch: training crops per epoch; 0 means enough to cover the training pixels once.
+        bands: 1-based bands read from every image (``--bands 1,2,3,4``); empty: all of them.
+        normalize: ``auto`` (ImageNet statistics for 8-bit RGB, the training split's own per band otherwise),
+            ``imagenet`` or ``dataset``.
+        mean, std: per-band statistics inputs are normalised with, in the files' units; filled in by the driver
+            from ``normalize`` (empty before).
     """
 
     root: str = ""
@@ -62,6 +67,10 @@ class DataConfig:
     val_dir: str | None = None
     test_dir: str | None = None
     crops_per_epoch: int = 0
+    bands: tuple[int, ...] = ()
+    normalize: str = "auto"
+    mean: tuple[float, ...] = ()
+    std: tuple[float, ...] = ()
 
     def validate(self) -> None:
         if self.tile_size < 8:
@@ -75,6 +84,12 @@ class DataConfig:
                               f"training beside val_fraction={self.val_fraction}, e.g. --test-fraction 0.1")
         if self.crops_per_epoch < 0:
             raise ConfigError(f"crops_per_epoch={self.crops_per_epoch}: use 0 (auto) or a positive count")
+        if any(b < 1 for b in self.bands) or len(set(self.bands)) != len(self.bands):
+            raise ConfigError(f"bands={list(self.bands)}: give distinct 1-based band numbers, e.g. --bands 1,2,3,4")
+        if self.normalize not in ("auto", "imagenet", "dataset"):
+            raise ConfigError(f"normalize {self.normalize!r}: use auto, imagenet or dataset")
+        if len(self.mean) != len(self.std) or any(s <= 0 for s in self.std):
+            raise ConfigError("mean and std need one positive std per band")
 
 
 @dataclass(frozen=True)
@@ -90,6 +105,8 @@ class PointConfig:
         min_region_pixels: background regions smaller than this get no click (mask noise, slivers).
         class_weights: weight the loss by inverse class frequency among the training points.
         seed: seed of the simulated annotator; points are frozen per image for a seed.
+        order_up_to, clicks_up_to, share_up_to: how far the clicks each node computes and caches per image go
+            (a search sets the top of its ranges, so that its trials share them); results do not depend on them.
     """
 
     mode: PointMode = "density"
@@ -99,6 +116,9 @@ class PointConfig:
     min_region_pixels: int = 16
     class_weights: bool = False
     seed: int = 0
+    order_up_to: float = 0.0
+    clicks_up_to: int = 0
+    share_up_to: float | None = None
 
     def validate(self) -> None:
         if self.mode not in ("density", "per_instance"):
@@ -117,6 +137,8 @@ class ModelConfig:
 
     Attributes:
         backbone: DeepLabV3 backbone; ``tiny`` is a small stand-in CNN for fast tests.
+        in_channels: input bands; with pretrained weights and more than 3, the first convolution is widened and
+            keeps its RGB filters for the first three bands.
         weights: ``none``, ``auto`` (ImageNet backbone weights if already on disk, else none),
             ``imagenet`` (backbone), ``coco`` (whole DeepLabV3, COCO-VOC labels), or a path to a state dict.
         allow_random_init: when requested weights cannot be found or downloaded, continue from random init
@@ -126,6 +148,7 @@ class ModelConfig:
     """
 
     backbone: Backbone = "resnet50"
+    in_channels: int = 3
     weights: str = "auto"
     allow_random_init: bool = False
     weights_source: str = ""
@@ -133,6 +156,8 @@ class ModelConfig:
     weights_note: str = ""
 
     def validate(self) -> None:
+        if self.in_channels < 1:
+            raise ConfigError(f"in_channels={self.in_channels}: need at least one input band")
         if self.backbone not in BACKBONES:
             raise ConfigError(f"backbone {self.backbone!r} is unknown: choose one of {', '.join(BACKBONES)}")
 
@@ -227,7 +252,7 @@ class TrialConfig:
             unknown = set(values) - known
             if unknown:
                 raise ConfigError(f"unknown setting(s) {sorted(unknown)} in section {f.name!r}; known: {sorted(known)}")
-            parts[f.name] = section_type(**values)
+            parts[f.name] = section_type(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
         unknown_sections = set(d) - {f.name for f in fields(cls)}
         if unknown_sections:
             raise ConfigError(f"unknown config section(s) {sorted(unknown_sections)}")

@@ -47,13 +47,13 @@ class WeightsError(RuntimeError):
 class TinySegNet(nn.Module):
     """A small stand-in CNN (about 20k parameters) for fast tests; same output contract as torchvision's models."""
 
-    def __init__(self, num_classes: int, width: int = 24):
+    def __init__(self, num_classes: int, width: int = 24, in_channels: int = 3):
         super().__init__()
 
         def block(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
             return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU())
 
-        self.features = nn.Sequential(block(3, width), block(width, width, 2), block(width, width))
+        self.features = nn.Sequential(block(in_channels, width), block(width, width, 2), block(width, width))
         self.classifier = nn.Conv2d(width, num_classes, 1)
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -190,19 +190,62 @@ def build_model(cfg: ModelConfig, num_classes: int, state: dict[str, torch.Tenso
         resolved, state = resolve_weights(cfg)
         cfg = resolved_config(cfg, resolved)
     if cfg.backbone == "tiny":
-        model: nn.Module = TinySegNet(num_classes)
+        model: nn.Module = TinySegNet(num_classes, in_channels=cfg.in_channels)
         return _load_fitting(model, state, cfg.weights) if state is not None else model
     builder = _TORCHVISION[cfg.backbone][0]
     if cfg.weights == "coco":
         model = builder(weights=None, weights_backbone=None, num_classes=21, aux_loss=True)
         model.load_state_dict(state)
-        return _replace_heads(model, num_classes)
-    model = builder(weights=None, weights_backbone=None, num_classes=num_classes, aux_loss=False)
-    if cfg.weights == "imagenet":
-        _load_backbone(model, state, cfg.backbone)
-    elif state is not None:
-        _load_fitting(model, state, cfg.weights)
+        model = _replace_heads(model, num_classes)
+    else:
+        model = builder(weights=None, weights_backbone=None, num_classes=num_classes, aux_loss=False)
+        if cfg.weights == "imagenet":
+            _load_backbone(model, state, cfg.backbone)
+        elif state is not None and cfg.in_channels == 3:
+            _load_fitting(model, state, cfg.weights)
+    if cfg.in_channels != 3:
+        _widen_first_conv(model, cfg.in_channels)
+        if state is not None and cfg.weights not in ("imagenet", "coco"):  # a file for this band count
+            _load_fitting(model, state, cfg.weights)
     return model
+
+
+def first_conv(model: nn.Module) -> tuple[nn.Module, str]:
+    """The first convolution of a DeepLabV3 backbone, and its attribute path in the backbone."""
+    backbone = model.backbone
+    if hasattr(backbone, "conv1"):  # ResNet
+        return backbone.conv1, "conv1"
+    return backbone["0"][0], "0.0"  # MobileNetV3: features[0] = Conv2dNormActivation
+
+
+def adapt_conv_weight(weight: torch.Tensor, bands: int) -> torch.Tensor:
+    """(O, 3, k, k) RGB filters -> (O, bands, k, k).
+
+    More than 3 bands: the RGB filters stay for the first three bands and the others start at zero, so the widened
+    network first computes exactly what the pretrained one did, and learns what the extra bands add. Fewer: one band
+    gets the sum of the RGB filters (a grey image gives the same response as its RGB copy), two get R and G scaled
+    by 3/2 (timm's rule).
+    """
+    out, _, k1, k2 = weight.shape
+    if bands > 3:
+        return torch.cat([weight, weight.new_zeros(out, bands - 3, k1, k2)], dim=1)
+    if bands == 1:
+        return weight.sum(1, keepdim=True)
+    return weight[:, :bands] * (3 / bands)
+
+
+def _widen_first_conv(model: nn.Module, bands: int) -> None:
+    conv, path = first_conv(model)
+    new = nn.Conv2d(bands, conv.out_channels, conv.kernel_size, conv.stride, conv.padding, conv.dilation,
+                    conv.groups, conv.bias is not None)
+    with torch.no_grad():
+        new.weight.copy_(adapt_conv_weight(conv.weight, bands))
+        if conv.bias is not None:
+            new.bias.copy_(conv.bias)
+    if path == "conv1":
+        model.backbone.conv1 = new
+    else:
+        model.backbone["0"][0] = new
 
 
 def _load_fitting(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> nn.Module:

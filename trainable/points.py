@@ -44,20 +44,33 @@ def annotator_seed(cfg: PointConfig, stem: str) -> tuple[int, int]:
     return (cfg.seed, image_seed(stem))
 
 
+ORDER_BLOCK = 1 << 22  # pixels hashed at once when ordering an image's clicks: bounded temporaries
+
+
 def click_order(mask: np.ndarray, seed: int | tuple[int, ...], limit: int) -> np.ndarray:
     """Flat indices of the first ``limit`` valid pixels in this image's annotator order.
 
     The order sorts the valid pixels by a seeded random key (ties by position): a total order, so the first ``k``
-    are the same whatever ``limit >= k`` was asked for. Selecting them costs a partition, not a sort of the image.
+    are the same whatever ``limit >= k`` was asked for. The keys of each block of ``ORDER_BLOCK`` pixels come from
+    a generator seeded with (seed, block), so a pixel's key depends on its position only; the image goes block by
+    block, keeping only the ``limit`` smallest keys so far: the memory it takes is bounded by the block and
+    ``limit``, not by the image.
     """
-    valid = np.flatnonzero(mask.ravel() != IGNORE_INDEX)
-    keys = np.random.default_rng(seed).random(valid.size)
-    limit = min(limit, valid.size)
-    if limit <= 0:
-        return np.empty(0, dtype=np.int64)
-    candidates = (np.flatnonzero(keys <= np.partition(keys, limit - 1)[limit - 1]) if limit < valid.size
-                  else np.arange(valid.size))
-    return valid[candidates[np.argsort(keys[candidates], kind="stable")[:limit]]]
+    flat = mask.ravel()
+    seed = seed if isinstance(seed, tuple) else (seed,)
+    best_idx, best_key = np.empty(0, np.int64), np.empty(0, np.float64)
+    for block, start in enumerate(range(0, flat.size, ORDER_BLOCK)):
+        part = flat[start:start + ORDER_BLOCK]
+        local = np.flatnonzero(part != IGNORE_INDEX)
+        keys = np.random.default_rng((*seed, block)).random(part.size)[local]
+        idx = local + start
+        best_idx, best_key = np.concatenate([best_idx, idx]), np.concatenate([best_key, keys])
+        if limit < best_idx.size:  # keep the `limit` smallest (and every tie at the cut: resolved below)
+            cut = np.partition(best_key, limit - 1)[limit - 1]
+            keep = best_key <= cut
+            best_idx, best_key = best_idx[keep], best_key[keep]
+    order = np.lexsort((best_idx, best_key))[:max(limit, 0)]
+    return best_idx[order]
 
 
 def density_points(mask: np.ndarray, density: float, seed: int | tuple[int, ...]) -> np.ndarray:
@@ -91,7 +104,8 @@ class ClickOrder:
 
     @classmethod
     def of(cls, mask: np.ndarray, seed: int | tuple[int, ...], max_density: float) -> ClickOrder:
-        valid = int(np.count_nonzero(mask != IGNORE_INDEX))
+        valid = sum(int(np.count_nonzero(mask.ravel()[s:s + ORDER_BLOCK] != IGNORE_INDEX))
+                    for s in range(0, mask.size, ORDER_BLOCK))
         indices = click_order(mask, seed, _density_count(max_density, valid))
         return cls(indices.astype(np.int32 if mask.size < 2**31 else np.int64), valid)
 
@@ -247,17 +261,19 @@ class InstanceClicks:
     def covers(self, k: int, share: float | None) -> bool:
         return k <= self.k_max and (share is None or (self.share_max is not None and share <= self.share_max))
 
-    def points(self, mask: np.ndarray, k: int, share: float | None) -> np.ndarray:
-        """(H, W) uint8 sparse labels for ``k`` clicks per object and background share ``share``."""
+    def chosen(self, k: int, share: float | None) -> np.ndarray:
+        """Flat indices of the clicks for ``k`` clicks per object and background share ``share``."""
         if not self.covers(k, share):
             raise ValueError(f"clicks were made for up to {self.k_max} per object and a background share up to "
                              f"{self.share_max}, not {k} and {share}")
         things = self.things[self.thing_rank < k]
         if share is None or things.size == 0:  # no object: the regions stand in, as without instance masks
-            chosen = np.concatenate([things, self.regions[self.region_rank < k]])
-        else:
-            chosen = np.concatenate([things, self.background[:_background_count(things.size, share)]])
-        return _labels_at(mask, chosen)
+            return np.concatenate([things, self.regions[self.region_rank < k]])
+        return np.concatenate([things, self.background[:_background_count(things.size, share)]])
+
+    def points(self, mask: np.ndarray, k: int, share: float | None) -> np.ndarray:
+        """(H, W) uint8 sparse labels for ``k`` clicks per object and background share ``share``."""
+        return _labels_at(mask, self.chosen(k, share).astype(np.int64))
 
 
 def _background_count(thing_clicks: int, share: float) -> int:

@@ -85,3 +85,38 @@ def glob(folder: str, pattern: str) -> set[str]:
     prefix = folder.rstrip("/")
     return {f"{prefix}/{info.path[len(base):].lstrip('/')}" for info in found
             if fnmatch.fnmatch(info.path[len(base):].lstrip("/"), pattern)}
+
+
+def read_bytes(path: str) -> bytes:
+    fs, p = _fs(path)
+    with fs.open_input_stream(p) as f:
+        return f.read()
+
+
+def stat(path: str) -> tuple[str, int, int]:
+    """``(path, size in bytes, modification time in ns)``: what tells a file's content changed."""
+    if not is_uri(path):
+        st = Path(path).stat()
+        return (str(path), st.st_size, st.st_mtime_ns)
+    fs, p = _fs(path)
+    info = fs.get_file_info(p)
+    mtime = info.mtime_ns if info.mtime_ns is not None else 0
+    return (path, int(info.size or 0), int(mtime))
+
+
+def list_files(folder: str) -> list[str]:
+    """Files directly in ``folder`` (a path or URI), sorted; empty when the folder does not exist."""
+    if not is_uri(folder):
+        p = Path(folder)
+        return sorted(str(f) for f in p.iterdir() if f.is_file()) if p.is_dir() else []
+    fs, base = _fs(folder)
+    if fs.get_file_info(base).type != pafs.FileType.Directory:
+        return []
+    prefix = folder.rstrip("/")
+    return sorted(f"{prefix}/{info.base_name}" for info in fs.get_file_info(pafs.FileSelector(base))
+                  if info.type == pafs.FileType.File)
+
+
+def is_dir(path: str) -> bool:
+    fs, p = _fs(path)
+    return fs.get_file_info(p).type == pafs.FileType.Directory

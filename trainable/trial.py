@@ -22,8 +22,8 @@ from trainable.checkpoint import (
     save_resume_state,
 )
 from trainable.config import ConfigError, TrialConfig
-from trainable.dataset import DatasetError, SegmentationData, load_dataset
-from trainable.inputs import build_inputs
+from trainable.index import DatasetError, DatasetIndex, build_index
+from trainable.inputs import build_inputs, resolve_for_data
 from trainable.loop import evaluate, recalibrate_batchnorm, train_one_epoch
 from trainable.model import WeightsError, build_model
 from trainable.run_record import Report, RunRecord, SaveState
@@ -46,12 +46,21 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far, in MiB (a reused trial process: over its trials so far)."""
+    import resource
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024  # bytes on macOS, KiB on Linux
+
+
 def epoch_seed(seed: int, epoch: int) -> int:
     """torch's seed for one epoch: a resumed run draws the same dropout masks as an uninterrupted one."""
     return seed * 1_000_003 + epoch
 
 
-def run_trial(cfg: TrialConfig, report: Report, data: SegmentationData | None = None,
+def run_trial(cfg: TrialConfig, report: Report, data: DatasetIndex | None = None,
               resume: dict[str, Any] | None = None, weights: dict[str, torch.Tensor] | None = None,
               save_state: SaveState | None = None, recorded_epochs: int | None = None) -> None:
     """Train for ``cfg.train.epochs`` epochs, validating and reporting after each (what is written each epoch:
@@ -64,7 +73,7 @@ def run_trial(cfg: TrialConfig, report: Report, data: SegmentationData | None = 
         cfg: the trial's settings.
         report: called once per epoch with the metrics and a directory holding that epoch's checkpoint (weights
             only), or None when the epoch is not a new best.
-        data: the decoded dataset (shared by a search); read from ``cfg.data`` when None.
+        data: the dataset's index (a search's driver checks the data once and ships it); built here when None.
         resume: a resume state (``save_state``'s) to continue from (the epoch after it).
         weights: the state dict ``cfg.model`` resolved to (a search's driver reads it once); resolved here when
             None.
@@ -77,7 +86,9 @@ def run_trial(cfg: TrialConfig, report: Report, data: SegmentationData | None = 
     if cfg.train.num_threads:
         torch.set_num_threads(cfg.train.num_threads)
     seed_everything(cfg.train.seed)
-    data = data if data is not None else load_dataset(cfg.data)
+    data = data if data is not None else build_index(cfg.data)
+    if not cfg.data.mean:  # a search's driver resolves these once; a direct call does it here
+        cfg = resolve_for_data(cfg, data)
     device = pick_device(cfg.train.device)
     inputs = build_inputs(data, cfg, pin_memory=device.type == "cuda")
     classes = data.classes
@@ -87,7 +98,7 @@ def run_trial(cfg: TrialConfig, report: Report, data: SegmentationData | None = 
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
     weight = inputs.class_weight.to(device) if inputs.class_weight is not None else None
     meta = {"config": cfg.to_dict(), "classes": classes.to_dict(), "train_stems": inputs.train_stems,
-            "val_stems": inputs.val_stems, "test_stems": [data.samples[i].stem for i in data.split.test]}
+            "val_stems": inputs.val_stems, "test_stems": [data.entries[i].stem for i in data.split.test]}
     record = RunRecord(cfg.train.metric, cfg.train.resume_every, cfg.train.epochs, meta, save_state, resume)
     start = 1
     if resume is not None:
@@ -121,16 +132,17 @@ def run_trial(cfg: TrialConfig, report: Report, data: SegmentationData | None = 
             "labelled_fraction": inputs.points.labelled_fraction,
             "skipped_batches": train.skipped_batches, "redrawn_crops": train.redrawn_crops,
             "lr": cfg.train.lr, "lr_last": lr_for_step(steps - 1), "epoch_time_s": time.perf_counter() - t0,
-            "trial_start_time": trial_start,
+            "trial_start_time": trial_start, "peak_rss_mb": peak_rss_mb(),
         }, model, optimizer, report)
 
 
-def tune_entrypoint(config: dict[str, Any], data: SegmentationData | None = None,
+def tune_entrypoint(config: dict[str, Any], data: DatasetIndex | None = None,
                     weights: dict[str, torch.Tensor] | None = None, experiment: str | None = None) -> None:
     """Ray Tune function trainable: rebuild the config, resume from the trial's resume state, report every epoch.
 
-    ``data`` and ``weights`` arrive through ``tune.with_parameters`` (the object store), read once per search by
-    the driver: no node reads the dataset folder or downloads weights for itself. ``experiment`` is the search's
+    ``data`` (the dataset's index) and ``weights`` arrive through ``tune.with_parameters`` (the object store),
+    made once per search by the driver: trials read only the pixels they train on, and no node downloads weights
+    for itself. ``experiment`` is the search's
     folder or URI: the trial keeps its resume state in ``experiment/trial_ID/`` (Tune's own checkpoints hold only
     the weights of its best epochs).
     """

@@ -8,7 +8,17 @@ from PIL import Image
 
 from trainable.classes import ClassDescription, ClassDescriptionError
 from trainable.config import IGNORE_INDEX, DataConfig
-from trainable.dataset import DatasetError, load_dataset
+from trainable.index import DatasetError, build_index
+from trainable.sources import LabelSource
+
+
+def load_dataset(cfg: DataConfig):
+    return build_index(cfg)
+
+
+def mask_of(index, i: int) -> np.ndarray:
+    e = index.entries[i]
+    return LabelSource(e.files, index.classes, index.resize).array()
 
 RGB_CLASSES = """
 mask_encoding: rgb
@@ -43,9 +53,11 @@ def _rgb_dataset(root: Path) -> Path:
 
 def test_demo_data_loads_with_instances_and_every_class(demo_dir: Path) -> None:
     data = load_dataset(DataConfig(root=str(demo_dir), tile_size=32))
-    assert len(data.samples) == 12 and data.classes.names[0] == "road"
-    assert all(s.instances is not None and s.instances.max() > 255 for s in data.samples)
-    present = np.unique(np.concatenate([s.mask.ravel() for s in data.samples]))
+    assert len(data.entries) == 12 and data.classes.names[0] == "road"
+    ids = [LabelSource(e.files, data.classes, 1.0, "instance").array() for e in data.entries]
+    assert all(e.files.instance and i.max() > 255 for e, i in zip(data.entries, ids, strict=True))
+    assert (data.class_pixels(range(12)) > 0).all(), "every class is present"
+    present = np.unique(np.concatenate([mask_of(data, i).ravel() for i in range(12)]))
     assert set(range(6)) <= set(present.tolist())
 
 
@@ -55,14 +67,15 @@ def test_rgb_masks_palette_pngs_and_ignore_colours(tmp_path: Path) -> None:
     Image.fromarray(rgb).convert("P", palette=Image.Palette.ADAPTIVE, colors=3).save(
         root / "semantic" / "scene0_part0.png")  # the same mask as a palette PNG
     data = load_dataset(DataConfig(root=str(root), tile_size=16))
-    for s in data.samples:
-        assert np.all(s.mask[:2] == IGNORE_INDEX) and np.all(s.mask[2:, :16] == 0) and np.all(s.mask[2:, 16:] == 1)
+    for i in range(len(data.entries)):
+        m = mask_of(data, i)
+        assert np.all(m[:2] == IGNORE_INDEX) and np.all(m[2:, :16] == 0) and np.all(m[2:, 16:] == 1)
 
 
 def test_split_keeps_scenes_together_and_is_seeded(tmp_path: Path) -> None:
     data = load_dataset(DataConfig(root=str(_rgb_dataset(tmp_path)), tile_size=16))
     train, val = data.split.train, data.split.val
-    groups = lambda idx: {data.samples[i].group for i in idx}  # noqa: E731
+    groups = lambda idx: {data.entries[i].group for i in idx}  # noqa: E731
     assert train and val and not groups(train) & groups(val)
     assert load_dataset(DataConfig(root=str(tmp_path), tile_size=16)).split == data.split
 
@@ -76,7 +89,7 @@ def test_grey_level_masks_map_to_classes(tmp_path: Path) -> None:
         m[0, 0] = 0
         _write_pair(tmp_path, f"img{k}", m)
     data = load_dataset(DataConfig(root=str(tmp_path), tile_size=16))
-    assert data.samples[0].mask[0, 0] == IGNORE_INDEX and data.samples[0].mask[15, 5] == 1
+    assert mask_of(data, 0)[0, 0] == IGNORE_INDEX and mask_of(data, 0)[15, 5] == 1
 
 
 def test_every_bad_file_is_reported_together(tmp_path: Path) -> None:
@@ -123,15 +136,15 @@ def test_malformed_class_descriptions(tmp_path: Path, text: str, message: str) -
 
 def test_dubai_colour_and_palette_masks_split_by_tile(dubai_dir: Path) -> None:
     data = load_dataset(DataConfig(root=str(dubai_dir), format="dubai_aerial", tile_size=64, resize=0.25))
-    assert len(data.samples) == 72 and data.classes.num_classes == 5
+    assert len(data.entries) == 72 and data.classes.num_classes == 5
     palette_stem = "tile2_part001"  # stored as an 8-bit palette PNG
     with Image.open(dubai_dir / "semantic" / f"{palette_stem}.png") as im:
         assert im.mode == "P"
-    sample = next(s for s in data.samples if s.stem == palette_stem)
-    assert set(np.unique(sample.mask).tolist()) <= {0, 1, 2, 3, 4, IGNORE_INDEX} and len(np.unique(sample.mask)) > 2
-    gaps = next(s for s in data.samples if s.stem == "tile8_part003")  # 17 % unannotated black
-    assert (gaps.mask == IGNORE_INDEX).mean() > 0.1
+    mask = mask_of(data, data.stems.index(palette_stem))
+    assert set(np.unique(mask).tolist()) <= {0, 1, 2, 3, 4, IGNORE_INDEX} and len(np.unique(mask)) > 2
+    gaps = mask_of(data, data.stems.index("tile8_part003"))  # 17 % unannotated black
+    assert (gaps == IGNORE_INDEX).mean() > 0.1
     train, val, test = data.split.train, data.split.val, data.split.test
-    tiles = lambda idx: {data.samples[i].stem.split("_")[0] for i in idx}  # noqa: E731
+    tiles = lambda idx: {data.entries[i].stem.split("_")[0] for i in idx}  # noqa: E731
     assert not tiles(train) & tiles(val) and not (tiles(train) | tiles(val)) & tiles(test)
     assert 0.1 < len(val) / 72 < 0.35 and len(test) == 9, "one tile of 9 parts held out for the test score"
