@@ -108,10 +108,12 @@ def dubai_root() -> Path | None:
     return None
 
 
-def dataset_bytes(data: Any) -> int:
-    """Decoded size of a ``SegmentationData``: every image, mask and instance array."""
-    return sum(s.image.nbytes + s.mask.nbytes + (s.instances.nbytes if s.instances is not None else 0)
-               for s in data.samples)
+def dataset_bytes(index: Any) -> int:
+    """Decoded size of a dataset (its index): every image, mask and instance array."""
+    import numpy as np
+
+    return sum(e.pixels * (e.record.bands * np.dtype(e.record.dtype).itemsize + 1 + (4 if e.files.instance else 0))
+               for e in index.entries)
 
 
 def demo_config(root: str, backbone: str = "mobilenet_v3_large", tile_size: int = 64, crops_per_epoch: int = 64,

@@ -198,7 +198,7 @@ def single_process(args: Any, device: Any, data: Any, num_classes: int) -> dict[
 
 # --------------------------------------------------------------------------------- part 2: shared GPU
 
-def share_trainable(config: dict[str, Any], data: Any = None) -> None:
+def share_trainable(config: dict[str, Any], data: Any = None, **passed: Any) -> None:
     """One trial of the sharing test: warm up, wait for the others, train for a fixed time, report images/s."""
     import ray
     import torch
@@ -315,11 +315,11 @@ def main() -> None:
           f"cudnn.benchmark={torch.backends.cudnn.benchmark}, cudnn.allow_tf32={torch.backends.cudnn.allow_tf32}")
     print(machine_note())
 
-    from trainable.dataset import load_dataset
+    from trainable.index import build_index
 
     with tmp_dir("pointtune-bench-gpudata-") as scratch:
         root = demo_root(args.images, args.tile_size + 128, scratch=scratch)
-        data = load_dataset(demo_config(root, args.backbone, args.tile_size).data)
+        data = build_index(demo_config(root, args.backbone, args.tile_size).data)
         result = single_process(args, device, data, data.classes.num_classes)
         with ray_session():
             shared_gpu(args, data, device.type == "cuda")

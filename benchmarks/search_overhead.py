@@ -1,15 +1,15 @@
 """Per-trial cost of the searcher and of Tune's bookkeeping, with a trainable that does nothing.
 
-The trainable reports one result (random ``val_f1`` and the few keys pointtune's progress callback prints) and
-returns; it imports neither torch nor pointtune's trainable. ``--trials`` trials (1 CPU each, so 2 at a time on
-2 cores, as ``pointtune run`` would allow) run over pointtune's real search space (``build_param_space`` with the
+The trainable reports one result (random ``val_f1``, ``best_val_f1`` and the keys pointtune's progress callback
+prints) and returns; it imports neither torch nor pointtune's trainable. ``--trials`` trials (1 CPU each, so 2 at
+a time on 2 cores, as ``pointtune run`` would allow) run over pointtune's real search space (its sampler with the
 demo ranges) and its real run config (``search.launch._run_config``: checkpoint config, failure config, progress
 callback, per-trial directory names), with:
 
 * ``pointtune``: pointtune's own TuneConfig (``search.launch._tune_config``: OptunaSearch with TPE and a
   JournalStorage file through a ConcurrencyLimiter, trial processes reused);
 * ``no reuse``: the same with ``reuse_actors=False``: every trial starts a new process;
-* ``random``: Tune's BasicVariantGenerator (random search) instead of Optuna, processes reused: the reference.
+* ``random``: no searcher (Tune's BasicVariantGenerator over the base config), processes reused: the reference.
 
 Per trial: wall time of ``Tuner.fit`` / trials (Ray is started once beforehand and not counted). Variants run
 in turn, ``--repeats`` times; medians are reported. Headline: the ``pointtune`` figure.
@@ -31,7 +31,8 @@ TARGET = 0.2
 def null_trainable(config: dict[str, Any]) -> None:
     from ray import tune
 
-    tune.report({"val_f1": random.random(), "val_miou": 0.0, "epoch": 1, "epoch_time_s": 0.0})
+    f1 = random.random()
+    tune.report({"val_f1": f1, "best_val_f1": f1, "val_miou": 0.0, "epoch": 1, "epoch_time_s": 0.0})
 
 
 def run_variant(variant: str, trials: int, concurrent: int, storage: str) -> dict[str, float]:

@@ -1,8 +1,8 @@
 """Time from a trial's start to its first training batch, for 1 vs 8 trials and a small vs a larger dataset, and
 the memory of a trial process against the size of the decoded dataset it trains on.
 
-Each dataset is decoded once in this process (``load_dataset``) and given to Tune as pointtune does:
-``tune.with_resources(tune.with_parameters(<trainable>, data=data), cpu=1)``. The trainable is a thin wrapper
+Each dataset is checked once in this process (``build_index``) and its index given to Tune as pointtune does:
+``tune.with_resources(tune.with_parameters(<trainable>, data=index), cpu=1)``. The trainable is a thin wrapper
 around the real ``tune_entrypoint`` that, inside the trial process, stamps the time
 
 * on entry (the data has already arrived: ``with_parameters`` fetches it from the object store before the call),
@@ -10,9 +10,8 @@ around the real ``tune_entrypoint`` that, inside the trial process, stamps the t
 * when the first training batch comes out of the train loader (the loader is wrapped, nothing else changes;
   wall and process CPU time, the latter immune to CPU contention),
 
-and, at the first ``tune.report`` (after epoch 1), reads the trial process's USS/PSS/RSS (psutil) and checks
-where the dataset's numpy arrays live: read-only, and inside a shared memory mapping (the object store) rather
-than in private memory. The driver stamps each trial's start (``on_trial_start``) too. Trials reuse their
+and, at the first ``tune.report`` (after epoch 1), reads the trial process's USS/PSS/RSS (psutil). The driver
+stamps each trial's start (``on_trial_start``) too. Trials reuse their
 processes as ``pointtune run`` does (``TuneConfig(reuse_actors=True)``); an extra search of ``--trials`` trials
 with a new process per trial (``reuse_actors=False``) on the small data shows what that saves.
 
@@ -24,7 +23,6 @@ Headline: median(entry -> first batch) with 8 trials / median with 1 trial, over
 from __future__ import annotations
 
 import argparse
-import bisect
 import subprocess
 import sys
 import time
@@ -48,30 +46,7 @@ from common import (
 TARGET = 1.25  # 2 trials share 2 cores with the driver: some contention is expected, no growth beyond
 
 
-def _shared_and_readonly_bytes(data: Any) -> tuple[int, int]:
-    """Bytes of the dataset's arrays that lie in a shared mapping of this process, and that are read-only."""
-    maps = []
-    with open("/proc/self/maps") as f:
-        for line in f:
-            addr, perms = line.split()[:2]
-            lo, hi = (int(x, 16) for x in addr.split("-"))
-            maps.append((lo, hi, perms))
-    maps.sort()
-    starts = [m[0] for m in maps]
-    shared = readonly = 0
-    for s in data.samples:
-        for a in (s.image, s.mask, s.instances):
-            if a is None:
-                continue
-            ptr = a.__array_interface__["data"][0]
-            k = bisect.bisect_right(starts, ptr) - 1
-            if k >= 0 and maps[k][0] <= ptr < maps[k][1] and maps[k][2][3] == "s":
-                shared += a.nbytes
-            readonly += 0 if a.flags.writeable else a.nbytes
-    return shared, readonly
-
-
-def probed_entrypoint(config: dict[str, Any], data: Any = None) -> None:
+def probed_entrypoint(config: dict[str, Any], data: Any = None, **passed: Any) -> None:
     """Runs in the trial process: the real ``tune_entrypoint`` with time stamps and a memory probe."""
     import psutil
     from ray import tune
@@ -102,16 +77,14 @@ def probed_entrypoint(config: dict[str, Any], data: Any = None) -> None:
 
     def report(metrics: dict[str, Any], checkpoint: Any = None) -> None:
         mem = psutil.Process().memory_full_info()
-        shared, readonly = _shared_and_readonly_bytes(data)
         probe = {f"bench_{k}_t": v for k, v in marks.items()}
-        probe.update(bench_uss=mem.uss, bench_pss=mem.pss, bench_rss=mem.rss, bench_shared=shared,
-                     bench_readonly=readonly, bench_pid=psutil.Process().pid)
+        probe.update(bench_uss=mem.uss, bench_pss=mem.pss, bench_rss=mem.rss, bench_pid=psutil.Process().pid)
         real["report"]({**metrics, **probe}, checkpoint=checkpoint)
 
     tune.report, trial.train_one_epoch, trial.build_inputs, trial.build_model = (
         report, train_one_epoch, build_inputs, build_model)
     try:
-        trial.tune_entrypoint(config, data)
+        trial.tune_entrypoint(config, data, **passed)
     finally:
         tune.report, trial.train_one_epoch, trial.build_inputs, trial.build_model = (
             real["report"], real["train"], real["inputs"], real["model"])
@@ -121,7 +94,7 @@ def run_search(cfg: Any, data: Any, trials: int, concurrent: int, reuse: bool = 
     """One search of ``trials`` identical trials; per trial: its first result plus the driver's start stamp."""
     from ray import tune
 
-    from search.launch import METRIC, MODE
+    METRIC, MODE = "best_val_f1", "max"  # what pointtune searches rank by
 
     started: dict[str, float] = {}
     first: dict[str, dict[str, Any]] = {}
@@ -166,7 +139,6 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, float]:
         "entry_to_batch_cpu": median([r["bench_first_batch_cpu_t"] - r["bench_entry_cpu_t"] for r in runs]),
         "start_to_batch": median([r["bench_first_batch_t"] - r["driver_start_t"] for r in runs]),
         "uss": m("bench_uss"), "pss": m("bench_pss"), "rss": m("bench_rss"),
-        "shared": min(r["bench_shared"] for r in runs), "readonly": min(r["bench_readonly"] for r in runs),
     }
 
 
@@ -176,8 +148,7 @@ def table_rows(name: str, label: str, runs: list[dict[str, Any]], nbytes: int) -
     mib = 2**20
     return ([name, label, s["start_to_entry"], s["inputs"], s["model"], s["entry_to_batch"], s["entry_to_batch_cpu"],
              s["start_to_batch"]],
-            [name, label, nbytes / mib, s["uss"] / mib, s["pss"] / mib, s["rss"] / mib,
-             f"{s['shared'] / nbytes:.0%}", f"{s['readonly'] / nbytes:.0%}"])
+            [name, label, nbytes / mib, s["uss"] / mib, s["pss"] / mib, s["rss"] / mib])
 
 
 def main() -> None:
@@ -191,7 +162,8 @@ def main() -> None:
                    help="skip the extra search with a new process per trial (reuse_actors=False) on the small data")
     args = p.parse_args()
 
-    from trainable.dataset import load_dataset
+    from trainable.index import build_index
+    from trainable.inputs import resolve_for_data
 
     n_large, size_large = (int(x) for x in args.large.split("x"))
     sets = {"24x128": demo_root(), args.large: demo_root(n_large, size_large)}
@@ -205,9 +177,10 @@ def main() -> None:
         for name, root in sets.items():
             cfg = demo_config(root, tile_size=args.tile_size, crops_per_epoch=16, epochs=1, num_threads=1)
             cfg = cfg.replace(data={"val_fraction": 0.05})  # few validation tiles: the start is what is measured
-            decode_s, data = timed(lambda cfg=cfg: load_dataset(cfg.data))
+            decode_s, data = timed(lambda cfg=cfg: build_index(cfg.data))
+            cfg = resolve_for_data(cfg, data)
             nbytes = nbytes_of[name] = dataset_bytes(data)
-            print(f"  {name}: decoded once in {decode_s:.2f} s, {nbytes / 2**20:.1f} MiB", flush=True)
+            print(f"  {name}: checked once in {decode_s:.2f} s, {nbytes / 2**20:.1f} MiB decoded", flush=True)
             one: list[dict[str, Any]] = []
             many: list[dict[str, Any]] = []
             for step in ["one", "many"] + ["one"] * (args.single_repeats - 1):
@@ -237,8 +210,8 @@ def main() -> None:
                  "same, CPU s", "start->1st batch"], rows,
                 title="seconds, median over trials (start = driver's on_trial_start; "
                       "entry = trainable called, data already fetched)")
-    print_table(["data", "search", "data MiB", "USS MiB", "PSS MiB", "RSS MiB", "data in shared map",
-                 "data read-only"], mem_rows, title="trial process memory at its first report (after epoch 1)")
+    print_table(["data", "search", "data MiB", "USS MiB", "PSS MiB", "RSS MiB"], mem_rows,
+                title="trial process memory at its first report (after epoch 1)")
     print(f"\na fresh process imports trainable.trial (torch, torchvision ...) in {import_s:.2f} s "
           "(part of start->entry whenever a trial gets a new process instead of a reused one)")
     (small, large) = sets

@@ -9,8 +9,6 @@ checkpoint written every epoch) runs these ways, alternately, ``--repeats`` time
   dict. A thin wrapper stamps ``time.time()`` on entry to every ``tune.report`` call inside the trial, so both
   runs measure an epoch the same way: the interval between consecutive report calls (training, BN
   recalibration, validation, checkpoint save, and whatever the previous report call blocked for);
-* with ``--variant``, tune, ckpt on improvement (a proposal): as tune, but the wrapper hands Tune the checkpoint
-  only when ``val_f1`` improved or at the last epoch.
 
 Inside the trial, the time spent in ``tune.report`` and in Ray's copy of the checkpoint into storage is also
 recorded, and the per-epoch checkpoint cost common to both paths (size, save as run_trial does and made durable)
@@ -46,12 +44,8 @@ from common import (
 TARGET = 1.03
 
 
-def stamped_entrypoint(config: dict[str, Any], data: Any = None, best_only: bool = False) -> None:
-    """Runs in the trial actor: the real ``tune_entrypoint``, with a time stamp added to each report.
-
-    ``best_only`` (a proposal, not pointtune's behaviour): hand Tune the checkpoint only when ``val_f1`` improved
-    or at the last epoch, so Ray copies fewer checkpoints into storage.
-    """
+def stamped_entrypoint(config: dict[str, Any], data: Any = None, **passed: Any) -> None:
+    """Runs in the trial actor: the real ``tune_entrypoint``, with a time stamp added to each report."""
     from ray import tune
 
     from trainable.trial import tune_entrypoint
@@ -73,15 +67,8 @@ def stamped_entrypoint(config: dict[str, Any], data: Any = None, best_only: bool
     except (ImportError, AttributeError):
         pass
 
-    best = {"val_f1": float("-inf")}
-
     def report(metrics: dict[str, Any], checkpoint: Any = None) -> None:
         t = time.time()
-        if best_only:
-            improved = metrics["val_f1"] > best["val_f1"]
-            best["val_f1"] = max(best["val_f1"], metrics["val_f1"])
-            if not improved and metrics["epoch"] < config["train"]["epochs"]:
-                checkpoint = None
         stamps = {"bench_report_t": t, "bench_prev_report_s": previous["report_s"],
                   "bench_prev_persist_s": previous["persist_s"]}
         previous["persist_s"] = 0.0  # persist() sets it if this report copies a checkpoint
@@ -90,7 +77,7 @@ def stamped_entrypoint(config: dict[str, Any], data: Any = None, best_only: bool
 
     tune.report = report  # tune_entrypoint looks tune.report up at call time
     try:
-        tune_entrypoint(config, data)
+        tune_entrypoint(config, data, **passed)
     finally:
         tune.report = real_report
 
@@ -101,7 +88,7 @@ def run_bare(cfg: Any, data: Any) -> dict[str, Any]:
     stamps: list[float] = []
     compute: list[float] = []
 
-    def report(metrics: dict[str, Any], checkpoint_dir: str) -> None:
+    def report(metrics: dict[str, Any], checkpoint_dir: str | None) -> None:
         stamps.append(time.time())
         compute.append(metrics["epoch_time_s"])
 
@@ -110,7 +97,7 @@ def run_bare(cfg: Any, data: Any) -> dict[str, Any]:
     return {"first": stamps[0] - t0, "epochs": [b - a for a, b in itertools.pairwise(stamps)], "compute": compute[1:]}
 
 
-def run_tune(cfg: Any, data: Any, cpus: int, best_only: bool = False) -> dict[str, Any]:
+def run_tune(cfg: Any, data: Any, cpus: int) -> dict[str, Any]:
     from ray import tune
 
     METRIC, MODE = "best_val_f1", "max"  # what pointtune searches rank by
@@ -126,7 +113,7 @@ def run_tune(cfg: Any, data: Any, cpus: int, best_only: bool = False) -> dict[st
     with ray_session() as ray_start_s, tmp_dir("pointtune-bench-tune-") as storage:
         run_config = real_run_config(cfg, storage, "tune_overhead")
         run_config.callbacks = [*run_config.callbacks, Clock()]
-        trainable = tune.with_resources(tune.with_parameters(stamped_entrypoint, data=data, best_only=best_only),
+        trainable = tune.with_resources(tune.with_parameters(stamped_entrypoint, data=data),
                                         {"cpu": cpus, "gpu": 0})
         tuner = tune.Tuner(trainable, param_space=cfg.to_dict(), run_config=run_config,
                            tune_config=tune.TuneConfig(metric=METRIC, mode=MODE, num_samples=1))
@@ -179,7 +166,7 @@ def checkpoint_costs(cfg: Any, num_classes: int, repeats: int = 3) -> list[list[
                 pafs.copy_files(src, dst, source_filesystem=pafs.LocalFileSystem(),
                                 destination_filesystem=pafs.LocalFileSystem())
                 times["copy"].append(time.perf_counter() - t)
-    return [[f"checkpoint size (MiB, {cfg.model.backbone} + Adam)", size / 2**20],
+    return [[f"resume state size (MiB, {cfg.model.backbone} + Adam)", size / 2**20],
             ["save_checkpoint as run_trial does (durable=False)", median(times["temporary"])],
             ["save_checkpoint durable (fsync, as export writes)", median(times["durable"])],
             ["pyarrow copy into storage (as Ray's persist)", median(times["copy"])]]
@@ -194,28 +181,28 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=2, help="runs of each kind, alternated")
     p.add_argument("--cpus", type=int, default=2, help="CPUs of the trial = torch threads of the bare loop")
     p.add_argument("--data", choices=("demo", "dubai"), default="demo")
-    p.add_argument("--variant", action="store_true",
-                   help="add the proposal run (checkpoint handed to Tune only when val_f1 improved)")
     args = p.parse_args()
 
-    from trainable.dataset import load_dataset
+    from trainable.index import build_index
+    from trainable.inputs import resolve_for_data
 
     root, fmt = demo_root(), "demo"
     if args.data == "dubai" and (real := dubai_root()) is not None:
         root, fmt = str(real), "dubai_aerial"
     cfg = demo_config(root, args.backbone, args.tile_size, args.crops_per_epoch, args.epochs,
                       num_threads=args.cpus, fmt=fmt)
-    data = load_dataset(cfg.data)
+    data = build_index(cfg.data)
+    cfg = resolve_for_data(cfg, data)
     print(f"tune overhead: {args.backbone}, {args.tile_size}-px tiles, batch {cfg.train.batch_size}, "
           f"{args.crops_per_epoch} crops/epoch, {args.epochs} epochs, {args.cpus} threads/CPUs, data {root}")
     print(machine_note())
 
-    kinds = ["bare", "tune"] + (["tune, ckpt on improvement"] if args.variant else [])
+    kinds = ["bare", "tune"]
     runs: dict[str, list[dict[str, Any]]] = {k: [] for k in kinds}
     for rep in range(args.repeats):
         for kind in kinds:
             t0 = time.perf_counter()
-            run = run_bare(cfg, data) if kind == "bare" else run_tune(cfg, data, args.cpus, kind != "tune")
+            run = run_bare(cfg, data) if kind == "bare" else run_tune(cfg, data, args.cpus)
             runs[kind].append(run)
             print(f"  rep {rep + 1} {kind}: {time.perf_counter() - t0:.1f} s, epoch intervals "
                   + " ".join(f"{e:.2f}" for e in run["epochs"]), flush=True)

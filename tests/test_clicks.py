@@ -101,5 +101,5 @@ def test_a_search_refuses_a_density_that_leaves_an_image_without_a_click(demo_di
     index = build_index(index_cfg(demo_dir))
     density_check(index, 0.01)
     smallest = min(sum(index.entries[i].record.class_pixels) for i in index.split.train)
-    with pytest.raises(ConfigError, match="leaves .* training image.* with no labelled point"):
+    with pytest.raises(ConfigError, match=r"leaves .* training image.* with no labelled point"):
         density_check(index, 0.4 / smallest)
