@@ -34,7 +34,8 @@ class _Parser(argparse.ArgumentParser):
 def _data_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("data and model (shared by train and run)")
     g.add_argument("--data", help="dataset folder with images/ and semantic/ (default: built-in demo scenes)")
-    g.add_argument("--format", help="built-in class description: demo, dubai_aerial")
+    g.add_argument("--format", help="a built-in dataset format, read as it ships: NAME or NAME:OPTION,... (e.g. "
+                   "potsdam:irrg,eroded; `pointtune formats` lists them)")
     g.add_argument("--classes", help="class description YAML (default: DATA/classes.yaml)")
     g.add_argument("--tile-size", type=int, help="tile side in pixels (default 256; demo 64)")
     g.add_argument("--resize", type=float, default=1.0, help="scale images and masks when loading (default 1)")
@@ -45,8 +46,9 @@ def _data_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--crops-per-epoch", type=int, help="training crops per epoch (default: cover the images once)")
     g.add_argument("--no-flips", action="store_true", help="no random flips of training crops")
     g.add_argument("--no-rotations", action="store_true", help="no random 90-degree rotations")
-    g.add_argument("--split", help="seeded (default: scenes shuffled with --split-seed) or a file: YAML/JSON with "
-                   "train/val/test lists of image stems or scene names, or a CSV of name,split rows")
+    g.add_argument("--split", help="official (the default where the --format defines one), seeded (scenes "
+                   "shuffled with --split-seed; the default otherwise) or a file: YAML/JSON with train/val/test lists "
+                   "of image stems or scene names, or a CSV of name,split rows")
     g.add_argument("--split-seed", type=int, help="seed of the seeded split (default 0), apart from --seed")
     g.add_argument("--val-fraction", type=float, help="seeded split: share of images (whole scenes) for validation "
                    "(default 0.2)")
@@ -122,6 +124,8 @@ def _run_parser(sub: Any) -> argparse.ArgumentParser:
 
 
 def _other_parsers(sub: Any) -> None:
+    p = sub.add_parser("formats", help="the built-in dataset formats: classes, ignore rules, layout, split, source")
+    p.add_argument("name", nargs="?", help="describe this one only")
     p = sub.add_parser("demo-data", help="write the built-in synthetic aerial scenes to a folder")
     p.add_argument("dir")
     p.add_argument("--images", type=int, default=24)
@@ -264,6 +268,11 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 
 def dispatch(args: argparse.Namespace) -> int:
+    if args.command == "formats":
+        from search.formats_table import describe_formats
+
+        print(describe_formats(args.name))
+        return 0
     if args.command == "demo-data":
         from trainable.demo import generate_demo_data
 

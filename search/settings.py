@@ -25,7 +25,7 @@ DEFAULTS: dict[str, Any] = {
     "tile_size": 256, "batch_size": 8, "backbone": "resnet50", "weights": "auto", "epochs": 10,
     "crops_per_epoch": 0, "trials": 16, "epochs_range": (2, 12), "lr_range": (1e-5, 1e-2),
     "density_range": (1e-4, 1e-1), "lr": 1e-4, "density": 0.01,
-    "split": "seeded", "split_seed": 0, "val_fraction": 0.2, "test_fraction": 0.1,
+    "split": "auto", "split_seed": 0, "val_fraction": 0.2, "test_fraction": 0.1,
     "lr_schedule": "poly", "poly_power": 0.9, "warmup_epochs": 0.0, "metric": "val_f1",
     "sampler": "tpe", "grace_period": 1, "reduction_factor": 3,
 }
@@ -180,7 +180,7 @@ def trial_config_from_args(args: Any) -> tuple[TrialConfig, dict[str, Any]]:
                         flips=not args.no_flips, rotations=not args.no_rotations,
                         val_fraction=pick(args, "val_fraction", defaults),
                         test_fraction=pick(args, "test_fraction", defaults),
-                        split=split if split == "seeded" else absolute(split),
+                        split=split if split in ("auto", "official", "seeded") else absolute(split),
                         split_seed=pick(args, "split_seed", defaults),
                         val_dir=absolute(args.val_dir), test_dir=absolute(args.test_dir),
                         crops_per_epoch=pick(args, "crops_per_epoch", defaults),

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
@@ -26,7 +25,6 @@ import yaml
 
 from trainable.config import IGNORE_INDEX, ConfigError
 
-BUILTIN_FORMATS = ("demo", "dubai_aerial")
 _DEFAULT_COLOURS = [(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180),
                     (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212), (0, 128, 128), (170, 110, 40)]
 
@@ -48,6 +46,10 @@ class ClassDescription:
     instance_encoding: Literal["id", "rgb"] = "id"
     group_pattern: str | None = None
     source: str = "<inline>"
+    # values in no class and not ignored: an error (a class description of one's own), or counted, reported and
+    # ignored, never mapped to a class (a built-in format: published data has stray colours)
+    unknown: Literal["error", "ignore"] = "error"
+    threshold: int | None = None  # colours: each channel set to 255 at or above it, else 0, before the look-up
 
     @property
     def num_classes(self) -> int:
@@ -73,7 +75,8 @@ class ClassDescription:
             ValueError: a colour mask described as index-encoded.
         """
         if self.mask_encoding == "rgb":
-            return np.repeat(raw[..., None], 3, axis=2) if raw.ndim == 2 else raw[..., :3]
+            rgb = np.repeat(raw[..., None], 3, axis=2) if raw.ndim == 2 else raw[..., :3]
+            return rgb if self.threshold is None else np.where(rgb >= self.threshold, 255, 0).astype(np.uint8)
         if raw.ndim == 3:
             if not (np.array_equal(raw[..., 0], raw[..., 1]) and np.array_equal(raw[..., 0], raw[..., 2])):
                 raise ValueError("holds colours but the class description says mask_encoding: index; "
@@ -94,7 +97,7 @@ class ClassDescription:
         unpack = (lambda v: [v >> 16, (v >> 8) & 255, v & 255]) if self.mask_encoding == "rgb" else (lambda v: v)
         return {
             "mask_encoding": self.mask_encoding, "instance_encoding": self.instance_encoding,
-            "group_pattern": self.group_pattern,
+            "group_pattern": self.group_pattern, "unknown": self.unknown, "threshold": self.threshold,
             "classes": [{"name": n, "value": unpack(v), "color": list(c)}
                         for n, v, c in zip(self.names, self.values, self.colours, strict=True)],
             "ignore": [unpack(v) for v in self.ignore_values], "exclude_from_mean": list(self.exclude_from_mean),
@@ -137,7 +140,14 @@ class ClassDescription:
                 re.compile(pattern)
             except re.error as e:
                 raise fail(f"group_pattern {pattern!r} is not a valid regex: {e}") from None
-        return cls(tuple(names), tuple(values), tuple(colours), ignore, excluded, enc, inst, pattern, source)
+        unknown = d.get("unknown") or "error"
+        if unknown not in ("error", "ignore"):
+            raise fail(f"unknown {unknown!r}: use 'error' (refuse masks with values in no class) or 'ignore'")
+        threshold = d.get("threshold")
+        if threshold is not None and (enc != "rgb" or not isinstance(threshold, int) or not 0 < threshold < 256):
+            raise fail(f"threshold {threshold!r}: an integer in 1..255, for colour masks only")
+        return cls(tuple(names), tuple(values), tuple(colours), ignore, excluded, enc, inst, pattern, source, unknown,
+                   threshold)
 
     @classmethod
     def load(cls, path: str | Path) -> ClassDescription:
@@ -151,11 +161,12 @@ class ClassDescription:
         return cls.from_dict(d, source=str(path))
 
     @classmethod
-    def builtin(cls, name: str) -> ClassDescription:
-        if name not in BUILTIN_FORMATS:
-            raise ClassDescriptionError(f"--format {name!r} is unknown: choose one of {', '.join(BUILTIN_FORMATS)}")
-        text = resources.files("trainable.formats").joinpath(f"{name}.yaml").read_text()
-        return cls.from_dict(yaml.safe_load(text), source=f"built-in format {name!r}")
+    def builtin(cls, spec: str) -> ClassDescription:
+        """The class description of a built-in format (``NAME`` or ``NAME:OPTIONS``)."""
+        from trainable.formats import parse_format
+
+        fmt, options = parse_format(spec)
+        return fmt.classes(options)
 
     @classmethod
     def resolve(cls, root: str | Path, format: str | None, classes_file: str | None) -> ClassDescription:
@@ -167,9 +178,11 @@ class ClassDescription:
         beside = Path(root) / "classes.yaml"
         if beside.is_file():
             return cls.load(beside)
+        from trainable.formats import all_formats
+
         raise ClassDescriptionError(
             f"no class description for {root}: put a classes.yaml in that folder, pass --classes FILE, "
-            f"or --format one of {', '.join(BUILTIN_FORMATS)}")
+            f"or --format one of {', '.join(all_formats())} (`pointtune formats` describes them)")
 
 
 def _pack(value: Any, enc: str, fail: Any, what: str) -> int:
@@ -182,7 +195,7 @@ def _pack(value: Any, enc: str, fail: Any, what: str) -> int:
     return value
 
 
-def decode_semantic(raw: np.ndarray, desc: ClassDescription) -> tuple[np.ndarray, np.ndarray]:
+def decode_semantic(raw: np.ndarray, desc: ClassDescription) -> tuple[np.ndarray, np.ndarray, int]:
     """Map a raw mask to class indices.
 
     Args:
@@ -190,8 +203,9 @@ def decode_semantic(raw: np.ndarray, desc: ClassDescription) -> tuple[np.ndarray
         desc: the class description.
 
     Returns:
-        (H, W) uint8 class indices with ``IGNORE_INDEX`` on ignored pixels, and the sorted array of raw values
-        (packed colours for rgb) that are neither a class nor ignored: empty when the mask is valid.
+        (H, W) uint8 class indices with ``IGNORE_INDEX`` on ignored pixels (and on values in no class), the sorted
+        array of raw values (packed colours for rgb) that are neither a class nor ignored (empty when the mask is
+        valid), and how many pixels hold such values.
     """
     if desc.mask_encoding != "rgb" and raw.dtype in (np.uint8, np.uint16):  # a lookup table: no temporaries
         lut = np.full(65536, -1, np.int32)
@@ -201,7 +215,7 @@ def decode_semantic(raw: np.ndarray, desc: ClassDescription) -> tuple[np.ndarray
         mapped = lut[raw]
         bad = mapped < 0
         unknown = np.unique(raw[bad]).astype(np.int64) if bad.any() else np.empty(0, np.int64)
-        return np.where(bad, IGNORE_INDEX, mapped).astype(np.uint8), unknown
+        return np.where(bad, IGNORE_INDEX, mapped).astype(np.uint8), unknown, int(np.count_nonzero(bad))
     if desc.mask_encoding == "rgb":
         rgb = raw.astype(np.uint32)
         codes = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
@@ -214,7 +228,7 @@ def decode_semantic(raw: np.ndarray, desc: ClassDescription) -> tuple[np.ndarray
     pos = np.clip(np.searchsorted(known, codes), 0, len(known) - 1)
     hit = known[pos] == codes
     unknown = np.unique(codes[~hit]).astype(np.int64)
-    return np.where(hit, targets[pos], IGNORE_INDEX).astype(np.uint8), unknown
+    return np.where(hit, targets[pos], IGNORE_INDEX).astype(np.uint8), unknown, int(np.count_nonzero(~hit))
 
 
 def describe_values(values: np.ndarray, desc: ClassDescription, limit: int = 5) -> str:

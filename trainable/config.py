@@ -40,7 +40,8 @@ class DataConfig:
         rotations: random 90-degree rotations of training crops.
         val_fraction: share of images (whole scenes) held out for validation (seeded split).
         test_fraction: share of images (whole scenes) held out for the final test score (seeded split).
-        split: ``seeded`` (scenes shuffled with ``split_seed``) or the path of a split file (YAML/JSON mapping
+        split: ``auto`` (the dataset's official split where its format defines one, else seeded), ``official``,
+            ``seeded`` (scenes shuffled with ``split_seed``) or the path of a split file (YAML/JSON mapping
             ``train``/``val``/``test`` to lists of stems or scene names, or a CSV of ``name,split`` rows).
         split_seed: seed of the seeded split, separate from the annotator and training seeds.
         val_dir: a folder of its own (same layout) used as the validation split; the data folder is then training.
@@ -62,7 +63,7 @@ class DataConfig:
     rotations: bool = True
     val_fraction: float = 0.2
     test_fraction: float = 0.1
-    split: str = "seeded"
+    split: str = "auto"
     split_seed: int = 0
     val_dir: str | None = None
     test_dir: str | None = None

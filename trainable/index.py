@@ -59,6 +59,8 @@ class ImageRecord:
     class_pixels: tuple[int, ...]  # valid mask pixels per class (empty without a mask)
     band_sum: tuple[float, ...]
     band_sumsq: tuple[float, ...]
+    stray_pixels: int = 0  # mask pixels whose value is in no class (a built-in format ignores and reports them)
+    stray_values: tuple[int, ...] = ()  # the first few of those values
 
 
 @dataclass(frozen=True)
@@ -144,6 +146,7 @@ def _check_one(files: ImageFiles, classes: ClassDescription, cfg: DataConfig, ba
     except Exception as e:  # noqa: BLE001  PIL and rasterio raise OSError, SyntaxError, RasterioIOError ...
         return None, [f"{files.image}: cannot read this image ({type(e).__name__}: {e}); re-export or remove it"]
     mask = instances = None
+    stray, unknown = 0, np.empty(0, np.int64)
     for what, path in (("mask", files.mask), ("instance mask", files.instance)):
         if path is None:
             continue
@@ -159,11 +162,11 @@ def _check_one(files: ImageFiles, classes: ClassDescription, cfg: DataConfig, ba
             continue
         if what == "mask":
             try:
-                mask, unknown = decode_mask(classes.prepare_raw(raw), classes)
+                mask, unknown, stray = decode_mask(classes.prepare_raw(raw), classes)
             except ValueError as e:
                 problems.append(f"{path}: {e}")
                 continue
-            if unknown.size:
+            if unknown.size and classes.unknown == "error":
                 problems.append(f"{path}: mask values {describe_values(unknown, classes)} are not in the class "
                                 f"description ({classes.source}); add them as classes or to 'ignore'")
         else:
@@ -179,7 +182,9 @@ def _check_one(files: ImageFiles, classes: ClassDescription, cfg: DataConfig, ba
         mask = resize_array(mask, cfg.resize, nearest=True)
         counts = class_counts(mask, classes.num_classes)
     sums, squares = _band_sums(image)
-    record = ImageRecord(image.shape[0], image.shape[1], info.bands, str(image.dtype), counts, sums, squares)
+    record = ImageRecord(image.shape[0], image.shape[1], info.bands, str(image.dtype), counts, sums, squares,
+                         stray if mask is not None else 0, tuple(int(v) for v in unknown[:5]) if mask is not None
+                         else ())
     if warm is not None:
         warm.cached_npy(image_key(files, cfg.resize, bands), lambda: image)
         if mask is not None:
@@ -275,21 +280,38 @@ def check_roots(cfg: DataConfig) -> str:
     return cfg.root
 
 
-def list_dataset_files(cfg: DataConfig, classes: ClassDescription) -> tuple[list[ImageFiles], list[str]]:
-    """Every image of ``--data`` (and ``--val-dir`` / ``--test-dir``) with its files, and the problems found."""
-    files, problems = [], []
-    for part, folder in (("", cfg.root), ("val", cfg.val_dir), ("test", cfg.test_dir)):
+def list_dataset_files(cfg: DataConfig, classes: ClassDescription) -> tuple[list[ImageFiles], list[str], list[str]]:
+    """Every image of ``--data`` (as its ``--format`` lays it out, or the generic layout) and of ``--val-dir`` /
+    ``--test-dir``, with its files; the problems found; and per image the part its folder puts it in (``val``,
+    ``test``, or ``""``).
+
+    Raises:
+        LayoutError: the folder is not laid out as its format expects.
+    """
+    files: list[ImageFiles] = []
+    problems: list[str] = []
+    folder_parts: list[str] = []
+    if cfg.format:
+        from trainable.formats import parse_format
+
+        fmt, options = parse_format(cfg.format)
+        files, problems = fmt.files(Path(cfg.root), options)
+    else:
+        files, problems = folder_files(cfg.root)
+    folder_parts = [""] * len(files)
+    for part, folder in (("val", cfg.val_dir), ("test", cfg.test_dir)):
         if folder is None:
             continue
-        found, trouble = folder_files(folder, part)
+        found, trouble = folder_files(folder)
         files += found
-        problems += [f"--{part}-dir: {t}" if part else t for t in trouble]
+        folder_parts += [part] * len(found)
+        problems += [f"--{part}-dir: {t}" for t in trouble]
     seen: dict[str, int] = {}
     for f in files:
         seen[f.stem] = seen.get(f.stem, 0) + 1
     problems += [f"image name {stem!r} is in more than one of --data, --val-dir and --test-dir; names must be unique"
                  for stem, n in seen.items() if n > 1]
-    return files, problems
+    return files, problems, folder_parts
 
 
 def build_index(cfg: DataConfig, split: bool = True, warm: NodeCache | None = None,
@@ -309,7 +331,7 @@ def build_index(cfg: DataConfig, split: bool = True, warm: NodeCache | None = No
     """
     root = check_roots(cfg)
     classes = ClassDescription.resolve(root, cfg.format, cfg.classes_file)
-    files, problems = list_dataset_files(cfg, classes)
+    files, problems, folder_parts = list_dataset_files(cfg, classes)
     records, trouble = check_files(root, files, classes, cfg, warm, progress)
     problems += trouble
     kinds = {(r.bands, r.dtype) for r in records if r is not None}
@@ -321,13 +343,28 @@ def build_index(cfg: DataConfig, split: bool = True, warm: NodeCache | None = No
     entries = [IndexEntry(f, classes.group_of(f.stem), r) for f, r in zip(files, records, strict=True)]
     stems, groups = [e.stem for e in entries], [e.group for e in entries]
     notes = leakage_warnings(stems, groups, classes.group_pattern) if split else []
-    parts = make_split(stems, groups, cfg, [f.part for f in files]) if split else Split(tuple(range(len(entries))), ())
+    parts = (make_split(stems, groups, cfg, folder_parts, [f.part for f in files]) if split
+             else Split(tuple(range(len(entries))), ()))
+    notes += stray_notes(entries, classes)
     index = DatasetIndex(root, classes, entries, parts, cfg.resize, tuple(cfg.bands), notes)
     for note in notes:
         log.warning("%s: %s", root, note)
     log.info("checked %d images in %s (%d classes, %s): %s", len(entries), root, classes.num_classes,
              classes.source, parts.describe())
     return index
+
+
+def stray_notes(entries: list[IndexEntry], classes: ClassDescription) -> list[str]:
+    """A note for masks holding values in no class (counted, ignored, never mapped to a class)."""
+    stray = [e for e in entries if e.record.stray_pixels]
+    if not stray:
+        return []
+    total = sum(e.record.stray_pixels for e in stray)
+    values = sorted({v for e in stray for v in e.record.stray_values})
+    worst = max(stray, key=lambda e: e.record.stray_pixels)
+    return [f"{total} mask pixel(s) in {len(stray)} file(s) hold values in no class "
+            f"({describe_values(np.asarray(values), classes)}): ignored, not mapped to a class; most in "
+            f"{worst.files.mask} ({worst.record.stray_pixels} px)"]
 
 
 def index_summary(index: DatasetIndex) -> dict[str, Any]:

@@ -10,6 +10,7 @@ GDAL's own network drivers.
 from __future__ import annotations
 
 import io
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,9 +29,11 @@ _PIL_MODES = {"1": (1, "uint8"), "L": (1, "uint8"), "LA": (1, "uint8"), "P": (3,
 
 def has_rasterio() -> bool:
     try:
-        import rasterio  # noqa: F401
+        import rasterio.errors
     except ImportError:
         return False
+    # label files of public datasets often carry no georeference; for pixels that is no matter
+    warnings.filterwarnings("ignore", category=rasterio.errors.NotGeoreferencedWarning)
     return True
 
 

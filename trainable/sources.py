@@ -54,19 +54,21 @@ def decode_image(files: ImageFiles, resize: float, bands: tuple[int, ...]) -> np
     return resize_array(read_image(files.image, bands or None), resize, nearest=False)
 
 
-def decode_mask(raw: np.ndarray, classes: ClassDescription) -> tuple[np.ndarray, np.ndarray]:
-    """Class indices (``IGNORE_INDEX`` on ignored pixels) and the values in no class, block by block of rows."""
+def decode_mask(raw: np.ndarray, classes: ClassDescription) -> tuple[np.ndarray, np.ndarray, int]:
+    """Class indices (``IGNORE_INDEX`` on ignored pixels and on values in no class), the values in no class and how
+    many pixels hold them, block by block of rows."""
     out = np.empty(raw.shape[:2], np.uint8)
-    unknown = []
+    unknown, count = [], 0
     for y in range(0, raw.shape[0], ROWS_PER_BLOCK):
-        out[y:y + ROWS_PER_BLOCK], bad = decode_semantic(raw[y:y + ROWS_PER_BLOCK], classes)
+        out[y:y + ROWS_PER_BLOCK], bad, n = decode_semantic(raw[y:y + ROWS_PER_BLOCK], classes)
         unknown.append(bad)
-    return out, np.unique(np.concatenate(unknown)) if unknown else np.empty(0, np.int64)
+        count += n
+    return out, np.unique(np.concatenate(unknown)) if unknown else np.empty(0, np.int64), count
 
 
 def mask_indices(files: ImageFiles, classes: ClassDescription, resize: float) -> np.ndarray:
     """``(H, W)`` uint8 class indices of the mask, resized (values in no class become ``IGNORE_INDEX``)."""
-    mask, _ = decode_mask(classes.prepare_raw(read_mask_raw(files.mask)), classes)
+    mask, _, _ = decode_mask(classes.prepare_raw(read_mask_raw(files.mask)), classes)
     return resize_array(mask, resize, nearest=True)
 
 

@@ -158,16 +158,44 @@ def split_from_lists(stems: list[str], groups: list[str], lists: dict[str, list[
     return Split(tuple(chosen["train"]), tuple(chosen["val"]), tuple(chosen["test"]))
 
 
-def make_split(stems: list[str], groups: list[str], cfg: DataConfig, folder_roles: list[str] | None = None) -> Split:
+def official_split(groups: list[str], official: list[str], cfg: DataConfig) -> Split:
+    """The dataset's own split: its test part held out, its validation part (or, without one, scenes carved from its
+    training part with ``split_seed``, ``val_fraction`` of the training part) for validation. Without a labelled
+    test part, the official validation part becomes the test part and validation is carved from training."""
+    part = {role: [i for i, r in enumerate(official) if r == role] for role in ROLES}
+    if not part["test"] and part["val"]:
+        part["test"], part["val"] = part["val"], []
+    pool = part["train"] + [i for i, r in enumerate(official) if r not in ROLES]
+    if not part["val"]:
+        inner = seeded_split([groups[i] for i in pool], cfg.val_fraction, 0.0, cfg.split_seed,
+                             "the official training part")
+        part["val"] = [pool[k] for k in inner.val]
+        pool = [pool[k] for k in inner.train]
+    return Split(tuple(sorted(pool)), tuple(sorted(part["val"])), tuple(sorted(part["test"])))
+
+
+def make_split(stems: list[str], groups: list[str], cfg: DataConfig, folder_roles: list[str] | None = None,
+               official: list[str] | None = None) -> Split:
     """The split ``cfg`` asks for.
 
     Args:
         stems: image stems, one per image.
         groups: scene of each image.
-        cfg: ``split`` (``seeded`` or a file), the fractions and ``split_seed``.
+        cfg: ``split`` (``auto``, ``official``, ``seeded`` or a file), the fractions and ``split_seed``.
         folder_roles: per image, ``val`` or ``test`` when it came from ``--val-dir`` / ``--test-dir``, ``""`` for
             images of the main folder. A part given as a folder is not carved from the main folder.
+        official: per image, the part the dataset's own split puts it in (``train``, ``val``, ``test``, or ``""``);
+            used by ``official`` and by ``auto`` when the dataset has one.
+
+    Raises:
+        ConfigError: ``official`` for a dataset without one, or a split that cannot be made.
     """
+    has_official = bool(official) and any(official)
+    if cfg.split == "official" and not has_official:
+        raise ConfigError("--split official: this dataset defines no split of its own; use --split seeded or a "
+                          "split file")
+    if cfg.split == "official" or (cfg.split == "auto" and has_official):
+        return official_split(groups, official, cfg)
     if folder_roles and any(folder_roles):
         main = [i for i, r in enumerate(folder_roles) if not r]
         given = {role: tuple(i for i, r in enumerate(folder_roles) if r == role) for role in ("val", "test")}
@@ -175,7 +203,7 @@ def make_split(stems: list[str], groups: list[str], cfg: DataConfig, folder_role
                              0.0 if given["test"] else cfg.test_fraction, cfg.split_seed, "the --data folder")
         pick = lambda part: tuple(main[k] for k in part)  # noqa: E731
         return Split(pick(inner.train), given["val"] or pick(inner.val), given["test"] or pick(inner.test))
-    if cfg.split == "seeded":
+    if cfg.split in ("seeded", "auto"):
         return seeded_split(groups, cfg.val_fraction, cfg.test_fraction, cfg.split_seed)
     return split_from_lists(stems, groups, read_split_file(cfg.split), cfg.split)
 

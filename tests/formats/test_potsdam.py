@@ -1,0 +1,62 @@
+"""ISPRS Potsdam: orthophotos and labels as the archives unzip, the six colours, eroded boundaries, official split."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from formats.sample import STRAY, check_format, class_layout, noisy_image, save
+from search.cli import main
+from trainable.formats.potsdam import ISPRS_CLASSES, TEST, TRAIN
+
+pytest.importorskip("rasterio", reason="the Potsdam orthophotos are GeoTIFFs: the optional extra pointtune[geo]")
+TILES = {"2_10": "train", "3_11": "train", "6_7": "train", "2_13": "test", "7_13": "test"}
+
+
+def _potsdam(root: Path, eroded: bool) -> dict[str, np.ndarray]:
+    expected = {}
+    colours = [c["value"] for c in ISPRS_CLASSES]
+    for k, tile in enumerate(TILES):
+        raw, classes = class_layout(32, colours, [0, 0, 0] if eroded else None, STRAY if k == 0 else None)
+        name = f"top_potsdam_{tile}"
+        save(root / "4_Ortho_RGBIR" / f"{name}_RGBIR.tif", noisy_image(classes, bands=4, seed=k))
+        save(root / "2_Ortho_RGB" / f"{name}_RGB.tif", noisy_image(classes, seed=k))
+        label = f"{name}_label_noBoundary.tif" if eroded else f"{name}_label.tif"
+        save(root / ("5_Labels_all_noBoundary" if eroded else "5_Labels_all") / label, raw)
+        expected[name] = classes
+    return expected
+
+
+def test_potsdam_full_labels_rgb(tmp_path: Path) -> None:
+    expected = _potsdam(tmp_path / "potsdam", eroded=False)
+    check_format(tmp_path / "potsdam", "potsdam", expected, {f"top_potsdam_{t}": p for t, p in TILES.items()},
+                 tmp_path)
+
+
+def test_potsdam_eroded_rgbir_four_bands(tmp_path: Path) -> None:
+    expected = _potsdam(tmp_path / "potsdam", eroded=True)
+    check_format(tmp_path / "potsdam", "potsdam:rgbir,eroded,clutter-out", expected,
+                 {f"top_potsdam_{t}": p for t, p in TILES.items()}, tmp_path)
+    from trainable.checkpoint import load_checkpoint
+
+    state = load_checkpoint(tmp_path / "run" / "best.pt")
+    assert state["config"]["model"]["in_channels"] == 4 and state["classes"]["exclude_from_mean"] == ["clutter"]
+
+
+def test_the_official_split_has_24_training_and_14_test_tiles() -> None:
+    assert len(TRAIN) == 24 and len(TEST) == 14 and not set(TRAIN) & set(TEST)
+
+
+def test_a_wrong_folder_gets_the_expected_layout(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    (tmp_path / "2_Ortho_RGB").mkdir()
+    assert main(["train", "--data", str(tmp_path), "--format", "potsdam", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "is not laid out as ISPRS Potsdam" in err and "no 2_Ortho_RGB/top_potsdam_R_C_RGB.tif" in err
+    assert "5_Labels_all/top_potsdam_R_C_label.tif" in err, "the expected layout is shown"
+    save(tmp_path / "2_Ortho_RGB" / "top_potsdam_2_10_RGB.tif", np.zeros((8, 8, 3), np.uint8))
+    assert main(["train", "--data", str(tmp_path), "--format", "potsdam", "--out", str(tmp_path / "o")]) == 2
+    assert "unzip 5_Labels_all.zip there" in capsys.readouterr().err
+    assert main(["train", "--data", str(tmp_path), "--format", "potsdam:rgbx", "--out", str(tmp_path / "o")]) == 2
+    assert "unknown option(s) rgbx" in capsys.readouterr().err
