@@ -58,6 +58,8 @@ def _data_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--test-dir", help="a folder of its own (same layout) as the test split")
     g.add_argument("--background-share", type=float, help="per-instance mode: share of clicks on background")
     g.add_argument("--class-weights", action="store_true", help="weight the loss by inverse point frequency")
+    g.add_argument("--seconds-per-click", type=float, help="annotation time of one click, for the annotation cost "
+                   "each trial reports (default 1.75 s: Papadopoulos et al. 2017, 7 s per box of 4 clicks)")
     g.add_argument("--batch-size", type=int, help="crops per batch (default 8)")
     g.add_argument("--backbone", choices=BACKBONES,
                    help="DeepLabV3 backbone (default resnet50; the demo trains tiny)")
@@ -98,6 +100,15 @@ def _run_parser(sub: Any) -> argparse.ArgumentParser:
     s.add_argument("--points-range", type=int, nargs=2, metavar=("LO", "HI"),
                    help="search clicks per instance in [LO, HI] instead of density")
     s.add_argument("--epochs-range", type=int, nargs=2, metavar=("LO", "HI"), help="epochs, integers in [LO, HI]")
+    s.add_argument("--background-share-range", type=float, nargs=2, metavar=("LO", "HI"),
+                   help="with --points-range: search the share of clicks on background (a prior-aware annotator)")
+    s.add_argument("--search-class-weights", action="store_true",
+                   help="search whether the loss weights classes by inverse point frequency")
+    s.add_argument("--frontier", action="store_true", help="two objectives: best F1 up and clicks per image down "
+                   "(a Pareto front; with both --density-range and --points-range, the click mode is searched too)")
+    s.add_argument("--reference", choices=("none", "full"),
+                   help="full: after the search, one fully supervised trial (density 1) with the best trial's "
+                        "settings, to compare every trial's F1 with")
     s.add_argument("--trials", type=int, help="number of trials (default 16; demo 4)")
     s.add_argument("--max-concurrent", type=int, default=0, help="trials at once (default: as resources allow)")
     s.add_argument("--cpus-per-trial", type=float, default=1.0)
@@ -135,9 +146,15 @@ def _other_parsers(sub: Any) -> None:
     p.add_argument("experiment", help="experiment folder or URI (STORAGE/NAME)")
     p.add_argument("--format", choices=("table", "csv", "markdown", "json"), default="table")
     p.add_argument("--trial", help="show one trial's per-epoch history")
+    p.add_argument("--frontier", action="store_true",
+                   help="the Pareto-optimal trials (best score up, clicks per image down) and the fewest clicks per "
+                        "image that reach --target of the best score")
+    p.add_argument("--target", type=float, default=0.95, help="share of the best score for --frontier (default 0.95)")
     p = sub.add_parser("plot", help="PNG figures of a search or a train output folder")
     p.add_argument("experiment")
     p.add_argument("--out", help="folder for the PNGs (default EXPERIMENT/plots)")
+    p.add_argument("--target", type=float, default=0.95,
+                   help="share of the best score marked on the clicks-per-image figure (default 0.95)")
     p = sub.add_parser("export", help="write the best trial's best-epoch model to one file")
     p.add_argument("experiment")
     p.add_argument("--out", required=True, help="file to write, e.g. best.pt")
@@ -299,11 +316,11 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.command == "results":
         from search.results import show_results
 
-        return show_results(args.experiment, args.format, args.trial)
+        return show_results(args.experiment, args.format, args.trial, args.frontier, args.target)
     if args.command == "plot":
         from search.plots import plot_experiment
 
-        for path in plot_experiment(args.experiment, args.out):
+        for path in plot_experiment(args.experiment, args.out, args.target):
             print(path)
         return 0
     if args.command == "export":

@@ -59,6 +59,8 @@ def start_ray(address: str | None) -> None:
     (its default for a new local instance; the token lives in ``~/.ray/auth_token``).
     """
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    # Tune warns about its own experiment-state snapshots when short trials checkpoint often: nothing to act on
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     if ray.is_initialized():
         return
     if address:

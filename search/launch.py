@@ -12,6 +12,7 @@ import shlex
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import optuna
 import ray
@@ -60,19 +61,23 @@ def preflight(settings: SearchSettings, index: DatasetIndex) -> SearchSettings:
     point. Returns the settings with the normalisation, the input bands and the click limits filled in."""
     space = settings.space
     base = resolve_for_data(settings.base, index)
-    # every trial's clicks are a selection of those up to the top of the searched ranges: cache those once
-    if space.points_per_instance:
-        base = base.replace(points={"clicks_up_to": space.points_per_instance[1]})
-        sparsest = base.replace(points={"mode": "per_instance", "points_per_instance": space.points_per_instance[0]})
-    else:
-        base = base.replace(points={"order_up_to": space.density[1]})
-        sparsest = base.replace(points={"mode": "density", "density": space.density[0]})
-    if space.points_per_instance:  # which images get no click depends on their objects: simulate (and cache) them
+    # every trial's clicks are a selection of those up to the top of the searched ranges: nodes cache those
+    limits: dict[str, Any] = {}
+    if "density" in space.modes:
+        limits["order_up_to"] = space.density[1]
+    if "per_instance" in space.modes:
+        limits["clicks_up_to"] = space.points_per_instance[1]
+        if space.background_share is not None:
+            limits["share_up_to"] = space.background_share[1]
+    base = base.replace(points=limits)
+    if "per_instance" in space.modes:  # which images get no click depends on their objects: simulate (and cache)
         t0 = time.perf_counter()
-        training_clicks(index, sparsest)  # raises ConfigError when an image gets no point
+        share = space.background_share[0] if space.background_share else base.points.background_share
+        training_clicks(index, base.replace(points={"mode": "per_instance", "background_share": share,
+                                                    "points_per_instance": space.points_per_instance[0]}))
         log.info("simulated the training clicks up to the top of the searched range in %.1f s",
                  time.perf_counter() - t0)
-    else:  # a density gives an image round(density * valid pixels) clicks: the index knows its valid pixels
+    if "density" in space.modes:  # a density gives an image round(density * valid pixels) clicks
         density_check(index, space.density[0])
     missing = [n for n, c in zip(index.classes.names, index.class_pixels(index.split.val), strict=True) if c == 0]
     if missing:
@@ -140,7 +145,10 @@ def _tune_config(settings: SearchSettings, max_concurrent: int) -> tune.TuneConf
                                reduction_factor=settings.reduction_factor) if settings.scheduler == "asha" else None)
     # reuse_actors: a trial process is kept for the next trial instead of re-importing torch (measured per trial
     # with a no-op trainable: 1.60 s -> 0.09 s; a real trial's start 3.4 s -> 0.004 s; benchmarks/)
-    return tune.TuneConfig(metric=settings.objective, mode="max", num_samples=settings.trials, scheduler=scheduler,
+    # a frontier search has two objectives: only the searcher knows them (Tune's metric serves schedulers, and there
+    # is none); a single-objective one ranks by the best-so-far metric everywhere
+    return tune.TuneConfig(metric=None if settings.frontier else settings.objective,
+                           mode=None if settings.frontier else "max", num_samples=settings.trials, scheduler=scheduler,
                            reuse_actors=True,
                            search_alg=make_search_algorithm(settings, _journal_path(settings), max_concurrent),
                            trial_dirname_creator=lambda trial: f"trial_{trial.trial_id}")
@@ -263,6 +271,8 @@ def run_search(settings: SearchSettings) -> int:
     if complete:  # only a finished search is tidied and scored: an interrupted one may yet change its best trial
         tidy_after_search(settings, records)
         scores = score_on_test(settings, data)
+        if settings.reference == "full":
+            run_reference(settings, data, weights, records)
     ended, trained = print_summary(settings, scores)
     print(f"driver peak memory: {peak_rss_mb():.0f} MiB")
     if ended < settings.trials:
@@ -312,6 +322,33 @@ def resolve_search_weights(settings: SearchSettings) -> tuple[SearchSettings, di
     print(f"weights: {resolved.describe()}", flush=True)
     return dataclasses.replace(settings, base=settings.base.replace(
         model=dataclasses.asdict(resolved_config(model, resolved)))), state
+
+
+def run_reference(settings: SearchSettings, data: DatasetIndex, weights: dict | None, records: list) -> None:
+    """``--reference full``: train the best trial's settings once more on dense masks (``search/reference.py``), as a
+    Ray task with a trial's resources; a resumed search whose best trial did not change keeps the one it has."""
+    from search.reference import REFERENCE_DIR, load_reference, reference_config, same_run, train_reference
+    from search.results import best_record
+
+    try:
+        best = best_record(records, "compare with full supervision")
+    except SearchError as e:
+        print(f"no full-supervision reference: {e}")
+        return
+    cfg = reference_config(best.config).replace(train={"num_threads": max(int(settings.cpus_per_trial), 1)})
+    done = load_reference(settings.experiment_path)
+    if done is not None and same_run(cfg, done):
+        return
+    print(f"full-supervision reference: trial {best.trial_id}'s settings on dense masks (density 1), "
+          f"{cfg.train.epochs} epoch(s) ...", flush=True)
+    task = ray.remote(train_reference).options(num_cpus=settings.cpus_per_trial, num_gpus=settings.gpus_per_trial)
+    out = f"{settings.experiment_path}/{REFERENCE_DIR}"
+    try:
+        ray.get(task.remote(cfg, data, ray.put(weights) if weights is not None else None, out, best.trial_id))
+    except ray.exceptions.RayTaskError as e:
+        # the search's trials are complete and kept: only the comparison is missing
+        print(f"the full-supervision reference failed ({e.cause if hasattr(e, 'cause') else e}); the search's results "
+              f"are complete. Run it again with:  {resume_command(settings)}", file=sys.stderr)
 
 
 def score_on_test(settings: SearchSettings, data: DatasetIndex) -> dict[str, float] | None:

@@ -14,8 +14,10 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import MaxNLocator, NullFormatter
 
+from search.frontier import COST, DEFAULT_TARGET, pareto_front, scored, target_point
+from search.reference import load_reference
 from search.results import TrialRecord, best_record, trials_table
 from trainable.storage import is_uri
 
@@ -52,6 +54,33 @@ def metric_bars(record: TrialRecord) -> pd.DataFrame:
     return pd.DataFrame({"train": [row.get(f"train_{m}", math.nan) for m, _ in BAR_METRICS],
                          "val": [row.get(f"val_{m}", math.nan) for m, _ in BAR_METRICS]},
                         index=[label for _, label in BAR_METRICS])
+
+
+def draw_frontier(df: pd.DataFrame, metric: str, target: float, reference: dict | None, path: Path) -> Path:
+    """Best score against clicks per image: every trial, the Pareto front, the fewest clicks that reach ``target``
+    of the best score, and full supervision's score when the search has a reference."""
+    score = f"best_{metric}"
+    points, front = scored(df, score), pareto_front(df, score)
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for mode, part in points.groupby("mode"):
+        ax.scatter(part[COST], part[score], alpha=0.6, label=f"trials ({mode.replace('_', ' ')})")
+    ax.step(front[COST], front[score], where="post", color="black", lw=1.2, marker="o", mfc="none", ms=8,
+            label="Pareto front")
+    point = target_point(df, score, target)
+    if point is not None:
+        ax.axhline(point.threshold, color="grey", ls="--", lw=0.8, label=f"{target:.0%} of the best")
+        if point.row is not None:
+            ax.scatter([point.row[COST]], [point.row[score]], marker="*", s=220, color="crimson", zorder=5,
+                       label=f"fewest clicks reaching it: {point.row[COST]:.3g}/image")
+    if reference is not None and metric in reference:
+        ax.axhline(reference[metric], color="tab:green", ls=":", lw=1.2, label="full supervision")
+    ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    name = {"f1": "F1", "miou": "mIoU", "oa": "OA"}.get(metric.removeprefix("val_"), metric.removeprefix("val_"))
+    ax.set(xlabel="clicks per training image (log)", ylabel=f"best validation {name}",
+           title="Annotation budget: score against clicks per image")
+    ax.legend(fontsize=7)
+    return _save(fig, path)
 
 
 def _save(fig: plt.Figure, path: Path) -> Path:
@@ -103,7 +132,7 @@ def draw_bars(record: TrialRecord, bars: pd.DataFrame, path: Path) -> Path:
     return _save(fig, path)
 
 
-def plot_experiment(path: str, out: str | None = None) -> list[Path]:
+def plot_experiment(path: str, out: str | None = None, target: float = DEFAULT_TARGET) -> list[Path]:
     """Write every figure that the data allows; returns the PNG paths."""
     records = load_records(path)
     out_dir = Path(out) if out else (Path(path) / "plots" if not is_uri(path) else Path("plots"))
@@ -116,6 +145,9 @@ def plot_experiment(path: str, out: str | None = None) -> list[Path]:
             df = best_f1_against(records, param)
             if not df.empty:
                 written.append(draw_scatter(df, param, label, out_dir / f"best_f1_vs_{param}.png"))
+        table = trials_table(records)
+        if not scored(table, f"best_{best.metric}").empty:
+            written.append(draw_frontier(table, best.metric, target, load_reference(path), out_dir / "frontier.png"))
     written.append(draw_curves(best, out_dir / "best_trial_curves.png"))
     written.append(draw_bars(best, metric_bars(best), out_dir / "best_trial_metrics.png"))
     return written

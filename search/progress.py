@@ -13,6 +13,10 @@ def describe_params(config: dict[str, Any]) -> str:
     points = config["points"]
     pts = (f"density {points['density']:.2e}" if points["mode"] == "density"
            else f"{points['points_per_instance']} pt/instance")
+    if points["mode"] == "per_instance" and points.get("background_share") is not None:
+        pts += f" (background share {points['background_share']:.2f})"
+    if points.get("class_weights"):
+        pts += "  class weights"
     return f"lr {config['train']['lr']:.2e}  {pts}  epochs {config['train']['epochs']}"
 
 

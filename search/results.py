@@ -16,6 +16,8 @@ from typing import Any
 import pandas as pd
 
 from search.errors import SearchError
+from search.frontier import DEFAULT_TARGET, pareto_front, scored, target_point
+from search.reference import load_reference, ratio
 from trainable import storage
 from trainable.storage import is_uri
 
@@ -30,8 +32,9 @@ def table_columns(metric: str = "val_f1") -> list[str]:
     """The trials table's columns: the searched settings, the ranking value ``best_<metric>`` and its epoch, the
     other headline metrics at that epoch."""
     at_best = [m for m in ("val_f1", "val_miou", "val_oa") if m != metric]
-    return ["trial_id", "status", "lr", "density", "points_per_instance", "points_per_image", "epochs",
-            "epochs_run", f"best_{metric}", "best_epoch", f"last_{metric}", *at_best, "wall_time_s", "error"]
+    return ["trial_id", "status", "lr", "mode", "density", "points_per_instance", "background_share",
+            "class_weights", "points_per_image", "annotation_hours", "epochs", "epochs_run", f"best_{metric}",
+            "best_epoch", f"last_{metric}", *at_best, "f1_vs_full", "wall_time_s", "error"]
 
 
 @dataclass
@@ -120,7 +123,8 @@ def load_experiment(path: str) -> list[TrialRecord]:
             for t in analysis.trials]
 
 
-def trial_row(r: TrialRecord) -> dict[str, Any]:
+def trial_row(r: TrialRecord, reference: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A trial's row of the trials table; ``reference``: a full-supervision reference (``f1_vs_full``)."""
     best, h, m = r.best_row, r.history, r.metric
     points = r.config["points"]
     nan = float("nan")
@@ -128,25 +132,34 @@ def trial_row(r: TrialRecord) -> dict[str, Any]:
     def at_best(key: str) -> float:
         return float(best[key]) if best is not None and key in best else nan
 
+    def last(key: str) -> float:
+        return float(h[key].iloc[-1]) if key in h and len(h) else nan
+
+    per_instance = points["mode"] == "per_instance"
+    share = points.get("background_share")
     row = {
-        "trial_id": r.trial_id, "status": r.status, "lr": r.config["train"]["lr"],
-        "density": points["density"] if points["mode"] == "density" else nan,
-        "points_per_instance": points["points_per_instance"] if points["mode"] == "per_instance" else nan,
-        "points_per_image": float(h["points_per_image"].iloc[-1]) if "points_per_image" in h and len(h) else nan,
+        "trial_id": r.trial_id, "status": r.status, "lr": r.config["train"]["lr"], "mode": points["mode"],
+        "density": points["density"] if not per_instance else nan,
+        "points_per_instance": points["points_per_instance"] if per_instance else nan,
+        "background_share": share if per_instance and share is not None else nan,
+        "class_weights": bool(points.get("class_weights", False)),
+        "points_per_image": last("points_per_image"), "annotation_hours": last("annotation_hours"),
         "epochs": int(r.config["train"]["epochs"]), "epochs_run": len(h),
         f"best_{m}": at_best(m), "best_epoch": int(best["epoch"]) if best is not None else None,
         f"last_{m}": float(h[m].iloc[-1]) if m in h and len(h) else nan,
         "val_f1": at_best("val_f1"), "val_miou": at_best("val_miou"), "val_oa": at_best("val_oa"),
+        "f1_vs_full": ratio(at_best("val_f1"), reference),
         "wall_time_s": float(h["time_total_s"].iloc[-1]) if "time_total_s" in h and len(h) else nan,
         "error": r.error,
     }
     return {c: row[c] for c in table_columns(m)}
 
 
-def trials_table(records: list[TrialRecord]) -> pd.DataFrame:
-    """One row per trial, the best ``best_<metric>`` first (trials without any epoch last)."""
+def trials_table(records: list[TrialRecord], reference: dict[str, Any] | None = None) -> pd.DataFrame:
+    """One row per trial, the best ``best_<metric>`` first (trials without any epoch last); with a full-supervision
+    ``reference``, ``f1_vs_full`` is each trial's F1 (at its best epoch) over the reference's."""
     metric = records[0].metric if records else "val_f1"
-    df = pd.DataFrame([trial_row(r) for r in records], columns=table_columns(metric))
+    df = pd.DataFrame([trial_row(r, reference) for r in records], columns=table_columns(metric))
     if df.empty:
         return df
     return df.sort_values(f"best_{metric}", ascending=False, na_position="last", kind="stable").reset_index(drop=True)
@@ -170,7 +183,11 @@ def render(df: pd.DataFrame, fmt: str) -> str:
         return json.dumps(json.loads(df.to_json(orient="records")), indent=2)
     if fmt == "markdown":
         return to_markdown(df)
-    shown = df.drop(columns=[c for c in ("error",) if c in df and df[c].isna().all()])
+    # on screen, leave out what says nothing here: empty columns, and the click mode and class weights when every
+    # trial has the same (files keep every column)
+    empty = [c for c in df if c not in ("trial_id", "status") and df[c].isna().all()]
+    same = [c for c in ("mode", "class_weights") if c in df and df[c].nunique(dropna=False) <= 1]
+    shown = df.drop(columns=empty + same)
     return shown.to_string(index=False, float_format=lambda x: f"{x:.4g}", na_rep="-")
 
 
@@ -197,11 +214,63 @@ def find_trial(records: list[TrialRecord], trial_id: str) -> TrialRecord:
     raise SearchError(f"no trial {trial_id!r} in this search; trials: {', '.join(r.trial_id for r in records)}")
 
 
-def show_results(experiment: str, fmt: str = "table", trial_id: str | None = None) -> int:
+def show_results(experiment: str, fmt: str = "table", trial_id: str | None = None, frontier: bool = False,
+                 target: float = DEFAULT_TARGET) -> int:
     records = load_experiment(experiment)
-    df = history_table(find_trial(records, trial_id)) if trial_id else trials_table(records)
-    print(render(df, fmt))
+    if trial_id:
+        print(render(history_table(find_trial(records, trial_id)), fmt))
+        return 0
+    df = trials_table(records, load_reference(experiment))
+    if not frontier:
+        print(render(df, fmt))
+        return 0
+    print(render_frontier(df, records[0].metric if records else "val_f1", fmt, target, load_reference(experiment)))
     return 0
+
+
+FRONT_COLUMNS = ("trial_id", "status", "mode", "density", "points_per_instance", "background_share", "class_weights",
+                 "lr", "epochs", "points_per_image", "annotation_hours")
+
+
+def frontier_statements(df: pd.DataFrame, metric: str, target: float, reference: dict[str, Any] | None) -> list[str]:
+    """"The fewest clicks per image that reach X% of the best score" (and of full supervision's, with a
+    reference)."""
+    score = f"best_{metric}"
+    lines = []
+    point = target_point(df, score, target)
+    if point is not None:
+        lines.append(point.describe(score))
+    if reference is not None and reference.get(metric):
+        to_full = target_point(df, score, target, reference[metric], "full supervision")
+        if to_full is not None:
+            lines.append(to_full.describe(score))
+    return lines
+
+
+def render_frontier(df: pd.DataFrame, metric: str, fmt: str, target: float = DEFAULT_TARGET,
+                    reference: dict[str, Any] | None = None) -> str:
+    """The Pareto-optimal trials (score up, clicks per image down), cheapest first, and the target statements."""
+    score = f"best_{metric}"
+    front = pareto_front(df, score)
+    cols = [*FRONT_COLUMNS, score, "f1_vs_full"]
+    front = front[[c for c in cols if c in front]]
+    ranked = scored(df, score)[score]
+    best = ranked.max() if len(ranked) else math.nan
+    front.insert(len(front.columns) - 1, "of_best", front[score] / best)
+    statements = frontier_statements(df, metric, target, reference)
+    if fmt == "json":
+        point = target_point(df, score, target)
+        return json.dumps({"metric": score, "target": target, "best": None if math.isnan(best) else float(best),
+                           "front": json.loads(front.to_json(orient="records")),
+                           "fewest_clicks_trial": None if point is None or point.row is None else point.row.trial_id,
+                           "fewest_clicks_per_image": None if point is None or point.row is None
+                           else float(point.row["points_per_image"]),
+                           "reference": reference, "statements": statements}, indent=2)
+    table = render(front, fmt)
+    if fmt == "csv":
+        return table  # a CSV stays a table
+    head = f"Pareto front: {len(front)} of {len(df)} trial(s) that no other beats on both {score} and clicks per image"
+    return "\n".join([head, "", table, "", *statements])
 
 
 def fetch_checkpoint(trial_path: str, dir_name: str) -> dict[str, Any]:
@@ -226,26 +295,33 @@ def describe_best(best: pd.Series, metric: str) -> str:
 
 
 def print_summary(settings: Any, test_scores: dict[str, float] | None = None) -> tuple[int, int]:
-    """After a search: the trials table, the best configuration, its test score and the export command.
+    """After a search: the trials table, the best configuration, its test score, its F1 against full supervision,
+    the annotation-budget frontier (for a ``--frontier`` search) and the export command.
 
     Returns:
         How many requested trials have ended (finished, stopped early, diverged or failed), and how many trials
         finished at least one epoch.
     """
     records = load_experiment(settings.experiment_path)
-    df = trials_table(records)
+    reference = load_reference(settings.experiment_path)
+    df = trials_table(records, reference)
     print("\n" + render(df, "table"))
     ended = sum(r.status in ENDED for r in records)
     trained = sum(not r.history.empty and r.status != "failed" for r in records)
+    metric = records[0].metric if records else "val_f1"
     if any(r.best_row is not None and r.status in RANKED for r in records):
         best = df[df.trial_id == best_record(records).trial_id].iloc[0]  # the trial `export` takes
-        print("\n" + describe_best(best, records[0].metric))
+        print("\n" + describe_best(best, metric))
         if test_scores:
             times = int(test_scores.get("test_scorings", 1))
             how = "scored once" if times == 1 else f"the test split has now scored {times} picks (resumed searches)"
             print(f"test score of its model ({int(test_scores['test_images'])} held-out image(s), {how}): "
                   f"F1 {test_scores['test_f1']:.4f}, mIoU {test_scores['test_miou']:.4f}, "
-                  f"OA {test_scores['test_oa']:.4f} (validation {records[0].metric} "
-                  f"{best[f'best_{records[0].metric}']:.4f})")
+                  f"OA {test_scores['test_oa']:.4f} (validation {metric} {best[f'best_{metric}']:.4f})")
+        if reference is not None:
+            print(f"full supervision (dense masks, the best trial's lr, epochs and seeds): val F1 "
+                  f"{reference['val_f1']:.4f}; the best trial reaches {best['f1_vs_full']:.3f}x of it")
+        if getattr(settings, "frontier", False):
+            print("\n" + render_frontier(df, metric, "table", DEFAULT_TARGET, reference))
         print(f"export it:  pointtune export {settings.experiment_path} --out best_model.pt")
     return ended, trained

@@ -36,6 +36,7 @@ from trainable import storage
 
 log = logging.getLogger(__name__)
 WORST_VALUE = 0.0  # every searchable metric is in [0, 1], higher is better
+COST = "points_per_image"  # a frontier search's second objective: annotation cost, as clicks per training image
 TRIAL_ID_ATTR = "pointtune_trial_id"
 OUTCOME_ATTR = "pointtune_outcome"
 
@@ -68,9 +69,11 @@ class PointtuneOptunaSearch(OptunaSearch):
     # the searcher; each is ``(tune trial id, {"train/lr": ..., ...})``
     requeue: ClassVar[list[tuple[str, dict[str, Any]]]] = []
 
-    def __init__(self, *args: Any, objective: str, **kwargs: Any):
-        super().__init__(*args, metric=objective, mode="max", **kwargs)
-        self.objective = objective
+    def __init__(self, *args: Any, objective: str, frontier: bool = False, **kwargs: Any):
+        # a frontier search tells the study two values: the best score (up) and the clicks per image (down)
+        metric, mode = ([objective, COST], ["max", "min"]) if frontier else (objective, "max")
+        super().__init__(*args, metric=metric, mode=mode, **kwargs)
+        self.objective, self.frontier = objective, frontier
 
     # the study's journal file on this machine; set by the driver before Tune restores a searcher (``--resume``)
     journal_path: ClassVar[str | None] = None
@@ -106,6 +109,8 @@ class PointtuneOptunaSearch(OptunaSearch):
         return params
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
+        if self.frontier:  # Optuna takes no intermediate values with several objectives
+            return
         if trial_id in self._completed_trials or result.get("trial_outcome") or self._finished_in_study(trial_id):
             return  # a diverged or failed trial's last result says nothing about progress
         value = result.get(self.objective)
@@ -132,9 +137,13 @@ class PointtuneOptunaSearch(OptunaSearch):
         self.on_trial_result(trial_id, result)  # Tune hands the result that ends a trial to this method only
         outcome = result.get("trial_outcome")
         value = result.get(self.objective)
+        cost = result.get(COST)
         if outcome == "diverged":
             ot_trial.set_user_attr(OUTCOME_ATTR, "diverged")
-            self._tell(ot_trial, WORST_VALUE, TrialState.COMPLETE)
+            self._tell(ot_trial, [WORST_VALUE, cost] if self.frontier else WORST_VALUE, TrialState.COMPLETE)
+        elif self.frontier and (cost is None or not math.isfinite(cost)):
+            ot_trial.set_user_attr(OUTCOME_ATTR, "failed")
+            self._tell(ot_trial, None, TrialState.FAIL)
         elif outcome == "error" or error or value is None or not math.isfinite(value):
             ot_trial.set_user_attr(OUTCOME_ATTR, "failed")
             self._tell(ot_trial, None, TrialState.FAIL)
@@ -142,10 +151,10 @@ class PointtuneOptunaSearch(OptunaSearch):
             ot_trial.set_user_attr(OUTCOME_ATTR, "stopped early")
             self._tell(ot_trial, None, TrialState.PRUNED)
         else:
-            self._tell(ot_trial, value, TrialState.COMPLETE)
+            self._tell(ot_trial, [value, cost] if self.frontier else value, TrialState.COMPLETE)
         self._completed_trials.add(trial_id)
 
-    def _tell(self, ot_trial: optuna.Trial, value: float | None, state: TrialState) -> None:
+    def _tell(self, ot_trial: optuna.Trial, value: float | list[float] | None, state: TrialState) -> None:
         try:
             self._ot_study.tell(ot_trial, value, state=state)
         except Exception as e:  # noqa: BLE001  optuna raises ValueError/RuntimeError variously; never stop the search
@@ -188,7 +197,7 @@ def make_search_algorithm(settings: SearchSettings, journal: str, concurrent: in
     study_name = f"pointtune-{settings.name}-{uuid.uuid4().hex[:8]}"
     searcher = PointtuneOptunaSearch(space=SearchSpaceSampler(settings.space), sampler=make_sampler(settings,
                                      concurrent), storage=journal_storage(journal), study_name=study_name,
-                                     objective=settings.base.train.objective)
+                                     objective=settings.base.train.objective, frontier=settings.frontier)
     return TrialBudget(ConcurrencyLimiter(searcher, max_concurrent=concurrent))
 
 

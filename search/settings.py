@@ -13,8 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
 from trainable.config import ConfigError, DataConfig, ModelConfig, PointConfig, TrainConfig, TrialConfig
 from trainable.storage import is_uri
 
@@ -27,7 +25,7 @@ DEFAULTS: dict[str, Any] = {
     "density_range": (1e-4, 1e-1), "lr": 1e-4, "density": 0.01,
     "split": "auto", "split_seed": 0, "val_fraction": 0.2, "test_fraction": 0.1,
     "lr_schedule": "poly", "poly_power": 0.9, "warmup_epochs": 0.0, "metric": "val_f1",
-    "sampler": "tpe", "grace_period": 1, "reduction_factor": 3,
+    "sampler": "tpe", "grace_period": 1, "reduction_factor": 3, "seconds_per_click": 1.75,
 }
 # The demo trains the small stand-in CNN: a DeepLabV3 from random init does not learn in a CPU-minute (measured on
 # the demo scenes, 3 epochs x 24 steps: MobileNetV3 val F1 0.19-0.21, ResNet-50 0.15; the small CNN 0.5-0.6).
@@ -44,8 +42,17 @@ class SearchSpace:
 
     lr: tuple[float, float] = (1e-5, 1e-2)
     density: tuple[float, float] = (1e-4, 1e-1)
-    points_per_instance: tuple[int, int] | None = None  # set: search clicks per instance instead of density
+    points_per_instance: tuple[int, int] | None = None  # set: search clicks per instance (instead of density)
     epochs: tuple[int, int] = (2, 12)
+    both_modes: bool = False  # search the click mode too (density or clicks per object): a categorical choice
+    background_share: tuple[float, float] | None = None  # clicks per object: share of clicks on background
+    class_weights: bool = False  # search whether the loss weights classes by inverse point frequency
+
+    @property
+    def modes(self) -> tuple[str, ...]:
+        if self.points_per_instance is None:
+            return ("density",)
+        return ("density", "per_instance") if self.both_modes else ("per_instance",)
 
     def validate(self) -> None:
         lo, hi = self.lr
@@ -61,6 +68,12 @@ class SearchSpace:
         lo, hi = self.epochs
         if not 1 <= lo <= hi:
             raise ConfigError(f"--epochs-range {lo} {hi}: need 1 <= LO <= HI")
+        if self.background_share is not None:
+            lo, hi = self.background_share
+            if not 0 <= lo <= hi < 1:
+                raise ConfigError(f"--background-share-range {lo:g} {hi:g}: need 0 <= LO <= HI < 1")
+            if self.points_per_instance is None:
+                raise ConfigError("--background-share-range applies to clicks per object: give --points-range too")
 
 
 @dataclass(frozen=True)
@@ -87,6 +100,8 @@ class SearchSettings:
     keep_checkpoints: int = 1
     retry_failed: bool = False
     trials_given: bool = False  # --trials was on the command line (with --resume it raises the budget)
+    frontier: bool = False  # two objectives: the best metric up, clicks per image down (a Pareto front)
+    reference: Literal["none", "full"] = "none"  # after the search, one fully supervised trial to compare with
 
     def validate(self) -> SearchSettings:
         self.base.validate()
@@ -106,6 +121,11 @@ class SearchSettings:
                               f"{self.reduction_factor} >= 2")
         if self.sampler not in ("tpe", "random"):
             raise ConfigError(f"--sampler {self.sampler!r}: use tpe or random")
+        if self.frontier and self.scheduler != "none":
+            raise ConfigError("--frontier with --scheduler asha: ASHA ranks trials by one metric, a frontier search "
+                              "has two (F1 and clicks); leave --scheduler out")
+        if self.reference not in ("none", "full"):
+            raise ConfigError(f"--reference {self.reference!r}: use none or full")
         if self.keep_checkpoints < 1:
             raise ConfigError("--keep-checkpoints must be at least 1 (the best epoch's checkpoint)")
         return self
@@ -188,7 +208,8 @@ def trial_config_from_args(args: Any) -> tuple[TrialConfig, dict[str, Any]]:
         points=PointConfig(mode="per_instance" if per_instance or getattr(args, "points_range", None) else "density",
                            density=density if density is not None else defaults["density"],
                            points_per_instance=per_instance or 1, background_share=args.background_share,
-                           class_weights=args.class_weights, seed=args.seed),
+                           class_weights=args.class_weights, seed=args.seed,
+                           seconds_per_click=pick(args, "seconds_per_click", defaults)),
         model=ModelConfig(backbone=pick(args, "backbone", defaults), weights=weights,
                           allow_random_init=args.allow_random_init),
         train=TrainConfig(lr=pick(args, "lr", defaults), epochs=pick(args, "epochs", defaults),
@@ -210,6 +231,7 @@ def search_settings_from_args(args: Any) -> SearchSettings:
     resume_every = args.resume_every or (4 if is_uri(storage) else 2)
     base = base.replace(train={"resume_every": resume_every})
     ppi = tuple(args.points_range) if args.points_range else None
+    share = tuple(args.background_share_range) if args.background_share_range else None
     epochs = tuple(pick(args, "epochs_range", defaults))
     scheduler = args.scheduler or "none"
     if scheduler == "asha" and not args.asha_search_epochs and epochs[0] != epochs[1]:
@@ -219,7 +241,9 @@ def search_settings_from_args(args: Any) -> SearchSettings:
         epochs = (epochs[1], epochs[1])
     space = SearchSpace(lr=tuple(pick(args, "lr_range", defaults)),
                         density=tuple(pick(args, "density_range", defaults)),
-                        points_per_instance=ppi, epochs=epochs)
+                        points_per_instance=ppi, epochs=epochs,
+                        both_modes=ppi is not None and args.density_range is not None, background_share=share,
+                        class_weights=args.search_class_weights)
     return SearchSettings(
         base=base, space=space, trials=pick(args, "trials", defaults), max_concurrent=args.max_concurrent,
         cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial, scheduler=scheduler,
@@ -227,24 +251,6 @@ def search_settings_from_args(args: Any) -> SearchSettings:
         asha_search_epochs=args.asha_search_epochs, sampler=pick(args, "sampler", defaults),
         storage=storage, name=args.name or "", address=args.address, resume=args.resume,
         seed=args.seed, max_failures=args.max_failures, keep_checkpoints=args.keep_checkpoints,
-        retry_failed=args.retry_failed, trials_given=args.trials is not None,
+        retry_failed=args.retry_failed, trials_given=args.trials is not None, frontier=args.frontier,
+        reference=args.reference or "none",
     ).validate()
-
-
-def load_yaml_defaults(path: str, known: set[str]) -> dict[str, Any]:
-    """Read a ``--config`` YAML of flag names (``lr_range`` or ``lr-range``) -> values."""
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"--config {path} does not exist")
-    try:
-        raw = yaml.safe_load(p.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise ConfigError(f"--config {path} is not valid YAML: {e}") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"--config {path} must be a mapping of flag names to values")
-    values = {str(k).replace("-", "_"): v for k, v in raw.items()}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ConfigError(f"--config {path}: unknown setting(s) {unknown}; use the flag names of "
-                          "`pointtune run --help` (e.g. lr_range, trials)")
-    return values

@@ -13,15 +13,17 @@ from typing import Any
 from search.settings import SearchSettings, SearchSpace
 
 # (section, field) of the searched settings, in the order tables show them
-SEARCHED = (("train", "lr"), ("points", "density"), ("points", "points_per_instance"), ("train", "epochs"))
+SEARCHED = (("train", "lr"), ("points", "mode"), ("points", "density"), ("points", "points_per_instance"),
+            ("points", "background_share"), ("points", "class_weights"), ("train", "epochs"))
 
 
 class SearchSpaceSampler:
     """Called by OptunaSearch with an ``optuna.Trial``; suggests the searched values, returns the fixed ones.
 
-    Learning rate and density are log-uniform; epochs and clicks per instance are integers in [LO, HI]. A range
-    whose ends are equal is a constant, not a searched parameter. (A class, not a closure: the searcher pickles it
-    with its state.)
+    Learning rate and density are log-uniform; epochs and clicks per instance are integers in [LO, HI]; the
+    background share is uniform; the click mode and class weights are categorical. A range whose ends are equal is a
+    constant, not a searched parameter; a setting that does not apply to a trial's click mode is not suggested to it.
+    (A class, not a closure: the searcher pickles it with its state.)
     """
 
     def __init__(self, space: SearchSpace):
@@ -45,12 +47,20 @@ class SearchSpaceSampler:
 
         log_uniform("train/lr", *s.lr)
         integer("train/epochs", *s.epochs)
-        if s.points_per_instance is not None:
-            fixed["points/mode"] = "per_instance"
+        mode = trial.suggest_categorical("points/mode", s.modes) if len(s.modes) > 1 else s.modes[0]
+        fixed.update({"points/mode": mode} if len(s.modes) == 1 else {})
+        if mode == "per_instance":
             integer("points/points_per_instance", *s.points_per_instance)
+            if s.background_share is not None:
+                lo, hi = s.background_share
+                if lo == hi:
+                    fixed["points/background_share"] = lo
+                else:
+                    trial.suggest_float("points/background_share", lo, hi)
         else:
-            fixed["points/mode"] = "density"
             log_uniform("points/density", *s.density)
+        if s.class_weights:
+            trial.suggest_categorical("points/class_weights", (False, True))
         return fixed
 
 

@@ -98,6 +98,7 @@ def test_separate_validation_and_test_folders(demo_dir: Path, tmp_path: Path) ->
     (["tile1_part001", "tile1_part002", "tile2_part001", "tile2_part002"], None, "look like numbered parts"),
     (["image_part_001", "image_part_002", "image_part_003", "image_part_004"], None, "look like numbered parts"),
     (["scene000", "scene001", "scene002", "scene003"], None, None),  # numbered scenes, not parts
+    (["100694", "102122", "10452", "107781"], None, None),  # bare ids (DeepGlobe), not parts of scene "1"
     (["a", "b", "c", "d"], r"^(tile\d+)_", "matches no file name"),
 ])
 def test_leakage_warnings(stems: list[str], pattern: str | None, expected: str | None) -> None:

@@ -108,6 +108,7 @@ class PointConfig:
         seed: seed of the simulated annotator; points are frozen per image for a seed.
         order_up_to, clicks_up_to, share_up_to: how far the clicks each node computes and caches per image go
             (a search sets the top of its ranges, so that its trials share them); results do not depend on them.
+        seconds_per_click: annotation time of one click, for the annotation cost a run reports.
     """
 
     mode: PointMode = "density"
@@ -120,6 +121,7 @@ class PointConfig:
     order_up_to: float = 0.0
     clicks_up_to: int = 0
     share_up_to: float | None = None
+    seconds_per_click: float = 1.75
 
     def validate(self) -> None:
         if self.mode not in ("density", "per_instance"):

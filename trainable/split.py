@@ -214,21 +214,23 @@ _PART_NAME = re.compile(r"^(.+?)[_\-. ]*(?:(part|tile|patch|chip|crop|piece)[_\-
 
 def _scene_prefix(stem: str) -> str | None:
     """The scene a numbered part's name points to, when the name says it is a part (a part word, two numbers, or a
-    numbered prefix), else None: ``scene007`` is a scene of its own, ``tile3_part007`` part of ``tile3``."""
+    numbered prefix), else None: ``scene007`` and ``100694`` (a bare id) are scenes of their own, ``tile3_part007``
+    part of ``tile3``."""
     m = _PART_NAME.match(stem)
-    if not m or not (m.group(2) or m.group(4) or re.search(r"\d", m.group(1))):
+    if not m or stem.isdigit() or not (m.group(2) or m.group(4) or re.search(r"\d", m.group(1))):
         return None
     return m.group(1)
 
 
 def leakage_warnings(stems: list[str], groups: list[str], group_pattern: str | None) -> list[str]:
-    """Warnings for scene grouping that looks wrong: a pattern that matches no file, or every image its own scene
-    while the names look like numbered parts of larger scenes (adjacent tiles would leak across the split)."""
+    """Warnings for scene grouping that looks wrong: a pattern that matches no file, or (without a pattern) every
+    image its own scene while the names look like numbered parts of larger scenes (adjacent tiles would leak across
+    the split)."""
     warnings = []
     if group_pattern and not any(re.search(group_pattern, s) for s in stems):
         warnings.append(f"group_pattern {group_pattern!r} matches no file name (e.g. {stems[0]!r}): every image is "
                         "its own scene; fix the pattern so that parts of one scene share a group")
-    if stems and len(set(groups)) == len(groups) >= 4:
+    if not group_pattern and stems and len(set(groups)) == len(groups) >= 4:  # a pattern given is a choice made
         prefixes = Counter(p for s in stems if (p := _scene_prefix(s)))
         shared = [p for p, n in prefixes.items() if n > 1]
         if shared and sum(prefixes[p] for p in shared) >= len(stems) / 2:

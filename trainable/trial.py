@@ -120,7 +120,8 @@ def run_trial(cfg: TrialConfig, report: Report, data: DatasetIndex | None = None
                       "lower the learning rate (--lr, or the high end of --lr-range)")
             log.warning(reason)
             report({"epoch": epoch, "train_loss": train.loss, "lr": cfg.train.lr, **record.best.as_metrics(),
-                    "trial_outcome": "diverged", "trial_error": reason}, None)
+                    "points_per_image": inputs.points.points_per_image, "trial_outcome": "diverged",
+                    "trial_error": reason}, None)
             return
         recalibrate_batchnorm(model, inputs.train_loader, device, cfg.train.bn_recalibration_batches)
         val = evaluate(model, inputs.val_loader, device, classes.num_classes)
@@ -130,6 +131,10 @@ def run_trial(cfg: TrialConfig, report: Report, data: DatasetIndex | None = None
             "val_loss": val.loss, **val.confusion.compute(classes.names, classes.excluded_indices, "val"),
             "points_per_image": inputs.points.points_per_image,
             "labelled_fraction": inputs.points.labelled_fraction,
+            # what labelling the training images would take: clicks x seconds per click (full masks: no estimate)
+            "annotation_hours": (inputs.points.points_per_image * len(inputs.train_stems)
+                                 * cfg.points.seconds_per_click / 3600 if cfg.points.density < 1
+                                 or cfg.points.mode != "density" else float("nan")),
             "skipped_batches": train.skipped_batches, "redrawn_crops": train.redrawn_crops,
             "lr": cfg.train.lr, "lr_last": lr_for_step(steps - 1), "epoch_time_s": time.perf_counter() - t0,
             "trial_start_time": trial_start, "peak_rss_mb": peak_rss_mb(),

@@ -60,3 +60,14 @@ def test_a_wrong_folder_gets_the_expected_layout(tmp_path: Path, capsys: pytest.
     assert "unzip 5_Labels_all.zip there" in capsys.readouterr().err
     assert main(["train", "--data", str(tmp_path), "--format", "potsdam:rgbx", "--out", str(tmp_path / "o")]) == 2
     assert "unknown option(s) rgbx" in capsys.readouterr().err
+
+
+def test_the_38_tiles_are_scenes_of_their_own_without_a_leakage_warning() -> None:
+    """Names like top_potsdam_2_10 look like numbered parts; the format says each tile is a scene."""
+    from trainable.formats import parse_format
+    from trainable.split import leakage_warnings
+
+    stems = [f"top_potsdam_{t}" for t in TRAIN + TEST]
+    pattern = parse_format("potsdam")[0].describe(frozenset())["group_pattern"]
+    assert leakage_warnings(stems, stems, None), "without the format's pattern the names would warn"
+    assert leakage_warnings(stems, stems, pattern) == []

@@ -55,7 +55,9 @@ FORMAT = Format(
            "..._label_noBoundary.tif: eroded)\n"
            "(the label zips may also be unzipped flat into the folder)",
     split="official: 24 training tiles, 14 test tiles (kept for evaluate); validation carved from training by tile",
-    describe=isprs_classes, list_files=list_files,
+    # the benchmark's unit is the tile: each is a scene of its own (names like top_potsdam_2_10 are not parts)
+    describe=lambda options: {**isprs_classes(options), "group_pattern": r"^(top_potsdam_\d+_\d+)$"},
+    list_files=list_files,
     options={"rgb": "RGB orthophotos (default)", "irrg": "IR-R-G orthophotos", "rgbir": "4-band R-G-B-IR orthophotos",
              "eroded": "the eroded _label_noBoundary references: boundaries (black) ignored",
              "clutter-out": "clutter left out of the macro means"})
