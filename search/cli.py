@@ -7,7 +7,7 @@ import logging
 import sys
 from typing import Any
 
-from trainable.config import BACKBONES, LR_SCHEDULES, METRICS
+from trainable.config import BACKBONES, LR_SCHEDULES, METRICS, UNLABELED_LOSSES
 
 EXIT_USAGE = 2
 EXIT_NOTHING_TRAINED = 1
@@ -37,6 +37,12 @@ def _data_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--format", help="a built-in dataset format, read as it ships: NAME or NAME:OPTION,... (e.g. "
                    "potsdam:irrg,eroded; `pointtune formats` lists them)")
     g.add_argument("--classes", help="class description YAML (default: DATA/classes.yaml)")
+    g.add_argument("--points", help="your own clicks: a folder of sparse label images (class at clicked pixels, 255 "
+                   "elsewhere), a CSV image,x,y,class[,object] or GeoJSON points; dense masks become optional and a "
+                   "density is then the share of your clicks kept")
+    g.add_argument("--val-points", type=int, help="clicks per validation image scored as point validation "
+                   "(val_points_* metrics; default 100, simulated from the dense masks; with --points your clicks "
+                   "on the validation images; 0: off)")
     g.add_argument("--tile-size", type=int, help="tile side in pixels (default 256; demo 64)")
     g.add_argument("--resize", type=float, default=1.0, help="scale images and masks when loading (default 1)")
     g.add_argument("--bands", type=_bands, help="bands read from every image, 1-based, e.g. 1,2,3,4 (default: all; "
@@ -75,7 +81,11 @@ def _data_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--poly-power", type=float, help="exponent of the poly schedule (default 0.9)")
     g.add_argument("--warmup-epochs", type=float, help="linear warm-up epochs (default 0)")
     g.add_argument("--metric", choices=METRICS, help="validation metric that picks the best epoch and ranks trials "
-                   "(default val_f1)")
+                   "(default val_f1; val_points_f1 needs no dense mask)")
+    g.add_argument("--unlabeled-loss", nargs="+", choices=UNLABELED_LOSSES, metavar="LOSS",
+                   help="a loss on the unlabelled pixels from the image itself, added to partial cross-entropy: "
+                        f"{', '.join(UNLABELED_LOSSES)} (default none; `run` searches among several given)")
+    g.add_argument("--unlabeled-weight", type=float, help="its weight (default 0.1)")
 
 
 def _train_parser(sub: Any) -> None:
@@ -104,6 +114,8 @@ def _run_parser(sub: Any) -> argparse.ArgumentParser:
                    help="with --points-range: search the share of clicks on background (a prior-aware annotator)")
     s.add_argument("--search-class-weights", action="store_true",
                    help="search whether the loss weights classes by inverse point frequency")
+    s.add_argument("--unlabeled-weight-range", type=float, nargs=2, metavar=("LO", "HI"),
+                   help="log-uniform weight of --unlabeled-loss, searched")
     s.add_argument("--frontier", action="store_true", help="two objectives: best F1 up and clicks per image down "
                    "(a Pareto front; with both --density-range and --points-range, the click mode is searched too)")
     s.add_argument("--reference", choices=("none", "full"),

@@ -20,11 +20,14 @@ def score_model(payload: dict[str, Any], data: Any, indices: list[int], device_n
                 batch_size: int = 8, prefix: str = "test") -> dict[str, float]:
     """OA, macro P / R / F1, mIoU and per-class scores of an exported model on some images of ``data``.
 
-    Every pixel of those images counts once (the validation grid), by the same rules as validation.
+    Every pixel of those images counts once (the validation grid), by the same rules as validation. Data with the
+    user's own clicks is also scored on their clicks on those images (``<prefix>_points_*``); images without dense
+    masks are scored on the clicks only.
     """
     from torch.utils.data import DataLoader
 
     from search.predict import model_from_payload, normalizer_of_export
+    from trainable.clicks import user_points_of
     from trainable.inputs import image_sources, mask_sources, sizes
     from trainable.loop import evaluate
     from trainable.tiles import GridTiles
@@ -34,11 +37,17 @@ def score_model(payload: dict[str, Any], data: Any, indices: list[int], device_n
         raise SearchError("no image to score: the chosen part of the split is empty")
     device = pick_device(device_name)
     model = model_from_payload(payload).to(device)
+    clicks = user_points_of(data, indices) if data.user_clicks is not None else None
     tiles = GridTiles(image_sources(data, indices), mask_sources(data, indices), sizes(data, indices),
-                      normalizer_of_export(payload), int(payload["tile_size"]))
+                      normalizer_of_export(payload), int(payload["tile_size"]), clicks)
     result = evaluate(model, DataLoader(tiles, batch_size=batch_size), device, data.classes.num_classes)
-    scores = result.confusion.compute(data.classes.names, data.classes.excluded_indices, prefix)
-    return {**scores, f"{prefix}_loss": result.loss, f"{prefix}_images": len(indices)}
+    names, excluded = data.classes.names, data.classes.excluded_indices
+    scores = {}
+    if data.masked(indices):
+        scores = {**result.confusion.compute(names, excluded, prefix), f"{prefix}_loss": result.loss}
+    if result.points_confusion is not None:
+        scores.update(result.points_confusion.compute(names, excluded, f"{prefix}_points"))
+    return {**scores, f"{prefix}_images": len(indices)}
 
 
 def evaluate_file(model_path: str, data_dir: str, part: str = "test", fmt: str | None = None,

@@ -77,9 +77,12 @@ def preflight(settings: SearchSettings, index: DatasetIndex) -> SearchSettings:
                                                     "points_per_instance": space.points_per_instance[0]}))
         log.info("simulated the training clicks up to the top of the searched range in %.1f s",
                  time.perf_counter() - t0)
-    if "density" in space.modes:  # a density gives an image round(density * valid pixels) clicks
+    if "density" in space.modes and index.user_clicks is None:  # round(density * valid pixels) clicks an image
         density_check(index, space.density[0])
-    missing = [n for n, c in zip(index.classes.names, index.class_pixels(index.split.val), strict=True) if c == 0]
+    if index.user_clicks is not None:  # the sparsest setting: at least one of each image's clicks is kept
+        training_clicks(index, base.replace(points={"density": space.density[0]}))
+    missing = [n for n, c in zip(index.classes.names, index.class_pixels(index.split.val), strict=True)
+               if c == 0 and index.masked(index.split.val)]
     if missing:
         log.warning("class(es) %s have no pixel in the validation split: they are left out of the macro means "
                     "(a prediction of them still counts as an error); add validation scenes that hold them, or a "

@@ -38,14 +38,23 @@ def load_records(path: str) -> list[TrialRecord]:
     return load_experiment(path)
 
 
+def f1_key(records: list[TrialRecord]) -> str:
+    """The F1 a search is judged by: on the validation clicks when it ranks by them, else on the dense masks."""
+    return "val_points_f1" if records and records[0].metric.startswith("val_points_") else "val_f1"
+
+
 def f1_curves(records: list[TrialRecord]) -> dict[str, pd.DataFrame]:
-    return {r.trial_id: r.history[["epoch", "val_f1"]] for r in records if "val_f1" in r.history}
+    key = f1_key(records)
+    return {r.trial_id: r.history[["epoch", key]].rename(columns={key: "val_f1"}) for r in records
+            if key in r.history}
 
 
 def best_f1_against(records: list[TrialRecord], param: str) -> pd.DataFrame:
     """Best validation F1 against ``lr``, ``density`` or ``points_per_image`` (one row per trial with data)."""
     df = trials_table(records)
-    return df[[param, "best_val_f1", "status"]].dropna(subset=[param, "best_val_f1"])
+    key = f1_key(records)
+    column = f"best_{key}" if f"best_{key}" in df else key  # ranked by another metric: F1 at its best epoch
+    return df[[param, column, "status"]].rename(columns={column: "best_val_f1"}).dropna(subset=[param, "best_val_f1"])
 
 
 def metric_bars(record: TrialRecord) -> pd.DataFrame:

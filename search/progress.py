@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from ray import tune
@@ -36,7 +37,8 @@ class ProgressPrinter(tune.Callback):
         done = sum(t.status in ("TERMINATED", "ERROR") for t in trials)
         objective = self.settings.objective
         print(f"[{trial.trial_id}] epoch {result['epoch']}/{trial.config['train']['epochs']}  "
-              f"val_f1 {result['val_f1']:.4f}  val_miou {result['val_miou']:.4f}  {objective} {result[objective]:.4f}  "
+              f"val_f1 {result.get('val_f1', math.nan):.4f}  val_miou {result.get('val_miou', math.nan):.4f}  "
+              f"{objective} {result[objective]:.4f}  "
               f"({result['epoch_time_s']:.1f}s)  node {result.get('node_ip', '?')}/{result.get('node_id', '')[:8]}  "
               f"[{done}/{self.settings.trials} trials done]", flush=True)
 

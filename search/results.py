@@ -31,10 +31,11 @@ SETTINGS_FILE = "pointtune_settings.yaml"
 def table_columns(metric: str = "val_f1") -> list[str]:
     """The trials table's columns: the searched settings, the ranking value ``best_<metric>`` and its epoch, the
     other headline metrics at that epoch."""
-    at_best = [m for m in ("val_f1", "val_miou", "val_oa") if m != metric]
+    at_best = [m for m in ("val_f1", "val_miou", "val_oa", "val_points_f1") if m != metric]
     return ["trial_id", "status", "lr", "mode", "density", "points_per_instance", "background_share",
-            "class_weights", "points_per_image", "annotation_hours", "epochs", "epochs_run", f"best_{metric}",
-            "best_epoch", f"last_{metric}", *at_best, "f1_vs_full", "wall_time_s", "error"]
+            "class_weights", "unlabeled_loss", "unlabeled_weight", "points_per_image", "annotation_hours", "epochs",
+            "epochs_run", f"best_{metric}", "best_epoch", f"last_{metric}", *at_best, "f1_vs_full", "wall_time_s",
+            "error"]
 
 
 @dataclass
@@ -143,11 +144,15 @@ def trial_row(r: TrialRecord, reference: dict[str, Any] | None = None) -> dict[s
         "points_per_instance": points["points_per_instance"] if per_instance else nan,
         "background_share": share if per_instance and share is not None else nan,
         "class_weights": bool(points.get("class_weights", False)),
+        "unlabeled_loss": r.config["train"].get("unlabeled_loss", "none"),
+        "unlabeled_weight": (r.config["train"].get("unlabeled_weight", nan)
+                             if r.config["train"].get("unlabeled_loss", "none") != "none" else nan),
         "points_per_image": last("points_per_image"), "annotation_hours": last("annotation_hours"),
         "epochs": int(r.config["train"]["epochs"]), "epochs_run": len(h),
         f"best_{m}": at_best(m), "best_epoch": int(best["epoch"]) if best is not None else None,
         f"last_{m}": float(h[m].iloc[-1]) if m in h and len(h) else nan,
         "val_f1": at_best("val_f1"), "val_miou": at_best("val_miou"), "val_oa": at_best("val_oa"),
+        "val_points_f1": at_best("val_points_f1"),
         "f1_vs_full": ratio(at_best("val_f1"), reference),
         "wall_time_s": float(h["time_total_s"].iloc[-1]) if "time_total_s" in h and len(h) else nan,
         "error": r.error,
@@ -186,9 +191,36 @@ def render(df: pd.DataFrame, fmt: str) -> str:
     # on screen, leave out what says nothing here: empty columns, and the click mode and class weights when every
     # trial has the same (files keep every column)
     empty = [c for c in df if c not in ("trial_id", "status") and df[c].isna().all()]
-    same = [c for c in ("mode", "class_weights") if c in df and df[c].nunique(dropna=False) <= 1]
+    same = [c for c in ("mode", "class_weights", "unlabeled_loss") if c in df and df[c].nunique(dropna=False) <= 1]
     shown = df.drop(columns=empty + same)
     return shown.to_string(index=False, float_format=lambda x: f"{x:.4g}", na_rep="-")
+
+
+def best_scores(records: list[TrialRecord], metrics: tuple[str, ...] = ("val_points_f1", "val_f1")) -> pd.DataFrame:
+    """Per trial that trained (neither failed nor diverged), the best value over its epochs of each metric."""
+    rows = [{"trial_id": r.trial_id, **{m: r.history[m].max() if m in r.history else math.nan for m in metrics}}
+            for r in records if r.status in (*RANKED, "running", "paused") and not r.history.empty]
+    return pd.DataFrame(rows, columns=["trial_id", *metrics])
+
+
+def rank_agreement(scores: pd.DataFrame, points: str = "val_points_f1", dense: str = "val_f1") -> dict[str, Any] | None:
+    """How well point validation ranks trials as dense validation does: Spearman's and Kendall's rank correlation
+    between the two columns across trials, and whether both pick the same best trial. None with fewer than 3 trials
+    holding both scores (no ranking to compare)."""
+    both = scores.dropna(subset=[points, dense])
+    if len(both) < 3:
+        return None
+    by_points, by_dense = both.loc[both[points].idxmax(), "trial_id"], both.loc[both[dense].idxmax(), "trial_id"]
+    return {"trials": len(both), "spearman": float(both[points].corr(both[dense], method="spearman")),
+            "kendall": float(both[points].corr(both[dense], method="kendall")),
+            "same_best": bool(by_points == by_dense), "best_by_points": by_points, "best_by_dense": by_dense}
+
+
+def describe_agreement(a: dict[str, Any]) -> str:
+    best = (f"both pick trial {a['best_by_dense']}" if a["same_best"] else
+            f"points pick trial {a['best_by_points']}, dense masks {a['best_by_dense']}")
+    return (f"point validation vs dense validation over {a['trials']} trials: Spearman {a['spearman']:.3f}, "
+            f"Kendall {a['kendall']:.3f}; {best}")
 
 
 def history_table(record: TrialRecord) -> pd.DataFrame:
@@ -223,6 +255,9 @@ def show_results(experiment: str, fmt: str = "table", trial_id: str | None = Non
     df = trials_table(records, load_reference(experiment))
     if not frontier:
         print(render(df, fmt))
+        agreement = rank_agreement(best_scores(records))
+        if agreement is not None and fmt == "table":
+            print("\n" + describe_agreement(agreement))
         return 0
     print(render_frontier(df, records[0].metric if records else "val_f1", fmt, target, load_reference(experiment)))
     return 0
@@ -315,9 +350,14 @@ def print_summary(settings: Any, test_scores: dict[str, float] | None = None) ->
         if test_scores:
             times = int(test_scores.get("test_scorings", 1))
             how = "scored once" if times == 1 else f"the test split has now scored {times} picks (resumed searches)"
-            print(f"test score of its model ({int(test_scores['test_images'])} held-out image(s), {how}): "
-                  f"F1 {test_scores['test_f1']:.4f}, mIoU {test_scores['test_miou']:.4f}, "
-                  f"OA {test_scores['test_oa']:.4f} (validation {metric} {best[f'best_{metric}']:.4f})")
+            on = "test" if "test_f1" in test_scores else "test_points"
+            what = "" if on == "test" else " (on your clicks)"
+            print(f"test score of its model ({int(test_scores['test_images'])} held-out image(s), {how}){what}: "
+                  f"F1 {test_scores[f'{on}_f1']:.4f}, mIoU {test_scores[f'{on}_miou']:.4f}, "
+                  f"OA {test_scores[f'{on}_oa']:.4f} (validation {metric} {best[f'best_{metric}']:.4f})")
+        agreement = rank_agreement(best_scores(records))
+        if agreement is not None:
+            print(describe_agreement(agreement))
         if reference is not None:
             print(f"full supervision (dense masks, the best trial's lr, epochs and seeds): val F1 "
                   f"{reference['val_f1']:.4f}; the best trial reaches {best['f1_vs_full']:.3f}x of it")

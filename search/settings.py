@@ -26,7 +26,10 @@ DEFAULTS: dict[str, Any] = {
     "split": "auto", "split_seed": 0, "val_fraction": 0.2, "test_fraction": 0.1,
     "lr_schedule": "poly", "poly_power": 0.9, "warmup_epochs": 0.0, "metric": "val_f1",
     "sampler": "tpe", "grace_period": 1, "reduction_factor": 3, "seconds_per_click": 1.75,
+    "val_points": 100, "unlabeled_weight": 0.1,
 }
+# With the user's own clicks (--points) a density is the share of their clicks kept: all of them by default.
+USER_POINTS_DEFAULTS: dict[str, Any] = {"density": 1.0, "density_range": (0.05, 1.0)}
 # The demo trains the small stand-in CNN: a DeepLabV3 from random init does not learn in a CPU-minute (measured on
 # the demo scenes, 3 epochs x 24 steps: MobileNetV3 val F1 0.19-0.21, ResNet-50 0.15; the small CNN 0.5-0.6).
 DEMO_DEFAULTS: dict[str, Any] = {
@@ -47,6 +50,8 @@ class SearchSpace:
     both_modes: bool = False  # search the click mode too (density or clicks per object): a categorical choice
     background_share: tuple[float, float] | None = None  # clicks per object: share of clicks on background
     class_weights: bool = False  # search whether the loss weights classes by inverse point frequency
+    unlabeled_losses: tuple[str, ...] = ()  # several: the loss on unlabelled pixels is a categorical choice
+    unlabeled_weight: tuple[float, float] | None = None  # log-uniform weight of that loss
 
     @property
     def modes(self) -> tuple[str, ...]:
@@ -74,6 +79,10 @@ class SearchSpace:
                 raise ConfigError(f"--background-share-range {lo:g} {hi:g}: need 0 <= LO <= HI < 1")
             if self.points_per_instance is None:
                 raise ConfigError("--background-share-range applies to clicks per object: give --points-range too")
+        if self.unlabeled_weight is not None:
+            lo, hi = self.unlabeled_weight
+            if not 0 < lo <= hi:
+                raise ConfigError(f"--unlabeled-weight-range {lo:g} {hi:g}: need 0 < LO <= HI, e.g. 0.01 1")
 
 
 @dataclass(frozen=True)
@@ -188,7 +197,13 @@ def trial_config_from_args(args: Any) -> tuple[TrialConfig, dict[str, Any]]:
         log.info("no --data given: using the built-in demo scenes in %s with demo-sized defaults (backbone %s "
                  "unless --backbone says otherwise; real data defaults to DeepLabV3-ResNet50)", data,
                  args.backbone or defaults["backbone"])
+    if getattr(args, "points", None):
+        defaults = {**defaults, **USER_POINTS_DEFAULTS}
     density = getattr(args, "density", None)
+    losses = args.unlabeled_loss or ["none"]
+    if len(losses) > 1 and getattr(args, "command", None) == "train":
+        raise ConfigError(f"--unlabeled-loss {' '.join(losses)}: one run trains with one loss; give one (a search, "
+                          "`pointtune run`, chooses among several)")
     per_instance = getattr(args, "points_per_instance", None)
     split = pick(args, "split", defaults)
     weights = pick(args, "weights", defaults)
@@ -204,7 +219,8 @@ def trial_config_from_args(args: Any) -> tuple[TrialConfig, dict[str, Any]]:
                         split_seed=pick(args, "split_seed", defaults),
                         val_dir=absolute(args.val_dir), test_dir=absolute(args.test_dir),
                         crops_per_epoch=pick(args, "crops_per_epoch", defaults),
-                        bands=tuple(args.bands or ()), normalize=args.normalize or "auto"),
+                        bands=tuple(args.bands or ()), normalize=args.normalize or "auto",
+                        points=absolute(args.points), val_points=pick(args, "val_points", defaults)),
         points=PointConfig(mode="per_instance" if per_instance or getattr(args, "points_range", None) else "density",
                            density=density if density is not None else defaults["density"],
                            points_per_instance=per_instance or 1, background_share=args.background_share,
@@ -218,7 +234,8 @@ def trial_config_from_args(args: Any) -> tuple[TrialConfig, dict[str, Any]]:
                           lr_schedule=pick(args, "lr_schedule", defaults),
                           poly_power=pick(args, "poly_power", defaults),
                           warmup_epochs=pick(args, "warmup_epochs", defaults),
-                          metric=pick(args, "metric", defaults)),
+                          metric=pick(args, "metric", defaults), unlabeled_loss=losses[0],
+                          unlabeled_weight=pick(args, "unlabeled_weight", defaults)),
     )
     return cfg.validate(), defaults
 
@@ -243,7 +260,10 @@ def search_settings_from_args(args: Any) -> SearchSettings:
                         density=tuple(pick(args, "density_range", defaults)),
                         points_per_instance=ppi, epochs=epochs,
                         both_modes=ppi is not None and args.density_range is not None, background_share=share,
-                        class_weights=args.search_class_weights)
+                        class_weights=args.search_class_weights,
+                        unlabeled_losses=tuple(args.unlabeled_loss) if args.unlabeled_loss and
+                        len(args.unlabeled_loss) > 1 else (),
+                        unlabeled_weight=tuple(args.unlabeled_weight_range) if args.unlabeled_weight_range else None)
     return SearchSettings(
         base=base, space=space, trials=pick(args, "trials", defaults), max_concurrent=args.max_concurrent,
         cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial, scheduler=scheduler,

@@ -14,7 +14,8 @@ from search.settings import SearchSettings, SearchSpace
 
 # (section, field) of the searched settings, in the order tables show them
 SEARCHED = (("train", "lr"), ("points", "mode"), ("points", "density"), ("points", "points_per_instance"),
-            ("points", "background_share"), ("points", "class_weights"), ("train", "epochs"))
+            ("points", "background_share"), ("points", "class_weights"), ("train", "unlabeled_loss"),
+            ("train", "unlabeled_weight"), ("train", "epochs"))
 
 
 class SearchSpaceSampler:
@@ -61,6 +62,10 @@ class SearchSpaceSampler:
             log_uniform("points/density", *s.density)
         if s.class_weights:
             trial.suggest_categorical("points/class_weights", (False, True))
+        loss = (trial.suggest_categorical("train/unlabeled_loss", s.unlabeled_losses) if s.unlabeled_losses
+                else None)
+        if s.unlabeled_weight is not None and loss != "none":
+            log_uniform("train/unlabeled_weight", *s.unlabeled_weight)
         return fixed
 
 

@@ -6,19 +6,28 @@ object and the largest background share searched (``points.clicks_up_to``, ``poi
 holds the mask file, the resize, the annotator's seed and those limits, so trials of a search share one entry per
 image and node. A trial keeps its own points as sorted flat indices (a few bytes per click) in a bounded cache, and
 builds a crop's label window from them.
+
+With the user's own clicks (``--points``, carried in the index), a setting selects among them instead
+(``user_selection``): a density is the share of an image's clicks kept, in a seeded order, so a lower density's
+clicks are a subset of a higher one's; clicks per object take each object's first K clicks in the file's order.
+
+Validation clicks (``validation_points``) are scored beside the dense masks: the user's clicks on validation images,
+or clicks simulated at random valid pixels of the validation masks with a seed of their own.
 """
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from trainable.config import IGNORE_INDEX, PointConfig, TrialConfig
+from trainable.config import IGNORE_INDEX, ConfigError, PointConfig, TrialConfig
 from trainable.index import DatasetIndex
 from trainable.node_cache import NodeCache, key_of
-from trainable.points import ClickOrder, InstanceClicks, PointStats, annotator_seed
+from trainable.points import ClickOrder, InstanceClicks, PointStats, annotator_seed, click_order
 from trainable.sources import LabelSource, instance_key, mask_key
 
 POINTS_CACHE_BYTES = 256 * 2**20  # a trial's sorted points kept in memory, across images
@@ -61,6 +70,75 @@ def sparse_from(mask: np.ndarray, chosen: np.ndarray) -> SparsePoints:
     return SparsePoints(chosen, mask.ravel()[chosen], mask.shape[0], mask.shape[1])
 
 
+def clicks_of(index: np.ndarray, label: np.ndarray, height: int, width: int) -> SparsePoints:
+    """Clicks given as flat indices (any order, repeats allowed: the first click of a pixel wins)."""
+    index = np.asarray(index, np.int64)
+    first = np.unique(index, return_index=True)[1]
+    return SparsePoints(index[first], np.asarray(label, np.uint8)[first], height, width)
+
+
+def user_selection(clicks: Any, cfg: PointConfig, stem: str) -> np.ndarray:
+    """Positions (into the user's click arrays of one image) of the clicks a setting keeps (module docstring).
+
+    Args:
+        clicks: the image's ``trainable.user_points.ImageClicks``.
+        cfg: density (share kept) or clicks per object.
+        stem: the image's name (seeds its order).
+
+    Raises:
+        ConfigError: clicks per object asked of clicks that carry no object id.
+    """
+    n = clicks.index.size
+    if cfg.mode == "density":
+        if cfg.density >= 1.0:
+            return np.arange(n)
+        order = np.random.default_rng(annotator_seed(cfg, stem)).permutation(n)
+        return np.sort(order[:math.ceil(cfg.density * n)])
+    if clicks.object is None:
+        raise ConfigError(f"{stem}: clicks per object need an object id per click (the CSV's object column or the "
+                          "GeoJSON 'object' property); use a density (share of your clicks kept) instead")
+    objects = np.asarray(clicks.object)
+    rank = np.zeros(n, np.int64)  # how many clicks of the same object come before each click
+    seen: dict[int, int] = {}
+    for i, obj in enumerate(objects.tolist()):
+        rank[i] = seen.get(obj, 0)
+        seen[obj] = rank[i] + 1
+    return np.flatnonzero((rank < cfg.points_per_instance) | (objects < 0))  # object id -1: background, kept
+
+
+VAL_SEED = 7_919  # mixed into the annotator seed for the simulated validation clicks: never the training ones
+
+
+def user_points_of(index: DatasetIndex, image_ids: list[int]) -> list[SparsePoints]:
+    """All of the user's clicks on these images (none for an image they did not click on)."""
+    found = []
+    for i in image_ids:
+        e = index.entries[i]
+        c = (index.user_clicks or {}).get(e.stem)
+        found.append(clicks_of(c.index, c.label, e.record.height, e.record.width) if c is not None else
+                     SparsePoints(np.empty(0, np.int64), np.empty(0, np.uint8), e.record.height, e.record.width))
+    return found
+
+
+def validation_points(index: DatasetIndex, cfg: TrialConfig, image_ids: list[int],
+                      cache: NodeCache | None = None) -> list[SparsePoints] | None:
+    """The clicks point validation scores, per validation image (module docstring); None when it is off."""
+    if index.user_clicks is not None:
+        return user_points_of(index, image_ids)
+    if cfg.data.val_points == 0:
+        return None
+    cache = cache or NodeCache()
+    found = []
+    for i in image_ids:
+        e = index.entries[i]
+        mask = LabelSource(e.files, index.classes, index.resize, "mask", cache).array()
+        seed = (*annotator_seed(cfg.points, e.stem), VAL_SEED)
+        key = key_of("validation clicks", mask_key(e.files, index.classes, index.resize), seed, cfg.data.val_points)
+        chosen = cache.cached_arrays(key, lambda m=mask, s=seed: {"indices": click_order(m, s, cfg.data.val_points)})
+        found.append(sparse_from(mask, chosen["indices"]))
+    return found
+
+
 def _limits(cfg: PointConfig) -> tuple[float, int, float | None]:
     """What the cached clicks cover: at least this trial's own setting, up to the search's highest."""
     share = cfg.background_share
@@ -84,6 +162,13 @@ class ClickSource:
 
     def _simulate(self, i: int) -> SparsePoints:
         entry, points = self.index.entries[i], self.cfg.points
+        if self.index.user_clicks is not None:
+            c = self.index.user_clicks.get(entry.stem)
+            if c is None:
+                return SparsePoints(np.empty(0, np.int64), np.empty(0, np.uint8), entry.record.height,
+                                    entry.record.width)
+            kept = user_selection(c, points, entry.stem)
+            return clicks_of(c.index[kept], c.label[kept], entry.record.height, entry.record.width)
         mask_source = self._mask(i)
         if points.mode == "density" and points.density >= 1.0:
             return SparsePoints(np.empty(0, np.int64), np.empty(0, np.uint8), entry.record.height,
@@ -133,7 +218,7 @@ class ClickSource:
         for k, i in enumerate(self.image_ids):
             p = self.points(k)
             record = self.index.entries[i].record
-            valid += sum(record.class_pixels)
+            valid += sum(record.class_pixels) or record.height * record.width  # no mask: every pixel
             if p.dense is not None:
                 counts += np.asarray(record.class_pixels, np.int64)
                 labelled += sum(record.class_pixels)

@@ -19,7 +19,10 @@ PointMode = Literal["density", "per_instance"]
 LrSchedule = Literal["poly", "cosine", "constant"]
 LR_SCHEDULES: tuple[str, ...] = ("poly", "cosine", "constant")
 # validation metrics a search may rank by (all "higher is better", in [0, 1]); the objective is best_<metric>
-METRICS: tuple[str, ...] = ("val_f1", "val_miou", "val_oa", "val_precision", "val_recall")
+# ``val_points_*``: the same metrics on held-out validation clicks instead of dense masks (data with clicks only)
+METRICS: tuple[str, ...] = ("val_f1", "val_miou", "val_oa", "val_precision", "val_recall", "val_points_f1",
+                            "val_points_miou", "val_points_oa", "val_points_precision", "val_points_recall")
+UNLABELED_LOSSES: tuple[str, ...] = ("none", "gated_crf", "affinity", "entropy")
 
 
 class ConfigError(ValueError):
@@ -48,6 +51,13 @@ class DataConfig:
         test_dir: a folder of its own (same layout) used as the test split.
         crops_per_epoch: training crops per epoch; 0 means enough to cover the training pixels once.
         bands: 1-based bands read from every image (``--bands 1,2,3,4``); empty: all of them.
+        points: the user's own clicks (a folder of sparse label images, a CSV ``image,x,y,class[,object]`` or
+            GeoJSON points): training clicks are then chosen among them instead of simulated from dense masks,
+            and dense masks become optional (``trainable.user_points``).
+        val_points: clicks per validation image scored as point validation (``val_points_*`` metrics): simulated
+            at random valid pixels of the dense mask (seeded, never the training clicks: validation images are
+            other scenes); with ``points`` every click of the user's on validation images is used; 0 turns point
+            validation off where dense masks exist.
         normalize: ``auto`` (ImageNet statistics for 8-bit RGB, the training split's own per band otherwise),
             ``imagenet`` or ``dataset``.
         mean, std: per-band statistics inputs are normalised with, in the files' units; filled in by the driver
@@ -69,6 +79,8 @@ class DataConfig:
     test_dir: str | None = None
     crops_per_epoch: int = 0
     bands: tuple[int, ...] = ()
+    points: str | None = None
+    val_points: int = 100
     normalize: str = "auto"
     mean: tuple[float, ...] = ()
     std: tuple[float, ...] = ()
@@ -87,6 +99,8 @@ class DataConfig:
             raise ConfigError(f"crops_per_epoch={self.crops_per_epoch}: use 0 (auto) or a positive count")
         if any(b < 1 for b in self.bands) or len(set(self.bands)) != len(self.bands):
             raise ConfigError(f"bands={list(self.bands)}: give distinct 1-based band numbers, e.g. --bands 1,2,3,4")
+        if self.val_points < 0:
+            raise ConfigError(f"val_points={self.val_points}: use 0 (no point validation) or a count per image")
         if self.normalize not in ("auto", "imagenet", "dataset"):
             raise ConfigError(f"normalize {self.normalize!r}: use auto, imagenet or dataset")
         if len(self.mean) != len(self.std) or any(s <= 0 for s in self.std):
@@ -99,8 +113,10 @@ class PointConfig:
 
     Attributes:
         mode: ``density`` labels a random fraction of pixels; ``per_instance`` clicks inside objects.
-        density: fraction of (non-ignored) pixels labelled in ``density`` mode; 1.0 is full supervision.
-        points_per_instance: clicks per object instance (and per background region) in ``per_instance`` mode.
+        density: fraction of (non-ignored) pixels labelled in ``density`` mode; 1.0 is full supervision. With the
+            user's own clicks (``DataConfig.points``): the share of their clicks kept, per image, nested.
+        points_per_instance: clicks per object instance (and per background region) in ``per_instance`` mode;
+            with the user's own clicks: the first K clicks of each object id they gave.
         background_share: in ``per_instance`` mode, the share of all clicks placed at random on background
             (classes without instances); None clicks once per connected background region instead.
         min_region_pixels: background regions smaller than this get no click (mask noise, slivers).
@@ -185,6 +201,9 @@ class TrainConfig:
         num_threads: torch CPU threads (0 leaves torch's default).
         metric: the validation metric that picks the best epoch (and ranks trials in a search).
         resume_every: epochs between two saves of the state to resume from (weights and optimizer).
+        unlabeled_loss: a loss on the unlabelled pixels computed from the image itself, added to partial
+            cross-entropy: ``none``, ``gated_crf``, ``affinity`` or ``entropy`` (``trainable.unlabeled_loss``).
+        unlabeled_weight: its weight.
     """
 
     lr: float = 1e-4
@@ -200,6 +219,8 @@ class TrainConfig:
     num_threads: int = 0
     metric: str = "val_f1"
     resume_every: int = 1
+    unlabeled_loss: str = "none"
+    unlabeled_weight: float = 0.1
 
     def validate(self) -> None:
         if not 0.0 < self.lr < 1.0:
@@ -217,6 +238,10 @@ class TrainConfig:
                               f"in [0, epochs={self.epochs})")
         if self.resume_every < 1:
             raise ConfigError(f"resume_every={self.resume_every}: save the resume state every 1 or more epochs")
+        if self.unlabeled_loss not in UNLABELED_LOSSES:
+            raise ConfigError(f"unlabeled_loss {self.unlabeled_loss!r}: use one of {', '.join(UNLABELED_LOSSES)}")
+        if not 0 <= self.unlabeled_weight < 1e3:
+            raise ConfigError(f"unlabeled_weight={self.unlabeled_weight:g}: use a weight >= 0, e.g. 0.1")
         if self.metric not in METRICS:
             raise ConfigError(f"metric {self.metric!r}: use one of {', '.join(METRICS)}")
 

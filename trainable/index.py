@@ -89,6 +89,16 @@ class DatasetIndex:
     resize: float = 1.0
     bands: tuple[int, ...] = ()  # 1-based bands read from every image; () = all of them
     notes: list[str] = field(default_factory=list)  # warnings of the checks, shown by the driver
+    user_clicks: dict[str, Any] | None = None  # --points: the user's clicks per image stem (user_points.ImageClicks)
+
+    @property
+    def has_masks(self) -> bool:
+        """Every image has a dense mask (else only clicks say what is where)."""
+        return all(e.files.mask is not None for e in self.entries)
+
+    def masked(self, indices: tuple[int, ...] | list[int]) -> bool:
+        """These images all have dense masks."""
+        return all(self.entries[i].files.mask is not None for i in indices)
 
     @property
     def stems(self) -> list[str]:
@@ -297,12 +307,12 @@ def list_dataset_files(cfg: DataConfig, classes: ClassDescription) -> tuple[list
         fmt, options = parse_format(cfg.format)
         files, problems = fmt.files(Path(cfg.root), options)
     else:
-        files, problems = folder_files(cfg.root)
+        files, problems = folder_files(cfg.root, masks_required=not cfg.points)
     folder_parts = [""] * len(files)
     for part, folder in (("val", cfg.val_dir), ("test", cfg.test_dir)):
         if folder is None:
             continue
-        found, trouble = folder_files(folder)
+        found, trouble = folder_files(folder, masks_required=not cfg.points)
         files += found
         folder_parts += [part] * len(found)
         problems += [f"--{part}-dir: {t}" for t in trouble]
@@ -341,17 +351,51 @@ def build_index(cfg: DataConfig, split: bool = True, warm: NodeCache | None = No
     if problems:
         raise DatasetError(root, problems)
     entries = [IndexEntry(f, classes.group_of(f.stem), r) for f, r in zip(files, records, strict=True)]
+    user_clicks = None
+    if cfg.points:
+        entries, user_clicks, notes_of_clicks = with_user_clicks(cfg, entries, classes)
     stems, groups = [e.stem for e in entries], [e.group for e in entries]
     notes = leakage_warnings(stems, groups, classes.group_pattern) if split else []
     parts = (make_split(stems, groups, cfg, folder_parts, [f.part for f in files]) if split
              else Split(tuple(range(len(entries))), ()))
     notes += stray_notes(entries, classes)
-    index = DatasetIndex(root, classes, entries, parts, cfg.resize, tuple(cfg.bands), notes)
+    if cfg.points:
+        notes += notes_of_clicks
+    index = DatasetIndex(root, classes, entries, parts, cfg.resize, tuple(cfg.bands), notes, user_clicks)
     for note in notes:
         log.warning("%s: %s", root, note)
     log.info("checked %d images in %s (%d classes, %s): %s", len(entries), root, classes.num_classes,
              classes.source, parts.describe())
     return index
+
+
+def with_user_clicks(cfg: DataConfig, entries: list[IndexEntry], classes: ClassDescription
+                     ) -> tuple[list[IndexEntry], dict[str, Any], list[str]]:
+    """Read the user's clicks (``--points``) for the checked images; images with neither clicks nor a dense mask
+    are left out (with a note): nothing would say what is in them.
+
+    Raises:
+        DatasetError: the click file(s) have problems (each named with its file and line or feature).
+    """
+    from trainable.user_points import ImageRef, read_user_points
+
+    refs = []
+    for e in entries:
+        info = raster_info(e.files.image)
+        refs.append(ImageRef(e.stem, e.files.image, e.record.height, e.record.width, info.height, info.width))
+    clicks, problems = read_user_points(cfg.points, refs, classes, cfg.resize)
+    if problems:
+        raise DatasetError(cfg.points, problems)
+    kept = [e for e in entries if e.stem in clicks or e.files.mask is not None]
+    notes = []
+    if len(kept) < len(entries):
+        left = [e.stem for e in entries if e not in kept]
+        notes.append(f"{len(left)} image(s) have neither clicks in {cfg.points} nor a dense mask and are left out "
+                     f"({', '.join(left[:5])}{' ...' if len(left) > 5 else ''})")
+    if not clicks:
+        raise DatasetError(cfg.points, [f"{cfg.points}: no click falls on any image of {cfg.root}; check the image "
+                                        "names (stems) the clicks refer to"])
+    return kept, clicks, notes
 
 
 def stray_notes(entries: list[IndexEntry], classes: ClassDescription) -> list[str]:

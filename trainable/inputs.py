@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch.utils.data import DataLoader
 
-from trainable.clicks import ClickSource
+from trainable.clicks import ClickSource, validation_points
 from trainable.config import ConfigError, TrialConfig
 from trainable.index import DatasetIndex, normalization
 from trainable.node_cache import NodeCache
@@ -33,17 +33,47 @@ def image_sources(index: DatasetIndex, ids: list[int] | tuple[int, ...],
 
 
 def mask_sources(index: DatasetIndex, ids: list[int] | tuple[int, ...],
-                 cache: NodeCache | None = None) -> list[LabelSource]:
-    return [LabelSource(index.entries[i].files, index.classes, index.resize, "mask", cache) for i in ids]
+                 cache: NodeCache | None = None) -> list[LabelSource | None]:
+    """The dense masks of these images (None for an image that has only clicks)."""
+    return [LabelSource(index.entries[i].files, index.classes, index.resize, "mask", cache)
+            if index.entries[i].files.mask is not None else None for i in ids]
 
 
 def sizes(index: DatasetIndex, ids: list[int] | tuple[int, ...]) -> list[tuple[int, int]]:
     return [(index.entries[i].record.height, index.entries[i].record.width) for i in ids]
 
 
+def check_metric_for_data(cfg: TrialConfig, index: DatasetIndex) -> None:
+    """A run on validation images without dense masks must rank by point validation, and point validation needs
+    clicks on the validation images.
+
+    Raises:
+        ConfigError: naming the metric to use or the clicks that are missing.
+    """
+    val = list(index.split.val)
+    dense_metric = not cfg.train.metric.startswith("val_points_")
+    if dense_metric and not index.masked(val):
+        unmasked = [index.entries[i].stem for i in val if index.entries[i].files.mask is None]
+        more = " ..." if len(unmasked) > 3 else ""
+        raise ConfigError(f"--metric {cfg.train.metric} needs dense masks on the validation images, and "
+                          f"{len(unmasked)} have only clicks ({', '.join(unmasked[:3])}{more}"
+                          f"); rank by your clicks instead: --metric val_points_{cfg.train.metric[len('val_'):]}")
+    if not dense_metric:
+        users = index.user_clicks
+        if users is None and cfg.data.val_points == 0:
+            raise ConfigError(f"--metric {cfg.train.metric} with --val-points 0: point validation is off; give "
+                              "--val-points N (clicks per validation image) or rank by a dense metric")
+        if users is not None and not any(index.entries[i].stem in users for i in val):
+            raise ConfigError(f"--metric {cfg.train.metric}: none of the {len(val)} validation image(s) has a click "
+                              f"in {cfg.data.points}; click on them too, or choose the validation images with "
+                              "--split FILE / --val-dir")
+
+
 def resolve_for_data(cfg: TrialConfig, index: DatasetIndex) -> TrialConfig:
     """The config with what the data decides filled in, once (by the driver or ``train``): the per-band
-    normalisation (``normalize`` -> ``mean``, ``std``) and the model's input bands."""
+    normalisation (``normalize`` -> ``mean``, ``std``) and the model's input bands. Checks the metric suits the
+    data (``check_metric_for_data``)."""
+    check_metric_for_data(cfg, index)
     mean, std = cfg.data.mean, cfg.data.std
     if not mean:
         try:
@@ -60,6 +90,18 @@ def normalizer_of(cfg: TrialConfig, index: DatasetIndex) -> Normalizer:
     return Normalizer(mean, std)
 
 
+def training_ids(index: DatasetIndex) -> list[int]:
+    """The images a trial trains on: the training split, less (with the user's own clicks) the images they did not
+    click on (their dense masks, if any, serve validation and test only)."""
+    train = list(index.split.train)
+    if index.user_clicks is not None:
+        train = [i for i in train if index.entries[i].stem in index.user_clicks]
+        if not train:
+            raise ConfigError(f"none of the {len(index.split.train)} training image(s) has a click in "
+                              f"the --points file; check that the clicks name the images")
+    return train
+
+
 def training_clicks(index: DatasetIndex, cfg: TrialConfig, cache: NodeCache | None = None) -> tuple[ClickSource,
                                                                                                   PointStats]:
     """The trial's clicks and how many they are.
@@ -67,7 +109,7 @@ def training_clicks(index: DatasetIndex, cfg: TrialConfig, cache: NodeCache | No
     Raises:
         ConfigError: some training image gets no labelled point at this density / points per instance.
     """
-    train = list(index.split.train)
+    train = training_ids(index)
     clicks = ClickSource(index, cfg, train, cache)
     stats = clicks.stats()
     if stats.images_without_points:
@@ -83,19 +125,20 @@ def training_clicks(index: DatasetIndex, cfg: TrialConfig, cache: NodeCache | No
 def build_inputs(index: DatasetIndex, cfg: TrialConfig, pin_memory: bool = False,
                  cache: NodeCache | None = None) -> TrialInputs:
     """Loaders of one trial; ``pin_memory`` (for CUDA) makes the batches' copies to the GPU asynchronous."""
-    train, val = list(index.split.train), list(index.split.val)
+    train, val = training_ids(index), list(index.split.val)
     clicks, stats = training_clicks(index, cfg, cache)
     normalizer = normalizer_of(cfg, index)
     train_sizes = sizes(index, train)
     length = cfg.data.crops_per_epoch or TrainCrops.auto_length(train_sizes, cfg.data.tile_size,
                                                                   cfg.train.batch_size)
+    valid = mask_sources(index, train, cache) if cfg.train.unlabeled_loss != "none" else None
     crops = TrainCrops(image_sources(index, train, cache), train_sizes, clicks, normalizer, cfg.data.tile_size,
-                       length, cfg.data.flips, cfg.data.rotations, cfg.train.seed)
+                       length, cfg.data.flips, cfg.data.rotations, cfg.train.seed, valid)
     # drop_last: a trailing batch of 1 crop breaks BatchNorm in DeepLabV3's image-pooling branch
     train_loader = DataLoader(crops, batch_size=cfg.train.batch_size, shuffle=False,
                               drop_last=length >= 2 * cfg.train.batch_size, pin_memory=pin_memory)
     val_tiles = GridTiles(image_sources(index, val, cache), mask_sources(index, val, cache), sizes(index, val),
-                          normalizer, cfg.data.tile_size)
+                          normalizer, cfg.data.tile_size, validation_points(index, cfg, val, cache))
     val_loader = DataLoader(val_tiles, batch_size=cfg.train.batch_size, shuffle=False, pin_memory=pin_memory)
     weight = torch.from_numpy(class_weights_from_counts(stats.class_counts)) if cfg.points.class_weights else None
     return TrialInputs(crops, train_loader, val_loader, [index.entries[i].stem for i in train],

@@ -14,6 +14,7 @@ from torch.utils.data import DataLoader
 from trainable.config import IGNORE_INDEX
 from trainable.loss import partial_cross_entropy
 from trainable.metrics import ConfusionMatrix
+from trainable.unlabeled_loss import unlabeled_loss
 
 
 def autocast(device: torch.device) -> contextlib.AbstractContextManager:
@@ -27,10 +28,19 @@ def _to_device(batch: dict, device: torch.device) -> tuple[torch.Tensor, torch.T
     return image, batch["mask"].to(device, non_blocking=True)
 
 
+@dataclass(frozen=True)
+class UnlabeledTerm:
+    """A loss on the unlabelled pixels of each crop (``trainable.unlabeled_loss``) and its weight."""
+
+    name: str
+    weight: float
+
+
 @dataclass
 class EpochResult:
     loss: float  # mean loss over trained batches; NaN/inf when training diverged
     confusion: ConfusionMatrix  # of the labelled pixels (points in training, dense masks in validation)
+    points_confusion: ConfusionMatrix | None = None  # validation: of the held-out validation clicks
     batches: int = 0
     skipped_batches: int = 0  # training batches with no labelled pixel: skipped, counted
     redrawn_crops: int = 0  # crops re-drawn because they held no labelled pixel
@@ -38,8 +48,10 @@ class EpochResult:
 
 def train_one_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer,
                     device: torch.device, num_classes: int, class_weight: torch.Tensor | None = None,
-                    lr_for_step: Callable[[int], float] | None = None) -> EpochResult:
-    """One pass over ``loader``; ``lr_for_step(i)`` sets the learning rate before the i-th batch (0-based)."""
+                    lr_for_step: Callable[[int], float] | None = None,
+                    unlabeled: UnlabeledTerm | None = None) -> EpochResult:
+    """One pass over ``loader``; ``lr_for_step(i)`` sets the learning rate before the i-th batch (0-based);
+    ``unlabeled`` adds a weighted loss on the unlabelled pixels (the batches then carry a ``valid`` mask)."""
     model.train()
     result = EpochResult(0.0, ConfusionMatrix(num_classes))
     total = torch.zeros((), device=device)
@@ -55,6 +67,9 @@ def train_one_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim
         with autocast(device):
             logits = model(image)["out"]  # (B, C, T, T)
         loss = partial_cross_entropy(logits, target, class_weight)
+        if unlabeled is not None and unlabeled.weight > 0:
+            valid = batch["valid"].to(device, non_blocking=True)
+            loss = loss + unlabeled.weight * unlabeled_loss(unlabeled.name, logits, image, target, valid)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -67,7 +82,8 @@ def train_one_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim
 
 @torch.no_grad()
 def evaluate(model: nn.Module, loader: DataLoader, device: torch.device, num_classes: int) -> EpochResult:
-    """Dense validation: cross-entropy and confusion over every non-ignored pixel."""
+    """Validation: cross-entropy and confusion over every non-ignored pixel of the dense masks, and a second
+    confusion over the validation clicks when the batches carry them (``points``)."""
     model.eval()
     result = EpochResult(0.0, ConfusionMatrix(num_classes))
     loss_sum, pixels = torch.zeros((), device=device), torch.zeros((), device=device)
@@ -77,7 +93,11 @@ def evaluate(model: nn.Module, loader: DataLoader, device: torch.device, num_cla
             logits = model(image)["out"]
         loss_sum += F.cross_entropy(logits.float(), target, ignore_index=IGNORE_INDEX, reduction="sum")
         pixels += (target != IGNORE_INDEX).sum()
-        result.confusion.update(logits.argmax(1), target)
+        predicted = logits.argmax(1)
+        result.confusion.update(predicted, target)
+        if "points" in batch:
+            result.points_confusion = result.points_confusion or ConfusionMatrix(num_classes)
+            result.points_confusion.update(predicted, batch["points"].to(device, non_blocking=True))
         result.batches += 1
     result.loss = float(loss_sum / pixels.clamp_min(1))
     return result

@@ -45,7 +45,7 @@ class BestSoFar:
 
     def update(self, metrics: dict[str, Any]) -> bool:
         """Take an epoch's metrics in; True when it is the new best epoch."""
-        value, f1 = metrics[self.metric], metrics["val_f1"]
+        value, f1 = metrics[self.metric], metrics.get("val_f1", math.nan)  # no dense masks: no val_f1
         if math.isfinite(f1):
             self.f1 = max(self.f1, f1)
         if math.isfinite(value) and value > self.value:

@@ -1,7 +1,9 @@
 """Torch datasets of tiles: random training crops with their clicks, a fixed validation grid, read as windows.
 
 Samples are dicts ``{"image": (B, T, T) float32 normalised, "mask": (T, T) int64}``; in training the mask is the
-clicks, in validation the dense mask. Unlabelled pixels hold ``IGNORE_INDEX``. Images are read window by window
+clicks, in validation the dense mask. Unlabelled pixels hold ``IGNORE_INDEX``. Training crops also carry ``valid``
+(bool, False on no-data) where a loss on unlabelled pixels needs it; validation tiles carry ``points`` (the
+validation clicks) where point validation is on. Images are read window by window
 from their sources (``trainable.sources``): a trial holds no image whole.
 """
 
@@ -14,7 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from trainable.clicks import ClickSource
+from trainable.clicks import ClickSource, SparsePoints
 from trainable.config import IGNORE_INDEX
 from trainable.sources import ImageSource, LabelSource
 
@@ -43,8 +45,11 @@ class TrainCrops(Dataset):
 
     def __init__(self, images: list[ImageSource], sizes: list[tuple[int, int]], clicks: ClickSource,
                  normalizer: Normalizer, tile_size: int, length: int, flips: bool = True, rotations: bool = True,
-                 seed: int = 0):
+                 seed: int = 0, valid: list[LabelSource | None] | None = None):
+        """``valid``: per image, the dense mask whose ignored pixels are not valid (None: every pixel is), for a
+        loss on unlabelled pixels; None leaves ``valid`` out of the samples."""
         self.images, self.sizes, self.clicks, self.normalizer = images, sizes, clicks, normalizer
+        self.valid = valid
         self.tile, self.length, self.flips, self.rotations, self.seed = tile_size, length, flips, rotations, seed
         areas = np.array([h * w for h, w in sizes], dtype=np.float64)
         self.p = areas / areas.sum()
@@ -74,15 +79,23 @@ class TrainCrops(Dataset):
             if (labels != IGNORE_INDEX).any():
                 break
         image = self.images[k].read(y, x, self.tile, self.tile)
+        arrays = [image, labels]
+        if self.valid is not None:
+            source = self.valid[k]
+            arrays.append(np.ones((self.tile, self.tile), bool) if source is None
+                          else np.asarray(source.read(y, x, self.tile, self.tile)) != IGNORE_INDEX)
         if self.flips and rng.random() < 0.5:
-            image, labels = image[:, ::-1], labels[:, ::-1]
+            arrays = [a[:, ::-1] for a in arrays]
         if self.flips and rng.random() < 0.5:
-            image, labels = image[::-1], labels[::-1]
+            arrays = [a[::-1] for a in arrays]
         if self.rotations:
             r = int(rng.integers(4))
-            image, labels = np.rot90(image, r), np.rot90(labels, r)
-        return {"image": self.normalizer(image), "mask": torch.from_numpy(labels.astype(np.int64)),
-                "redraws": redraws}
+            arrays = [np.rot90(a, r) for a in arrays]
+        sample = {"image": self.normalizer(arrays[0]), "mask": torch.from_numpy(arrays[1].astype(np.int64)),
+                  "redraws": redraws}
+        if self.valid is not None:
+            sample["valid"] = torch.from_numpy(np.ascontiguousarray(arrays[2]))
+        return sample
 
 
 def grid_starts(length: int, tile: int) -> list[int]:
@@ -97,12 +110,14 @@ class GridTiles(Dataset):
     """A fixed grid of tiles covering each image exactly once (validation, test, ``evaluate``).
 
     Where the last tile of a row or column overlaps its neighbour, the overlapped pixels are set to
-    ``IGNORE_INDEX`` in its target, so every pixel counts once in the metrics.
+    ``IGNORE_INDEX`` in its target, so every pixel counts once in the metrics. An image without a dense mask
+    (``None``) has an all-ignored target; ``points``, when given, adds each tile's validation clicks.
     """
 
-    def __init__(self, images: list[ImageSource], masks: list[LabelSource], sizes: list[tuple[int, int]],
-                 normalizer: Normalizer, tile_size: int):
+    def __init__(self, images: list[ImageSource], masks: list[LabelSource | None], sizes: list[tuple[int, int]],
+                 normalizer: Normalizer, tile_size: int, points: list[SparsePoints] | None = None):
         self.images, self.masks, self.normalizer, self.tile = images, masks, normalizer, tile_size
+        self.points = points
         self.index: list[tuple[int, int, int, int, int]] = []  # (image, y, x, rows already covered, cols ...)
         for k, (h, w) in enumerate(sizes):
             ys, xs = grid_starts(h, tile_size), grid_starts(w, tile_size)
@@ -117,8 +132,16 @@ class GridTiles(Dataset):
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         k, y, x, cy, cx = self.index[i]
-        mask = self.masks[k].read(y, x, self.tile, self.tile).astype(np.int64)  # a copy of the mapped mask
+        t = self.tile
+        source = self.masks[k]
+        mask = (np.full((t, t), IGNORE_INDEX, np.int64) if source is None
+                else source.read(y, x, t, t).astype(np.int64))  # a copy of the mapped mask
         mask[:cy, :] = IGNORE_INDEX
         mask[:, :cx] = IGNORE_INDEX
-        return {"image": self.normalizer(self.images[k].read(y, x, self.tile, self.tile)),
-                "mask": torch.from_numpy(mask)}
+        sample = {"image": self.normalizer(self.images[k].read(y, x, t, t)), "mask": torch.from_numpy(mask)}
+        if self.points is not None:
+            points = self.points[k].window(y, x, t, t).astype(np.int64)
+            points[:cy, :] = IGNORE_INDEX
+            points[:, :cx] = IGNORE_INDEX
+            sample["points"] = torch.from_numpy(points)
+        return sample

@@ -24,7 +24,7 @@ from trainable.checkpoint import (
 from trainable.config import ConfigError, TrialConfig
 from trainable.index import DatasetError, DatasetIndex, build_index
 from trainable.inputs import build_inputs, resolve_for_data
-from trainable.loop import evaluate, recalibrate_batchnorm, train_one_epoch
+from trainable.loop import EpochResult, UnlabeledTerm, evaluate, recalibrate_batchnorm, train_one_epoch
 from trainable.model import WeightsError, build_model
 from trainable.run_record import Report, RunRecord, SaveState
 from trainable.schedule import lr_at
@@ -58,6 +58,16 @@ def peak_rss_mb() -> float:
 def epoch_seed(seed: int, epoch: int) -> int:
     """torch's seed for one epoch: a resumed run draws the same dropout masks as an uninterrupted one."""
     return seed * 1_000_003 + epoch
+
+
+def validation_metrics(val: EpochResult, names: tuple[str, ...], excluded: tuple[int, ...],
+                       dense: bool) -> dict[str, float]:
+    """``val_*`` from the dense masks (when the validation images have them) and ``val_points_*`` from the
+    validation clicks (when point validation is on)."""
+    metrics = {"val_loss": val.loss, **val.confusion.compute(names, excluded, "val")} if dense else {}
+    if val.points_confusion is not None:
+        metrics.update(val.points_confusion.compute(names, excluded, "val_points"))
+    return metrics
 
 
 def run_trial(cfg: TrialConfig, report: Report, data: DatasetIndex | None = None,
@@ -108,13 +118,16 @@ def run_trial(cfg: TrialConfig, report: Report, data: DatasetIndex | None = None
         replayed = record.replay(recorded_epochs, report) if recorded_epochs is not None else 0
         log.info("resuming after epoch %d (%d epoch(s) reported again)", start - 1, replayed)
     steps = max(len(inputs.train_loader), 1)
+    unlabeled = (UnlabeledTerm(cfg.train.unlabeled_loss, cfg.train.unlabeled_weight)
+                 if cfg.train.unlabeled_loss != "none" else None)
+    dense_val = data.masked(data.split.val)
     for epoch in range(start, cfg.train.epochs + 1):
         t0 = time.perf_counter()
         torch.manual_seed(epoch_seed(cfg.train.seed, epoch))
         inputs.train_crops.set_epoch(epoch)
         lr_for_step = lambda i, e=epoch: lr_at(cfg.train, (e - 1 + i / steps) / cfg.train.epochs)  # noqa: E731
         train = train_one_epoch(model, inputs.train_loader, optimizer, device, classes.num_classes, weight,
-                                lr_for_step)
+                                lr_for_step, unlabeled)
         if not math.isfinite(train.loss):
             reason = (f"training diverged: loss became {train.loss} at epoch {epoch} with lr={cfg.train.lr:g}; "
                       "lower the learning rate (--lr, or the high end of --lr-range)")
@@ -128,7 +141,7 @@ def run_trial(cfg: TrialConfig, report: Report, data: DatasetIndex | None = None
         record.end_epoch({
             "epoch": epoch, "train_loss": train.loss,
             **train.confusion.compute(classes.names, classes.excluded_indices, "train", per_class=False),
-            "val_loss": val.loss, **val.confusion.compute(classes.names, classes.excluded_indices, "val"),
+            **validation_metrics(val, classes.names, classes.excluded_indices, dense_val),
             "points_per_image": inputs.points.points_per_image,
             "labelled_fraction": inputs.points.labelled_fraction,
             # what labelling the training images would take: clicks x seconds per click (full masks: no estimate)
