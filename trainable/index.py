@@ -340,11 +340,15 @@ def build_index(cfg: DataConfig, split: bool = True, warm: NodeCache | None = No
         ConfigError: the split cannot be made.
     """
     root = check_roots(cfg)
+    if cfg.format and not cfg.bands:  # the bands a format reads by default (say, an ortho's RGB without its alpha)
+        from trainable.formats import parse_format
+
+        cfg = dataclasses.replace(cfg, bands=parse_format(cfg.format)[0].bands)
     classes = ClassDescription.resolve(root, cfg.format, cfg.classes_file)
     files, problems, folder_parts = list_dataset_files(cfg, classes)
     records, trouble = check_files(root, files, classes, cfg, warm, progress)
     problems += trouble
-    kinds = {(r.bands, r.dtype) for r in records if r is not None}
+    kinds = {(len(cfg.bands) or r.bands, r.dtype) for r in records if r is not None}  # the bands read
     if len(kinds) > 1 and not problems:
         problems.append(f"images differ in band count or type ({', '.join(f'{b} x {t}' for b, t in sorted(kinds))}):"
                         " every image of a dataset must have the same bands")

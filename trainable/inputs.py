@@ -71,8 +71,9 @@ def check_metric_for_data(cfg: TrialConfig, index: DatasetIndex) -> None:
 
 def resolve_for_data(cfg: TrialConfig, index: DatasetIndex) -> TrialConfig:
     """The config with what the data decides filled in, once (by the driver or ``train``): the per-band
-    normalisation (``normalize`` -> ``mean``, ``std``) and the model's input bands. Checks the metric suits the
-    data (``check_metric_for_data``)."""
+    normalisation (``normalize`` -> ``mean``, ``std``), the bands read (a format's default, so that the export and
+    ``evaluate`` read the same) and the model's input bands. Checks the metric suits the data
+    (``check_metric_for_data``)."""
     check_metric_for_data(cfg, index)
     mean, std = cfg.data.mean, cfg.data.std
     if not mean:
@@ -80,7 +81,7 @@ def resolve_for_data(cfg: TrialConfig, index: DatasetIndex) -> TrialConfig:
             mean, std = normalization(index, cfg.data.normalize)
         except ValueError as e:
             raise ConfigError(str(e)) from None
-    return cfg.replace(data={"mean": tuple(mean), "std": tuple(std)},
+    return cfg.replace(data={"mean": tuple(mean), "std": tuple(std), "bands": tuple(index.bands)},
                        model={"in_channels": index.band_count}).validate()
 
 

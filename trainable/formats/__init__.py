@@ -42,6 +42,8 @@ class Format:
             (``images/``, ``semantic/``, ``instance/``). It raises ``LayoutError`` when the folder is not the
             dataset, and returns the problems of files that lack their pairs.
         defaults: options on unless another option of the same group is given.
+        bands: 1-based bands read from every image unless ``--bands`` says otherwise (``(1, 2, 3)``: an RGB ortho
+            that may carry an alpha band); () reads them all.
     """
 
     name: str
@@ -53,6 +55,7 @@ class Format:
     describe: Callable[[frozenset[str]], dict[str, Any]]
     list_files: Callable[[Path, frozenset[str]], tuple[list[ImageFiles], list[str]]] | None = None
     options: dict[str, str] = field(default_factory=dict)
+    bands: tuple[int, ...] = ()
 
     def check_options(self, options: frozenset[str]) -> None:
         unknown = sorted(options - set(self.options))
