@@ -167,6 +167,18 @@ def _other_parsers(sub: Any) -> None:
     p.add_argument("--out", help="folder for the PNGs (default EXPERIMENT/plots)")
     p.add_argument("--target", type=float, default=0.95,
                    help="share of the best score marked on the clicks-per-image figure (default 0.95)")
+    p = sub.add_parser("report", help="one self-contained HTML report of a search or a train output folder",
+                       description="One HTML file that needs no network: the trials table (sortable, filterable), "
+                       "F1 curves, score against the settings, the frontier, the best model's per-class F1, confusion "
+                       "matrix and validation images with its training clicks, and the test score.")
+    p.add_argument("experiment", help="experiment folder or URI (STORAGE/NAME), or a `pointtune train` --out folder")
+    p.add_argument("--out", help="HTML file to write (default EXPERIMENT/report.html; report.html for a URI)")
+    p.add_argument("--target", type=float, default=0.95,
+                   help="share of the best score marked on the frontier (default 0.95)")
+    p.add_argument("--no-model", action="store_true", help="leave out what runs the best checkpoint on the data "
+                   "(confusion matrix and images)")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+                   help="where the best checkpoint runs on the validation images (default auto)")
     p = sub.add_parser("export", help="write the best trial's best-epoch model to one file")
     p.add_argument("experiment")
     p.add_argument("--out", required=True, help="file to write, e.g. best.pt")
@@ -195,7 +207,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
         description="Hyperparameter search (Ray Tune + Optuna) for semantic segmentation trained from point labels.\n"
                     "With no command: a short demo search on built-in synthetic aerial scenes.",
         epilog="examples:\n  pointtune run --data DIR --trials 32 --gpus-per-trial 0.5 --name exp\n"
-               "  pointtune results pointtune-results/exp\n  pointtune export pointtune-results/exp --out best.pt\n"
+               "  pointtune results pointtune-results/exp\n  pointtune report pointtune-results/exp --out report.html\n"
+               "  pointtune export pointtune-results/exp --out best.pt\n"
                "  pointtune predict best.pt scene.tif --out predictions/")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
@@ -334,6 +347,11 @@ def dispatch(args: argparse.Namespace) -> int:
 
         for path in plot_experiment(args.experiment, args.out, args.target):
             print(path)
+        return 0
+    if args.command == "report":
+        from search.report import write_report
+
+        print(write_report(args.experiment, args.out, not args.no_model, args.target, args.device))
         return 0
     if args.command == "export":
         from search.export import export_best
