@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from trainable.checkpoint import CheckpointError
 from trainable.config import ConfigError
-from trainable.index import DatasetError
-from trainable.model import WeightsError
+from trainable.errors import CheckpointError, DatasetError, WeightsError
 
 
 class SearchError(RuntimeError):

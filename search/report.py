@@ -968,10 +968,11 @@ def build_report(inp: ReportInput, model: bool = True, target: float = 0.95, dev
     summary = summary_data(records, df, metric, planned, best)
     test = test_score_data(inp.test_scores, best_id, int(best.best_row["epoch"]) if best is not None else None)
     table = table_data(df)
-    curve_data = curves(records, "val_f1")
+    f1 = "val_points_f1" if metric.startswith("val_points_") else "val_f1"  # a search on clicks only: their F1
+    curve_data = curves(records, f1)
     panels = scatter_panels(df, metric)
     frontier = frontier_data(df, metric, target, inp.reference) if inp.kind == "search" else None
-    history_classes = per_class(best.best_row) if best is not None else []
+    history_classes = per_class(best.best_row, f1.removesuffix("_f1")) if best is not None else []
 
     gap = None
     if section is None and best is not None and model:
@@ -987,7 +988,7 @@ def build_report(inp: ReportInput, model: bool = True, target: float = 0.95, dev
     sections = [("summary", "Summary", summary_html(inp, summary, test)),
                 ("trials", f"Trials ({len(records)})", table_html(table, best_id) if records
                  else _gap("No trial has started yet."))]
-    curves_html = (_img(draw_curves(curve_data, "val_f1", best_id), "validation F1 per epoch of every trial")
+    curves_html = (_img(draw_curves(curve_data, f1, best_id), "validation F1 per epoch of every trial")
                    if curve_data else _gap("No trial has reported an epoch yet."))
     frontier_html = None
     if frontier is not None:

@@ -1,11 +1,13 @@
 """Reading an experiment folder (while the search runs or after) into per-trial records and tables.
 
-``load_experiment`` is the only Ray-touching function here (``tune.ExperimentAnalysis``, which reads the folder
-and never re-runs anything); everything downstream works on plain records and DataFrames.
+``load_experiment`` reads Tune's own files (its experiment state and each trial's ``result.json``) as JSON, without
+importing Ray, and falls back on Ray's ``ExperimentAnalysis`` where they are laid out otherwise; everything
+downstream works on plain records and DataFrames.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import math
 import tempfile
@@ -106,22 +108,59 @@ def record_from(trial_id: str, tune_status: str, config: dict[str, Any], frame: 
                        None if outcome is None else str(outcome["trial_outcome"]))
 
 
-def load_experiment(path: str) -> list[TrialRecord]:
-    """Every trial of the search at ``path`` (a local folder or a URI)."""
+def _trial_frame(trial_path: str) -> pd.DataFrame:
+    """A trial's reported results (``result.json``: one JSON object per line), its nested config left out."""
+    try:
+        text = storage.read_text(f"{trial_path}/result.json")
+    except OSError:
+        return pd.DataFrame()
+    rows = [json.loads(line) for line in text.splitlines() if line.strip()]
+    return pd.DataFrame([{k: v for k, v in row.items() if k != "config"} for row in rows])
+
+
+def read_experiment_state(path: str) -> list[tuple[str, str, dict[str, Any], str]]:
+    """(trial id, Tune status, config, trial folder) of every trial, from Tune's newest ``experiment_state-*.json``
+    read as JSON: no Ray import, so ``results`` and ``report`` answer at once.
+
+    Raises:
+        ValueError: no state file, or one laid out otherwise than Ray 2.x writes it.
+    """
+    states = sorted(p for p in storage.list_files(path) if fnmatch.fnmatch(p.rsplit("/", 1)[-1],
+                                                                           "experiment_state-*.json"))
+    if not states:
+        raise ValueError(f"no experiment_state-*.json in {path}")
+    trials = []
+    for trial_state, _runtime in json.loads(storage.read_text(states[-1]))["trial_data"]:
+        t = json.loads(trial_state)
+        trials.append((t["trial_id"], t["status"], t["config"], f"{path}/{t['relative_logdir']}"))
+    return trials
+
+
+def _trials_through_ray(path: str) -> list[tuple[str, str, dict[str, Any], pd.DataFrame, str]]:
     from ray import tune
 
-    path = path if is_uri(path) else str(Path(path).expanduser().resolve())
-    if not storage.exists(path):
-        raise SearchError(f"experiment {path} does not exist: give STORAGE/NAME of a search")
     try:
         analysis = tune.ExperimentAnalysis(path)
     except Exception as e:  # noqa: BLE001  Tune raises ValueError/RuntimeError/FileNotFoundError variously
         raise SearchError(f"{path} is not a readable pointtune search ({type(e).__name__}: {e}); "
                           "give the folder STORAGE/NAME that `pointtune run` printed") from None
-    metric = experiment_metric(path)
     frames = analysis.trial_dataframes
-    return [record_from(t.trial_id, t.status, t.config, frames.get(t.trial_id, pd.DataFrame()), t.path, metric)
-            for t in analysis.trials]
+    return [(t.trial_id, t.status, t.config, frames.get(t.trial_id, pd.DataFrame()), t.path) for t in analysis.trials]
+
+
+def load_experiment(path: str) -> list[TrialRecord]:
+    """Every trial of the search at ``path`` (a local folder or a URI): read from Tune's files as JSON, or through
+    Ray's ``ExperimentAnalysis`` where they are not as expected."""
+    path = path if is_uri(path) else str(Path(path).expanduser().resolve())
+    if not storage.exists(path):
+        raise SearchError(f"experiment {path} does not exist: give STORAGE/NAME of a search")
+    try:
+        trials = [(tid, status, config, _trial_frame(tpath), tpath)
+                  for tid, status, config, tpath in read_experiment_state(path)]
+    except (ValueError, KeyError, TypeError):
+        trials = _trials_through_ray(path)
+    metric = experiment_metric(path)
+    return [record_from(tid, status, config, frame, tpath, metric) for tid, status, config, frame, tpath in trials]
 
 
 def trial_row(r: TrialRecord, reference: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -174,9 +174,29 @@ def test_a_search_on_clicks_without_any_dense_mask_then_export(ray_local, demo_d
     assert set(df.unlabeled_loss) <= {"none", "entropy"}
     assert best_scores(records).val_f1.isna().all()
     assert "test score of its model" in out and "(on your clicks)" in out
+    import subprocess
+    import sys
+
+    experiment = str(tmp_path / "res" / "clicks")
+    check = ("import sys, contextlib, io\nfrom search.cli import main\n"
+             f"with contextlib.redirect_stdout(io.StringIO()): assert main(['results', {experiment!r}]) == 0\n"
+             "heavy = [m for m in ('torch', 'ray') if m in sys.modules]\nassert not heavy, heavy")
+    subprocess.run([sys.executable, "-c", check], check=True)  # `results` reads the folder without Ray or torch
     model = tmp_path / "best.pt"
     assert main(["export", str(tmp_path / "res" / "clicks"), "--out", str(model)]) == 0
     payload = read_export(model)
     assert payload["metrics"]["val_points_f1"] == pytest.approx(df.best_val_points_f1.iloc[0])
     assert payload["hyperparameters"]["unlabeled_loss"] == df.unlabeled_loss.iloc[0]
     assert isinstance(payload["model"], dict) and all(isinstance(v, torch.Tensor) for v in payload["model"].values())
+
+
+def test_help_imports_neither_torch_nor_ray() -> None:
+    """``pointtune --help`` answers at once: the CLI, its settings and its errors import no torch or Ray."""
+    import subprocess
+    import sys
+
+    code = ("import sys, contextlib, io\nfrom search.cli import main\n"
+            "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()): main(['--help'])\n"
+            "heavy = [m for m in ('torch', 'ray', 'torchvision', 'matplotlib') if m in sys.modules]\n"
+            "assert not heavy, heavy")
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -16,11 +16,9 @@ from typing import Any
 
 import torch
 
+from trainable.errors import CheckpointError
+
 CHECKPOINT_FILE = "checkpoint.pt"
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint or exported model cannot be read safely."""
 
 
 def pointtune_version() -> str:

@@ -26,6 +26,7 @@ import numpy as np
 from trainable import storage
 from trainable.classes import ClassDescription, describe_values
 from trainable.config import DataConfig
+from trainable.errors import DatasetError
 from trainable.layout import ImageFiles, folder_files
 from trainable.node_cache import NodeCache, key_of
 from trainable.rasters import file_key, raster_info, read_mask_raw, resize_array
@@ -36,16 +37,6 @@ log = logging.getLogger(__name__)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 Progress = Callable[[int, int], None]
-
-
-class DatasetError(ValueError):
-    """The dataset folder has problems; ``problems`` lists each one with its file and what to do."""
-
-    def __init__(self, root: str | Path, problems: list[str]):
-        self.problems = problems
-        shown = "\n  - ".join(problems[:30])
-        more = f"\n  ... and {len(problems) - 30} more" if len(problems) > 30 else ""
-        super().__init__(f"dataset {root}: {len(problems)} problem(s):\n  - {shown}{more}")
 
 
 @dataclass(frozen=True)

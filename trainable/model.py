@@ -25,6 +25,7 @@ from torchvision.models import MobileNet_V3_Large_Weights, ResNet50_Weights, Res
 
 from trainable.checkpoint import read_torch_file
 from trainable.config import ModelConfig
+from trainable.errors import WeightsError
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +39,6 @@ _TORCHVISION: dict[str, tuple[Any, Any, Any]] = {
                            segmentation.DeepLabV3_MobileNet_V3_Large_Weights.COCO_WITH_VOC_LABELS_V1,
                            MobileNet_V3_Large_Weights.IMAGENET1K_V1),
 }
-
-
-class WeightsError(RuntimeError):
-    """Requested weights are missing, unreadable or do not fit the model."""
 
 
 class TinySegNet(nn.Module):
