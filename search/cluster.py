@@ -61,19 +61,35 @@ def start_ray(address: str | None) -> None:
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     # Tune warns about its own experiment-state snapshots when short trials checkpoint often: nothing to act on
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    # Tune's output engine prints its "Configuration for experiment" box, "View detailed results here" and a
+    # TensorBoard hint into Ray's temporary folder even at verbose=0; its older engine is silent at verbose=0 (Tune's
+    # errors and warnings are log records, and still show). pointtune prints its own (search/live_view.py).
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     if ray.is_initialized():
         return
+    # Ray's INFO records in the driver ("Started a local Ray instance", "Wrote the latest version of all result
+    # files ...") say nothing to act on; its warnings and errors still show, and -v (debug) brings the rest back
+    level = logging.INFO if logging.getLogger().isEnabledFor(logging.DEBUG) else logging.WARNING
     if address:
         _check_reachable(address)
         if address.rpartition(":")[0] in ("127.0.0.1", "localhost", "::1"):
             _loopback_only()
         try:
-            ray.init(address=address, log_to_driver=True)
+            ray.init(address=address, log_to_driver=True, logging_level=level)
         except ConnectionError as e:
             raise SearchError(f"cannot join the Ray cluster at --address {address}: {e}") from None
     else:
         _loopback_only()
-        ray.init(address="local", include_dashboard=False, log_to_driver=True)
+        # Ray warns that it turned token authentication on for the new local instance: its default, and pointtune's
+        # choice (above), not something to act on. (Setting RAY_AUTH_MODE=token would also keep it quiet, but Ray
+        # reads that setting when it is imported.) Other warnings of ray.init still show.
+        notice = logging.getLogger("ray._private.authentication.authentication_token_setup")
+        before = notice.level
+        notice.setLevel(logging.ERROR)
+        try:
+            ray.init(address="local", include_dashboard=False, log_to_driver=True, logging_level=level)
+        finally:
+            notice.setLevel(before)
 
 
 @dataclass(frozen=True)

@@ -2,27 +2,54 @@
 
 from __future__ import annotations
 
+import atexit
 import sys
 import time
 from typing import Any
 
 
 class CheckProgress:
-    """``progress(done, total)`` for the data checks: a bar that redraws in place on a terminal, a line every tenth
-    of the way otherwise (logs, ``ray job logs``)."""
+    """``progress(done, total)`` for the data checks: a rich bar that redraws in place on a terminal, a line every
+    tenth of the way otherwise (logs, ``ray job logs``)."""
 
     def __init__(self, what: str = "checking images", stream: Any = None):
         self.what, self.stream, self.t0, self.shown = what, stream or sys.stderr, time.monotonic(), -1
+        self.bar: Any = None
 
     def __call__(self, done: int, total: int) -> None:
         if not total:
             return
-        tenth = done * 10 // total
         if self.stream.isatty():
-            bar = "#" * (done * 30 // total)
-            end = "\n" if done == total else ""
-            self.stream.write(f"\r{self.what} [{bar:<30}] {done}/{total} ({time.monotonic() - self.t0:.0f} s){end}")
-        elif tenth != self.shown or done == total:
+            self._draw(done, total)
+            return
+        tenth = done * 10 // total
+        if tenth != self.shown or done == total:
             self.stream.write(f"{self.what}: {done}/{total} ({time.monotonic() - self.t0:.0f} s)\n")
+            self.stream.flush()
         self.shown = tenth
-        self.stream.flush()
+
+    def _draw(self, done: int, total: int) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        if self.bar is None:
+            # drawn when told, no refresh thread: the checks call often enough
+            self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                TimeElapsedColumn(), console=Console(file=self.stream), auto_refresh=False)
+            self.task = self.bar.add_task(self.what, total=total)
+            self.bar.start()
+            atexit.register(self.close)  # the checks may raise: the terminal gets its cursor back
+            self.drawn = 0.0
+        self.bar.update(self.task, completed=done, total=total)
+        if done >= total:
+            self.close()
+        elif time.monotonic() - self.drawn > 0.1:
+            self.bar.refresh()
+            self.drawn = time.monotonic()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.refresh()
+            self.bar.stop()
+            self.bar = None
+            atexit.unregister(self.close)

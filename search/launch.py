@@ -30,6 +30,7 @@ from search.cluster import (
 )
 from search.console import CheckProgress
 from search.errors import SearchError
+from search.live_view import LiveView
 from search.progress import ProgressPrinter
 from search.searcher import (
     JournalSync,
@@ -41,6 +42,7 @@ from search.searcher import (
 )
 from search.settings import SearchSettings
 from search.space import build_param_space
+from search.tensorboard import TensorBoardLog
 from trainable import storage
 from trainable.config import ConfigError
 from trainable.index import DatasetIndex, build_index
@@ -131,7 +133,9 @@ def _fetch_journal(settings: SearchSettings) -> str:
 
 
 def _run_config(settings: SearchSettings, printer: ProgressPrinter) -> tune.RunConfig:
-    callbacks: list[tune.Callback] = [printer]
+    # TensorBoardLog also keeps Ray's own TensorBoard logger out (search/tensorboard.py); Tune adds its CSV and JSON
+    # loggers, which `pointtune results` reads
+    callbacks: list[tune.Callback] = [printer, TensorBoardLog(settings.experiment_path)]
     if is_uri(settings.storage):
         callbacks.append(JournalSync(settings.experiment_path, f"{settings.experiment_path}/{JOURNAL_FILE}"))
     return tune.RunConfig(
@@ -161,8 +165,8 @@ def build_tuner(settings: SearchSettings, data: DatasetIndex, weights: dict | No
     trainable = tune.with_resources(tune.with_parameters(tune_entrypoint, data=data, weights=weights,
                                                          experiment=settings.experiment_path),
                                     {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial})
-    printer = ProgressPrinter(settings)
-    if settings.resume:
+    printer = LiveView(settings)  # a table on a terminal, lines elsewhere (chosen when the search starts)
+    if settings.resume:  # Tune restores the callbacks the search started with
         TrialBudget.raise_to = settings.trials
         PointtuneOptunaSearch.journal_path = _fetch_journal(settings)
         return tune.Tuner.restore(settings.experiment_path, trainable=trainable, resume_unfinished=True,

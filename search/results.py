@@ -403,4 +403,18 @@ def print_summary(settings: Any, test_scores: dict[str, float] | None = None) ->
         if getattr(settings, "frontier", False):
             print("\n" + render_frontier(df, metric, "table", DEFAULT_TARGET, reference))
         print(f"export it:  pointtune export {settings.experiment_path} --out best_model.pt")
+    print_tensorboard_hint(settings.experiment_path)
     return ended, trained
+
+
+def print_tensorboard_hint(experiment_path: str) -> None:
+    """The command that shows the search's TensorBoard files (``search/tensorboard.py``), when it wrote any."""
+    import shlex
+
+    from search.tensorboard import TENSORBOARD_DIR, tensorboard_dir
+
+    local = tensorboard_dir(experiment_path)
+    if not Path(local).is_dir():
+        return
+    copied = f" (copied to {experiment_path}/{TENSORBOARD_DIR})" if is_uri(experiment_path) else ""
+    print(f"curves per epoch and HPARAMS of every trial:  tensorboard --logdir {shlex.quote(local)}{copied}")

@@ -49,13 +49,18 @@ class EpochResult:
 def train_one_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer,
                     device: torch.device, num_classes: int, class_weight: torch.Tensor | None = None,
                     lr_for_step: Callable[[int], float] | None = None,
-                    unlabeled: UnlabeledTerm | None = None) -> EpochResult:
+                    unlabeled: UnlabeledTerm | None = None,
+                    on_batch: Callable[[int, int], None] | None = None) -> EpochResult:
     """One pass over ``loader``; ``lr_for_step(i)`` sets the learning rate before the i-th batch (0-based);
-    ``unlabeled`` adds a weighted loss on the unlabelled pixels (the batches then carry a ``valid`` mask)."""
+    ``unlabeled`` adds a weighted loss on the unlabelled pixels (the batches then carry a ``valid`` mask);
+    ``on_batch(i, len(loader))`` is told before it (progress for a live view; 0 when the loader has no length)."""
     model.train()
     result = EpochResult(0.0, ConfusionMatrix(num_classes))
     total = torch.zeros((), device=device)
+    batches = len(loader) if on_batch is not None and hasattr(loader, "__len__") else 0
     for i, batch in enumerate(loader):
+        if on_batch is not None:
+            on_batch(i, batches)
         if lr_for_step is not None:
             for group in optimizer.param_groups:
                 group["lr"] = lr_for_step(i)

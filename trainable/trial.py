@@ -10,6 +10,7 @@ import logging
 import math
 import random
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -26,6 +27,7 @@ from trainable.index import DatasetError, DatasetIndex, build_index
 from trainable.inputs import build_inputs, resolve_for_data
 from trainable.loop import EpochResult, UnlabeledTerm, evaluate, recalibrate_batchnorm, train_one_epoch
 from trainable.model import WeightsError, build_model
+from trainable.progress_board import batch_reporter
 from trainable.run_record import Report, RunRecord, SaveState
 from trainable.schedule import lr_at
 
@@ -72,7 +74,8 @@ def validation_metrics(val: EpochResult, names: tuple[str, ...], excluded: tuple
 
 def run_trial(cfg: TrialConfig, report: Report, data: DatasetIndex | None = None,
               resume: dict[str, Any] | None = None, weights: dict[str, torch.Tensor] | None = None,
-              save_state: SaveState | None = None, recorded_epochs: int | None = None) -> None:
+              save_state: SaveState | None = None, recorded_epochs: int | None = None,
+              progress: Callable[[int, int, int], None] | None = None) -> None:
     """Train for ``cfg.train.epochs`` epochs, validating and reporting after each (what is written each epoch:
     ``trainable.run_record``).
 
@@ -90,6 +93,8 @@ def run_trial(cfg: TrialConfig, report: Report, data: DatasetIndex | None = None
         save_state: stores the state to resume from and returns the bytes it wrote; None keeps none.
         recorded_epochs: with ``resume``, the last epoch the caller is known to have recorded: the resumed history's
             later epochs are reported again before training goes on.
+        progress: told ``(epoch, batches done, batches)`` during each epoch's training, and ``(epoch, n, n)`` when
+            validation starts (``trainable.progress_board``); it decides itself how often to pass that on.
     """
     trial_start = time.time()
     cfg.validate()
@@ -126,8 +131,11 @@ def run_trial(cfg: TrialConfig, report: Report, data: DatasetIndex | None = None
         torch.manual_seed(epoch_seed(cfg.train.seed, epoch))
         inputs.train_crops.set_epoch(epoch)
         lr_for_step = lambda i, e=epoch: lr_at(cfg.train, (e - 1 + i / steps) / cfg.train.epochs)  # noqa: E731
+        on_batch = None if progress is None else lambda done, total, e=epoch: progress(e, done, total)
         train = train_one_epoch(model, inputs.train_loader, optimizer, device, classes.num_classes, weight,
-                                lr_for_step, unlabeled)
+                                lr_for_step, unlabeled, on_batch)
+        if progress is not None:
+            progress(epoch, steps, steps)  # training done: validating
         if not math.isfinite(train.loss):
             reason = (f"training diverged: loss became {train.loss} at epoch {epoch} with lr={cfg.train.lr:g}; "
                       "lower the learning rate (--lr, or the high end of --lr-range)")
@@ -197,9 +205,11 @@ def tune_entrypoint(config: dict[str, Any], data: DatasetIndex | None = None,
         def save_state(state: dict[str, Any]) -> int:  # after the last epoch there is nothing left to resume
             return save_resume_state(trial_path, state) if state["epoch"] < cfg.train.epochs else 0
 
+        # batches within the epoch go to the driver's live view, when it shows one (trainable/progress_board.py)
+        progress = batch_reporter(experiment, context.get_trial_id()) if experiment else None
         # the driver drops the resume state after the search: a trial it did not see end may be replayed from it
         run_trial(cfg, report, data=data, resume=resume, weights=weights,
-                  save_state=save_state if trial_path else None, recorded_epochs=recorded)
+                  save_state=save_state if trial_path else None, recorded_epochs=recorded, progress=progress)
     except TRIAL_USER_ERRORS as e:
         # a bad setting, file or weights fails the same way on every retry and every node: report it as the trial's
         # outcome instead of raising, so that Tune does not retry it (retries are for lost nodes)
