@@ -197,6 +197,11 @@ def trial_config_from_args(args: Any) -> tuple[TrialConfig, dict[str, Any]]:
         log.info("no --data given: using the built-in demo scenes in %s with demo-sized defaults (backbone %s "
                  "unless --backbone says otherwise; real data defaults to DeepLabV3-ResNet50)", data,
                  args.backbone or defaults["backbone"])
+    else:
+        from trainable.demo import is_demo_folder
+
+        if is_demo_folder(data):  # written by `pointtune demo-data`: the demo's scenes take the demo's settings
+            fmt, defaults = fmt or "demo", DEMO_DEFAULTS
     if getattr(args, "points", None):
         defaults = {**defaults, **USER_POINTS_DEFAULTS}
     density = getattr(args, "density", None)

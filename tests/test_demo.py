@@ -144,3 +144,23 @@ def test_ensure_demo_data_regenerates_incomplete(monkeypatch: pytest.MonkeyPatch
     (folder / "junk.txt").write_text("partial", encoding="utf-8")
     assert ensure_demo_data(seed=0) == folder
     assert _snapshot(folder) == reference
+
+
+def test_a_demo_data_folder_is_taken_as_is_with_the_demo_settings(tmp_path: Path) -> None:
+    """`pointtune demo-data DIR` then `run --data DIR`: the 128-px scenes get the demo's 64-px tiles and tiny
+    backbone (real data's 256-px default tile would not fit them); a folder of one's own keeps the real defaults."""
+    from search.cli import build_parser
+    from search.settings import search_settings_from_args
+    from trainable.demo import is_demo_folder
+    from trainable.index import build_index
+
+    folder = generate_demo_data(tmp_path / "demo", num_images=6, size=128)
+    assert is_demo_folder(folder) and not is_demo_folder(tmp_path)
+    parser, _ = build_parser()
+    settings = search_settings_from_args(parser.parse_args(["run", "--data", str(folder)]))
+    assert (settings.base.data.tile_size, settings.base.model.backbone, settings.base.data.format) == (64, "tiny",
+                                                                                                       "demo")
+    build_index(settings.base.data)  # every scene fits the tile: no "smaller than --tile-size" problem
+    (folder / "README.txt").unlink()
+    settings = search_settings_from_args(parser.parse_args(["run", "--data", str(folder)]))
+    assert settings.base.data.tile_size == 256 and settings.base.model.backbone == "resnet50"

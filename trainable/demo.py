@@ -205,6 +205,18 @@ def _make_scene(
     return _render(c), c.sem, c.inst
 
 
+DEMO_MARKER = "README.txt"  # its first words say the folder holds the demo scenes
+
+
+def is_demo_folder(path: str | Path) -> bool:
+    """A folder written by ``generate_demo_data`` (``pointtune demo-data``)."""
+    marker = Path(path) / DEMO_MARKER
+    try:
+        return marker.is_file() and marker.read_text(encoding="utf-8").startswith("pointtune demo scenes")
+    except OSError:
+        return False
+
+
 def _classes_yaml() -> str:
     """Return the text of ``classes.yaml`` for the demo classes."""
     lines = ["mask_encoding: index", "instance_encoding: rgb", "group_pattern: '^(scene\\d+)'", "classes:"]
@@ -237,6 +249,9 @@ def generate_demo_data(out_dir: str | Path, num_images: int = 24, size: int = 12
         Image.fromarray(sem).save(out / "semantic" / f"scene{i:03d}.png")
         Image.fromarray(encoded).save(out / "instance" / f"scene{i:03d}.png")
     (out / "classes.yaml").write_text(_classes_yaml(), encoding="utf-8")
+    (out / DEMO_MARKER).write_text(f"pointtune demo scenes: {num_images} synthetic aerial images of {size}x{size} px "
+                                   f"(seed {seed}), written by `pointtune demo-data`; `pointtune run --data` on this "
+                                   "folder uses the demo's settings (tiny backbone, 64-px tiles).\n", encoding="utf-8")
     elapsed = time.perf_counter() - start
     logger.info("wrote %d demo scenes (%dpx, seed %d) to %s in %.2fs", num_images, size, seed, out, elapsed)
     return out
