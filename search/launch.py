@@ -269,6 +269,9 @@ def run_search(settings: SearchSettings) -> int:
     print(f"search {settings.experiment_path}: {settings.trials} trial(s), up to "
           f"{min(settings.trials, settings.max_concurrent or slots)} at once, objective {settings.objective} "
           f"({data.split.describe()})", flush=True)
+    from search.time_estimate import warn_if_long
+
+    warn_if_long(settings, data, min(settings.trials, settings.max_concurrent or slots))
     build_tuner(settings, data, weights, slots).fit()
     from search.results import ENDED, load_experiment, print_summary
 
