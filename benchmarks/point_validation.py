@@ -19,8 +19,8 @@ import statistics
 import numpy as np
 import pandas as pd
 import torch
-from common import DUBAI_ROOT  # noqa: F401  (sets Ray's environment before anything imports it)
 
+from common import DUBAI_ROOT  # noqa: F401  (sets Ray's environment before anything imports it)
 from search.export import build_export
 from search.predict import model_from_payload, normalizer_of_export, predict_array
 from search.results import RANKED, load_experiment

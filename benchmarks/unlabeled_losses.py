@@ -17,7 +17,6 @@ import statistics
 import time
 
 from common import DUBAI_ROOT
-
 from trainable.config import UNLABELED_LOSSES, DataConfig, ModelConfig, PointConfig, TrainConfig, TrialConfig
 
 _INDEX = None  # the checked dataset, built once in the parent and inherited by the forked workers
