@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from search.settings import SearchSettings
 from trainable.config import ModelConfig
 
+PROBE_TILE = 128  # side of the crop a step is timed on
 WARN_ABOVE_S = 3600.0  # a search expected to take longer than this is told so before it starts
 
 
@@ -40,8 +41,10 @@ class SearchEstimate:
 def time_training_step(model: ModelConfig, num_classes: int, tile: int, batch: int, threads: int,
                        repeats: int = 1) -> float:
     """Seconds of one training step of ``model`` on ``batch`` crops of ``tile`` pixels, on this machine's CPU with
-    ``threads`` threads (timed on one crop after one warm-up step, scaled to ``batch``: a ResNet-50 step on a
-    256-px crop takes seconds on a CPU, and the search should not wait for the estimate long)."""
+    ``threads`` threads: timed on one crop of at most ``PROBE_TILE`` pixels after one warm-up step, and scaled to
+    ``batch`` crops of ``tile`` pixels (a convolutional network's work grows with its pixels). A ResNet-50 step on
+    a 256-px crop takes seconds on a CPU: the search should not wait for its estimate long, nor the driver hold
+    the activations."""
     import torch
 
     from trainable.model import build_model
@@ -52,9 +55,9 @@ def time_training_step(model: ModelConfig, num_classes: int, tile: int, batch: i
         net = build_model(ModelConfig(backbone=model.backbone, weights="none", in_channels=model.in_channels),
                           num_classes)
         optimizer = torch.optim.Adam(net.parameters(), lr=1e-4)
-        n = 1
-        x = torch.randn(n, model.in_channels, tile, tile)
-        y = torch.randint(0, num_classes, (n, tile, tile))
+        n, side = 1, min(tile, PROBE_TILE)
+        x = torch.randn(n, model.in_channels, side, side)
+        y = torch.randint(0, num_classes, (n, side, side))
         net.train()
         took = []
         for _ in range(repeats + 1):
@@ -64,7 +67,7 @@ def time_training_step(model: ModelConfig, num_classes: int, tile: int, batch: i
             loss.backward()
             optimizer.step()
             took.append(time.perf_counter() - t0)
-        return min(took[1:]) * batch / n
+        return min(took[1:]) * batch / n * (tile / side) ** 2
     finally:
         torch.set_num_threads(before)
 
