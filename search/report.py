@@ -1,20 +1,24 @@
 """``pointtune report``: one self-contained HTML file of a search (or of a ``pointtune train`` folder).
 
-The file needs no network to be read: figures are PNGs in ``data:`` URIs, the table's sorting and filtering is a
-few lines of inline JavaScript, and a Content-Security-Policy forbids the page to fetch anything. It can be made
-while the search runs (running trials are marked) or after.
+The file needs no network to be read: figures are SVG in ``data:`` URIs, the table's sorting and filtering is a
+few lines of inline JavaScript, and a Content-Security-Policy forbids the page to fetch anything (it allows
+``data:`` images). It can be made while the search runs (running trials are marked) or after.
 
 Three layers, so that the middle one is testable on a hand-made table without Ray, torch or pixels:
 
-- loading: :func:`load_report_input` reads the experiment (Ray's ``ExperimentAnalysis`` through
-  ``search.results``) or a ``train`` folder, the saved settings, the test score and the full-supervision reference;
-  :func:`model_section` runs the best checkpoint on a few validation images (the data folder is in the checkpoint's
-  config; when it cannot be reached, the report says why and goes on without that section);
+- loading: :func:`load_report_input` reads the experiment (Tune's files read as JSON by ``search.results``, Ray's
+  ``ExperimentAnalysis`` where they are not as expected) or a ``train`` folder, the saved settings, the test score
+  and the full-supervision reference; :func:`model_section` runs the best checkpoint on a few validation images
+  (the data folder is in the checkpoint's config; when it cannot be reached, the report says why and goes on
+  without that section);
 - data: pure functions from records, tables and matrices to plain dicts and lists (``table_data``, ``curves``,
   ``scatter_panels``, ``frontier_data``, ``per_class``, ``confusion_data``, ``test_score_data``, ``summary_data``);
-- drawing: matplotlib (Agg) figures as ``data:image/png;base64`` URIs, and the HTML around them.
+- drawing: SVG written in plain Python (``search.svg_charts``: axes, ticks, lines, markers, legends) as
+  ``data:image/svg+xml;base64`` URIs, the example images as PNGs (PIL) inside their SVG, and the HTML around them.
 
-Nothing of torch, Ray or matplotlib is imported at module level: each is imported by the function that needs it.
+No plotting library is used: importing matplotlib and laying out its figures took 3 of the 4 seconds of a
+``--no-model`` report, which now costs little more than loading the trials. Nothing of torch or Ray is imported at
+module level, nor on the ``--no-model`` path: each is imported by the function that needs it.
 """
 
 from __future__ import annotations
@@ -513,196 +517,304 @@ def model_section(inp: ReportInput, record: Any, device: str = "auto", max_val: 
 
 
 # ----------------------------------------------------------------------------------------------- figures
+# SVG drawn in plain Python (search.svg_charts), each an <img> of a data: URI; the example images are PNGs (PIL)
+# inside their SVG.
 
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def png_uri(fig: Any, dpi: int = 100) -> str:
-    """A matplotlib figure as a ``data:image/png;base64,...`` URI (the figure is closed)."""
-    plt = _pyplot()
-    buf = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buf, format="png", dpi=dpi)
-    plt.close(fig)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
-
-
-STATUS_STYLE = {"finished": "-", "stopped": "--", "running": "-", "failed": ":", "diverged": ":", "pending": "-",
-                "paused": "-."}
+# status -> (colour, marker) in the settings scatter; the colours of the table's marks
+STATUS_MARKERS = {"finished": ("#15803d", "circle"), "stopped early": ("#c2710c", "square"),
+                  "running": ("#1d4ed8", "triangle"), "diverged": ("#7e22ce", "x"), "failed": ("#b91c1c", "diamond"),
+                  "paused": ("#6b7280", "circle"), "pending": ("#6b7280", "circle")}
+STATUS_DASH = {"stopped": "dashed", "failed": "dotted", "diverged": "dotted", "paused": "dashdot"}
+BEST_COLOUR = "#111111"  # the best trial's curve
+STAR = "#dc143c"  # crimson: the best trial, the fewest clicks reaching the target
 
 
 def draw_curves(data: list[dict[str, Any]], metric: str, best: str | None) -> str:
-    plt = _pyplot()
-    from matplotlib.ticker import MaxNLocator
+    """Validation ``metric`` per epoch, one line per trial (dashed: stopped early, dotted: failed or diverged, a
+    cross where those ended), the best trial thick and black; a legend of up to 12 trials (else of the best)."""
+    from search import svg_charts as sc
 
-    fig, ax = plt.subplots(figsize=(7.5, 4.2))
-    for c in data:
+    label = metric_label(metric)
+    colours, keys = {}, []
+    for k, c in enumerate(data):
         is_best = c["trial_id"] == best
-        ax.plot(c["epoch"], c["value"], STATUS_STYLE.get(c["mark"], "-"), marker="o", ms=3.5 if is_best else 2.5,
-                lw=2.4 if is_best else 1.1, alpha=1 if is_best else 0.75,
-                label=f"{c['trial_id']} ({c['status']})" + (" best" if is_best else ""))
+        colours[c["trial_id"]] = BEST_COLOUR if is_best else sc.SERIES[k % len(sc.SERIES)]
+        if len(data) <= 12 or is_best:
+            keys.append(sc.Key(f"{c['trial_id']} ({c['status']})" + (" best" if is_best else ""),
+                               colours[c["trial_id"]], STATUS_DASH.get(c["mark"], "solid"), 2.6 if is_best else 1.3,
+                               "circle", 5))
+    xlim = sc.limits([e for c in data for e in c["epoch"]])
+    ylim = sc.limits([v for c in data for v in c["value"]])
+    legend_w = sc.legend_size(keys, 9)[0] + 18 if keys else 10
+    width, height, top, bottom = 720, 420, 36, 50
+    left = sc.left_margin(ylim) + 8
+    fig = sc.Figure(width, height)
+    fig.title(f"Validation {label} per epoch, every trial (dashed: stopped early, dotted: failed or diverged)"
+              if len(data) > 1 else f"Validation {label} per epoch", 12)
+    ax = sc.Axes(fig, (left, top, width - left - legend_w, height - top - bottom), xlim, ylim)
+    ax.frame("epoch", f"validation {label}", xinteger=True)
+    for c in sorted(data, key=lambda c: c["trial_id"] == best):  # the best on top
+        is_best = c["trial_id"] == best
+        colour = colours[c["trial_id"]]
+        ax.line(c["epoch"], c["value"], colour, 2.6 if is_best else 1.3, STATUS_DASH.get(c["mark"], "solid"),
+                1 if is_best else 0.8)
+        ax.markers(c["epoch"], c["value"], "circle", colour, 6 if is_best else 4.5)
         if c["mark"] in ("failed", "diverged"):
-            ax.plot(c["epoch"][-1:], c["value"][-1:], "x", color="crimson", ms=9)
-    ax.set(xlabel="epoch", ylabel=f"validation {metric_label(metric)}",
-           title=f"Validation {metric_label(metric)} per epoch, every trial (dashed: stopped early, dotted: "
-                 "failed or diverged)" if len(data) > 1 else f"Validation {metric_label(metric)} per epoch")
-    ax.title.set_fontsize(9)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.grid(alpha=0.3)
-    if len(data) <= 12:
-        ax.legend(fontsize=7)
-    return png_uri(fig)
+            ax.markers(c["epoch"][-1:], c["value"][-1:], "x", STAR, 11)
+    if keys:
+        fig.add(sc.legend(keys, width - legend_w + 8, top, 9))
+    return fig.uri()
 
 
 def draw_scatter(panels: list[dict[str, Any]], metric: str, best: str | None) -> str:
-    plt = _pyplot()
-    from matplotlib.ticker import NullFormatter
+    """Best score against each searched setting, one panel per setting, a marker and colour per status, a star on
+    the best trial; log axes where the setting is searched on one."""
+    from search import svg_charts as sc
 
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels) + 0.6, 3.6), squeeze=False)
-    colours = {"finished": "tab:blue", "stopped early": "tab:orange", "running": "tab:green", "diverged": "tab:red",
-               "failed": "tab:red", "paused": "tab:grey", "pending": "tab:grey"}
-    for ax, panel in zip(axes[0], panels, strict=True):
+    label = metric_label(metric)
+    side, top, bottom = 340, 38, 50
+    fig = sc.Figure(side * len(panels) + 10, top + side - 30 + bottom)
+    fig.title(f"Best {label} of each trial against its settings (star: the best trial)", 12)
+    statuses: list[str] = []
+    first = None
+    for i, panel in enumerate(panels):
+        series = panel["series"].values()
+        xlim = sc.limits([x for s in series for x in s["x"]], panel["log"])
+        ylim = sc.limits([y for s in series for y in s["y"]])
+        left = sc.left_margin(ylim) + 6
+        ax = sc.Axes(fig, (i * side + left, top, side - left - 8, side - 30), xlim, ylim, xlog=panel["log"])
+        ax.frame(panel["label"], f"best validation {label}")
+        stars = []
         for status, s in panel["series"].items():
-            ax.scatter(s["x"], s["y"], label=status, color=colours.get(status), alpha=0.8)
-            for x, y, t in zip(s["x"], s["y"], s["trial_id"], strict=True):
-                if t == best:
-                    ax.scatter([x], [y], marker="*", s=200, color="crimson", zorder=5)
-        if panel["log"]:
-            ax.set_xscale("log")
-            ax.xaxis.set_minor_formatter(NullFormatter())
-        ax.set(xlabel=panel["label"], ylabel=f"best validation {metric_label(metric)}")
-        ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=7)
-    fig.suptitle(f"Best {metric_label(metric)} of each trial against its settings (star: the best trial)",
-                 fontsize=10)
-    return png_uri(fig)
+            colour, shape = STATUS_MARKERS.get(status, ("#6b7280", "circle"))
+            ax.markers(s["x"], s["y"], shape, colour, 9, opacity=0.85)
+            stars += [(x, y) for x, y, t in zip(s["x"], s["y"], s["trial_id"], strict=True) if t == best]
+            if status not in statuses:
+                statuses.append(status)
+        if stars:
+            ax.markers([x for x, _ in stars], [y for _, y in stars], "star", STAR, 19, edge="#7a0a20")
+        first = first or ax
+    keys = [sc.Key(s, STATUS_MARKERS.get(s, ("#6b7280", "circle"))[0], marker=STATUS_MARKERS.get(s, ("", "circle"))[1])
+            for s in statuses]
+    if best is not None:
+        keys.append(sc.Key("the best trial", STAR, marker="star", size=13, edge="#7a0a20"))
+    if first is not None:
+        first.legend(keys)
+    return fig.uri()
 
 
 def draw_frontier(data: dict[str, Any]) -> str:
-    plt = _pyplot()
-    from matplotlib.ticker import NullFormatter
+    """Score against clicks per image: every trial, the Pareto front as a step line, the target line, the trial
+    with the fewest clicks reaching it (a star) and the full-supervision reference."""
+    from search import svg_charts as sc
 
-    fig, ax = plt.subplots(figsize=(7, 4.2))
-    modes = sorted({p["mode"] for p in data["points"]})
-    for mode in modes:
-        pts = [p for p in data["points"] if p["mode"] == mode]
-        ax.scatter([p["x"] for p in pts], [p["y"] for p in pts], alpha=0.6,
-                   label=f"trials ({mode.replace('_', ' ')})")
-    front = data["front"]
-    ax.step([p["x"] for p in front], [p["y"] for p in front], where="post", color="black", lw=1.2, marker="o",
-            mfc="none", ms=8, label="Pareto front")
+    points, front = data["points"], data["front"]
+    log = all(p["x"] > 0 for p in points)
+    xlim = sc.limits([p["x"] for p in points], log)
+    lines = [v for v in (data["threshold"], data["reference"]) if v is not None]
+    ylim = sc.limits([p["y"] for p in points] + lines)
+    width, height, top, bottom = 700, 420, 36, 50
+    left = sc.left_margin(ylim) + 8
+    fig = sc.Figure(width, height)
+    fig.title("Annotation budget: score against clicks per image", 12)
+    ax = sc.Axes(fig, (left, top, width - left - 16, height - top - bottom), xlim, ylim, xlog=log)
+    ax.frame("clicks per training image", f"best validation {metric_label(data['metric'])}")
+    keys = []
+    for k, mode in enumerate(sorted({p["mode"] for p in points})):
+        pts = [p for p in points if p["mode"] == mode]
+        colour = sc.SERIES[k % len(sc.SERIES)]
+        ax.markers([p["x"] for p in pts], [p["y"] for p in pts], "circle", colour, 9, opacity=0.65)
+        keys.append(sc.Key(f"trials ({mode.replace('_', ' ')})", colour, marker="circle", size=8))
     if data["threshold"] is not None:
-        ax.axhline(data["threshold"], color="grey", ls="--", lw=0.8, label=f"{data['target']:.0%} of the best")
-    if data["target_trial"] is not None:
-        p = next(p for p in data["points"] if p["trial_id"] == data["target_trial"])
-        ax.scatter([p["x"]], [p["y"]], marker="*", s=220, color="crimson", zorder=5,
-                   label=f"fewest clicks reaching it: {p['x']:.3g}/image")
+        ax.hline(data["threshold"], "#777777", 1.0, "dashed")
     if data["reference"] is not None:
-        ax.axhline(data["reference"], color="tab:green", ls=":", lw=1.2, label="full supervision")
-    if all(p["x"] > 0 for p in data["points"]):
-        ax.set_xscale("log")
-        ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.set(xlabel="clicks per training image", ylabel=f"best validation {metric_label(data['metric'])}",
-           title="Annotation budget: score against clicks per image")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    return png_uri(fig)
+        ax.hline(data["reference"], "#2ca02c", 1.5, "dotted")
+    ax.step([p["x"] for p in front], [p["y"] for p in front], "#000000", 1.3)
+    ax.markers([p["x"] for p in front], [p["y"] for p in front], "circle", "#000000", 11, edge="#000000",
+               fill="none")
+    keys.append(sc.Key("Pareto front", "#000000", "solid", 1.3, "circle", 10, fill="none", edge="#000000"))
+    if data["threshold"] is not None:
+        keys.append(sc.Key(f"{data['target']:.0%} of the best", "#777777", "dashed", 1.0))
+    if data["target_trial"] is not None:
+        p = next(p for p in points if p["trial_id"] == data["target_trial"])
+        ax.markers([p["x"]], [p["y"]], "star", STAR, 20, edge="#7a0a20")
+        keys.append(sc.Key(f"fewest clicks reaching it: {p['x']:.3g}/image", STAR, marker="star", size=13,
+                           edge="#7a0a20"))
+    if data["reference"] is not None:
+        keys.append(sc.Key("full supervision", "#2ca02c", "dotted", 1.5))
+    ax.legend(keys)
+    return fig.uri()
 
 
 def draw_per_class(rows: list[dict[str, Any]], title: str) -> str:
-    plt = _pyplot()
+    """Horizontal bars of per-class F1 on [0, 1], the value at each bar's end (classes without an F1 left out)."""
+    from search import svg_charts as sc
+
     shown = [r for r in rows if r["f1"] is not None]
-    fig, ax = plt.subplots(figsize=(6, 0.35 * len(shown) + 1.2))
-    names = [r["class"] for r in shown][::-1]
-    values = [r["f1"] for r in shown][::-1]
-    bars = ax.barh(names, values, color="tab:blue")
-    for bar, v in zip(bars, values, strict=True):
+    row_h, plot_w, top = 26, 420, 36
+    left = max((sc.text_width(r["class"], 11) for r in shown), default=0) + 16
+    fig = sc.Figure(left + plot_w + 24, top + max(len(shown), 1) * row_h + 8 + 46)
+    fig.title(title, 12)
+    ax = sc.Axes(fig, (left, top, plot_w, max(len(shown), 1) * row_h + 8), (0.0, 1.0), (0.0, 1.0))
+    ax.frame("F1", "", ygrid=False, yticks=False)
+    for i, r in enumerate(shown):
+        y, v = top + 4 + i * row_h, float(r["f1"])
+        x1 = ax.x(min(max(v, 0.0), 1.0))
+        fig.add(f'<rect x="{ax.left:.1f}" y="{y + 3:.1f}" width="{x1 - ax.left:.1f}" height="{row_h - 6}" '
+                f'fill="{sc.SERIES[0]}"/>',
+                sc.text(left - 8, y + row_h / 2, r["class"], 11, "end", baseline="central"))
         inside = v > 0.85  # the value inside the bar's end, where it would leave the axes
-        ax.text(v - 0.01 if inside else v + 0.01, bar.get_y() + bar.get_height() / 2, f"{v:.3f}", va="center",
-                ha="right" if inside else "left", color="white" if inside else "black", fontsize=8)
-    ax.set(xlim=(0, 1), xlabel="F1", title=title)
-    ax.title.set_fontsize(9)
-    ax.grid(axis="x", alpha=0.3)
-    return png_uri(fig)
+        fig.add(sc.text(x1 - 5 if inside else x1 + 5, y + row_h / 2, f"{v:.3f}", 10, "end" if inside else "start",
+                        "#ffffff" if inside else sc.INK, baseline="central"))
+    if not shown:
+        fig.add(sc.text(left + plot_w / 2, top + row_h / 2 + 4, "no class has an F1", 11, "middle",
+                        baseline="central"))
+    return fig.uri()
 
 
 def draw_confusion(data: dict[str, Any]) -> str:
-    plt = _pyplot()
-    import numpy as np
+    """The confusion matrix as cells coloured by the share of each true class's pixels (a row with no truth in
+    grey), the shares written in the cells up to 15 classes, and a colour bar."""
+    from search import svg_charts as sc
 
-    names = data["classes"]
-    share = np.array([[np.nan if v is None else v for v in row] for row in data["row_share"]], dtype=float)
+    names, share, counts = data["classes"], data["row_share"], data["counts"]
     n = len(names)
-    fig, ax = plt.subplots(figsize=(0.55 * n + 2.8, 0.5 * n + 2.2))
-    im = ax.imshow(np.nan_to_num(share), cmap="Blues", vmin=0, vmax=1)
-    ax.set_xticks(range(n), names, rotation=45, ha="right", fontsize=8)
-    ax.set_yticks(range(n), names, fontsize=8)
-    ax.set(xlabel="predicted", ylabel="true")
-    if n <= 15:
-        for i in range(n):
-            for j in range(n):
-                if not np.isnan(share[i, j]) and data["counts"][i][j]:
-                    ax.text(j, i, f"{share[i, j]:.2f}", ha="center", va="center", fontsize=7,
-                            color="white" if share[i, j] > 0.6 else "black")
-    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="share of the true class's pixels")
-    ax.set_title("Confusion matrix (rows: truth)", fontsize=9)
-    return png_uri(fig)
+    cell = min(max(380 / max(n, 1), 22), 46)
+    size = 10
+    widest = max((sc.text_width(s, size) for s in names), default=0)
+    left, top = 18 + 8 + widest + 6, 40
+    plot = n * cell
+    bottom = widest * 0.71 + 14 + 30
+    bar_x = left + plot + 18
+    fig = sc.Figure(bar_x + 14 + 34 + 24, top + plot + bottom)
+    fig.title("Confusion matrix (rows: truth)", 12)
+    gradient = fig.new_id("blues")
+    stops = "".join(f'<stop offset="{k / (len(sc.BLUES) - 1):.3f}" stop-color="{c}"/>'
+                    for k, c in enumerate(reversed(sc.BLUES)))
+    fig.defs.append(f'<linearGradient id="{gradient}" x1="0" y1="0" x2="0" y2="1">{stops}</linearGradient>')
+    out = []
+    digits = min(11.0, cell * 0.34)
+    for i in range(n):
+        for j in range(n):
+            v = share[i][j]
+            x, y = left + j * cell, top + i * cell
+            out.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{cell:.1f}" height="{cell:.1f}" '
+                       f'fill="{"#eceef1" if v is None else sc.blues(v)}"/>')
+            if n <= 15 and v is not None and counts[i][j]:
+                out.append(sc.text(x + cell / 2, y + cell / 2, f"{v:.2f}", digits, "middle",
+                                   "#ffffff" if v > 0.6 else sc.INK, baseline="central"))
+    out.append(f'<rect x="{left:.1f}" y="{top}" width="{plot:.1f}" height="{plot:.1f}" fill="none" '
+               f'stroke="#8a93a3"/>')
+    for k, name in enumerate(names):
+        c = k * cell + cell / 2
+        out.append(sc.text(left - 6, top + c, name, size, "end", baseline="central"))
+        out.append(sc.text(left + c + 3, top + plot + 8, name, size, "end", rotate=-45, baseline="central"))
+    out.append(sc.text(10, top + plot / 2, "true", size + 1, "middle", rotate=-90, baseline="central"))
+    out.append(sc.text(left + plot / 2, top + plot + bottom - 10, "predicted", size + 1, "middle"))
+    out.append(f'<rect x="{bar_x:.1f}" y="{top}" width="14" height="{plot:.1f}" fill="url(#{gradient})" '
+               f'stroke="#8a93a3"/>')
+    for t in (0.0, 0.2, 0.4, 0.6, 0.8, 1.0):
+        y = top + plot * (1 - t)
+        out.append(f'<path d="M{bar_x + 14:.1f},{y:.1f}h4" stroke="#8a93a3"/>')
+        out.append(sc.text(bar_x + 21, y, f"{t:.1f}", size - 1, baseline="central"))
+    out.append(sc.text(bar_x + 56, top + plot / 2, "share of the true class's pixels", size, "middle",
+                       rotate=-90, baseline="central"))
+    fig.add(*out)
+    return fig.uri()
+
+
+def _png_uri(rgb: Any, width: int | None = None) -> str:
+    """(H, W, 3) uint8 pixels as a ``data:image/png;base64,...`` URI (PIL); ``width``: shrunk to it (area
+    average) where wider."""
+    import numpy as np
+    from PIL import Image
+
+    image = Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8))
+    if width is not None and image.width > width:
+        image = image.resize((width, max(1, round(image.height * width / image.width))), Image.Resampling.BOX)
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
 def draw_example(ex: dict[str, Any], palette: list[list[int]], names: list[str], train: bool) -> str:
-    plt = _pyplot()
+    """An image, (training) the clicks it was trained with, its truth and the prediction side by side, with a
+    legend of the classes shown: an SVG holding each panel as a PNG, the clicks as dots."""
     import numpy as np
-    from matplotlib.patches import Patch
+
+    from search import svg_charts as sc
 
     panels = [("image", ex["image"])]
     if train:
         panels.append(("clicks it was trained with", ex["image"]))
     panels += [("truth", colour_mask(ex["truth"], palette)), ("prediction", colour_mask(ex["prediction"], palette))]
     h, w = ex["truth"].shape
-    side = 2.1
-    fig, axes = plt.subplots(1, len(panels), figsize=(side * len(panels), side * h / max(w, 1) + 0.9),
-                             squeeze=False)
-    for ax, (title, img) in zip(axes[0], panels, strict=True):
-        ax.imshow(img, interpolation="nearest")
-        ax.set_title(title, fontsize=8)
-        ax.set_xticks([])
-        ax.set_yticks([])
-    if train:
-        ax = axes[0][1]
-        ax.imshow(np.full_like(ex["image"], 255), alpha=0.45)
-        if ex["dense"]:
-            ax.set_title("trained on every pixel (density 1)", fontsize=8)
-        else:
-            ys, xs, labels = ex["clicks"]
-            drawn = len(ys)
-            if drawn > MAX_DOTS:
-                keep = np.random.default_rng(0).choice(drawn, MAX_DOTS, replace=False)
-                ys, xs, labels = ys[keep], xs[keep], labels[keep]
-            colours = np.asarray(palette, float)[labels] / 255 if len(labels) else "none"
-            ax.scatter(xs, ys, c=colours, s=14, edgecolors="black", linewidths=0.4)
-            shown = "" if drawn <= MAX_DOTS else f", {MAX_DOTS} drawn"
-            ax.set_title(f"{drawn} click(s) here of {ex['clicks_total']}{shown}", fontsize=8)
+    side, gap, margin, top = 230, 10, 10, 48
+    scale = side / max(w, 1)
+    ph = h * scale
+    y0, x0, wh, ww = ex["window"]
+    where = ("" if [wh, ww] == ex["size"]
+             else f" (window {ww}x{wh} at x={x0}, y={y0} of {ex['size'][1]}x{ex['size'][0]})")
+    acc = "" if ex["accuracy"] is None else f": pixel accuracy {ex['accuracy']:.3f}"
+    title = f"{'training' if train else 'validation'} image {ex['stem']}{where}{acc}"
+    width = max(len(panels) * (side + gap) - gap + 2 * margin, sc.text_width(title, 12) + 2 * margin)
+
     present = sorted({int(v) for v in np.unique(ex["truth"]) if v < len(names)}
                      | {int(v) for v in np.unique(ex["prediction"]) if v < len(names)})
-    handles = [Patch(color=np.asarray(palette[i]) / 255, label=names[i]) for i in present]
+    entries = [(palette[i], names[i]) for i in present]
     if (ex["truth"] >= len(names)).any():
-        handles.append(Patch(color=np.asarray(IGNORED_COLOUR) / 255, label="ignored (not scored)"))
-    fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 8), fontsize=7, frameon=False)
-    y, x, wh, ww = ex["window"]
-    where = "" if [wh, ww] == ex["size"] else f" (window {ww}x{wh} at x={x}, y={y} of {ex['size'][1]}x{ex['size'][0]})"
-    acc = "" if ex["accuracy"] is None else f": pixel accuracy {ex['accuracy']:.3f}"
-    fig.suptitle(f"{'training' if train else 'validation'} image {ex['stem']}{where}{acc}", fontsize=9)
-    fig.tight_layout(rect=(0, 0.08, 1, 1))
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+        entries.append((list(IGNORED_COLOUR), "ignored (not scored)"))
+    legend, x, row = [], margin, 0
+    for colour, name in entries:
+        item = 12 + 5 + sc.text_width(name, 10) + 16
+        if x > margin and x + item > width - margin:
+            x, row = margin, row + 1
+        y = top + ph + 14 + row * 18
+        legend.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="12" height="12" fill="rgb({colour[0]},{colour[1]},'
+                      f'{colour[2]})" stroke="#8a93a3" stroke-width="0.5"/>' + sc.text(x + 17, y + 6, name, 10,
+                                                                                      baseline="central"))
+        x += item
+    fig = sc.Figure(width, top + ph + 14 + (row + 1) * 18 + 6)
+    fig.title(title, 12)
+    left0 = (width - (len(panels) * (side + gap) - gap)) / 2
+    # the photo at up to 1.5 times the panel's width (it is shown at 1), once (a training image shows it twice);
+    # the masks at their own size, crisp (they compress to little)
+    photo = fig.new_id("photo")
+    fig.defs.append(f'<image id="{photo}" width="{side}" height="{ph:.1f}" preserveAspectRatio="none" '
+                    + ("" if w > side else 'style="image-rendering:pixelated" ')
+                    + f'href="{_png_uri(ex["image"], round(1.5 * side))}"/>')
+    for k, (name, img) in enumerate(panels):
+        px = left0 + k * (side + gap)
+        if name.startswith("clicks"):
+            if ex["dense"]:
+                name = "trained on every pixel (density 1)"
+            else:
+                drawn = len(ex["clicks"][0])
+                name = (f"{drawn} click(s) here of {ex['clicks_total']}"
+                        + ("" if drawn <= MAX_DOTS else f", {MAX_DOTS} drawn"))
+        fig.add(sc.text(px + side / 2, top - 8, name, min(10.5, 0.97 * side / sc.text_width(name, 1)), "middle"),
+                f'<use href="#{photo}" x="{px:.1f}" y="{top}"/>' if img is ex["image"] else
+                f'<image x="{px:.1f}" y="{top}" width="{side}" height="{ph:.1f}" preserveAspectRatio="none" '
+                f'style="image-rendering:pixelated" href="{_png_uri(img)}"/>',
+                f'<rect x="{px:.1f}" y="{top}" width="{side}" height="{ph:.1f}" fill="none" stroke="#8a93a3"/>')
+        if train and k == 1:
+            fig.add(f'<rect x="{px:.1f}" y="{top}" width="{side}" height="{ph:.1f}" fill="#fff" fill-opacity="0.45"/>')
+            if not ex["dense"]:
+                ys, xs, labels = ex["clicks"]
+                if len(ys) > MAX_DOTS:
+                    keep = np.random.default_rng(0).choice(len(ys), MAX_DOTS, replace=False)
+                    ys, xs, labels = ys[keep], xs[keep], labels[keep]
+                r = 2.6
+                for c in sorted({int(v) for v in labels}):
+                    pick = labels == c
+                    colour = palette[c] if c < len(palette) else list(IGNORED_COLOUR)
+                    d = "".join(f"M{px + (xx + 0.5) * scale - r:.1f},{top + (yy + 0.5) * scale:.1f}"
+                                f"a{r},{r} 0 1,0 {2 * r},0a{r},{r} 0 1,0 {-2 * r},0"
+                                for yy, xx in zip(ys[pick].tolist(), xs[pick].tolist(), strict=True))
+                    fig.add(f'<path d="{d}" fill="rgb({colour[0]},{colour[1]},{colour[2]})" stroke="#000" '
+                            'stroke-width="0.4"/>')
+    fig.add(*legend)
+    return fig.uri()
 
 
 # ----------------------------------------------------------------------------------------------- HTML
