@@ -1,13 +1,17 @@
 """Small file operations that work on a local path or a storage URI (s3://, gs://), through pyarrow's filesystems.
 
-Used by the search's driver (settings, results, the Optuna journal) and by trials (their resume state).
+Used by the search's driver (settings, results, the Optuna journal) and by trials (their resume state). pyarrow's
+filesystem layer is imported by the functions that need it, and local paths are read with pathlib: reading a local
+experiment (`pointtune results`) does without it.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pyarrow.fs as pafs
+if TYPE_CHECKING:
+    import pyarrow.fs as pafs
 
 
 def is_uri(path: str) -> bool:
@@ -16,17 +20,25 @@ def is_uri(path: str) -> bool:
 
 
 def _fs(path: str) -> tuple[pafs.FileSystem, str]:
+    import pyarrow.fs as pafs
+
     if is_uri(path):
         return pafs.FileSystem.from_uri(path)
     return pafs.LocalFileSystem(), str(Path(path).expanduser().resolve())
 
 
 def exists(path: str) -> bool:
+    if not is_uri(path):
+        return Path(path).expanduser().exists()
+    import pyarrow.fs as pafs
+
     fs, p = _fs(path)
     return fs.get_file_info(p).type != pafs.FileType.NotFound
 
 
 def read_text(path: str) -> str:
+    if not is_uri(path):
+        return Path(path).expanduser().read_text()
     fs, p = _fs(path)
     with fs.open_input_stream(p) as f:
         return f.read().decode()
@@ -49,6 +61,8 @@ def write_text(path: str, text: str) -> None:
 
 def upload(local: str | Path, uri: str) -> None:
     """Copy a local file to a storage URI (or path)."""
+    import pyarrow.fs as pafs
+
     fs, p = _fs(uri)
     fs.create_dir(p.rsplit("/", 1)[0], recursive=True)
     pafs.copy_files(str(local), p, destination_filesystem=fs)
@@ -56,6 +70,8 @@ def upload(local: str | Path, uri: str) -> None:
 
 def download(uri: str, local: str | Path) -> None:
     """Copy a file at a storage URI (or path) to a local file."""
+    import pyarrow.fs as pafs
+
     fs, p = _fs(uri)
     Path(local).parent.mkdir(parents=True, exist_ok=True)
     pafs.copy_files(p, str(local), source_filesystem=fs)
@@ -63,6 +79,8 @@ def download(uri: str, local: str | Path) -> None:
 
 def remove(path: str) -> None:
     """Delete a file if it exists."""
+    import pyarrow.fs as pafs
+
     fs, p = _fs(path)
     if fs.get_file_info(p).type != pafs.FileType.NotFound:
         fs.delete_file(p)
@@ -77,6 +95,8 @@ def size(path: str) -> int:
 def glob(folder: str, pattern: str) -> set[str]:
     """Paths (or URIs) under ``folder`` matching a ``fnmatch`` pattern relative to it, e.g. ``trial_*/x.pt``."""
     import fnmatch
+
+    import pyarrow.fs as pafs
 
     fs, base = _fs(folder)
     if fs.get_file_info(base).type == pafs.FileType.NotFound:
@@ -109,6 +129,8 @@ def list_files(folder: str) -> list[str]:
     if not is_uri(folder):
         p = Path(folder)
         return sorted(str(f) for f in p.iterdir() if f.is_file()) if p.is_dir() else []
+    import pyarrow.fs as pafs
+
     fs, base = _fs(folder)
     if fs.get_file_info(base).type != pafs.FileType.Directory:
         return []
@@ -118,5 +140,7 @@ def list_files(folder: str) -> list[str]:
 
 
 def is_dir(path: str) -> bool:
+    import pyarrow.fs as pafs
+
     fs, p = _fs(path)
     return fs.get_file_info(p).type == pafs.FileType.Directory
