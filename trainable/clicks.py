@@ -98,11 +98,10 @@ def user_selection(clicks: Any, cfg: PointConfig, stem: str) -> np.ndarray:
         raise ConfigError(f"{stem}: clicks per object need an object id per click (the CSV's object column or the "
                           "GeoJSON 'object' property); use a density (share of your clicks kept) instead")
     objects = np.asarray(clicks.object)
-    rank = np.zeros(n, np.int64)  # how many clicks of the same object come before each click
-    seen: dict[int, int] = {}
-    for i, obj in enumerate(objects.tolist()):
-        rank[i] = seen.get(obj, 0)
-        seen[obj] = rank[i] + 1
+    order = np.argsort(objects, kind="stable")  # each object's clicks together, in the file's order
+    starts = np.r_[0, np.flatnonzero(np.diff(objects[order])) + 1]
+    rank = np.empty(n, np.int64)  # how many clicks of the same object come before each click
+    rank[order] = np.arange(n) - np.repeat(starts, np.diff(np.r_[starts, n]))
     return np.flatnonzero((rank < cfg.points_per_instance) | (objects < 0))  # object id -1: background, kept
 
 
@@ -131,11 +130,16 @@ def validation_points(index: DatasetIndex, cfg: TrialConfig, image_ids: list[int
     found = []
     for i in image_ids:
         e = index.entries[i]
-        mask = LabelSource(e.files, index.classes, index.resize, "mask", cache).array()
         seed = (*annotator_seed(cfg.points, e.stem), VAL_SEED)
         key = key_of("validation clicks", mask_key(e.files, index.classes, index.resize), seed, cfg.data.val_points)
-        chosen = cache.cached_arrays(key, lambda m=mask, s=seed: {"indices": click_order(m, s, cfg.data.val_points)})
-        found.append(sparse_from(mask, chosen["indices"]))
+
+        def simulate(e=e, seed=seed) -> dict[str, np.ndarray]:  # the mask is read only when the node has no entry
+            mask = np.asarray(LabelSource(e.files, index.classes, index.resize, "mask", cache).array())
+            chosen = click_order(mask, seed, cfg.data.val_points)
+            return {"indices": chosen, "labels": mask.ravel()[chosen]}
+
+        clicks = cache.cached_arrays(key, simulate)
+        found.append(clicks_of(clicks["indices"], clicks["labels"], e.record.height, e.record.width))
     return found
 
 

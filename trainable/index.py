@@ -15,7 +15,7 @@ import dataclasses
 import json
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,9 +85,9 @@ class DatasetIndex:
     @property
     def has_masks(self) -> bool:
         """Every image has a dense mask (else only clicks say what is where)."""
-        return all(e.files.mask is not None for e in self.entries)
+        return self.masked(range(len(self.entries)))
 
-    def masked(self, indices: tuple[int, ...] | list[int]) -> bool:
+    def masked(self, indices: Iterable[int]) -> bool:
         """These images all have dense masks."""
         return all(self.entries[i].files.mask is not None for i in indices)
 
@@ -374,10 +374,7 @@ def with_user_clicks(cfg: DataConfig, entries: list[IndexEntry], classes: ClassD
     """
     from trainable.user_points import ImageRef, read_user_points
 
-    refs = []
-    for e in entries:
-        info = raster_info(e.files.image)
-        refs.append(ImageRef(e.stem, e.files.image, e.record.height, e.record.width, info.height, info.width))
+    refs = [ImageRef.of(e.stem, e.files.image, cfg.resize) for e in entries]
     clicks, problems = read_user_points(cfg.points, refs, classes, cfg.resize)
     if problems:
         raise DatasetError(cfg.points, problems)

@@ -98,8 +98,9 @@ def training_ids(index: DatasetIndex) -> list[int]:
     if index.user_clicks is not None:
         train = [i for i in train if index.entries[i].stem in index.user_clicks]
         if not train:
-            raise ConfigError(f"none of the {len(index.split.train)} training image(s) has a click in "
-                              f"the --points file; check that the clicks name the images")
+            raise ConfigError(f"none of the {len(index.split.train)} training image(s) of {index.root} has a click in "
+                              "the --points file; check that the clicks name those images (their stems or file "
+                              "names), or move clicked images into training with --split FILE")
     return train
 
 
