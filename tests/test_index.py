@@ -148,3 +148,36 @@ def test_dubai_colour_and_palette_masks_split_by_tile(dubai_dir: Path) -> None:
     tiles = lambda idx: {data.entries[i].stem.split("_")[0] for i in idx}  # noqa: E731
     assert not tiles(train) & tiles(val) and not (tiles(train) | tiles(val)) & tiles(test)
     assert 0.1 < len(val) / 72 < 0.35 and len(test) == 9, "one tile of 9 parts held out for the test score"
+
+
+def test_one_grey_image_among_rgb_is_named_with_its_bands(tmp_path: Path) -> None:
+    root = _rgb_dataset(tmp_path)
+    grey = root / "images" / "scene1_part3.png"
+    Image.open(grey).convert("L").save(grey)
+    with pytest.raises(DatasetError) as err:
+        load_dataset(DataConfig(root=str(root), tile_size=16))
+    assert err.value.problems == [f"{grey}: has 1 band(s) of uint8, while 3 of the 4 images have 3 band(s) of uint8; "
+                                  "every image of a dataset must have the same bands: convert it to 3 band(s) of "
+                                  "uint8 (RGB) or remove it"]
+
+
+@pytest.mark.parametrize("flag, holds", [
+    ("root", "--data takes a dataset's folder, which holds images/, semantic/ and classes.yaml"),
+    ("val_dir", "--val-dir takes a dataset's folder, which holds images/ and semantic/"),
+])
+def test_a_file_where_a_folder_belongs_is_named_a_file(tmp_path: Path, flag: str, holds: str) -> None:
+    from trainable.index import check_roots
+
+    (tmp_path / "data.zip").write_bytes(b"")
+    cfg = DataConfig(**{"root": str(tmp_path), flag: str(tmp_path / "data.zip")})
+    with pytest.raises(DatasetError) as err:
+        check_roots(cfg)
+    assert err.value.problems == [f"{'--data' if flag == 'root' else '--val-dir'} {tmp_path / 'data.zip'} is a file, "
+                                  f"not a folder: {holds}"]
+
+
+def test_a_class_description_given_as_its_folder(tmp_path: Path) -> None:
+    (tmp_path / "classes.yaml").write_text("classes: [{name: a, value: 1}]\n")
+    with pytest.raises(ClassDescriptionError, match=f"{tmp_path} is a folder: give its YAML file "
+                                                    f"\\({tmp_path / 'classes.yaml'}\\)"):
+        ClassDescription.load(tmp_path)

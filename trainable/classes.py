@@ -152,6 +152,9 @@ class ClassDescription:
     @classmethod
     def load(cls, path: str | Path) -> ClassDescription:
         path = Path(path)
+        if path.is_dir():
+            raise ClassDescriptionError(f"class description {path} is a folder: give its YAML file"
+                                        + (f" ({path / 'classes.yaml'})" if (path / "classes.yaml").is_file() else ""))
         if not path.is_file():
             raise ClassDescriptionError(f"class description {path} does not exist: give an existing YAML file")
         try:

@@ -15,6 +15,7 @@ import dataclasses
 import json
 import logging
 import os
+from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -267,15 +268,36 @@ def check_files(root: str, files: list[ImageFiles], classes: ClassDescription, c
     return records, problems
 
 
+def band_mismatches(files: list[ImageFiles], records: list[ImageRecord | None], bands: tuple[int, ...] | list[int]
+                    ) -> list[str]:
+    """A problem for each image whose band count or type differs from most images' (the bands read: ``--bands``
+    picks the same count from every image), naming both."""
+    kinds = [(len(bands) or r.bands, r.dtype) if r is not None else None for r in records]
+    counts = Counter(k for k in kinds if k is not None)
+    if len(counts) < 2:
+        return []
+    (common, n), = counts.most_common(1)
+    odd = [(f.image, k) for f, k in zip(files, kinds, strict=True) if k is not None and k != common]
+    return [f"{path}: has {b} band(s) of {t}, while {n} of the {sum(counts.values())} images have {common[0]} "
+            f"band(s) of {common[1]}; every image of a dataset must have the same bands: convert it to "
+            f"{common[0]} band(s) of {common[1]}{' (RGB)' if common == (3, 'uint8') else ''} or remove it"
+            for path, (b, t) in odd]
+
+
 def check_roots(cfg: DataConfig) -> str:
     """The data folders exist (a cheap check, before weights are fetched or files decoded); returns the root.
 
     Raises:
-        DatasetError: naming each missing folder.
+        DatasetError: naming each folder that is missing or a file.
     """
-    missing = [f"{flag} {p} does not exist: pass a folder with images/ and semantic/"
-               for flag, p in (("data folder", cfg.root), ("--val-dir", cfg.val_dir), ("--test-dir", cfg.test_dir))
-               if p is not None and not storage.is_dir(p)]
+    missing = []
+    for flag, path in (("--data", cfg.root), ("--val-dir", cfg.val_dir), ("--test-dir", cfg.test_dir)):
+        if path is None or storage.is_dir(path):
+            continue
+        holds = ("images/ and semantic/" if flag != "--data" else "images/, semantic/ and classes.yaml"
+                 if not cfg.format else f"the {cfg.format} dataset as it ships (`pointtune formats` shows its layout)")
+        missing.append(f"{flag} {path} is a file, not a folder: {flag} takes a dataset's folder, which holds {holds}"
+                       if storage.exists(path) else f"{flag} {path} does not exist: pass a folder that holds {holds}")
     if missing:
         raise DatasetError(cfg.root, missing)
     return cfg.root
@@ -339,10 +361,8 @@ def build_index(cfg: DataConfig, split: bool = True, warm: NodeCache | None = No
     files, problems, folder_parts = list_dataset_files(cfg, classes)
     records, trouble = check_files(root, files, classes, cfg, warm, progress)
     problems += trouble
-    kinds = {(len(cfg.bands) or r.bands, r.dtype) for r in records if r is not None}  # the bands read
-    if len(kinds) > 1 and not problems:
-        problems.append(f"images differ in band count or type ({', '.join(f'{b} x {t}' for b, t in sorted(kinds))}):"
-                        " every image of a dataset must have the same bands")
+    if not problems:
+        problems += band_mismatches(files, records, cfg.bands)
     if problems:
         raise DatasetError(root, problems)
     entries = [IndexEntry(f, classes.group_of(f.stem), r) for f, r in zip(files, records, strict=True)]
