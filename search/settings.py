@@ -211,6 +211,10 @@ def trial_config_from_args(args: Any) -> tuple[TrialConfig, dict[str, Any]]:
                           "`pointtune run`, chooses among several)")
     per_instance = getattr(args, "points_per_instance", None)
     split = pick(args, "split", defaults)
+    from trainable.split import SPLIT_CHOICES, split_problem
+
+    if problem := split_problem(split):
+        raise ConfigError(problem)
     weights = pick(args, "weights", defaults)
     if weights not in ("none", "auto", "imagenet", "coco"):
         weights = absolute(weights)
@@ -220,7 +224,7 @@ def trial_config_from_args(args: Any) -> tuple[TrialConfig, dict[str, Any]]:
                         flips=not args.no_flips, rotations=not args.no_rotations,
                         val_fraction=pick(args, "val_fraction", defaults),
                         test_fraction=pick(args, "test_fraction", defaults),
-                        split=split if split in ("auto", "official", "seeded") else absolute(split),
+                        split=split if split in SPLIT_CHOICES else absolute(split),
                         split_seed=pick(args, "split_seed", defaults),
                         val_dir=absolute(args.val_dir), test_dir=absolute(args.test_dir),
                         crops_per_epoch=pick(args, "crops_per_epoch", defaults),

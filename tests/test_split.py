@@ -74,6 +74,32 @@ def test_split_files_through_the_cli_yaml_and_csv(demo_dir: Path, tmp_path: Path
         assert (split.train, split.val, split.test) == (tuple(range(8)), (8, 9), (10,)), name
 
 
+
+@pytest.mark.parametrize("value, message", [
+    ("oficial", "--split oficial: neither auto, official, seeded nor an existing split file; did you mean --split "
+                "official? a split file is a YAML/JSON file"),
+    ("Seeded", "did you mean --split seeded?"),
+    ("random", "--split random: neither auto, official, seeded nor an existing split file; a split file is"),
+    ("parts.yaml", "--split parts.yaml: no such file; give a YAML/JSON file with train/val/test lists or a CSV of "
+                   "name,split rows, or one of auto, official, seeded"),
+    (".", "--split . is a folder: give a YAML/JSON file"),
+])
+def test_a_split_that_is_no_choice_and_no_file_is_refused_early(demo_dir: Path, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch, value: str,
+                                                               message: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError) as err:
+        trial_config_from_args(parse(["train", "--data", str(demo_dir), "--split", value]))
+    assert message in str(err.value)
+
+
+def test_a_split_file_named_like_a_choice_is_a_file(demo_dir: Path, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mysplit").write_text("train: [scene000]\nval: [scene001]\n")
+    cfg, _ = trial_config_from_args(parse(["train", "--data", str(demo_dir), "--split", "mysplit"]))
+    assert cfg.data.split == str(tmp_path / "mysplit")
+
 def test_separate_validation_and_test_folders(demo_dir: Path, tmp_path: Path) -> None:
     parts = {}
     for name, stems in (("train", range(0, 8)), ("val", range(8, 10)), ("test", range(10, 12))):

@@ -8,6 +8,7 @@ same side, so that adjacent tiles of one scene never leak from training into val
 from __future__ import annotations
 
 import csv
+import difflib
 import json
 import logging
 import re
@@ -22,6 +23,7 @@ from trainable.config import ConfigError, DataConfig
 
 log = logging.getLogger(__name__)
 ROLES = ("train", "val", "test")
+SPLIT_CHOICES = ("auto", "official", "seeded")  # --split: these, or a split file
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,21 @@ def seeded_split(groups: list[str], val_fraction: float, test_fraction: float, s
     return Split(tuple(sorted(train)), tuple(sorted(held["val"])), tuple(sorted(held["test"])))
 
 
+def split_problem(value: str) -> str | None:
+    """What is wrong with a ``--split`` value (None: one of ``SPLIT_CHOICES`` or an existing file): a folder, a
+    word that is no choice (the closest offered: ``oficial`` is a typo, not a file name), a file that is not there."""
+    if value in SPLIT_CHOICES or Path(value).expanduser().is_file():
+        return None
+    forms = "a YAML/JSON file with train/val/test lists or a CSV of name,split rows"
+    if Path(value).expanduser().is_dir():
+        return f"--split {value} is a folder: give {forms}, or one of {', '.join(SPLIT_CHOICES)}"
+    if re.fullmatch(r"[A-Za-z][A-Za-z_-]*", value):
+        close = difflib.get_close_matches(value.lower(), SPLIT_CHOICES, n=1, cutoff=0.5)
+        return (f"--split {value}: neither {', '.join(SPLIT_CHOICES[:-1])}, {SPLIT_CHOICES[-1]} nor an existing split "
+                f"file; {f'did you mean --split {close[0]}? ' if close else ''}a split file is {forms}")
+    return f"--split {value}: no such file; give {forms}, or one of {', '.join(SPLIT_CHOICES)}"
+
+
 def read_split_file(path: str | Path) -> dict[str, list[str]]:
     """``{"train": [...], "val": [...], "test": [...]}`` from a YAML/JSON mapping or a ``name,split`` CSV.
 
@@ -89,8 +106,7 @@ def read_split_file(path: str | Path) -> dict[str, list[str]]:
     """
     p = Path(path)
     if not p.is_file():
-        raise ConfigError(f"--split {path}: no such file; give a YAML/JSON file with train/val/test lists, a CSV of "
-                          "name,split rows, or 'seeded'")
+        raise ConfigError(split_problem(str(path)) or f"--split {path}: no such file")
     text = p.read_text()
     if p.suffix.lower() == ".csv":
         rows = [r for r in csv.reader(text.splitlines()) if r and not r[0].startswith("#")]
