@@ -200,8 +200,10 @@ def trial_config_from_args(args: Any) -> tuple[TrialConfig, dict[str, Any]]:
     else:
         from trainable.demo import is_demo_folder
 
-        if is_demo_folder(data):  # written by `pointtune demo-data`: the demo's scenes take the demo's settings
-            fmt, defaults = fmt or "demo", DEMO_DEFAULTS
+        # written by `pointtune demo-data`: the demo's scenes take the demo's settings, and are read as any folder of
+        # one's own (its classes.yaml, which the user may have edited, says what the classes are)
+        if is_demo_folder(data):
+            defaults = DEMO_DEFAULTS
     if getattr(args, "points", None):
         defaults = {**defaults, **USER_POINTS_DEFAULTS}
     density = getattr(args, "density", None)

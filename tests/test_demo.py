@@ -159,8 +159,28 @@ def test_a_demo_data_folder_is_taken_as_is_with_the_demo_settings(tmp_path: Path
     parser, _ = build_parser()
     settings = search_settings_from_args(parser.parse_args(["run", "--data", str(folder)]))
     assert (settings.base.data.tile_size, settings.base.model.backbone, settings.base.data.format) == (64, "tiny",
-                                                                                                       "demo")
+                                                                                                       None)
     build_index(settings.base.data)  # every scene fits the tile: no "smaller than --tile-size" problem
     (folder / "README.txt").unlink()
     settings = search_settings_from_args(parser.parse_args(["run", "--data", str(folder)]))
     assert settings.base.data.tile_size == 256 and settings.base.model.backbone == "resnet50"
+
+
+def test_an_edited_classes_yaml_in_a_demo_folder_takes_effect(tmp_path: Path) -> None:
+    """The demo folder keeps its marker (and the demo's settings), but its classes are its own classes.yaml's: an
+    edit there is not silently replaced by the built-in demo classes."""
+    from search.cli import parse
+    from search.settings import trial_config_from_args
+    from trainable.index import DatasetError, build_index
+
+    folder = generate_demo_data(tmp_path / "demo", num_images=4, size=64)
+    classes = folder / "classes.yaml"
+    classes.write_text(classes.read_text().replace("name: road", "name: street"))
+    cfg, _ = trial_config_from_args(parse(["train", "--data", str(folder)]))
+    assert cfg.data.tile_size == 64 and cfg.model.backbone == "tiny"
+    index = build_index(cfg.data)
+    assert index.classes.names[0] == "street" and index.classes.source == str(classes)
+    classes.write_text(classes.read_text().replace("  - {name: low_vegetation, value: 2, color: [150, 210, 90]}\n",
+                                                   ""))
+    with pytest.raises(DatasetError, match="mask values 2 are not in the class description"):
+        build_index(cfg.data)

@@ -251,7 +251,8 @@ def generate_demo_data(out_dir: str | Path, num_images: int = 24, size: int = 12
     (out / "classes.yaml").write_text(_classes_yaml(), encoding="utf-8")
     (out / DEMO_MARKER).write_text(f"pointtune demo scenes: {num_images} synthetic aerial images of {size}x{size} px "
                                    f"(seed {seed}), written by `pointtune demo-data`; `pointtune run --data` on this "
-                                   "folder uses the demo's settings (tiny backbone, 64-px tiles).\n", encoding="utf-8")
+                                   "folder uses the demo's settings (tiny backbone, 64-px tiles) and the classes "
+                                   "of classes.yaml.\n", encoding="utf-8")
     elapsed = time.perf_counter() - start
     logger.info("wrote %d demo scenes (%dpx, seed %d) to %s in %.2fs", num_images, size, seed, out, elapsed)
     return out
