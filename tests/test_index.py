@@ -181,3 +181,12 @@ def test_a_class_description_given_as_its_folder(tmp_path: Path) -> None:
     with pytest.raises(ClassDescriptionError, match=f"{tmp_path} is a folder: give its YAML file "
                                                     f"\\({tmp_path / 'classes.yaml'}\\)"):
         ClassDescription.load(tmp_path)
+
+
+def test_the_same_problem_in_many_files_is_said_once_with_their_count(tmp_path: Path) -> None:
+    root = _rgb_dataset(tmp_path)
+    with pytest.raises(DatasetError) as err:
+        load_dataset(DataConfig(root=str(root), tile_size=16, bands=(5,)))
+    images = sorted(str(p) for p in (root / "images").glob("*.png"))
+    assert err.value.problems == [f"4 files ({', '.join(images[:3])}, ...): has 3 band(s), but --bands 5 asks for "
+                                  "band 5; choose bands 1 to 3"]

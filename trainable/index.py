@@ -268,6 +268,22 @@ def check_files(root: str, files: list[ImageFiles], classes: ClassDescription, c
     return records, problems
 
 
+def grouped(problems: list[str], shown: int = 3) -> list[str]:
+    """``PATH: what`` problems that say the same of more than ``shown`` files (``--bands 5`` on 3-band images, one
+    unknown mask value everywhere), said once with their count and the first files; the others as they are."""
+    by_text: dict[str, list[str]] = {}
+    for problem in problems:
+        path, _, text = problem.partition(": ")
+        by_text.setdefault(text, []).append(path)
+    out = []
+    for text, paths in by_text.items():
+        if len(paths) <= shown:
+            out += [f"{path}: {text}" for path in paths]
+        else:
+            out.append(f"{len(paths)} files ({', '.join(paths[:shown])}, ...): {text}")
+    return out
+
+
 def band_mismatches(files: list[ImageFiles], records: list[ImageRecord | None], bands: tuple[int, ...] | list[int]
                     ) -> list[str]:
     """A problem for each image whose band count or type differs from most images' (the bands read: ``--bands``
@@ -360,7 +376,7 @@ def build_index(cfg: DataConfig, split: bool = True, warm: NodeCache | None = No
     classes = ClassDescription.resolve(root, cfg.format, cfg.classes_file)
     files, problems, folder_parts = list_dataset_files(cfg, classes)
     records, trouble = check_files(root, files, classes, cfg, warm, progress)
-    problems += trouble
+    problems += grouped(trouble)
     if not problems:
         problems += band_mismatches(files, records, cfg.bands)
     if problems:
