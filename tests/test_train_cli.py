@@ -79,6 +79,33 @@ def test_bad_input_exits_2_with_the_message(tmp_path: Path, capsys: pytest.Captu
     assert "missing does not exist" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("case, message", [
+    ("dangling link", "images/scene001.png: is a broken symbolic link (its target gone.png does not exist); fix the "
+                      "link or remove it"),
+    ("data is a file", "data.zip is a file, not a folder: --data takes a dataset's folder"),
+    ("split typo", "--split oficial: neither auto, official, seeded nor an existing split file; did you mean --split "
+                   "official?"),
+])
+def test_data_mistakes_exit_2_naming_the_file_or_setting(demo_dir: Path, tmp_path: Path, case: str, message: str,
+                                                        capsys: pytest.CaptureFixture) -> None:
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(demo_dir, data)
+    flags = ["--data", str(data)]
+    if case == "dangling link":
+        (data / "images" / "scene001.png").unlink()
+        (data / "images" / "scene001.png").symlink_to("gone.png")
+    elif case == "data is a file":
+        (tmp_path / "data.zip").write_bytes(b"PK")
+        flags = ["--data", str(tmp_path / "data.zip")]
+    else:
+        flags += ["--split", "oficial"]
+    assert main(["train", *flags, "--backbone", "tiny", "--tile-size", "32", "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and "mask has no image" not in err
+
+
 def test_a_density_that_leaves_an_image_without_points_is_refused(demo_dir: Path, tmp_path: Path,
                                                                    capsys: pytest.CaptureFixture) -> None:
     assert main(["train", "--data", str(demo_dir), "--backbone", "tiny", "--tile-size", "32",
