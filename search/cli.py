@@ -77,7 +77,7 @@ def _data_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--class-weights", action="store_true", help="weight the loss by inverse point frequency")
     g.add_argument("--seconds-per-click", type=float, help="annotation time of one click, for the annotation cost "
                    "each trial reports (default 1.75 s: Papadopoulos et al. 2017, 7 s per box of 4 clicks)")
-    g.add_argument("--batch-size", type=int, help="crops per batch (default 8)")
+    g.add_argument("--batch-size", type=int, help="crops per batch (default 8; at least 2: BatchNorm)")
     g.add_argument("--backbone", choices=BACKBONES,
                    help="DeepLabV3 backbone (default resnet50; the demo trains tiny)")
     g.add_argument("--weights", help="auto (default; demo: none): ImageNet backbone weights (torchvision's), "
