@@ -314,6 +314,7 @@ def search_settings_from_args(args: Any) -> SearchSettings:
     resume_every = args.resume_every or (4 if is_uri(storage) else 2)
     base = base.replace(train={"resume_every": resume_every})
     ppi = fixed_or_range(args, "points_per_instance", "points_range", None)
+    density_given = fixed_or_range(args, "density", "density_range", None) is not None  # with ppi: both modes
     density = fixed_or_range(args, "density", "density_range", tuple(defaults["density_range"]))
     share = tuple(args.background_share_range) if args.background_share_range else None
     epochs = fixed_or_range(args, "epochs", "epochs_range", tuple(defaults["epochs_range"]))
@@ -326,7 +327,7 @@ def search_settings_from_args(args: Any) -> SearchSettings:
     base = base.replace(train={"epochs": epochs[1]})  # each trial's own count comes from the range
     space = SearchSpace(lr=fixed_or_range(args, "lr", "lr_range", tuple(defaults["lr_range"])),
                         density=density, points_per_instance=ppi, epochs=epochs,
-                        both_modes=ppi is not None and (args.density_range is not None or args.density is not None),
+                        both_modes=ppi is not None and density_given,
                         background_share=share,
                         class_weights=args.search_class_weights,
                         unlabeled_losses=tuple(args.unlabeled_loss) if args.unlabeled_loss and
