@@ -23,6 +23,17 @@ def _bands(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"{text!r}: give band numbers separated by commas, e.g. 1,2,3,4") from None
 
 
+def _gpus(text: str) -> float | str:
+    """``auto`` or a number of GPUs per trial."""
+    if text == "auto":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give auto, or GPUs per trial such as 1, 0.5 or 0 (CPU trials)"
+                                         ) from None
+
+
 class _Parser(argparse.ArgumentParser):
     """A subcommand's parser: abbreviations off, so a flag is only ever what it spells (and --resume can tell which
     flags were given)."""
@@ -66,10 +77,13 @@ def _data_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--class-weights", action="store_true", help="weight the loss by inverse point frequency")
     g.add_argument("--seconds-per-click", type=float, help="annotation time of one click, for the annotation cost "
                    "each trial reports (default 1.75 s: Papadopoulos et al. 2017, 7 s per box of 4 clicks)")
-    g.add_argument("--batch-size", type=int, help="crops per batch (default 8)")
+    g.add_argument("--batch-size", type=int, help="crops per batch (default 8; at least 2: BatchNorm)")
     g.add_argument("--backbone", choices=BACKBONES,
                    help="DeepLabV3 backbone (default resnet50; the demo trains tiny)")
-    g.add_argument("--weights", help="none, auto (ImageNet if on disk), imagenet, coco, or a state-dict file")
+    g.add_argument("--weights", help="auto (default; demo: none): ImageNet backbone weights (torchvision's), "
+                   "taken from torchvision's cache or downloaded once into it by the driver; offline without the "
+                   "file the run stops and says where to put it, unless --allow-random-init; the tiny network has "
+                   "none. Or none, imagenet, coco (the whole DeepLabV3), or a state-dict file")
     g.add_argument("--allow-random-init", action="store_true", help="train from scratch if weights are unavailable")
     g.add_argument("--bn-recalibration-batches", type=int, default=8,
                    help="batches to re-estimate BatchNorm statistics before each validation (0: off)")
@@ -90,6 +104,7 @@ def _data_flags(p: argparse.ArgumentParser) -> None:
 
 def _train_parser(sub: Any) -> None:
     p = sub.add_parser("train", help="one training run", description="Train one model from simulated points.")
+    p.add_argument("--config", help="YAML file of flag values (flags given on the command line override it)")
     _data_flags(p)
     p.add_argument("--lr", type=float, help="Adam's peak learning rate (default 1e-4)")
     pts = p.add_mutually_exclusive_group()
@@ -110,6 +125,10 @@ def _run_parser(sub: Any) -> argparse.ArgumentParser:
     s.add_argument("--points-range", type=int, nargs=2, metavar=("LO", "HI"),
                    help="search clicks per instance in [LO, HI] instead of density")
     s.add_argument("--epochs-range", type=int, nargs=2, metavar=("LO", "HI"), help="epochs, integers in [LO, HI]")
+    s.add_argument("--lr", type=float, help="a fixed learning rate (--lr-range X X)")
+    s.add_argument("--density", type=float, help="a fixed point density (--density-range X X)")
+    s.add_argument("--points-per-instance", type=int, help="fixed clicks per instance (--points-range K K)")
+    s.add_argument("--epochs", type=int, help="a fixed epoch count (--epochs-range N N)")
     s.add_argument("--background-share-range", type=float, nargs=2, metavar=("LO", "HI"),
                    help="with --points-range: search the share of clicks on background (a prior-aware annotator)")
     s.add_argument("--search-class-weights", action="store_true",
@@ -124,7 +143,9 @@ def _run_parser(sub: Any) -> argparse.ArgumentParser:
     s.add_argument("--trials", type=int, help="number of trials (default 16; demo 4)")
     s.add_argument("--max-concurrent", type=int, default=0, help="trials at once (default: as resources allow)")
     s.add_argument("--cpus-per-trial", type=float, default=1.0)
-    s.add_argument("--gpus-per-trial", type=float, default=0.0, help="e.g. 1, 0.5 or 0.25 to pack trials on a GPU")
+    s.add_argument("--gpus-per-trial", type=_gpus, default="auto",
+                   help="auto (default): 1 where the machine or cluster has GPUs (or its autoscaler can start them), "
+                        "else 0; 0 keeps trials on CPUs; 0.5 or 0.25 packs trials on a GPU")
     s.add_argument("--scheduler", choices=("none", "asha"), help="asha stops weak trials early; the top of "
                    "--epochs-range is then every trial's budget (default none)")
     s.add_argument("--grace-period", type=int, help="ASHA: epochs before a trial can be stopped (default 1)")
@@ -246,7 +267,7 @@ def config_argv(path: str, parser: argparse.ArgumentParser) -> list[str]:
     unknown = sorted(str(k) for k in raw if str(k).replace("-", "_") not in actions)
     if unknown:
         raise ConfigError(f"--config {path}: unknown setting(s) {unknown}; use the flag names of "
-                          "`pointtune run --help` (e.g. lr_range, trials)")
+                          f"`{parser.prog} --help` (e.g. tile_size, batch_size)")
     argv: list[str] = []
     for key, value in raw.items():
         action = actions[str(key).replace("-", "_")]
@@ -264,7 +285,7 @@ def config_argv(path: str, parser: argparse.ArgumentParser) -> list[str]:
         for v in values:
             try:
                 converted = action.type(str(v)) if action.type else str(v)
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, argparse.ArgumentTypeError):
                 kind = getattr(action.type, "__name__", "value")
                 raise ConfigError(f"--config {path}: {key}: {v!r} is not a valid {kind}") from None
             if action.choices is not None and converted not in action.choices:
@@ -279,24 +300,33 @@ def explicit_flags(argv: list[str], parser: argparse.ArgumentParser) -> set[str]
     return {a.dest for a in parser._actions if given & set(a.option_strings)}
 
 
+def with_command(argv: list[str]) -> list[str]:
+    """``pointtune [run flags]`` means ``pointtune run [run flags]``, and ``pointtune`` alone the demo search."""
+    i = next((k for k, token in enumerate(argv) if token not in ("-v", "--verbose")), len(argv))
+    if i == len(argv) or (argv[i].startswith("-") and argv[i] not in ("-h", "--help")):
+        return [*argv[:i], "run", *argv[i:]]
+    return argv
+
+
 def parse(argv: list[str]) -> argparse.Namespace:
-    """Parse, expanding ``run --config FILE.yaml`` into flags that the command line's own flags override.
+    """Parse, expanding ``run``'s or ``train``'s ``--config FILE.yaml`` into flags that the command line's own flags
+    override.
 
     Raises:
         ConfigError: a bad ``--config`` file, or ``--resume`` with flags it would not apply.
     """
     from trainable.config import ConfigError
 
-    parser, run = build_parser()
+    parser, _ = build_parser()
+    argv = with_command(argv)
     args = parser.parse_args(argv)
-    if args.command is None:  # `pointtune` alone (or with only -v): the demo search
-        argv = [*argv, "run"]
-        args = parser.parse_args(argv)
-    if args.command != "run":
+    if args.command not in ("run", "train"):
         return args
-    position = argv.index("run") + 1
-    if args.resume:
-        ignored = sorted(explicit_flags(argv[position:], run) - RESUME_FLAGS)
+    (commands,) = [a.choices for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    command = commands[args.command]
+    position = argv.index(args.command) + 1
+    if args.command == "run" and args.resume:
+        ignored = sorted(explicit_flags(argv[position:], command) - RESUME_FLAGS)
         if ignored:
             raise ConfigError(
                 "--resume continues the search with the settings it was started with, so it would ignore "
@@ -304,7 +334,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
                 "--address, --trials to raise the budget and --retry-failed go with --resume), or start a new search "
                 "with another --name")
     if args.config:
-        argv = [*argv[:position], *config_argv(args.config, run), *argv[position:]]
+        argv = [*argv[:position], *config_argv(args.config, command), *argv[position:]]
         args = parser.parse_args(argv)
     return args
 

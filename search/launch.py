@@ -40,7 +40,7 @@ from search.searcher import (
     local_journal_path,
     make_search_algorithm,
 )
-from search.settings import SearchSettings
+from search.settings import SearchSettings, resolve_gpus
 from search.space import build_param_space
 from search.tensorboard import TensorBoardLog
 from trainable import storage
@@ -261,6 +261,9 @@ def run_search(settings: SearchSettings) -> int:
         print("autoscaling cluster: can start " + ", ".join(
             f"up to {t.max_workers} x {t.name} ({t.resources.get('CPU', 0):g} CPU/{t.resources.get('GPU', 0):g} GPU)"
             for t in node_types), flush=True)
+    settings, gpus_line = resolve_gpus(settings, ray.cluster_resources(), {t.name: t.resources for t in node_types})
+    if gpus_line:
+        print(gpus_line, flush=True)
     slots = check_resources(settings.cpus_per_trial, settings.gpus_per_trial, node_types)
     check_storage_for_autoscaling(settings.storage, node_types)
     check_shared_storage(settings.storage)

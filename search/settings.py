@@ -94,7 +94,7 @@ class SearchSettings:
     trials: int = 16
     max_concurrent: int = 0  # 0: as many as the resources allow
     cpus_per_trial: float = 1.0
-    gpus_per_trial: float = 0.0
+    gpus_per_trial: float | Literal["auto"] = "auto"  # auto: one where Ray has GPUs, else none (resolve_gpus)
     scheduler: Literal["none", "asha"] = "none"
     grace_period: int = 1
     reduction_factor: int = 3
@@ -113,16 +113,22 @@ class SearchSettings:
     reference: Literal["none", "full"] = "none"  # after the search, one fully supervised trial to compare with
 
     def validate(self) -> SearchSettings:
-        self.base.validate()
         self.space.validate()
+        lo, hi = self.space.epochs
+        if self.base.train.warmup_epochs >= lo:  # each trial's own epoch count is checked against it in the trial
+            raise ConfigError(f"--warmup-epochs {self.base.train.warmup_epochs:g} must be below the low end of "
+                              f"--epochs-range {lo} {hi} (--epochs N sets both ends): a trial of {lo} epoch(s) "
+                              "would end during its warm-up; lower --warmup-epochs or raise the low end")
+        self.base.validate()
         if self.trials < 1:
             raise ConfigError(f"--trials {self.trials}: need at least 1")
         if self.max_concurrent < 0:
             raise ConfigError(f"--max-concurrent {self.max_concurrent}: use 0 (auto) or a positive count")
-        if self.cpus_per_trial <= 0 or self.gpus_per_trial < 0:
-            raise ConfigError("--cpus-per-trial must be > 0 and --gpus-per-trial >= 0")
-        if self.gpus_per_trial > 1 and not float(self.gpus_per_trial).is_integer():
-            raise ConfigError(f"--gpus-per-trial {self.gpus_per_trial:g}: above 1 it must be a whole number")
+        gpus = self.gpus_per_trial
+        if self.cpus_per_trial <= 0 or (gpus != "auto" and gpus < 0):
+            raise ConfigError("--cpus-per-trial must be > 0 and --gpus-per-trial auto or >= 0")
+        if gpus != "auto" and gpus > 1 and not float(gpus).is_integer():
+            raise ConfigError(f"--gpus-per-trial {gpus:g}: above 1 it must be a whole number")
         if self.scheduler not in ("none", "asha"):
             raise ConfigError(f"--scheduler {self.scheduler!r}: use none or asha")
         if self.grace_period < 1 or self.reduction_factor < 2:
@@ -163,6 +169,40 @@ class SearchSettings:
         return cls(base=TrialConfig.from_dict(d.pop("base")), space=SearchSpace(**space), **d)
 
 
+def choose_gpus_per_trial(cluster: dict[str, float], launchable: dict[str, dict[str, float]]) -> tuple[float, str]:
+    """What ``--gpus-per-trial auto`` means on a cluster: one GPU per trial where it has GPUs, none otherwise.
+
+    Args:
+        cluster: the resources of the nodes that are up (``ray.cluster_resources()``).
+        launchable: the resources of each worker type an autoscaler can start, by type name (empty without one).
+
+    Returns:
+        GPUs per trial and why, in words.
+    """
+    if cluster.get("GPU", 0) >= 1:
+        return 1.0, f"Ray sees {cluster['GPU']:g} GPU(s)"
+    with_gpus = [f"{name} ({res['GPU']:g} GPU)" for name, res in launchable.items() if res.get("GPU", 0) >= 1]
+    if with_gpus:
+        return 1.0, f"no GPU is up, and the autoscaler can start {', '.join(with_gpus)}"
+    return 0.0, "no GPU on this machine or cluster"
+
+
+def resolve_gpus(settings: SearchSettings, cluster: dict[str, float],
+                 launchable: dict[str, dict[str, float]]) -> tuple[SearchSettings, str | None]:
+    """``--gpus-per-trial auto`` made a number, once, in the driver after Ray starts (``choose_gpus_per_trial``).
+
+    Returns:
+        The settings with a number of GPUs per trial, and the line that says which and why (None where the number
+        was given).
+    """
+    if settings.gpus_per_trial != "auto":
+        return settings, None
+    gpus, why = choose_gpus_per_trial(cluster, launchable)
+    line = (f"GPUs: 1 per trial (--gpus-per-trial auto: {why}; --gpus-per-trial 0 keeps trials on CPUs)" if gpus
+            else f"GPUs: none (--gpus-per-trial auto: {why}); trials train on CPUs")
+    return dataclasses.replace(settings, gpus_per_trial=gpus), line
+
+
 def resolve_storage(storage: str) -> str:
     """Absolute local path (trials run inside their own directories) or the URI unchanged."""
     return storage if is_uri(storage) else str(Path(storage).expanduser().resolve())
@@ -182,8 +222,12 @@ def pick(args: Any, key: str, defaults: dict[str, Any]) -> Any:
     return defaults[key] if value is None else value
 
 
-def trial_config_from_args(args: Any) -> tuple[TrialConfig, dict[str, Any]]:
+def trial_config_from_args(args: Any, validate: bool = True) -> tuple[TrialConfig, dict[str, Any]]:
     """The base trial config from parsed flags; with no ``--data``, the built-in demo scenes and demo defaults.
+
+    Args:
+        args: the parsed flags.
+        validate: check the config (a search checks it with its ranges: ``SearchSettings.validate``).
 
     Returns:
         The config and the defaults table that was used (``DEFAULTS`` or ``DEMO_DEFAULTS``).
@@ -248,29 +292,49 @@ def trial_config_from_args(args: Any) -> tuple[TrialConfig, dict[str, Any]]:
                           metric=pick(args, "metric", defaults), unlabeled_loss=losses[0],
                           unlabeled_weight=pick(args, "unlabeled_weight", defaults)),
     )
-    return cfg.validate(), defaults
+    return cfg.validate() if validate else cfg, defaults
+
+
+def fixed_or_range(args: Any, fixed: str, ranged: str, default: tuple | None) -> tuple | None:
+    """A searched range from its flag (``--lr-range LO HI``) or from the fixed value's (``--lr X`` is
+    ``--lr-range X X``); ``default`` when neither is given.
+
+    Raises:
+        ConfigError: both are given.
+    """
+    value, span = getattr(args, fixed, None), getattr(args, ranged, None)
+    if value is not None and span is not None:
+        one, both = "--" + fixed.replace("_", "-"), "--" + ranged.replace("_", "-")
+        raise ConfigError(f"{one} {value:g} and {both} {span[0]:g} {span[1]:g}: give one of them ({one} X is "
+                          f"{both} X X)")
+    if value is not None:
+        return (value, value)
+    return tuple(span) if span is not None else default
 
 
 def search_settings_from_args(args: Any) -> SearchSettings:
-    base, defaults = trial_config_from_args(args)
+    base, defaults = trial_config_from_args(args, validate=False)
     storage = resolve_storage(args.storage)
     # a resume state is 3x the model (weights and Adam's moments): every other epoch on a local disk (the first
     # version wrote 3x every epoch), every 4th to a bucket (uploads); a crash re-runs the epochs since
     resume_every = args.resume_every or (4 if is_uri(storage) else 2)
     base = base.replace(train={"resume_every": resume_every})
-    ppi = tuple(args.points_range) if args.points_range else None
+    ppi = fixed_or_range(args, "points_per_instance", "points_range", None)
+    density_given = fixed_or_range(args, "density", "density_range", None) is not None  # with ppi: both modes
+    density = fixed_or_range(args, "density", "density_range", tuple(defaults["density_range"]))
     share = tuple(args.background_share_range) if args.background_share_range else None
-    epochs = tuple(pick(args, "epochs_range", defaults))
+    epochs = fixed_or_range(args, "epochs", "epochs_range", tuple(defaults["epochs_range"]))
     scheduler = args.scheduler or "none"
     if scheduler == "asha" and not args.asha_search_epochs and epochs[0] != epochs[1]:
         log.info("--scheduler asha: the epoch count is the budget, not a searched value: every trial's schedule "
                  "spans %d epochs and ASHA stops weak trials at its rungs (add --asha-search-epochs to search it "
                  "too)", epochs[1])
         epochs = (epochs[1], epochs[1])
-    space = SearchSpace(lr=tuple(pick(args, "lr_range", defaults)),
-                        density=tuple(pick(args, "density_range", defaults)),
-                        points_per_instance=ppi, epochs=epochs,
-                        both_modes=ppi is not None and args.density_range is not None, background_share=share,
+    base = base.replace(train={"epochs": epochs[1]})  # each trial's own count comes from the range
+    space = SearchSpace(lr=fixed_or_range(args, "lr", "lr_range", tuple(defaults["lr_range"])),
+                        density=density, points_per_instance=ppi, epochs=epochs,
+                        both_modes=ppi is not None and density_given,
+                        background_share=share,
                         class_weights=args.search_class_weights,
                         unlabeled_losses=tuple(args.unlabeled_loss) if args.unlabeled_loss and
                         len(args.unlabeled_loss) > 1 else (),

@@ -154,7 +154,8 @@ def test_resources_no_node_has_are_refused_before_any_trial(two_nodes, demo_dir:
 
     cluster, _ = two_nodes
     try:
-        for flags, message in ((["--cpus-per-trial", "2"], "no node can run a trial needing 2 CPU and 0 GPU"),
+        # --gpus-per-trial auto: the nodes have GPUs, so a trial asks for one
+        for flags, message in ((["--cpus-per-trial", "2"], "no node can run a trial needing 2 CPU and 1 GPU"),
                                (["--gpus-per-trial", "2"], "needing 1 CPU and 2 GPU")):
             assert main(["run", "--address", cluster.address, "--data", str(demo_dir), "--backbone", "tiny",
                          "--tile-size", "32", "--density-range", "0.01", "0.1", *flags,

@@ -38,6 +38,19 @@ def test_bn_statistics_are_re_estimated_before_validation() -> None:
     assert fresh < 1e-3 < stale / 10, (stale, fresh)
 
 
+def test_bn_re_estimation_passes_over_batches_of_one_crop() -> None:
+    """A batch of one crop in train mode is an error in DeepLabV3 (image pooling leaves one value per channel)."""
+    model = build_model(ModelConfig(backbone="mobilenet_v3_large", weights="none"), num_classes=3)
+    first_bn = model.backbone["0"][1]
+    batches = _batches(2, offset=3.0)
+    single = {key: value[:1] for key, value in batches[0].items()}
+    assert recalibrate_batchnorm(model, [single, batches[0], single, batches[1]], torch.device("cpu"), 8) == 2
+    after_two = first_bn.running_mean.clone()
+    assert recalibrate_batchnorm(model, [single, single], torch.device("cpu"), 8) == 0
+    assert torch.equal(first_bn.running_mean, after_two), "no batch of two: the statistics stay as they were"
+    assert first_bn.momentum == 0.01
+
+
 def test_bn_re_estimation_fixes_collapsed_eval_predictions() -> None:
     model = nn.Sequential(nn.Conv2d(3, 3, 1), nn.BatchNorm2d(3, momentum=0.01))
     model[0].weight.data = torch.eye(3).view(3, 3, 1, 1)

@@ -128,3 +128,99 @@ def test_run_with_bad_data_exits_2_before_ray_or_any_file(tmp_path: Path, capsys
     err = capsys.readouterr().err
     assert "2 problem(s)" in err and "a.png: image has no mask" in err and "b.png: mask has no image" in err
     assert not ray.is_initialized() and not storage.exists()
+
+
+def test_run_takes_fixed_values_as_one_value_ranges(demo_dir: Path) -> None:
+    s = _settings(["run", "--data", str(demo_dir), "--lr", "1e-3", "--density", "0.05", "--epochs", "3"])
+    assert (s.space.lr, s.space.density, s.space.epochs) == ((1e-3, 1e-3), (0.05, 0.05), (3, 3))
+    dists, fixed = _suggested(s)
+    assert dists == {} and fixed == {"train/lr": 1e-3, "train/epochs": 3, "points/mode": "density",
+                                     "points/density": 0.05}
+    clicks = _settings(["run", "--data", str(demo_dir), "--points-per-instance", "2", "--lr-range", "1e-4", "1e-2"])
+    assert clicks.space.points_per_instance == (2, 2) and clicks.space.modes == ("per_instance",)
+    assert clicks.space.lr == (1e-4, 1e-2)
+    both = _settings(["run", "--data", str(demo_dir), "--points-per-instance", "2", "--density", "0.05"])
+    assert both.space.modes == ("density", "per_instance"), "as --points-range 2 2 with --density-range"
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--lr", "1e-3", "--lr-range", "1e-4", "1e-2"], "--lr 0.001 and --lr-range 0.0001 0.01: give one of them"),
+    (["--epochs", "3", "--epochs-range", "1", "4"], "--epochs 3 and --epochs-range 1 4"),
+    (["--density", "0.05", "--density-range", "0.01", "0.1"], "--density 0.05 and --density-range 0.01 0.1"),
+    (["--points-per-instance", "2", "--points-range", "1", "3"], "--points-per-instance 2 and --points-range 1 3"),
+])
+def test_a_fixed_value_and_its_range_together_are_refused(demo_dir: Path, flags: list[str], message: str,
+                                                          capsys: pytest.CaptureFixture) -> None:
+    assert main(["run", "--data", str(demo_dir), *flags]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_warmup_is_checked_against_the_fewest_epochs_a_trial_may_get(demo_dir: Path,
+                                                                     capsys: pytest.CaptureFixture) -> None:
+    assert main(["run", "--data", str(demo_dir), "--warmup-epochs", "2", "--epochs-range", "1", "4"]) == 2
+    err = capsys.readouterr().err
+    assert "--warmup-epochs 2 must be below the low end of --epochs-range 1 4" in err
+    assert _settings(["run", "--data", str(demo_dir), "--warmup-epochs", "11", "--epochs-range", "12", "20"])
+    asha = _settings(["run", "--data", str(demo_dir), "--warmup-epochs", "2", "--epochs-range", "1", "4",
+                      "--scheduler", "asha"])
+    assert asha.space.epochs == (4, 4), "with ASHA every trial's schedule spans the top of the range"
+
+
+def test_train_takes_a_yaml_config_as_run_does(demo_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from search.settings import trial_config_from_args
+
+    cfg = tmp_path / "train.yaml"
+    cfg.write_text(f"data: {demo_dir}\nbackbone: tiny\ntile_size: 32\nlr: 3e-3\nepochs: 5\n")
+    args = parse(["train", "--config", str(cfg), "--epochs", "2"])
+    trial, _ = trial_config_from_args(args)
+    assert (trial.train.lr, trial.train.epochs, trial.model.backbone) == (3e-3, 2, "tiny"), "the flag overrides"
+    assert trial.data.tile_size == 32 and trial.data.root == str(demo_dir)
+    cfg.write_text("trials: 3\n")
+    assert main(["train", "--config", str(cfg)]) == 2
+    assert "unknown setting(s) ['trials']; use the flag names of `pointtune train --help`" in capsys.readouterr().err
+
+
+def test_flags_without_a_command_are_a_search(tmp_path: Path) -> None:
+    """README's demo: `pointtune --backbone mobilenet_v3_large` is `pointtune run --backbone mobilenet_v3_large`."""
+    args = parse(["--backbone", "mobilenet_v3_large"])
+    assert args.command == "run" and args.backbone == "mobilenet_v3_large"
+    args = parse(["-v", "--data", str(tmp_path), "--trials", "2"])
+    assert args.command == "run" and args.verbose and args.trials == 2
+    assert parse([]).command == "run" and parse(["results", str(tmp_path)]).command == "results"
+
+
+def test_gpus_per_trial_is_auto_unless_given(demo_dir: Path, capsys: pytest.CaptureFixture) -> None:
+    assert parse(["run"]).gpus_per_trial == "auto"
+    assert _settings(["run", "--data", str(demo_dir)]).gpus_per_trial == "auto"
+    assert _settings(["run", "--data", str(demo_dir), "--gpus-per-trial", "0"]).gpus_per_trial == 0.0
+    with pytest.raises(SystemExit) as exit_:
+        parse(["run", "--data", str(demo_dir), "--gpus-per-trial", "some"])
+    assert exit_.value.code == 2
+    assert "'some': give auto, or GPUs per trial" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("cluster, launchable, gpus, why", [
+    ({"CPU": 16.0, "GPU": 4.0}, {}, 1.0, "Ray sees 4 GPU(s)"),
+    ({"CPU": 2.0}, {}, 0.0, "no GPU on this machine or cluster"),
+    ({"CPU": 0.0}, {"gpu_worker": {"CPU": 8.0, "GPU": 1.0}, "cpu_worker": {"CPU": 8.0}}, 1.0,
+     "no GPU is up, and the autoscaler can start gpu_worker (1 GPU)"),
+    ({"CPU": 4.0}, {"cpu_worker": {"CPU": 8.0}}, 0.0, "no GPU on this machine or cluster"),
+])
+def test_gpus_per_trial_auto_gives_a_gpu_where_the_cluster_has_them(cluster: dict, launchable: dict, gpus: float,
+                                                                    why: str) -> None:
+    from search.settings import choose_gpus_per_trial
+
+    assert choose_gpus_per_trial(cluster, launchable) == (gpus, why)
+
+
+def test_gpus_per_trial_auto_is_resolved_once_and_said(demo_dir: Path) -> None:
+    from search.settings import resolve_gpus
+
+    auto = _settings(["run", "--data", str(demo_dir)])
+    resolved, line = resolve_gpus(auto, {"CPU": 8.0, "GPU": 1.0}, {})
+    assert resolved.gpus_per_trial == 1.0 and line.startswith("GPUs: 1 per trial (--gpus-per-trial auto: Ray sees")
+    resolved, line = resolve_gpus(auto, {"CPU": 2.0}, {})
+    assert resolved.gpus_per_trial == 0.0 and line.startswith("GPUs: none (--gpus-per-trial auto: no GPU")
+    given = _settings(["run", "--data", str(demo_dir), "--gpus-per-trial", "0.5"])
+    assert resolve_gpus(given, {"GPU": 8.0}, {}) == (given, None), "a number given stays"
+    assert SearchSettings.from_dict(auto.to_dict()) == auto

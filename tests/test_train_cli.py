@@ -65,6 +65,26 @@ def test_deeplabv3_through_the_cli(demo_dir: Path, tmp_path: Path) -> None:
     assert "classifier.4.weight" in state["model"] and state["model"]["classifier.4.weight"].shape[0] == 6
 
 
+def test_a_trailing_batch_of_one_crop_trains_with_deeplabv3(demo_dir: Path, tmp_path: Path) -> None:
+    """3 crops in batches of 2 (as 9 in batches of 8): the second batch gets a second crop, since one crop cannot
+    train DeepLabV3's BatchNorm."""
+    assert main(["train", "--data", str(demo_dir), "--backbone", "mobilenet_v3_large", "--weights", "none",
+                 "--tile-size", "32", "--epochs", "1", "--batch-size", "2", "--crops-per-epoch", "3",
+                 "--out", str(tmp_path)]) == 0
+    with (tmp_path / "metrics.csv").open() as f:
+        assert [int(r["epoch"]) for r in csv.DictReader(f)] == [1]
+
+
+@pytest.mark.parametrize("command", ["train", "run"])
+def test_a_batch_of_one_is_refused_naming_the_backbone(demo_dir: Path, tmp_path: Path, command: str,
+                                                       capsys: pytest.CaptureFixture) -> None:
+    assert main([command, "--data", str(demo_dir), "--backbone", "mobilenet_v3_large", "--weights", "none",
+                 "--batch-size", "1", "--out" if command == "train" else "--storage", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "--batch-size 1: mobilenet_v3_large has BatchNorm layers" in err and "use --batch-size 2 or more" in err
+    assert not list(tmp_path.iterdir()), "refused before anything is written"
+
+
 def test_dubai_end_to_end(dubai_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     code = main(["train", "--data", str(dubai_dir), "--format", "dubai_aerial", "--backbone", "tiny",
                  "--resize", "0.25", "--tile-size", "64", "--epochs", "2", "--crops-per-epoch", "32",

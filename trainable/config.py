@@ -158,8 +158,10 @@ class ModelConfig:
         backbone: DeepLabV3 backbone; ``tiny`` is a small stand-in CNN for fast tests.
         in_channels: input bands; with pretrained weights and more than 3, the first convolution is widened and
             keeps its RGB filters for the first three bands.
-        weights: ``none``, ``auto`` (ImageNet backbone weights if already on disk, else none),
-            ``imagenet`` (backbone), ``coco`` (whole DeepLabV3, COCO-VOC labels), or a path to a state dict.
+        weights: ``auto``: ImageNet backbone weights (torchvision's), taken from torchvision's cache or downloaded
+            once into it by the driver; offline without the file the run stops and says where to put it, unless
+            ``allow_random_init``; the tiny network has none. Or ``none``, ``imagenet`` (as auto, an error for
+            tiny), ``coco`` (whole DeepLabV3, COCO-VOC labels), or a path to a state dict.
         allow_random_init: when requested weights cannot be found or downloaded, continue from random init
             instead of stopping.
         weights_source, weights_sha256, weights_note: what ``weights`` resolved to (file or URL, its SHA-256, and
@@ -191,7 +193,7 @@ class TrainConfig:
         lr_schedule: ``poly`` (DeepLab's ``(1 - progress) ** poly_power``), ``cosine`` or ``constant``.
         poly_power: exponent of the poly schedule (0.9 as in DeepLab and torchvision's references).
         warmup_epochs: linear warm-up from 0 over this many epochs (may be fractional; 0 = none).
-        batch_size: training crops per batch.
+        batch_size: training crops per batch (at least 2: every backbone has BatchNorm).
         weight_decay: Adam weight decay.
         bn_recalibration_batches: training batches used to re-estimate BatchNorm statistics before each
             validation (0 disables). Short runs need it: MobileNetV3's BN momentum of 0.01 leaves running
@@ -228,7 +230,7 @@ class TrainConfig:
         if self.epochs < 1:
             raise ConfigError(f"epochs={self.epochs}: use 1 or more")
         if self.batch_size < 1:
-            raise ConfigError(f"batch_size={self.batch_size}: use 1 or more")
+            raise ConfigError(f"batch_size={self.batch_size}: use 2 or more")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ConfigError(f"device {self.device!r}: use auto, cpu or cuda")
         if self.lr_schedule not in LR_SCHEDULES:
@@ -263,6 +265,10 @@ class TrialConfig:
     def validate(self) -> TrialConfig:
         for part in (self.data, self.points, self.model, self.train):
             part.validate()
+        if self.train.batch_size < 2:  # every backbone has BatchNorm, tiny included
+            raise ConfigError(f"--batch-size {self.train.batch_size}: {self.model.backbone} has BatchNorm layers, "
+                              "which in training need at least 2 crops per batch (DeepLabV3's image pooling leaves "
+                              "one value per channel and crop); use --batch-size 2 or more")
         return self
 
     def to_dict(self) -> dict[str, dict[str, Any]]:

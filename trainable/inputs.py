@@ -124,6 +124,23 @@ def training_clicks(index: DatasetIndex, cfg: TrialConfig, cache: NodeCache | No
     return clicks, stats
 
 
+def epoch_crops(crops: int, batch_size: int) -> tuple[int, bool]:
+    """Crops drawn per epoch and whether the loader drops a trailing partial batch: no batch of one crop.
+
+    BatchNorm in train mode needs two values per channel, and DeepLabV3's image pooling reduces a crop to one, so a
+    batch of one crop cannot train. From two full batches up an epoch is whole batches (the trailing partial one is
+    dropped); below that the trailing batch is kept, and one of a single crop gets one more crop (9 crops in
+    batches of 8 train as 8 + 2, 1 crop as 2).
+
+    Returns:
+        The crops to draw and ``drop_last`` for the loader.
+    """
+    drop_last = crops >= 2 * batch_size
+    if not drop_last and crops % batch_size == 1:
+        crops += 1
+    return crops, drop_last
+
+
 def build_inputs(index: DatasetIndex, cfg: TrialConfig, pin_memory: bool = False,
                  cache: NodeCache | None = None) -> TrialInputs:
     """Loaders of one trial; ``pin_memory`` (for CUDA) makes the batches' copies to the GPU asynchronous."""
@@ -131,14 +148,13 @@ def build_inputs(index: DatasetIndex, cfg: TrialConfig, pin_memory: bool = False
     clicks, stats = training_clicks(index, cfg, cache)
     normalizer = normalizer_of(cfg, index)
     train_sizes = sizes(index, train)
-    length = cfg.data.crops_per_epoch or TrainCrops.auto_length(train_sizes, cfg.data.tile_size,
-                                                                  cfg.train.batch_size)
+    length, drop_last = epoch_crops(cfg.data.crops_per_epoch or TrainCrops.auto_length(
+        train_sizes, cfg.data.tile_size, cfg.train.batch_size), cfg.train.batch_size)
     valid = mask_sources(index, train, cache) if cfg.train.unlabeled_loss != "none" else None
     crops = TrainCrops(image_sources(index, train, cache), train_sizes, clicks, normalizer, cfg.data.tile_size,
                        length, cfg.data.flips, cfg.data.rotations, cfg.train.seed, valid)
-    # drop_last: a trailing batch of 1 crop breaks BatchNorm in DeepLabV3's image-pooling branch
-    train_loader = DataLoader(crops, batch_size=cfg.train.batch_size, shuffle=False,
-                              drop_last=length >= 2 * cfg.train.batch_size, pin_memory=pin_memory)
+    train_loader = DataLoader(crops, batch_size=cfg.train.batch_size, shuffle=False, drop_last=drop_last,
+                              pin_memory=pin_memory)
     val_tiles = GridTiles(image_sources(index, val, cache), mask_sources(index, val, cache), sizes(index, val),
                           normalizer, cfg.data.tile_size, validation_points(index, cfg, val, cache))
     val_loader = DataLoader(val_tiles, batch_size=cfg.train.batch_size, shuffle=False, pin_memory=pin_memory)

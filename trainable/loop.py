@@ -114,7 +114,9 @@ def recalibrate_batchnorm(model: nn.Module, loader: DataLoader, device: torch.de
 
     Short runs need it: torchvision's MobileNetV3 uses BN momentum 0.01, so after a few hundred steps the running
     statistics still lag the weights and eval-mode predictions collapse to one class. Statistics are reset and
-    averaged with equal weight (momentum None) over the batches; the layers' momenta are then restored.
+    averaged with equal weight (momentum None) over the batches; the layers' momenta are then restored. A batch of
+    one crop is passed over (DeepLabV3's image pooling leaves BatchNorm one value per channel: no statistics); with
+    no batch of two or more the statistics stay as they were.
 
     Returns:
         The number of batches used (0 when the model has no BatchNorm or ``num_batches`` is 0).
@@ -123,14 +125,17 @@ def recalibrate_batchnorm(model: nn.Module, loader: DataLoader, device: torch.de
     if not norms or num_batches <= 0:
         return 0
     momenta = [m.momentum for m in norms]
-    for m in norms:
-        m.reset_running_stats()
-        m.momentum = None  # cumulative average over the batches below
     model.train()
     used = 0
     for batch in loader:
         if used == num_batches:
             break
+        if len(batch["image"]) < 2:
+            continue
+        if used == 0:
+            for m in norms:
+                m.reset_running_stats()
+                m.momentum = None  # cumulative average over the batches used
         image, _ = _to_device(batch, device)
         with autocast(device):
             model(image)

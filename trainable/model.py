@@ -1,13 +1,14 @@
 """DeepLabV3 builders (torchvision) with the classifier replaced for N classes, and their weights.
 
-Weights: ``none``; ``auto`` (ImageNet backbone weights where the backbone has them, else none); ``imagenet``
-(backbone, torchvision's ``*_Weights.IMAGENET1K_V1``); ``coco`` (the whole DeepLabV3, torchvision's
-``COCO_WITH_VOC_LABELS_V1``); or a path to a state dict (``.pt``/``.pth``, also a pointtune checkpoint/export).
+Weights: ``auto``: ImageNet backbone weights (torchvision's ``*_Weights.IMAGENET1K_V1``), taken from torchvision's
+cache or downloaded once into it by the driver; offline without the file the run stops and says where to put it,
+unless ``allow_random_init``; the tiny network has none. Or ``none``; ``imagenet`` (as auto, an error for tiny);
+``coco`` (the whole DeepLabV3, torchvision's ``COCO_WITH_VOC_LABELS_V1``); or a path to a state dict
+(``.pt``/``.pth``, also a pointtune checkpoint/export).
 
-Weights are *resolved* once (``resolve_weights``: the search's driver, or ``train``): torchvision's cached file is
-used, or downloaded once from torchvision's own URL into torchvision's own cache; offline without it the run stops
-unless ``allow_random_init``. The resolved choice (file and SHA-256, or random init) goes into the config, and the
-state dict reaches trials with the data, so no node downloads anything.
+Weights are *resolved* once (``resolve_weights``: the search's driver, or ``train``). The resolved choice (file and
+SHA-256, or random init) goes into the config, and the state dict reaches trials with the data, so no node
+downloads anything.
 """
 
 from __future__ import annotations
