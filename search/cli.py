@@ -214,10 +214,10 @@ def _suggest_parser(sub: Any) -> None:
     p.add_argument("--out", required=True, help="file to write: .csv or .geojson")
     p.add_argument("--points", help="the clicks so far (never suggested again; none closer than the radius); default: "
                    "the clicks file the model was trained on, if it recorded one")
-    p.add_argument("--strategy", default="regions",  # checked by SuggestSettings (no numpy import to parse flags)
-                   help="regions: one click per predicted region, most errors the model expects first; margin: "
-                   "smallest gap between the two likeliest classes; entropy; random: uniform, blind to the model "
-                   "(the control) (default regions)")
+    p.add_argument("--strategy", default="margin",  # checked by SuggestSettings (no numpy import to parse flags)
+                   help="margin: smallest gap between the two likeliest classes (default; measured best on the demo "
+                   "scenes, benchmarks/active_clicks.py); regions: one click per predicted region, most errors the "
+                   "model expects first; entropy; random: uniform, blind to the model (the control)")
     p.add_argument("--radius", type=float, help="no two clicks (old or new) closer than this, in pixels of the image "
                    "(default: sqrt(H*W/(pi*n))/2 for n clicks on the image, old and new: their spacing disks cover a "
                    "sixteenth of it)")

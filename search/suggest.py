@@ -45,7 +45,7 @@ from trainable.rasters import has_rasterio, is_tiff, raster_info, resize_array
 from trainable.sources import ImageSource, LabelSource
 from trainable.suggest import STRATEGIES, Candidates, Strategy, auto_radius, block_candidates, choose
 
-DEFAULT_STRATEGY: Strategy = "regions"
+DEFAULT_STRATEGY: Strategy = "margin"  # measured best on the demo scenes (benchmarks/active_clicks.py)
 CSV_COLUMNS = ("image", "x", "y", "class", "predicted", "score", "rank", "map_x", "map_y")
 SUFFIXES = (".csv", ".geojson", ".json")
 
@@ -248,10 +248,11 @@ def _georeference(path: str) -> tuple[str, tuple[float, ...]] | None:
     return CRS.from_wkt(info.crs).to_string(), info.transform
 
 
-def to_suggestions(entry: IndexEntry, data: DatasetIndex, picks: Candidates, answer: bool) -> list[Suggestion]:
-    """The chosen pixels as suggestions: original coordinates, map coordinates, classes."""
+def to_suggestions(entry: IndexEntry, data: DatasetIndex, picks: Candidates, answer: bool,
+                   geo: tuple[str, tuple[float, ...]] | None = None) -> list[Suggestion]:
+    """The chosen pixels as suggestions: original coordinates, map coordinates (``geo``: the image's CRS and
+    transform), classes (``answer``: from the dense mask)."""
     scale = data.resize
-    geo = _georeference(entry.files.image)
     mask = (LabelSource(entry.files, data.classes, scale, "mask") if answer and entry.files.mask is not None
             else None)
     names = data.classes.names
@@ -350,9 +351,9 @@ def suggest_files(model_path: str, data_dir: str, out: str, settings: SuggestSet
         picks, radius = choose_clicks(entry, data, settings, model, meta, device, batch_size)
         report.images += 1
         report.radius[entry.stem] = radius
-        report.suggestions += to_suggestions(entry, data, picks, settings.answer_from_masks)
         geo = _georeference(entry.files.image)
         crs[entry.stem] = geo[0] if geo else None
+        report.suggestions += to_suggestions(entry, data, picks, settings.answer_from_masks, geo)
         if settings.answer_from_masks and entry.files.mask is None:
             report.unanswered_images.append(entry.stem)
     if suffix == ".csv":
@@ -369,8 +370,8 @@ def render_summary(report: SuggestReport, settings: SuggestSettings) -> str:
     radius = (f"{radii[0]:.1f} px" if radii and radii[0] == radii[-1] else
               f"{radii[0]:.1f} to {radii[-1]:.1f} px" if radii else "n/a")
     per_class = Counter(s.predicted for s in report.suggestions if s.predicted)
-    short = sum(1 for stem in report.radius if sum(s.image == stem for s in report.suggestions)
-                < settings.clicks_per_image)
+    per_image = Counter(s.image for s in report.suggestions)
+    short = sum(1 for stem in report.radius if per_image[stem] < settings.clicks_per_image)
     lines = [f"wrote {n} suggested click(s) on {report.images} image(s) to {report.path} (strategy "
              f"{settings.strategy}, radius {radius}{' (auto)' if settings.radius is None else ''}, seed "
              f"{settings.seed})"]

@@ -74,7 +74,8 @@ def test_auto_radius_gives_the_clicks_a_sixteenth_of_the_image() -> None:
 
 
 def _model_file(path: Path, split: dict[str, list[str]], in_channels: int = 3, num_classes: int = 6,
-                classes: ClassDescription | None = None, mean: float = 120.0, std: float = 60.0) -> Path:
+                classes: ClassDescription | None = None, mean: float = 120.0, std: float = 60.0,
+                resize: float = 1.0) -> Path:
     """An export of a randomly initialised tiny network (seeded): uneven probabilities to rank."""
     classes = classes or ClassDescription.builtin("demo")
     torch.manual_seed(0)
@@ -84,7 +85,7 @@ def _model_file(path: Path, split: dict[str, list[str]], in_channels: int = 3, n
                "normalization": {"mean": [mean] * in_channels, "std": [std] * in_channels},
                "num_classes": num_classes, "class_names": list(classes.names),
                "class_colours": [list(c) for c in classes.colours], "classes": classes.to_dict(), "tile_size": 32,
-               "resize": 1.0, "split": split}
+               "resize": resize, "split": split}
     atomic_torch_save(payload, path)
     return path
 
@@ -139,6 +140,27 @@ def test_the_file_parses_with_the_points_reader_and_avoids_ignored_pixels(demo: 
     assert (strategy == "random") == all(r["predicted"] == "" for r in rows)
 
 
+def test_with_resize_the_file_gives_original_pixels_that_land_on_the_chosen_ones(demo: tuple, tmp_path: Path) -> None:
+    from trainable.sources import LabelSource
+
+    root, _, train = demo
+    model = _model_file(tmp_path / "half.pt", {"train": train, "val": [], "test": []}, resize=0.5)
+    out = tmp_path / "half.csv"
+    assert main(["suggest", str(model), "--data", str(root), "--clicks-per-image", "3", "--out", str(out),
+                 "--strategy", "margin", "--answer-from-masks"]) == 0
+    rows = _rows(out)
+    assert len(rows) == 3 * len(train) and all(float(r["x"]) >= 16 for r in rows), "ignored: original columns < 16"
+    data = build_index(DataConfig(root=str(root), format="demo", tile_size=32, resize=0.5), split=False)
+    clicks, problems = read_user_points(str(out), [ImageRef.of(e.stem, e.files.image, 0.5) for e in data.entries],
+                                        data.classes, 0.5)
+    assert problems == [] and sum(c.count for c in clicks.values()) == len(rows)
+    for e in data.entries:
+        if e.stem in clicks:  # the answers are the resized mask's classes at the pixels read back
+            c = clicks[e.stem]
+            mask = LabelSource(e.files, data.classes, 0.5).array()
+            assert c.height == 32 and np.array_equal(c.label, mask.ravel()[c.index])
+
+
 def test_an_unanswered_file_names_the_clicks_to_fill(demo: tuple, tmp_path: Path) -> None:
     root, model, _ = demo
     out = tmp_path / "todo.csv"
@@ -190,7 +212,7 @@ def test_bad_settings_are_refused_with_what_to_do(demo: tuple, tmp_path: Path, c
     assert main([*base, "--clicks-per-image", "0"]) == 2
     assert "at least 1 click" in capsys.readouterr().err
     assert main([*base, "--clicks-per-image", "2", "--strategy", "best"]) == 2
-    assert "regions, margin, entropy, random" in capsys.readouterr().err
+    assert "margin, regions, entropy, random" in capsys.readouterr().err
     assert main([*base[:-1], str(tmp_path / "x.txt"), "--clicks-per-image", "2"]) == 2
     assert ".csv or .geojson" in capsys.readouterr().err
 

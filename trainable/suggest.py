@@ -40,7 +40,7 @@ from typing import Literal
 import numpy as np
 
 Strategy = Literal["regions", "margin", "entropy", "random"]
-STRATEGIES: tuple[str, ...] = ("regions", "margin", "entropy", "random")
+STRATEGIES: tuple[str, ...] = ("margin", "regions", "entropy", "random")
 POOL_PER_CLICK = 32  # candidates kept per class and block, per click asked for: spare for the radius to reject
 _NO_CLASS = -1  # the class of random candidates (no prediction made)
 
