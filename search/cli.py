@@ -214,10 +214,41 @@ def _other_parsers(sub: Any) -> None:
     p.add_argument("--output", choices=("table", "json"), default="table")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument("--batch-size", type=int, default=8)
+    _suggest_parser(sub)
     p = sub.add_parser("predict", help="segment images with an exported model")
     p.add_argument("model", help="file written by `pointtune export`")
     p.add_argument("images", nargs="+")
     p.add_argument("--out", required=True, help="folder for the class-index and colour masks")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--batch-size", type=int, default=8)
+
+
+def _suggest_parser(sub: Any) -> None:
+    p = sub.add_parser("suggest", help="where to click next: K clicks per training image where the model is most "
+                       "likely wrong, as a --points file", description="For each training image of the model, K "
+                       "pixels where it is most likely wrong, spread over the image and over its predicted classes, "
+                       "never on ignored, no-data or already clicked pixels; written as CSV or GeoJSON (by the --out "
+                       "suffix) in the format --points reads, with an empty class for the annotator to fill.")
+    p.add_argument("model", help="file written by `pointtune export`")
+    p.add_argument("--data", required=True, help="dataset folder the model was trained on")
+    p.add_argument("--clicks-per-image", type=int, required=True, metavar="K", help="clicks suggested per image")
+    p.add_argument("--out", required=True, help="file to write: .csv or .geojson")
+    p.add_argument("--points", help="the clicks so far (never suggested again; none closer than the radius); default: "
+                   "the clicks file the model was trained on, if it recorded one")
+    p.add_argument("--strategy", default="margin",  # checked by SuggestSettings (no numpy import to parse flags)
+                   help="margin: smallest gap between the two likeliest classes (default; measured best on the demo "
+                   "scenes, benchmarks/active_clicks.py); regions: one click per predicted region, most errors the "
+                   "model expects first; entropy; random: uniform, blind to the model (the control)")
+    p.add_argument("--radius", type=float, help="no two clicks (old or new) closer than this, in pixels of the image "
+                   "(default: sqrt(H*W/(pi*n))/2 for n clicks on the image, old and new: their spacing disks cover a "
+                   "sixteenth of it)")
+    p.add_argument("--seed", type=int, default=0, help="breaks ties and draws the random strategy (default 0)")
+    p.add_argument("--split", choices=("train", "all"), default="train",
+                   help="the model's training images (default) or every image of --data")
+    p.add_argument("--answer-from-masks", action="store_true",
+                   help="fill each click's class from the dense masks (a simulated annotator, to measure strategies)")
+    p.add_argument("--format", help="built-in dataset format (default: the model's own)")
+    p.add_argument("--classes", help="class description YAML (default: the one stored in the model)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument("--batch-size", type=int, default=8)
 
@@ -387,6 +418,15 @@ def dispatch(args: argparse.Namespace) -> int:
         from search.export import export_best
 
         export_best(args.experiment, args.out, args.trial)
+        return 0
+    if args.command == "suggest":
+        from search.suggest import SuggestSettings, render_summary, suggest_files
+
+        settings = SuggestSettings(args.clicks_per_image, args.strategy, args.radius, args.seed, args.split,
+                                   args.answer_from_masks)
+        report = suggest_files(args.model, args.data, args.out, settings, args.points, args.format, args.classes,
+                               args.device, args.batch_size)
+        print(render_summary(report, settings))
         return 0
     if args.command == "predict":
         from search.predict import predict_files

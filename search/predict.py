@@ -70,9 +70,9 @@ def blend_window(tile: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def predict_array(model: nn.Module, image: np.ndarray, tile: int, num_classes: int, device: torch.device,
-                  batch_size: int = 8, normalizer: Normalizer | None = None) -> np.ndarray:
-    """(H, W, B) pixels -> (H, W) uint8 class indices from half-overlapping tiles with blended probabilities."""
+def predict_probabilities(model: nn.Module, image: np.ndarray, tile: int, num_classes: int, device: torch.device,
+                          batch_size: int = 8, normalizer: Normalizer | None = None) -> torch.Tensor:
+    """(H, W, B) pixels -> (C, H, W) float32 class probabilities, blended over half-overlapping tiles."""
     normalizer = normalizer or Normalizer([m * 255 for m in IMAGENET_MEAN], [s * 255 for s in IMAGENET_STD])
     h, w = image.shape[:2]
     ph, pw = max(h, tile), max(w, tile)
@@ -92,7 +92,14 @@ def predict_array(model: nn.Module, image: np.ndarray, tile: int, num_classes: i
         for (y, x), p in zip(chunk, out, strict=True):
             probs[:, y:y + tile, x:x + tile] += p * window
             weight[y:y + tile, x:x + tile] += window
-    return (probs / weight).argmax(0)[:h, :w].numpy().astype(np.uint8)
+    return (probs / weight)[:, :h, :w]
+
+
+def predict_array(model: nn.Module, image: np.ndarray, tile: int, num_classes: int, device: torch.device,
+                  batch_size: int = 8, normalizer: Normalizer | None = None) -> np.ndarray:
+    """(H, W, B) pixels -> (H, W) uint8 class indices from half-overlapping tiles with blended probabilities."""
+    probs = predict_probabilities(model, image, tile, num_classes, device, batch_size, normalizer)
+    return probs.argmax(0).numpy().astype(np.uint8)
 
 
 def blocks(height: int, width: int, block: int = BLOCK) -> list[tuple[int, int, int, int]]:
@@ -102,10 +109,11 @@ def blocks(height: int, width: int, block: int = BLOCK) -> list[tuple[int, int, 
 
 
 def predict_scene(read: Any, height: int, width: int, write: Any, model: nn.Module, meta: dict[str, Any],
-                  device: torch.device, batch_size: int) -> None:
+                  device: torch.device, batch_size: int, probabilities: bool = False) -> None:
     """Predict a scene block by block: ``read(y, x, h, w)`` gives pixels, ``write(y, x, classes)`` takes the
-    (h, w) uint8 class indices of the block at (y, x). Each block is read with a margin of half a tile (clamped to
-    the scene) and cropped back, so that neighbouring blocks agree along their edges."""
+    (h, w) uint8 class indices of the block at (y, x), or with ``probabilities`` its (C, h, w) float32 class
+    probabilities. Each block is read with a margin of half a tile (clamped to the scene) and cropped back, so that
+    neighbouring blocks agree along their edges."""
     tile, scale = int(meta["tile_size"]), float(meta.get("resize", 1.0))
     margin = int(np.ceil(tile / 2 / scale))
     normalizer = normalizer_of_export(meta)
@@ -113,7 +121,13 @@ def predict_scene(read: Any, height: int, width: int, write: Any, model: nn.Modu
         y0, x0 = max(0, y - margin), max(0, x - margin)
         y1, x1 = min(height, y + h + margin), min(width, x + w + margin)
         pixels = resize_array(read(y0, x0, y1 - y0, x1 - x0), scale, nearest=False)
-        classes = predict_array(model, pixels, tile, meta["num_classes"], device, batch_size, normalizer)
+        probs = predict_probabilities(model, pixels, tile, meta["num_classes"], device, batch_size, normalizer)
+        if probabilities:
+            if scale != 1.0:  # back to the scene's pixel grid
+                probs = torch.nn.functional.interpolate(probs[None], size=(y1 - y0, x1 - x0), mode="bilinear")[0]
+            write(y, x, probs[:, y - y0:y - y0 + h, x - x0:x - x0 + w].numpy())
+            continue
+        classes = probs.argmax(0).numpy().astype(np.uint8)
         if scale != 1.0:  # back to the scene's pixel grid
             classes = np.asarray(Image.fromarray(classes).resize((x1 - x0, y1 - y0), Image.Resampling.NEAREST))
         write(y, x, classes[y - y0:y - y0 + h, x - x0:x - x0 + w])

@@ -322,6 +322,14 @@ def _integer(value: Any) -> int | None:
     return int(f) if math.isfinite(f) and f == int(f) else None
 
 
+def _class_problem(value: Any, classes: ClassDescription) -> str:
+    """What is wrong with a click's class: none given yet (a suggested click left unanswered), or unknown."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return (f"no class yet (suggested clicks not answered?): fill in the class of each click "
+                f"({', '.join(classes.names)}), or remove the clicks that cannot be answered")
+    return f"class {value!r} {_unknown_class(classes)}"
+
+
 def _unknown_class(classes: ClassDescription) -> str:
     return (f"is not in the class description ({classes.source}); give a class name ({', '.join(classes.names)}) "
             f"or index 0..{classes.num_classes - 1}")
@@ -502,7 +510,7 @@ def _csv_click(path: str, line: int, row: list[str], col: dict[str, int], out: _
     label = _class_index(class_text, classes)
     if label is None:
         ok = False
-        problems.group(path, "line", line, class_text, f"class {class_text!r} {_unknown_class(classes)}")
+        problems.group(path, "line", line, class_text, _class_problem(class_text, classes))
     obj = None
     if "object" in col and col["object"] < len(row):
         obj, trouble = _object_id(row[col["object"]])
@@ -645,8 +653,7 @@ def _feature_clicks(path: str, i: int, feature: Any, file_ref: ImageRef | None, 
         label = _class_index(props["class"], classes)
         if label is None:
             ok = False
-            problems.group(path, "feature", i, repr(props["class"]),
-                           f"class {props['class']!r} {_unknown_class(classes)}")
+            problems.group(path, "feature", i, repr(props["class"]), _class_problem(props["class"], classes))
     obj, trouble = _object_id(props.get("object"))
     if trouble:
         ok = False
