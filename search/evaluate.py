@@ -13,6 +13,7 @@ import yaml
 
 from search.errors import SearchError
 from trainable.config import DataConfig
+from trainable.errors import DatasetError
 
 TEST_SCORES_FILE = "test_scores.json"
 
@@ -86,7 +87,14 @@ def evaluate_file(model_path: str, data_dir: str, part: str = "test", fmt: str |
         if not fmt and not classes_file:  # the model's own classes (the format's, with its options, or a file's)
             cfg = dataclasses.replace(cfg, classes_file=str(Path(d) / "classes.yaml"))
             Path(cfg.classes_file).write_text(yaml.safe_dump(payload["classes"]))
-        data = build_index(cfg, split=False)
+        try:
+            data = build_index(cfg, split=False)
+        except DatasetError as e:
+            trained_on = payload.get("config", {}).get("data", {}).get("points")
+            if points or not trained_on:
+                raise
+            raise DatasetError(cfg.root, [*e.problems, f"the model was trained with clicks ({trained_on}): for "
+                                          "images that have only clicks, give them with --points"]) from None
     if list(data.classes.names) != list(payload["class_names"]):
         raise SearchError(f"{model_path} predicts classes {payload['class_names']}, but {data_dir} is described "
                           f"with {list(data.classes.names)}; give the class description the model was trained with")
@@ -131,17 +139,24 @@ def keep_test_score(folder: str, payload: dict[str, Any], trial_id: str, model_f
 
 
 def render_scores(scores: dict[str, float], output: str = "table") -> str:
+    """The scores as JSON, or as a table per kind of truth: the dense masks (``PART_*``) and the user's clicks
+    (``PART_points_*``), each with a line of macro scores and one row per class."""
     if output == "json":
         return json.dumps({k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in scores.items()},
                           indent=2)
-    prefix = next(k for k in scores if k.endswith("_oa")).removesuffix("_oa")
-    head = [f"{k.removeprefix(prefix + '_')} {v:.4f}" for k, v in scores.items()
-            if k.removeprefix(prefix + "_") in ("oa", "precision", "recall", "f1", "miou")]
-    lines = [f"{prefix}: {int(scores[f'{prefix}_images'])} image(s)  " + "  ".join(head), "",
-             f"{'class':<20}{'F1':>8}{'IoU':>8}{'precision':>11}{'recall':>8}"]
-    names = [k.removeprefix(f"{prefix}_f1_") for k in scores if k.startswith(f"{prefix}_f1_")]
-    for name in names:
-        vals = [scores[f"{prefix}_{m}_{name}"] for m in ("f1", "iou", "precision", "recall")]
-        cells = ["-" if math.isnan(v) else f"{v:.4f}" for v in vals]
-        lines.append(f"{name:<20}{cells[0]:>8}{cells[1]:>8}{cells[2]:>11}{cells[3]:>8}")
-    return "\n".join(lines)
+    part = next(k for k in scores if k.endswith("_images")).removesuffix("_images")
+    blocks = []
+    for prefix, what in ((part, ""), (f"{part}_points", " (on the clicks)")):
+        if f"{prefix}_oa" not in scores:
+            continue
+        head = [f"{k.removeprefix(prefix + '_')} {v:.4f}" for k, v in scores.items()
+                if k.removeprefix(prefix + "_") in ("oa", "precision", "recall", "f1", "miou")]
+        lines = [f"{part}: {int(scores[f'{part}_images'])} image(s){what}  " + "  ".join(head), "",
+                 f"{'class':<20}{'F1':>8}{'IoU':>8}{'precision':>11}{'recall':>8}"]
+        names = [k.removeprefix(f"{prefix}_f1_") for k in scores if k.startswith(f"{prefix}_f1_")]
+        for name in names:
+            vals = [scores[f"{prefix}_{m}_{name}"] for m in ("f1", "iou", "precision", "recall")]
+            cells = ["-" if math.isnan(v) else f"{v:.4f}" for v in vals]
+            lines.append(f"{name:<20}{cells[0]:>8}{cells[1]:>8}{cells[2]:>11}{cells[3]:>8}")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)

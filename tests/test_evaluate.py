@@ -97,3 +97,5 @@ def test_test_images_with_only_clicks_are_scored_on_them_with_points(demo_dir: P
     assert scores["test_images"] == 2 and "test_f1" not in scores, "no dense mask: scored on the clicks only"
     assert scores["test_points_oa"] == pytest.approx(np.mean(np.array(labels) == 0))
     assert scores["test_points_recall_road"] == pytest.approx(1.0)
+    assert main(["evaluate", str(model), "--data", str(data), "--points", str(tmp_path / "clicks.csv")]) == 0
+    assert capsys.readouterr().out.startswith("test: 2 image(s) (on the clicks)  oa ")
