@@ -56,12 +56,19 @@ def data_config_of(payload: dict[str, Any], data_dir: str, fmt: str | None = Non
                    points: str | None = None) -> DataConfig:
     """How ``evaluate`` reads ``data_dir`` for a model: as the model was trained (its dataset format with options,
     e.g. ``potsdam:irrg``, bands, tile size and resize), unless ``fmt`` (a format) or ``classes_file`` (a class
-    description) says otherwise (the caller gives the model's own classes when neither is given)."""
+    description) says otherwise (the caller gives the model's own classes when neither is given). On the data it
+    was trained on, its ``--val-dir``, ``--test-dir`` and ``--points`` too, where they still exist."""
     data = payload.get("config", {}).get("data", {})
-    return DataConfig(root=str(Path(data_dir).expanduser().resolve()), format=fmt or data.get("format"),
-                      classes_file=classes_file, tile_size=int(payload["tile_size"]),
-                      resize=float(payload.get("resize", 1.0)), bands=tuple(payload.get("bands", ())),
-                      points=str(Path(points).expanduser().resolve()) if points else None)
+    root = Path(data_dir).expanduser().resolve()
+    same = data.get("root") and Path(data["root"]) == root
+
+    def kept(key: str) -> str | None:
+        return data[key] if same and data.get(key) and Path(data[key]).exists() else None
+
+    return DataConfig(root=str(root), format=fmt or data.get("format"), classes_file=classes_file,
+                      tile_size=int(payload["tile_size"]), resize=float(payload.get("resize", 1.0)),
+                      bands=tuple(payload.get("bands", ())), val_dir=kept("val_dir"), test_dir=kept("test_dir"),
+                      points=str(Path(points).expanduser().resolve()) if points else kept("points"))
 
 
 def evaluate_file(model_path: str, data_dir: str, part: str = "test", fmt: str | None = None,
@@ -91,7 +98,7 @@ def evaluate_file(model_path: str, data_dir: str, part: str = "test", fmt: str |
             data = build_index(cfg, split=False)
         except DatasetError as e:
             trained_on = payload.get("config", {}).get("data", {}).get("points")
-            if points or not trained_on:
+            if cfg.points or not trained_on:
                 raise
             raise DatasetError(cfg.root, [*e.problems, f"the model was trained with clicks ({trained_on}): for "
                                           "images that have only clicks, give them with --points"]) from None

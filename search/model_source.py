@@ -67,7 +67,8 @@ def resolve_model(arg: str | Path) -> ModelSource:
         return _resolve_uri(arg)
     p = Path(arg).expanduser()
     if p.is_file():
-        payload = read_export(p)
+        own = p.name == TRAIN_MODEL and is_train_folder(str(p.parent))  # a train folder's, perhaps an older one
+        payload = _train_model(p) if own else read_export(p)
         return ModelSource(payload, f"model file {p} (epoch {payload.get('epoch')})")
     if not p.exists():
         raise SearchError(f"model {arg} does not exist; {ACCEPTED}")

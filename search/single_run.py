@@ -30,6 +30,7 @@ import yaml
 from search.console import CheckProgress
 from search.errors import SearchError
 from search.results import (
+    SETTINGS_FILE,
     TRAIN_CONFIG,
     TRAIN_MODEL,
     TRAIN_OUTCOME,
@@ -143,6 +144,8 @@ def check_out(out: Path) -> None:
             if not parent.is_dir():
                 raise SearchError(f"--out {out}: {parent} is a file, not a folder; give another --out")
             break
+    if (out / SETTINGS_FILE).exists():
+        raise SearchError(f"--out {out} is a search's experiment folder: give another --out for the run")
     held = [n for n in (TRAIN_CONFIG, "metrics.csv", TRAIN_MODEL, TRAIN_RESUME) if (out / n).exists()]
     if held:
         raise SearchError(f"--out {out} already holds a training run ({', '.join(held)}): add --resume to continue "

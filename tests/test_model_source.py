@@ -50,6 +50,7 @@ def test_a_train_folder_from_before_holds_a_trial_checkpoint_taken_as_export_wou
     folder = _train_folder(tmp_path / "old", _state(epoch=3))
     payload = resolve_model(folder).payload
     assert payload["epoch"] == 3 and payload["split"] == {"train": ["a"], "val": ["b"], "test": ["c"]}
+    assert resolve_model(folder / "best.pt").payload["epoch"] == 3, "its best.pt too"
     assert payload["class_names"][0] == "road" and payload["tile_size"] == 256
 
 

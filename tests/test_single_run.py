@@ -195,6 +195,28 @@ def test_the_status_of_a_train_folder(tmp_path: Path) -> None:
     assert train_status(tmp_path, history, 3)[0] == "diverged"
 
 
+def test_evaluate_on_the_data_it_was_trained_on_needs_only_data(demo_dir: Path, tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture) -> None:
+    """The model's --test-dir comes with it when --data is the folder it was trained on (its --points likewise)."""
+    import shutil
+
+    parts = {}
+    for name, stems in (("train", range(0, 10)), ("test", range(10, 12))):
+        root = parts[name] = tmp_path / name
+        for sub in ("images", "semantic"):
+            (root / sub).mkdir(parents=True)
+            for i in stems:
+                shutil.copy(demo_dir / sub / f"scene{i:03d}.png", root / sub)
+        shutil.copy(demo_dir / "classes.yaml", root)
+    out = tmp_path / "run"
+    code, printed = _train(["train", "--data", str(parts["train"]), "--test-dir", str(parts["test"]), *TRAIN,
+                            "--epochs", "1", "--out", str(out)])
+    assert code == 0 and "test score of its model (2 held-out image(s), scored once)" in printed
+    scores = _json(capsys, ["evaluate", str(out), "--data", str(parts["train"]), "--output", "json"])
+    assert scores["test_images"] == 2
+    assert scores["test_f1"] == pytest.approx(read_export(out / "best.pt")["test_metrics"]["test_f1"])
+
+
 @pytest.mark.slow
 def test_deeplabv3_train_evaluate_predict(demo_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     """The real network through the path a user takes: train (with its test score), evaluate, predict."""
