@@ -404,7 +404,13 @@ def _train(args: argparse.Namespace) -> int:
             cfg, _ = trial_config_from_args(args)
             train_once(cfg, args.out)
     except KeyboardInterrupt:
-        print(f"\ninterrupted; continue the run with:  {resume_command(args.out)}", file=sys.stderr)
+        from pathlib import Path
+
+        from search.results import TRAIN_RESUME
+
+        then = (f"continue the run with:  {resume_command(args.out)}" if (Path(args.out) / TRAIN_RESUME).is_file()
+                else "no epoch was recorded: start it again")
+        print(f"\ninterrupted; {then}", file=sys.stderr)
         return EXIT_INTERRUPTED
     return 0
 
