@@ -65,21 +65,6 @@ def read_clicks(path: Path) -> list[tuple]:
         return [(r["image"], r["x"], r["y"], r["class"]) for r in csv.DictReader(f)]
 
 
-def export_train_folder(folder: Path, out: Path) -> Path:
-    """A ``pointtune train`` folder's best epoch as an export file. To be replaced by the shared model resolver
-    (``suggest`` will then take the train folder itself)."""
-    import pandas as pd
-
-    from search.export import export_payload, save_export
-    from search.results import TrialRecord
-    from trainable.checkpoint import load_checkpoint
-
-    state = load_checkpoint(folder / "best.pt")
-    record = TrialRecord("train", "finished", state["config"], pd.DataFrame(), None, str(folder))
-    save_export(export_payload(state, record, str(folder)), out)
-    return out
-
-
 def best_f1(folder: Path) -> float:
     with (folder / "metrics.csv").open() as f:
         return max(float(r["val_f1"]) for r in csv.DictReader(f))
@@ -149,7 +134,7 @@ def main() -> None:
                 previous, so_far = work / f"s{seed}_r0", clicks
                 for r in range(1, a.rounds + 1):
                     t0 = time.perf_counter()
-                    model = export_train_folder(previous, work / f"s{seed}_{s}_r{r - 1}.pt")
+                    model = previous  # a train folder is a model
                     added = work / f"s{seed}_{s}_r{r}_added.csv"
                     run(["suggest", str(model), "--data", root, "--clicks-per-image", str(a.per_round), "--out",
                          str(added), "--points", str(so_far), "--strategy", s, "--seed", str(seed),

@@ -13,6 +13,11 @@ EXIT_USAGE = 2
 EXIT_NOTHING_TRAINED = 1
 # what `run --resume` applies; every other flag belongs to the search being resumed (its saved settings)
 RESUME_FLAGS = {"resume", "storage", "name", "address", "trials", "retry_failed", "verbose"}
+# what `train --resume` applies; the rest is the run's saved config.yaml
+TRAIN_RESUME_FLAGS = {"resume", "out", "epochs", "verbose"}
+EXIT_INTERRUPTED = 130
+MODEL_HELP = ("a model file (written by `pointtune export`, or a train folder's best.pt), a `pointtune train` --out "
+              "folder, or a search's experiment folder STORAGE/NAME (its best model)")
 
 
 def _bands(text: str) -> tuple[int, ...]:
@@ -110,8 +115,13 @@ def _train_parser(sub: Any) -> None:
     pts = p.add_mutually_exclusive_group()
     pts.add_argument("--density", type=float, help="fraction of pixels labelled (default 0.01; 1 = full masks)")
     pts.add_argument("--points-per-instance", type=int, help="clicks per object instance instead of a density")
-    p.add_argument("--epochs", type=int, help="epochs (default 10; demo 3)")
-    p.add_argument("--out", default="runs/train", help="output folder (metrics.csv, best.pt, last.pt)")
+    p.add_argument("--epochs", type=int, help="epochs (default 10; demo 3; with --resume: a longer run)")
+    p.add_argument("--out", default="runs/train", help="output folder, a model for evaluate, predict and report: "
+                   "best.pt (the best epoch's model, as `pointtune export` writes it, with the test score), last.pt "
+                   "(to resume from), metrics.csv, config.yaml, test_scores.json (default runs/train; an --out that "
+                   "holds a run is refused without --resume)")
+    p.add_argument("--resume", action="store_true", help="continue the interrupted run in --out from its last.pt with "
+                   "its saved config.yaml (only --epochs, to extend it, may be given with it)")
 
 
 def _run_parser(sub: Any) -> argparse.ArgumentParser:
@@ -200,23 +210,31 @@ def _other_parsers(sub: Any) -> None:
                    "(confusion matrix and images)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
                    help="where the best checkpoint runs on the validation images (default auto)")
-    p = sub.add_parser("export", help="write the best trial's best-epoch model to one file")
-    p.add_argument("experiment")
+    p = sub.add_parser("export", help="write the best trial's best-epoch model (or a train folder's) to one file")
+    p.add_argument("experiment", help="experiment folder or URI (STORAGE/NAME), or a `pointtune train` --out folder")
     p.add_argument("--out", required=True, help="file to write, e.g. best.pt")
     p.add_argument("--trial", help="export this trial instead of the best")
-    p = sub.add_parser("evaluate", help="score an exported model on data (OA, P, R, F1, mIoU, per class)")
-    p.add_argument("model", help="file written by `pointtune export`")
+    p = sub.add_parser("evaluate", help="score a model on data (OA, P, R, F1, mIoU, per class)",
+                       description="Score a model on data, read as the model was trained: its dataset format (with "
+                       "options), classes, bands, normalisation, tile size and resize.")
+    p.add_argument("model", help=MODEL_HELP)
     p.add_argument("--data", required=True, help="dataset folder (same layout as for training)")
-    p.add_argument("--format", help="built-in class description (default: the one stored in the model)")
-    p.add_argument("--classes", help="class description YAML (default: the one stored in the model)")
+    p.add_argument("--format", help="read --data as this built-in format, with its classes (default: the model's "
+                   "format and classes)")
+    p.add_argument("--classes", help="class description YAML (default: the classes stored in the model)")
+    p.add_argument("--points", help="your own clicks on the images (as `train --points`: a folder of sparse label "
+                   "images, a CSV image,x,y,class[,object] or GeoJSON points): images with only clicks are scored on "
+                   "them (test_points_* scores)")
     p.add_argument("--split", default="test", choices=("test", "val", "train", "all"),
                    help="the part of the model's split to score (default test), or all images of --data")
     p.add_argument("--output", choices=("table", "json"), default="table")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument("--batch-size", type=int, default=8)
     _suggest_parser(sub)
-    p = sub.add_parser("predict", help="segment images with an exported model")
-    p.add_argument("model", help="file written by `pointtune export`")
+    p = sub.add_parser("predict", help="segment images with a model",
+                       description="Segment images with a model, at its tile size, resize, bands and normalisation; "
+                       "the masks have the input's size.")
+    p.add_argument("model", help=MODEL_HELP)
     p.add_argument("images", nargs="+")
     p.add_argument("--out", required=True, help="folder for the class-index and colour masks")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
@@ -356,6 +374,13 @@ def parse(argv: list[str]) -> argparse.Namespace:
     (commands,) = [a.choices for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
     command = commands[args.command]
     position = argv.index(args.command) + 1
+    if args.command == "train" and args.resume:
+        ignored = sorted(explicit_flags(argv[position:], command) - TRAIN_RESUME_FLAGS)
+        if ignored:
+            raise ConfigError(
+                "--resume continues the run in --out with the config it was started with (its config.yaml), so it "
+                f"would ignore {', '.join('--' + d.replace('_', '-') for d in ignored)}; leave them out (only --out "
+                "and --epochs, to extend the run, go with --resume), or start a new run with another --out")
     if args.command == "run" and args.resume:
         ignored = sorted(explicit_flags(argv[position:], command) - RESUME_FLAGS)
         if ignored:
@@ -382,12 +407,7 @@ def dispatch(args: argparse.Namespace) -> int:
         print(generate_demo_data(args.dir, args.images, args.size, args.seed))
         return 0
     if args.command == "train":
-        from search.settings import trial_config_from_args
-        from search.single_run import train_once
-
-        cfg, _ = trial_config_from_args(args)
-        train_once(cfg, args.out)
-        return 0
+        return _train(args)
     if args.command == "run":
         from search.launch import run_search
         from search.settings import search_settings_from_args
@@ -397,7 +417,7 @@ def dispatch(args: argparse.Namespace) -> int:
         from search.evaluate import evaluate_file, render_scores
 
         print(render_scores(evaluate_file(args.model, args.data, args.split, args.format, args.classes,
-                                          args.device, args.batch_size), args.output))
+                                          args.device, args.batch_size, args.points), args.output))
         return 0
     if args.command == "results":
         from search.results import show_results
@@ -435,6 +455,28 @@ def dispatch(args: argparse.Namespace) -> int:
             print(path)
         return 0
     raise AssertionError(args.command)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from search.settings import trial_config_from_args
+    from search.single_run import resume_command, resume_training, train_once
+
+    try:
+        if args.resume:
+            resume_training(args.out, args.epochs)
+        else:
+            cfg, _ = trial_config_from_args(args)
+            train_once(cfg, args.out)
+    except KeyboardInterrupt:
+        from pathlib import Path
+
+        from search.results import TRAIN_RESUME
+
+        then = (f"continue the run with:  {resume_command(args.out)}" if (Path(args.out) / TRAIN_RESUME).is_file()
+                else "no epoch was recorded: start it again")
+        print(f"\ninterrupted; {then}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

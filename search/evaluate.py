@@ -1,10 +1,11 @@
-"""``pointtune evaluate``: score an exported model on data, and the search's one score on its test split."""
+"""``pointtune evaluate``: score a model on data, and a run's one score on its test split (search and train)."""
 
 from __future__ import annotations
 
 import json
 import math
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import yaml
 
 from search.errors import SearchError
 from trainable.config import DataConfig
+from trainable.errors import DatasetError
 
 TEST_SCORES_FILE = "test_scores.json"
 
@@ -50,27 +52,56 @@ def score_model(payload: dict[str, Any], data: Any, indices: list[int], device_n
     return {**scores, f"{prefix}_images": len(indices)}
 
 
-def evaluate_file(model_path: str, data_dir: str, part: str = "test", fmt: str | None = None,
-                  classes_file: str | None = None, device: str = "auto", batch_size: int = 8) -> dict[str, float]:
-    """Score the model file on ``part`` of its own split (the stems it recorded), or on ``all`` images of the data.
+def data_config_of(payload: dict[str, Any], data_dir: str, fmt: str | None = None, classes_file: str | None = None,
+                   points: str | None = None) -> DataConfig:
+    """How ``evaluate`` reads ``data_dir`` for a model: as the model was trained (its dataset format with options,
+    e.g. ``potsdam:irrg``, bands, tile size and resize), unless ``fmt`` (a format) or ``classes_file`` (a class
+    description) says otherwise (the caller gives the model's own classes when neither is given). On the data it
+    was trained on, its ``--val-dir``, ``--test-dir`` and ``--points`` too, where they still exist."""
+    data = payload.get("config", {}).get("data", {})
+    root = Path(data_dir).expanduser().resolve()
+    same = data.get("root") and Path(data["root"]) == root
 
-    The data is decoded with the model's class description unless ``fmt`` or ``classes_file`` is given.
+    def kept(key: str) -> str | None:
+        return data[key] if same and data.get(key) and Path(data[key]).exists() else None
+
+    return DataConfig(root=str(root), format=fmt or data.get("format"), classes_file=classes_file,
+                      tile_size=int(payload["tile_size"]), resize=float(payload.get("resize", 1.0)),
+                      bands=tuple(payload.get("bands", ())), val_dir=kept("val_dir"), test_dir=kept("test_dir"),
+                      points=str(Path(points).expanduser().resolve()) if points else kept("points"))
+
+
+def evaluate_file(model_path: str, data_dir: str, part: str = "test", fmt: str | None = None,
+                  classes_file: str | None = None, device: str = "auto", batch_size: int = 8,
+                  points: str | None = None) -> dict[str, float]:
+    """Score a model (``search/model_source.py``: a model file, a train folder or a search) on ``part`` of its
+    own split (the stems it recorded), or on ``all`` images of the data.
+
+    The data is read as the model was trained (``data_config_of``); ``points`` adds the user's clicks (the formats
+    of ``train --points``), for images that have no dense mask.
 
     Raises:
         SearchError: the model's split names images the folder does not have, or the part is empty.
     """
-    from search.predict import read_export
+    import dataclasses
+
+    from search.model_source import resolve_model
     from trainable.index import build_index
 
-    payload = read_export(model_path)
+    payload = resolve_model(model_path).payload
+    cfg = data_config_of(payload, data_dir, fmt, classes_file, points)
     with tempfile.TemporaryDirectory() as d:
-        if not fmt and not classes_file:
-            classes_file = str(Path(d) / "classes.yaml")
-            Path(classes_file).write_text(yaml.safe_dump(payload["classes"]))
-        cfg = DataConfig(root=str(Path(data_dir).expanduser().resolve()), format=fmt, classes_file=classes_file,
-                         tile_size=int(payload["tile_size"]), resize=float(payload.get("resize", 1.0)),
-                         bands=tuple(payload.get("bands", ())))
-        data = build_index(cfg, split=False)
+        if not fmt and not classes_file:  # the model's own classes (the format's, with its options, or a file's)
+            cfg = dataclasses.replace(cfg, classes_file=str(Path(d) / "classes.yaml"))
+            Path(cfg.classes_file).write_text(yaml.safe_dump(payload["classes"]))
+        try:
+            data = build_index(cfg, split=False)
+        except DatasetError as e:
+            trained_on = payload.get("config", {}).get("data", {}).get("points")
+            if cfg.points or not trained_on:
+                raise
+            raise DatasetError(cfg.root, [*e.problems, f"the model was trained with clicks ({trained_on}): for "
+                                          "images that have only clicks, give them with --points"]) from None
     if list(data.classes.names) != list(payload["class_names"]):
         raise SearchError(f"{model_path} predicts classes {payload['class_names']}, but {data_dir} is described "
                           f"with {list(data.classes.names)}; give the class description the model was trained with")
@@ -79,7 +110,7 @@ def evaluate_file(model_path: str, data_dir: str, part: str = "test", fmt: str |
     else:
         stems = payload.get("split", {}).get(part) or []
         if not stems:
-            raise SearchError(f"{model_path} records no {part!r} images (its search had none); use --split all, or "
+            raise SearchError(f"{model_path} records no {part!r} images (its run had none); use --split all, or "
                               "another part")
         where = {e.stem: i for i, e in enumerate(data.entries)}
         missing = [s for s in stems if s not in where]
@@ -91,18 +122,48 @@ def evaluate_file(model_path: str, data_dir: str, part: str = "test", fmt: str |
     return score_model(payload, data, indices, device, batch_size, prefix=part if part != "all" else "test")
 
 
+def keep_test_score(folder: str, payload: dict[str, Any], trial_id: str, model_file: str,
+                    score: Callable[[], dict[str, float]]) -> dict[str, float]:
+    """Score a run's model once on its test part, and keep the score: in the model file (``test_metrics``, written
+    to ``model_file``) and in ``folder/test_scores.json``, with the trial and epoch scored.
+
+    A run resumed after it was scored, whose best epoch did not change, keeps its score (the model was scored
+    already); one whose best changed scores the new one and counts how many picks the test part has now scored.
+    """
+    from search.export import save_export
+    from trainable import storage
+
+    path = f"{folder}/{TEST_SCORES_FILE}"
+    before = json.loads(storage.read_text(path)) if storage.exists(path) else {}
+    if (before.get("trial_id"), before.get("epoch")) == (trial_id, int(payload["epoch"])):
+        return {k: v for k, v in before.items() if k not in ("trial_id", "epoch")}
+    scores = score()
+    scores["test_scorings"] = int(before.get("test_scorings", 0)) + 1
+    payload["test_metrics"] = scores
+    save_export(payload, model_file)
+    storage.write_text(path, json.dumps({"trial_id": trial_id, "epoch": int(payload["epoch"]), **scores}, indent=2))
+    return scores
+
+
 def render_scores(scores: dict[str, float], output: str = "table") -> str:
+    """The scores as JSON, or as a table per kind of truth: the dense masks (``PART_*``) and the user's clicks
+    (``PART_points_*``), each with a line of macro scores and one row per class."""
     if output == "json":
         return json.dumps({k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in scores.items()},
                           indent=2)
-    prefix = next(k for k in scores if k.endswith("_oa")).removesuffix("_oa")
-    head = [f"{k.removeprefix(prefix + '_')} {v:.4f}" for k, v in scores.items()
-            if k.removeprefix(prefix + "_") in ("oa", "precision", "recall", "f1", "miou")]
-    lines = [f"{prefix}: {int(scores[f'{prefix}_images'])} image(s)  " + "  ".join(head), "",
-             f"{'class':<20}{'F1':>8}{'IoU':>8}{'precision':>11}{'recall':>8}"]
-    names = [k.removeprefix(f"{prefix}_f1_") for k in scores if k.startswith(f"{prefix}_f1_")]
-    for name in names:
-        vals = [scores[f"{prefix}_{m}_{name}"] for m in ("f1", "iou", "precision", "recall")]
-        cells = ["-" if math.isnan(v) else f"{v:.4f}" for v in vals]
-        lines.append(f"{name:<20}{cells[0]:>8}{cells[1]:>8}{cells[2]:>11}{cells[3]:>8}")
-    return "\n".join(lines)
+    part = next(k for k in scores if k.endswith("_images")).removesuffix("_images")
+    blocks = []
+    for prefix, what in ((part, ""), (f"{part}_points", " (on the clicks)")):
+        if f"{prefix}_oa" not in scores:
+            continue
+        head = [f"{k.removeprefix(prefix + '_')} {v:.4f}" for k, v in scores.items()
+                if k.removeprefix(prefix + "_") in ("oa", "precision", "recall", "f1", "miou")]
+        lines = [f"{part}: {int(scores[f'{part}_images'])} image(s){what}  " + "  ".join(head), "",
+                 f"{'class':<20}{'F1':>8}{'IoU':>8}{'precision':>11}{'recall':>8}"]
+        names = [k.removeprefix(f"{prefix}_f1_") for k in scores if k.startswith(f"{prefix}_f1_")]
+        for name in names:
+            vals = [scores[f"{prefix}_{m}_{name}"] for m in ("f1", "iou", "precision", "recall")]
+            cells = ["-" if math.isnan(v) else f"{v:.4f}" for v in vals]
+            lines.append(f"{name:<20}{cells[0]:>8}{cells[1]:>8}{cells[2]:>11}{cells[3]:>8}")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)

@@ -1,4 +1,8 @@
-"""``pointtune export``: the best trial's best epoch as one self-describing, weights-only model file."""
+"""``pointtune export``: the best trial's best epoch as one self-describing, weights-only model file.
+
+The same file (``export_payload``, written by ``save_export``) is what ``pointtune train`` keeps as ``OUT/best.pt``
+and a finished search as ``EXPERIMENT/best_model.pt``; ``search/model_source.py`` resolves a MODEL argument to it.
+"""
 
 from __future__ import annotations
 
@@ -24,7 +28,10 @@ def choose_trial(records: list[TrialRecord], trial_id: str | None) -> TrialRecor
     return best_record(records, "export")
 
 
-def export_payload(state: dict[str, Any], record: TrialRecord, experiment: str) -> dict[str, Any]:
+def export_payload(state: dict[str, Any], metric: str, trial_id: str, experiment: str) -> dict[str, Any]:
+    """The model file of a checkpoint (a trial's best epoch, or a ``train`` run's): weights, the config, classes,
+    normalisation, tile, the split's stems and the validation scores; ``metric`` picked the epoch, ``trial_id`` and
+    ``experiment`` say where it comes from."""
     cfg, classes = state["config"], state["classes"]
     return {
         "format": EXPORT_FORMAT, "model": state["model"], "backbone": cfg["model"]["backbone"],
@@ -39,10 +46,10 @@ def export_payload(state: dict[str, Any], record: TrialRecord, experiment: str) 
                             "batch_size": cfg["train"]["batch_size"],
                             "unlabeled_loss": cfg["train"].get("unlabeled_loss", "none"),
                             "unlabeled_weight": cfg["train"].get("unlabeled_weight", 0.0), **cfg["points"]},
-        "config": cfg, "epoch": state["epoch"], "metric": record.metric,
+        "config": cfg, "epoch": state["epoch"], "metric": metric,
         "metrics": {k: v for k, v in state["metrics"].items() if k.startswith(("val_", "train_"))},
         "split": {role: list(state.get(f"{role}_stems", [])) for role in ("train", "val", "test")},
-        "trial_id": record.trial_id, "experiment": experiment, "pointtune_version": pointtune_version(),
+        "trial_id": trial_id, "experiment": experiment, "pointtune_version": pointtune_version(),
     }
 
 
@@ -87,14 +94,19 @@ def build_export(experiment: str, records: list[TrialRecord], trial_id: str | No
     if int(state["epoch"]) != int(best["epoch"]):
         raise SearchError(f"{record.path}/{dir_name} holds epoch {state['epoch']}, not the best epoch "
                           f"{int(best['epoch'])}; the experiment folder looks inconsistent")
-    return export_payload(state, record, experiment), record
+    return export_payload(state, record.metric, record.trial_id, experiment), record
 
 
 def save_export(payload: dict[str, Any], out: str | Path) -> str:
     """Write an export atomically, to a local path or a storage URI."""
     out = str(out)
     if not is_uri(out):
-        return str(atomic_torch_save(payload, out))
+        if Path(out).is_dir():
+            raise SearchError(f"{out} is a folder: give the model file's name, e.g. {Path(out) / 'best.pt'}")
+        try:
+            return str(atomic_torch_save(payload, out))
+        except OSError as e:
+            raise SearchError(f"cannot write the model to {out} ({type(e).__name__}: {e})") from None
     with tempfile.TemporaryDirectory() as d:
         local = atomic_torch_save(payload, Path(d) / "model.pt")
         storage.upload(local, out)
@@ -114,11 +126,29 @@ def _test_scores(experiment: str, trial_id: str, epoch: int) -> dict[str, float]
     return scores
 
 
-def export_best(experiment: str, out: str | Path, trial_id: str | None = None) -> str:
+def best_model_of_search(experiment: str, trial_id: str | None = None) -> tuple[dict[str, Any], TrialRecord]:
+    """The model file of a search's best trial (or of ``trial_id``) at its best epoch, with the search's test
+    score when it scored that epoch, and the trial's record."""
     payload, record = build_export(experiment, load_experiment(experiment), trial_id)
     scores = _test_scores(experiment, record.trial_id, int(payload["epoch"]))
     if scores is not None:
         payload["test_metrics"] = scores
+    return payload, record
+
+
+def export_best(experiment: str, out: str | Path, trial_id: str | None = None) -> str:
+    """``pointtune export``: a search's best model (or a trial's), or a ``train`` folder's, to ``out``."""
+    from search.model_source import resolve_model
+    from search.results import is_train_folder
+
+    if not is_uri(str(experiment)) and is_train_folder(str(experiment)):
+        if trial_id:
+            raise SearchError(f"{experiment} is a `pointtune train` folder: one run, no trials; leave --trial out")
+        source = resolve_model(experiment)
+        path = save_export(source.payload, out)
+        print(f"exported {source.what} to {path}")
+        return path
+    payload, record = best_model_of_search(experiment, trial_id)
     path = save_export(payload, out)
     print(f"exported trial {record.trial_id} epoch {payload['epoch']} ({record.metric} "
           f"{record.best_row[record.metric]:.4f}) to {path}")

@@ -6,7 +6,6 @@ With ``search/results.py`` and ``trainable/trial.py`` this is the only place tha
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import shlex
 import sys
@@ -370,8 +369,8 @@ def score_on_test(settings: SearchSettings, data: DatasetIndex) -> dict[str, flo
     The scores go into that file and into ``EXPERIMENT/test_scores.json``; the test split is used nowhere else.
     Runs as a Ray task with a trial's resources (a GPU where trials have one).
     """
-    from search.evaluate import TEST_SCORES_FILE, score_model
-    from search.export import build_export, save_export
+    from search.evaluate import keep_test_score, score_model
+    from search.export import build_export
     from search.results import load_experiment
 
     if not data.split.test:
@@ -381,16 +380,8 @@ def score_on_test(settings: SearchSettings, data: DatasetIndex) -> dict[str, flo
     except SearchError as e:  # nothing trained: nothing to score
         log.info("no test score: %s", e)
         return None
-    path = f"{settings.experiment_path}/{TEST_SCORES_FILE}"
-    before = json.loads(storage.read_text(path)) if storage.exists(path) else {}
-    if (before.get("trial_id"), before.get("epoch")) == (record.trial_id, int(payload["epoch"])):
-        return before  # a resumed search whose best did not change: the model was scored already
     task = ray.remote(score_model).options(num_cpus=settings.cpus_per_trial, num_gpus=settings.gpus_per_trial)
-    scores = ray.get(task.remote(payload, data, list(data.split.test)))
-    # a resumed search with more trials may pick another best: the test split then served more than one pick
-    scores["test_scorings"] = int(before.get("test_scorings", 0)) + 1
-    payload["test_metrics"] = scores
-    save_export(payload, f"{settings.experiment_path}/best_model.pt")
-    storage.write_text(path, json.dumps({"trial_id": record.trial_id, "epoch": int(payload["epoch"]), **scores},
-                                        indent=2))
-    return scores
+    # a resumed search with more trials may pick another best: the test split then serves more than one pick
+    return keep_test_score(settings.experiment_path, payload, record.trial_id,
+                           f"{settings.experiment_path}/best_model.pt",
+                           lambda: ray.get(task.remote(payload, data, list(data.split.test))))

@@ -1,4 +1,4 @@
-"""``pointtune predict``: seamless tiled inference with an exported model over images of any size.
+"""``pointtune predict``: seamless tiled inference with a model (``search/model_source.py``) over images of any size.
 
 A scene is processed block by block (``BLOCK`` pixels a side, each read with a margin of half a tile so that
 blocks meet without seams), so no full-scene float array is ever made: a GeoTIFF is read in windows and written
@@ -16,7 +16,7 @@ from PIL import Image
 from torch import nn
 
 from search.errors import SearchError
-from trainable.checkpoint import CheckpointError, read_torch_file
+from search.model_source import read_export, resolve_model
 from trainable.config import ModelConfig
 from trainable.index import IMAGENET_MEAN, IMAGENET_STD
 from trainable.loop import autocast
@@ -26,17 +26,6 @@ from trainable.tiles import Normalizer
 from trainable.trial import pick_device
 
 BLOCK = 2048  # pixels a side of the blocks a scene is processed in
-
-
-def read_export(path: str | Path) -> dict[str, Any]:
-    """The contents of a ``pointtune export`` file (read with ``weights_only=True``)."""
-    meta = read_torch_file(path)
-    if not isinstance(meta, dict) or not str(meta.get("format", "")).startswith("pointtune-model/"):
-        what = ("a trial checkpoint" if isinstance(meta, dict) and {"model", "optimizer", "epoch"} <= set(meta)
-                else "not a model written by `pointtune export`")
-        raise CheckpointError(f"{path} is {what}: export one with `pointtune export EXPERIMENT --out FILE` "
-                              "(add --trial ID for a chosen trial) and use that file")
-    return meta
 
 
 def model_from_payload(meta: dict[str, Any]) -> nn.Module:
@@ -57,7 +46,7 @@ def normalizer_of_export(meta: dict[str, Any]) -> Normalizer:
 
 
 def load_exported(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
-    """The model of a ``pointtune export`` file and its metadata."""
+    """The network of a model file and the file's contents."""
     meta = read_export(path)
     return model_from_payload(meta), meta
 
@@ -177,15 +166,35 @@ def _predict_image(path: str, out_dir: Path, model: nn.Module, meta: dict[str, A
     return targets
 
 
-def predict_files(model_path: str, images: list[str], out: str, device_name: str = "auto",
+def output_folder(out: str | Path, make: bool = True) -> Path:
+    """``--out``, made if needed (``make``).
+
+    Raises:
+        SearchError: it names a file, or cannot be made.
+    """
+    out_dir = Path(out).expanduser()
+    if out_dir.exists() and not out_dir.is_dir():
+        raise SearchError(f"--out {out} is a file: give a folder for the masks (it is made if needed)")
+    if not make:
+        return out_dir
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise SearchError(f"cannot make the --out folder {out} ({type(e).__name__}: {e})") from None
+    return out_dir
+
+
+def predict_files(model_arg: str, images: list[str], out: str, device_name: str = "auto",
                   batch_size: int = 8) -> list[Path]:
-    """Class indices and colours for each image (GeoTIFF for GeoTIFF input, PNG otherwise); returns the paths."""
-    model, meta = load_exported(model_path)
+    """Class indices and colours for each image (GeoTIFF for GeoTIFF input, PNG otherwise) with the model that
+    ``model_arg`` names (``resolve_model``), at its tile size, resize, bands and normalisation; returns the paths."""
+    output_folder(out, make=False)  # a file there: said before the model is read
+    meta = resolve_model(model_arg).payload
+    out_dir = output_folder(out)
+    model = model_from_payload(meta)
     device = pick_device(device_name)
     model.to(device)
     palette = np.array(meta["class_colours"], dtype=np.uint8)
-    out_dir = Path(out)
-    out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     for name in images:
         try:

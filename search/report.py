@@ -47,7 +47,8 @@ TEST_SCORES_FILE = "test_scores.json"  # as search.evaluate.TEST_SCORES_FILE
 MARKS = {"finished": ("finished", "finished"), "stopped early": ("stopped", "stopped early by the scheduler"),
          "failed": ("failed", "failed"), "diverged": ("diverged", "diverged (loss NaN or infinite)"),
          "running": ("running", "still running"), "pending": ("pending", "waiting to start"),
-         "paused": ("paused", "paused")}
+         "paused": ("paused", "paused"),
+         "interrupted": ("paused", "interrupted: `pointtune train --resume` continues it")}
 PARAMS = (("lr", "learning rate", True), ("density", "point density", True),
           ("points_per_instance", "clicks per object", False), ("points_per_image", "clicks per training image", True),
           ("background_share", "background share of the clicks", False))
@@ -251,30 +252,6 @@ class ReportInput:
         return self.path.rstrip("/").rsplit("/", 1)[-1]
 
 
-def is_train_folder(path: str) -> bool:
-    p = Path(path)
-    return (p / "config.yaml").is_file() and not (p / SETTINGS_FILE).is_file()
-
-
-def train_record(path: str) -> Any:
-    """A ``pointtune train`` folder as one trial record (finished, running, or diverged with its reason)."""
-    import yaml
-
-    from search.results import TrialRecord
-
-    p = Path(path)
-    cfg = yaml.safe_load((p / "config.yaml").read_text()) or {}
-    history = pd.read_csv(p / "metrics.csv") if (p / "metrics.csv").is_file() else pd.DataFrame()
-    metric = cfg.get("train", {}).get("metric", "val_f1")
-    outcome = (p / "outcome.txt").read_text().strip() if (p / "outcome.txt").is_file() else None
-    if outcome:
-        status = "diverged" if outcome.startswith("diverged") else "failed"
-    else:
-        status = "finished" if len(history) >= int(cfg.get("train", {}).get("epochs", 0)) else "running"
-    return TrialRecord(p.name, status, cfg, history, outcome, str(p), metric,
-                       None if outcome is None else outcome.split(":")[0])
-
-
 def load_report_input(path: str) -> ReportInput:
     """The trials of a search folder (local or URI; Ray reads it) or of a ``pointtune train`` folder."""
     import yaml
@@ -285,23 +262,23 @@ def load_report_input(path: str) -> ReportInput:
 
     if not is_uri(path):
         path = str(Path(path).expanduser().resolve())
-    if not is_uri(path) and is_train_folder(path):
-        record = train_record(path)
-        return ReportInput(path, "train", [record], record.metric)
-    from search.results import experiment_metric, load_experiment
+    from search.results import experiment_metric, is_train_folder, load_experiment, train_record
 
-    records = load_experiment(path)
     settings = test_scores = None
     notes = []
-    try:
-        settings = yaml.safe_load(storage.read_text(f"{path}/{SETTINGS_FILE}"))
-    except (OSError, yaml.YAMLError) as e:
-        notes.append(f"the search's settings ({SETTINGS_FILE}) could not be read: {e}")
     try:
         if storage.exists(f"{path}/{TEST_SCORES_FILE}"):
             test_scores = json.loads(storage.read_text(f"{path}/{TEST_SCORES_FILE}"))
     except (OSError, ValueError) as e:
         notes.append(f"{TEST_SCORES_FILE} could not be read: {e}")
+    if is_train_folder(path):
+        record = train_record(path)
+        return ReportInput(path, "train", [record], record.metric, test_scores=test_scores, notes=notes)
+    records = load_experiment(path)
+    try:
+        settings = yaml.safe_load(storage.read_text(f"{path}/{SETTINGS_FILE}"))
+    except (OSError, yaml.YAMLError) as e:
+        notes.append(f"the search's settings ({SETTINGS_FILE}) could not be read: {e}")
     metric = records[0].metric if records else experiment_metric(path)
     return ReportInput(path, "search", records, metric, settings, load_reference(path), test_scores, notes)
 
@@ -342,6 +319,11 @@ def _best_state(inp: ReportInput, record: Any) -> tuple[dict[str, Any], list[str
         notes.append(f"the weights of the best epoch {best_epoch} were not recorded (the search stopped just after "
                      f"it); this section shows epoch {int(state['epoch'])}, the best one whose weights were")
     return state, notes
+
+
+def _stems(state: dict[str, Any], role: str) -> list[str]:
+    """The images of a split part a checkpoint (``ROLE_stems``) or a model file (``split``) records."""
+    return list(state.get(f"{role}_stems") or state.get("split", {}).get(role) or [])
 
 
 def _centre_window(h: int, w: int, tile: int) -> tuple[int, int, int, int]:
@@ -456,8 +438,9 @@ def model_section(inp: ReportInput, record: Any, device: str = "auto", max_val: 
     from trainable.trial import pick_device
 
     state, notes = _best_state(inp, record)
-    payload = export_payload(state, record, inp.path)
-    val_all = list(state.get("val_stems", []))
+    # a train folder's best.pt is a model file already; a search's checkpoint becomes one
+    payload = state if "format" in state else export_payload(state, record.metric, record.trial_id, inp.path)
+    val_all = _stems(state, "val")
     if not val_all:
         raise Gap("the best checkpoint records no validation images")
     cfg, classes, by_stem = _dataset_files(state)
@@ -472,7 +455,7 @@ def model_section(inp: ReportInput, record: Any, device: str = "auto", max_val: 
 
     cm_stems = confusion_stems(val_all, pixels_of, confusion_pixels)
     shown_val = val_all[:max_val]
-    train_stems = list(state.get("train_stems", []))[:max_train]
+    train_stems = _stems(state, "train")[:max_train]
     index = _subset_index(cfg, classes, by_stem, list(dict.fromkeys([*cm_stems, *shown_val])), train_stems)
     dev = pick_device(device)
     model = model_from_payload(payload).to(dev)
@@ -987,20 +970,24 @@ def summary_html(inp: ReportInput, summary: dict[str, Any], test: dict[str, Any]
         parts.append('<div class="kv">' + "".join(f"<div>{_esc(k)}<b>{_esc(v)}</b></div>" for k, v in kv) + "</div>")
         parts.append(f"<p>Settings: {_esc(best['settings'])}.</p>")
     if test is not None:
-        which = ("the best trial's best epoch" if test["current"] else
+        search = inp.kind == "search"
+        which = (("the best trial's best epoch" if search else "the run's best epoch") if test["current"] else
                  f"trial {test['trial_id']} epoch {test['epoch']}, the best when the search scored it (the best "
-                 "trial has changed since)")
+                 "trial has changed since)" if search else
+                 f"epoch {test['epoch']}, the best when the run scored it (it has a new best epoch since)")
         times = "" if (test["scorings"] or 1) == 1 else f"; the test split has scored {test['scorings']} picks"
+        among = "among many trials" if search else "among the run's epochs"
         parts.append(f"<p><b>Test score</b> of {_esc(which)}, on {_esc(test['images'])} held-out image(s), scored "
                      f"once{_esc(times)}: F1 <b>{_num(test['f1'])}</b>, mIoU {_num(test['miou'])}, "
                      f"OA {_num(test['oa'])}, precision {_num(test['precision'])}, recall {_num(test['recall'])}. "
-                     "The validation score picked this model among many trials, so it is biased upwards; the test "
+                     f"The validation score picked this model {among}, so it is biased upwards; the test "
                      "score is not.</p>")
     elif inp.kind == "search":
         parts.append('<p class="note">No test score: the search makes one when it has finished, if its split has '
                      "a test part.</p>")
     else:
-        parts.append('<p class="note">No test score: <code>pointtune train</code> makes none (score the model with '
+        parts.append('<p class="note">No test score: <code>pointtune train</code> makes one when it has finished, '
+                     "if its split has a test part (score the model on other data with "
                      "<code>pointtune evaluate</code>).</p>")
     if inp.reference is not None:
         parts.append(f"<p>Full-supervision reference (dense masks, the best trial's settings, trial "

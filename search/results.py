@@ -27,7 +27,14 @@ STATUS = {"TERMINATED": "finished", "RUNNING": "running", "ERROR": "failed", "PE
           "PAUSED": "paused"}
 ENDED = ("finished", "stopped early", "diverged", "failed")
 RANKED = ("finished", "stopped early")  # trials whose best epoch may be exported: neither failed nor diverged
+UNFINISHED = ("running", "paused", "interrupted")  # not ended, yet their best epoch so far counts
 SETTINGS_FILE = "pointtune_settings.yaml"
+# a `pointtune train` --out folder (search/single_run.py): its files
+TRAIN_CONFIG = "config.yaml"
+TRAIN_MODEL = "best.pt"  # the best epoch's model, in `pointtune export`'s format (evaluate and predict take it)
+TRAIN_RESUME = "last.pt"  # the last epoch's weights and optimizer: what `train --resume` continues from
+TRAIN_OUTCOME = "outcome.txt"  # "diverged: ...", "failed: ..." or "interrupted: ..." when the run did not finish
+TRAIN_RUNNING = "running.json"  # host and pid of the process training into the folder, while it runs
 
 
 def table_columns(metric: str = "val_f1") -> list[str]:
@@ -148,12 +155,66 @@ def _trials_through_ray(path: str) -> list[tuple[str, str, dict[str, Any], pd.Da
     return [(t.trial_id, t.status, t.config, frames.get(t.trial_id, pd.DataFrame()), t.path) for t in analysis.trials]
 
 
+def is_train_folder(path: str) -> bool:
+    """A ``pointtune train`` --out folder (a local one: train writes no URI)."""
+    p = Path(path)
+    return not is_uri(path) and (p / TRAIN_CONFIG).is_file() and not (p / SETTINGS_FILE).is_file()
+
+
+def _process_alive(running: Path) -> bool:
+    """Whether the process ``running.json`` names still runs (one on another host: assumed so)."""
+    import os
+    import socket
+
+    try:
+        owner = json.loads(running.read_text())
+        if owner.get("host") != socket.gethostname():
+            return True
+        os.kill(int(owner["pid"]), 0)
+    except ProcessLookupError:
+        return False
+    except (OSError, ValueError, KeyError, TypeError):
+        return True  # alive but not ours (PermissionError), or a file being written
+    return True
+
+
+def train_status(path: str | Path, history: pd.DataFrame, epochs: int) -> tuple[str, str | None]:
+    """A train folder's status and, when it did not finish, why: diverged or failed (its ``outcome.txt``),
+    finished, running (its process is alive), or interrupted (killed or stopped: ``train --resume`` continues)."""
+    p = Path(path)
+    outcome = (p / TRAIN_OUTCOME).read_text().strip() if (p / TRAIN_OUTCOME).is_file() else None
+    if outcome:
+        kind = outcome.split(":", 1)[0]
+        return (kind if kind in ("diverged", "interrupted") else "failed"), outcome
+    if len(history) >= epochs > 0:
+        return "finished", None
+    if (p / TRAIN_RUNNING).is_file() and _process_alive(p / TRAIN_RUNNING):
+        return "running", None
+    return "interrupted", (f"interrupted after epoch {len(history)} of {epochs}: continue it with "
+                           f"`pointtune train --resume --out {p}`")
+
+
+def train_record(path: str) -> TrialRecord:
+    """A ``pointtune train`` folder as one trial record (its status: ``train_status``)."""
+    import yaml
+
+    p = Path(path)
+    cfg = yaml.safe_load((p / TRAIN_CONFIG).read_text()) or {}
+    history = pd.read_csv(p / "metrics.csv") if (p / "metrics.csv").is_file() else pd.DataFrame()
+    metric = cfg.get("train", {}).get("metric", "val_f1")
+    status, why = train_status(p, history, int(cfg.get("train", {}).get("epochs", 0)))
+    return TrialRecord(p.name, status, cfg, history, why, str(p), metric,
+                       status if status in ("diverged", "failed") else None)
+
+
 def load_experiment(path: str) -> list[TrialRecord]:
     """Every trial of the search at ``path`` (a local folder or a URI): read from Tune's files as JSON, or through
-    Ray's ``ExperimentAnalysis`` where they are not as expected."""
+    Ray's ``ExperimentAnalysis`` where they are not as expected. A ``pointtune train`` folder is one record."""
     path = path if is_uri(path) else str(Path(path).expanduser().resolve())
     if not storage.exists(path):
         raise SearchError(f"experiment {path} does not exist: give STORAGE/NAME of a search")
+    if is_train_folder(path):
+        return [train_record(path)]
     try:
         trials = [(tid, status, config, _trial_frame(tpath), tpath)
                   for tid, status, config, tpath in read_experiment_state(path)]
@@ -238,7 +299,7 @@ def render(df: pd.DataFrame, fmt: str) -> str:
 def best_scores(records: list[TrialRecord], metrics: tuple[str, ...] = ("val_points_f1", "val_f1")) -> pd.DataFrame:
     """Per trial that trained (neither failed nor diverged), the best value over its epochs of each metric."""
     rows = [{"trial_id": r.trial_id, **{m: r.history[m].max() if m in r.history else math.nan for m in metrics}}
-            for r in records if r.status in (*RANKED, "running", "paused") and not r.history.empty]
+            for r in records if r.status in (*RANKED, *UNFINISHED) and not r.history.empty]
     return pd.DataFrame(rows, columns=["trial_id", *metrics])
 
 
@@ -270,7 +331,7 @@ def history_table(record: TrialRecord) -> pd.DataFrame:
 
 def best_record(records: list[TrialRecord], what: str = "use") -> TrialRecord:
     """Among trials that neither failed nor diverged, the one whose best epoch (not its last) ranks highest."""
-    scored = [r for r in records if r.best_row is not None and r.status in (*RANKED, "running", "paused")]
+    scored = [r for r in records if r.best_row is not None and r.status in (*RANKED, *UNFINISHED)]
     if not scored:
         hint = " or pass --trial ID" if what == "export" else ""
         raise SearchError(f"no trial of this search has finished an epoch yet (failed and diverged trials left out), "
@@ -387,13 +448,7 @@ def print_summary(settings: Any, test_scores: dict[str, float] | None = None) ->
         best = df[df.trial_id == best_record(records).trial_id].iloc[0]  # the trial `export` takes
         print("\n" + describe_best(best, metric))
         if test_scores:
-            times = int(test_scores.get("test_scorings", 1))
-            how = "scored once" if times == 1 else f"the test split has now scored {times} picks (resumed searches)"
-            on = "test" if "test_f1" in test_scores else "test_points"
-            what = "" if on == "test" else " (on your clicks)"
-            print(f"test score of its model ({int(test_scores['test_images'])} held-out image(s), {how}){what}: "
-                  f"F1 {test_scores[f'{on}_f1']:.4f}, mIoU {test_scores[f'{on}_miou']:.4f}, "
-                  f"OA {test_scores[f'{on}_oa']:.4f} (validation {metric} {best[f'best_{metric}']:.4f})")
+            print(test_score_line(test_scores, metric, best[f"best_{metric}"]))
         agreement = rank_agreement(best_scores(records))
         if agreement is not None:
             print(describe_agreement(agreement))
@@ -405,6 +460,17 @@ def print_summary(settings: Any, test_scores: dict[str, float] | None = None) ->
         print(f"export it:  pointtune export {settings.experiment_path} --out best_model.pt")
     print_tensorboard_hint(settings.experiment_path)
     return ended, trained
+
+
+def test_score_line(scores: dict[str, Any], metric: str, validation: float) -> str:
+    """The one line a search's summary (and ``train``) prints of the test score of its model."""
+    times = int(scores.get("test_scorings", 1))
+    how = "scored once" if times == 1 else f"the test split has now scored {times} picks (resumed runs)"
+    on = "test" if "test_f1" in scores else "test_points"
+    what = "" if on == "test" else " (on your clicks)"
+    return (f"test score of its model ({int(scores['test_images'])} held-out image(s), {how}){what}: "
+            f"F1 {scores[f'{on}_f1']:.4f}, mIoU {scores[f'{on}_miou']:.4f}, OA {scores[f'{on}_oa']:.4f} "
+            f"(validation {metric} {validation:.4f})")
 
 
 def print_tensorboard_hint(experiment_path: str) -> None:

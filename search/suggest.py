@@ -104,14 +104,13 @@ class SuggestReport:
 
 
 def load_model(path: str) -> tuple[nn.Module, dict[str, Any]]:
-    """The model to suggest with and its metadata: for now a ``pointtune export`` file.
+    """The model to suggest with and its metadata: a model file, a train folder or a search's experiment folder
+    (``search.model_source.resolve_model``)."""
+    from search.model_source import resolve_model
+    from search.predict import model_from_payload
 
-    The one place a model is resolved here: it becomes the shared resolver of export files, train folders and a
-    search's experiment folder.
-    """
-    from search.predict import load_exported
-
-    return load_exported(path)
+    payload = resolve_model(path).payload
+    return model_from_payload(payload), payload
 
 
 def dataset_for(meta: dict[str, Any], data_dir: str, fmt: str | None = None, classes_file: str | None = None,

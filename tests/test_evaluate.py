@@ -66,3 +66,36 @@ def test_a_split_naming_images_the_folder_lacks_is_refused(demo_dir: Path, tmp_p
     assert "1 test image(s) of the model's split are not in" in err and "--split all" in err
     assert main(["evaluate", str(model), "--data", str(demo_dir), "--split", "val"]) == 2
     assert "records no 'val' images" in capsys.readouterr().err
+
+
+def test_test_images_with_only_clicks_are_scored_on_them_with_points(demo_dir: Path, tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture) -> None:
+    """`evaluate --points`: the test images have no dense mask, only the user's clicks (a CSV, as `train --points`
+    takes); a model that always says road scores the share of road among those clicks."""
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(demo_dir, data)
+    index = build_index(DataConfig(root=str(demo_dir), format="demo", tile_size=32), split=False)
+    stems = index.stems
+    model = _always(0, tmp_path / "road.pt", {"train": stems[:8], "val": stems[8:10], "test": stems[10:]})
+    rng = np.random.default_rng(0)
+    rows, labels = ["image,x,y,class"], []
+    for e in index.entries[10:]:
+        mask = LabelSource(e.files, index.classes, 1.0).array()
+        ys, xs = np.nonzero(mask != IGNORE_INDEX)
+        for k in rng.choice(len(ys), 25, replace=False):
+            rows.append(f"{e.stem},{xs[k]},{ys[k]},{int(mask[ys[k], xs[k]])}")
+            labels.append(int(mask[ys[k], xs[k]]))
+        (data / "semantic" / Path(e.files.mask).name).unlink()
+    (tmp_path / "clicks.csv").write_text("\n".join(rows) + "\n")
+    assert main(["evaluate", str(model), "--data", str(data)]) == 2
+    assert "image has no mask" in capsys.readouterr().err, "without the clicks: nothing says what is there"
+    assert main(["evaluate", str(model), "--data", str(data), "--points", str(tmp_path / "clicks.csv"),
+                 "--output", "json"]) == 0
+    scores = json.loads(capsys.readouterr().out)
+    assert scores["test_images"] == 2 and "test_f1" not in scores, "no dense mask: scored on the clicks only"
+    assert scores["test_points_oa"] == pytest.approx(np.mean(np.array(labels) == 0))
+    assert scores["test_points_recall_road"] == pytest.approx(1.0)
+    assert main(["evaluate", str(model), "--data", str(data), "--points", str(tmp_path / "clicks.csv")]) == 0
+    assert capsys.readouterr().out.startswith("test: 2 image(s) (on the clicks)  oa ")

@@ -105,18 +105,10 @@ def test_train_on_four_bands_then_predict_a_geotiff_that_keeps_its_crs(geo_dir: 
     state = load_checkpoint(out / "best.pt")
     assert state["config"]["model"]["in_channels"] == 4 and len(state["config"]["data"]["mean"]) == 4
     assert state["model"]["features.0.0.weight"].shape[1] == 4
-    # an export of that run, then predict a larger scene than any tile, window by window
-    import pandas as pd
-
-    from search.export import export_payload
-    from search.results import TrialRecord
-    from trainable.checkpoint import atomic_torch_save
-
-    record = TrialRecord("run", "finished", state["config"], pd.DataFrame(), None, str(out))
-    atomic_torch_save(export_payload(state, record, str(out)), tmp_path / "m.pt")
+    # the run's folder is a model: predict a larger scene than any tile, window by window
     scene, _ = _scene(np.random.default_rng(5), size=150)
     _write(tmp_path / "scene.tif", scene, crs="EPSG:32631", origin=(431000, 5411000))
-    assert main(["predict", str(tmp_path / "m.pt"), str(tmp_path / "scene.tif"), "--out", str(tmp_path / "pred")]) == 0
+    assert main(["predict", str(out), str(tmp_path / "scene.tif"), "--out", str(tmp_path / "pred")]) == 0
     with rasterio.open(tmp_path / "scene.tif") as src, rasterio.open(tmp_path / "pred" / "scene_classes.tif") as out_:
         assert out_.crs == src.crs and out_.transform == src.transform and (out_.width, out_.height) == (150, 150)
         classes = out_.read(1)

@@ -263,7 +263,9 @@ def test_a_train_folder_report_recomputes_the_reported_validation_score(train_di
     assert cm["f1"] == pytest.approx(best["val_f1"], abs=1e-6) and cm["oa"] == pytest.approx(best["val_oa"])
     page = out.read_text()
     assert page.count("validation image scene") >= 1 and "the clicks the best trial was trained with" in page
-    assert "pointtune train</code> makes none" in page
+    scored = json.loads((train_dir / "test_scores.json").read_text())
+    assert data["test"]["current"] and data["test"]["f1"] == pytest.approx(scored["test_f1"])
+    assert "<b>Test score</b> of the run&#x27;s best epoch" in page, "the one score train made of its test part"
 
 
 def test_a_report_whose_data_moved_says_why_the_images_are_missing(train_dir: Path, tmp_path: Path) -> None:

@@ -142,6 +142,22 @@ def test_predict_writes_masks_of_the_image_size(experiment: Path, tmp_path: Path
     assert np.array_equal(colour, palette[classes])
 
 
+def test_the_search_folder_is_a_model_for_evaluate_and_predict(experiment: Path, demo_dir: Path, tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture) -> None:
+    """A MODEL argument may name the search: its best trial's best epoch, the model `export` writes."""
+    assert main(["export", str(experiment), "--out", str(tmp_path / "m.pt")]) == 0
+    capsys.readouterr()
+    scores = [_json(capsys, ["evaluate", str(model), "--data", str(demo_dir), "--split", "all", "--output", "json"])
+              for model in (experiment, tmp_path / "m.pt")]
+    assert scores[0] == scores[1] and scores[0]["test_images"] == 12
+    image = next((demo_dir / "images").iterdir())
+    masks = []
+    for k, model in enumerate((experiment, tmp_path / "m.pt")):
+        assert main(["predict", str(model), str(image), "--out", str(tmp_path / f"p{k}")]) == 0
+        masks.append(np.asarray(Image.open(tmp_path / f"p{k}" / f"{image.stem}_classes.png")))
+    assert np.array_equal(*masks)
+
+
 def test_tiled_prediction_matches_a_whole_image_pass_away_from_tile_borders(experiment: Path,
                                                                             tmp_path: Path) -> None:
     assert main(["export", str(experiment), "--out", str(tmp_path / "m.pt")]) == 0
@@ -204,7 +220,7 @@ def test_predict_with_a_file_that_is_not_a_model_says_so(tmp_path: Path, capsys:
     torch.save({"conv.weight": torch.ones(1)}, state_dict)
     assert main(["predict", str(state_dict), str(image), "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
-    assert "is not a model written by `pointtune export`" in err and "pointtune export EXPERIMENT --out" in err
+    assert "is not a model written by pointtune" in err and "a model file written by `pointtune export`" in err
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
 
 

@@ -29,13 +29,28 @@ def _potsdam(root: Path, eroded: bool) -> dict[str, np.ndarray]:
     return expected
 
 
-def test_potsdam_full_labels_rgb(tmp_path: Path) -> None:
+def _evaluate_as_trained(model: Path, root: Path, capsys: pytest.CaptureFixture) -> dict:
+    """`evaluate MODEL --data DIR` without --format: the model's format (with its options) reads the folder."""
+    import json
+
+    capsys.readouterr()
+    assert main(["evaluate", str(model), "--data", str(root), "--output", "json"]) == 0
+    scores = json.loads(capsys.readouterr().out)
+    assert scores["test_images"] == 2, "the official test tiles"
+    scored = json.loads((model / "test_scores.json").read_text())
+    assert scores["test_f1"] == pytest.approx(scored["test_f1"]), "the score train made of its test part"
+    return scores
+
+
+def test_potsdam_full_labels_rgb(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     expected = _potsdam(tmp_path / "potsdam", eroded=False)
     check_format(tmp_path / "potsdam", "potsdam", expected, {f"top_potsdam_{t}": p for t, p in TILES.items()},
                  tmp_path)
+    scores = _evaluate_as_trained(tmp_path / "run", tmp_path / "potsdam", capsys)
+    assert "test_f1_clutter" in scores
 
 
-def test_potsdam_eroded_rgbir_four_bands(tmp_path: Path) -> None:
+def test_potsdam_eroded_rgbir_four_bands(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     expected = _potsdam(tmp_path / "potsdam", eroded=True)
     check_format(tmp_path / "potsdam", "potsdam:rgbir,eroded,clutter-out", expected,
                  {f"top_potsdam_{t}": p for t, p in TILES.items()}, tmp_path)
@@ -43,6 +58,8 @@ def test_potsdam_eroded_rgbir_four_bands(tmp_path: Path) -> None:
 
     state = load_checkpoint(tmp_path / "run" / "best.pt")
     assert state["config"]["model"]["in_channels"] == 4 and state["classes"]["exclude_from_mean"] == ["clutter"]
+    # the options too: the eroded labels (5_Labels_all_noBoundary), four bands (RGBIR), clutter out of the means
+    _evaluate_as_trained(tmp_path / "run", tmp_path / "potsdam", capsys)
 
 
 def test_the_official_split_has_24_training_and_14_test_tiles() -> None:
