@@ -190,12 +190,14 @@ def _prepare(settings: SearchSettings) -> SearchSettings:
     if not settings.resume:
         name = settings.name or default_name()
         settings = dataclasses.replace(settings, name=name)
+        check_storage_folder(settings)
         if storage.exists(f"{settings.experiment_path}/tuner.pkl"):
             raise SearchError(f"experiment {settings.experiment_path} already exists: add --resume to continue it, "
                               "or choose another --name")
         return settings
     if not settings.name:
         raise SearchError("--resume needs the --name (and --storage) of the search to continue")
+    check_storage_folder(settings)
     saved = f"{settings.experiment_path}/{SETTINGS_FILE}"
     if not storage.exists(saved):
         raise SearchError(f"nothing to resume at {settings.experiment_path} (no {SETTINGS_FILE}); check --storage "
@@ -212,6 +214,23 @@ def _prepare(settings: SearchSettings) -> SearchSettings:
     if settings.retry_failed:
         settings = _queue_retries(settings)
     return settings
+
+
+def check_storage_folder(settings: SearchSettings) -> None:
+    """``--storage`` (and the search's folder in it) must be folders, or not exist yet, unless a URI.
+
+    Raises:
+        SearchError: naming the file in the way.
+    """
+    if is_uri(settings.storage):
+        return
+    experiment = Path(settings.experiment_path)
+    for path in (experiment, *experiment.parents):
+        if path.exists() and not path.is_dir():
+            what = f"--name {settings.name}: {path}" if path == experiment else f"--storage {settings.storage}: {path}"
+            raise SearchError(f"{what} is a file, not a folder; --storage takes a folder (made if missing) or a "
+                              "storage URI (s3://, gs://, ...), and a search keeps its results in the folder "
+                              "STORAGE/NAME")
 
 
 def _queue_retries(settings: SearchSettings) -> SearchSettings:

@@ -128,3 +128,21 @@ def test_run_with_bad_data_exits_2_before_ray_or_any_file(tmp_path: Path, capsys
     err = capsys.readouterr().err
     assert "2 problem(s)" in err and "a.png: image has no mask" in err and "b.png: mask has no image" in err
     assert not ray.is_initialized() and not storage.exists()
+
+
+@pytest.mark.parametrize("where", ["storage", "inside storage", "name", "resume"])
+def test_storage_or_search_folder_that_is_a_file_exits_2_before_ray(where: str, demo_dir: Path, tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture) -> None:
+    import ray
+
+    blocker = tmp_path / "results"
+    blocker.write_text("a file")
+    storage = {"storage": blocker, "inside storage": blocker / "sub"}.get(where, tmp_path)
+    name = "results" if where in ("name", "resume") else "x"
+    argv = ["run", "--storage", str(storage), "--name", name]
+    argv += ["--resume"] if where == "resume" else ["--data", str(demo_dir)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    flag = f"--name {name}" if where in ("name", "resume") else f"--storage {storage}"
+    assert f"{flag}: {blocker} is a file, not a folder" in err and "a storage URI" in err, err
+    assert "Traceback" not in err and not ray.is_initialized() and blocker.read_text() == "a file"
