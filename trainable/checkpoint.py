@@ -4,7 +4,7 @@ A checkpoint is a plain dict of tensors, numbers, strings, lists and dicts (so i
 ``{"model", "epoch", "config", "classes", "metrics", "best", "train_stems", ..., "pointtune_version"}``. The
 checkpoints a trial reports (the weights of its best epochs) hold no optimizer state; its resume state
 (``resume_state.pt``, overwritten) adds ``"optimizer"`` and the history. After a search trial's last epoch that file
-holds a finished state instead (``trainable.run_record.finished_state``: history and best, no optimizer).
+holds a finished state instead (``trainable.run_record.finished_state``: history and best, no weights).
 """
 
 from __future__ import annotations

@@ -67,12 +67,10 @@ class Recorded:
 
 
 def finished_state(state: dict[str, Any]) -> dict[str, Any]:
-    """What a search keeps after a trial's last epoch: its history and best, to report what the search may not have
-    recorded; the weights only when that epoch is the best (to report them with it), no optimizer state."""
-    slim = {k: v for k, v in state.items() if k not in ("model", "optimizer")}
-    if state["best"]["epoch"] == state["epoch"]:
-        slim["model"] = state["model"]
-    return {**slim, "finished": True}
+    """What a search keeps after a trial's last epoch: its history and best (kilobytes), to report what the search may
+    not have recorded without training again. No weights: a best last epoch has them in its checkpoint, and one the
+    search did not record is re-reported without them, as any unrecorded best epoch (module docstring)."""
+    return {**{k: v for k, v in state.items() if k not in ("model", "optimizer")}, "finished": True}
 
 
 @dataclass

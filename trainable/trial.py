@@ -178,7 +178,8 @@ def tune_entrypoint(config: dict[str, Any], data: DatasetIndex | None = None,
     made once per search by the driver: trials read only the pixels they train on, and no node downloads weights
     for itself. ``experiment`` is the search's
     folder or URI: the trial keeps its resume state in ``experiment/trial_ID/`` (Tune's own checkpoints hold only
-    the weights of its best epochs).
+    the weights of its best epochs), and finds there what the driver recorded of it when Tune starts it again
+    (``Recorded``, search/recorded.py): it reports only the epochs after that, and nothing when its end was recorded.
     """
     import ray  # Ray is imported here and in search/ only: run_trial itself runs without it
     from ray import tune
