@@ -323,7 +323,7 @@ def tidy_after_search(settings: SearchSettings, records: list) -> None:
     for a restart, and close the study's trials that no Tune trial owns (a driver killed between creating a trial and
     its next snapshot leaves one RUNNING).
 
-    Trials keep their resume state (after their last epoch a finished one: history, no optimizer) until here, not just
+    Trials keep their resume state (after their last epoch a finished one: history, no weights) until here, not just
     until they end: a driver killed after a trial ended but before Tune recorded it replays that trial from it.
     """
     from search.searcher import OUTCOME_ATTR, TRIAL_ID_ATTR
