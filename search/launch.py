@@ -31,6 +31,7 @@ from search.console import CheckProgress
 from search.errors import SearchError
 from search.live_view import LiveView
 from search.progress import ProgressPrinter
+from search.recorded import RecordBeforeRetry, record_before_resume
 from search.searcher import (
     JournalSync,
     PointtuneOptunaSearch,
@@ -134,7 +135,8 @@ def _fetch_journal(settings: SearchSettings) -> str:
 def _run_config(settings: SearchSettings, printer: ProgressPrinter) -> tune.RunConfig:
     # TensorBoardLog also keeps Ray's own TensorBoard logger out (search/tensorboard.py); Tune adds its CSV and JSON
     # loggers, which `pointtune results` reads
-    callbacks: list[tune.Callback] = [printer, TensorBoardLog(settings.experiment_path)]
+    callbacks: list[tune.Callback] = [printer, TensorBoardLog(settings.experiment_path),
+                                      RecordBeforeRetry(settings.experiment_path)]
     if is_uri(settings.storage):
         callbacks.append(JournalSync(settings.experiment_path, f"{settings.experiment_path}/{JOURNAL_FILE}"))
     return tune.RunConfig(
@@ -168,6 +170,7 @@ def build_tuner(settings: SearchSettings, data: DatasetIndex, weights: dict | No
     if settings.resume:  # Tune restores the callbacks the search started with
         TrialBudget.raise_to = settings.trials
         PointtuneOptunaSearch.journal_path = _fetch_journal(settings)
+        PointtuneOptunaSearch.ended_before_resume = record_before_resume(settings.experiment_path)
         return tune.Tuner.restore(settings.experiment_path, trainable=trainable, resume_unfinished=True,
                                   resume_errored=False, restart_errored=False)
     tune_config = _tune_config(settings, min(settings.trials, settings.max_concurrent or slots))
@@ -189,12 +192,14 @@ def _prepare(settings: SearchSettings) -> SearchSettings:
     if not settings.resume:
         name = settings.name or default_name()
         settings = dataclasses.replace(settings, name=name)
+        check_storage_folder(settings)
         if storage.exists(f"{settings.experiment_path}/tuner.pkl"):
             raise SearchError(f"experiment {settings.experiment_path} already exists: add --resume to continue it, "
                               "or choose another --name")
         return settings
     if not settings.name:
         raise SearchError("--resume needs the --name (and --storage) of the search to continue")
+    check_storage_folder(settings)
     saved = f"{settings.experiment_path}/{SETTINGS_FILE}"
     if not storage.exists(saved):
         raise SearchError(f"nothing to resume at {settings.experiment_path} (no {SETTINGS_FILE}); check --storage "
@@ -211,6 +216,23 @@ def _prepare(settings: SearchSettings) -> SearchSettings:
     if settings.retry_failed:
         settings = _queue_retries(settings)
     return settings
+
+
+def check_storage_folder(settings: SearchSettings) -> None:
+    """``--storage`` (and the search's folder in it) must be folders, or not exist yet, unless a URI.
+
+    Raises:
+        SearchError: naming the file in the way.
+    """
+    if is_uri(settings.storage):
+        return
+    experiment = Path(settings.experiment_path)
+    for path in (experiment, *experiment.parents):
+        if path.exists() and not path.is_dir():
+            what = f"--name {settings.name}: {path}" if path == experiment else f"--storage {settings.storage}: {path}"
+            raise SearchError(f"{what} is a file, not a folder; --storage takes a folder (made if missing) or a "
+                              "storage URI (s3://, gs://, ...), and a search keeps its results in the folder "
+                              "STORAGE/NAME")
 
 
 def _queue_retries(settings: SearchSettings) -> SearchSettings:
@@ -234,6 +256,7 @@ def reset_restore_hints() -> None:
     TrialBudget.raise_to = None
     PointtuneOptunaSearch.journal_path = None
     PointtuneOptunaSearch.requeue = []
+    PointtuneOptunaSearch.ended_before_resume = {}
 
 
 def _write_settings(settings: SearchSettings) -> None:
@@ -298,18 +321,22 @@ def run_search(settings: SearchSettings) -> int:
 
 
 def tidy_after_search(settings: SearchSettings, records: list) -> None:
-    """After a finished search: drop the trials' resume states (3x a model each) and close the study's trials that no
-    Tune trial owns (a driver killed between creating a trial and its next snapshot leaves one RUNNING).
+    """After a finished search: drop the trials' resume states (3x a model each) and what the driver recorded of them
+    for a restart, and close the study's trials that no Tune trial owns (a driver killed between creating a trial and
+    its next snapshot leaves one RUNNING).
 
-    Trials keep their resume state until here, not just until they end: a driver killed after a trial ended but
-    before Tune recorded it replays that trial from it.
+    Trials keep their resume state (after their last epoch a finished one: history, no weights) until here, not just
+    until they end: a driver killed after a trial ended but before Tune recorded it replays that trial from it.
     """
     from search.searcher import OUTCOME_ATTR, TRIAL_ID_ATTR
     from trainable.checkpoint import RESUME_FILE, drop_resume_state
+    from trainable.run_record import RECORD_FILE
 
     known = {r.trial_id for r in records}
     for path in {r.path for r in records} | storage.glob(settings.experiment_path, f"trial_*/{RESUME_FILE}"):
         drop_resume_state(path.removesuffix(f"/{RESUME_FILE}"))
+    for path in storage.glob(settings.experiment_path, f"trial_*/{RECORD_FILE}"):
+        storage.remove(path)
     study_storage = journal_storage(_journal_path(settings))
     for name in optuna.study.get_all_study_names(study_storage):
         study = optuna.load_study(study_name=name, storage=study_storage)

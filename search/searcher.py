@@ -29,6 +29,7 @@ from optuna.trial import TrialState
 from ray.tune import Callback
 from ray.tune.search import ConcurrencyLimiter, SearchGenerator
 from ray.tune.search.optuna import OptunaSearch
+from ray.tune.utils import flatten_dict
 
 from search.settings import SearchSettings
 from search.space import SearchSpaceSampler
@@ -77,6 +78,9 @@ class PointtuneOptunaSearch(OptunaSearch):
 
     # the study's journal file on this machine; set by the driver before Tune restores a searcher (``--resume``)
     journal_path: ClassVar[str | None] = None
+    # the last recorded result of each trial that a resumed search restores although its end was recorded; set by
+    # the driver (search/recorded.py): such a trial reports nothing, and Tune hands over its checkpoint's result
+    ended_before_resume: ClassVar[dict[str, dict[str, Any]]] = {}
 
     def save(self, checkpoint_path: str) -> None:
         """Tune's snapshot of the searcher, without the study: that lives in its journal, which a resumed search
@@ -133,6 +137,8 @@ class PointtuneOptunaSearch(OptunaSearch):
             self._completed_trials.add(trial_id)
             return
         ot_trial = self._ot_trials[trial_id]
+        if not error and trial_id in PointtuneOptunaSearch.ended_before_resume:
+            result = flatten_dict(PointtuneOptunaSearch.ended_before_resume[trial_id])
         result = result or {}
         self.on_trial_result(trial_id, result)  # Tune hands the result that ends a trial to this method only
         outcome = result.get("trial_outcome")

@@ -34,13 +34,14 @@ from ray.tune.logger import TBXLoggerCallback
 
 from search.space import SEARCHED
 from trainable import storage
+from trainable.run_record import Recorded
 from trainable.storage import is_uri
 
 log = logging.getLogger(__name__)
 TENSORBOARD_DIR = "tensorboard"
 # reported values that are bookkeeping, not metrics (Tune's own fields, times of day, ids)
 NOT_METRICS = {"epoch", "trial_start_time", "timestamp", "time_this_iter_s", "time_total_s", "time_since_restore",
-               "training_iteration", "iterations_since_restore", "pid", "done"}
+               "training_iteration", "iterations_since_restore", "pid", "done", "resumed_after_epoch"}
 
 
 def tensorboard_dir(experiment_path: str) -> str:
@@ -115,10 +116,12 @@ class TensorBoardLog(TBXLoggerCallback):
         if writer is None:
             from tensorboardX import SummaryWriter
 
-            # a resumed trial re-reports from the epoch after the last one Tune recorded: TensorBoard drops what an
-            # earlier file holds from there on
-            last = getattr(trial, "last_result", None) or {}
-            purge = int(last["epoch"]) + 1 if "epoch" in last else None
+            # a restarted trial reports from the epoch after the last one its driver recorded (search/recorded.py;
+            # without that record, Tune's last result): TensorBoard drops what an earlier file holds from there on
+            recorded = Recorded.load(f"{self.experiment_path}/trial_{trial.trial_id}")
+            last = (getattr(trial, "last_result", None) or {}).get("epoch")
+            epoch = recorded.epoch if recorded is not None else last
+            purge = int(epoch) + 1 if epoch is not None else None
             # tensorboardX names a file by the second it opens it in, and overwrites a file of that name: the suffix
             # keeps a trial restarted within the second from erasing what it wrote before
             writer = SummaryWriter(str(Path(self.local_dir) / trial.trial_id), purge_step=purge, flush_secs=30,

@@ -16,12 +16,12 @@ import ray
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # Ray workers cannot import tests/
 
 
-def start_search(args: list[str], log: Path) -> subprocess.Popen:
+def start_search(args: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
     """`python -m search run ARGS` with its output in ``log``, in its own session so that every process it starts
-    (Ray's daemons too) can be stopped as one group."""
+    (Ray's daemons too) can be stopped as one group; ``env`` adds to the environment."""
     return subprocess.Popen([sys.executable, "-m", "search", "run", *args], stdout=log.open("w"),
                             stderr=subprocess.STDOUT, start_new_session=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
 
 
 def stop_group(proc: subprocess.Popen) -> None:

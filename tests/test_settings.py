@@ -224,3 +224,19 @@ def test_gpus_per_trial_auto_is_resolved_once_and_said(demo_dir: Path) -> None:
     given = _settings(["run", "--data", str(demo_dir), "--gpus-per-trial", "0.5"])
     assert resolve_gpus(given, {"GPU": 8.0}, {}) == (given, None), "a number given stays"
     assert SearchSettings.from_dict(auto.to_dict()) == auto
+@pytest.mark.parametrize("where", ["storage", "inside storage", "name", "resume"])
+def test_storage_or_search_folder_that_is_a_file_exits_2_before_ray(where: str, demo_dir: Path, tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture) -> None:
+    import ray
+
+    blocker = tmp_path / "results"
+    blocker.write_text("a file")
+    storage = {"storage": blocker, "inside storage": blocker / "sub"}.get(where, tmp_path)
+    name = "results" if where in ("name", "resume") else "x"
+    argv = ["run", "--storage", str(storage), "--name", name]
+    argv += ["--resume"] if where == "resume" else ["--data", str(demo_dir)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    flag = f"--name {name}" if where in ("name", "resume") else f"--storage {storage}"
+    assert f"{flag}: {blocker} is a file, not a folder" in err and "a storage URI" in err, err
+    assert "Traceback" not in err and not ray.is_initialized() and blocker.read_text() == "a file"

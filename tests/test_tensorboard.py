@@ -108,6 +108,22 @@ def test_a_resumed_trial_purges_the_epochs_it_reports_again(tmp_path: Path) -> N
     assert starts == [3], "TensorBoard is told to drop steps >= 3 from earlier files"
 
 
+def test_a_trial_restarted_with_a_record_purges_from_the_epoch_after_it(tmp_path: Path) -> None:
+    """A resumed search's driver records what result.json holds (search/recorded.py): more or less than Tune's
+    snapshot, whose last result the trial then does not go by."""
+    from trainable.run_record import Recorded
+
+    trial = fake_trial("rec00001")
+    trial.last_result = epoch_result(2)  # Tune's snapshot
+    Recorded(epoch=1).save(str(tmp_path / "trial_rec00001"))  # result.json ends at epoch 1
+    log = TensorBoardLog(str(tmp_path))
+    log.log_trial_start(trial)
+    log.log_trial_result(2, trial, epoch_result(2))
+    log.on_experiment_end([])
+    events = read_events(tmp_path / "tensorboard" / "rec00001")
+    assert [e.step for e in events if e.HasField("session_log") and e.session_log.status == 1] == [2]
+
+
 def test_storage_uri_writes_locally_and_copies_into_the_experiment(tmp_path: Path,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HOME", str(tmp_path / "home"))

@@ -3,7 +3,8 @@
 A checkpoint is a plain dict of tensors, numbers, strings, lists and dicts (so it needs no code to unpickle):
 ``{"model", "epoch", "config", "classes", "metrics", "best", "train_stems", ..., "pointtune_version"}``. The
 checkpoints a trial reports (the weights of its best epochs) hold no optimizer state; its resume state
-(``resume_state.pt``, overwritten) adds ``"optimizer"``.
+(``resume_state.pt``, overwritten) adds ``"optimizer"`` and the history. After a search trial's last epoch that file
+holds a finished state instead (``trainable.run_record.finished_state``: history and best, no weights).
 """
 
 from __future__ import annotations
@@ -123,17 +124,24 @@ def save_resume_state(trial_path: str, state: dict[str, Any]) -> int:
 
 
 def load_resume_state(trial_path: str) -> dict[str, Any] | None:
-    """The state a trial saved to resume from, or None when it saved none."""
+    """The state a trial saved to resume from (or its finished state), or None when it saved none."""
     from trainable import storage
 
     source = f"{trial_path}/{RESUME_FILE}"
     if not storage.exists(source):
         return None
     if not storage.is_uri(source):
-        return load_checkpoint(source)
+        return _resume_state(Path(source))
     with tempfile.TemporaryDirectory(prefix="pointtune-resume-") as d:
         storage.download(source, Path(d) / RESUME_FILE)
-        return load_checkpoint(Path(d) / RESUME_FILE)
+        return _resume_state(Path(d) / RESUME_FILE)
+
+
+def _resume_state(path: Path) -> dict[str, Any]:
+    state = read_torch_file(path)
+    if not isinstance(state, dict) or "epoch" not in state or not ("model" in state or state.get("finished")):
+        raise CheckpointError(f"{path} is not a pointtune resume state (no 'epoch' and 'model' entries)")
+    return state
 
 
 def drop_resume_state(trial_path: str) -> None:

@@ -7,9 +7,15 @@ every ``resume_every`` epochs, the state to resume from (weights, Adam's moments
 
 A run resumed from that state first reports again the epochs its history holds beyond what the search recorded
 (``replay``): a driver killed, or a search stopped, after a trial finished an epoch but before the search recorded
-its result would otherwise lose that epoch. Re-reported epochs are the same numbers: nothing is trained twice. (The
-weights of a best epoch the search did not record are not kept: the resume state would weigh a model more. That
-epoch is re-reported without them, and ``export`` then takes the trial's best epoch that has its weights.)
+its result would otherwise lose that epoch. Re-reported epochs are the same numbers: nothing is trained twice. Epochs
+the search recorded after the resume state was saved are trained again from it without being reported (``end_epoch``
+with no ``report``). (The weights of a best epoch the search did not record are not kept: the resume state would
+weigh a model more. That epoch is re-reported without them, and ``export`` then takes the trial's best epoch that has
+its weights.)
+
+What the search recorded comes from its driver (``Recorded``, a small file in the trial's folder): Tune tells a
+restarted function trainable only the checkpoint it restores, which is the last *best* epoch it knew of, and a driver
+killed between two of Tune's snapshots leaves a ``result.json`` that holds more than the snapshot.
 """
 
 from __future__ import annotations
@@ -23,11 +29,48 @@ from typing import Any
 
 import numpy as np
 import torch
+import yaml
 
+from trainable import storage
 from trainable.checkpoint import save_checkpoint
 
 Report = Callable[[dict[str, Any], "str | None"], None]
 SaveState = Callable[[dict[str, Any]], int]
+RECORD_FILE = "recorded.yaml"  # not .json: Tune copies a trial folder's .json files back over newer ones
+META_KEYS = ("config", "classes", "train_stems", "val_stems", "test_stems")  # what every checkpoint carries
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What the search's driver recorded of a trial before Tune starts it again (``--resume``, or a retry after a
+    fault), written into the trial's folder: the trial reports only what comes after.
+
+    Attributes:
+        epoch: the last epoch recorded (0: none).
+        ended: the trial's end was recorded (its last epoch, an outcome, or a scheduler's stop): it has nothing to do.
+    """
+
+    epoch: int = 0
+    ended: bool = False
+
+    def save(self, trial_path: str) -> None:
+        storage.write_text(f"{trial_path}/{RECORD_FILE}", yaml.safe_dump(dataclasses.asdict(self)))
+
+    @classmethod
+    def load(cls, trial_path: str) -> Recorded | None:
+        """The record in the trial's folder, or None when its driver wrote none (the trial's first start)."""
+        path = f"{trial_path}/{RECORD_FILE}"
+        if not storage.exists(path):
+            return None
+        d = yaml.safe_load(storage.read_text(path)) or {}
+        return cls(int(d.get("epoch", 0)), bool(d.get("ended", False)))
+
+
+def finished_state(state: dict[str, Any]) -> dict[str, Any]:
+    """What a search keeps after a trial's last epoch: its history and best (kilobytes), to report what the search may
+    not have recorded without training again. No weights: a best last epoch has them in its checkpoint, and one the
+    search did not record is re-reported without them, as any unrecorded best epoch (module docstring)."""
+    return {**{k: v for k, v in state.items() if k not in ("model", "optimizer")}, "finished": True}
 
 
 @dataclass
@@ -75,7 +118,12 @@ class RunRecord:
         self.best = BestSoFar(**resume["best"]) if resume else BestSoFar(metric)
         self.history: list[dict[str, Any]] = list(resume.get("history", [])) if resume else []
         # the resumed weights, when they are the best epoch's (else the best epoch's weights are gone)
-        self.best_weights = resume["model"] if resume and self.best.epoch == int(resume["epoch"]) else None
+        self.best_weights = resume.get("model") if resume and self.best.epoch == int(resume["epoch"]) else None
+
+    @classmethod
+    def of_finished(cls, metric: str, state: dict[str, Any]) -> RunRecord:
+        """The record of a run that ended (``finished_state``), to replay from."""
+        return cls(metric, 1, int(state["epoch"]), {k: state[k] for k in META_KEYS if k in state}, resume=state)
 
     def replay(self, after_epoch: int, report: Report) -> int:
         """Report again the epochs of a resumed history after ``after_epoch`` (the last one the search recorded);
@@ -92,8 +140,9 @@ class RunRecord:
         return len(again)
 
     def end_epoch(self, metrics: dict[str, Any], model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                  report: Report) -> None:
-        """Record an epoch's metrics, write what it must, and report it."""
+                  report: Report | None) -> None:
+        """Record an epoch's metrics, write what it must, and report it; ``report`` None: an epoch the search has
+        recorded already (trained again from an older resume state), kept but neither checkpointed nor reported."""
         epoch = int(metrics["epoch"])
         improved = self.best.update(metrics)
         metrics.update(self.best.as_metrics())
@@ -103,6 +152,8 @@ class RunRecord:
         if self.save_state is not None and (epoch % self.resume_every == 0 or epoch == self.epochs):
             resume_bytes = self.save_state({**state, "optimizer": optimizer.state_dict(), "metrics": plain(metrics),
                                             "history": self.history})
+        if report is None:
+            return
         with tempfile.TemporaryDirectory(prefix="pointtune-ckpt-") as d:
             checkpoint = None
             metrics["checkpoint_bytes"] = resume_bytes

@@ -28,7 +28,7 @@ from trainable.inputs import build_inputs, resolve_for_data
 from trainable.loop import EpochResult, UnlabeledTerm, evaluate, recalibrate_batchnorm, train_one_epoch
 from trainable.model import WeightsError, build_model
 from trainable.progress_board import batch_reporter
-from trainable.run_record import Report, RunRecord, SaveState
+from trainable.run_record import Recorded, Report, RunRecord, SaveState, finished_state
 from trainable.schedule import lr_at
 
 log = logging.getLogger(__name__)
@@ -91,13 +91,20 @@ def run_trial(cfg: TrialConfig, report: Report, data: DatasetIndex | None = None
         weights: the state dict ``cfg.model`` resolved to (a search's driver reads it once); resolved here when
             None.
         save_state: stores the state to resume from and returns the bytes it wrote; None keeps none.
-        recorded_epochs: with ``resume``, the last epoch the caller is known to have recorded: the resumed history's
-            later epochs are reported again before training goes on.
+        recorded_epochs: the last epoch the caller is known to have recorded (with ``resume``): the resumed history's
+            later epochs are reported again before training goes on, and epochs up to it that are trained again are
+            not reported. A finished state (``trainable.run_record.finished_state``) trains nothing: its
+            unrecorded epochs are reported and the run returns.
         progress: told ``(epoch, batches done, batches)`` during each epoch's training, and ``(epoch, n, n)`` when
             validation starts (``trainable.progress_board``); it decides itself how often to pass that on.
     """
     trial_start = time.time()
     cfg.validate()
+    if resume is not None and resume.get("finished"):  # the run ended: report what was not recorded, train nothing
+        replayed = RunRecord.of_finished(cfg.train.metric, resume).replay(recorded_epochs or 0, report)
+        log.info("the run had ended after epoch %d: %d epoch(s) reported again, none trained", resume["epoch"],
+                 replayed)
+        return
     if cfg.train.num_threads:
         torch.set_num_threads(cfg.train.num_threads)
     seed_everything(cfg.train.seed)
@@ -115,7 +122,7 @@ def run_trial(cfg: TrialConfig, report: Report, data: DatasetIndex | None = None
     meta = {"config": cfg.to_dict(), "classes": classes.to_dict(), "train_stems": inputs.train_stems,
             "val_stems": inputs.val_stems, "test_stems": [data.entries[i].stem for i in data.split.test]}
     record = RunRecord(cfg.train.metric, cfg.train.resume_every, cfg.train.epochs, meta, save_state, resume)
-    start = 1
+    start, recorded = 1, recorded_epochs or 0
     if resume is not None:
         model.load_state_dict(resume["model"])
         optimizer.load_state_dict(resume["optimizer"])
@@ -159,7 +166,8 @@ def run_trial(cfg: TrialConfig, report: Report, data: DatasetIndex | None = None
             "skipped_batches": train.skipped_batches, "redrawn_crops": train.redrawn_crops,
             "lr": cfg.train.lr, "lr_last": lr_for_step(steps - 1), "epoch_time_s": time.perf_counter() - t0,
             "trial_start_time": trial_start, "peak_rss_mb": peak_rss_mb(),
-        }, model, optimizer, report)
+            "resumed_after_epoch": start - 1,  # the resume state this process trained on from (0: none)
+        }, model, optimizer, report if epoch > recorded else None)
 
 
 def tune_entrypoint(config: dict[str, Any], data: DatasetIndex | None = None,
@@ -170,7 +178,8 @@ def tune_entrypoint(config: dict[str, Any], data: DatasetIndex | None = None,
     made once per search by the driver: trials read only the pixels they train on, and no node downloads weights
     for itself. ``experiment`` is the search's
     folder or URI: the trial keeps its resume state in ``experiment/trial_ID/`` (Tune's own checkpoints hold only
-    the weights of its best epochs).
+    the weights of its best epochs), and finds there what the driver recorded of it when Tune starts it again
+    (``Recorded``, search/recorded.py): it reports only the epochs after that, and nothing when its end was recorded.
     """
     import ray  # Ray is imported here and in search/ only: run_trial itself runs without it
     from ray import tune
@@ -182,7 +191,10 @@ def tune_entrypoint(config: dict[str, Any], data: DatasetIndex | None = None,
 
     def report(metrics: dict[str, Any], checkpoint_dir: str | None) -> None:
         checkpoint = tune.Checkpoint.from_directory(checkpoint_dir) if checkpoint_dir else None
-        tune.report({**metrics, "node_id": node_id}, checkpoint=checkpoint)
+        # Tune numbers a restored trial's results on from its checkpoint's (a best epoch, perhaps not the last one
+        # it recorded): numbered by epoch, a resumed trial's results go on where its result.json stops
+        step = {"training_iteration": int(metrics["epoch"])} if "epoch" in metrics else {}
+        tune.report({**metrics, "node_id": node_id, **step}, checkpoint=checkpoint)
 
     try:
         cfg = TrialConfig.from_dict(config)
@@ -191,10 +203,16 @@ def tune_entrypoint(config: dict[str, Any], data: DatasetIndex | None = None,
         if cpus:
             cfg = cfg.replace(train={"num_threads": cpus})
         trial_path = f"{experiment}/trial_{context.get_trial_id()}" if experiment else None
+        # what the driver recorded of this trial, written before Tune starts it again (--resume, a retry)
+        record = Recorded.load(trial_path) if trial_path else None
+        if record is not None and record.ended:
+            log.info("trial %s: its end was recorded before the search was resumed; nothing to run",
+                     context.get_trial_id())
+            return  # Tune ends the trial with the results it recorded (search/recorded.py)
         resume = load_resume_state(trial_path) if trial_path else None
-        recorded = 0  # the last epoch the search surely recorded: that of Tune's last checkpoint, if any
+        recorded = record.epoch if record is not None else 0
         checkpoint = tune.get_checkpoint()
-        if resume is not None and checkpoint is not None:
+        if resume is not None and record is None and checkpoint is not None:  # no record: at least Tune's checkpoint
             with checkpoint.as_directory() as d:
                 recorded = int(load_checkpoint(d)["epoch"])
         log.info("trial %s on node %s with %d CPU thread(s)", context.get_trial_id(), node_id, cpus)
@@ -202,12 +220,12 @@ def tune_entrypoint(config: dict[str, Any], data: DatasetIndex | None = None,
             raise ConfigError(f"the trial was given no weights for {cfg.model.weights!r}: the search's driver reads "
                               "them once and ships them with the data (was the search started by `pointtune run`?)")
 
-        def save_state(state: dict[str, Any]) -> int:  # after the last epoch there is nothing left to resume
-            return save_resume_state(trial_path, state) if state["epoch"] < cfg.train.epochs else 0
+        def save_state(state: dict[str, Any]) -> int:  # after the last epoch: what a resumed search may replay
+            return save_resume_state(trial_path, state if state["epoch"] < cfg.train.epochs else finished_state(state))
 
         # batches within the epoch go to the driver's live view, when it shows one (trainable/progress_board.py)
         progress = batch_reporter(experiment, context.get_trial_id()) if experiment else None
-        # the driver drops the resume state after the search: a trial it did not see end may be replayed from it
+        # the driver drops the resume state after the search: a trial it did not see end is replayed from it
         run_trial(cfg, report, data=data, resume=resume, weights=weights,
                   save_state=save_state if trial_path else None, recorded_epochs=recorded, progress=progress)
     except TRIAL_USER_ERRORS as e:
