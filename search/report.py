@@ -228,8 +228,17 @@ def summary_data(records: list[Any], df: pd.DataFrame, metric: str, planned: int
                        "epoch": int(best.best_row["epoch"]), "settings": settings_of(row),
                        "points_per_image": _plain(row.get("points_per_image")),
                        "annotation_hours": _plain(row.get("annotation_hours")),
-                       "f1_vs_full": _plain(row.get("f1_vs_full"))}
+                       "f1_vs_full": _plain(row.get("f1_vs_full")), "network": network_text(best.config)}
     return out
+
+
+def network_text(config: dict[str, Any]) -> str:
+    """What a run trained: ``DeepLabV3-resnet50 (imagenet weights from ...)`` or the tiny stand-in CNN."""
+    model = config.get("model", {})
+    backbone = model.get("backbone", "?")
+    name = "the tiny stand-in CNN" if backbone == "tiny" else f"DeepLabV3-{backbone}"
+    note = model.get("weights_note") or f"weights {model.get('weights', '?')}"
+    return f"{name} ({note})"
 
 
 # ----------------------------------------------------------------------------------------------- loading
@@ -960,7 +969,7 @@ def summary_html(inp: ReportInput, summary: dict[str, Any], test: dict[str, Any]
                           "rank. Make the report again later."))
     else:
         kv = [("best trial", best["trial_id"]), (f"best validation {metric_label(metric)}", f"{best['score']:.4f}"),
-              ("at epoch", best["epoch"]), ("status", best["status"])]
+              ("at epoch", best["epoch"]), ("status", best["status"]), ("network", best["network"])]
         if best["points_per_image"] is not None:
             kv.append(("clicks per image", f"{best['points_per_image']:.4g}"))
         if best["annotation_hours"] is not None:

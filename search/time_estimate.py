@@ -119,7 +119,9 @@ def estimate_search(settings: SearchSettings, data: object, at_once: int, step_s
 def duration(seconds: float) -> str:
     if seconds >= 5400:
         return f"about {seconds / 3600:.0f} h"
-    return f"about {max(seconds / 60, 1):.0f} min"
+    if seconds < 60:
+        return "under a minute"
+    return f"about {seconds / 60:.0f} min"
 
 
 def advice(settings: SearchSettings, estimate: SearchEstimate, faster_step_s: float | None) -> str | None:
@@ -153,6 +155,9 @@ def warn_if_long(settings: SearchSettings, data: object, at_once: int) -> Search
     step = time_training_step(cfg.model, classes, cfg.data.tile_size, cfg.train.batch_size, threads)
     estimate = estimate_search(settings, data, at_once, step)
     if estimate.total_s <= WARN_ABOVE_S:
+        print(f"time estimate: {duration(estimate.total_s)} on this machine's CPUs (a training step of "
+              f"{cfg.model.backbone} on {cfg.train.batch_size} crops of {cfg.data.tile_size} px: "
+              f"{estimate.step_s:.2f} s)", flush=True)
         return estimate
     faster = None
     if cfg.model.backbone in ("resnet50", "resnet101"):

@@ -122,3 +122,36 @@ def test_weights_that_fit_nothing_are_refused(tmp_path: Path) -> None:
         build_model(ModelConfig(backbone="tiny", weights=str(path)), num_classes=3)
     with pytest.raises(WeightsError, match="does not exist"):
         build_model(ModelConfig(backbone="tiny", weights=str(tmp_path / "missing.pt")), num_classes=3)
+
+
+@pytest.mark.parametrize("backbone", ["resnet50", "mobilenet_v3_large"])
+def test_imagenet_weights_on_four_bands_keep_rgb_filters_and_train(backbone: str, empty_torch_cache: Path) -> None:
+    """Pretrained weights read from a local file (torchvision's cache) into a network widened to 4 bands: the RGB
+    filters are the file's, the fourth band starts at zero, and a train-mode step at batch 2 runs."""
+    from torchvision.models import MobileNet_V3_Large_Weights, ResNet50_Weights
+
+    if backbone == "resnet50":
+        classifier, enum, key = torchvision.models.resnet50(), ResNet50_Weights.IMAGENET1K_V1, "conv1.weight"
+    else:
+        classifier = torchvision.models.mobilenet_v3_large()
+        enum, key = MobileNet_V3_Large_Weights.IMAGENET1K_V1, "features.0.0.weight"
+    target = cached_weights_path(enum)
+    target.parent.mkdir(parents=True)
+    torch.save(classifier.state_dict(), target)  # stands in for the real download
+    model = build_model(ModelConfig(backbone=backbone, weights="imagenet", in_channels=4), num_classes=3)
+    conv = model.backbone.conv1 if backbone == "resnet50" else model.backbone["0"][0]
+    assert conv.weight.shape[1] == 4
+    assert torch.equal(conv.weight[:, :3], classifier.state_dict()[key]) and not conv.weight[:, 3].any()
+    model.train()
+    out = model(torch.randn(2, 4, 32, 32))["out"]
+    out.mean().backward()
+    assert out.shape == (2, 3, 32, 32) and conv.weight.grad is not None
+
+
+def test_a_four_band_state_dict_file_loads_into_a_four_band_network(tmp_path: Path) -> None:
+    source = build_model(ModelConfig(backbone="mobilenet_v3_large", weights="none", in_channels=4), num_classes=3)
+    path = tmp_path / "four_bands.pt"
+    torch.save(source.state_dict(), path)
+    loaded = build_model(ModelConfig(backbone="mobilenet_v3_large", weights=str(path), in_channels=4), num_classes=3)
+    for (name, a), b in zip(source.state_dict().items(), loaded.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
