@@ -15,6 +15,7 @@ def _batches(n: int, offset: float, size: int = 32) -> list[dict]:
             for _ in range(n)]
 
 
+@pytest.mark.real
 def test_bn_statistics_are_re_estimated_before_validation() -> None:
     """MobileNetV3's BN momentum 0.01 leaves running statistics far from the data after a few steps."""
     model = build_model(ModelConfig(backbone="mobilenet_v3_large", weights="none"), num_classes=3)
@@ -38,6 +39,7 @@ def test_bn_statistics_are_re_estimated_before_validation() -> None:
     assert fresh < 1e-3 < stale / 10, (stale, fresh)
 
 
+@pytest.mark.real
 def test_bn_re_estimation_passes_over_batches_of_one_crop() -> None:
     """A batch of one crop in train mode is an error in DeepLabV3 (image pooling leaves one value per channel)."""
     model = build_model(ModelConfig(backbone="mobilenet_v3_large", weights="none"), num_classes=3)

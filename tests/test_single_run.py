@@ -217,6 +217,7 @@ def test_evaluate_on_the_data_it_was_trained_on_needs_only_data(demo_dir: Path, 
     assert scores["test_f1"] == pytest.approx(read_export(out / "best.pt")["test_metrics"]["test_f1"])
 
 
+@pytest.mark.real
 def test_deeplabv3_train_evaluate_predict(demo_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     """The real network through the path a user takes: train (with its test score), evaluate, predict (about 2 s
     here, 25 s on a machine busy with other searches: not marked slow)."""

@@ -15,6 +15,7 @@ from trainable.index import build_index
 MOBILENET = ModelConfig(backbone="mobilenet_v3_large", weights="none")
 
 
+@pytest.mark.real
 def test_a_deeplabv3_step_is_timed_on_two_crops_or_more_and_scaled_by_crops_and_area() -> None:
     """DeepLabV3's image-pooling BatchNorm cannot train on one crop: the probe times at least two, in train mode."""
     two = probe_training_step(MOBILENET, 6, tile=32, batch=2, threads=1)
@@ -61,6 +62,7 @@ def test_hours_of_work_are_said_with_faster_settings(demo_dir: Path) -> None:
     assert advice(settings, quick, None) is None, "a search of minutes is not warned about"
 
 
+@pytest.mark.real
 def test_a_resnet50_search_of_hours_is_told_the_mobilenet_step(demo_dir: Path,
                                                                 capsys: pytest.CaptureFixture) -> None:
     """The whole path on real networks: ResNet-50 timed, then MobileNetV3, and the advice names it. Hours of work

@@ -58,6 +58,7 @@ def test_the_model_never_sees_the_masks(demo_dir: Path, tmp_path: Path) -> None:
     assert not torch.equal(batch["mask"], scrambled["mask"])
 
 
+@pytest.mark.real
 def test_deeplabv3_through_the_cli(demo_dir: Path, tmp_path: Path) -> None:
     assert main(["train", "--data", str(demo_dir), "--backbone", "mobilenet_v3_large", "--weights", "none",
                  "--tile-size", "32", "--epochs", "1", "--crops-per-epoch", "16", "--out", str(tmp_path)]) == 0
@@ -65,6 +66,7 @@ def test_deeplabv3_through_the_cli(demo_dir: Path, tmp_path: Path) -> None:
     assert "classifier.4.weight" in state["model"] and state["model"]["classifier.4.weight"].shape[0] == 6
 
 
+@pytest.mark.real
 def test_a_trailing_batch_of_one_crop_trains_with_deeplabv3(demo_dir: Path, tmp_path: Path) -> None:
     """3 crops in batches of 2 (as 9 in batches of 8): the second batch gets a second crop, since one crop cannot
     train DeepLabV3's BatchNorm."""
