@@ -53,15 +53,52 @@ def dubai_dir() -> Path:
     return DUBAI
 
 
+_SHARED_RAY: dict[str, str] = {}  # "gcs": the address of the local instance ray_local started (one per test session)
+
+
+@pytest.fixture(scope="session")
+def _shared_ray_shut_down_at_the_end():
+    yield
+    import ray
+
+    ray.shutdown()
+
+
 @pytest.fixture(scope="module")
-def ray_local():
-    """A fresh local Ray instance (2 CPUs, loopback) for the module, always shut down."""
+def ray_local(_shared_ray_shut_down_at_the_end):
+    """The test session's local Ray instance (2 CPUs, loopback), as ``pointtune run`` starts it: started by the first
+    module that asks, shared by every later one, shut down at the end of the session.
+
+    A Ray start-up costs ~7 s on 2 cores, and ``run_search`` (in-process, as ``main(["run", ...])``) joins the
+    instance it finds and leaves it up, so every in-process search of the session runs on this one. A test that
+    needs a cluster of its own asks for ``own_cluster``, which shuts this instance down; those tests run last
+    (``pytest_collection_modifyitems``), and a module after them would get a fresh instance here: no test depends on
+    which tests ran before it.
+    """
     import ray
 
     from search.cluster import start_ray
 
-    start_ray(None)
-    try:
-        yield ray
-    finally:
-        ray.shutdown()
+    if ray.is_initialized() and ray.get_runtime_context().gcs_address != _SHARED_RAY.get("gcs"):
+        ray.shutdown()  # a connection some other test left (not the shared local instance)
+    if not ray.is_initialized():
+        start_ray(None)
+        _SHARED_RAY["gcs"] = ray.get_runtime_context().gcs_address
+    yield ray
+
+
+@pytest.fixture
+def own_cluster():
+    """For a test whose driver joins a cluster of its own (``--address``): this process must not be connected to the
+    shared local instance (``start_ray`` would keep that connection). Shuts it down before the test and after it."""
+    import ray
+
+    ray.shutdown()
+    _SHARED_RAY.clear()
+    yield
+    ray.shutdown()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests with a cluster of their own run last, so that the shared local Ray instance starts once."""
+    items.sort(key=lambda item: "own_cluster" in getattr(item, "fixturenames", ()))

@@ -37,7 +37,7 @@ class SocketAudit(threading.Thread):
             time.sleep(0.2)
 
 
-def test_a_search_starts_its_workers_runs_and_lets_them_go(demo_dir: Path, tmp_path: Path,
+def test_a_search_starts_its_workers_runs_and_lets_them_go(own_cluster, demo_dir: Path, tmp_path: Path,
                                                            capsys: pytest.CaptureFixture,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     import ray
@@ -75,7 +75,7 @@ def test_a_search_starts_its_workers_runs_and_lets_them_go(demo_dir: Path, tmp_p
         finally:
             audit.done.set()
             audit.join(5)
-            ray.shutdown()
+            ray.shutdown()  # before the cluster goes (own_cluster shuts down after the test, too late for that)
     assert len(audit.seen) >= 5, f"expected Ray's processes to listen: {audit.seen}"
     exposed = sorted(a for a in audit.seen if not _is_loopback(a))
     assert not exposed, f"cluster processes listened beyond loopback: {exposed}"
