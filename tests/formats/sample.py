@@ -1,17 +1,23 @@
 """Writing tiny samples of public datasets in their exact layout and encoding (no third-party data is committed),
 and the checks every format's test makes: pixel-by-pixel decoding, the split, stray values reported, a 1-epoch
-``train``."""
+``train`` whose epoch row, classes and bands are checked."""
 
 from __future__ import annotations
 
+import csv
+import math
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
 
 from search.cli import main
-from trainable.config import IGNORE_INDEX, DataConfig
-from trainable.index import build_index
+from search.single_run import SUMMARY_KEYS
+from trainable.checkpoint import load_checkpoint
+from trainable.config import IGNORE_INDEX, DataConfig, ModelConfig
+from trainable.index import DatasetIndex, build_index
+from trainable.model import build_model
 from trainable.sources import LabelSource
 
 STRAY = (1, 2, 3)  # a colour (or value) that no format uses: must be counted and reported, never mapped
@@ -71,7 +77,8 @@ def save(path: Path, array: np.ndarray) -> None:
 
 def check_format(root: Path, fmt: str, expected: dict[str, np.ndarray], parts: dict[str, str] | None,
                  tmp_path: Path, stray_files: int = 1, train_args: tuple[str, ...] = ()) -> None:
-    """Decoding pixel by pixel, the official parts, the stray report, and a 1-epoch train on the sample.
+    """Decoding pixel by pixel, the official parts, the stray report, and a 1-epoch train on the sample (its epoch
+    row, classes and bands: ``check_trained``).
 
     Args:
         expected: stem -> expected class indices.
@@ -101,4 +108,27 @@ def check_format(root: Path, fmt: str, expected: dict[str, np.ndarray], parts: d
     assert main(["train", "--data", str(root), "--format", fmt, "--backbone", "tiny", "--tile-size", "16",
                  "--epochs", "1", "--crops-per-epoch", "16", "--density", "0.2", "--val-fraction", "0.25",
                  *train_args, "--out", str(out)]) == 0
-    assert (out / "best.pt").is_file()
+    check_trained(out, fmt, index)
+
+
+def check_trained(out: Path, fmt: str, index: DatasetIndex) -> None:
+    """A 1-epoch ``train`` folder: its epoch row (epoch 1, every metric finite, a validation F1 per class), and a
+    model that reads the format's bands and predicts its classes."""
+    with (out / "metrics.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 1 and int(rows[0]["epoch"]) == 1, rows
+    row = rows[0]
+    for key in SUMMARY_KEYS:
+        assert math.isfinite(float(row[key])), f"{key} is {row[key]}"
+    assert all(0 <= float(row[k]) <= 1 for k in ("val_oa", "val_f1", "val_miou", "train_f1"))
+    assert {f"val_f1_{name}" for name in index.classes.names} <= set(row), "a validation F1 per class"
+    state = load_checkpoint(out / "best.pt")
+    assert state["epoch"] == 1 and state["config"]["data"]["format"] == fmt
+    assert [c["name"] for c in state["classes"]["classes"]] == list(index.classes.names)
+    assert tuple(state["config"]["data"]["bands"]) == index.bands
+    bands, num_classes = index.band_count, index.classes.num_classes
+    assert state["config"]["model"]["in_channels"] == bands
+    model = build_model(ModelConfig(**state["config"]["model"]), num_classes)
+    model.load_state_dict(state["model"])  # strict: the saved weights are a network of these bands and classes
+    with torch.no_grad():
+        assert model.eval()(torch.zeros(1, bands, 16, 16))["out"].shape == (1, num_classes, 16, 16)
