@@ -99,6 +99,7 @@ def own_cluster():
     ray.shutdown()
 
 
+@pytest.hookimpl(trylast=True)  # after pytest's own reordering
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tests with a cluster of their own run last, so that the shared local Ray instance starts once."""
     items.sort(key=lambda item: "own_cluster" in getattr(item, "fixturenames", ()))
