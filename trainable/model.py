@@ -22,7 +22,6 @@ from typing import Any
 
 import torch
 from torch import nn
-from torchvision.models import MobileNet_V3_Large_Weights, ResNet50_Weights, ResNet101_Weights, segmentation
 
 from trainable.checkpoint import read_torch_file
 from trainable.config import ModelConfig
@@ -30,16 +29,22 @@ from trainable.errors import WeightsError
 
 log = logging.getLogger(__name__)
 
-# backbone -> (builder, COCO segmentation weights, ImageNet backbone weights)
-_TORCHVISION: dict[str, tuple[Any, Any, Any]] = {
-    "resnet50": (segmentation.deeplabv3_resnet50, segmentation.DeepLabV3_ResNet50_Weights.COCO_WITH_VOC_LABELS_V1,
-                 ResNet50_Weights.IMAGENET1K_V1),
-    "resnet101": (segmentation.deeplabv3_resnet101,
-                  segmentation.DeepLabV3_ResNet101_Weights.COCO_WITH_VOC_LABELS_V1, ResNet101_Weights.IMAGENET1K_V1),
-    "mobilenet_v3_large": (segmentation.deeplabv3_mobilenet_v3_large,
-                           segmentation.DeepLabV3_MobileNet_V3_Large_Weights.COCO_WITH_VOC_LABELS_V1,
-                           MobileNet_V3_Large_Weights.IMAGENET1K_V1),
-}
+def _torchvision(backbone: str) -> tuple[Any, Any, Any]:
+    """backbone -> (builder, COCO segmentation weights, ImageNet backbone weights). torchvision is imported here, not
+    at the top: it takes a second or two to import (all of its models and ops), which every trial process and every
+    scoring task paid even with the tiny CNN."""
+    from torchvision.models import MobileNet_V3_Large_Weights, ResNet50_Weights, ResNet101_Weights, segmentation
+
+    return {
+        "resnet50": (segmentation.deeplabv3_resnet50, segmentation.DeepLabV3_ResNet50_Weights.COCO_WITH_VOC_LABELS_V1,
+                     ResNet50_Weights.IMAGENET1K_V1),
+        "resnet101": (segmentation.deeplabv3_resnet101,
+                      segmentation.DeepLabV3_ResNet101_Weights.COCO_WITH_VOC_LABELS_V1,
+                      ResNet101_Weights.IMAGENET1K_V1),
+        "mobilenet_v3_large": (segmentation.deeplabv3_mobilenet_v3_large,
+                               segmentation.DeepLabV3_MobileNet_V3_Large_Weights.COCO_WITH_VOC_LABELS_V1,
+                               MobileNet_V3_Large_Weights.IMAGENET1K_V1),
+    }[backbone]
 
 
 class TinySegNet(nn.Module):
@@ -136,7 +141,7 @@ def resolve_weights(cfg: ModelConfig) -> tuple[ResolvedWeights, dict[str, torch.
         if cfg.weights == "auto":
             return ResolvedWeights("none", note="random init (the tiny CNN has no pretrained weights)"), None
         raise WeightsError(f"--weights {cfg.weights}: the tiny CNN has no pretrained weights; use none or a file")
-    _, coco, imagenet = _TORCHVISION[cfg.backbone]
+    _, coco, imagenet = _torchvision(cfg.backbone)
     kind, enum = ("coco", coco) if cfg.weights == "coco" else ("imagenet", imagenet)
     try:
         path = _torchvision_file(enum, cfg)
@@ -190,7 +195,7 @@ def build_model(cfg: ModelConfig, num_classes: int, state: dict[str, torch.Tenso
     if cfg.backbone == "tiny":
         model: nn.Module = TinySegNet(num_classes, in_channels=cfg.in_channels)
         return _load_fitting(model, state, cfg.weights) if state is not None else model
-    builder = _TORCHVISION[cfg.backbone][0]
+    builder = _torchvision(cfg.backbone)[0]
     if cfg.weights == "coco":
         model = builder(weights=None, weights_backbone=None, num_classes=21, aux_loss=True)
         model.load_state_dict(state)
