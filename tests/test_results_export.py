@@ -68,7 +68,9 @@ def experiment(ray_local, demo_dir: Path, tmp_path_factory: pytest.TempPathFacto
     cfg = TrialConfig(data=DataConfig(root=str(demo_dir), format="demo", tile_size=32),
                       model=ModelConfig(backbone="tiny", weights="none"), train=TrainConfig(epochs=3))
     storage = tmp_path_factory.mktemp("results")
+    # reuse_actors, as pointtune's searches: the third trial runs in a finished trial's process (no second import)
     tuner = tune.Tuner(scripted_trial, param_space={**cfg.to_dict(), "script": tune.grid_search(list(SCRIPTS))},
+                       tune_config=tune.TuneConfig(reuse_actors=True),
                        run_config=tune.RunConfig(name="scripted", storage_path=str(storage), verbose=0))
     tuner.fit()
     return storage / "scripted"
