@@ -3,10 +3,11 @@
 A real 2-trial search runs as a subprocess on scenes of 2000 x 2000 px, and the driver's and each trial's peak
 resident memory are bounded by what they hold with no data to speak of (their base: imports, a training batch) plus
 what the design lets them hold at once: the driver checks one scene per check thread (``check_files``), a trial reads
-windows. The scene count is then chosen from those bounds: a driver or trial that kept every decoded pixel would
-break its bound even at the low end of its base. The first version decoded everything in the driver and put it in
-the object store; it fails here as it did on the 3.5 GB this test used to generate (24 scenes of 6000 px: a minute
-of decoding on 2 cores to make the same point). The files weigh a few MB: large uniform blocks compress well.
+windows. The scene count is then chosen from those bounds: a driver or trial that kept the decoded images alone (let
+alone their masks) would break its bound even at the low end of its base. (Checked: a driver patched to keep each
+image it checks peaked at 1249 MiB, 108 above its bound.) The first version decoded everything in the driver and put
+it in the object store; it fails here as it did on the 3.5 GB this test used to generate (24 scenes of 6000 px: a
+minute of decoding on 2 cores to make the same point). The files weigh a few MB: large uniform blocks compress well.
 (Validation and test are small folders of their own, ``--val-dir`` / ``--test-dir``: scoring the big scenes would
 take time and say nothing of memory.)
 """
@@ -41,9 +42,10 @@ CHECK_THREADS = min(4, os.cpu_count() or 1)  # trainable/index.py check_files: e
 CHECK_BYTES_PER_PX = 12  # a scene being checked: image (3) and PIL's buffer of it (3), raw and decoded mask (2), slack
 DRIVER_BOUND_MIB = DRIVER_BASE_MIB[1] + HEADROOM_MIB + CHECK_THREADS * CHECK_BYTES_PER_PX * SIZE**2 / 2**20
 TRIAL_BOUND_MIB = TRIAL_BASE_MIB[1] + HEADROOM_MIB  # a batch's windows of 256 px: a few MiB
-# enough scenes that a process holding them all breaks its bound from the low end of its base, with 4 scenes to spare
-# (2 check threads: 24 scenes, 366 MiB decoded)
-SCENES = 4 + math.ceil(max(DRIVER_BOUND_MIB - DRIVER_BASE_MIB[0], TRIAL_BOUND_MIB - TRIAL_BASE_MIB[0]) / SCENE_MIB)
+IMAGE_MIB = SIZE * SIZE * 3 / 2**20  # its image alone
+# enough scenes that a process holding their images alone (let alone their masks) breaks its bound from the low end
+# of its base, and one to spare (2 check threads: 28 scenes, 427 MiB decoded)
+SCENES = 1 + math.ceil(max(DRIVER_BOUND_MIB - DRIVER_BASE_MIB[0], TRIAL_BOUND_MIB - TRIAL_BASE_MIB[0]) / IMAGE_MIB)
 
 
 def _scene(seed: int, size: int = SIZE) -> tuple[np.ndarray, np.ndarray]:
@@ -78,8 +80,8 @@ def big_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_a_search_whose_memory_does_not_grow_with_its_data(big_dir: Path, tmp_path: Path) -> None:
     decoded = SCENES * SCENE_MIB
-    assert DRIVER_BASE_MIB[0] + decoded > DRIVER_BOUND_MIB, "a driver holding the pixels must fail"
-    assert TRIAL_BASE_MIB[0] + decoded > TRIAL_BOUND_MIB, "a trial holding the pixels must fail"
+    assert DRIVER_BASE_MIB[0] + SCENES * IMAGE_MIB > DRIVER_BOUND_MIB, "a driver holding the images must fail"
+    assert TRIAL_BASE_MIB[0] + SCENES * IMAGE_MIB > TRIAL_BOUND_MIB, "a trial holding the images must fail"
     assert sum(p.stat().st_size for p in big_dir.rglob("*.png")) < decoded * 2**20 / 20
     assert len(list((big_dir / "images").iterdir())) == SCENES
     log = tmp_path / "driver.log"
