@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # Ray workers cannot import tests/
 
 FAST = ["--backbone", "tiny", "--tile-size", "32", "--crops-per-epoch", "32", "--density-range", "0.01", "0.1",
-        "--epochs-range", "2", "2", "--max-failures", "2"]
+        "--epochs-range", "2", "2", "--max-failures", "1"]  # one retry: each is a trial process started anew
 
 
 def _study(experiment: Path) -> optuna.Study:
@@ -47,7 +47,7 @@ def test_diverged_failed_and_crashed_trials(ray_local, demo_dir: Path, tmp_path:
     calls = (tmp_path / "slots" / "calls").read_text().split()
     assert calls.count(slots["config"]) == 1, "a setting error is not retried"
     assert calls.count(slots["diverge"]) == 1, "a divergence is not retried"
-    assert calls.count(slots["crash"]) == 3, "a crash is retried --max-failures times"
+    assert calls.count(slots["crash"]) == 2, "a crash is retried --max-failures times"
     study = {t.user_attrs["pointtune_trial_id"]: t for t in _study(tmp_path / "mixed").trials}
     assert study[slots["diverge"]].state == optuna.trial.TrialState.COMPLETE
     assert study[slots["diverge"]].value == 0.0, "the worst value: TPE learns the region, not ignores it"
