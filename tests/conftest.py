@@ -46,6 +46,17 @@ def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return generate_demo_data(tmp_path_factory.mktemp("demo"), num_images=12, size=64, seed=0)
 
 
+@pytest.fixture(scope="session")
+def train_dir(demo_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real `pointtune train` run on the demo scenes (no Ray), 2 epochs: the cheapest real experiment. Read only."""
+    from search.cli import main
+
+    out = tmp_path_factory.mktemp("train") / "run"
+    assert main(["train", "--data", str(demo_dir), "--backbone", "tiny", "--tile-size", "32", "--epochs", "2",
+                 "--lr", "3e-3", "--density", "0.05", "--crops-per-epoch", "48", "--out", str(out)]) == 0
+    return out
+
+
 @pytest.fixture
 def dubai_dir() -> Path:
     if not (DUBAI / "README.txt").is_file():

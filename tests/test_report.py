@@ -234,15 +234,6 @@ def test_svg_axes_take_ticks_at_round_numbers() -> None:
 
 # ------------------------------------------------------------------ a real `pointtune train` folder, end to end
 
-@pytest.fixture(scope="module")
-def train_dir(demo_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("train") / "run"
-    assert main(["train", "--data", str(demo_dir), "--backbone", "tiny", "--tile-size", "32",
-                 "--epochs", "2", "--lr", "3e-3", "--density", "0.05", "--crops-per-epoch", "48",
-                 "--out", str(out)]) == 0
-    return out
-
-
 def _report_data(path: Path) -> dict:
     page = path.read_text()
     return json.loads(re.search(r'id="report-data">(.*?)</script>', page, re.S).group(1).replace("<\\/", "</"))

@@ -219,15 +219,6 @@ def test_a_hand_made_search_report_sorts_filters_and_marks_trials(browser, tmp_p
     assert page.problems() == []
 
 
-@pytest.fixture(scope="module")
-def train_dir(demo_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A real `pointtune train` run on the demo scenes (no Ray): the cheapest real experiment."""
-    out = tmp_path_factory.mktemp("train") / "run"
-    assert main(["train", "--data", str(demo_dir), "--backbone", "tiny", "--tile-size", "32", "--epochs", "2",
-                 "--lr", "3e-3", "--density", "0.05", "--crops-per-epoch", "48", "--out", str(out)]) == 0
-    return out
-
-
 def test_a_train_folder_report_renders_with_the_best_models_images(browser, train_dir: Path, tmp_path: Path) -> None:
     html_file = tmp_path / "train.html"
     assert main(["report", str(train_dir), "--out", str(html_file), "--device", "cpu"]) == 0
