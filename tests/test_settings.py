@@ -115,9 +115,17 @@ def test_no_data_means_demo_scenes_and_demo_defaults(tmp_path: Path, monkeypatch
     assert s.trials == DEMO_DEFAULTS["trials"] and s.base.data.tile_size == DEMO_DEFAULTS["tile_size"]
 
 
-def test_run_with_bad_data_exits_2_before_ray_or_any_file(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_run_with_bad_data_exits_2_before_ray_or_any_file(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     import ray
 
+    import search.launch
+
+    def no_ray(address: str | None) -> None:
+        raise AssertionError("the run started or joined Ray")
+
+    monkeypatch.setattr(search.launch, "start_ray", no_ray)  # the test session's shared instance may be up already
+    ray_before = ray.is_initialized()
     data = tmp_path / "data"
     (data / "images").mkdir(parents=True)
     (data / "semantic").mkdir()
@@ -127,7 +135,7 @@ def test_run_with_bad_data_exits_2_before_ray_or_any_file(tmp_path: Path, capsys
     assert main(["run", "--data", str(data), "--format", "demo", "--storage", str(storage), "--name", "x"]) == 2
     err = capsys.readouterr().err
     assert "2 problem(s)" in err and "a.png: image has no mask" in err and "b.png: mask has no image" in err
-    assert not ray.is_initialized() and not storage.exists()
+    assert ray.is_initialized() == ray_before and not storage.exists()
 
 
 def test_run_takes_fixed_values_as_one_value_ranges(demo_dir: Path) -> None:
