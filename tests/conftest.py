@@ -77,10 +77,10 @@ def _shared_ray_shut_down_at_the_end():
 
 @pytest.fixture(scope="module")
 def ray_local(_shared_ray_shut_down_at_the_end):
-    """The test session's local Ray instance (2 CPUs, loopback), as ``pointtune run`` starts it: started by the first
-    module that asks, shared by every later one, shut down at the end of the session.
+    """The test session's local Ray instance (this machine's CPUs, loopback), as ``pointtune run`` starts it: started
+    by the first module that asks, shared by every later one, shut down at the end of the session.
 
-    A Ray start-up costs ~7 s on 2 cores, and ``run_search`` (in-process, as ``main(["run", ...])``) joins the
+    A Ray start-up costs 4-7 s on 2 cores, and ``run_search`` (in-process, as ``main(["run", ...])``) joins the
     instance it finds and leaves it up, so every in-process search of the session runs on this one. A test that
     needs a cluster of its own asks for ``own_cluster``, which shuts this instance down; those tests run last
     (``pytest_collection_modifyitems``), and a module after them would get a fresh instance here: no test depends on
