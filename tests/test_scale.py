@@ -5,11 +5,12 @@ resident memory are bounded by what they hold with no data to speak of (their ba
 what the design lets them hold at once: the driver checks one scene per check thread (``check_files``), a trial reads
 windows. The scene count is then chosen from those bounds: a driver or trial that kept the decoded images alone (let
 alone their masks) would break its bound even at the low end of its base. (Checked: a driver patched to keep each
-image it checks peaked at 1249 MiB, 108 above its bound.) The first version decoded everything in the driver and put
-it in the object store; it fails here as it did on the 3.5 GB this test used to generate (24 scenes of 6000 px: a
-minute of decoding on 2 cores to make the same point). The files weigh a few MB: large uniform blocks compress well.
-(Validation and test are small folders of their own, ``--val-dir`` / ``--test-dir``: scoring the big scenes would
-take time and say nothing of memory.)
+image it checks peaked at 1242-1249 MiB, ~100 above its bound.) The first version decoded everything in the driver
+and put it in the object store; it fails here as it did on the 3.5 GB this test used to generate (24 scenes of 6000
+px: a minute of decoding on 2 cores to make the same point). The files weigh a few MB: large uniform blocks compress
+well. (Validation and test are small folders of their own, ``--val-dir`` / ``--test-dir``: scoring the big scenes
+would take time and say nothing of memory.) Peaks are each program's own (``peak_rss_mb``: not the size of the
+pytest process that launched the driver).
 """
 
 from __future__ import annotations
