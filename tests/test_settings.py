@@ -234,9 +234,14 @@ def test_gpus_per_trial_auto_is_resolved_once_and_said(demo_dir: Path) -> None:
     assert SearchSettings.from_dict(auto.to_dict()) == auto
 @pytest.mark.parametrize("where", ["storage", "inside storage", "name", "resume"])
 def test_storage_or_search_folder_that_is_a_file_exits_2_before_ray(where: str, demo_dir: Path, tmp_path: Path,
-                                                                     capsys: pytest.CaptureFixture) -> None:
-    import ray
+                                                                     capsys: pytest.CaptureFixture,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import search.launch
 
+    def no_ray(address: str | None) -> None:
+        raise AssertionError("the run started or joined Ray")
+
+    monkeypatch.setattr(search.launch, "start_ray", no_ray)  # the test session's shared instance may be up already
     blocker = tmp_path / "results"
     blocker.write_text("a file")
     storage = {"storage": blocker, "inside storage": blocker / "sub"}.get(where, tmp_path)
@@ -247,4 +252,4 @@ def test_storage_or_search_folder_that_is_a_file_exits_2_before_ray(where: str, 
     err = capsys.readouterr().err
     flag = f"--name {name}" if where in ("name", "resume") else f"--storage {storage}"
     assert f"{flag}: {blocker} is a file, not a folder" in err and "a storage URI" in err, err
-    assert "Traceback" not in err and not ray.is_initialized() and blocker.read_text() == "a file"
+    assert "Traceback" not in err and blocker.read_text() == "a file"
