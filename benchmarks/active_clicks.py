@@ -1,7 +1,7 @@
 """Where to click next, measured: rounds of suggested clicks against the same number of random clicks.
 
 Per seed: a first round of ``--first`` uniform random clicks per training image (the simulated annotator's order,
-``trainable.points.click_order``, answered from the dense masks), and a model trained on them (``pointtune train
+``trainable.labels.points.click_order``, answered from the dense masks), and a model trained on them (``pointtune train
 --points``). Then each round, for each strategy, the previous round's model of that strategy suggests ``--per-round``
 more clicks per training image (``pointtune suggest --strategy S --answer-from-masks``, the clicks so far given as
 ``--points``), and a model is trained on all the clicks so far, same network, budget and seed as every other run.
@@ -30,11 +30,11 @@ from pathlib import Path
 import numpy as np
 
 from common import DUBAI_ROOT, demo_root, quiet_stdout, tmp_dir
-from search.cli import main as pointtune
+from search.cli.main import main as pointtune
 from trainable.config import DataConfig
-from trainable.index import DatasetIndex, build_index
-from trainable.points import click_order, image_seed
-from trainable.sources import LabelSource
+from trainable.data.index import DatasetIndex, build_index
+from trainable.data.sources import LabelSource
+from trainable.labels.points import click_order, image_seed
 
 FIRST_ROUND_SEED = 104_729  # mixed into the first round's annotator seed: never the training seed's clicks
 

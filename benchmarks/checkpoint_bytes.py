@@ -26,7 +26,7 @@ MIB = 2**20
 def measure(backbone: str, epochs: int, resume_every: int) -> dict[str, Any]:
     import torch
 
-    from trainable.checkpoint import atomic_torch_save
+    from trainable.learn.checkpoint import atomic_torch_save
     from trainable.trial import run_trial
 
     cfg = demo_config(demo_root(), backbone=backbone, tile_size=64, crops_per_epoch=16, epochs=epochs,

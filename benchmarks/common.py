@@ -28,7 +28,7 @@ DUBAI_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data" / "dubai_ae
 def start_ray(num_cpus: int | None = None, worker_logs: bool = False) -> float:
     """Start a fresh local Ray (never join an existing one); returns the seconds it took.
 
-    Same settings as ``search.cluster.start_ray(None)`` (address="local", loopback, no dashboard), except that
+    Same settings as ``search.launch.cluster.start_ray(None)`` (address="local", loopback, no dashboard), except that
     worker logs are not forwarded unless asked, so the benchmark output stays readable.
     """
     import ray
@@ -77,9 +77,9 @@ def quiet_stdout(enabled: bool = True) -> Iterator[None]:
 
 def real_run_config(base: Any, storage: str, name: str, trials: int = 1) -> Any:
     """The ``tune.RunConfig`` a pointtune search uses (checkpoint/failure config, progress callback)."""
-    from search.launch import _run_config
-    from search.progress import ProgressPrinter
-    from search.settings import SearchSettings
+    from search.cli.progress import ProgressPrinter
+    from search.launch.run import _run_config
+    from search.launch.settings import SearchSettings
 
     settings = SearchSettings(base=base, trials=trials, storage=storage, name=name)
     return _run_config(settings, ProgressPrinter(settings))
@@ -89,7 +89,7 @@ def real_run_config(base: Any, storage: str, name: str, trials: int = 1) -> Any:
 
 def demo_root(num_images: int = 24, size: int = 128, seed: int = 0, scratch: str | None = None) -> str:
     """Folder of synthetic demo scenes: the cached default set, or a generated one of another size."""
-    from trainable.demo import ensure_demo_data, generate_demo_data
+    from trainable.data.demo import ensure_demo_data, generate_demo_data
 
     if (num_images, size) == (24, 128):
         return str(ensure_demo_data(seed))

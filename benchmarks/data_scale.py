@@ -55,7 +55,7 @@ def search(data: Path, fmt: list[str], storage: str, name: str, env: dict[str, s
         raise SystemExit(f"search {name} failed:\n{''.join(lines[-40:])}")
     text = "".join(lines)
     driver = float(re.search(r"driver peak memory: (\d+) MiB", text).group(1))
-    from search.results import load_experiment
+    from search.results.experiment import load_experiment
 
     trials = max(float(r.history["peak_rss_mb"].max()) for r in load_experiment(f"{storage}/{name}"))
     return {"startup_s": startup, "driver_mib": driver, "trial_mib": trials}

@@ -1,9 +1,9 @@
 """Training throughput on one CUDA GPU: float32 vs bf16 autocast + channels_last, and 1/2/4 trials sharing it.
 
-Part 1 (one process): DeepLabV3-ResNet50 (``trainable.model.build_model``, random init) trained with
-``trainable.loop.train_one_epoch`` at 512x512, batch 8, in two modes, alternated ``--repeats`` times:
+Part 1 (one process): DeepLabV3-ResNet50 (``trainable.learn.model.build_model``, random init) trained with
+``trainable.learn.loop.train_one_epoch`` at 512x512, batch 8, in two modes, alternated ``--repeats`` times:
 
-* ``fp32``: float32 weights and activations, contiguous tensors (``trainable.loop.autocast`` and ``_to_device``
+* ``fp32``: float32 weights and activations, contiguous tensors (``trainable.learn.loop.autocast`` and ``_to_device``
   are patched to no autocast / no channels_last; torch defaults otherwise, so cuDNN may use TF32 for convs);
 * ``bf16+cl``: what pointtune does on CUDA: model in channels_last, bf16 autocast (the real loop code, which
   makes no per-batch GPU sync, so the CPU loads the next batch while the GPU trains);
@@ -48,7 +48,7 @@ def precision(mode: str) -> Iterator[None]:
     """``fp32``: patch the loop to run without autocast and without channels_last; ``bf16+cl``: the real loop."""
     import torch
 
-    import trainable.loop as loop
+    import trainable.learn.loop as loop
 
     if mode != FP32:
         yield
@@ -69,7 +69,7 @@ def make_model(backbone: str, num_classes: int, device: Any, mode: str, seed: in
     import torch
 
     from trainable.config import ModelConfig
-    from trainable.model import build_model
+    from trainable.learn.model import build_model
 
     torch.manual_seed(seed)
     model = build_model(ModelConfig(backbone=backbone, weights="none"), num_classes).to(device)
@@ -105,7 +105,7 @@ def endless_batches(inputs: Any) -> Iterator[dict]:
 
 def train_images(model: Any, optimizer: Any, batches: Any, device: Any, num_classes: int, batch: int) -> int:
     """One ``train_one_epoch`` over ``batches``; returns the crops trained (it syncs once at its end)."""
-    from trainable.loop import train_one_epoch
+    from trainable.learn.loop import train_one_epoch
 
     return train_one_epoch(model, batches, optimizer, device, num_classes).batches * batch
 
@@ -315,7 +315,7 @@ def main() -> None:
           f"cudnn.benchmark={torch.backends.cudnn.benchmark}, cudnn.allow_tf32={torch.backends.cudnn.allow_tf32}")
     print(machine_note())
 
-    from trainable.index import build_index
+    from trainable.data.index import build_index
 
     with tmp_dir("pointtune-bench-gpudata-") as scratch:
         root = demo_root(args.images, args.tile_size + 128, scratch=scratch)

@@ -86,11 +86,11 @@ def main() -> None:
     import torch
 
     from trainable.config import DataConfig, ModelConfig, PointConfig, TrainConfig, TrialConfig
-    from trainable.index import build_index
+    from trainable.data.index import build_index
+    from trainable.data.rasters import has_rasterio
     from trainable.inputs import build_inputs, resolve_for_data
-    from trainable.loop import train_one_epoch
-    from trainable.model import build_model
-    from trainable.rasters import has_rasterio
+    from trainable.learn.loop import train_one_epoch
+    from trainable.learn.model import build_model
 
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore", message="Dataset has no geotransform")  # the generated scenes have no CRS

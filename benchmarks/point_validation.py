@@ -21,13 +21,13 @@ import pandas as pd
 import torch
 
 from common import DUBAI_ROOT  # noqa: F401  (sets Ray's environment before anything imports it)
-from search.export import build_export
-from search.predict import model_from_payload, normalizer_of_export, predict_array
-from search.results import RANKED, load_experiment
+from search.model.export import build_export
+from search.model.predict import model_from_payload, normalizer_of_export, predict_array
+from search.results.experiment import RANKED, load_experiment
 from trainable.config import TrialConfig
-from trainable.index import build_index
-from trainable.metrics import metrics_from_confusion
-from trainable.sources import ImageSource, LabelSource
+from trainable.data.index import build_index
+from trainable.data.sources import ImageSource, LabelSource
+from trainable.learn.metrics import metrics_from_confusion
 
 
 def confusion(truth: np.ndarray, pred: np.ndarray, num_classes: int) -> np.ndarray:

@@ -55,7 +55,7 @@ def main() -> None:
     p.add_argument("--epochs-range", type=int, nargs=2, default=[1, 6])
     p.add_argument("--target", type=float, default=0.95)
     args = p.parse_args()
-    from search.cli import main as pointtune
+    from search.cli.main import main as pointtune
 
     real = dubai_root()
     data = ["--data", str(real), "--format", "dubai_aerial", "--resize", "0.25"] if real else ["--data", demo_root()]

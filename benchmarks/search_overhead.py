@@ -3,10 +3,10 @@
 The trainable reports one result (random ``val_f1``, ``best_val_f1`` and the keys pointtune's progress callback
 prints) and returns; it imports neither torch nor pointtune's trainable. ``--trials`` trials (1 CPU each, so 2 at
 a time on 2 cores, as ``pointtune run`` would allow) run over pointtune's real search space (its sampler with the
-demo ranges) and its real run config (``search.launch._run_config``: checkpoint config, failure config, progress
+demo ranges) and its real run config (``search.launch.run._run_config``: checkpoint config, failure config, progress
 callback, per-trial directory names), with:
 
-* ``pointtune``: pointtune's own TuneConfig (``search.launch._tune_config``: OptunaSearch with TPE and a
+* ``pointtune``: pointtune's own TuneConfig (``search.launch.run._tune_config``: OptunaSearch with TPE and a
   JournalStorage file through a ConcurrencyLimiter, trial processes reused);
 * ``no reuse``: the same with ``reuse_actors=False``: every trial starts a new process;
 * ``random``: no searcher (Tune's BasicVariantGenerator over the base config), processes reused: the reference.
@@ -39,10 +39,10 @@ def run_variant(variant: str, trials: int, concurrent: int, storage: str) -> dic
     """One search with the null trainable: fit seconds per trial, time to the first trial start, the rest."""
     from ray import tune
 
-    from search.launch import _run_config, _tune_config
-    from search.progress import ProgressPrinter
-    from search.settings import DEMO_DEFAULTS, SearchSettings, SearchSpace
-    from search.space import build_param_space
+    from search.cli.progress import ProgressPrinter
+    from search.launch.run import _run_config, _tune_config
+    from search.launch.settings import DEMO_DEFAULTS, SearchSettings, SearchSpace
+    from search.launch.space import build_param_space
     from trainable.config import TrialConfig
 
     space = SearchSpace(lr=DEMO_DEFAULTS["lr_range"], density=DEMO_DEFAULTS["density_range"],

@@ -162,7 +162,7 @@ def main() -> None:
                    help="skip the extra search with a new process per trial (reuse_actors=False) on the small data")
     args = p.parse_args()
 
-    from trainable.index import build_index
+    from trainable.data.index import build_index
     from trainable.inputs import resolve_for_data
 
     n_large, size_large = (int(x) for x in args.large.split("x"))

@@ -146,8 +146,8 @@ def checkpoint_costs(cfg: Any, num_classes: int, repeats: int = 3) -> list[list[
     import pyarrow.fs as pafs
     import torch
 
-    from trainable.checkpoint import save_checkpoint
-    from trainable.model import build_model
+    from trainable.learn.checkpoint import save_checkpoint
+    from trainable.learn.model import build_model
 
     model = build_model(cfg.model, num_classes)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.train.lr)
@@ -183,7 +183,7 @@ def main() -> None:
     p.add_argument("--data", choices=("demo", "dubai"), default="demo")
     args = p.parse_args()
 
-    from trainable.index import build_index
+    from trainable.data.index import build_index
     from trainable.inputs import resolve_for_data
 
     root, fmt = demo_root(), "demo"

@@ -55,7 +55,7 @@ def main() -> None:
     a = p.parse_args()
     if not (DUBAI_ROOT / "README.txt").is_file():
         raise SystemExit(f"the Dubai sample is not at {DUBAI_ROOT}: nothing measured")
-    from trainable.index import build_index
+    from trainable.data.index import build_index
 
     _INDEX = build_index(DataConfig(root=str(DUBAI_ROOT), format="dubai_aerial", tile_size=a.tile_size,
                                     resize=a.resize))

@@ -41,7 +41,7 @@ DUBAI = Path(__file__).resolve().parents[2] / "shared" / "data" / "dubai_aerial"
 @pytest.fixture(scope="session")
 def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """12 synthetic aerial scenes of 64x64 px with class-index masks and RGB-encoded instances."""
-    from trainable.demo import generate_demo_data
+    from trainable.data.demo import generate_demo_data
 
     return generate_demo_data(tmp_path_factory.mktemp("demo"), num_images=12, size=64, seed=0)
 
@@ -49,7 +49,7 @@ def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def train_dir(demo_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real `pointtune train` run on the demo scenes (no Ray), 2 epochs: the cheapest real experiment. Read only."""
-    from search.cli import main
+    from search.cli.main import main
 
     out = tmp_path_factory.mktemp("train") / "run"
     assert main(["train", "--data", str(demo_dir), "--backbone", "tiny", "--tile-size", "32", "--epochs", "2",
@@ -88,7 +88,7 @@ def ray_local(_shared_ray_shut_down_at_the_end):
     """
     import ray
 
-    from search.cluster import start_ray
+    from search.launch.cluster import start_ray
 
     if ray.is_initialized() and ray.get_runtime_context().gcs_address != _SHARED_RAY.get("gcs"):
         ray.shutdown()  # a connection some other test left (not the shared local instance)

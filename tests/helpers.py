@@ -59,7 +59,7 @@ def misbehaving(folder: Path):
     def entrypoint(config: dict, data=None, **passed) -> None:
         import ray.tune
 
-        import trainable.loop as loop
+        import trainable.learn.loop as loop
         from trainable.config import ConfigError
         from trainable.trial import tune_entrypoint
 

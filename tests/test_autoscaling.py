@@ -12,8 +12,8 @@ import pytest
 from fake_cluster import FAKE_HEAD_NODE_ID, cluster_pids, fake_autoscaling_cluster
 
 from helpers import _descendants, _is_loopback, _listening, _socket_inodes, waiting_for_a_second_trial
-from search.cli import main
-from search.results import load_experiment
+from search.cli.main import main
+from search.results.experiment import load_experiment
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="the socket audit reads /proc/net/tcp")]
@@ -42,13 +42,13 @@ def test_a_search_starts_its_workers_runs_and_lets_them_go(own_cluster, demo_dir
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     import ray
 
-    import search.launch
+    import search.launch.run
 
     # trials of a second are over before a second worker node is up, and Tune reuses the first node's worker for
     # every trial: trials wait until two have started (a rendezvous, capped at 120 s) so that the test asks whether
     # the search gets its nodes, not how fast the autoscaler starts them
     (tmp_path / "started").mkdir()
-    monkeypatch.setattr(search.launch, "tune_entrypoint", waiting_for_a_second_trial(tmp_path / "started"))
+    monkeypatch.setattr(search.launch.run, "tune_entrypoint", waiting_for_a_second_trial(tmp_path / "started"))
     with fake_autoscaling_cluster(tmp_path / "cluster", max_workers=3, idle_timeout_minutes=0.1) as cluster:
         audit = SocketAudit(cluster.head_pid)
         audit.start()

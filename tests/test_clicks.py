@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from trainable.clicks import ClickSource, sparse_from
 from trainable.config import IGNORE_INDEX, DataConfig, PointConfig, TrialConfig
-from trainable.index import build_index
-from trainable.node_cache import NodeCache
-from trainable.points import annotator_seed, density_points, instance_points
-from trainable.sources import LabelSource
+from trainable.data.index import build_index
+from trainable.data.node_cache import NodeCache
+from trainable.data.sources import LabelSource
+from trainable.labels.clicks import ClickSource, sparse_from
+from trainable.labels.points import annotator_seed, density_points, instance_points
 
 
 @pytest.fixture
@@ -83,8 +83,8 @@ def test_a_window_of_sparse_points_is_the_window_of_the_labels() -> None:
 
 
 def test_the_driver_caches_up_to_the_top_of_the_searched_range(demo_dir: Path) -> None:
-    from search.launch import preflight
-    from search.settings import SearchSettings, SearchSpace
+    from search.launch.run import preflight
+    from search.launch.settings import SearchSettings, SearchSpace
 
     for space, expected in (({"density": (1e-3, 0.1)}, {"order_up_to": 0.1}),
                             ({"points_per_instance": (1, 3)}, {"clicks_up_to": 3})):
@@ -95,7 +95,7 @@ def test_the_driver_caches_up_to_the_top_of_the_searched_range(demo_dir: Path) -
 
 
 def test_a_search_refuses_a_density_that_leaves_an_image_without_a_click(demo_dir: Path) -> None:
-    from search.launch import density_check
+    from search.launch.run import density_check
     from trainable.config import ConfigError
 
     index = build_index(index_cfg(demo_dir))

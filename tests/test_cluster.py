@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from helpers import start_search, stop_group, waiting_for_a_second_trial
-from search.cli import main
-from search.results import load_experiment
+from search.cli.main import main
+from search.results.experiment import load_experiment
 
 pytestmark = pytest.mark.slow
 
@@ -102,12 +102,12 @@ def _reports(experiment: Path) -> dict[str, list[dict]]:
 
 def test_search_runs_trials_on_both_nodes(two_nodes, demo_dir: Path, tmp_path: Path,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    import search.launch
+    import search.launch.run
 
     cluster, _ = two_nodes
     # one 1-CPU trial fits on each node: two trials at once must use both (a short trial could otherwise finish
     # before the second node's worker is up, and Tune would reuse the first worker for every trial)
-    monkeypatch.setattr(search.launch, "tune_entrypoint", waiting_for_a_second_trial(tmp_path / "started"))
+    monkeypatch.setattr(search.launch.run, "tune_entrypoint", waiting_for_a_second_trial(tmp_path / "started"))
     (tmp_path / "started").mkdir()
     assert main(["run", "--address", cluster.address, "--data", str(demo_dir), *SEARCH, "--max-concurrent", "2",
                  "--trials", "4", "--epochs-range", "2", "2", "--storage", str(tmp_path), "--name", "multi"]) == 0
@@ -161,7 +161,7 @@ def test_a_killed_worker_nodes_trial_resumes_from_its_checkpoint(two_nodes, demo
 
 def test_storage_a_node_cannot_see_is_refused_before_any_trial(blind_worker, demo_dir: Path,
                                                                capsys: pytest.CaptureFixture) -> None:
-    from search.cluster import check_shared_storage
+    from search.launch.cluster import check_shared_storage
 
     cluster, storage = blind_worker
     assert main(["run", "--address", cluster.address, "--data", str(demo_dir), "--backbone", "tiny",

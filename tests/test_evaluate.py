@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from search.cli import main
-from trainable.checkpoint import atomic_torch_save
-from trainable.classes import ClassDescription
+from search.cli.main import main
 from trainable.config import IGNORE_INDEX, DataConfig, ModelConfig
-from trainable.index import build_index
-from trainable.model import build_model
-from trainable.sources import LabelSource
+from trainable.data.classes import ClassDescription
+from trainable.data.index import build_index
+from trainable.data.sources import LabelSource
+from trainable.learn.checkpoint import atomic_torch_save
+from trainable.learn.model import build_model
 
 
 def _always(cls: int, path: Path, split: dict[str, list[str]]) -> Path:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from search.export import best_with_weights
-from search.results import TrialRecord
+from search.model.export import best_with_weights
+from search.results.experiment import TrialRecord
 
 
 def _record(f1: list[float], checkpoints: list[str | None]) -> TrialRecord:

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from search.cli import main
+from search.cli.main import main
 from trainable.config import ModelConfig
-from trainable.model import build_model
+from trainable.learn.model import build_model
 
 pytestmark = pytest.mark.slow
 

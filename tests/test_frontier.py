@@ -14,16 +14,16 @@ import optuna
 import pandas as pd
 import pytest
 
-from search.cli import main
-from search.frontier import pareto_front, target_point
-from search.launch import JOURNAL_FILE
-from search.reference import REFERENCE_DIR, load_reference, reference_config
-from search.results import load_experiment, render_frontier, trials_table
-from search.settings import SearchSettings
+from search.cli.main import main
+from search.launch.reference import REFERENCE_DIR, load_reference, reference_config
+from search.launch.run import JOURNAL_FILE
+from search.launch.settings import SearchSettings
+from search.results.experiment import load_experiment, render_frontier, trials_table
+from search.results.frontier import pareto_front, target_point
 from trainable.config import ConfigError, TrialConfig
-from trainable.index import build_index
-from trainable.points import annotator_seed, instance_points
-from trainable.sources import LabelSource
+from trainable.data.index import build_index
+from trainable.data.sources import LabelSource
+from trainable.labels.points import annotator_seed, instance_points
 
 NAN = math.nan
 
@@ -92,8 +92,8 @@ def test_the_reference_is_the_best_trials_settings_on_dense_masks() -> None:
 
 
 def test_frontier_settings_refuse_asha_and_a_share_without_clicks_per_object() -> None:
-    from search.cli import build_parser
-    from search.settings import search_settings_from_args
+    from search.cli.main import build_parser
+    from search.launch.settings import search_settings_from_args
 
     _, run = build_parser()
     with pytest.raises(ConfigError, match="asha"):

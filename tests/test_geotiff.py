@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from search.cli import main
+from search.cli.main import main
 from trainable.config import DataConfig, ModelConfig
-from trainable.index import build_index, normalization
-from trainable.model import adapt_conv_weight, build_model, first_conv
-from trainable.sources import ImageSource
+from trainable.data.index import build_index, normalization
+from trainable.data.sources import ImageSource
+from trainable.learn.model import adapt_conv_weight, build_model, first_conv
 
 rasterio = pytest.importorskip("rasterio", reason="GeoTIFF support is the optional extra pointtune[geo] (rasterio)")
 
@@ -69,7 +69,7 @@ def test_four_band_uint16_images_are_indexed_and_normalised_per_band(geo_dir: Pa
 
 
 def test_windows_are_read_from_the_file_without_the_node_cache(geo_dir: Path, tmp_path: Path) -> None:
-    from trainable.node_cache import NodeCache
+    from trainable.data.node_cache import NodeCache
 
     index = build_index(DataConfig(root=str(geo_dir), tile_size=32, bands=(2, 4)))
     cache = NodeCache(tmp_path / "node", bound=2**30)
@@ -100,7 +100,7 @@ def test_train_on_four_bands_then_predict_a_geotiff_that_keeps_its_crs(geo_dir: 
     out = tmp_path / "run"
     assert main(["train", "--data", str(geo_dir), "--backbone", "tiny", "--tile-size", "32", "--epochs", "2",
                  "--lr", "1e-2", "--density", "0.05", "--crops-per-epoch", "48", "--out", str(out)]) == 0
-    from trainable.checkpoint import load_checkpoint
+    from trainable.learn.checkpoint import load_checkpoint
 
     state = load_checkpoint(out / "best.pt")
     assert state["config"]["model"]["in_channels"] == 4 and len(state["config"]["data"]["mean"]) == 4
@@ -123,18 +123,18 @@ def test_the_checks_cache_rechecks_only_what_changed(geo_dir: Path, tmp_path: Pa
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     import shutil
 
-    import trainable.index
+    import trainable.data.index
 
     data = tmp_path / "data"
     shutil.copytree(geo_dir, data)
     checked: list[str] = []
-    real = trainable.index._check_one
+    real = trainable.data.index._check_one
 
     def counting(files, *args, **kwargs):
         checked.append(files.stem)
         return real(files, *args, **kwargs)
 
-    monkeypatch.setattr(trainable.index, "_check_one", counting)
+    monkeypatch.setattr(trainable.data.index, "_check_one", counting)
     cfg = DataConfig(root=str(data), tile_size=32)
     first = build_index(cfg)
     assert len(checked) == 8
@@ -146,7 +146,7 @@ def test_the_checks_cache_rechecks_only_what_changed(geo_dir: Path, tmp_path: Pa
     assert checked == ["s1_3"] and again.entries[3].record != first.entries[3].record
     bad = np.full((96, 96), 7, np.uint8)  # now a value that is no class: the check catches it
     _write(data / "semantic" / "s1_2.tif", bad)
-    from trainable.index import DatasetError
+    from trainable.data.index import DatasetError
 
     with pytest.raises(DatasetError, match=r"s1_2\.tif: mask values 7 are not in the class description"):
         build_index(cfg)

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from trainable.classes import ClassDescription, ClassDescriptionError
 from trainable.config import IGNORE_INDEX, DataConfig
-from trainable.index import DatasetError, build_index
-from trainable.sources import LabelSource
+from trainable.data.classes import ClassDescription, ClassDescriptionError
+from trainable.data.index import DatasetError, build_index
+from trainable.data.sources import LabelSource
 
 
 def load_dataset(cfg: DataConfig):
@@ -166,7 +166,7 @@ def test_one_grey_image_among_rgb_is_named_with_its_bands(tmp_path: Path) -> Non
     ("val_dir", "--val-dir takes a dataset's folder, which holds images/ and semantic/"),
 ])
 def test_a_file_where_a_folder_belongs_is_named_a_file(tmp_path: Path, flag: str, holds: str) -> None:
-    from trainable.index import check_roots
+    from trainable.data.index import check_roots
 
     (tmp_path / "data.zip").write_bytes(b"")
     cfg = DataConfig(**{"root": str(tmp_path), flag: str(tmp_path / "data.zip")})

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from trainable.config import DataConfig, ModelConfig, TrainConfig, TrialConfig
-from trainable.index import build_index
+from trainable.data.index import build_index
 from trainable.inputs import build_inputs, epoch_crops
 
 

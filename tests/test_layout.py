@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from trainable.layout import folder_files
+from trainable.data.layout import folder_files
 
 
 def _folder(root: Path, images: tuple[str, ...] = ("a.png", "b.png"), masks: tuple[str, ...] = ("a.png", "b.png")

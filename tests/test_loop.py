@@ -5,8 +5,8 @@ import torch
 from torch import nn
 
 from trainable.config import IGNORE_INDEX, ModelConfig
-from trainable.loop import recalibrate_batchnorm, train_one_epoch
-from trainable.model import build_model
+from trainable.learn.loop import recalibrate_batchnorm, train_one_epoch
+from trainable.learn.model import build_model
 
 
 def _batches(n: int, offset: float, size: int = 32) -> list[dict]:

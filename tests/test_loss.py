@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from trainable.config import IGNORE_INDEX
-from trainable.loss import partial_cross_entropy
+from trainable.learn.loss import partial_cross_entropy
 
 
 @pytest.mark.parametrize("weighted", [False, True])

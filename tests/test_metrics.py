@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from trainable.config import IGNORE_INDEX
-from trainable.metrics import ConfusionMatrix, metrics_from_confusion
+from trainable.learn.metrics import ConfusionMatrix, metrics_from_confusion
 
 NAMES = ("a", "b", "c", "d")
 

@@ -9,7 +9,7 @@ import torch
 import torchvision
 
 from trainable.config import ModelConfig
-from trainable.model import WeightsError, build_model, cached_weights_path, resolve_weights, resolved_config
+from trainable.learn.model import WeightsError, build_model, cached_weights_path, resolve_weights, resolved_config
 
 
 @pytest.fixture(autouse=True)

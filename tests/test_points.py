@@ -5,9 +5,9 @@ import itertools
 import numpy as np
 import pytest
 
-from trainable.classes import decode_instances
 from trainable.config import IGNORE_INDEX, PointConfig
-from trainable.points import (
+from trainable.data.classes import decode_instances
+from trainable.labels.points import (
     ClickOrder,
     class_weights_from_counts,
     click_order,
@@ -159,7 +159,7 @@ def test_an_objects_clicks_do_not_depend_on_other_objects() -> None:
 
 
 def test_cached_instance_clicks_give_every_setting_they_cover() -> None:
-    from trainable.points import InstanceClicks
+    from trainable.labels.points import InstanceClicks
 
     mask, inst = _objects()
     clicks = InstanceClicks.of(mask, inst, (3, 1), k_max=4, share_max=0.8, min_region_pixels=16)

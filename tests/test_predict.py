@@ -10,7 +10,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from search.cli import main
+from search.cli.main import main
 
 COLOURS = np.array([[200, 40, 40], [40, 200, 40], [40, 40, 200]])
 

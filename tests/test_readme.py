@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from search.cli import main
-from search.results import load_experiment
+from search.cli.main import main
+from search.results.experiment import load_experiment
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -46,7 +46,7 @@ def readme_commands(text: str) -> list[list[str]]:
 
 
 def test_every_pointtune_command_in_readme_parses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from search.cli import parse
+    from search.cli.main import parse
 
     text = README.read_text()
     monkeypatch.chdir(tmp_path)  # where README's `--config search.yaml` finds the file README shows

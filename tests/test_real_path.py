@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from search.cli import main
-from search.model_source import read_export
-from search.results import load_experiment
+from search.cli.main import main
+from search.model.source import read_export
+from search.results.experiment import load_experiment
 
 pytestmark = [pytest.mark.slow, pytest.mark.real]
 

@@ -1,4 +1,5 @@
-"""What a driver tells a trial that Tune starts again (search/recorded.py), and what the searcher is told of a trial
+"""What a driver tells a trial that Tune starts again (search/launch/recorded.py), and what the searcher is told of a
+trial
 that ended before a resume. No Ray cluster: hand-made result files and fake trials."""
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ from types import SimpleNamespace
 import optuna
 import pytest
 
-from search.recorded import RecordBeforeRetry, recorded_from, result_rows
-from trainable.run_record import Recorded
+from search.launch.recorded import RecordBeforeRetry, recorded_from, result_rows
+from trainable.learn.run_record import Recorded
 
 
 def row(epoch: int | None = None, **extra) -> dict:
@@ -60,9 +61,9 @@ def test_the_study_is_told_the_last_recorded_result_of_a_trial_that_ended_before
         demo_dir: Path, tmp_path: Path) -> None:
     """Restored though it had ended, the trial reports nothing: Tune hands the searcher the result of the checkpoint
     it restored (a best epoch before the last, which would read as stopped early)."""
-    from search.cli import parse
-    from search.searcher import PointtuneOptunaSearch, journal_storage, make_search_algorithm
-    from search.settings import search_settings_from_args
+    from search.cli.main import parse
+    from search.launch.searcher import PointtuneOptunaSearch, journal_storage, make_search_algorithm
+    from search.launch.settings import search_settings_from_args
 
     settings = search_settings_from_args(parse(["run", "--data", str(demo_dir), "--epochs-range", "3", "3",
                                                 "--name", "x", "--storage", str(tmp_path)]))

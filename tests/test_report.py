@@ -17,9 +17,9 @@ import pandas as pd
 import pytest
 import torch
 
-from search import report
-from search.cli import main
-from search.results import TrialRecord, trials_table
+from search.cli.main import main
+from search.report import page as report
+from search.results.experiment import TrialRecord, trials_table
 from trainable.config import DataConfig, ModelConfig, PointConfig, TrainConfig, TrialConfig
 
 CLASSES = ("road", "building", "water")
@@ -170,7 +170,7 @@ def test_a_search_without_any_epoch_still_renders(records: list[TrialRecord]) ->
 
 
 def test_importing_the_module_pays_for_no_torch_ray_or_matplotlib() -> None:
-    code = ("import sys, search.report; heavy = {'torch', 'ray', 'matplotlib'} & set(sys.modules); "
+    code = ("import sys, search.report.page; heavy = {'torch', 'ray', 'matplotlib'} & set(sys.modules); "
             "assert not heavy, heavy")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[1])
 
@@ -178,9 +178,9 @@ def test_importing_the_module_pays_for_no_torch_ray_or_matplotlib() -> None:
 NO_MODEL = """
 import json, sys
 import pandas as pd
-from search import report
-from search.cli import main
-from search.results import TrialRecord
+from search.report import page as report
+from search.cli.main import main
+from search.results.experiment import TrialRecord
 
 spec, folder, out = sys.argv[1:]
 records = [TrialRecord(t["trial_id"], t["status"], t["config"], pd.DataFrame(t["history"]), t["error"], "-",
@@ -218,7 +218,7 @@ def test_a_report_without_the_model_imports_no_torch_ray_or_matplotlib(records: 
 
 
 def test_svg_axes_take_ticks_at_round_numbers() -> None:
-    from search.svg_charts import limits, linear_ticks, log_ticks
+    from search.report.svg_charts import limits, linear_ticks, log_ticks
 
     assert linear_ticks(0.37, 0.62) == ([0.4, 0.45, 0.5, pytest.approx(0.55), pytest.approx(0.6)],
                                         ["0.40", "0.45", "0.50", "0.55", "0.60"])
@@ -262,7 +262,7 @@ def test_a_train_folder_report_recomputes_the_reported_validation_score(train_di
 def test_a_report_whose_data_moved_says_why_the_images_are_missing(train_dir: Path, tmp_path: Path) -> None:
     import shutil
 
-    from trainable.checkpoint import atomic_torch_save
+    from trainable.learn.checkpoint import atomic_torch_save
 
     moved = tmp_path / "moved"
     shutil.copytree(train_dir, moved)

@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from search import report
-from search.cli import main
+from search.cli.main import main
+from search.report import page as report
 
 CHROMIUM = next((p for p in (shutil.which("chromium"), shutil.which("chromium-browser"), "/usr/bin/chromium")
                  if p and os.access(p, os.X_OK)), None)

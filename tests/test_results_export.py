@@ -22,9 +22,9 @@ import torch
 from PIL import Image
 from ray import tune
 
-from search.cli import main
-from search.predict import load_exported, predict_array
-from trainable.checkpoint import CheckpointError, load_checkpoint, read_torch_file
+from search.cli.main import main
+from search.model.predict import load_exported, predict_array
+from trainable.learn.checkpoint import CheckpointError, load_checkpoint, read_torch_file
 
 pytestmark = pytest.mark.slow
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # Ray workers cannot import tests/
@@ -34,10 +34,10 @@ SCRIPTS = {"best-not-last": [0.30, 0.70, 0.50], "steady": [0.20, 0.40, 0.60], "d
 
 
 def scripted_trial(config: dict) -> None:
-    from trainable.checkpoint import save_checkpoint
-    from trainable.classes import ClassDescription
     from trainable.config import TrialConfig
-    from trainable.model import build_model
+    from trainable.data.classes import ClassDescription
+    from trainable.learn.checkpoint import save_checkpoint
+    from trainable.learn.model import build_model
 
     cfg = TrialConfig.from_dict({k: v for k, v in config.items() if k != "script"})
     classes = ClassDescription.builtin("demo")
@@ -122,7 +122,7 @@ def test_export_takes_the_best_epoch_not_the_last_and_skips_diverged_trials(expe
     source = next(load_checkpoint(c) for c in trial_dir.glob("checkpoint_*") if load_checkpoint(c)["epoch"] == 2)
     model, _ = load_exported(out)
     from trainable.config import ModelConfig
-    from trainable.model import build_model
+    from trainable.learn.model import build_model
 
     reference = build_model(ModelConfig(backbone="tiny", weights="none"), 6)
     reference.load_state_dict(source["model"])
@@ -142,7 +142,7 @@ def test_predict_writes_masks_of_the_image_size(experiment: Path, tmp_path: Path
     assert classes.shape == (70, 101) and colour.shape == (70, 101, 3)
     model, meta = load_exported(model_file)
     # the scripted model is untrained: what it should write is what it predicts, tile by tile as predict reads
-    from search.predict import normalizer_of_export
+    from search.model.predict import normalizer_of_export
 
     expected = predict_array(model, np.asarray(Image.open(image)), meta["tile_size"], 6, torch.device("cpu"),
                              normalizer=normalizer_of_export(meta))
@@ -173,7 +173,7 @@ def test_tiled_prediction_matches_a_whole_image_pass_away_from_tile_borders(expe
     model, _meta = load_exported(tmp_path / "m.pt")
     image = np.random.default_rng(1).integers(0, 255, (64, 64, 3), dtype=np.uint8)
     tiled = predict_array(model, image, 32, 6, torch.device("cpu"))
-    from search.predict import normalizer_of_export
+    from search.model.predict import normalizer_of_export
 
     with torch.no_grad():
         whole = model(normalizer_of_export(_meta)(image)[None])["out"][0].argmax(0).numpy()

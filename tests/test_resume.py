@@ -16,8 +16,8 @@ import optuna
 import pytest
 
 from helpers import start_search, stop_group
-from search.results import load_experiment, read_experiment_state
-from trainable.checkpoint import load_checkpoint
+from search.results.experiment import load_experiment, read_experiment_state
+from trainable.learn.checkpoint import load_checkpoint
 
 pytestmark = pytest.mark.slow
 
@@ -191,7 +191,7 @@ def test_sigkill_after_a_trial_finished_then_mid_trial_repeats_nothing_and_loses
     resumed = _resumed_from_its_state(records)
     assert resumed, "the trial killed at its epoch 2 continues in a new process from its state"
     _matches_an_uninterrupted_run(resumed[0])
-    from search.cli import main
+    from search.cli.main import main
 
     assert main(["export", experiment, "--out", str(tmp_path / "model.pt")]) == 0
     assert load_checkpoint(tmp_path / "model.pt")["epoch"] in range(1, EPOCHS + 1)
@@ -201,7 +201,7 @@ def test_a_run_resumed_from_its_checkpoint_reproduces_the_uninterrupted_one(demo
     """Per-epoch seeds and a schedule that is a function of progress: nothing but the checkpoint is needed. Told what
     was recorded, a resumed run reports only the epochs after it; a finished state trains nothing."""
     from trainable.config import DataConfig, ModelConfig, TrainConfig, TrialConfig
-    from trainable.run_record import finished_state
+    from trainable.learn.run_record import finished_state
     from trainable.trial import run_trial
 
     cfg = TrialConfig(data=DataConfig(root=str(demo_dir), tile_size=32, crops_per_epoch=32),

@@ -28,7 +28,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from search.results import load_experiment
+from search.results.experiment import load_experiment
 
 pytestmark = pytest.mark.slow
 
@@ -39,7 +39,7 @@ SCENE_MIB = SIZE * SIZE * (3 + 1) / 2**20  # one scene decoded: RGB image and cl
 # of 8 crops of 256 px); the ranges here are those widened by ~50 MiB each way
 DRIVER_BASE_MIB, TRIAL_BASE_MIB = (850, 950), (1200, 1400)
 HEADROOM_MIB = 100  # what glibc's per-thread arenas keep of what they free, and the index itself
-CHECK_THREADS = min(4, os.cpu_count() or 1)  # trainable/index.py check_files: each holds one scene at a time
+CHECK_THREADS = min(4, os.cpu_count() or 1)  # trainable/data/index.py check_files: each holds one scene at a time
 CHECK_BYTES_PER_PX = 12  # a scene being checked: image (3) and PIL's buffer of it (3), raw and decoded mask (2), slack
 DRIVER_BOUND_MIB = DRIVER_BASE_MIB[1] + HEADROOM_MIB + CHECK_THREADS * CHECK_BYTES_PER_PX * SIZE**2 / 2**20
 TRIAL_BOUND_MIB = TRIAL_BASE_MIB[1] + HEADROOM_MIB  # a batch's windows of 256 px: a few MiB

@@ -7,9 +7,9 @@ from pathlib import Path
 import optuna
 import pytest
 
-from search.cli import main, parse
-from search.settings import DEMO_DEFAULTS, SearchSettings, search_settings_from_args
-from search.space import SearchSpaceSampler, build_param_space
+from search.cli.main import main, parse
+from search.launch.settings import DEMO_DEFAULTS, SearchSettings, search_settings_from_args
+from search.launch.space import SearchSpaceSampler, build_param_space
 
 
 def _settings(argv: list[str]) -> SearchSettings:
@@ -119,12 +119,12 @@ def test_run_with_bad_data_exits_2_before_ray_or_any_file(tmp_path: Path, capsys
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     import ray
 
-    import search.launch
+    import search.launch.run
 
     def no_ray(address: str | None) -> None:
         raise AssertionError("the run started or joined Ray")
 
-    monkeypatch.setattr(search.launch, "start_ray", no_ray)  # the test session's shared instance may be up already
+    monkeypatch.setattr(search.launch.run, "start_ray", no_ray)  # the test session's shared instance may be up already
     ray_before = ray.is_initialized()
     data = tmp_path / "data"
     (data / "images").mkdir(parents=True)
@@ -175,7 +175,7 @@ def test_warmup_is_checked_against_the_fewest_epochs_a_trial_may_get(demo_dir: P
 
 
 def test_train_takes_a_yaml_config_as_run_does(demo_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    from search.settings import trial_config_from_args
+    from search.launch.settings import trial_config_from_args
 
     cfg = tmp_path / "train.yaml"
     cfg.write_text(f"data: {demo_dir}\nbackbone: tiny\ntile_size: 32\nlr: 3e-3\nepochs: 5\n")
@@ -216,13 +216,13 @@ def test_gpus_per_trial_is_auto_unless_given(demo_dir: Path, capsys: pytest.Capt
 ])
 def test_gpus_per_trial_auto_gives_a_gpu_where_the_cluster_has_them(cluster: dict, launchable: dict, gpus: float,
                                                                     why: str) -> None:
-    from search.settings import choose_gpus_per_trial
+    from search.launch.settings import choose_gpus_per_trial
 
     assert choose_gpus_per_trial(cluster, launchable) == (gpus, why)
 
 
 def test_gpus_per_trial_auto_is_resolved_once_and_said(demo_dir: Path) -> None:
-    from search.settings import resolve_gpus
+    from search.launch.settings import resolve_gpus
 
     auto = _settings(["run", "--data", str(demo_dir)])
     resolved, line = resolve_gpus(auto, {"CPU": 8.0, "GPU": 1.0}, {})
@@ -236,12 +236,12 @@ def test_gpus_per_trial_auto_is_resolved_once_and_said(demo_dir: Path) -> None:
 def test_storage_or_search_folder_that_is_a_file_exits_2_before_ray(where: str, demo_dir: Path, tmp_path: Path,
                                                                      capsys: pytest.CaptureFixture,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    import search.launch
+    import search.launch.run
 
     def no_ray(address: str | None) -> None:
         raise AssertionError("the run started or joined Ray")
 
-    monkeypatch.setattr(search.launch, "start_ray", no_ray)  # the test session's shared instance may be up already
+    monkeypatch.setattr(search.launch.run, "start_ray", no_ray)  # the test session's shared instance may be up already
     blocker = tmp_path / "results"
     blocker.write_text("a file")
     storage = {"storage": blocker, "inside storage": blocker / "sub"}.get(where, tmp_path)

@@ -18,9 +18,9 @@ import pytest
 import torch
 from PIL import Image
 
-from search.cli import main
-from search.model_source import read_export
-from search.results import train_status
+from search.cli.main import main
+from search.model.source import read_export
+from search.results.experiment import train_status
 
 TRAIN = ["--backbone", "tiny", "--tile-size", "32", "--lr", "3e-3", "--density", "0.05", "--crops-per-epoch", "16"]
 SAME = ("train_loss", "val_loss", "val_f1", "val_oa", "best_val_f1", "lr_last")  # what does not depend on timing
@@ -115,24 +115,24 @@ def test_an_out_that_holds_a_run_is_refused_and_resume_takes_no_other_setting(
 def test_a_resumed_run_equals_the_uninterrupted_one(demo_dir: Path, tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch,
                                                     capsys: pytest.CaptureFixture) -> None:
-    import search.single_run
+    import search.launch.train
 
     whole, cut = tmp_path / "whole", tmp_path / "cut"
     assert _train(["train", "--data", str(demo_dir), *TRAIN, "--epochs", "3", "--out", str(whole)])[0] == 0
-    shown = search.single_run.format_epoch
+    shown = search.launch.train.format_epoch
 
     def stop_at_epoch_2(metrics: dict, epochs: int) -> str:
         if metrics["epoch"] == 2:  # after last.pt of epoch 2 is written, before its row: the harder case
             raise KeyboardInterrupt
         return shown(metrics, epochs)
 
-    monkeypatch.setattr(search.single_run, "format_epoch", stop_at_epoch_2)
+    monkeypatch.setattr(search.launch.train, "format_epoch", stop_at_epoch_2)
     assert _train(["train", "--data", str(demo_dir), *TRAIN, "--epochs", "3", "--out", str(cut)])[0] == 130
     assert "train --resume --out" in capsys.readouterr().err
     assert len(pd.read_csv(cut / "metrics.csv")) == 1 and not (cut / "test_scores.json").exists()
     (row,) = _json(capsys, ["results", str(cut), "--format", "json"])
     assert row["status"] == "interrupted" and "pointtune train --resume" in row["error"]
-    monkeypatch.setattr(search.single_run, "format_epoch", shown)
+    monkeypatch.setattr(search.launch.train, "format_epoch", shown)
     code, printed = _train(["train", "--resume", "--out", str(cut)])
     assert code == 0 and "resuming" in printed and "epoch 2/3" in printed and "epoch 3/3" in printed
     a, b = pd.read_csv(whole / "metrics.csv"), pd.read_csv(cut / "metrics.csv")

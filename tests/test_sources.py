@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from trainable.config import DataConfig
-from trainable.index import DatasetError, build_index
-from trainable.node_cache import NodeCache
-from trainable.rasters import read_image
-from trainable.sources import ImageSource, LabelSource
+from trainable.data.index import DatasetError, build_index
+from trainable.data.node_cache import NodeCache
+from trainable.data.rasters import read_image
+from trainable.data.sources import ImageSource, LabelSource
 
 
 def test_windows_of_a_cached_png_are_its_pixels(demo_dir: Path, tmp_path: Path) -> None:

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from search.cli import parse
-from search.settings import trial_config_from_args
+from search.cli.main import parse
+from search.launch.settings import trial_config_from_args
 from trainable.config import ConfigError, DataConfig
-from trainable.index import build_index as load_dataset
-from trainable.split import leakage_warnings, seeded_split, split_from_lists
+from trainable.data.index import build_index as load_dataset
+from trainable.data.split import leakage_warnings, seeded_split, split_from_lists
 
 GROUPS = [f"scene{k // 3}" for k in range(30)]  # 10 scenes of 3 images
 

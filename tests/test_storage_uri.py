@@ -8,9 +8,9 @@ from pathlib import Path
 import optuna
 import pytest
 
-from search.cli import main
-from search.launch import JOURNAL_FILE
-from search.results import load_experiment
+from search.cli.main import main
+from search.launch.run import JOURNAL_FILE
+from search.results.experiment import load_experiment
 
 pytestmark = pytest.mark.slow
 

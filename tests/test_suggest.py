@@ -14,14 +14,14 @@ import pytest
 import torch
 from PIL import Image
 
-from search.cli import main
-from trainable.checkpoint import atomic_torch_save
-from trainable.classes import ClassDescription
+from search.cli.main import main
 from trainable.config import IGNORE_INDEX, DataConfig, ModelConfig
-from trainable.index import build_index
-from trainable.model import build_model
-from trainable.suggest import Candidates, auto_radius, choose, margin_scores, region_candidates
-from trainable.user_points import ImageRef, read_user_points
+from trainable.data.classes import ClassDescription
+from trainable.data.index import build_index
+from trainable.labels.suggest import Candidates, auto_radius, choose, margin_scores, region_candidates
+from trainable.labels.user_points import ImageRef, read_user_points
+from trainable.learn.checkpoint import atomic_torch_save
+from trainable.learn.model import build_model
 
 # --- pure: scores and choice ------------------------------------------------------------------------------------
 
@@ -141,7 +141,7 @@ def test_the_file_parses_with_the_points_reader_and_avoids_ignored_pixels(demo: 
 
 
 def test_with_resize_the_file_gives_original_pixels_that_land_on_the_chosen_ones(demo: tuple, tmp_path: Path) -> None:
-    from trainable.sources import LabelSource
+    from trainable.data.sources import LabelSource
 
     root, _, train = demo
     model = _model_file(tmp_path / "half.pt", {"train": train, "val": [], "test": []}, resize=0.5)
@@ -219,9 +219,9 @@ def test_bad_settings_are_refused_with_what_to_do(demo: tuple, tmp_path: Path, c
 
 def test_a_round_on_the_answered_clicks_learns_them_and_nothing_else(demo: tuple, tmp_path: Path) -> None:
     """Masks wrong everywhere but at the suggested pixels: training with --points sees the true labels there only."""
-    from trainable.clicks import ClickSource
     from trainable.config import PointConfig, TrialConfig
     from trainable.inputs import training_ids
+    from trainable.labels.clicks import ClickSource
 
     source, model, _ = demo
     root = tmp_path / "data"

@@ -12,8 +12,8 @@ import pytest
 from tensorboardX.proto.event_pb2 import Event
 from tensorboardX.proto.plugin_hparams_pb2 import HParamsPluginData
 
-from search.settings import SearchSettings
-from search.tensorboard import TensorBoardLog, tensorboard_dir
+from search.launch.settings import SearchSettings
+from search.results.tensorboard import TensorBoardLog, tensorboard_dir
 from trainable.config import TrialConfig
 
 
@@ -109,9 +109,9 @@ def test_a_resumed_trial_purges_the_epochs_it_reports_again(tmp_path: Path) -> N
 
 
 def test_a_trial_restarted_with_a_record_purges_from_the_epoch_after_it(tmp_path: Path) -> None:
-    """A resumed search's driver records what result.json holds (search/recorded.py): more or less than Tune's
+    """A resumed search's driver records what result.json holds (search/launch/recorded.py): more or less than Tune's
     snapshot, whose last result the trial then does not go by."""
-    from trainable.run_record import Recorded
+    from trainable.learn.run_record import Recorded
 
     trial = fake_trial("rec00001")
     trial.last_result = epoch_result(2)  # Tune's snapshot
@@ -141,7 +141,7 @@ def test_storage_uri_writes_locally_and_copies_into_the_experiment(tmp_path: Pat
 
 
 def test_the_summary_prints_the_logdir(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    from search.results import print_tensorboard_hint
+    from search.results.experiment import print_tensorboard_hint
 
     print_tensorboard_hint(str(tmp_path / "exp"))
     assert capsys.readouterr().out == "", "no TensorBoard files, no hint"
@@ -156,8 +156,8 @@ def test_rays_own_tensorboard_logger_stays_out(tmp_path: Path) -> None:
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback, TBXLoggerCallback
     from ray.tune.utils.callback import _create_default_callbacks
 
-    from search.launch import _run_config
-    from search.live_view import LiveView
+    from search.cli.live_view import LiveView
+    from search.launch.run import _run_config
 
     settings = SearchSettings(base=TrialConfig(), trials=2, storage=str(tmp_path), name="exp")
     run_config = _run_config(settings, LiveView(settings))

@@ -3,9 +3,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from trainable.clicks import SparsePoints, sparse_from
 from trainable.config import IGNORE_INDEX
-from trainable.tiles import GridTiles, Normalizer, TrainCrops, grid_starts
+from trainable.data.tiles import GridTiles, Normalizer, TrainCrops, grid_starts
+from trainable.labels.clicks import SparsePoints, sparse_from
 
 UNIT = Normalizer([0.0, 0.0, 0.0], [1.0, 1.0, 1.0])  # pixels as they are
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from search.settings import SearchSettings, SearchSpace
-from search.time_estimate import advice, estimate_search, probe_training_step, time_training_step, warn_if_long
+from search.launch.settings import SearchSettings, SearchSpace
+from search.launch.time_estimate import advice, estimate_search, probe_training_step, time_training_step, warn_if_long
 from trainable.config import DataConfig, ModelConfig, TrainConfig, TrialConfig
-from trainable.index import build_index
+from trainable.data.index import build_index
 
 MOBILENET = ModelConfig(backbone="mobilenet_v3_large", weights="none")
 

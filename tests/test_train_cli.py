@@ -10,8 +10,8 @@ import pytest
 import torch
 from PIL import Image
 
-from search.cli import main
-from trainable.checkpoint import load_checkpoint
+from search.cli.main import main
+from trainable.learn.checkpoint import load_checkpoint
 
 
 def test_train_learns_from_points_well_above_chance(demo_dir: Path, tmp_path: Path,
@@ -41,7 +41,7 @@ def test_the_model_never_sees_the_masks(demo_dir: Path, tmp_path: Path) -> None:
     import shutil
 
     from trainable.config import DataConfig, ModelConfig, TrialConfig
-    from trainable.index import build_index
+    from trainable.data.index import build_index
     from trainable.inputs import build_inputs
 
     other = tmp_path / "scrambled"

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from trainable.config import IGNORE_INDEX
-from trainable.unlabeled_loss import (
+from trainable.learn.unlabeled_loss import (
     UNLABELED_LOSSES,
     entropy_loss,
     gated_crf_loss,

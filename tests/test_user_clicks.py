@@ -15,15 +15,15 @@ import pandas as pd
 import pytest
 import torch
 
-from search.cli import main
-from search.predict import read_export
-from search.results import best_scores, describe_agreement, load_experiment, rank_agreement, trials_table
-from trainable.classes import ClassDescription
-from trainable.clicks import ClickSource, validation_points
+from search.cli.main import main
+from search.model.predict import read_export
+from search.results.experiment import best_scores, describe_agreement, load_experiment, rank_agreement, trials_table
 from trainable.config import ConfigError, DataConfig, PointConfig, TrialConfig
-from trainable.index import build_index
+from trainable.data.classes import ClassDescription
+from trainable.data.index import build_index
+from trainable.data.sources import LabelSource
 from trainable.inputs import build_inputs, check_metric_for_data, training_ids
-from trainable.sources import LabelSource
+from trainable.labels.clicks import ClickSource, validation_points
 
 FAST = ["--backbone", "tiny", "--tile-size", "32", "--crops-per-epoch", "16", "--batch-size", "4"]
 
@@ -56,7 +56,7 @@ def clicks_folder(demo_dir: Path, root: Path, per_image: int = 24, masks_for: tu
 
 
 def _mask(demo_dir: Path, stem: str, classes: ClassDescription) -> np.ndarray:
-    from trainable.layout import ImageFiles
+    from trainable.data.layout import ImageFiles
 
     files = ImageFiles(stem, str(demo_dir / "images" / f"{stem}.png"), str(demo_dir / "semantic" / f"{stem}.png"))
     return np.asarray(LabelSource(files, classes, 1.0).array())
@@ -178,7 +178,7 @@ def test_a_search_on_clicks_without_any_dense_mask_then_export(ray_local, demo_d
     import sys
 
     experiment = str(tmp_path / "res" / "clicks")
-    check = ("import sys, contextlib, io\nfrom search.cli import main\n"
+    check = ("import sys, contextlib, io\nfrom search.cli.main import main\n"
              f"with contextlib.redirect_stdout(io.StringIO()): assert main(['results', {experiment!r}]) == 0\n"
              "heavy = [m for m in ('torch', 'ray') if m in sys.modules]\nassert not heavy, heavy")
     subprocess.run([sys.executable, "-c", check], check=True)  # `results` reads the folder without Ray or torch
@@ -195,7 +195,7 @@ def test_help_imports_neither_torch_nor_ray() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, contextlib, io\nfrom search.cli import main\n"
+    code = ("import sys, contextlib, io\nfrom search.cli.main import main\n"
             "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()): main(['--help'])\n"
             "heavy = [m for m in ('torch', 'ray', 'torchvision', 'matplotlib') if m in sys.modules]\n"
             "assert not heavy, heavy")

@@ -53,7 +53,7 @@ class DataConfig:
         bands: 1-based bands read from every image (``--bands 1,2,3,4``); empty: all of them.
         points: the user's own clicks (a folder of sparse label images, a CSV ``image,x,y,class[,object]`` or
             GeoJSON points): training clicks are then chosen among them instead of simulated from dense masks,
-            and dense masks become optional (``trainable.user_points``).
+            and dense masks become optional (``trainable.labels.user_points``).
         val_points: clicks per validation image scored as point validation (``val_points_*`` metrics): simulated
             at random valid pixels of the dense mask (seeded, never the training clicks: validation images are
             other scenes); with ``points`` every click of the user's on validation images is used; 0 turns point
@@ -204,7 +204,7 @@ class TrainConfig:
         metric: the validation metric that picks the best epoch (and ranks trials in a search).
         resume_every: epochs between two saves of the state to resume from (weights and optimizer).
         unlabeled_loss: a loss on the unlabelled pixels computed from the image itself, added to partial
-            cross-entropy: ``none``, ``gated_crf``, ``affinity`` or ``entropy`` (``trainable.unlabeled_loss``).
+            cross-entropy: ``none``, ``gated_crf``, ``affinity`` or ``entropy`` (``trainable.learn.unlabeled_loss``).
         unlabeled_weight: its weight.
     """
 

@@ -7,13 +7,13 @@ from dataclasses import dataclass
 import torch
 from torch.utils.data import DataLoader
 
-from trainable.clicks import ClickSource, validation_points
 from trainable.config import ConfigError, TrialConfig
-from trainable.index import DatasetIndex, normalization
-from trainable.node_cache import NodeCache
-from trainable.points import PointStats, class_weights_from_counts
-from trainable.sources import ImageSource, LabelSource
-from trainable.tiles import GridTiles, Normalizer, TrainCrops
+from trainable.data.index import DatasetIndex, normalization
+from trainable.data.node_cache import NodeCache
+from trainable.data.sources import ImageSource, LabelSource
+from trainable.data.tiles import GridTiles, Normalizer, TrainCrops
+from trainable.labels.clicks import ClickSource, validation_points
+from trainable.labels.points import PointStats, class_weights_from_counts
 
 
 @dataclass

@@ -16,20 +16,20 @@ from typing import Any
 import numpy as np
 import torch
 
-from trainable.checkpoint import (
+from trainable.config import ConfigError, TrialConfig
+from trainable.data.index import DatasetError, DatasetIndex, build_index
+from trainable.inputs import build_inputs, resolve_for_data
+from trainable.learn.checkpoint import (
     CheckpointError,
     load_checkpoint,
     load_resume_state,
     save_resume_state,
 )
-from trainable.config import ConfigError, TrialConfig
-from trainable.index import DatasetError, DatasetIndex, build_index
-from trainable.inputs import build_inputs, resolve_for_data
-from trainable.loop import EpochResult, UnlabeledTerm, evaluate, recalibrate_batchnorm, train_one_epoch
-from trainable.model import WeightsError, build_model
+from trainable.learn.loop import EpochResult, UnlabeledTerm, evaluate, recalibrate_batchnorm, train_one_epoch
+from trainable.learn.model import WeightsError, build_model
+from trainable.learn.run_record import Recorded, Report, RunRecord, SaveState, finished_state
+from trainable.learn.schedule import lr_at
 from trainable.progress_board import batch_reporter
-from trainable.run_record import Recorded, Report, RunRecord, SaveState, finished_state
-from trainable.schedule import lr_at
 
 log = logging.getLogger(__name__)
 # errors that a retry cannot fix: settings, data files, weights, checkpoints
@@ -86,7 +86,7 @@ def run_trial(cfg: TrialConfig, report: Report, data: DatasetIndex | None = None
               save_state: SaveState | None = None, recorded_epochs: int | None = None,
               progress: Callable[[int, int, int], None] | None = None) -> None:
     """Train for ``cfg.train.epochs`` epochs, validating and reporting after each (what is written each epoch:
-    ``trainable.run_record``).
+    ``trainable.learn.run_record``).
 
     A diverging run (loss NaN or infinite) reports one last result with ``trial_outcome: diverged`` and the reason,
     and stops: a divergence is an outcome of the settings, not a fault to retry.
@@ -102,7 +102,7 @@ def run_trial(cfg: TrialConfig, report: Report, data: DatasetIndex | None = None
         save_state: stores the state to resume from and returns the bytes it wrote; None keeps none.
         recorded_epochs: the last epoch the caller is known to have recorded (with ``resume``): the resumed history's
             later epochs are reported again before training goes on, and epochs up to it that are trained again are
-            not reported. A finished state (``trainable.run_record.finished_state``) trains nothing: its
+            not reported. A finished state (``trainable.learn.run_record.finished_state``) trains nothing: its
             unrecorded epochs are reported and the run returns.
         progress: told ``(epoch, batches done, batches)`` during each epoch's training, and ``(epoch, n, n)`` when
             validation starts (``trainable.progress_board``); it decides itself how often to pass that on.
@@ -188,7 +188,8 @@ def tune_entrypoint(config: dict[str, Any], data: DatasetIndex | None = None,
     for itself. ``experiment`` is the search's
     folder or URI: the trial keeps its resume state in ``experiment/trial_ID/`` (Tune's own checkpoints hold only
     the weights of its best epochs), and finds there what the driver recorded of it when Tune starts it again
-    (``Recorded``, search/recorded.py): it reports only the epochs after that, and nothing when its end was recorded.
+    (``Recorded``, search/launch/recorded.py): it reports only the epochs after that, and nothing when its end was
+    recorded.
     """
     import ray  # Ray is imported here and in search/ only: run_trial itself runs without it
     from ray import tune
@@ -217,7 +218,7 @@ def tune_entrypoint(config: dict[str, Any], data: DatasetIndex | None = None,
         if record is not None and record.ended:
             log.info("trial %s: its end was recorded before the search was resumed; nothing to run",
                      context.get_trial_id())
-            return  # Tune ends the trial with the results it recorded (search/recorded.py)
+            return  # Tune ends the trial with the results it recorded (search/launch/recorded.py)
         resume = load_resume_state(trial_path) if trial_path else None
         recorded = record.epoch if record is not None else 0
         checkpoint = tune.get_checkpoint()

@@ -12,13 +12,13 @@ import numpy as np
 import torch
 from PIL import Image
 
-from search.cli import main
-from search.single_run import SUMMARY_KEYS
-from trainable.checkpoint import load_checkpoint
+from search.cli.main import main
+from search.launch.train import SUMMARY_KEYS
 from trainable.config import IGNORE_INDEX, DataConfig, ModelConfig
-from trainable.index import DatasetIndex, build_index
-from trainable.model import build_model
-from trainable.sources import LabelSource
+from trainable.data.index import DatasetIndex, build_index
+from trainable.data.sources import LabelSource
+from trainable.learn.checkpoint import load_checkpoint
+from trainable.learn.model import build_model
 
 STRAY = (1, 2, 3)  # a colour (or value) that no format uses: must be counted and reported, never mapped
 
@@ -60,7 +60,7 @@ def save(path: Path, array: np.ndarray) -> None:
         try:
             import rasterio
 
-            from trainable.rasters import has_rasterio
+            from trainable.data.rasters import has_rasterio
 
             has_rasterio()  # its warning filter: the sample TIFFs carry no georeference, as many label files
         except ImportError:

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from formats.sample import check_format, class_layout, noisy_image, save
-from search.cli import main
+from search.cli.main import main
 from trainable.config import DataConfig
-from trainable.formats.deepglobe import CLASSES
-from trainable.index import build_index
-from trainable.sources import decode_image
+from trainable.data.formats.deepglobe import CLASSES
+from trainable.data.index import build_index
+from trainable.data.sources import decode_image
 
 COLOURS = [c["value"] for c in CLASSES["classes"]]
 IDS = (100694, 102122, 10452, 119, 855)  # as random as the real ids (many share a first digit)

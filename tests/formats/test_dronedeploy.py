@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from formats.sample import STRAY, check_format, class_layout, noisy_image, save
-from search.cli import main
-from trainable.checkpoint import load_checkpoint
+from search.cli.main import main
 from trainable.config import DataConfig
-from trainable.formats.dronedeploy import CLASSES, IGNORE, TEST, TRAIN, VAL
-from trainable.index import build_index
+from trainable.data.formats.dronedeploy import CLASSES, IGNORE, TEST, TRAIN, VAL
+from trainable.data.index import build_index
+from trainable.learn.checkpoint import load_checkpoint
 
 pytest.importorskip("rasterio", reason="the DroneDeploy orthos are GeoTIFFs: the optional extra pointtune[geo]")
 COLOURS = [c for _, c in CLASSES]
@@ -39,7 +39,7 @@ def _scenes(base: Path) -> dict[str, np.ndarray]:
 def test_dronedeploy_scenes(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     root = tmp_path / "dd"
     expected = _scenes(root / "dataset-medium")
-    with caplog.at_level(logging.WARNING, logger="trainable.formats.dronedeploy"):
+    with caplog.at_level(logging.WARNING, logger="trainable.data.formats.dronedeploy"):
         check_format(root, "dronedeploy", expected, SCENES, tmp_path)
     assert "1 scene(s)" in caplog.text and "0123456789_UNLISTEDINSPIRE" in caplog.text
     state = load_checkpoint(tmp_path / "run" / "best.pt")

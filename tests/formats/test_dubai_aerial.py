@@ -22,7 +22,7 @@ def test_dubai_as_shipped(tmp_path: Path) -> None:
             expected[f"tile{tile}_part00{part}"] = classes
     check_format(tmp_path, "dubai_aerial", expected, None, tmp_path)
     from trainable.config import DataConfig
-    from trainable.index import build_index
+    from trainable.data.index import build_index
 
     index = build_index(DataConfig(root=str(tmp_path), format="dubai_aerial", tile_size=16))
     groups = {e.stem: e.group for e in index.entries}

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from formats.sample import STRAY, check_format, class_layout, noisy_image, save
-from search.cli import main
+from search.cli.main import main
 from trainable.config import DataConfig
-from trainable.formats.isaid import COLOURS
-from trainable.index import build_index
-from trainable.sources import LabelSource
+from trainable.data.formats.isaid import COLOURS
+from trainable.data.index import build_index
+from trainable.data.sources import LabelSource
 
 IMAGES = {"P0000": "train", "P0002": "train", "P0011": "train", "P0003": "val", "P0019": "val"}
 
@@ -60,7 +60,7 @@ def test_isaid(tmp_path: Path, devkit: bool) -> None:
 
 
 def test_isaid_background_out(tmp_path: Path) -> None:
-    from trainable.formats import parse_format
+    from trainable.data.formats import parse_format
 
     fmt, options = parse_format("isaid:background-out")
     assert fmt.classes(options).exclude_from_mean == ("background",)

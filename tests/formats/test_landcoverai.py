@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from formats.sample import check_format, class_layout, noisy_image, save
-from search.cli import main
+from search.cli.main import main
 from trainable.config import DataConfig
-from trainable.index import build_index
+from trainable.data.index import build_index
 
 pytest.importorskip("rasterio", reason="the LandCover.ai orthophotos are GeoTIFFs: the optional extra pointtune[geo]")
 CHIPS = {"M-33-20-D-c-4-2_0": "train", "M-33-20-D-c-4-2_1": "train", "M-34-5-A-b-1-3_0": "train",
@@ -49,7 +49,7 @@ def test_landcoverai_chips(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> 
     root = tmp_path / "landcover.ai"
     expected = _chips(root)
     _orthophotos(root)  # the zip's orthophotos beside output/: the chips are read
-    with caplog.at_level(logging.WARNING, logger="trainable.formats.landcoverai"):
+    with caplog.at_level(logging.WARNING, logger="trainable.data.formats.landcoverai"):
         check_format(root, "landcoverai", expected, CHIPS, tmp_path)
     assert "1 chip(s) named" in caplog.text and "N-33-60-D-d-1-2_1" in caplog.text
     assert "1 chip(s) in" in caplog.text and UNLISTED in caplog.text

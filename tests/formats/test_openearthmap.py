@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from formats.sample import check_format, class_layout, noisy_image, save
-from search.cli import main
+from search.cli.main import main
 from trainable.config import DataConfig
-from trainable.formats.openearthmap import FORMAT
-from trainable.index import build_index
+from trainable.data.formats.openearthmap import FORMAT
+from trainable.data.index import build_index
 
 pytest.importorskip("rasterio", reason="OpenEarthMap ships GeoTIFFs: the optional extra pointtune[geo]")
 # region names hold "_" and "-"; the region is everything before the last _<n>
@@ -41,7 +41,7 @@ def _openearthmap(base: Path) -> dict[str, np.ndarray]:
 def test_openearthmap(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     root = tmp_path / "oem"
     expected = _openearthmap(root / "OpenEarthMap_wo_xBD")  # as the zip unzips: one folder inside --data
-    with caplog.at_level(logging.WARNING, logger="trainable.formats.openearthmap"):
+    with caplog.at_level(logging.WARNING, logger="trainable.data.formats.openearthmap"):
         files, problems = FORMAT.files(root, frozenset())
     assert not problems and len(files) == 5
     assert "1 label(s)" in caplog.text and "adelaide_1.tif" in caplog.text and "compile_xbd.py" in caplog.text

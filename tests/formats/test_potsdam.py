@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from formats.sample import STRAY, check_format, class_layout, noisy_image, save
-from search.cli import main
-from trainable.formats.potsdam import ISPRS_CLASSES, TEST, TRAIN
+from search.cli.main import main
+from trainable.data.formats.potsdam import ISPRS_CLASSES, TEST, TRAIN
 
 pytest.importorskip("rasterio", reason="the Potsdam orthophotos are GeoTIFFs: the optional extra pointtune[geo]")
 TILES = {"2_10": "train", "3_11": "train", "6_7": "train", "2_13": "test", "7_13": "test"}
@@ -54,7 +54,7 @@ def test_potsdam_eroded_rgbir_four_bands(tmp_path: Path, capsys: pytest.CaptureF
     expected = _potsdam(tmp_path / "potsdam", eroded=True)
     check_format(tmp_path / "potsdam", "potsdam:rgbir,eroded,clutter-out", expected,
                  {f"top_potsdam_{t}": p for t, p in TILES.items()}, tmp_path)
-    from trainable.checkpoint import load_checkpoint
+    from trainable.learn.checkpoint import load_checkpoint
 
     state = load_checkpoint(tmp_path / "run" / "best.pt")
     assert state["config"]["model"]["in_channels"] == 4 and state["classes"]["exclude_from_mean"] == ["clutter"]
@@ -81,8 +81,8 @@ def test_a_wrong_folder_gets_the_expected_layout(tmp_path: Path, capsys: pytest.
 
 def test_the_38_tiles_are_scenes_of_their_own_without_a_leakage_warning() -> None:
     """Names like top_potsdam_2_10 look like numbered parts; the format says each tile is a scene."""
-    from trainable.formats import parse_format
-    from trainable.split import leakage_warnings
+    from trainable.data.formats import parse_format
+    from trainable.data.split import leakage_warnings
 
     stems = [f"top_potsdam_{t}" for t in TRAIN + TEST]
     pattern = parse_format("potsdam")[0].describe(frozenset())["group_pattern"]

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from formats.sample import STRAY, check_format, class_layout, noisy_image, save
-from search.cli import main
-from trainable.formats.potsdam import ISPRS_CLASSES
-from trainable.formats.vaihingen import TEST, TRAIN
+from search.cli.main import main
+from trainable.data.formats.potsdam import ISPRS_CLASSES
+from trainable.data.formats.vaihingen import TEST, TRAIN
 
 pytest.importorskip("rasterio", reason="the Vaihingen orthophotos are GeoTIFFs: the optional extra pointtune[geo]")
 AREAS = {1: "train", 3: "train", 5: "train", 2: "test", 4: "test"}

@@ -1,0 +1,1 @@
+"""The ``pointtune`` command line and what it shows on a terminal."""

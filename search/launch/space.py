@@ -1,0 +1,75 @@
+"""Every searched range in one place: an Optuna define-by-run sampler of the searched settings.
+
+The searched settings are named ``section/field`` after ``TrialConfig.to_dict()`` (``train/lr``,
+``points/density``, ...); Ray's OptunaSearch turns the names into a nested dict that Tune merges into the base
+config (``build_param_space``). Define-by-run lets a setting be searched only where it applies.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from search.launch.settings import SearchSettings, SearchSpace
+
+# (section, field) of the searched settings, in the order tables show them
+SEARCHED = (("train", "lr"), ("points", "mode"), ("points", "density"), ("points", "points_per_instance"),
+            ("points", "background_share"), ("points", "class_weights"), ("train", "unlabeled_loss"),
+            ("train", "unlabeled_weight"), ("train", "epochs"))
+
+
+class SearchSpaceSampler:
+    """Called by OptunaSearch with an ``optuna.Trial``; suggests the searched values, returns the fixed ones.
+
+    Learning rate and density are log-uniform; epochs and clicks per instance are integers in [LO, HI]; the
+    background share is uniform; the click mode and class weights are categorical. A range whose ends are equal is a
+    constant, not a searched parameter; a setting that does not apply to a trial's click mode is not suggested to it.
+    (A class, not a closure: the searcher pickles it with its state.)
+    """
+
+    def __init__(self, space: SearchSpace):
+        self.space = space
+
+    def __call__(self, trial: Any) -> dict[str, Any]:
+        s = self.space
+        fixed: dict[str, Any] = {}
+
+        def log_uniform(name: str, lo: float, hi: float) -> None:
+            if lo == hi:
+                fixed[name] = lo
+            else:
+                trial.suggest_float(name, lo, hi, log=True)
+
+        def integer(name: str, lo: int, hi: int) -> None:
+            if lo == hi:
+                fixed[name] = lo
+            else:
+                trial.suggest_int(name, lo, hi)
+
+        log_uniform("train/lr", *s.lr)
+        integer("train/epochs", *s.epochs)
+        mode = trial.suggest_categorical("points/mode", s.modes) if len(s.modes) > 1 else s.modes[0]
+        fixed.update({"points/mode": mode} if len(s.modes) == 1 else {})
+        if mode == "per_instance":
+            integer("points/points_per_instance", *s.points_per_instance)
+            if s.background_share is not None:
+                lo, hi = s.background_share
+                if lo == hi:
+                    fixed["points/background_share"] = lo
+                else:
+                    trial.suggest_float("points/background_share", lo, hi)
+        else:
+            log_uniform("points/density", *s.density)
+        if s.class_weights:
+            trial.suggest_categorical("points/class_weights", (False, True))
+        loss = (trial.suggest_categorical("train/unlabeled_loss", s.unlabeled_losses) if s.unlabeled_losses
+                else None)
+        if s.unlabeled_weight is not None and loss != "none":
+            log_uniform("train/unlabeled_weight", *s.unlabeled_weight)
+        return fixed
+
+
+def build_param_space(settings: SearchSettings) -> dict[str, Any]:
+    """The base trial config as a plain dict: the constants of every trial, into which Tune merges the searched
+    values the sampler suggests."""
+    return copy.deepcopy(settings.base.to_dict())

@@ -1,0 +1,294 @@
+"""``pointtune train``: one training run into an ``--out`` folder that is a model, scored once on its test part.
+
+The folder (file names: ``search/results/experiment.py``):
+
+- ``config.yaml``: the resolved config; ``train --resume`` rebuilds the run from it.
+- ``metrics.csv``: one row per epoch.
+- ``best.pt``: the best epoch's model, the file ``pointtune export`` writes (``evaluate``, ``predict``, ``report`` and
+  ``export`` take it, or the folder); after the last epoch it also holds the test score (``test_metrics``).
+- ``last.pt``: the last epoch's weights, optimizer and history, what ``train --resume`` continues from.
+- ``test_scores.json``: the one score of the model on the split's held-out test part, as a search keeps it.
+- ``outcome.txt``: ``diverged: ...``, ``failed: ...`` or ``interrupted: ...`` when the run did not finish;
+  ``running.json``: the host and pid of the process training into the folder, while it runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import dataclasses
+import json
+import math
+import os
+import shlex
+import socket
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from search.cli.console import CheckProgress
+from search.errors import SearchError
+from search.results.experiment import (
+    SETTINGS_FILE,
+    TRAIN_CONFIG,
+    TRAIN_MODEL,
+    TRAIN_OUTCOME,
+    TRAIN_RESUME,
+    TRAIN_RUNNING,
+    is_train_folder,
+    test_score_line,
+    train_status,
+)
+from trainable.config import TrialConfig
+from trainable.data.index import DatasetIndex, build_index
+from trainable.data.node_cache import NodeCache
+from trainable.inputs import resolve_for_data
+from trainable.learn.checkpoint import CHECKPOINT_FILE, atomic_torch_save, load_checkpoint
+from trainable.learn.model import resolve_weights, resolved_config
+from trainable.trial import run_trial
+
+SUMMARY_KEYS = ("train_loss", "train_f1", "val_loss", "val_oa", "val_precision", "val_recall", "val_f1", "val_miou")
+
+
+def format_epoch(metrics: dict[str, Any], epochs: int) -> str:
+    parts = [f"epoch {metrics['epoch']}/{epochs}"] + [f"{k} {metrics[k]:.4f}" for k in SUMMARY_KEYS if k in metrics]
+    per_class = [f"{k[7:]} {v:.3f}" for k, v in metrics.items() if k.startswith("val_f1_") and not math.isnan(v)]
+    return "  ".join(parts) + f"  ({metrics['epoch_time_s']:.1f}s)\n    val F1 per class: " + ", ".join(per_class)
+
+
+def resume_command(out: str | Path) -> str:
+    return shlex.join(["pointtune", "train", "--resume", "--out", str(out)])
+
+
+class RunDirectory:
+    """The ``--out`` folder as the run writes it (module docstring); ``resume_after``: continue a run whose resume
+    state is of that epoch (its ``metrics.csv`` keeps the rows up to it)."""
+
+    def __init__(self, out: str | Path, cfg: TrialConfig, resume_after: int | None = None):
+        self.out = Path(out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.csv = self.out / "metrics.csv"
+        if resume_after is None:
+            self.csv.unlink(missing_ok=True)
+        else:
+            self._keep_rows(resume_after)
+        (self.out / TRAIN_CONFIG).write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+        self.best = -math.inf
+        self.epochs = cfg.train.epochs
+        self.metric = cfg.train.metric
+        self.diverged = False
+
+    def _keep_rows(self, last_epoch: int) -> None:
+        if not self.csv.is_file():
+            return
+        with self.csv.open(newline="") as f:
+            reader = csv.DictReader(f)
+            fields, rows = reader.fieldnames or [], [r for r in reader if int(float(r["epoch"])) <= last_epoch]
+        with self.csv.open("w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=fields)
+            writer.writeheader()
+            writer.writerows(rows)
+
+    @property
+    def recorded_epoch(self) -> int:
+        """The last epoch ``metrics.csv`` holds (0: none)."""
+        if not self.csv.is_file():
+            return 0
+        with self.csv.open(newline="") as f:
+            return max((int(float(r["epoch"])) for r in csv.DictReader(f)), default=0)
+
+    def report(self, metrics: dict[str, Any], checkpoint_dir: str | None) -> None:
+        if metrics.get("trial_outcome"):  # diverged: no validation, no checkpoint
+            print(metrics["trial_error"], flush=True)
+            (self.out / TRAIN_OUTCOME).write_text(f"{metrics['trial_outcome']}: {metrics['trial_error']}\n")
+            self.diverged = True
+            return
+        print(format_epoch(metrics, self.epochs), flush=True)
+        self._append(metrics)
+        if checkpoint_dir is not None:  # a new best epoch: its model file
+            from search.model.export import export_payload, save_export
+
+            self.best = metrics[self.metric]
+            state = load_checkpoint(Path(checkpoint_dir) / CHECKPOINT_FILE)
+            save_export(export_payload(state, self.metric, self.out.name, str(self.out)), self.out / TRAIN_MODEL)
+
+    def _append(self, metrics: dict[str, Any]) -> None:
+        """One row; a file that has rows keeps its columns (an epoch reported again on resume lacks a few)."""
+        fields = list(metrics)
+        if self.csv.is_file():
+            with self.csv.open(newline="") as f:
+                fields = next(csv.reader(f), None) or fields
+        new = not self.csv.is_file()
+        with self.csv.open("a", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=fields, restval="", extrasaction="ignore")
+            if new:
+                writer.writeheader()
+            writer.writerow(metrics)
+
+    def save_state(self, state: dict[str, Any]) -> int:
+        """The latest full state (weights, optimizer, history) as ``last.pt``."""
+        return atomic_torch_save(state, self.out / TRAIN_RESUME).stat().st_size
+
+
+def check_out(out: Path) -> None:
+    """``--out`` can take a new run: not a file, under folders, not holding a run already.
+
+    Raises:
+        SearchError: saying which, and what to do.
+    """
+    if out.exists() and not out.is_dir():
+        raise SearchError(f"--out {out} is a file: give a folder for the run (it is made if needed)")
+    for parent in out.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise SearchError(f"--out {out}: {parent} is a file, not a folder; give another --out")
+            break
+    if (out / SETTINGS_FILE).exists():
+        raise SearchError(f"--out {out} is a search's experiment folder: give another --out for the run")
+    held = [n for n in (TRAIN_CONFIG, "metrics.csv", TRAIN_MODEL, TRAIN_RESUME) if (out / n).exists()]
+    if held:
+        raise SearchError(f"--out {out} already holds a training run ({', '.join(held)}): add --resume to continue "
+                          "it, or choose another --out")
+
+
+def train_once(cfg: TrialConfig, out: str | Path) -> float:
+    """Run one training into ``out``; returns the best value of the run's metric."""
+    out = Path(out).expanduser().absolute()
+    check_out(out)
+    # this process trains: the checks leave the decoded rasters in the node cache for it
+    index = build_index(cfg.data, warm=NodeCache(), progress=CheckProgress())
+    cfg = resolve_for_data(cfg, index)
+    resolved, weights = resolve_weights(cfg.model)
+    cfg = cfg.replace(model=dataclasses.asdict(resolved_config(cfg.model, resolved)))
+    made = not out.exists()
+    try:
+        run_dir = RunDirectory(out, cfg)
+    except OSError as e:
+        raise SearchError(f"cannot write the run to --out {out} ({type(e).__name__}: {e})") from None
+    print(f"training {cfg.model.backbone} on {cfg.data.root}: lr {cfg.train.lr:g}, "
+          f"{_points_text(cfg)}, {cfg.train.epochs} epoch(s), tiles {cfg.data.tile_size}px -> {run_dir.out}")
+    print(f"weights: {resolved.describe()}")
+    _train(cfg, run_dir, index, weights, made=made)
+    return run_dir.best
+
+
+def resume_training(out: str | Path, epochs: int | None = None) -> float:
+    """``train --resume``: continue the run in ``out`` from its ``last.pt`` with its saved config (``epochs``: a
+    longer run); returns the best value of the run's metric."""
+    out = Path(out).expanduser().absolute()
+    cfg, state = _resumable(out)
+    done, planned = int(state["epoch"]), cfg.train.epochs
+    if epochs is not None:
+        if epochs < planned:
+            raise SearchError(f"--epochs {epochs} with --resume: the run in {out} was planned for {planned} epoch(s); "
+                              "--epochs can only extend it (or leave it out)")
+        cfg = cfg.replace(train={"epochs": epochs}).validate()
+    if done >= cfg.train.epochs:
+        raise SearchError(f"the run in {out} has finished its {done} epoch(s): nothing to resume; give --epochs N "
+                          f"(more than {done}) with --resume to train it further")
+    resolved, weights = resolve_weights(cfg.model)
+    if cfg.model.weights_sha256 and resolved.sha256 != cfg.model.weights_sha256:
+        raise SearchError(f"the weights this run started from ({cfg.model.weights_source}, sha256 "
+                          f"{cfg.model.weights_sha256[:16]}...) changed on disk (now {resolved.sha256[:16]}...): put "
+                          "the original file back, or start a new run")
+    index = build_index(cfg.data, warm=NodeCache(), progress=CheckProgress())
+    cfg = resolve_for_data(cfg, index)
+    run_dir = RunDirectory(out, cfg, resume_after=done)
+    (out / TRAIN_OUTCOME).unlink(missing_ok=True)
+    best = state.get("best", {})
+    run_dir.best = best.get("value", -math.inf) if best.get("epoch") else -math.inf
+    longer = f"; the schedule now spans {cfg.train.epochs} epochs" if cfg.train.epochs != planned else ""
+    print(f"resuming {out} after epoch {done} of {cfg.train.epochs}{longer}")
+    _train(cfg, run_dir, index, weights, resume=state, recorded=run_dir.recorded_epoch)
+    return run_dir.best
+
+
+def _resumable(out: Path) -> tuple[TrialConfig, dict[str, Any]]:
+    """The saved config and resume state of the run in ``out``.
+
+    Raises:
+        SearchError: no run to resume there (with why), or one still training or diverged.
+    """
+    if not is_train_folder(str(out)) or not (out / TRAIN_RESUME).is_file():
+        why = "does not exist" if not out.exists() else f"holds no {TRAIN_CONFIG} and {TRAIN_RESUME} of a train run"
+        raise SearchError(f"nothing to resume: --out {out} {why}; give the --out of an interrupted `pointtune train`, "
+                          "or start a run there without --resume")
+    import pandas as pd
+
+    cfg = TrialConfig.from_dict(yaml.safe_load((out / TRAIN_CONFIG).read_text()))
+    history = pd.read_csv(out / "metrics.csv") if (out / "metrics.csv").is_file() else pd.DataFrame()
+    status, why = train_status(out, history, cfg.train.epochs)
+    if status == "running":
+        raise SearchError(f"a `pointtune train` process is still training into {out} ({TRAIN_RUNNING}); wait for "
+                          "it or stop it first")
+    if status == "diverged":
+        raise SearchError(f"the run in {out} diverged ({why}): resuming would diverge again; start a new run with "
+                          "a lower --lr and another --out")
+    return cfg, load_checkpoint(out / TRAIN_RESUME)
+
+
+def _train(cfg: TrialConfig, run_dir: RunDirectory, index: DatasetIndex, weights: Any, made: bool = False,
+           resume: dict[str, Any] | None = None, recorded: int | None = None) -> None:
+    """Train (or continue) into the folder, then score the best model once on the test part. A run stopped or
+    failed after an epoch says so in ``outcome.txt`` (``train --resume`` continues it); one that recorded nothing
+    leaves no folder behind."""
+    running = run_dir.out / TRAIN_RUNNING
+    running.write_text(json.dumps({"host": socket.gethostname(), "pid": os.getpid()}))
+    try:
+        run_trial(cfg, run_dir.report, data=index, weights=weights, save_state=run_dir.save_state, resume=resume,
+                  recorded_epochs=recorded)
+    except BaseException as e:
+        _record_failure(run_dir, e, made)
+        raise
+    finally:
+        running.unlink(missing_ok=True)
+    model = run_dir.out / TRAIN_MODEL
+    print(f"best {cfg.train.metric} {run_dir.best:.4f}; model: {model} (resume state: {run_dir.out / TRAIN_RESUME})")
+    if not run_dir.diverged:
+        scores = score_test_part(run_dir, index, cfg)
+        if scores is not None:
+            print(test_score_line(scores, cfg.train.metric, run_dir.best))
+    if model.is_file():
+        out = shlex.quote(str(run_dir.out))
+        print(f"use it:  pointtune predict {out} IMAGE... --out predictions/\n"
+              f"         pointtune evaluate {out} --data DIR --split all   (score it on other data)\n"
+              f"         pointtune report {out}")
+
+
+def _record_failure(run_dir: RunDirectory, error: BaseException, made: bool) -> None:
+    """A run that recorded an epoch (or a resume state) keeps its folder and says why it stopped; one that recorded
+    nothing takes its files away again (and the folder, when it made it)."""
+    out = run_dir.out
+    if not (out / TRAIN_RESUME).is_file() and not run_dir.csv.is_file():
+        for name in (TRAIN_CONFIG, TRAIN_RUNNING, TRAIN_MODEL):
+            (out / name).unlink(missing_ok=True)
+        if made:
+            with contextlib.suppress(OSError):
+                out.rmdir()
+        return
+    if isinstance(error, KeyboardInterrupt):
+        why = f"interrupted: stopped after epoch {run_dir.recorded_epoch}; continue with `{resume_command(out)}`"
+    else:
+        why = f"failed: {type(error).__name__}: {error}"
+    (out / TRAIN_OUTCOME).write_text(why + "\n")
+
+
+def score_test_part(run_dir: RunDirectory, index: DatasetIndex, cfg: TrialConfig) -> dict[str, float] | None:
+    """The best model's one score on the split's test part (``keep_test_score``), or None without one."""
+    from search.model.evaluate import keep_test_score, score_model
+    from search.model.source import read_export
+
+    model = run_dir.out / TRAIN_MODEL
+    if not index.split.test or not model.is_file():
+        return None
+    payload = read_export(model)
+    return keep_test_score(str(run_dir.out), payload, run_dir.out.name, str(model),
+                           lambda: score_model(payload, index, list(index.split.test), cfg.train.device,
+                                               cfg.train.batch_size))
+
+
+def _points_text(cfg: TrialConfig) -> str:
+    if cfg.points.mode == "density":
+        return f"point density {cfg.points.density:g}"
+    return f"{cfg.points.points_per_instance} point(s) per instance"

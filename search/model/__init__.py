@@ -1,0 +1,1 @@
+"""Using a trained model: export, evaluate, predict."""

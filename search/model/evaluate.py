@@ -1,0 +1,169 @@
+"""``pointtune evaluate``: score a model on data, and a run's one score on its test split (search and train)."""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from search.errors import SearchError
+from trainable.config import DataConfig
+from trainable.errors import DatasetError
+
+TEST_SCORES_FILE = "test_scores.json"
+
+
+def score_model(payload: dict[str, Any], data: Any, indices: list[int], device_name: str = "auto",
+                batch_size: int = 8, prefix: str = "test") -> dict[str, float]:
+    """OA, macro P / R / F1, mIoU and per-class scores of an exported model on some images of ``data``.
+
+    Every pixel of those images counts once (the validation grid), by the same rules as validation. Data with the
+    user's own clicks is also scored on their clicks on those images (``<prefix>_points_*``); images without dense
+    masks are scored on the clicks only.
+    """
+    from torch.utils.data import DataLoader
+
+    from search.model.predict import model_from_payload, normalizer_of_export
+    from trainable.data.tiles import GridTiles
+    from trainable.inputs import image_sources, mask_sources, sizes
+    from trainable.labels.clicks import user_points_of
+    from trainable.learn.loop import evaluate
+    from trainable.trial import pick_device
+
+    if not indices:
+        raise SearchError("no image to score: the chosen part of the split is empty")
+    device = pick_device(device_name)
+    model = model_from_payload(payload).to(device)
+    clicks = user_points_of(data, indices) if data.user_clicks is not None else None
+    tiles = GridTiles(image_sources(data, indices), mask_sources(data, indices), sizes(data, indices),
+                      normalizer_of_export(payload), int(payload["tile_size"]), clicks)
+    result = evaluate(model, DataLoader(tiles, batch_size=batch_size), device, data.classes.num_classes)
+    names, excluded = data.classes.names, data.classes.excluded_indices
+    scores = {}
+    if data.masked(indices):
+        scores = {**result.confusion.compute(names, excluded, prefix), f"{prefix}_loss": result.loss}
+    if result.points_confusion is not None:
+        scores.update(result.points_confusion.compute(names, excluded, f"{prefix}_points"))
+    return {**scores, f"{prefix}_images": len(indices)}
+
+
+def data_config_of(payload: dict[str, Any], data_dir: str, fmt: str | None = None, classes_file: str | None = None,
+                   points: str | None = None) -> DataConfig:
+    """How ``evaluate`` reads ``data_dir`` for a model: as the model was trained (its dataset format with options,
+    e.g. ``potsdam:irrg``, bands, tile size and resize), unless ``fmt`` (a format) or ``classes_file`` (a class
+    description) says otherwise (the caller gives the model's own classes when neither is given). On the data it
+    was trained on, its ``--val-dir``, ``--test-dir`` and ``--points`` too, where they still exist."""
+    data = payload.get("config", {}).get("data", {})
+    root = Path(data_dir).expanduser().resolve()
+    same = data.get("root") and Path(data["root"]) == root
+
+    def kept(key: str) -> str | None:
+        return data[key] if same and data.get(key) and Path(data[key]).exists() else None
+
+    return DataConfig(root=str(root), format=fmt or data.get("format"), classes_file=classes_file,
+                      tile_size=int(payload["tile_size"]), resize=float(payload.get("resize", 1.0)),
+                      bands=tuple(payload.get("bands", ())), val_dir=kept("val_dir"), test_dir=kept("test_dir"),
+                      points=str(Path(points).expanduser().resolve()) if points else kept("points"))
+
+
+def evaluate_file(model_path: str, data_dir: str, part: str = "test", fmt: str | None = None,
+                  classes_file: str | None = None, device: str = "auto", batch_size: int = 8,
+                  points: str | None = None) -> dict[str, float]:
+    """Score a model (``search/model/source.py``: a model file, a train folder or a search) on ``part`` of its
+    own split (the stems it recorded), or on ``all`` images of the data.
+
+    The data is read as the model was trained (``data_config_of``); ``points`` adds the user's clicks (the formats
+    of ``train --points``), for images that have no dense mask.
+
+    Raises:
+        SearchError: the model's split names images the folder does not have, or the part is empty.
+    """
+    import dataclasses
+
+    from search.model.source import resolve_model
+    from trainable.data.index import build_index
+
+    payload = resolve_model(model_path).payload
+    cfg = data_config_of(payload, data_dir, fmt, classes_file, points)
+    with tempfile.TemporaryDirectory() as d:
+        if not fmt and not classes_file:  # the model's own classes (the format's, with its options, or a file's)
+            cfg = dataclasses.replace(cfg, classes_file=str(Path(d) / "classes.yaml"))
+            Path(cfg.classes_file).write_text(yaml.safe_dump(payload["classes"]))
+        try:
+            data = build_index(cfg, split=False)
+        except DatasetError as e:
+            trained_on = payload.get("config", {}).get("data", {}).get("points")
+            if cfg.points or not trained_on:
+                raise
+            raise DatasetError(cfg.root, [*e.problems, f"the model was trained with clicks ({trained_on}): for "
+                                          "images that have only clicks, give them with --points"]) from None
+    if list(data.classes.names) != list(payload["class_names"]):
+        raise SearchError(f"{model_path} predicts classes {payload['class_names']}, but {data_dir} is described "
+                          f"with {list(data.classes.names)}; give the class description the model was trained with")
+    if part == "all":
+        indices = list(range(len(data.entries)))
+    else:
+        stems = payload.get("split", {}).get(part) or []
+        if not stems:
+            raise SearchError(f"{model_path} records no {part!r} images (its run had none); use --split all, or "
+                              "another part")
+        where = {e.stem: i for i, e in enumerate(data.entries)}
+        missing = [s for s in stems if s not in where]
+        if missing:
+            raise SearchError(f"{len(missing)} {part} image(s) of the model's split are not in {data_dir} "
+                              f"({', '.join(missing[:5])}); point --data at the data it was trained on, or use "
+                              "--split all to score every image there")
+        indices = [where[s] for s in stems]
+    return score_model(payload, data, indices, device, batch_size, prefix=part if part != "all" else "test")
+
+
+def keep_test_score(folder: str, payload: dict[str, Any], trial_id: str, model_file: str,
+                    score: Callable[[], dict[str, float]]) -> dict[str, float]:
+    """Score a run's model once on its test part, and keep the score: in the model file (``test_metrics``, written
+    to ``model_file``) and in ``folder/test_scores.json``, with the trial and epoch scored.
+
+    A run resumed after it was scored, whose best epoch did not change, keeps its score (the model was scored
+    already); one whose best changed scores the new one and counts how many picks the test part has now scored.
+    """
+    from search.model.export import save_export
+    from trainable.data import storage
+
+    path = f"{folder}/{TEST_SCORES_FILE}"
+    before = json.loads(storage.read_text(path)) if storage.exists(path) else {}
+    if (before.get("trial_id"), before.get("epoch")) == (trial_id, int(payload["epoch"])):
+        return {k: v for k, v in before.items() if k not in ("trial_id", "epoch")}
+    scores = score()
+    scores["test_scorings"] = int(before.get("test_scorings", 0)) + 1
+    payload["test_metrics"] = scores
+    save_export(payload, model_file)
+    storage.write_text(path, json.dumps({"trial_id": trial_id, "epoch": int(payload["epoch"]), **scores}, indent=2))
+    return scores
+
+
+def render_scores(scores: dict[str, float], output: str = "table") -> str:
+    """The scores as JSON, or as a table per kind of truth: the dense masks (``PART_*``) and the user's clicks
+    (``PART_points_*``), each with a line of macro scores and one row per class."""
+    if output == "json":
+        return json.dumps({k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in scores.items()},
+                          indent=2)
+    part = next(k for k in scores if k.endswith("_images")).removesuffix("_images")
+    blocks = []
+    for prefix, what in ((part, ""), (f"{part}_points", " (on the clicks)")):
+        if f"{prefix}_oa" not in scores:
+            continue
+        head = [f"{k.removeprefix(prefix + '_')} {v:.4f}" for k, v in scores.items()
+                if k.removeprefix(prefix + "_") in ("oa", "precision", "recall", "f1", "miou")]
+        lines = [f"{part}: {int(scores[f'{part}_images'])} image(s){what}  " + "  ".join(head), "",
+                 f"{'class':<20}{'F1':>8}{'IoU':>8}{'precision':>11}{'recall':>8}"]
+        names = [k.removeprefix(f"{prefix}_f1_") for k in scores if k.startswith(f"{prefix}_f1_")]
+        for name in names:
+            vals = [scores[f"{prefix}_{m}_{name}"] for m in ("f1", "iou", "precision", "recall")]
+            cells = ["-" if math.isnan(v) else f"{v:.4f}" for v in vals]
+            lines.append(f"{name:<20}{cells[0]:>8}{cells[1]:>8}{cells[2]:>11}{cells[3]:>8}")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)

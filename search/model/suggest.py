@@ -1,0 +1,392 @@
+"""``pointtune suggest``: where to click next, K pixels per image where the model is most likely wrong.
+
+For each training image of the model's split (``--split all``: every image of ``--data``), the model predicts the
+image block by block as ``predict`` does (``predict_scene``, on the image after the model's ``--resize``); each
+block's probabilities are scored and thinned (``trainable.labels.suggest``), and K clicks are chosen: spaced by the
+radius, in rounds over the predicted classes, never on an ignored pixel of the dense mask, a no-data pixel of a
+GeoTIFF (its nodata value, mask or alpha band) or a pixel already clicked (``--points``: the clicks so far; by
+default the clicks file the model was trained on, when it recorded one).
+
+The file is what ``--points`` reads, by the suffix of ``--out``:
+
+- ``.csv``: ``image,x,y,class,predicted,score,rank,map_x,map_y``, one click per line, each image's clicks in the
+  order chosen. ``x``, ``y``: pixel column and row in the original image (the centre of the model's pixel when
+  ``--resize`` is not 1); ``class``: empty, for the annotator to fill (or the mask's class with
+  ``--answer-from-masks``); ``predicted``: the model's class there; ``score``: what ranked the click (the strategy's
+  unit); ``rank``: 1 for the first click chosen on the image; ``map_x``, ``map_y``: the pixel centre in the image's
+  CRS for a georeferenced image, else empty. The reader takes the first four columns and ignores the others.
+- ``.geojson`` / ``.json``: a FeatureCollection of Point features with the same properties. When every image with
+  suggestions is georeferenced in one CRS, the points are in map coordinates with that CRS (legacy ``crs``
+  member) and ``x``, ``y`` are properties; otherwise in pixel coordinates (``"pointtune:coordinates": "pixel"``)
+  with ``map_x``, ``map_y`` as properties where known.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import yaml
+from torch import nn
+
+from search.errors import SearchError
+from trainable.config import IGNORE_INDEX, ConfigError, DataConfig
+from trainable.data.index import DatasetIndex, IndexEntry, build_index
+from trainable.data.rasters import has_rasterio, is_tiff, raster_info, resize_array
+from trainable.data.sources import ImageSource, LabelSource
+from trainable.labels.points import image_seed
+from trainable.labels.suggest import STRATEGIES, Candidates, Strategy, auto_radius, block_candidates, choose
+
+DEFAULT_STRATEGY: Strategy = "margin"  # measured best on the demo scenes (benchmarks/active_clicks.py)
+CSV_COLUMNS = ("image", "x", "y", "class", "predicted", "score", "rank", "map_x", "map_y")
+SUFFIXES = (".csv", ".geojson", ".json")
+
+
+@dataclass(frozen=True)
+class SuggestSettings:
+    """What ``pointtune suggest`` is asked for (module docstring)."""
+
+    clicks_per_image: int
+    strategy: Strategy = DEFAULT_STRATEGY
+    radius: float | None = None  # in pixels of the original image; None: ``trainable.labels.suggest.auto_radius``
+    seed: int = 0
+    split: Literal["train", "all"] = "train"
+    answer_from_masks: bool = False
+
+    def validate(self) -> SuggestSettings:
+        """Raises ConfigError naming the setting at fault."""
+        if self.clicks_per_image < 1:
+            raise ConfigError(f"--clicks-per-image {self.clicks_per_image}: ask for at least 1 click per image")
+        if self.strategy not in STRATEGIES:
+            raise ConfigError(f"--strategy {self.strategy}: choose one of {', '.join(STRATEGIES)}")
+        if self.radius is not None and not (math.isfinite(self.radius) and self.radius >= 0):
+            raise ConfigError(f"--radius {self.radius}: give a distance in pixels, 0 or more (0: clicks may touch)")
+        if self.split not in ("train", "all"):
+            raise ConfigError(f"--split {self.split}: use train (the model's training images) or all")
+        return self
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """One suggested click."""
+
+    image: str  # stem
+    row: int  # pixel of the image after --resize
+    col: int
+    x: float  # column and row in the original image, as the --points reader takes them
+    y: float
+    predicted: str  # the model's class there ("" for random clicks: no model run)
+    score: float
+    rank: int  # 1: the image's first click chosen
+    answer: str = ""  # the class, filled by the annotator (or from the dense mask)
+    map_x: float | None = None  # the pixel centre in the image's CRS
+    map_y: float | None = None
+
+
+@dataclass
+class SuggestReport:
+    """What a ``suggest`` call wrote."""
+
+    path: str
+    suggestions: list[Suggestion]
+    images: int
+    radius: dict[str, float] = field(default_factory=dict)  # per image stem, in original pixels
+    coordinates: str = "pixel"  # GeoJSON: "map" or "pixel"
+    unanswered_images: list[str] = field(default_factory=list)  # --answer-from-masks: images without a mask
+
+
+def load_model(path: str) -> tuple[nn.Module, dict[str, Any]]:
+    """The model to suggest with and its metadata: a model file, a train folder or a search's experiment folder
+    (``search.model.source.resolve_model``)."""
+    from search.model.predict import model_from_payload
+    from search.model.source import resolve_model
+
+    payload = resolve_model(path).payload
+    return model_from_payload(payload), payload
+
+
+def dataset_for(meta: dict[str, Any], data_dir: str, fmt: str | None = None, classes_file: str | None = None,
+                points: str | None = None) -> DatasetIndex:
+    """The images of ``data_dir`` read as the model was trained: its tile, resize, bands and class description
+    (or ``fmt`` / ``classes_file``); every image in one part (the model's own split says which it trained on).
+
+    Raises:
+        SearchError: the data's classes are not the model's.
+    """
+    data_cfg = (meta.get("config") or {}).get("data") or {}
+    if not fmt and not classes_file and data_cfg.get("format"):
+        fmt = data_cfg["format"]  # a built-in format lays out its own files; its classes are the model's
+    with tempfile.TemporaryDirectory() as d:
+        if not fmt and not classes_file:
+            classes_file = str(Path(d) / "classes.yaml")
+            Path(classes_file).write_text(yaml.safe_dump(meta["classes"]))
+        cfg = DataConfig(root=str(Path(data_dir).expanduser().resolve()), format=fmt, classes_file=classes_file,
+                         tile_size=int(meta["tile_size"]), resize=float(meta.get("resize", 1.0)),
+                         bands=tuple(meta.get("bands", ())),
+                         points=str(Path(points).expanduser().resolve()) if points else None)
+        data = build_index(cfg, split=False)
+    if list(data.classes.names) != list(meta["class_names"]):
+        raise SearchError(f"the model predicts classes {meta['class_names']}, but {data_dir} is described with "
+                          f"{list(data.classes.names)}; give the class description the model was trained with")
+    return data
+
+
+def images_of(meta: dict[str, Any], data: DatasetIndex, split: str) -> list[int]:
+    """Positions in ``data`` of the model's training images (``split="train"``) or of every image (``"all"``).
+
+    Raises:
+        SearchError: the model records no training images, or names images the folder does not have.
+    """
+    if split == "all":
+        return list(range(len(data.entries)))
+    stems = (meta.get("split") or {}).get("train") or []
+    if not stems:
+        raise SearchError("the model records no training images; use --split all to suggest clicks on every image "
+                          "of --data")
+    where = {e.stem: i for i, e in enumerate(data.entries)}
+    missing = [s for s in stems if s not in where]
+    if missing:
+        raise SearchError(f"{len(missing)} training image(s) of the model are not in {data.root} "
+                          f"({', '.join(missing[:5])}); point --data at the data it was trained on, or use --split "
+                          "all")
+    return [where[s] for s in stems]
+
+
+class _ValidPixels:
+    """Which pixels of an image may be clicked: not ignored in its dense mask, not no-data in its GeoTIFF."""
+
+    def __init__(self, entry: IndexEntry, data: DatasetIndex):
+        self.mask = (LabelSource(entry.files, data.classes, data.resize, "mask") if entry.files.mask is not None
+                     else None)
+        self.nodata = _nodata_reader(entry.files.image, data.resize)
+
+    def read(self, y: int, x: int, h: int, w: int) -> np.ndarray:
+        ok = np.ones((h, w), bool)
+        if self.mask is not None:
+            ok &= self.mask.read(y, x, h, w) != IGNORE_INDEX
+        if self.nodata is not None:
+            ok &= self.nodata(y, x, h, w)
+        return ok
+
+
+def _nodata_reader(path: str, scale: float) -> Any:
+    """``read(y, x, h, w) -> (h, w) bool`` (False: no-data) for a GeoTIFF that declares no-data (a nodata value, a
+    mask or an alpha band); None for any other image."""
+    if not (is_tiff(path) and has_rasterio()):
+        return None
+    import rasterio
+    from rasterio.enums import MaskFlags
+    from rasterio.windows import Window
+
+    local = path.removeprefix("file://")
+    with rasterio.open(local) as src:
+        if all(flags == [MaskFlags.all_valid] for flags in src.mask_flag_enums):
+            return None
+        whole = None if scale == 1.0 else resize_array(src.dataset_mask(), scale, nearest=True) > 0
+
+    def read(y: int, x: int, h: int, w: int) -> np.ndarray:
+        if whole is not None:
+            return whole[y:y + h, x:x + w]
+        with rasterio.open(local) as src:
+            return src.dataset_mask(window=Window(x, y, w, h)) > 0
+
+    return read
+
+
+def choose_clicks(entry: IndexEntry, data: DatasetIndex, settings: SuggestSettings, model: nn.Module | None,
+                  meta: dict[str, Any], device: Any, batch_size: int = 8) -> tuple[Candidates, float]:
+    """The clicks chosen on one image (in the order chosen) and the radius kept, in original pixels."""
+    from search.model.predict import blocks, predict_scene
+
+    h, w = entry.record.height, entry.record.width
+    given = (data.user_clicks or {}).get(entry.stem)
+    taken = given.index if given is not None else np.empty(0, np.int64)
+    labels = given.label if given is not None else np.empty(0, np.uint8)
+    taken_rows, taken_cols = np.divmod(taken, w)
+    k = settings.clicks_per_image
+    info = raster_info(entry.files.image)
+    radius = settings.radius if settings.radius is not None else auto_radius(info.height, info.width,
+                                                                              k + taken.size)
+    radius_px = radius * data.resize  # on the image the model sees
+    valid = _ValidPixels(entry, data)
+    parts: list[Candidates] = []
+
+    def add(y: int, x: int, probs: np.ndarray | None, bh: int, bw: int) -> None:
+        inside = (taken_rows >= y) & (taken_rows < y + bh) & (taken_cols >= x) & (taken_cols < x + bw)
+        clicks = (taken_rows[inside] - y, taken_cols[inside] - x, labels[inside])
+        rng = np.random.default_rng((settings.seed, image_seed(entry.stem), y, x))
+        parts.append(block_candidates(probs, valid.read(y, x, bh, bw), settings.strategy, rng, (y, x), radius_px, k,
+                                      clicks))
+
+    if settings.strategy == "random":  # blind to the model: nothing to predict
+        for y, x, bh, bw in blocks(h, w):
+            add(y, x, None, bh, bw)
+    else:
+        source = ImageSource(entry.files, data.resize, data.bands)
+        predict_scene(source.read, h, w, lambda y, x, p: add(y, x, p, p.shape[1], p.shape[2]), model,
+                      {**meta, "resize": 1.0}, device, batch_size, probabilities=True)  # source is resized
+    found = Candidates.concat(parts)
+    return found.take(choose(found, k, radius_px, taken_rows, taken_cols)), radius
+
+
+def _georeference(path: str) -> tuple[str, tuple[float, ...]] | None:
+    """(CRS name, affine a..f) of a georeferenced image, else None."""
+    info = raster_info(path)
+    if info.crs is None or info.transform is None:
+        return None
+    from rasterio.crs import CRS
+
+    return CRS.from_wkt(info.crs).to_string(), info.transform
+
+
+def to_suggestions(entry: IndexEntry, data: DatasetIndex, picks: Candidates, answer: bool,
+                   geo: tuple[str, tuple[float, ...]] | None = None) -> list[Suggestion]:
+    """The chosen pixels as suggestions: original coordinates, map coordinates (``geo``: the image's CRS and
+    transform), classes (``answer``: from the dense mask)."""
+    scale = data.resize
+    mask = (LabelSource(entry.files, data.classes, scale, "mask") if answer and entry.files.mask is not None
+            else None)
+    names = data.classes.names
+    out = []
+    for rank, (r, c, cls, score) in enumerate(zip(picks.row.tolist(), picks.col.tolist(), picks.cls.tolist(),
+                                                  picks.score.tolist(), strict=True), start=1):
+        xo, yo = (c + 0.5) / scale, (r + 0.5) / scale  # the pixel's centre in the original image
+        map_x = map_y = None
+        if geo is not None:
+            a, b, off_x, d, e, off_y = geo[1][:6]
+            map_x, map_y = a * xo + b * yo + off_x, d * xo + e * yo + off_y
+        label = ""
+        if mask is not None:
+            value = int(mask.read(r, c, 1, 1)[0, 0])
+            label = names[value] if value != IGNORE_INDEX else ""
+        x, y = (c, r) if scale == 1.0 else (round(xo, 3), round(yo, 3))
+        out.append(Suggestion(entry.stem, r, c, x, y, names[cls] if cls >= 0 else "", float(score), rank, label,
+                              map_x, map_y))
+    return out
+
+
+def _number(v: float | None) -> str:
+    return "" if v is None else repr(float(v)) if not float(v).is_integer() or abs(v) > 1e15 else str(int(v))
+
+
+def render_csv(suggestions: list[Suggestion]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for s in suggestions:
+        writer.writerow([s.image, _number(s.x), _number(s.y), s.answer, s.predicted, f"{s.score:.6g}", s.rank,
+                         _number(s.map_x), _number(s.map_y)])
+    return buf.getvalue()
+
+
+def render_geojson(suggestions: list[Suggestion], crs: dict[str, str | None]) -> tuple[str, str]:
+    """The FeatureCollection and its coordinates ("map" when every image has one CRS, else "pixel")."""
+    names = {crs.get(s.image) for s in suggestions}
+    mode = "map" if suggestions and len(names) == 1 and None not in names else "pixel"
+    features = []
+    for s in suggestions:
+        props: dict[str, Any] = {"image": s.image, "class": s.answer, "predicted": s.predicted,
+                                 "score": float(f"{s.score:.6g}"), "rank": s.rank}
+        if mode == "map":
+            point = [s.map_x, s.map_y]
+            props.update(x=s.x, y=s.y)
+        else:
+            point = [s.x, s.y]
+            if s.map_x is not None:
+                props.update(map_x=s.map_x, map_y=s.map_y)
+        features.append({"type": "Feature", "geometry": {"type": "Point", "coordinates": point},
+                         "properties": props})
+    doc: dict[str, Any] = {"type": "FeatureCollection", "pointtune:coordinates": mode}
+    if mode == "map":
+        doc["crs"] = {"type": "name", "properties": {"name": names.pop()}}
+    doc["features"] = features
+    return json.dumps(doc, indent=1) + "\n", mode
+
+
+def write_text(path: str, text: str) -> None:
+    """Write beside the target, then rename: a half-written file never replaces a good one."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp")
+    tmp.write_text(text)
+    tmp.replace(target)
+
+
+def suggest_files(model_path: str, data_dir: str, out: str, settings: SuggestSettings, points: str | None = None,
+                  fmt: str | None = None, classes_file: str | None = None, device_name: str = "auto",
+                  batch_size: int = 8) -> SuggestReport:
+    """Suggest clicks on the model's training images (or all of ``data_dir``) and write them to ``out``.
+
+    Raises:
+        ConfigError: a bad setting or ``--out`` suffix.
+        SearchError, DatasetError, CheckpointError: the model, data or clicks cannot be used (the message says why).
+    """
+    from trainable.trial import pick_device
+
+    settings.validate()
+    suffix = Path(out).suffix.lower()
+    if suffix not in SUFFIXES:
+        raise ConfigError(f"--out {out}: name a .csv or .geojson file (the formats --points reads)")
+    model, meta = load_model(model_path)
+    recorded = ((meta.get("config") or {}).get("data") or {}).get("points")
+    if points is None and recorded and Path(recorded).exists():
+        points = recorded
+        print(f"clicks so far: {recorded} (the clicks the model was trained on; --points to give others)")
+    data = dataset_for(meta, data_dir, fmt, classes_file, points)
+    device = pick_device(device_name)
+    model.to(device)
+    report = SuggestReport(out, [], 0, coordinates="pixel")
+    crs: dict[str, str | None] = {}
+    for i in images_of(meta, data, settings.split):
+        entry = data.entries[i]
+        picks, radius = choose_clicks(entry, data, settings, model, meta, device, batch_size)
+        report.images += 1
+        report.radius[entry.stem] = radius
+        geo = _georeference(entry.files.image)
+        crs[entry.stem] = geo[0] if geo else None
+        report.suggestions += to_suggestions(entry, data, picks, settings.answer_from_masks, geo)
+        if settings.answer_from_masks and entry.files.mask is None:
+            report.unanswered_images.append(entry.stem)
+    if suffix == ".csv":
+        text = render_csv(report.suggestions)
+    else:
+        text, report.coordinates = render_geojson(report.suggestions, crs)
+    write_text(out, text)
+    return report
+
+
+def render_summary(report: SuggestReport, settings: SuggestSettings) -> str:
+    n = len(report.suggestions)
+    radii = sorted(report.radius.values())
+    radius = (f"{radii[0]:.1f} px" if radii and radii[0] == radii[-1] else
+              f"{radii[0]:.1f} to {radii[-1]:.1f} px" if radii else "n/a")
+    per_class = Counter(s.predicted for s in report.suggestions if s.predicted)
+    per_image = Counter(s.image for s in report.suggestions)
+    short = sum(1 for stem in report.radius if per_image[stem] < settings.clicks_per_image)
+    lines = [f"wrote {n} suggested click(s) on {report.images} image(s) to {report.path} (strategy "
+             f"{settings.strategy}, radius {radius}{' (auto)' if settings.radius is None else ''}, seed "
+             f"{settings.seed})"]
+    if per_class:
+        lines.append("predicted class at the clicks: " + ", ".join(f"{c} {k}" for c, k in per_class.most_common()))
+    if short:
+        lines.append(f"{short} image(s) got fewer than {settings.clicks_per_image} clicks: too few valid, unclicked "
+                     "pixels at least the radius apart (a smaller --radius gives more)")
+    if report.coordinates == "map":
+        lines.append("points in map coordinates (the images' CRS); x, y (pixels) are properties")
+    if settings.answer_from_masks:
+        answered = sum(1 for s in report.suggestions if s.answer)
+        lines.append(f"answered from the dense masks: {answered} of {n}"
+                     + (f" ({len(report.unanswered_images)} image(s) have no mask)" if report.unanswered_images
+                        else ""))
+    else:
+        lines.append("fill in the class of each click (column/property 'class'), then train with --points "
+                     f"{report.path} (with the clicks so far in the same file, or merged into it)")
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Reading an experiment folder: trial records, tables, the frontier, figures, TensorBoard files."""

@@ -1,0 +1,1 @@
+"""Point labels: clicks simulated from dense masks, read from users' files, cached per node."""

@@ -1,0 +1,1 @@
+"""The network and how it learns: model and weights, losses, loop, metrics, schedule, checkpoints."""
