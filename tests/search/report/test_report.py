@@ -172,7 +172,7 @@ def test_a_search_without_any_epoch_still_renders(records: list[TrialRecord]) ->
 def test_importing_the_module_pays_for_no_torch_ray_or_matplotlib() -> None:
     code = ("import sys, search.report.page; heavy = {'torch', 'ray', 'matplotlib'} & set(sys.modules); "
             "assert not heavy, heavy")
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[1])
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[3])
 
 
 NO_MODEL = """
@@ -210,7 +210,7 @@ def test_a_report_without_the_model_imports_no_torch_ray_or_matplotlib(records: 
     records[0].history.to_csv(folder / "metrics.csv", index=False)
     out = tmp_path / "r.html"
     done = subprocess.run([sys.executable, "-c", NO_MODEL, str(spec), str(folder), str(out)], check=True,
-                          capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
+                          capture_output=True, text=True, cwd=Path(__file__).resolve().parents[3])
     assert int(done.stdout.split()[-1]) >= 4, done.stdout
     data = _report_data(out)
     assert data["kind"] == "train" and data["model_gap"] == "left out (--no-model)"

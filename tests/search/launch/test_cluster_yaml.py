@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 CONFIGS = {
     "aws": ROOT / "cluster.yaml",
     "gcp": ROOT / "docs" / "cluster-gcp.yaml",

@@ -79,8 +79,9 @@ def blind_worker(cluster, own_cluster, tmp_path: Path):
     node = None
     try:
         with log.open("w") as out:
+            blind_node = Path(__file__).resolve().parents[2] / "blind_node.py"
             node = subprocess.Popen([*hide, "sh", "-c", 'mount -t tmpfs none "$1" && exec "$2" "$3" "$4"', "sh",
-                                     str(storage), sys.executable, str(Path(__file__).with_name("blind_node.py")),
+                                     str(storage), sys.executable, str(blind_node),
                                      cluster.address], stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         end = time.monotonic() + 60
         while _live_nodes(cluster) <= before:
