@@ -2,9 +2,9 @@
 
 Per seed: a first round of ``--first`` uniform random clicks per training image (the simulated annotator's order,
 ``trainable.labels.points.click_order``, answered from the dense masks), and a model trained on them (``pointtune train
---points``). Then each round, for each strategy, the previous round's model of that strategy suggests ``--per-round``
+--clicks``). Then each round, for each strategy, the previous round's model of that strategy suggests ``--per-round``
 more clicks per training image (``pointtune suggest --strategy S --answer-from-masks``, the clicks so far given as
-``--points``), and a model is trained on all the clicks so far, same network, budget and seed as every other run.
+``--clicks``), and a model is trained on all the clicks so far, same network, budget and seed as every other run.
 ``random`` (uniform, blind to the model) is the control. With ``--reference full`` a model of the same settings
 trained on the dense masks gives the F1 to reach (the issue's bar: 0.95x of it).
 
@@ -40,7 +40,7 @@ FIRST_ROUND_SEED = 104_729  # mixed into the first round's annotator seed: never
 
 
 def first_round(index: DatasetIndex, k: int, seed: int, out: Path) -> Path:
-    """``k`` uniform random valid pixels per training image, answered from the dense masks, as a --points CSV."""
+    """``k`` uniform random valid pixels per training image, answered from the dense masks, as a --clicks CSV."""
     rows = []
     for i in index.split.train:
         e = index.entries[i]
@@ -110,7 +110,7 @@ def main() -> None:
     index = build_index(DataConfig(root=root, format=fmt, tile_size=a.tile_size, resize=a.resize))
     common = ["--data", root, "--backbone", a.backbone, "--weights", "none", "--tile-size", str(a.tile_size),
               "--resize", str(a.resize), "--epochs", str(a.epochs), "--lr", f"{a.lr:g}", "--crops-per-epoch",
-              str(a.crops_per_epoch), "--val-points", "0", *(["--format", fmt] if fmt else [])]
+              str(a.crops_per_epoch), "--val-clicks", "0", *(["--format", fmt] if fmt else [])]
     print(f"data {root}: {len(index.entries)} images, {index.split.describe()}; {a.backbone}, tile {a.tile_size}, "
           f"resize {a.resize:g}, {a.epochs} epochs x {a.crops_per_epoch} crops, lr {a.lr:g}; first round "
           f"{a.first} random clicks per training image, then {a.rounds} round(s) of {a.per_round}; seeds {a.seeds}",
@@ -125,7 +125,7 @@ def main() -> None:
             seed_args = [*common, "--seed", str(seed)]
             clicks = first_round(index, a.first, seed, work / f"s{seed}_r0.csv")
             t0 = time.perf_counter()
-            run(["train", *seed_args, "--points", str(clicks), "--out", str(work / f"s{seed}_r0")], not a.verbose)
+            run(["train", *seed_args, "--clicks", str(clicks), "--out", str(work / f"s{seed}_r0")], not a.verbose)
             for s in a.strategies:
                 f1[(0, s, seed)] = best_f1(work / f"s{seed}_r0")
             print(f"  seed {seed} round 0 ({a.first} random clicks/image): val F1 {f1[(0, a.strategies[0], seed)]:.4f}"
@@ -137,11 +137,11 @@ def main() -> None:
                     model = previous  # a train folder is a model
                     added = work / f"s{seed}_{s}_r{r}_added.csv"
                     run(["suggest", str(model), "--data", root, "--clicks-per-image", str(a.per_round), "--out",
-                         str(added), "--points", str(so_far), "--strategy", s, "--seed", str(seed),
+                         str(added), "--clicks", str(so_far), "--strategy", s, "--seed", str(seed),
                          "--answer-from-masks", *(["--format", fmt] if fmt else [])], not a.verbose)
                     so_far = write_clicks(work / f"s{seed}_{s}_r{r}.csv", read_clicks(so_far) + read_clicks(added))
                     previous = work / f"s{seed}_{s}_r{r}"
-                    run(["train", *seed_args, "--points", str(so_far), "--out", str(previous)], not a.verbose)
+                    run(["train", *seed_args, "--clicks", str(so_far), "--out", str(previous)], not a.verbose)
                     f1[(r, s, seed)] = best_f1(previous)
                     print(f"  seed {seed} round {r} {s:<8} ({a.first + r * a.per_round} clicks/image): val F1 "
                           f"{f1[(r, s, seed)]:.4f}  ({time.perf_counter() - t0:.0f} s)", flush=True)

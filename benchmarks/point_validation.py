@@ -1,8 +1,8 @@
-"""How many validation clicks per image does ranking trials need? Point validation against dense validation.
+"""How many validation clicks per image does ranking trials need? Click validation against dense validation.
 
 Takes a finished search (``pointtune run ...``), predicts every validation image once with each trial's best model,
 and scores each trial twice: on the dense masks (macro F1 over every pixel, as validation does) and on N random
-clicks per validation image (macro F1 over those pixels only: what ``--val-points N`` or a user's own validation
+clicks per validation image (macro F1 over those pixels only: what ``--val-clicks N`` or a user's own validation
 clicks measure). For each N, over ``--repeats`` draws of the clicks: Spearman's and Kendall's rank correlation
 between the two scores across trials, and how often both pick the same best trial.
 

@@ -88,7 +88,7 @@ def test_resnet50_trains_at_batch_2_and_its_model_predicts(demo_dir: Path, tmp_p
     """The default network in train mode at the smallest batch its BatchNorm takes, then its model predicted."""
     out = tmp_path / "r50"
     assert main(["train", "--data", str(demo_dir), "--backbone", "resnet50", "--weights", "none", "--tile-size", "32",
-                 "--batch-size", "2", "--crops-per-epoch", "2", "--epochs", "1", "--val-points", "0",
+                 "--batch-size", "2", "--crops-per-epoch", "2", "--epochs", "1", "--val-clicks", "0",
                  "--out", str(out)]) == 0
     image = sorted((demo_dir / "images").iterdir())[0]
     assert main(["predict", str(out), str(image), "--out", str(tmp_path / "pred")]) == 0

@@ -19,10 +19,32 @@ PointMode = Literal["density", "per_instance"]
 LrSchedule = Literal["poly", "cosine", "constant"]
 LR_SCHEDULES: tuple[str, ...] = ("poly", "cosine", "constant")
 # validation metrics a search may rank by (all "higher is better", in [0, 1]); the objective is best_<metric>
-# ``val_points_*``: the same metrics on held-out validation clicks instead of dense masks (data with clicks only)
-METRICS: tuple[str, ...] = ("val_f1", "val_miou", "val_oa", "val_precision", "val_recall", "val_points_f1",
-                            "val_points_miou", "val_points_oa", "val_points_precision", "val_points_recall")
+# ``val_clicks_*``: the same metrics on held-out validation clicks instead of dense masks (data with clicks only)
+METRICS: tuple[str, ...] = ("val_f1", "val_miou", "val_oa", "val_precision", "val_recall", "val_clicks_f1",
+                            "val_clicks_miou", "val_clicks_oa", "val_clicks_precision", "val_clicks_recall")
 UNLABELED_LOSSES: tuple[str, ...] = ("none", "gated_crf", "affinity", "entropy")
+
+
+# (section, key) of a saved config before 0.2 -> its key now: experiments, train folders and models written then
+# still load
+FORMER_KEYS = {("data", "points"): "clicks", ("data", "val_points"): "val_clicks",
+               ("points", "points_per_instance"): "clicks_per_object"}
+# metric and column names before 0.2 -> now (results of older experiments, --metric val_clicks_f1)
+FORMER_NAMES = {"points_per_image": "clicks_per_image", "points_per_instance": "clicks_per_object"}
+
+
+def saved_data_config(payload: dict[str, Any]) -> dict[str, Any]:
+    """The data section of a saved config (a model file's, a checkpoint's), its keys spelt as now."""
+    data = (payload.get("config") or {}).get("data") or {}
+    return {FORMER_KEYS.get(("data", k), k): v for k, v in data.items()}
+
+
+def current_name(name: str) -> str:
+    """A metric or column name as pointtune spells it now (``val_clicks_f1`` -> ``val_clicks_f1``)."""
+    for old, new in (("val_clicks_", "val_clicks_"), ("test_clicks_", "test_clicks_")):
+        if name.startswith(old):
+            return new + name[len(old):]
+    return FORMER_NAMES.get(name, name)
 
 
 class ConfigError(ValueError):
@@ -51,12 +73,12 @@ class DataConfig:
         test_dir: a folder of its own (same layout) used as the test split.
         crops_per_epoch: training crops per epoch; 0 means enough to cover the training pixels once.
         bands: 1-based bands read from every image (``--bands 1,2,3,4``); empty: all of them.
-        points: the user's own clicks (a folder of sparse label images, a CSV ``image,x,y,class[,object]`` or
+        clicks: the user's own clicks (a folder of sparse label images, a CSV ``image,x,y,class[,object]`` or
             GeoJSON points): training clicks are then chosen among them instead of simulated from dense masks,
             and dense masks become optional (``trainable.labels.user_points``).
-        val_points: clicks per validation image scored as point validation (``val_points_*`` metrics): simulated
+        val_clicks: clicks per validation image scored as click validation (``val_clicks_*`` metrics): simulated
             at random valid pixels of the dense mask (seeded, never the training clicks: validation images are
-            other scenes); with ``points`` every click of the user's on validation images is used; 0 turns point
+            other scenes); with ``clicks`` every click of the user's on validation images is used; 0 turns point
             validation off where dense masks exist.
         normalize: ``auto`` (ImageNet statistics for 8-bit RGB, the training split's own per band otherwise),
             ``imagenet`` or ``dataset``.
@@ -79,8 +101,8 @@ class DataConfig:
     test_dir: str | None = None
     crops_per_epoch: int = 0
     bands: tuple[int, ...] = ()
-    points: str | None = None
-    val_points: int = 100
+    clicks: str | None = None
+    val_clicks: int = 100
     normalize: str = "auto"
     mean: tuple[float, ...] = ()
     std: tuple[float, ...] = ()
@@ -99,8 +121,8 @@ class DataConfig:
             raise ConfigError(f"crops_per_epoch={self.crops_per_epoch}: use 0 (auto) or a positive count")
         if any(b < 1 for b in self.bands) or len(set(self.bands)) != len(self.bands):
             raise ConfigError(f"bands={list(self.bands)}: give distinct 1-based band numbers, e.g. --bands 1,2,3,4")
-        if self.val_points < 0:
-            raise ConfigError(f"val_points={self.val_points}: use 0 (no point validation) or a count per image")
+        if self.val_clicks < 0:
+            raise ConfigError(f"val_clicks={self.val_clicks}: use 0 (no click validation) or a count per image")
         if self.normalize not in ("auto", "imagenet", "dataset"):
             raise ConfigError(f"normalize {self.normalize!r}: use auto, imagenet or dataset")
         if len(self.mean) != len(self.std) or any(s <= 0 for s in self.std):
@@ -114,8 +136,8 @@ class PointConfig:
     Attributes:
         mode: ``density`` labels a random fraction of pixels; ``per_instance`` clicks inside objects.
         density: fraction of (non-ignored) pixels labelled in ``density`` mode; 1.0 is full supervision. With the
-            user's own clicks (``DataConfig.points``): the share of their clicks kept, per image, nested.
-        points_per_instance: clicks per object instance (and per background region) in ``per_instance`` mode;
+            user's own clicks (``DataConfig.clicks``): the share of their clicks kept, per image, nested.
+        clicks_per_object: clicks per object instance (and per background region) in ``per_instance`` mode;
             with the user's own clicks: the first K clicks of each object id they gave.
         background_share: in ``per_instance`` mode, the share of all clicks placed at random on background
             (classes without instances); None clicks once per connected background region instead.
@@ -129,7 +151,7 @@ class PointConfig:
 
     mode: PointMode = "density"
     density: float = 0.01
-    points_per_instance: int = 1
+    clicks_per_object: int = 1
     background_share: float | None = None
     min_region_pixels: int = 16
     class_weights: bool = False
@@ -144,8 +166,8 @@ class PointConfig:
             raise ConfigError(f"points mode {self.mode!r}: use 'density' or 'per_instance'")
         if not 0.0 < self.density <= 1.0:
             raise ConfigError(f"density={self.density}: use a fraction of pixels in (0, 1], e.g. 0.01")
-        if self.points_per_instance < 1:
-            raise ConfigError(f"points_per_instance={self.points_per_instance}: use 1 or more")
+        if self.clicks_per_object < 1:
+            raise ConfigError(f"clicks_per_object={self.clicks_per_object}: use 1 or more")
         if self.background_share is not None and not 0.0 <= self.background_share < 1.0:
             raise ConfigError(f"background_share={self.background_share}: use a share in [0, 1)")
 
@@ -276,12 +298,13 @@ class TrialConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrialConfig:
-        """Rebuild (and validate) a config from ``to_dict`` output; unknown keys are an error."""
+        """Rebuild (and validate) a config from ``to_dict`` output; unknown keys are an error. Keys of configs
+        written before the settings were renamed (``FORMER_KEYS``) are read under their new names."""
         parts = {}
         for f in fields(cls):
             section_type = {"data": DataConfig, "points": PointConfig, "model": ModelConfig,
                             "train": TrainConfig}[f.name]
-            values = dict(d.get(f.name, {}))
+            values = {FORMER_KEYS.get((f.name, k), k): v for k, v in d.get(f.name, {}).items()}
             known = {sf.name for sf in fields(section_type)}
             unknown = set(values) - known
             if unknown:

@@ -44,28 +44,28 @@ def sizes(index: DatasetIndex, ids: list[int] | tuple[int, ...]) -> list[tuple[i
 
 
 def check_metric_for_data(cfg: TrialConfig, index: DatasetIndex) -> None:
-    """A run on validation images without dense masks must rank by point validation, and point validation needs
+    """A run on validation images without dense masks must rank by click validation, and click validation needs
     clicks on the validation images.
 
     Raises:
         ConfigError: naming the metric to use or the clicks that are missing.
     """
     val = list(index.split.val)
-    dense_metric = not cfg.train.metric.startswith("val_points_")
+    dense_metric = not cfg.train.metric.startswith("val_clicks_")
     if dense_metric and not index.masked(val):
         unmasked = [index.entries[i].stem for i in val if index.entries[i].files.mask is None]
         more = " ..." if len(unmasked) > 3 else ""
         raise ConfigError(f"--metric {cfg.train.metric} needs dense masks on the validation images, and "
                           f"{len(unmasked)} have only clicks ({', '.join(unmasked[:3])}{more}"
-                          f"); rank by your clicks instead: --metric val_points_{cfg.train.metric[len('val_'):]}")
+                          f"); rank by your clicks instead: --metric val_clicks_{cfg.train.metric[len('val_'):]}")
     if not dense_metric:
         users = index.user_clicks
-        if users is None and cfg.data.val_points == 0:
-            raise ConfigError(f"--metric {cfg.train.metric} with --val-points 0: point validation is off; give "
-                              "--val-points N (clicks per validation image) or rank by a dense metric")
+        if users is None and cfg.data.val_clicks == 0:
+            raise ConfigError(f"--metric {cfg.train.metric} with --val-clicks 0: click validation is off; give "
+                              "--val-clicks N (clicks per validation image) or rank by a dense metric")
         if users is not None and not any(index.entries[i].stem in users for i in val):
             raise ConfigError(f"--metric {cfg.train.metric}: none of the {len(val)} validation image(s) has a click "
-                              f"in {cfg.data.points}; click on them too, or choose the validation images with "
+                              f"in {cfg.data.clicks}; click on them too, or choose the validation images with "
                               "--split FILE / --val-dir")
 
 
@@ -99,7 +99,7 @@ def training_ids(index: DatasetIndex) -> list[int]:
         train = [i for i in train if index.entries[i].stem in index.user_clicks]
         if not train:
             raise ConfigError(f"none of the {len(index.split.train)} training image(s) of {index.root} has a click in "
-                              "the --points file; check that the clicks name those images (their stems or file "
+                              "the --clicks file; check that the clicks name those images (their stems or file "
                               "names), or move clicked images into training with --split FILE")
     return train
 
@@ -117,7 +117,7 @@ def training_clicks(index: DatasetIndex, cfg: TrialConfig, cache: NodeCache | No
     if stats.images_without_points:
         empty = [index.entries[train[k]].stem for k in stats.images_without_points]
         what = (f"density {cfg.points.density:g}" if cfg.points.mode == "density"
-                else f"{cfg.points.points_per_instance} point(s) per instance")
+                else f"{cfg.points.clicks_per_object} point(s) per instance")
         raise ConfigError(f"{what} leaves {len(empty)} training image(s) with no labelled point "
                           f"({', '.join(empty[:5])}{' ...' if len(empty) > 5 else ''}); raise the density "
                           "(--density / the low end of --density-range) or use per-instance points")

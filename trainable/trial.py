@@ -73,11 +73,11 @@ def epoch_seed(seed: int, epoch: int) -> int:
 
 def validation_metrics(val: EpochResult, names: tuple[str, ...], excluded: tuple[int, ...],
                        dense: bool) -> dict[str, float]:
-    """``val_*`` from the dense masks (when the validation images have them) and ``val_points_*`` from the
-    validation clicks (when point validation is on)."""
+    """``val_*`` from the dense masks (when the validation images have them) and ``val_clicks_*`` from the
+    validation clicks (when click validation is on)."""
     metrics = {"val_loss": val.loss, **val.confusion.compute(names, excluded, "val")} if dense else {}
     if val.points_confusion is not None:
-        metrics.update(val.points_confusion.compute(names, excluded, "val_points"))
+        metrics.update(val.points_confusion.compute(names, excluded, "val_clicks"))
     return metrics
 
 
@@ -157,7 +157,7 @@ def run_trial(cfg: TrialConfig, report: Report, data: DatasetIndex | None = None
                       "lower the learning rate (--lr, or the high end of --lr-range)")
             log.warning(reason)
             report({"epoch": epoch, "train_loss": train.loss, "lr": cfg.train.lr, **record.best.as_metrics(),
-                    "points_per_image": inputs.points.points_per_image, "trial_outcome": "diverged",
+                    "clicks_per_image": inputs.points.clicks_per_image, "trial_outcome": "diverged",
                     "trial_error": reason}, None)
             return
         recalibrate_batchnorm(model, inputs.train_loader, device, cfg.train.bn_recalibration_batches)
@@ -166,10 +166,10 @@ def run_trial(cfg: TrialConfig, report: Report, data: DatasetIndex | None = None
             "epoch": epoch, "train_loss": train.loss,
             **train.confusion.compute(classes.names, classes.excluded_indices, "train", per_class=False),
             **validation_metrics(val, classes.names, classes.excluded_indices, dense_val),
-            "points_per_image": inputs.points.points_per_image,
+            "clicks_per_image": inputs.points.clicks_per_image,
             "labelled_fraction": inputs.points.labelled_fraction,
             # what labelling the training images would take: clicks x seconds per click (full masks: no estimate)
-            "annotation_hours": (inputs.points.points_per_image * len(inputs.train_stems)
+            "annotation_hours": (inputs.points.clicks_per_image * len(inputs.train_stems)
                                  * cfg.points.seconds_per_click / 3600 if cfg.points.density < 1
                                  or cfg.points.mode != "density" else float("nan")),
             "skipped_batches": train.skipped_batches, "redrawn_crops": train.redrawn_crops,

@@ -53,11 +53,11 @@ def _data_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--format", help="a built-in dataset format, read as it ships: NAME or NAME:OPTION,... (e.g. "
                    "potsdam:irrg,eroded; `pointtune formats` lists them)")
     g.add_argument("--classes", help="class description YAML (default: DATA/classes.yaml)")
-    g.add_argument("--points", help="your own clicks: a folder of sparse label images (class at clicked pixels, 255 "
+    g.add_argument("--clicks", help="your own clicks: a folder of sparse label images (class at clicked pixels, 255 "
                    "elsewhere), a CSV image,x,y,class[,object] or GeoJSON points; dense masks become optional and a "
                    "density is then the share of your clicks kept")
-    g.add_argument("--val-points", type=int, help="clicks per validation image scored as point validation "
-                   "(val_points_* metrics; default 100, simulated from the dense masks; with --points your clicks "
+    g.add_argument("--val-clicks", type=int, help="clicks per validation image scored as click validation "
+                   "(val_clicks_* metrics; default 100, simulated from the dense masks; with --clicks your clicks "
                    "on the validation images; 0: off)")
     g.add_argument("--tile-size", type=int, help="tile side in pixels (default 256; demo 64)")
     g.add_argument("--resize", type=float, default=1.0, help="scale images and masks when loading (default 1)")
@@ -100,7 +100,7 @@ def _data_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--poly-power", type=float, help="exponent of the poly schedule (default 0.9)")
     g.add_argument("--warmup-epochs", type=float, help="linear warm-up epochs (default 0)")
     g.add_argument("--metric", choices=METRICS, help="validation metric that picks the best epoch and ranks trials "
-                   "(default val_f1; val_points_f1 needs no dense mask)")
+                   "(default val_f1; val_clicks_f1 needs no dense mask)")
     g.add_argument("--unlabeled-loss", nargs="+", choices=UNLABELED_LOSSES, metavar="LOSS",
                    help="a loss on the unlabelled pixels from the image itself, added to partial cross-entropy: "
                         f"{', '.join(UNLABELED_LOSSES)} (default none; `run` searches among several given)")
@@ -114,7 +114,7 @@ def _train_parser(sub: Any) -> None:
     p.add_argument("--lr", type=float, help="Adam's peak learning rate (default 1e-4)")
     pts = p.add_mutually_exclusive_group()
     pts.add_argument("--density", type=float, help="fraction of pixels labelled (default 0.01; 1 = full masks)")
-    pts.add_argument("--points-per-instance", type=int, help="clicks per object instance instead of a density")
+    pts.add_argument("--clicks-per-object", type=int, help="clicks per object instance instead of a density")
     p.add_argument("--epochs", type=int, help="epochs (default 10; demo 3; with --resume: a longer run)")
     p.add_argument("--out", default="runs/train", help="output folder, a model for evaluate, predict and report: "
                    "best.pt (the best epoch's model, as `pointtune export` writes it, with the test score), last.pt "
@@ -132,21 +132,23 @@ def _run_parser(sub: Any) -> argparse.ArgumentParser:
     s = p.add_argument_group("search")
     s.add_argument("--lr-range", type=float, nargs=2, metavar=("LO", "HI"), help="log-uniform Adam learning rate")
     s.add_argument("--density-range", type=float, nargs=2, metavar=("LO", "HI"), help="log-uniform point density")
-    s.add_argument("--points-range", type=int, nargs=2, metavar=("LO", "HI"),
+    s.add_argument("--clicks-per-object-range", type=int, nargs=2, metavar=("LO", "HI"),
                    help="search clicks per instance in [LO, HI] instead of density")
     s.add_argument("--epochs-range", type=int, nargs=2, metavar=("LO", "HI"), help="epochs, integers in [LO, HI]")
     s.add_argument("--lr", type=float, help="a fixed learning rate (--lr-range X X)")
     s.add_argument("--density", type=float, help="a fixed point density (--density-range X X)")
-    s.add_argument("--points-per-instance", type=int, help="fixed clicks per instance (--points-range K K)")
+    s.add_argument("--clicks-per-object", type=int, help="fixed clicks per instance (--clicks-per-object-range K K)")
     s.add_argument("--epochs", type=int, help="a fixed epoch count (--epochs-range N N)")
     s.add_argument("--background-share-range", type=float, nargs=2, metavar=("LO", "HI"),
-                   help="with --points-range: search the share of clicks on background (a prior-aware annotator)")
+                   help="with --clicks-per-object-range: search the share of clicks on background (a prior-aware "
+                   "annotator)")
     s.add_argument("--search-class-weights", action="store_true",
                    help="search whether the loss weights classes by inverse point frequency")
     s.add_argument("--unlabeled-weight-range", type=float, nargs=2, metavar=("LO", "HI"),
                    help="log-uniform weight of --unlabeled-loss, searched")
     s.add_argument("--frontier", action="store_true", help="two objectives: best F1 up and clicks per image down "
-                   "(a Pareto front; with both --density-range and --points-range, the click mode is searched too)")
+                   "(a Pareto front; with both --density-range and --clicks-per-object-range, the click mode is "
+                   "searched too)")
     s.add_argument("--reference", choices=("none", "full"),
                    help="full: after the search, one fully supervised trial (density 1) with the best trial's "
                         "settings, to compare every trial's F1 with")
@@ -222,9 +224,9 @@ def _other_parsers(sub: Any) -> None:
     p.add_argument("--format", help="read --data as this built-in format, with its classes (default: the model's "
                    "format and classes)")
     p.add_argument("--classes", help="class description YAML (default: the classes stored in the model)")
-    p.add_argument("--points", help="your own clicks on the images (as `train --points`: a folder of sparse label "
+    p.add_argument("--clicks", help="your own clicks on the images (as `train --clicks`: a folder of sparse label "
                    "images, a CSV image,x,y,class[,object] or GeoJSON points): images with only clicks are scored on "
-                   "them (test_points_* scores)")
+                   "them (test_clicks_* scores)")
     p.add_argument("--split", default="test", choices=("test", "val", "train", "all"),
                    help="the part of the model's split to score (default test), or all images of --data")
     p.add_argument("--output", choices=("table", "json"), default="table")
@@ -243,15 +245,15 @@ def _other_parsers(sub: Any) -> None:
 
 def _suggest_parser(sub: Any) -> None:
     p = sub.add_parser("suggest", help="where to click next: K clicks per training image where the model is most "
-                       "likely wrong, as a --points file", description="For each training image of the model, K "
+                       "likely wrong, as a --clicks file", description="For each training image of the model, K "
                        "pixels where it is most likely wrong, spread over the image and over its predicted classes, "
                        "never on ignored, no-data or already clicked pixels; written as CSV or GeoJSON (by the --out "
-                       "suffix) in the format --points reads, with an empty class for the annotator to fill.")
+                       "suffix) in the format --clicks reads, with an empty class for the annotator to fill.")
     p.add_argument("model", help="file written by `pointtune export`")
     p.add_argument("--data", required=True, help="dataset folder the model was trained on")
     p.add_argument("--clicks-per-image", type=int, required=True, metavar="K", help="clicks suggested per image")
     p.add_argument("--out", required=True, help="file to write: .csv or .geojson")
-    p.add_argument("--points", help="the clicks so far (never suggested again; none closer than the radius); default: "
+    p.add_argument("--clicks", help="the clicks so far (never suggested again; none closer than the radius); default: "
                    "the clicks file the model was trained on, if it recorded one")
     p.add_argument("--strategy", default="margin",  # checked by SuggestSettings (no numpy import to parse flags)
                    help="margin: smallest gap between the two likeliest classes (default; measured best on the demo "
@@ -417,7 +419,7 @@ def dispatch(args: argparse.Namespace) -> int:
         from search.model.evaluate import evaluate_file, render_scores
 
         print(render_scores(evaluate_file(args.model, args.data, args.split, args.format, args.classes,
-                                          args.device, args.batch_size, args.points), args.output))
+                                          args.device, args.batch_size, args.clicks), args.output))
         return 0
     if args.command == "results":
         from search.results.experiment import show_results
@@ -444,7 +446,7 @@ def dispatch(args: argparse.Namespace) -> int:
 
         settings = SuggestSettings(args.clicks_per_image, args.strategy, args.radius, args.seed, args.split,
                                    args.answer_from_masks)
-        report = suggest_files(args.model, args.data, args.out, settings, args.points, args.format, args.classes,
+        report = suggest_files(args.model, args.data, args.out, settings, args.clicks, args.format, args.classes,
                                args.device, args.batch_size)
         print(render_summary(report, settings))
         return 0

@@ -24,7 +24,7 @@ ACTIVE = ("running", "pending", "paused")
 def describe_params(config: dict[str, Any]) -> str:
     points = config["points"]
     pts = (f"density {points['density']:.2e}" if points["mode"] == "density"
-           else f"{points['points_per_instance']} pt/instance")
+           else f"{points['clicks_per_object']} pt/instance")
     if points["mode"] == "per_instance" and points.get("background_share") is not None:
         pts += f" (background share {points['background_share']:.2f})"
     if points.get("class_weights"):
@@ -128,10 +128,10 @@ class SearchTracker:
             row.batch = None
             return
         row.epoch = int(result["epoch"])
-        row.f1 = float(result.get("val_f1", result.get("val_points_f1", math.nan)))  # clicks only: their F1
+        row.f1 = float(result.get("val_f1", result.get("val_clicks_f1", math.nan)))  # clicks only: their F1
         row.best_f1 = float(result.get("best_val_f1", math.nan))
         if math.isnan(row.best_f1):
-            row.best_f1 = float(result.get("best_val_points_f1", math.nan))
+            row.best_f1 = float(result.get("best_val_clicks_f1", math.nan))
         row.objective = float(result.get(self.objective, math.nan))
         row.node = str(result.get("node_ip", ""))
         if timed and result.get("epoch_time_s") is not None:

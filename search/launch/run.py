@@ -68,7 +68,7 @@ def preflight(settings: SearchSettings, index: DatasetIndex) -> SearchSettings:
     if "density" in space.modes:
         limits["order_up_to"] = space.density[1]
     if "per_instance" in space.modes:
-        limits["clicks_up_to"] = space.points_per_instance[1]
+        limits["clicks_up_to"] = space.clicks_per_object[1]
         if space.background_share is not None:
             limits["share_up_to"] = space.background_share[1]
     base = base.replace(points=limits)
@@ -76,7 +76,7 @@ def preflight(settings: SearchSettings, index: DatasetIndex) -> SearchSettings:
         t0 = time.perf_counter()
         share = space.background_share[0] if space.background_share else base.points.background_share
         training_clicks(index, base.replace(points={"mode": "per_instance", "background_share": share,
-                                                    "points_per_instance": space.points_per_instance[0]}))
+                                                    "clicks_per_object": space.clicks_per_object[0]}))
         log.info("simulated the training clicks up to the top of the searched range in %.1f s",
                  time.perf_counter() - t0)
     if "density" in space.modes and index.user_clicks is None:  # round(density * valid pixels) clicks an image
@@ -89,7 +89,7 @@ def preflight(settings: SearchSettings, index: DatasetIndex) -> SearchSettings:
         log.warning("class(es) %s have no pixel in the validation split: they are left out of the macro means "
                     "(a prediction of them still counts as an error); add validation scenes that hold them, or a "
                     "--split file", ", ".join(missing))
-    if space.points_per_instance and not any(e.files.instance for e in index.entries):
+    if space.clicks_per_object and not any(e.files.instance for e in index.entries):
         log.warning("searching points per instance, but %s has no instance/ masks: connected regions of each "
                     "class stand in for objects", index.root)
     return dataclasses.replace(settings, base=base)

@@ -37,7 +37,7 @@ from trainable.data import storage
 
 log = logging.getLogger(__name__)
 WORST_VALUE = 0.0  # every searchable metric is in [0, 1], higher is better
-COST = "points_per_image"  # a frontier search's second objective: annotation cost, as clicks per training image
+COST = "clicks_per_image"  # a frontier search's second objective: annotation cost, as clicks per training image
 TRIAL_ID_ATTR = "pointtune_trial_id"
 OUTCOME_ATTR = "pointtune_outcome"
 

@@ -26,9 +26,9 @@ DEFAULTS: dict[str, Any] = {
     "split": "auto", "split_seed": 0, "val_fraction": 0.2, "test_fraction": 0.1,
     "lr_schedule": "poly", "poly_power": 0.9, "warmup_epochs": 0.0, "metric": "val_f1",
     "sampler": "tpe", "grace_period": 1, "reduction_factor": 3, "seconds_per_click": 1.75,
-    "val_points": 100, "unlabeled_weight": 0.1,
+    "val_clicks": 100, "unlabeled_weight": 0.1,
 }
-# With the user's own clicks (--points) a density is the share of their clicks kept: all of them by default.
+# With the user's own clicks (--clicks) a density is the share of their clicks kept: all of them by default.
 USER_POINTS_DEFAULTS: dict[str, Any] = {"density": 1.0, "density_range": (0.05, 1.0)}
 # The demo trains the small stand-in CNN: a DeepLabV3 from random init does not learn in a CPU-minute (measured on
 # the demo scenes, 3 epochs x 24 steps: MobileNetV3 val F1 0.19-0.21, ResNet-50 0.15; the small CNN 0.5-0.6).
@@ -45,7 +45,7 @@ class SearchSpace:
 
     lr: tuple[float, float] = (1e-5, 1e-2)
     density: tuple[float, float] = (1e-4, 1e-1)
-    points_per_instance: tuple[int, int] | None = None  # set: search clicks per instance (instead of density)
+    clicks_per_object: tuple[int, int] | None = None  # set: search clicks per instance (instead of density)
     epochs: tuple[int, int] = (2, 12)
     both_modes: bool = False  # search the click mode too (density or clicks per object): a categorical choice
     background_share: tuple[float, float] | None = None  # clicks per object: share of clicks on background
@@ -55,7 +55,7 @@ class SearchSpace:
 
     @property
     def modes(self) -> tuple[str, ...]:
-        if self.points_per_instance is None:
+        if self.clicks_per_object is None:
             return ("density",)
         return ("density", "per_instance") if self.both_modes else ("per_instance",)
 
@@ -66,10 +66,10 @@ class SearchSpace:
         lo, hi = self.density
         if not 0 < lo <= hi <= 1:
             raise ConfigError(f"--density-range {lo:g} {hi:g}: need 0 < LO <= HI <= 1 (fractions of pixels)")
-        if self.points_per_instance is not None:
-            lo, hi = self.points_per_instance
+        if self.clicks_per_object is not None:
+            lo, hi = self.clicks_per_object
             if not 1 <= lo <= hi:
-                raise ConfigError(f"--points-range {lo} {hi}: need 1 <= LO <= HI clicks per instance")
+                raise ConfigError(f"--clicks-per-object-range {lo} {hi}: need 1 <= LO <= HI clicks per instance")
         lo, hi = self.epochs
         if not 1 <= lo <= hi:
             raise ConfigError(f"--epochs-range {lo} {hi}: need 1 <= LO <= HI")
@@ -77,8 +77,9 @@ class SearchSpace:
             lo, hi = self.background_share
             if not 0 <= lo <= hi < 1:
                 raise ConfigError(f"--background-share-range {lo:g} {hi:g}: need 0 <= LO <= HI < 1")
-            if self.points_per_instance is None:
-                raise ConfigError("--background-share-range applies to clicks per object: give --points-range too")
+            if self.clicks_per_object is None:
+                raise ConfigError("--background-share-range applies to clicks per object: give "
+                                  "--clicks-per-object-range too")
         if self.unlabeled_weight is not None:
             lo, hi = self.unlabeled_weight
             if not 0 < lo <= hi:
@@ -248,14 +249,14 @@ def trial_config_from_args(args: Any, validate: bool = True) -> tuple[TrialConfi
         # one's own (its classes.yaml, which the user may have edited, says what the classes are)
         if is_demo_folder(data):
             defaults = DEMO_DEFAULTS
-    if getattr(args, "points", None):
+    if getattr(args, "clicks", None):
         defaults = {**defaults, **USER_POINTS_DEFAULTS}
     density = getattr(args, "density", None)
     losses = args.unlabeled_loss or ["none"]
     if len(losses) > 1 and getattr(args, "command", None) == "train":
         raise ConfigError(f"--unlabeled-loss {' '.join(losses)}: one run trains with one loss; give one (a search, "
                           "`pointtune run`, chooses among several)")
-    per_instance = getattr(args, "points_per_instance", None)
+    per_instance = getattr(args, "clicks_per_object", None)
     split = pick(args, "split", defaults)
     from trainable.data.split import SPLIT_CHOICES, split_problem
 
@@ -275,10 +276,11 @@ def trial_config_from_args(args: Any, validate: bool = True) -> tuple[TrialConfi
                         val_dir=absolute(args.val_dir), test_dir=absolute(args.test_dir),
                         crops_per_epoch=pick(args, "crops_per_epoch", defaults),
                         bands=tuple(args.bands or ()), normalize=args.normalize or "auto",
-                        points=absolute(args.points), val_points=pick(args, "val_points", defaults)),
-        points=PointConfig(mode="per_instance" if per_instance or getattr(args, "points_range", None) else "density",
+                        clicks=absolute(args.clicks), val_clicks=pick(args, "val_clicks", defaults)),
+        points=PointConfig(mode="per_instance" if per_instance or getattr(args, "clicks_per_object_range", None)
+                           else "density",
                            density=density if density is not None else defaults["density"],
-                           points_per_instance=per_instance or 1, background_share=args.background_share,
+                           clicks_per_object=per_instance or 1, background_share=args.background_share,
                            class_weights=args.class_weights, seed=args.seed,
                            seconds_per_click=pick(args, "seconds_per_click", defaults)),
         model=ModelConfig(backbone=pick(args, "backbone", defaults), weights=weights,
@@ -319,7 +321,7 @@ def search_settings_from_args(args: Any) -> SearchSettings:
     # version wrote 3x every epoch), every 4th to a bucket (uploads); a crash re-runs the epochs since
     resume_every = args.resume_every or (4 if is_uri(storage) else 2)
     base = base.replace(train={"resume_every": resume_every})
-    ppi = fixed_or_range(args, "points_per_instance", "points_range", None)
+    ppi = fixed_or_range(args, "clicks_per_object", "clicks_per_object_range", None)
     density_given = fixed_or_range(args, "density", "density_range", None) is not None  # with ppi: both modes
     density = fixed_or_range(args, "density", "density_range", tuple(defaults["density_range"]))
     share = tuple(args.background_share_range) if args.background_share_range else None
@@ -332,7 +334,7 @@ def search_settings_from_args(args: Any) -> SearchSettings:
         epochs = (epochs[1], epochs[1])
     base = base.replace(train={"epochs": epochs[1]})  # each trial's own count comes from the range
     space = SearchSpace(lr=fixed_or_range(args, "lr", "lr_range", tuple(defaults["lr_range"])),
-                        density=density, points_per_instance=ppi, epochs=epochs,
+                        density=density, clicks_per_object=ppi, epochs=epochs,
                         both_modes=ppi is not None and density_given,
                         background_share=share,
                         class_weights=args.search_class_weights,

@@ -13,7 +13,7 @@ from typing import Any
 from search.launch.settings import SearchSettings, SearchSpace
 
 # (section, field) of the searched settings, in the order tables show them
-SEARCHED = (("train", "lr"), ("points", "mode"), ("points", "density"), ("points", "points_per_instance"),
+SEARCHED = (("train", "lr"), ("points", "mode"), ("points", "density"), ("points", "clicks_per_object"),
             ("points", "background_share"), ("points", "class_weights"), ("train", "unlabeled_loss"),
             ("train", "unlabeled_weight"), ("train", "epochs"))
 
@@ -51,7 +51,7 @@ class SearchSpaceSampler:
         mode = trial.suggest_categorical("points/mode", s.modes) if len(s.modes) > 1 else s.modes[0]
         fixed.update({"points/mode": mode} if len(s.modes) == 1 else {})
         if mode == "per_instance":
-            integer("points/points_per_instance", *s.points_per_instance)
+            integer("points/clicks_per_object", *s.clicks_per_object)
             if s.background_share is not None:
                 lo, hi = s.background_share
                 if lo == hi:

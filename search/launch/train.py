@@ -291,4 +291,4 @@ def score_test_part(run_dir: RunDirectory, index: DatasetIndex, cfg: TrialConfig
 def _points_text(cfg: TrialConfig) -> str:
     if cfg.points.mode == "density":
         return f"point density {cfg.points.density:g}"
-    return f"{cfg.points.points_per_instance} point(s) per instance"
+    return f"{cfg.points.clicks_per_object} point(s) per instance"

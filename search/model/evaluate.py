@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 from search.errors import SearchError
-from trainable.config import DataConfig
+from trainable.config import DataConfig, saved_data_config
 from trainable.errors import DatasetError
 
 TEST_SCORES_FILE = "test_scores.json"
@@ -23,7 +23,7 @@ def score_model(payload: dict[str, Any], data: Any, indices: list[int], device_n
     """OA, macro P / R / F1, mIoU and per-class scores of an exported model on some images of ``data``.
 
     Every pixel of those images counts once (the validation grid), by the same rules as validation. Data with the
-    user's own clicks is also scored on their clicks on those images (``<prefix>_points_*``); images without dense
+    user's own clicks is also scored on their clicks on those images (``<prefix>_clicks_*``); images without dense
     masks are scored on the clicks only.
     """
     from torch.utils.data import DataLoader
@@ -48,17 +48,17 @@ def score_model(payload: dict[str, Any], data: Any, indices: list[int], device_n
     if data.masked(indices):
         scores = {**result.confusion.compute(names, excluded, prefix), f"{prefix}_loss": result.loss}
     if result.points_confusion is not None:
-        scores.update(result.points_confusion.compute(names, excluded, f"{prefix}_points"))
+        scores.update(result.points_confusion.compute(names, excluded, f"{prefix}_clicks"))
     return {**scores, f"{prefix}_images": len(indices)}
 
 
 def data_config_of(payload: dict[str, Any], data_dir: str, fmt: str | None = None, classes_file: str | None = None,
-                   points: str | None = None) -> DataConfig:
+                   clicks: str | None = None) -> DataConfig:
     """How ``evaluate`` reads ``data_dir`` for a model: as the model was trained (its dataset format with options,
     e.g. ``potsdam:irrg``, bands, tile size and resize), unless ``fmt`` (a format) or ``classes_file`` (a class
     description) says otherwise (the caller gives the model's own classes when neither is given). On the data it
-    was trained on, its ``--val-dir``, ``--test-dir`` and ``--points`` too, where they still exist."""
-    data = payload.get("config", {}).get("data", {})
+    was trained on, its ``--val-dir``, ``--test-dir`` and ``--clicks`` too, where they still exist."""
+    data = saved_data_config(payload)
     root = Path(data_dir).expanduser().resolve()
     same = data.get("root") and Path(data["root"]) == root
 
@@ -68,7 +68,7 @@ def data_config_of(payload: dict[str, Any], data_dir: str, fmt: str | None = Non
     return DataConfig(root=str(root), format=fmt or data.get("format"), classes_file=classes_file,
                       tile_size=int(payload["tile_size"]), resize=float(payload.get("resize", 1.0)),
                       bands=tuple(payload.get("bands", ())), val_dir=kept("val_dir"), test_dir=kept("test_dir"),
-                      points=str(Path(points).expanduser().resolve()) if points else kept("points"))
+                      clicks=str(Path(clicks).expanduser().resolve()) if clicks else kept("clicks"))
 
 
 def evaluate_file(model_path: str, data_dir: str, part: str = "test", fmt: str | None = None,
@@ -78,7 +78,7 @@ def evaluate_file(model_path: str, data_dir: str, part: str = "test", fmt: str |
     own split (the stems it recorded), or on ``all`` images of the data.
 
     The data is read as the model was trained (``data_config_of``); ``points`` adds the user's clicks (the formats
-    of ``train --points``), for images that have no dense mask.
+    of ``train --clicks``), for images that have no dense mask.
 
     Raises:
         SearchError: the model's split names images the folder does not have, or the part is empty.
@@ -97,11 +97,11 @@ def evaluate_file(model_path: str, data_dir: str, part: str = "test", fmt: str |
         try:
             data = build_index(cfg, split=False)
         except DatasetError as e:
-            trained_on = payload.get("config", {}).get("data", {}).get("points")
-            if cfg.points or not trained_on:
+            trained_on = saved_data_config(payload).get("clicks")
+            if cfg.clicks or not trained_on:
                 raise
             raise DatasetError(cfg.root, [*e.problems, f"the model was trained with clicks ({trained_on}): for "
-                                          "images that have only clicks, give them with --points"]) from None
+                                          "images that have only clicks, give them with --clicks"]) from None
     if list(data.classes.names) != list(payload["class_names"]):
         raise SearchError(f"{model_path} predicts classes {payload['class_names']}, but {data_dir} is described "
                           f"with {list(data.classes.names)}; give the class description the model was trained with")
@@ -147,13 +147,13 @@ def keep_test_score(folder: str, payload: dict[str, Any], trial_id: str, model_f
 
 def render_scores(scores: dict[str, float], output: str = "table") -> str:
     """The scores as JSON, or as a table per kind of truth: the dense masks (``PART_*``) and the user's clicks
-    (``PART_points_*``), each with a line of macro scores and one row per class."""
+    (``PART_clicks_*``), each with a line of macro scores and one row per class."""
     if output == "json":
         return json.dumps({k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in scores.items()},
                           indent=2)
     part = next(k for k in scores if k.endswith("_images")).removesuffix("_images")
     blocks = []
-    for prefix, what in ((part, ""), (f"{part}_points", " (on the clicks)")):
+    for prefix, what in ((part, ""), (f"{part}_clicks", " (on the clicks)")):
         if f"{prefix}_oa" not in scores:
             continue
         head = [f"{k.removeprefix(prefix + '_')} {v:.4f}" for k, v in scores.items()

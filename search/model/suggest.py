@@ -4,10 +4,10 @@ For each training image of the model's split (``--split all``: every image of ``
 image block by block as ``predict`` does (``predict_scene``, on the image after the model's ``--resize``); each
 block's probabilities are scored and thinned (``trainable.labels.suggest``), and K clicks are chosen: spaced by the
 radius, in rounds over the predicted classes, never on an ignored pixel of the dense mask, a no-data pixel of a
-GeoTIFF (its nodata value, mask or alpha band) or a pixel already clicked (``--points``: the clicks so far; by
+GeoTIFF (its nodata value, mask or alpha band) or a pixel already clicked (``--clicks``: the clicks so far; by
 default the clicks file the model was trained on, when it recorded one).
 
-The file is what ``--points`` reads, by the suffix of ``--out``:
+The file is what ``--clicks`` reads, by the suffix of ``--out``:
 
 - ``.csv``: ``image,x,y,class,predicted,score,rank,map_x,map_y``, one click per line, each image's clicks in the
   order chosen. ``x``, ``y``: pixel column and row in the original image (the centre of the model's pixel when
@@ -38,7 +38,7 @@ import yaml
 from torch import nn
 
 from search.errors import SearchError
-from trainable.config import IGNORE_INDEX, ConfigError, DataConfig
+from trainable.config import IGNORE_INDEX, ConfigError, DataConfig, saved_data_config
 from trainable.data.index import DatasetIndex, IndexEntry, build_index
 from trainable.data.rasters import has_rasterio, is_tiff, raster_info, resize_array
 from trainable.data.sources import ImageSource, LabelSource
@@ -81,7 +81,7 @@ class Suggestion:
     image: str  # stem
     row: int  # pixel of the image after --resize
     col: int
-    x: float  # column and row in the original image, as the --points reader takes them
+    x: float  # column and row in the original image, as the --clicks reader takes them
     y: float
     predicted: str  # the model's class there ("" for random clicks: no model run)
     score: float
@@ -131,7 +131,7 @@ def dataset_for(meta: dict[str, Any], data_dir: str, fmt: str | None = None, cla
         cfg = DataConfig(root=str(Path(data_dir).expanduser().resolve()), format=fmt, classes_file=classes_file,
                          tile_size=int(meta["tile_size"]), resize=float(meta.get("resize", 1.0)),
                          bands=tuple(meta.get("bands", ())),
-                         points=str(Path(points).expanduser().resolve()) if points else None)
+                         clicks=str(Path(points).expanduser().resolve()) if points else None)
         data = build_index(cfg, split=False)
     if list(data.classes.names) != list(meta["class_names"]):
         raise SearchError(f"the model predicts classes {meta['class_names']}, but {data_dir} is described with "
@@ -334,12 +334,12 @@ def suggest_files(model_path: str, data_dir: str, out: str, settings: SuggestSet
     settings.validate()
     suffix = Path(out).suffix.lower()
     if suffix not in SUFFIXES:
-        raise ConfigError(f"--out {out}: name a .csv or .geojson file (the formats --points reads)")
+        raise ConfigError(f"--out {out}: name a .csv or .geojson file (the formats --clicks reads)")
     model, meta = load_model(model_path)
-    recorded = ((meta.get("config") or {}).get("data") or {}).get("points")
+    recorded = saved_data_config(meta).get("clicks")
     if points is None and recorded and Path(recorded).exists():
         points = recorded
-        print(f"clicks so far: {recorded} (the clicks the model was trained on; --points to give others)")
+        print(f"clicks so far: {recorded} (the clicks the model was trained on; --clicks to give others)")
     data = dataset_for(meta, data_dir, fmt, classes_file, points)
     device = pick_device(device_name)
     model.to(device)
@@ -387,6 +387,6 @@ def render_summary(report: SuggestReport, settings: SuggestSettings) -> str:
                      + (f" ({len(report.unanswered_images)} image(s) have no mask)" if report.unanswered_images
                         else ""))
     else:
-        lines.append("fill in the class of each click (column/property 'class'), then train with --points "
+        lines.append("fill in the class of each click (column/property 'class'), then train with --clicks "
                      f"{report.path} (with the clicks so far in the same file, or merged into it)")
     return "\n".join(lines)

@@ -52,7 +52,7 @@ MARKS = {"finished": ("finished", "finished"), "stopped early": ("stopped", "sto
          "paused": ("paused", "paused"),
          "interrupted": ("paused", "interrupted: `pointtune train --resume` continues it")}
 PARAMS = (("lr", "learning rate", True), ("density", "point density", True),
-          ("points_per_instance", "clicks per object", False), ("points_per_image", "clicks per training image", True),
+          ("clicks_per_object", "clicks per object", False), ("clicks_per_image", "clicks per training image", True),
           ("background_share", "background share of the clicks", False))
 
 
@@ -133,7 +133,7 @@ def scatter_panels(df: pd.DataFrame, metric: str) -> list[dict[str, Any]]:
         if param not in df:
             continue
         part = df[df[param].notna() & df[score].notna()]
-        if part.empty or (param != "lr" and part[param].nunique() < 2 and param != "points_per_image"):
+        if part.empty or (param != "lr" and part[param].nunique() < 2 and param != "clicks_per_image"):
             continue
         series = {}
         for status, group in part.groupby("status", sort=False):
@@ -229,7 +229,7 @@ def summary_data(records: list[Any], df: pd.DataFrame, metric: str, planned: int
         row = df[df.trial_id == best.trial_id].iloc[0]
         out["best"] = {"trial_id": best.trial_id, "status": best.status, "score": float(best.best_row[metric]),
                        "epoch": int(best.best_row["epoch"]), "settings": settings_of(row),
-                       "points_per_image": _plain(row.get("points_per_image")),
+                       "clicks_per_image": _plain(row.get("clicks_per_image")),
                        "annotation_hours": _plain(row.get("annotation_hours")),
                        "f1_vs_full": _plain(row.get("f1_vs_full")), "network": network_text(best.config)}
     return out
@@ -973,8 +973,8 @@ def summary_html(inp: ReportInput, summary: dict[str, Any], test: dict[str, Any]
     else:
         kv = [("best trial", best["trial_id"]), (f"best validation {metric_label(metric)}", f"{best['score']:.4f}"),
               ("at epoch", best["epoch"]), ("status", best["status"]), ("network", best["network"])]
-        if best["points_per_image"] is not None:
-            kv.append(("clicks per image", f"{best['points_per_image']:.4g}"))
+        if best["clicks_per_image"] is not None:
+            kv.append(("clicks per image", f"{best['clicks_per_image']:.4g}"))
         if best["annotation_hours"] is not None:
             kv.append(("annotation hours", f"{best['annotation_hours']:.3g}"))
         if best["f1_vs_full"] is not None:
@@ -1079,7 +1079,7 @@ def build_report(inp: ReportInput, model: bool = True, target: float = 0.95, dev
     summary = summary_data(records, df, metric, planned, best)
     test = test_score_data(inp.test_scores, best_id, int(best.best_row["epoch"]) if best is not None else None)
     table = table_data(df)
-    f1 = "val_points_f1" if metric.startswith("val_points_") else "val_f1"  # a search on clicks only: their F1
+    f1 = "val_clicks_f1" if metric.startswith("val_clicks_") else "val_f1"  # a search on clicks only: their F1
     curve_data = curves(records, f1)
     panels = scatter_panels(df, metric)
     frontier = frontier_data(df, metric, target, inp.reference) if inp.kind == "search" else None

@@ -40,9 +40,9 @@ TRAIN_RUNNING = "running.json"  # host and pid of the process training into the 
 def table_columns(metric: str = "val_f1") -> list[str]:
     """The trials table's columns: the searched settings, the ranking value ``best_<metric>`` and its epoch, the
     other headline metrics at that epoch."""
-    at_best = [m for m in ("val_f1", "val_miou", "val_oa", "val_points_f1") if m != metric]
-    return ["trial_id", "status", "lr", "mode", "density", "points_per_instance", "background_share",
-            "class_weights", "unlabeled_loss", "unlabeled_weight", "points_per_image", "annotation_hours", "epochs",
+    at_best = [m for m in ("val_f1", "val_miou", "val_oa", "val_clicks_f1") if m != metric]
+    return ["trial_id", "status", "lr", "mode", "density", "clicks_per_object", "background_share",
+            "class_weights", "unlabeled_loss", "unlabeled_weight", "clicks_per_image", "annotation_hours", "epochs",
             "epochs_run", f"best_{metric}", "best_epoch", f"last_{metric}", *at_best, "f1_vs_full", "wall_time_s",
             "error"]
 
@@ -241,18 +241,18 @@ def trial_row(r: TrialRecord, reference: dict[str, Any] | None = None) -> dict[s
     row = {
         "trial_id": r.trial_id, "status": r.status, "lr": r.config["train"]["lr"], "mode": points["mode"],
         "density": points["density"] if not per_instance else nan,
-        "points_per_instance": points["points_per_instance"] if per_instance else nan,
+        "clicks_per_object": points["clicks_per_object"] if per_instance else nan,
         "background_share": share if per_instance and share is not None else nan,
         "class_weights": bool(points.get("class_weights", False)),
         "unlabeled_loss": r.config["train"].get("unlabeled_loss", "none"),
         "unlabeled_weight": (r.config["train"].get("unlabeled_weight", nan)
                              if r.config["train"].get("unlabeled_loss", "none") != "none" else nan),
-        "points_per_image": last("points_per_image"), "annotation_hours": last("annotation_hours"),
+        "clicks_per_image": last("clicks_per_image"), "annotation_hours": last("annotation_hours"),
         "epochs": int(r.config["train"]["epochs"]), "epochs_run": len(h),
         f"best_{m}": at_best(m), "best_epoch": int(best["epoch"]) if best is not None else None,
         f"last_{m}": float(h[m].iloc[-1]) if m in h and len(h) else nan,
         "val_f1": at_best("val_f1"), "val_miou": at_best("val_miou"), "val_oa": at_best("val_oa"),
-        "val_points_f1": at_best("val_points_f1"),
+        "val_clicks_f1": at_best("val_clicks_f1"),
         "f1_vs_full": ratio(at_best("val_f1"), reference),
         "wall_time_s": float(h["time_total_s"].iloc[-1]) if "time_total_s" in h and len(h) else nan,
         "error": r.error,
@@ -296,15 +296,15 @@ def render(df: pd.DataFrame, fmt: str) -> str:
     return shown.to_string(index=False, float_format=lambda x: f"{x:.4g}", na_rep="-")
 
 
-def best_scores(records: list[TrialRecord], metrics: tuple[str, ...] = ("val_points_f1", "val_f1")) -> pd.DataFrame:
+def best_scores(records: list[TrialRecord], metrics: tuple[str, ...] = ("val_clicks_f1", "val_f1")) -> pd.DataFrame:
     """Per trial that trained (neither failed nor diverged), the best value over its epochs of each metric."""
     rows = [{"trial_id": r.trial_id, **{m: r.history[m].max() if m in r.history else math.nan for m in metrics}}
             for r in records if r.status in (*RANKED, *UNFINISHED) and not r.history.empty]
     return pd.DataFrame(rows, columns=["trial_id", *metrics])
 
 
-def rank_agreement(scores: pd.DataFrame, points: str = "val_points_f1", dense: str = "val_f1") -> dict[str, Any] | None:
-    """How well point validation ranks trials as dense validation does: Spearman's and Kendall's rank correlation
+def rank_agreement(scores: pd.DataFrame, points: str = "val_clicks_f1", dense: str = "val_f1") -> dict[str, Any] | None:
+    """How well click validation ranks trials as dense validation does: Spearman's and Kendall's rank correlation
     between the two columns across trials, and whether both pick the same best trial. None with fewer than 3 trials
     holding both scores (no ranking to compare)."""
     both = scores.dropna(subset=[points, dense])
@@ -313,19 +313,19 @@ def rank_agreement(scores: pd.DataFrame, points: str = "val_points_f1", dense: s
     by_points, by_dense = both.loc[both[points].idxmax(), "trial_id"], both.loc[both[dense].idxmax(), "trial_id"]
     return {"trials": len(both), "spearman": float(both[points].corr(both[dense], method="spearman")),
             "kendall": float(both[points].corr(both[dense], method="kendall")),
-            "same_best": bool(by_points == by_dense), "best_by_points": by_points, "best_by_dense": by_dense}
+            "same_best": bool(by_points == by_dense), "best_by_clicks": by_points, "best_by_dense": by_dense}
 
 
 def describe_agreement(a: dict[str, Any]) -> str:
     best = (f"both pick trial {a['best_by_dense']}" if a["same_best"] else
-            f"points pick trial {a['best_by_points']}, dense masks {a['best_by_dense']}")
-    return (f"point validation vs dense validation over {a['trials']} trials: Spearman {a['spearman']:.3f}, "
+            f"clicks pick trial {a['best_by_clicks']}, dense masks {a['best_by_dense']}")
+    return (f"click validation vs dense validation over {a['trials']} trials: Spearman {a['spearman']:.3f}, "
             f"Kendall {a['kendall']:.3f}; {best}")
 
 
 def history_table(record: TrialRecord) -> pd.DataFrame:
     cols = [c for c in record.history.columns if c.startswith(("val_", "train_")) or c in
-            ("epoch", "points_per_image", "labelled_fraction", "epoch_time_s", "time_total_s")]
+            ("epoch", "clicks_per_image", "labelled_fraction", "epoch_time_s", "time_total_s")]
     return record.history[cols]
 
 
@@ -363,8 +363,8 @@ def show_results(experiment: str, fmt: str = "table", trial_id: str | None = Non
     return 0
 
 
-FRONT_COLUMNS = ("trial_id", "status", "mode", "density", "points_per_instance", "background_share", "class_weights",
-                 "lr", "epochs", "points_per_image", "annotation_hours")
+FRONT_COLUMNS = ("trial_id", "status", "mode", "density", "clicks_per_object", "background_share", "class_weights",
+                 "lr", "epochs", "clicks_per_image", "annotation_hours")
 
 
 def frontier_statements(df: pd.DataFrame, metric: str, target: float, reference: dict[str, Any] | None) -> list[str]:
@@ -399,7 +399,7 @@ def render_frontier(df: pd.DataFrame, metric: str, fmt: str, target: float = DEF
                            "front": json.loads(front.to_json(orient="records")),
                            "fewest_clicks_trial": None if point is None or point.row is None else point.row.trial_id,
                            "fewest_clicks_per_image": None if point is None or point.row is None
-                           else float(point.row["points_per_image"]),
+                           else float(point.row["clicks_per_image"]),
                            "reference": reference, "statements": statements}, indent=2)
     table = render(front, fmt)
     if fmt == "csv":
@@ -424,7 +424,7 @@ def fetch_checkpoint(trial_path: str, dir_name: str) -> dict[str, Any]:
 
 def describe_best(best: pd.Series, metric: str) -> str:
     points = (f"density {best.density:.3g}" if not math.isnan(best.density)
-              else f"{int(best.points_per_instance)} pt/instance")
+              else f"{int(best.clicks_per_object)} pt/instance")
     return (f"best trial {best.trial_id}: {metric} {best[f'best_{metric}']:.4f} at epoch {best.best_epoch} "
             f"(lr {best.lr:.3g}, {points}, {best.epochs} epochs)")
 
@@ -466,7 +466,7 @@ def test_score_line(scores: dict[str, Any], metric: str, validation: float) -> s
     """The one line a search's summary (and ``train``) prints of the test score of its model."""
     times = int(scores.get("test_scorings", 1))
     how = "scored once" if times == 1 else f"the test split has now scored {times} picks (resumed runs)"
-    on = "test" if "test_f1" in scores else "test_points"
+    on = "test" if "test_f1" in scores else "test_clicks"
     what = "" if on == "test" else " (on your clicks)"
     return (f"test score of its model ({int(scores['test_images'])} held-out image(s), {how}){what}: "
             f"F1 {scores[f'{on}_f1']:.4f}, mIoU {scores[f'{on}_miou']:.4f}, OA {scores[f'{on}_oa']:.4f} "

@@ -16,7 +16,7 @@ import pandas as pd
 
 from trainable.config import ConfigError
 
-COST = "points_per_image"  # the cost axis: mean clicks per training image (a density's labelled pixels, too)
+COST = "clicks_per_image"  # the cost axis: mean clicks per training image (a density's labelled pixels, too)
 FRONT_STATUSES = ("finished", "stopped early", "running", "paused")  # failed and diverged trials have no score
 DEFAULT_TARGET = 0.95
 
@@ -88,7 +88,7 @@ def settings_of(row: pd.Series | dict[str, Any]) -> str:
     if mode == "density":
         clicks = f"density {row['density']:.3g}"
     else:
-        clicks = f"{int(row['points_per_instance'])} pt/object"
+        clicks = f"{int(row['clicks_per_object'])} pt/object"
         if _finite(row.get("background_share")):
             clicks += f", background share {row['background_share']:.2f}"
     if row.get("class_weights") is True:

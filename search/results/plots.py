@@ -40,7 +40,7 @@ def load_records(path: str) -> list[TrialRecord]:
 
 def f1_key(records: list[TrialRecord]) -> str:
     """The F1 a search is judged by: on the validation clicks when it ranks by them, else on the dense masks."""
-    return "val_points_f1" if records and records[0].metric.startswith("val_points_") else "val_f1"
+    return "val_clicks_f1" if records and records[0].metric.startswith("val_clicks_") else "val_f1"
 
 
 def f1_curves(records: list[TrialRecord]) -> dict[str, pd.DataFrame]:
@@ -50,7 +50,7 @@ def f1_curves(records: list[TrialRecord]) -> dict[str, pd.DataFrame]:
 
 
 def best_f1_against(records: list[TrialRecord], param: str) -> pd.DataFrame:
-    """Best validation F1 against ``lr``, ``density`` or ``points_per_image`` (one row per trial with data)."""
+    """Best validation F1 against ``lr``, ``density`` or ``clicks_per_image`` (one row per trial with data)."""
     df = trials_table(records)
     key = f1_key(records)
     column = f"best_{key}" if f"best_{key}" in df else key  # ranked by another metric: F1 at its best epoch
@@ -150,7 +150,7 @@ def plot_experiment(path: str, out: str | None = None, target: float = DEFAULT_T
     written = [draw_f1_curves(f1_curves(records), out_dir / "val_f1_per_epoch.png")]
     if len(records) > 1:
         for param, label in (("lr", "learning rate"), ("density", "point density"),
-                             ("points_per_image", "points per image")):
+                             ("clicks_per_image", "points per image")):
             df = best_f1_against(records, param)
             if not df.empty:
                 written.append(draw_scatter(df, param, label, out_dir / f"best_f1_vs_{param}.png"))

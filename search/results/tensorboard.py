@@ -64,7 +64,7 @@ def scalar_tag(key: str) -> str:
 def trial_hparams(config: dict[str, Any]) -> dict[str, Any]:
     """A trial's searched settings, those that apply to its click mode (named as in the results table)."""
     per_instance = config["points"]["mode"] == "per_instance"
-    skip = {"points_per_instance", "background_share"} if not per_instance else {"density"}
+    skip = {"clicks_per_object", "background_share"} if not per_instance else {"density"}
     out = {}
     for section, field in SEARCHED:
         value = config.get(section, {}).get(field)

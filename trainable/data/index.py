@@ -81,7 +81,7 @@ class DatasetIndex:
     resize: float = 1.0
     bands: tuple[int, ...] = ()  # 1-based bands read from every image; () = all of them
     notes: list[str] = field(default_factory=list)  # warnings of the checks, shown by the driver
-    user_clicks: dict[str, Any] | None = None  # --points: the user's clicks per image stem (user_points.ImageClicks)
+    user_clicks: dict[str, Any] | None = None  # --clicks: the user's clicks per image stem (user_points.ImageClicks)
 
     @property
     def has_masks(self) -> bool:
@@ -336,12 +336,12 @@ def list_dataset_files(cfg: DataConfig, classes: ClassDescription) -> tuple[list
         fmt, options = parse_format(cfg.format)
         files, problems = fmt.files(Path(cfg.root), options)
     else:
-        files, problems = folder_files(cfg.root, masks_required=not cfg.points)
+        files, problems = folder_files(cfg.root, masks_required=not cfg.clicks)
     folder_parts = [""] * len(files)
     for part, folder in (("val", cfg.val_dir), ("test", cfg.test_dir)):
         if folder is None:
             continue
-        found, trouble = folder_files(folder, masks_required=not cfg.points)
+        found, trouble = folder_files(folder, masks_required=not cfg.clicks)
         files += found
         folder_parts += [part] * len(found)
         problems += [f"--{part}-dir: {t}" for t in trouble]
@@ -383,14 +383,14 @@ def build_index(cfg: DataConfig, split: bool = True, warm: NodeCache | None = No
         raise DatasetError(root, problems)
     entries = [IndexEntry(f, classes.group_of(f.stem), r) for f, r in zip(files, records, strict=True)]
     user_clicks = None
-    if cfg.points:
+    if cfg.clicks:
         entries, user_clicks, notes_of_clicks = with_user_clicks(cfg, entries, classes)
     stems, groups = [e.stem for e in entries], [e.group for e in entries]
     notes = leakage_warnings(stems, groups, classes.group_pattern) if split else []
     parts = (make_split(stems, groups, cfg, folder_parts, [f.part for f in files]) if split
              else Split(tuple(range(len(entries))), ()))
     notes += stray_notes(entries, classes)
-    if cfg.points:
+    if cfg.clicks:
         notes += notes_of_clicks
     index = DatasetIndex(root, classes, entries, parts, cfg.resize, tuple(cfg.bands), notes, user_clicks)
     for note in notes:
@@ -402,7 +402,7 @@ def build_index(cfg: DataConfig, split: bool = True, warm: NodeCache | None = No
 
 def with_user_clicks(cfg: DataConfig, entries: list[IndexEntry], classes: ClassDescription
                      ) -> tuple[list[IndexEntry], dict[str, Any], list[str]]:
-    """Read the user's clicks (``--points``) for the checked images; images with neither clicks nor a dense mask
+    """Read the user's clicks (``--clicks``) for the checked images; images with neither clicks nor a dense mask
     are left out (with a note): nothing would say what is in them.
 
     Raises:
@@ -411,17 +411,17 @@ def with_user_clicks(cfg: DataConfig, entries: list[IndexEntry], classes: ClassD
     from trainable.labels.user_points import ImageRef, read_user_points
 
     refs = [ImageRef.of(e.stem, e.files.image, cfg.resize) for e in entries]
-    clicks, problems = read_user_points(cfg.points, refs, classes, cfg.resize)
+    clicks, problems = read_user_points(cfg.clicks, refs, classes, cfg.resize)
     if problems:
-        raise DatasetError(cfg.points, problems)
+        raise DatasetError(cfg.clicks, problems)
     kept = [e for e in entries if e.stem in clicks or e.files.mask is not None]
     notes = []
     if len(kept) < len(entries):
         left = [e.stem for e in entries if e not in kept]
-        notes.append(f"{len(left)} image(s) have neither clicks in {cfg.points} nor a dense mask and are left out "
+        notes.append(f"{len(left)} image(s) have neither clicks in {cfg.clicks} nor a dense mask and are left out "
                      f"({', '.join(left[:5])}{' ...' if len(left) > 5 else ''})")
     if not clicks:
-        raise DatasetError(cfg.points, [f"{cfg.points}: no click falls on any image of {cfg.root}; check the image "
+        raise DatasetError(cfg.clicks, [f"{cfg.clicks}: no click falls on any image of {cfg.root}; check the image "
                                         "names (stems) the clicks refer to"])
     return kept, clicks, notes
 

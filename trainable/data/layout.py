@@ -107,7 +107,7 @@ def folder_files(root: str, part: str = "", masks_required: bool = True) -> tupl
         if not masks and masks_required:
             return [], [f"{root}/semantic has no mask files ({', '.join(MASK_SUFFIXES)}) but images/ has "
                         f"{len(images)} image(s): put each image's dense mask in semantic/, with the same file name, "
-                        "or give --points FILE with clicks on the images"]
+                        "or give --clicks FILE with clicks on the images"]
     if masks_required:
         missing = set(images) - set(masks) - set(hidden)
         lossy = _lossy_masks(f"{root}/semantic", missing)

@@ -3,7 +3,7 @@
 Samples are dicts ``{"image": (B, T, T) float32 normalised, "mask": (T, T) int64}``; in training the mask is the
 clicks, in validation the dense mask. Unlabelled pixels hold ``IGNORE_INDEX``. Training crops also carry ``valid``
 (bool, False on no-data) where a loss on unlabelled pixels needs it; validation tiles carry ``points`` (the
-validation clicks) where point validation is on. Images are read window by window
+validation clicks) where click validation is on. Images are read window by window
 from their sources (``trainable.data.sources``): a trial holds no image whole.
 """
 

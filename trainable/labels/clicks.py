@@ -7,7 +7,7 @@ holds the mask file, the resize, the annotator's seed and those limits, so trial
 image and node. A trial keeps its own points as sorted flat indices (a few bytes per click) in a bounded cache, and
 builds a crop's label window from them.
 
-With the user's own clicks (``--points``, carried in the index), a setting selects among them instead
+With the user's own clicks (``--clicks``, carried in the index), a setting selects among them instead
 (``user_selection``): a density is the share of an image's clicks kept, in a seeded order, so a lower density's
 clicks are a subset of a higher one's; clicks per object take each object's first K clicks in the file's order.
 
@@ -102,7 +102,7 @@ def user_selection(clicks: Any, cfg: PointConfig, stem: str) -> np.ndarray:
     starts = np.r_[0, np.flatnonzero(np.diff(objects[order])) + 1]
     rank = np.empty(n, np.int64)  # how many clicks of the same object come before each click
     rank[order] = np.arange(n) - np.repeat(starts, np.diff(np.r_[starts, n]))
-    return np.flatnonzero((rank < cfg.points_per_instance) | (objects < 0))  # object id -1: background, kept
+    return np.flatnonzero((rank < cfg.clicks_per_object) | (objects < 0))  # object id -1: background, kept
 
 
 VAL_SEED = 7_919  # mixed into the annotator seed for the simulated validation clicks: never the training ones
@@ -121,21 +121,21 @@ def user_points_of(index: DatasetIndex, image_ids: list[int]) -> list[SparsePoin
 
 def validation_points(index: DatasetIndex, cfg: TrialConfig, image_ids: list[int],
                       cache: NodeCache | None = None) -> list[SparsePoints] | None:
-    """The clicks point validation scores, per validation image (module docstring); None when it is off."""
+    """The clicks click validation scores, per validation image (module docstring); None when it is off."""
     if index.user_clicks is not None:
         return user_points_of(index, image_ids)
-    if cfg.data.val_points == 0:
+    if cfg.data.val_clicks == 0:
         return None
     cache = cache or NodeCache()
     found = []
     for i in image_ids:
         e = index.entries[i]
         seed = (*annotator_seed(cfg.points, e.stem), VAL_SEED)
-        key = key_of("validation clicks", mask_key(e.files, index.classes, index.resize), seed, cfg.data.val_points)
+        key = key_of("validation clicks", mask_key(e.files, index.classes, index.resize), seed, cfg.data.val_clicks)
 
         def simulate(e=e, seed=seed) -> dict[str, np.ndarray]:  # the mask is read only when the node has no entry
             mask = np.asarray(LabelSource(e.files, index.classes, index.resize, "mask", cache).array())
-            chosen = click_order(mask, seed, cfg.data.val_points)
+            chosen = click_order(mask, seed, cfg.data.val_clicks)
             return {"indices": chosen, "labels": mask.ravel()[chosen]}
 
         clicks = cache.cached_arrays(key, simulate)
@@ -147,7 +147,7 @@ def _limits(cfg: PointConfig) -> tuple[float, int, float | None]:
     """What the cached clicks cover: at least this trial's own setting, up to the search's highest."""
     share = cfg.background_share
     share_up_to = None if share is None else max(share, cfg.share_up_to or 0.0)
-    return max(cfg.density, cfg.order_up_to), max(cfg.points_per_instance, cfg.clicks_up_to), share_up_to
+    return max(cfg.density, cfg.order_up_to), max(cfg.clicks_per_object, cfg.clicks_up_to), share_up_to
 
 
 class ClickSource:
@@ -201,7 +201,7 @@ class ClickSource:
         a = cache.cached_arrays(key, make)
         clicks = InstanceClicks(a["things"], a["thing_rank"], a["regions"], a["region_rank"], a["background"],
                                 k_max, share_max)
-        return sparse_from(mask, clicks.chosen(points.points_per_instance, points.background_share))
+        return sparse_from(mask, clicks.chosen(points.clicks_per_object, points.background_share))
 
     def points(self, k: int) -> SparsePoints:
         if k in self._kept:

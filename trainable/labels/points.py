@@ -303,7 +303,7 @@ def simulate_points(mask: np.ndarray, instances: np.ndarray | None, cfg: PointCo
     seed = annotator_seed(cfg, stem)
     if cfg.mode == "density":
         return density_points(mask, cfg.density, seed)
-    return instance_points(mask, instances, cfg.points_per_instance, cfg.background_share,
+    return instance_points(mask, instances, cfg.clicks_per_object, cfg.background_share,
                            cfg.min_region_pixels, seed)
 
 
@@ -311,7 +311,7 @@ def simulate_points(mask: np.ndarray, instances: np.ndarray | None, cfg: PointCo
 class PointStats:
     """How much annotation a point config amounts to on a set of images."""
 
-    points_per_image: float  # mean labelled pixels per image
+    clicks_per_image: float  # mean labelled pixels per image
     labelled_fraction: float  # labelled pixels / valid pixels
     class_counts: tuple[int, ...]  # labelled pixels per class
     images_without_points: tuple[int, ...]  # indices (into the given list) of images with no labelled pixel

@@ -1,7 +1,7 @@
 """Where to click next: scores of a model's class probabilities, and the clicks chosen from them.
 
 Pure numpy (scipy for the regions): ``search/model/suggest.py`` predicts an image block by block, hands each block's
-probabilities here, and writes the chosen clicks in the format ``--points`` reads.
+probabilities here, and writes the chosen clicks in the format ``--clicks`` reads.
 
 Strategies say what a candidate pixel's ``score`` is (higher: more likely wrong):
 

@@ -66,9 +66,9 @@ def test_search_space_suggests_the_searched_distributions(demo_dir: Path) -> Non
     assert isinstance(epochs, optuna.distributions.IntDistribution) and (epochs.low, epochs.high) == (2, 6)
     assert fixed == {"points/mode": "density"}
     assert build_param_space(s)["data"]["root"] == str(demo_dir)
-    dists, fixed = _suggested(_settings(["run", "--data", str(demo_dir), "--points-range", "1", "3",
+    dists, fixed = _suggested(_settings(["run", "--data", str(demo_dir), "--clicks-per-object-range", "1", "3",
                                          "--epochs-range", "4", "4"]))
-    assert (dists["points/points_per_instance"].low, dists["points/points_per_instance"].high) == (1, 3)
+    assert (dists["points/clicks_per_object"].low, dists["points/clicks_per_object"].high) == (1, 3)
     assert "points/density" not in dists and fixed == {"points/mode": "per_instance", "train/epochs": 4}
 
 
@@ -104,7 +104,7 @@ def test_resume_refuses_flags_it_would_ignore(capsys: pytest.CaptureFixture) -> 
 
 
 def test_settings_round_trip_through_yaml_dict(demo_dir: Path) -> None:
-    s = _settings(["run", "--data", str(demo_dir), "--points-range", "1", "3", "--name", "x"])
+    s = _settings(["run", "--data", str(demo_dir), "--clicks-per-object-range", "1", "3", "--name", "x"])
     assert SearchSettings.from_dict(s.to_dict()) == s
 
 
@@ -144,18 +144,19 @@ def test_run_takes_fixed_values_as_one_value_ranges(demo_dir: Path) -> None:
     dists, fixed = _suggested(s)
     assert dists == {} and fixed == {"train/lr": 1e-3, "train/epochs": 3, "points/mode": "density",
                                      "points/density": 0.05}
-    clicks = _settings(["run", "--data", str(demo_dir), "--points-per-instance", "2", "--lr-range", "1e-4", "1e-2"])
-    assert clicks.space.points_per_instance == (2, 2) and clicks.space.modes == ("per_instance",)
+    clicks = _settings(["run", "--data", str(demo_dir), "--clicks-per-object", "2", "--lr-range", "1e-4", "1e-2"])
+    assert clicks.space.clicks_per_object == (2, 2) and clicks.space.modes == ("per_instance",)
     assert clicks.space.lr == (1e-4, 1e-2)
-    both = _settings(["run", "--data", str(demo_dir), "--points-per-instance", "2", "--density", "0.05"])
-    assert both.space.modes == ("density", "per_instance"), "as --points-range 2 2 with --density-range"
+    both = _settings(["run", "--data", str(demo_dir), "--clicks-per-object", "2", "--density", "0.05"])
+    assert both.space.modes == ("density", "per_instance"), "as --clicks-per-object-range 2 2 with --density-range"
 
 
 @pytest.mark.parametrize("flags, message", [
     (["--lr", "1e-3", "--lr-range", "1e-4", "1e-2"], "--lr 0.001 and --lr-range 0.0001 0.01: give one of them"),
     (["--epochs", "3", "--epochs-range", "1", "4"], "--epochs 3 and --epochs-range 1 4"),
     (["--density", "0.05", "--density-range", "0.01", "0.1"], "--density 0.05 and --density-range 0.01 0.1"),
-    (["--points-per-instance", "2", "--points-range", "1", "3"], "--points-per-instance 2 and --points-range 1 3"),
+    (["--clicks-per-object", "2", "--clicks-per-object-range", "1", "3"],
+     "--clicks-per-object 2 and --clicks-per-object-range 1 3"),
 ])
 def test_a_fixed_value_and_its_range_together_are_refused(demo_dir: Path, flags: list[str], message: str,
                                                           capsys: pytest.CaptureFixture) -> None:

@@ -44,7 +44,7 @@ def test_every_trial_reports_val_f1_every_epoch(search_dir: Path) -> None:
         epochs = r.config["train"]["epochs"]
         assert 2 <= epochs <= 3 and r.history["epoch"].tolist() == list(range(1, epochs + 1))
         assert r.history["val_f1"].between(0, 1).all()
-        assert {"points_per_image", "labelled_fraction", "node_id", "val_miou", "train_f1"} <= set(r.history)
+        assert {"clicks_per_image", "labelled_fraction", "node_id", "val_miou", "train_f1"} <= set(r.history)
         assert 1e-3 <= r.config["train"]["lr"] <= 1e-2
     assert (search_dir / SETTINGS_FILE).is_file()
 

@@ -197,7 +197,7 @@ def test_the_status_of_a_train_folder(tmp_path: Path) -> None:
 
 def test_evaluate_on_the_data_it_was_trained_on_needs_only_data(demo_dir: Path, tmp_path: Path,
                                                                 capsys: pytest.CaptureFixture) -> None:
-    """The model's --test-dir comes with it when --data is the folder it was trained on (its --points likewise)."""
+    """The model's --test-dir comes with it when --data is the folder it was trained on (its --clicks likewise)."""
     import shutil
 
     parts = {}

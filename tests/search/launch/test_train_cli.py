@@ -24,7 +24,7 @@ def test_train_learns_from_points_well_above_chance(demo_dir: Path, tmp_path: Pa
         rows = list(csv.DictReader(f))
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 4]
     for key in ("train_loss", "train_f1", "val_loss", "val_oa", "val_precision", "val_recall", "val_f1",
-                "val_miou", "val_f1_road", "val_f1_car", "points_per_image", "labelled_fraction"):
+                "val_miou", "val_f1_road", "val_f1_car", "clicks_per_image", "labelled_fraction"):
         assert key in rows[0], key
     best = max(float(r["val_f1"]) for r in rows)
     assert best > 0.45, f"6 classes: chance macro F1 is below 0.17, got {best}"
@@ -137,11 +137,11 @@ def test_a_density_that_leaves_an_image_without_points_is_refused(demo_dir: Path
 
 def test_clicks_per_instance_with_class_weights(demo_dir: Path, tmp_path: Path) -> None:
     assert main(["train", "--data", str(demo_dir), "--backbone", "tiny", "--tile-size", "32", "--epochs", "1",
-                 "--points-per-instance", "1", "--class-weights", "--crops-per-epoch", "16",
+                 "--clicks-per-object", "1", "--class-weights", "--crops-per-epoch", "16",
                  "--out", str(tmp_path)]) == 0
     with (tmp_path / "metrics.csv").open() as f:
         row = next(csv.DictReader(f))
     # one click per building, tree and car, one per background region: tens per 64-px scene, not thousands
-    assert 5 <= float(row["points_per_image"]) <= 200 and float(row["labelled_fraction"]) < 0.05
+    assert 5 <= float(row["clicks_per_image"]) <= 200 and float(row["labelled_fraction"]) < 0.05
     state = load_checkpoint(tmp_path / "last.pt")
     assert state["config"]["points"]["mode"] == "per_instance" and state["config"]["points"]["class_weights"]

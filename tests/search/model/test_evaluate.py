@@ -70,7 +70,7 @@ def test_a_split_naming_images_the_folder_lacks_is_refused(demo_dir: Path, tmp_p
 
 def test_test_images_with_only_clicks_are_scored_on_them_with_points(demo_dir: Path, tmp_path: Path,
                                                                      capsys: pytest.CaptureFixture) -> None:
-    """`evaluate --points`: the test images have no dense mask, only the user's clicks (a CSV, as `train --points`
+    """`evaluate --clicks`: the test images have no dense mask, only the user's clicks (a CSV, as `train --clicks`
     takes); a model that always says road scores the share of road among those clicks."""
     import shutil
 
@@ -91,11 +91,11 @@ def test_test_images_with_only_clicks_are_scored_on_them_with_points(demo_dir: P
     (tmp_path / "clicks.csv").write_text("\n".join(rows) + "\n")
     assert main(["evaluate", str(model), "--data", str(data)]) == 2
     assert "image has no mask" in capsys.readouterr().err, "without the clicks: nothing says what is there"
-    assert main(["evaluate", str(model), "--data", str(data), "--points", str(tmp_path / "clicks.csv"),
+    assert main(["evaluate", str(model), "--data", str(data), "--clicks", str(tmp_path / "clicks.csv"),
                  "--output", "json"]) == 0
     scores = json.loads(capsys.readouterr().out)
     assert scores["test_images"] == 2 and "test_f1" not in scores, "no dense mask: scored on the clicks only"
-    assert scores["test_points_oa"] == pytest.approx(np.mean(np.array(labels) == 0))
-    assert scores["test_points_recall_road"] == pytest.approx(1.0)
-    assert main(["evaluate", str(model), "--data", str(data), "--points", str(tmp_path / "clicks.csv")]) == 0
+    assert scores["test_clicks_oa"] == pytest.approx(np.mean(np.array(labels) == 0))
+    assert scores["test_clicks_recall_road"] == pytest.approx(1.0)
+    assert main(["evaluate", str(model), "--data", str(data), "--clicks", str(tmp_path / "clicks.csv")]) == 0
     assert capsys.readouterr().out.startswith("test: 2 image(s) (on the clicks)  oa ")

@@ -189,7 +189,7 @@ def test_same_seed_same_file_and_the_radius_holds_from_old_and_new_clicks(demo: 
     for name, seed in (("a", 0), ("b", 0), ("c", 1)):
         files.append(tmp_path / f"{name}.csv")
         assert main(["suggest", str(model), "--data", str(root), "--clicks-per-image", "6", "--out", str(files[-1]),
-                     "--points", str(old), "--radius", "4", "--strategy", "margin", "--seed", str(seed)]) == 0
+                     "--clicks", str(old), "--radius", "4", "--strategy", "margin", "--seed", str(seed)]) == 0
     assert files[0].read_bytes() == files[1].read_bytes()
     rows = _rows(files[0])
     for stem in train:
@@ -218,7 +218,7 @@ def test_bad_settings_are_refused_with_what_to_do(demo: tuple, tmp_path: Path, c
 
 
 def test_a_round_on_the_answered_clicks_learns_them_and_nothing_else(demo: tuple, tmp_path: Path) -> None:
-    """Masks wrong everywhere but at the suggested pixels: training with --points sees the true labels there only."""
+    """Masks wrong everywhere but at the suggested pixels: training with --clicks sees the true labels there only."""
     from trainable.config import PointConfig, TrialConfig
     from trainable.inputs import training_ids
     from trainable.labels.clicks import ClickSource
@@ -237,8 +237,8 @@ def test_a_round_on_the_answered_clicks_learns_them_and_nothing_else(demo: tuple
         for _, y, x in [a for a in at if a[0] == f.stem]:
             wrong[y, x] = mask[y, x]
         Image.fromarray(wrong).save(f)
-    data = build_index(DataConfig(root=str(root), format="demo", tile_size=32, points=str(out)))
-    cfg = TrialConfig(data=DataConfig(root=str(root), format="demo", tile_size=32, points=str(out)),
+    data = build_index(DataConfig(root=str(root), format="demo", tile_size=32, clicks=str(out)))
+    cfg = TrialConfig(data=DataConfig(root=str(root), format="demo", tile_size=32, clicks=str(out)),
                       points=PointConfig(density=1.0))
     ids = training_ids(data)
     clicks = ClickSource(data, cfg, ids)
@@ -250,10 +250,10 @@ def test_a_round_on_the_answered_clicks_learns_them_and_nothing_else(demo: tuple
         for flat, label in zip(p.index.tolist(), p.label.tolist(), strict=True):
             learned[(data.entries[i].stem, *divmod(flat, p.width))] = label
     assert learned == expected, "the training labels are the answered clicks, not the (wrong) dense masks"
-    assert main(["train", "--data", str(root), "--points", str(out), "--epochs", "1", "--crops-per-epoch", "8",
+    assert main(["train", "--data", str(root), "--clicks", str(out), "--epochs", "1", "--crops-per-epoch", "8",
                  "--tile-size", "32", "--out", str(tmp_path / "run")]) == 0
     metrics = _rows(tmp_path / "run" / "metrics.csv")
-    assert float(metrics[0]["points_per_image"]) == pytest.approx(4.0)
+    assert float(metrics[0]["clicks_per_image"]) == pytest.approx(4.0)
 
 
 # --- a 4-band GeoTIFF ---------------------------------------------------------------------------------------------

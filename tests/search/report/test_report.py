@@ -27,7 +27,7 @@ CLASSES = ("road", "building", "water")
 
 def _config(lr: float, density: float | None = None, per_instance: int | None = None, epochs: int = 3) -> dict:
     points = (PointConfig(mode="density", density=density) if per_instance is None
-              else PointConfig(mode="per_instance", points_per_instance=per_instance, background_share=0.2))
+              else PointConfig(mode="per_instance", clicks_per_object=per_instance, background_share=0.2))
     return TrialConfig(data=DataConfig(root="/nowhere", format="demo", tile_size=32), points=points,
                        model=ModelConfig(backbone="tiny", weights="none"),
                        train=TrainConfig(lr=lr, epochs=epochs)).to_dict()
@@ -36,7 +36,7 @@ def _config(lr: float, density: float | None = None, per_instance: int | None = 
 def _history(f1s: list[float], clicks: float) -> pd.DataFrame:
     rows = []
     for epoch, f1 in enumerate(f1s, start=1):
-        row = {"epoch": epoch, "val_f1": f1, "val_miou": f1 / 2, "val_oa": f1 + 0.1, "points_per_image": clicks,
+        row = {"epoch": epoch, "val_f1": f1, "val_miou": f1 / 2, "val_oa": f1 + 0.1, "clicks_per_image": clicks,
                "annotation_hours": clicks / 1000, "time_total_s": 2.0 * epoch}
         for k, name in enumerate(CLASSES):
             row[f"val_f1_{name}"] = f1 + 0.1 * (k - 1) if name != "water" else math.nan  # water: absent
@@ -76,7 +76,7 @@ def test_the_table_keeps_one_row_per_trial_best_first_with_status_marks(records:
     cols = data["columns"]
     assert cols[:3] == ["trial_id", "status", "lr"] and "best_val_f1" in cols and "error" in cols
     # empty for every trial (no per-object clicks, no reference) or the same for all (mode): left out
-    assert not {"points_per_instance", "background_share", "f1_vs_full", "mode", "class_weights"} & set(cols)
+    assert not {"clicks_per_object", "background_share", "f1_vs_full", "mode", "class_weights"} & set(cols)
     best = data["rows"][0]["cells"]
     assert best["best_val_f1"] == pytest.approx(0.8) and best["best_epoch"] == 2 and best["last_val_f1"] == 0.7
     failed = data["rows"][-1]
@@ -91,7 +91,7 @@ def test_curves_scatter_and_frontier_from_the_table(records: list[TrialRecord]) 
     assert curves[0]["value"] == [0.5, 0.8, 0.7]
     df = trials_table(records)
     panels = {p["param"]: p for p in report.scatter_panels(df, "val_f1")}
-    assert set(panels) == {"lr", "density", "points_per_image"}, "per-object clicks and shares were not searched"
+    assert set(panels) == {"lr", "density", "clicks_per_image"}, "per-object clicks and shares were not searched"
     lr = panels["lr"]
     assert lr["log"] and set(lr["series"]) == {"finished", "stopped early", "running", "diverged"}
     assert lr["series"]["finished"] == {"x": [3e-3], "y": [0.8], "trial_id": ["t_best"]}
@@ -130,7 +130,7 @@ def test_summary_counts_trials_and_names_the_best(records: list[TrialRecord]) ->
     assert summary["ended"] == 4 and summary["planned"] == 8 and summary["by_status"]["running"] == 1
     best = summary["best"]
     assert best["trial_id"] == "t_best" and best["epoch"] == 2 and best["score"] == pytest.approx(0.8)
-    assert "density 0.05" in best["settings"] and best["points_per_image"] == 200.0
+    assert "density 0.05" in best["settings"] and best["clicks_per_image"] == 200.0
 
 
 def _rows_of(page: str) -> list[str]:

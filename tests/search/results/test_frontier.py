@@ -29,7 +29,7 @@ NAN = math.nan
 
 
 def _table() -> pd.DataFrame:
-    """A hand-made trials table: score ``best_val_f1`` up, ``points_per_image`` down."""
+    """A hand-made trials table: score ``best_val_f1`` up, ``clicks_per_image`` down."""
     rows = [  # trial, status, clicks/image, F1
         ("a", "finished", 10.0, 0.50),   # cheapest: on the front
         ("b", "finished", 20.0, 0.70),   # on the front
@@ -43,14 +43,14 @@ def _table() -> pd.DataFrame:
         ("j", "finished", 200.0, 0.90),  # the best: on the front
         ("k", "finished", NAN, 0.95),    # no cost (never ran an epoch that reported it): left out
     ]
-    return pd.DataFrame([{"trial_id": t, "status": s, "points_per_image": c, "best_val_f1": f, "lr": 1e-3,
+    return pd.DataFrame([{"trial_id": t, "status": s, "clicks_per_image": c, "best_val_f1": f, "lr": 1e-3,
                           "mode": "density", "density": c / 1000, "epochs": 2} for t, s, c, f in rows])
 
 
 def test_the_pareto_front_of_a_hand_made_table_is_exactly_the_non_dominated_trials() -> None:
     front = pareto_front(_table(), "best_val_f1")
     assert list(front.trial_id) == ["a", "b", "e", "f", "j"]
-    assert list(front.points_per_image) == sorted(front.points_per_image), "cheapest first"
+    assert list(front.clicks_per_image) == sorted(front.clicks_per_image), "cheapest first"
 
 
 def test_the_fewest_clicks_that_reach_a_share_of_the_best() -> None:
@@ -58,7 +58,7 @@ def test_the_fewest_clicks_that_reach_a_share_of_the_best() -> None:
     point = target_point(df, "best_val_f1", 0.95)  # best 0.90 -> 0.855: only j reaches it
     assert point.row.trial_id == "j" and point.reference == pytest.approx(0.90)
     point = target_point(df, "best_val_f1", 0.85)  # 0.765: e and f (50 clicks) and g; e first (stable, equal)
-    assert point.row.trial_id in ("e", "f") and point.row.points_per_image == 50
+    assert point.row.trial_id in ("e", "f") and point.row.clicks_per_image == 50
     point = target_point(df, "best_val_f1", 0.75)  # 0.675: b at 20 clicks
     assert point.row.trial_id == "b"
     assert "20" in point.describe("best_val_f1") and "trial b" in point.describe("best_val_f1")
@@ -83,7 +83,7 @@ def test_render_frontier_in_every_format_names_the_front_and_the_point() -> None
 
 
 def test_the_reference_is_the_best_trials_settings_on_dense_masks() -> None:
-    best = TrialConfig().replace(points={"mode": "per_instance", "points_per_instance": 3, "background_share": 0.8,
+    best = TrialConfig().replace(points={"mode": "per_instance", "clicks_per_object": 3, "background_share": 0.8,
                                          "class_weights": True, "clicks_up_to": 5, "seed": 7},
                                  train={"lr": 3e-3, "epochs": 5, "seed": 11})
     ref = reference_config(best.to_dict())
@@ -98,9 +98,9 @@ def test_frontier_settings_refuse_asha_and_a_share_without_clicks_per_object() -
     _, run = build_parser()
     with pytest.raises(ConfigError, match="asha"):
         search_settings_from_args(run.parse_args(["--data", "x", "--frontier", "--scheduler", "asha"]))
-    with pytest.raises(ConfigError, match="--points-range"):
+    with pytest.raises(ConfigError, match="--clicks-per-object-range"):
         search_settings_from_args(run.parse_args(["--data", "x", "--background-share-range", "0.2", "0.9"]))
-    both = search_settings_from_args(run.parse_args(["--data", "x", "--frontier", "--points-range", "1", "3",
+    both = search_settings_from_args(run.parse_args(["--data", "x", "--frontier", "--clicks-per-object-range", "1", "3",
                                                      "--density-range", "1e-3", "1e-2", "--reference", "full"]))
     assert both.space.modes == ("density", "per_instance") and both.frontier and both.reference == "full"
     assert SearchSettings.from_dict(both.to_dict()) == both, "the settings saved for --resume round-trip"
@@ -117,7 +117,8 @@ def test_a_frontier_search_with_a_reference_end_to_end(ray_local, demo_dir: Path
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
         code = main(["run", "--data", str(demo_dir), *FAST, "--frontier", "--trials", "6", "--epochs-range", "1", "1",
-                     "--lr-range", "3e-3", "1e-2", "--density-range", "0.005", "0.05", "--points-range", "1", "2",
+                     "--lr-range", "3e-3", "1e-2", "--density-range", "0.005", "0.05",
+                     "--clicks-per-object-range", "1", "2",
                      "--background-share-range", "0.3", "0.8", "--reference", "full", "--storage", str(tmp_path),
                      "--name", "front"])
     out = printed.getvalue()
@@ -148,7 +149,7 @@ def test_a_frontier_search_with_a_reference_end_to_end(ray_local, demo_dir: Path
             e = index.entries[i]
             mask = LabelSource(e.files, index.classes, 1.0).array()
             ids = LabelSource(e.files, index.classes, 1.0, "instance").array()
-            sparse = instance_points(np.asarray(mask), np.asarray(ids), points.points_per_instance,
+            sparse = instance_points(np.asarray(mask), np.asarray(ids), points.clicks_per_object,
                                      points.background_share, points.min_region_pixels, annotator_seed(points, e.stem))
             counts.append(int((sparse != 255).sum()))
-        assert r.history["points_per_image"].iloc[-1] == pytest.approx(np.mean(counts)), r.trial_id
+        assert r.history["clicks_per_image"].iloc[-1] == pytest.approx(np.mean(counts)), r.trial_id

@@ -54,7 +54,7 @@ def scripted_trial(config: dict) -> None:
                 p.add_(0.05 * torch.randn_like(p))  # every epoch's weights differ
         metrics = {"epoch": epoch, "val_f1": f1, "val_miou": f1 / 2, "val_oa": f1 + 0.1, "val_loss": 1 - f1,
                    "val_precision": f1, "val_recall": f1, "train_loss": 1.0 / epoch, "train_f1": f1, "train_oa": f1,
-                   "train_precision": f1, "train_recall": f1, "points_per_image": 42.0}
+                   "train_precision": f1, "train_recall": f1, "clicks_per_image": 42.0}
         with tempfile.TemporaryDirectory() as d:
             save_checkpoint(d, {"model": model.state_dict(), "optimizer": {}, "epoch": epoch,
                                 "config": cfg.to_dict(), "classes": classes.to_dict(), "metrics": metrics})
@@ -89,7 +89,7 @@ def test_results_in_every_format_list_every_trial_with_its_best_f1(experiment: P
     assert [r["last_val_f1"] for r in rows] == [0.9, 0.5, 0.6]
     failed = rows[0]
     assert "training diverged: loss became nan at epoch 2 with lr=0.0001" in failed["error"]
-    assert {"trial_id", "status", "lr", "density", "points_per_image", "epochs", "epochs_run", "best_val_f1",
+    assert {"trial_id", "status", "lr", "density", "clicks_per_image", "epochs", "epochs_run", "best_val_f1",
             "best_epoch", "last_val_f1", "error"} <= set(failed)
     assert main(["results", str(experiment), "--format", "csv"]) == 0
     table = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))

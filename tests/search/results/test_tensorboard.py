@@ -54,7 +54,7 @@ def fake_trial(trial_id: str, epochs: int = 3, last_result: dict | None = None) 
 def epoch_result(epoch: int) -> dict:
     f1 = 0.5 + epoch / 100
     return {"epoch": epoch, "val_f1": f1, "best_val_f1": f1, "val_miou": f1 - 0.1, "train_loss": 1.0 / epoch,
-            "points_per_image": 120.0, "annotation_hours": float("nan"), "epoch_time_s": 3.0, "node_id": "abc",
+            "clicks_per_image": 120.0, "annotation_hours": float("nan"), "epoch_time_s": 3.0, "node_id": "abc",
             "node_ip": "127.0.0.1", "training_iteration": epoch, "time_total_s": 3.0 * epoch, "done": False,
             "trial_start_time": 1.7e9, "best_epoch": epoch}
 
@@ -76,7 +76,7 @@ def test_every_epoch_is_a_scalar_and_every_trial_an_hparams_session(tmp_path: Pa
     found = scalars(events)
     assert found["val/f1"] == [(1, pytest.approx(0.51)), (2, pytest.approx(0.52)), (3, pytest.approx(0.53))]
     assert [step for step, _ in found["train/loss"]] == [1, 2, 3]
-    assert [step for step, _ in found["best/val_f1"]] == [1, 2, 3] and "trial/points_per_image" in found
+    assert [step for step, _ in found["best/val_f1"]] == [1, 2, 3] and "trial/clicks_per_image" in found
     # bookkeeping is not plotted; a NaN (no annotation-time estimate) is left out
     assert not {"trial/epoch", "trial/training_iteration", "trial/time_total_s", "trial/trial_start_time",
                 "trial/done", "trial/annotation_hours"} & set(found)
@@ -85,7 +85,7 @@ def test_every_epoch_is_a_scalar_and_every_trial_an_hparams_session(tmp_path: Pa
     hparams = start.session_start_info.hparams
     assert hparams["lr"].number_value == pytest.approx(2e-3) and hparams["density"].number_value == 0.05
     assert hparams["epochs"].number_value == 3 and hparams["mode"].string_value == "density"
-    assert "points_per_instance" not in hparams, "only the settings of the trial's click mode"
+    assert "clicks_per_object" not in hparams, "only the settings of the trial's click mode"
     (end,) = hparams_data(events, "_hparams_/session_end_info")
     assert end.session_end_info.status == 1  # STATUS_SUCCESS
     (end,) = hparams_data(read_events(tmp_path / "exp" / "tensorboard" / "bad00002"), "_hparams_/session_end_info")

@@ -67,7 +67,7 @@ def test_a_jpeg_mask_is_named_with_why_not_reported_missing(tmp_path: Path) -> N
     ((), ("a.png", "b.png"), "images has no image files (.png, .jpg, .jpeg, .tif, .tiff) but semantic/ has 2 "
                              "mask(s): put each mask's image in images/"),
     (("a.png", "b.png"), (), "semantic has no mask files (.png, .tif, .tiff, .bmp) but images/ has 2 image(s): put "
-                             "each image's dense mask in semantic/, with the same file name, or give --points FILE"),
+                             "each image's dense mask in semantic/, with the same file name, or give --clicks FILE"),
     ((), (), "has no images/ and semantic/ files"),
 ])
 def test_an_empty_images_or_semantic_folder_is_one_problem(tmp_path: Path, images: tuple[str, ...],

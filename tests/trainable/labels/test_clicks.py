@@ -27,14 +27,14 @@ def _direct(index, i: int, points: PointConfig) -> np.ndarray:
     if points.mode == "density":
         return density_points(np.asarray(mask), points.density, seed)
     ids = LabelSource(e.files, index.classes, 1.0, "instance").array()
-    return instance_points(np.asarray(mask), np.asarray(ids), points.points_per_instance, points.background_share,
+    return instance_points(np.asarray(mask), np.asarray(ids), points.clicks_per_object, points.background_share,
                            points.min_region_pixels, seed)
 
 
 @pytest.mark.parametrize("points", [
     PointConfig(density=0.02, order_up_to=0.05),
-    PointConfig(mode="per_instance", points_per_instance=2, clicks_up_to=3),
-    PointConfig(mode="per_instance", points_per_instance=1, background_share=0.3, clicks_up_to=3, share_up_to=0.8),
+    PointConfig(mode="per_instance", clicks_per_object=2, clicks_up_to=3),
+    PointConfig(mode="per_instance", clicks_per_object=1, background_share=0.3, clicks_up_to=3, share_up_to=0.8),
 ])
 def test_cached_clicks_are_the_directly_simulated_ones(demo_dir: Path, cache: NodeCache, points: PointConfig) -> None:
     """What each node caches covers the whole searched range; every setting in it selects the clicks it would have
@@ -87,7 +87,7 @@ def test_the_driver_caches_up_to_the_top_of_the_searched_range(demo_dir: Path) -
     from search.launch.settings import SearchSettings, SearchSpace
 
     for space, expected in (({"density": (1e-3, 0.1)}, {"order_up_to": 0.1}),
-                            ({"points_per_instance": (1, 3)}, {"clicks_up_to": 3})):
+                            ({"clicks_per_object": (1, 3)}, {"clicks_up_to": 3})):
         settings = SearchSettings(base=TrialConfig(data=index_cfg(demo_dir)), space=SearchSpace(**space))
         prepared = preflight(settings, build_index(settings.base.data))
         assert {k: getattr(prepared.base.points, k) for k in expected} == expected

@@ -118,7 +118,7 @@ def test_regions_stand_in_without_instance_masks() -> None:
     mask = np.zeros((30, 30), np.uint8)
     mask[:, 15:] = 1
     mask[2:4, 2:4] = 2  # a 4-px speck: below min_region_pixels, no click
-    cfg = PointConfig(mode="per_instance", points_per_instance=1)
+    cfg = PointConfig(mode="per_instance", clicks_per_object=1)
     pts = simulate_points(mask, None, cfg, "img0")
     assert sorted(pts[pts != IGNORE_INDEX].tolist()) == [0, 1]
 
@@ -175,7 +175,7 @@ def test_point_stats_and_class_weights() -> None:
     sparse = [np.full((10, 10), IGNORE_INDEX, np.uint8) for _ in dense]
     sparse[0][0, :4] = 0
     stats = point_stats(sparse, dense, num_classes=3)
-    assert stats.points_per_image == 2.0 and stats.labelled_fraction == pytest.approx(4 / 200)
+    assert stats.clicks_per_image == 2.0 and stats.labelled_fraction == pytest.approx(4 / 200)
     assert stats.class_counts == (4, 0, 0) and stats.images_without_points == (1,)
     w = class_weights_from_counts((10, 30, 0))
     assert w[2] == 0 and w[0] / w[1] == pytest.approx(3.0) and w[:2].mean() == pytest.approx(1.0)

@@ -1,4 +1,4 @@
-"""Users' own clicks in the data layer: masks optional, nested selection of their clicks, point validation on
+"""Users' own clicks in the data layer: masks optional, nested selection of their clicks, click validation on
 held-out clicks, metrics that need dense masks refused without them, rank agreement; and an end-to-end search with
 clicks and no dense mask at all."""
 
@@ -68,7 +68,7 @@ def _cfg(data: DataConfig, **points) -> TrialConfig:
 
 def test_clicks_without_masks_index_and_select_nested_shares(demo_dir: Path, tmp_path: Path) -> None:
     root, path = clicks_folder(demo_dir, tmp_path / "d", objects=True)
-    data = DataConfig(root=str(root), tile_size=32, points=str(path))
+    data = DataConfig(root=str(root), tile_size=32, clicks=str(path))
     index = build_index(data)
     assert not index.has_masks and len(index.user_clicks) == len(index.entries) == 12
     train = training_ids(index)
@@ -78,21 +78,21 @@ def test_clicks_without_masks_index_and_select_nested_shares(demo_dir: Path, tmp
     for k in range(len(train)):
         a, b, c = (set(s.points(k).index.tolist()) for s in (low, high, full))
         assert a <= b <= c and len(a) == 6 and len(b) == 12 and len(c) == 24, "shares of 24 clicks, nested"
-    one = ClickSource(index, _cfg(data, mode="per_instance", points_per_instance=1), train)
-    two = ClickSource(index, _cfg(data, mode="per_instance", points_per_instance=2), train)
+    one = ClickSource(index, _cfg(data, mode="per_instance", clicks_per_object=1), train)
+    two = ClickSource(index, _cfg(data, mode="per_instance", clicks_per_object=2), train)
     stem = index.entries[train[0]].stem
     given = index.user_clicks[stem]
     first = {int(given.index[i]) for i in range(0, 24, 3)}  # the first click of each of the 8 objects
     assert set(one.points(0).index.tolist()) == first
     assert first < set(two.points(0).index.tolist()) and two.points(0).count == 16
     stats = full.stats()
-    assert stats.points_per_image == 24 and not stats.images_without_points
+    assert stats.clicks_per_image == 24 and not stats.images_without_points
 
 
 def test_validation_clicks_are_held_out_and_score_every_epoch(demo_dir: Path, tmp_path: Path) -> None:
     """Simulated validation clicks sit on validation images only, N per image, on the mask's labels; the user's
     clicks on validation scenes never reach a training crop."""
-    data = DataConfig(root=str(demo_dir), format="demo", tile_size=32, val_points=10)
+    data = DataConfig(root=str(demo_dir), format="demo", tile_size=32, val_clicks=10)
     index = build_index(data)
     cfg = _cfg(data, density=0.05)
     val = list(index.split.val)
@@ -101,10 +101,10 @@ def test_validation_clicks_are_held_out_and_score_every_epoch(demo_dir: Path, tm
     for p, i in zip(points, val, strict=True):
         mask = _mask(demo_dir, index.entries[i].stem, index.classes)
         np.testing.assert_array_equal(mask.ravel()[p.index], p.label)
-    assert validation_points(index, cfg.replace(data={"val_points": 0}), val) is None
+    assert validation_points(index, cfg.replace(data={"val_clicks": 0}), val) is None
 
     root, path = clicks_folder(demo_dir, tmp_path / "d")
-    users = DataConfig(root=str(root), tile_size=32, points=str(path))
+    users = DataConfig(root=str(root), tile_size=32, clicks=str(path))
     index = build_index(users)
     cfg = _cfg(users, density=1.0)
     inputs = build_inputs(index, cfg)
@@ -119,39 +119,39 @@ def test_validation_clicks_are_held_out_and_score_every_epoch(demo_dir: Path, tm
 
 def test_a_dense_metric_needs_dense_validation_masks(demo_dir: Path, tmp_path: Path) -> None:
     root, path = clicks_folder(demo_dir, tmp_path / "d")
-    index = build_index(DataConfig(root=str(root), tile_size=32, points=str(path)))
-    cfg = TrialConfig(data=DataConfig(root=str(root), points=str(path)))
-    with pytest.raises(ConfigError, match="--metric val_points_f1"):
+    index = build_index(DataConfig(root=str(root), tile_size=32, clicks=str(path)))
+    cfg = TrialConfig(data=DataConfig(root=str(root), clicks=str(path)))
+    with pytest.raises(ConfigError, match="--metric val_clicks_f1"):
         check_metric_for_data(cfg, index)
-    check_metric_for_data(cfg.replace(train={"metric": "val_points_f1"}), index)
+    check_metric_for_data(cfg.replace(train={"metric": "val_clicks_f1"}), index)
     dense = build_index(DataConfig(root=str(demo_dir), format="demo", tile_size=32))
-    with pytest.raises(ConfigError, match="--val-points 0"):
-        check_metric_for_data(TrialConfig().replace(train={"metric": "val_points_f1"}, data={"val_points": 0}), dense)
+    with pytest.raises(ConfigError, match="--val-clicks 0"):
+        check_metric_for_data(TrialConfig().replace(train={"metric": "val_clicks_f1"}, data={"val_clicks": 0}), dense)
 
 
 def test_rank_agreement_of_a_hand_made_table() -> None:
     """Ranks by points 1 2 3 4 5, by dense masks 2 1 3 4 5: Spearman 1 - 6*2/(5*24) = 0.9, Kendall (9-1)/10 = 0.8."""
     scores = pd.DataFrame({"trial_id": list("abcdef"),
-                           "val_points_f1": [0.1, 0.2, 0.3, 0.4, 0.5, np.nan],
+                           "val_clicks_f1": [0.1, 0.2, 0.3, 0.4, 0.5, np.nan],
                            "val_f1": [0.25, 0.2, 0.3, 0.45, 0.6, 0.9]})
     a = rank_agreement(scores)
     assert a["trials"] == 5 and a["spearman"] == pytest.approx(0.9) and a["kendall"] == pytest.approx(0.8)
-    assert a["same_best"] and a["best_by_points"] == "e"
-    scores.loc[3, "val_points_f1"] = 0.55
+    assert a["same_best"] and a["best_by_clicks"] == "e"
+    scores.loc[3, "val_clicks_f1"] = 0.55
     a = rank_agreement(scores)
-    assert not a["same_best"] and (a["best_by_points"], a["best_by_dense"]) == ("d", "e")
-    assert "points pick trial d, dense masks e" in describe_agreement(a)
+    assert not a["same_best"] and (a["best_by_clicks"], a["best_by_dense"]) == ("d", "e")
+    assert "clicks pick trial d, dense masks e" in describe_agreement(a)
     assert rank_agreement(scores.iloc[:2]) is None, "two trials are no ranking"
 
 
 def test_train_reports_dense_and_point_validation_with_an_unlabelled_loss(demo_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
     code = main(["train", "--data", str(demo_dir), "--format", "demo", *FAST, "--epochs", "1", "--density", "0.02",
-                 "--val-points", "20", "--unlabeled-loss", "gated_crf", "--unlabeled-weight", "0.5",
+                 "--val-clicks", "20", "--unlabeled-loss", "gated_crf", "--unlabeled-weight", "0.5",
                  "--out", str(out)])
     assert code == 0
     metrics = pd.read_csv(out / "metrics.csv")
-    for key in ("val_f1", "val_points_f1", "val_points_miou", "val_points_f1_road", "train_loss"):
+    for key in ("val_f1", "val_clicks_f1", "val_clicks_miou", "val_clicks_f1_road", "train_loss"):
         assert key in metrics and np.isfinite(metrics[key]).all(), key
     assert main(["train", "--data", str(demo_dir), "--unlabeled-loss", "entropy", "gated_crf", "--out",
                  str(tmp_path / "x")]) == 2, "one run, one loss"
@@ -162,15 +162,15 @@ def test_a_search_on_clicks_without_any_dense_mask_then_export(ray_local, demo_d
     root, path = clicks_folder(demo_dir, tmp_path / "d", per_image=30)
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
-        code = main(["run", "--data", str(root), "--points", str(path), *FAST, "--cpus-per-trial", "1",
-                     "--metric", "val_points_f1", "--trials", "3", "--epochs-range", "1", "2",
+        code = main(["run", "--data", str(root), "--clicks", str(path), *FAST, "--cpus-per-trial", "1",
+                     "--metric", "val_clicks_f1", "--trials", "3", "--epochs-range", "1", "2",
                      "--density-range", "0.3", "1.0", "--unlabeled-loss", "none", "entropy",
                      "--storage", str(tmp_path / "res"), "--name", "clicks"])
     out = printed.getvalue()
     assert code == 0, out
     records = load_experiment(str(tmp_path / "res" / "clicks"))
     df = trials_table(records)
-    assert df.best_val_points_f1.notna().all() and df.val_f1.isna().all(), "scored on clicks only"
+    assert df.best_val_clicks_f1.notna().all() and df.val_f1.isna().all(), "scored on clicks only"
     assert set(df.unlabeled_loss) <= {"none", "entropy"}
     assert best_scores(records).val_f1.isna().all()
     assert "test score of its model" in out and "(on your clicks)" in out
@@ -185,7 +185,7 @@ def test_a_search_on_clicks_without_any_dense_mask_then_export(ray_local, demo_d
     model = tmp_path / "best.pt"
     assert main(["export", str(tmp_path / "res" / "clicks"), "--out", str(model)]) == 0
     payload = read_export(model)
-    assert payload["metrics"]["val_points_f1"] == pytest.approx(df.best_val_points_f1.iloc[0])
+    assert payload["metrics"]["val_clicks_f1"] == pytest.approx(df.best_val_clicks_f1.iloc[0])
     assert payload["hyperparameters"]["unlabeled_loss"] == df.unlabeled_loss.iloc[0]
     assert isinstance(payload["model"], dict) and all(isinstance(v, torch.Tensor) for v in payload["model"].values())
 

@@ -73,7 +73,7 @@ def test_ref_sizes_follow_resize(tmp_path: Path) -> None:
     assert (ref.height, ref.width, ref.orig_height, ref.orig_width) == (2, 4, 5, 9)  # round(2.5) = 2, as resize_array
 
 
-def test_points_kind(tmp_path: Path) -> None:
+def test_clicks_kind(tmp_path: Path) -> None:
     (tmp_path / "rasters").mkdir()
     Image.fromarray(np.zeros((2, 2), np.uint8)).save(tmp_path / "rasters" / "a.png")
     (tmp_path / "geo").mkdir()
