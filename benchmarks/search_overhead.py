@@ -41,12 +41,13 @@ def run_variant(variant: str, trials: int, concurrent: int, storage: str) -> dic
 
     from search.cli.progress import ProgressPrinter
     from search.launch.run import _run_config, _tune_config
-    from search.launch.settings import DEMO_DEFAULTS, SearchSettings, SearchSpace
+    from search.launch.settings import SearchSettings, SearchSpace
     from search.launch.space import build_param_space
     from trainable.config import TrialConfig
+    from trainable.defaults import profile
 
-    space = SearchSpace(lr=DEMO_DEFAULTS["lr_range"], density=DEMO_DEFAULTS["density_range"],
-                        epochs=DEMO_DEFAULTS["epochs_range"])
+    demo = profile(demo=True)
+    space = SearchSpace(lr=demo["lr_range"], density=demo["density_range"], epochs=demo["epochs_range"])
     settings = SearchSettings(base=TrialConfig(), space=space, trials=trials, max_concurrent=concurrent,
                               storage=storage, name=f"overhead-{variant}-{time.time_ns()}")
     tune_config = _tune_config(settings, concurrent)

@@ -11,6 +11,8 @@ import dataclasses
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
+from trainable.defaults import default
+
 IGNORE_INDEX = 255  # label of unlabelled / ignored pixels everywhere (sparse point masks, ignore colours)
 
 Backbone = Literal["resnet50", "resnet101", "mobilenet_v3_large", "tiny"]
@@ -29,8 +31,10 @@ UNLABELED_LOSSES: tuple[str, ...] = ("none", "gated_crf", "affinity", "entropy")
 # still load
 FORMER_KEYS = {("data", "points"): "clicks", ("data", "val_points"): "val_clicks",
                ("points", "points_per_instance"): "clicks_per_object"}
-# metric and column names before 0.2 -> now (results of older experiments, --metric val_clicks_f1)
+# metric and column names before 0.2 -> now (results of older experiments, --metric val_points_f1); a prefix maps
+# every name that starts with it (val_points_f1 -> val_clicks_f1)
 FORMER_NAMES = {"points_per_image": "clicks_per_image", "points_per_instance": "clicks_per_object"}
+FORMER_PREFIXES = {"val_points_": "val_clicks_", "test_points_": "test_clicks_", "best_val_points_": "best_val_clicks_"}
 
 
 def saved_data_config(payload: dict[str, Any]) -> dict[str, Any]:
@@ -40,8 +44,8 @@ def saved_data_config(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def current_name(name: str) -> str:
-    """A metric or column name as pointtune spells it now (``val_clicks_f1`` -> ``val_clicks_f1``)."""
-    for old, new in (("val_clicks_", "val_clicks_"), ("test_clicks_", "test_clicks_")):
+    """A metric or column name as pointtune spells it now (``val_points_f1`` -> ``val_clicks_f1``)."""
+    for old, new in FORMER_PREFIXES.items():
         if name.startswith(old):
             return new + name[len(old):]
     return FORMER_NAMES.get(name, name)
@@ -87,23 +91,23 @@ class DataConfig:
     """
 
     root: str = ""
-    format: str | None = None
-    classes_file: str | None = None
-    tile_size: int = 256
-    resize: float = 1.0
-    flips: bool = True
-    rotations: bool = True
-    val_fraction: float = 0.2
-    test_fraction: float = 0.1
-    split: str = "auto"
-    split_seed: int = 0
-    val_dir: str | None = None
-    test_dir: str | None = None
-    crops_per_epoch: int = 0
-    bands: tuple[int, ...] = ()
-    clicks: str | None = None
-    val_clicks: int = 100
-    normalize: str = "auto"
+    format: str | None = default("format")
+    classes_file: str | None = default("classes")
+    tile_size: int = default("tile_size")
+    resize: float = default("resize")
+    flips: bool = default("flips")
+    rotations: bool = default("rotations")
+    val_fraction: float = default("val_fraction")
+    test_fraction: float = default("test_fraction")
+    split: str = default("split")
+    split_seed: int = default("split_seed")
+    val_dir: str | None = default("val_dir")
+    test_dir: str | None = default("test_dir")
+    crops_per_epoch: int = default("crops_per_epoch")
+    bands: tuple[int, ...] = default("bands")
+    clicks: str | None = default("clicks")
+    val_clicks: int = default("val_clicks")
+    normalize: str = default("normalize")
     mean: tuple[float, ...] = ()
     std: tuple[float, ...] = ()
 
@@ -150,16 +154,16 @@ class PointConfig:
     """
 
     mode: PointMode = "density"
-    density: float = 0.01
-    clicks_per_object: int = 1
-    background_share: float | None = None
+    density: float = default("density")
+    clicks_per_object: int = default("clicks_per_object")
+    background_share: float | None = default("background_share")
     min_region_pixels: int = 16
-    class_weights: bool = False
-    seed: int = 0
+    class_weights: bool = default("class_weights")
+    seed: int = default("seed")
     order_up_to: float = 0.0
     clicks_up_to: int = 0
     share_up_to: float | None = None
-    seconds_per_click: float = 1.75
+    seconds_per_click: float = default("seconds_per_click")
 
     def validate(self) -> None:
         if self.mode not in ("density", "per_instance"):
@@ -190,10 +194,10 @@ class ModelConfig:
             a sentence), filled in once by the driver; empty before.
     """
 
-    backbone: Backbone = "resnet50"
+    backbone: Backbone = default("backbone")
     in_channels: int = 3
-    weights: str = "auto"
-    allow_random_init: bool = False
+    weights: str = default("weights")
+    allow_random_init: bool = default("allow_random_init")
     weights_source: str = ""
     weights_sha256: str = ""
     weights_note: str = ""
@@ -230,21 +234,21 @@ class TrainConfig:
         unlabeled_weight: its weight.
     """
 
-    lr: float = 1e-4
-    epochs: int = 10
-    lr_schedule: LrSchedule = "poly"
-    poly_power: float = 0.9
-    warmup_epochs: float = 0.0
-    batch_size: int = 8
+    lr: float = default("lr")
+    epochs: int = default("epochs")
+    lr_schedule: LrSchedule = default("lr_schedule")
+    poly_power: float = default("poly_power")
+    warmup_epochs: float = default("warmup_epochs")
+    batch_size: int = default("batch_size")
     weight_decay: float = 0.0
-    bn_recalibration_batches: int = 8
-    seed: int = 0
-    device: str = "auto"
+    bn_recalibration_batches: int = default("bn_recalibration_batches")
+    seed: int = default("seed")
+    device: str = default("device")
     num_threads: int = 0
-    metric: str = "val_f1"
+    metric: str = default("metric")
     resume_every: int = 1
-    unlabeled_loss: str = "none"
-    unlabeled_weight: float = 0.1
+    unlabeled_loss: str = default("unlabeled_loss")
+    unlabeled_weight: float = default("unlabeled_weight")
 
     def validate(self) -> None:
         if not 0.0 < self.lr < 1.0:
@@ -305,6 +309,8 @@ class TrialConfig:
             section_type = {"data": DataConfig, "points": PointConfig, "model": ModelConfig,
                             "train": TrainConfig}[f.name]
             values = {FORMER_KEYS.get((f.name, k), k): v for k, v in d.get(f.name, {}).items()}
+            if f.name == "train" and isinstance(values.get("metric"), str):  # a config of 0.1 ranked by val_points_f1
+                values["metric"] = current_name(values["metric"])
             known = {sf.name for sf in fields(section_type)}
             unknown = set(values) - known
             if unknown:

@@ -15,43 +15,24 @@ from typing import Any, Literal
 
 from trainable.config import ConfigError, DataConfig, ModelConfig, PointConfig, TrainConfig, TrialConfig
 from trainable.data.storage import is_uri
+from trainable.defaults import RESUME_EVERY, RESUME_EVERY_URI, default, profile
 
 log = logging.getLogger(__name__)
-
-# Defaults for real data, and the smaller ones used when no --data is given (built-in demo scenes on a CPU).
-DEFAULTS: dict[str, Any] = {
-    "tile_size": 256, "batch_size": 8, "backbone": "resnet50", "weights": "auto", "epochs": 10,
-    "crops_per_epoch": 0, "trials": 16, "epochs_range": (2, 12), "lr_range": (1e-5, 1e-2),
-    "density_range": (1e-4, 1e-1), "lr": 1e-4, "density": 0.01,
-    "split": "auto", "split_seed": 0, "val_fraction": 0.2, "test_fraction": 0.1,
-    "lr_schedule": "poly", "poly_power": 0.9, "warmup_epochs": 0.0, "metric": "val_f1",
-    "sampler": "tpe", "grace_period": 1, "reduction_factor": 3, "seconds_per_click": 1.75,
-    "val_clicks": 100, "unlabeled_weight": 0.1,
-}
-# With the user's own clicks (--clicks) a density is the share of their clicks kept: all of them by default.
-USER_POINTS_DEFAULTS: dict[str, Any] = {"density": 1.0, "density_range": (0.05, 1.0)}
-# The demo trains the small stand-in CNN: a DeepLabV3 from random init does not learn in a CPU-minute (measured on
-# the demo scenes, 3 epochs x 24 steps: MobileNetV3 val F1 0.19-0.21, ResNet-50 0.15; the small CNN 0.5-0.6).
-DEMO_DEFAULTS: dict[str, Any] = {
-    **DEFAULTS, "tile_size": 64, "backbone": "tiny", "weights": "none", "epochs": 3,
-    "crops_per_epoch": 96, "trials": 6, "epochs_range": (1, 4), "lr_range": (1e-4, 3e-2),
-    "density_range": (1e-3, 1e-1),
-}
 
 
 @dataclass(frozen=True)
 class SearchSpace:
     """Ranges searched by Optuna (inclusive bounds)."""
 
-    lr: tuple[float, float] = (1e-5, 1e-2)
-    density: tuple[float, float] = (1e-4, 1e-1)
-    clicks_per_object: tuple[int, int] | None = None  # set: search clicks per instance (instead of density)
-    epochs: tuple[int, int] = (2, 12)
-    both_modes: bool = False  # search the click mode too (density or clicks per object): a categorical choice
-    background_share: tuple[float, float] | None = None  # clicks per object: share of clicks on background
-    class_weights: bool = False  # search whether the loss weights classes by inverse point frequency
-    unlabeled_losses: tuple[str, ...] = ()  # several: the loss on unlabelled pixels is a categorical choice
-    unlabeled_weight: tuple[float, float] | None = None  # log-uniform weight of that loss
+    lr: tuple[float, float] = default("lr_range")
+    density: tuple[float, float] = default("density_range")
+    clicks_per_object: tuple[int, int] | None = default("clicks_per_object_range")  # set: searched instead of a density
+    epochs: tuple[int, int] = default("epochs_range")
+    both_modes: bool = default("click_mode")  # the click mode is a searched choice
+    background_share: tuple[float, float] | None = default("background_share_range")  # share of clicks on background
+    class_weights: bool = default("search_class_weights")  # searched: class weights on or off
+    unlabeled_losses: tuple[str, ...] = default("unlabeled_losses")  # several: a searched choice
+    unlabeled_weight: tuple[float, float] | None = default("unlabeled_weight_range")  # searched weight of that loss
 
     @property
     def modes(self) -> tuple[str, ...]:
@@ -92,26 +73,26 @@ class SearchSettings:
 
     base: TrialConfig
     space: SearchSpace = field(default_factory=SearchSpace)
-    trials: int = 16
-    max_concurrent: int = 0  # 0: as many as the resources allow
-    cpus_per_trial: float = 1.0
-    gpus_per_trial: float | Literal["auto"] = "auto"  # auto: one where Ray has GPUs, else none (resolve_gpus)
-    scheduler: Literal["none", "asha"] = "none"
-    grace_period: int = 1
-    reduction_factor: int = 3
-    asha_search_epochs: bool = False
-    sampler: Literal["tpe", "random"] = "tpe"
-    storage: str = "pointtune-results"
-    name: str = ""
-    address: str | None = None
+    trials: int = default("trials")
+    max_concurrent: int = default("max_concurrent")  # 0: as many as the resources allow
+    cpus_per_trial: float = default("cpus_per_trial")
+    gpus_per_trial: float | Literal["auto"] = default("gpus_per_trial")  # auto: see resolve_gpus
+    scheduler: Literal["none", "asha"] = default("scheduler")
+    grace_period: int = default("grace_period")
+    reduction_factor: int = default("reduction_factor")
+    asha_search_epochs: bool = default("asha_search_epochs")
+    sampler: Literal["tpe", "random"] = default("sampler")
+    storage: str = default("storage")
+    name: str = default("name")
+    address: str | None = default("address")
     resume: bool = False
-    seed: int = 0
-    max_failures: int = 2
-    keep_checkpoints: int = 1
+    seed: int = default("seed")
+    max_failures: int = default("max_failures")
+    keep_checkpoints: int = default("keep_checkpoints")
     retry_failed: bool = False
     trials_given: bool = False  # --trials was on the command line (with --resume it raises the budget)
-    frontier: bool = False  # two objectives: the best metric up, clicks per image down (a Pareto front)
-    reference: Literal["none", "full"] = "none"  # after the search, one fully supervised trial to compare with
+    frontier: bool = default("frontier")  # best metric up, clicks per image down
+    reference: Literal["none", "full"] = default("reference")  # full: one fully supervised trial after
 
     def validate(self) -> SearchSettings:
         self.space.validate()
@@ -219,8 +200,73 @@ def default_name() -> str:
 
 
 def pick(args: Any, key: str, defaults: dict[str, Any]) -> Any:
+    """A flag's value, or the run's default where it was not given (``None``)."""
     value = getattr(args, key, None)
     return defaults[key] if value is None else value
+
+
+def run_defaults(args: Any) -> tuple[str, str | None, dict[str, Any]]:
+    """The data folder, its format and the run's defaults (``trainable.defaults.profile``): the demo's with no
+    ``--data`` (the built-in scenes, read as ``--format demo``) or a ``pointtune demo-data`` folder, your clicks' with
+    ``--clicks``."""
+    from trainable.data.demo import ensure_demo_data, is_demo_folder
+
+    data, fmt = args.data, args.format
+    if data is None:
+        data, fmt = str(ensure_demo_data()), fmt or "demo"
+    # a folder written by `pointtune demo-data` takes the demo's settings, and is read as any folder of one's own
+    # (its classes.yaml, which the user may have edited, says what the classes are)
+    defaults = profile(demo=args.data is None or is_demo_folder(data), clicks=bool(getattr(args, "clicks", None)))
+    if args.data is None:
+        log.info("no --data given: using the built-in demo scenes in %s with demo-sized defaults (backbone %s "
+                 "unless --backbone says otherwise; real data defaults to DeepLabV3-%s)", data,
+                 args.backbone or defaults["backbone"], default("backbone").replace("resnet", "ResNet"))
+    return data, fmt, defaults
+
+
+def _data_config(args: Any, root: str, fmt: str | None, defaults: dict[str, Any]) -> DataConfig:
+    from trainable.data.split import SPLIT_CHOICES, split_problem
+
+    split = pick(args, "split", defaults)
+    if problem := split_problem(split):
+        raise ConfigError(problem)
+    return DataConfig(
+        root=absolute(root), format=fmt, classes_file=absolute(args.classes),
+        tile_size=pick(args, "tile_size", defaults), resize=pick(args, "resize", defaults),
+        flips=not args.no_flips, rotations=not args.no_rotations,
+        val_fraction=pick(args, "val_fraction", defaults), test_fraction=pick(args, "test_fraction", defaults),
+        split=split if split in SPLIT_CHOICES else absolute(split), split_seed=pick(args, "split_seed", defaults),
+        val_dir=absolute(args.val_dir), test_dir=absolute(args.test_dir),
+        crops_per_epoch=pick(args, "crops_per_epoch", defaults), bands=tuple(pick(args, "bands", defaults)),
+        normalize=pick(args, "normalize", defaults), clicks=absolute(args.clicks),
+        val_clicks=pick(args, "val_clicks", defaults))
+
+
+def _point_config(args: Any, defaults: dict[str, Any]) -> PointConfig:
+    per_instance = getattr(args, "clicks_per_object", None) or getattr(args, "clicks_per_object_range", None)
+    return PointConfig(mode="per_instance" if per_instance else "density", density=pick(args, "density", defaults),
+                       clicks_per_object=pick(args, "clicks_per_object", defaults),
+                       background_share=pick(args, "background_share", defaults), class_weights=args.class_weights,
+                       seed=pick(args, "seed", defaults),
+                       seconds_per_click=pick(args, "seconds_per_click", defaults))
+
+
+def _model_config(args: Any, defaults: dict[str, Any]) -> ModelConfig:
+    weights = pick(args, "weights", defaults)
+    if weights not in ("none", "auto", "imagenet", "coco"):
+        weights = absolute(weights)
+    return ModelConfig(backbone=pick(args, "backbone", defaults), weights=weights,
+                       allow_random_init=args.allow_random_init)
+
+
+def _train_config(args: Any, defaults: dict[str, Any]) -> TrainConfig:
+    losses = args.unlabeled_loss or [defaults["unlabeled_loss"]]
+    if len(losses) > 1 and getattr(args, "command", None) == "train":
+        raise ConfigError(f"--unlabeled-loss {' '.join(losses)}: one run trains with one loss; give one (a search, "
+                          "`pointtune run`, chooses among several)")
+    names = ("lr", "epochs", "batch_size", "seed", "device", "bn_recalibration_batches", "lr_schedule", "poly_power",
+             "warmup_epochs", "metric", "unlabeled_weight")
+    return TrainConfig(**{name: pick(args, name, defaults) for name in names}, unlabeled_loss=losses[0])
 
 
 def trial_config_from_args(args: Any, validate: bool = True) -> tuple[TrialConfig, dict[str, Any]]:
@@ -231,69 +277,11 @@ def trial_config_from_args(args: Any, validate: bool = True) -> tuple[TrialConfi
         validate: check the config (a search checks it with its ranges: ``SearchSettings.validate``).
 
     Returns:
-        The config and the defaults table that was used (``DEFAULTS`` or ``DEMO_DEFAULTS``).
+        The config and the defaults that were used (``run_defaults``).
     """
-    defaults = DEFAULTS
-    data, fmt = args.data, args.format
-    if data is None:
-        from trainable.data.demo import ensure_demo_data
-
-        data, fmt, defaults = str(ensure_demo_data()), fmt or "demo", DEMO_DEFAULTS
-        log.info("no --data given: using the built-in demo scenes in %s with demo-sized defaults (backbone %s "
-                 "unless --backbone says otherwise; real data defaults to DeepLabV3-ResNet50)", data,
-                 args.backbone or defaults["backbone"])
-    else:
-        from trainable.data.demo import is_demo_folder
-
-        # written by `pointtune demo-data`: the demo's scenes take the demo's settings, and are read as any folder of
-        # one's own (its classes.yaml, which the user may have edited, says what the classes are)
-        if is_demo_folder(data):
-            defaults = DEMO_DEFAULTS
-    if getattr(args, "clicks", None):
-        defaults = {**defaults, **USER_POINTS_DEFAULTS}
-    density = getattr(args, "density", None)
-    losses = args.unlabeled_loss or ["none"]
-    if len(losses) > 1 and getattr(args, "command", None) == "train":
-        raise ConfigError(f"--unlabeled-loss {' '.join(losses)}: one run trains with one loss; give one (a search, "
-                          "`pointtune run`, chooses among several)")
-    per_instance = getattr(args, "clicks_per_object", None)
-    split = pick(args, "split", defaults)
-    from trainable.data.split import SPLIT_CHOICES, split_problem
-
-    if problem := split_problem(split):
-        raise ConfigError(problem)
-    weights = pick(args, "weights", defaults)
-    if weights not in ("none", "auto", "imagenet", "coco"):
-        weights = absolute(weights)
-    cfg = TrialConfig(
-        data=DataConfig(root=absolute(data), format=fmt, classes_file=absolute(args.classes),
-                        tile_size=pick(args, "tile_size", defaults), resize=args.resize,
-                        flips=not args.no_flips, rotations=not args.no_rotations,
-                        val_fraction=pick(args, "val_fraction", defaults),
-                        test_fraction=pick(args, "test_fraction", defaults),
-                        split=split if split in SPLIT_CHOICES else absolute(split),
-                        split_seed=pick(args, "split_seed", defaults),
-                        val_dir=absolute(args.val_dir), test_dir=absolute(args.test_dir),
-                        crops_per_epoch=pick(args, "crops_per_epoch", defaults),
-                        bands=tuple(args.bands or ()), normalize=args.normalize or "auto",
-                        clicks=absolute(args.clicks), val_clicks=pick(args, "val_clicks", defaults)),
-        points=PointConfig(mode="per_instance" if per_instance or getattr(args, "clicks_per_object_range", None)
-                           else "density",
-                           density=density if density is not None else defaults["density"],
-                           clicks_per_object=per_instance or 1, background_share=args.background_share,
-                           class_weights=args.class_weights, seed=args.seed,
-                           seconds_per_click=pick(args, "seconds_per_click", defaults)),
-        model=ModelConfig(backbone=pick(args, "backbone", defaults), weights=weights,
-                          allow_random_init=args.allow_random_init),
-        train=TrainConfig(lr=pick(args, "lr", defaults), epochs=pick(args, "epochs", defaults),
-                          batch_size=pick(args, "batch_size", defaults), seed=args.seed, device=args.device,
-                          bn_recalibration_batches=args.bn_recalibration_batches,
-                          lr_schedule=pick(args, "lr_schedule", defaults),
-                          poly_power=pick(args, "poly_power", defaults),
-                          warmup_epochs=pick(args, "warmup_epochs", defaults),
-                          metric=pick(args, "metric", defaults), unlabeled_loss=losses[0],
-                          unlabeled_weight=pick(args, "unlabeled_weight", defaults)),
-    )
+    root, fmt, defaults = run_defaults(args)
+    cfg = TrialConfig(data=_data_config(args, root, fmt, defaults), points=_point_config(args, defaults),
+                      model=_model_config(args, defaults), train=_train_config(args, defaults))
     return cfg.validate() if validate else cfg, defaults
 
 
@@ -314,40 +302,39 @@ def fixed_or_range(args: Any, fixed: str, ranged: str, default: tuple | None) ->
     return tuple(span) if span is not None else default
 
 
-def search_settings_from_args(args: Any) -> SearchSettings:
-    base, defaults = trial_config_from_args(args, validate=False)
-    storage = resolve_storage(args.storage)
-    # a resume state is 3x the model (weights and Adam's moments): every other epoch on a local disk (the first
-    # version wrote 3x every epoch), every 4th to a bucket (uploads); a crash re-runs the epochs since
-    resume_every = args.resume_every or (4 if is_uri(storage) else 2)
-    base = base.replace(train={"resume_every": resume_every})
-    ppi = fixed_or_range(args, "clicks_per_object", "clicks_per_object_range", None)
-    density_given = fixed_or_range(args, "density", "density_range", None) is not None  # with ppi: both modes
-    density = fixed_or_range(args, "density", "density_range", tuple(defaults["density_range"]))
-    share = tuple(args.background_share_range) if args.background_share_range else None
+def search_space_from_args(args: Any, defaults: dict[str, Any]) -> SearchSpace:
+    """The searched ranges: each from its ``--X-range`` flag, its fixed value's ``--X`` or the run's default; with
+    ASHA (and no ``--asha-search-epochs``) the epoch count is the budget, every trial's the top of the range."""
+    clicks = fixed_or_range(args, "clicks_per_object", "clicks_per_object_range", None)
+    density_given = fixed_or_range(args, "density", "density_range", None) is not None  # with clicks: both modes
     epochs = fixed_or_range(args, "epochs", "epochs_range", tuple(defaults["epochs_range"]))
-    scheduler = args.scheduler or "none"
-    if scheduler == "asha" and not args.asha_search_epochs and epochs[0] != epochs[1]:
+    if args.scheduler == "asha" and not args.asha_search_epochs and epochs[0] != epochs[1]:
         log.info("--scheduler asha: the epoch count is the budget, not a searched value: every trial's schedule "
                  "spans %d epochs and ASHA stops weak trials at its rungs (add --asha-search-epochs to search it "
                  "too)", epochs[1])
         epochs = (epochs[1], epochs[1])
-    base = base.replace(train={"epochs": epochs[1]})  # each trial's own count comes from the range
-    space = SearchSpace(lr=fixed_or_range(args, "lr", "lr_range", tuple(defaults["lr_range"])),
-                        density=density, clicks_per_object=ppi, epochs=epochs,
-                        both_modes=ppi is not None and density_given,
-                        background_share=share,
-                        class_weights=args.search_class_weights,
-                        unlabeled_losses=tuple(args.unlabeled_loss) if args.unlabeled_loss and
-                        len(args.unlabeled_loss) > 1 else (),
-                        unlabeled_weight=tuple(args.unlabeled_weight_range) if args.unlabeled_weight_range else None)
+    losses = tuple(args.unlabeled_loss or ())
+    optional = {name: tuple(value) for name, value in (("background_share", args.background_share_range),
+                                                       ("unlabeled_weight", args.unlabeled_weight_range)) if value}
+    return SearchSpace(lr=fixed_or_range(args, "lr", "lr_range", tuple(defaults["lr_range"])),
+                       density=fixed_or_range(args, "density", "density_range", tuple(defaults["density_range"])),
+                       clicks_per_object=clicks, epochs=epochs, both_modes=clicks is not None and density_given,
+                       class_weights=args.search_class_weights, **optional,
+                       unlabeled_losses=losses if len(losses) > 1 else ())
+
+
+def search_settings_from_args(args: Any) -> SearchSettings:
+    """The settings of ``pointtune run``: the base trial config, the search space and how the search runs."""
+    base, defaults = trial_config_from_args(args, validate=False)
+    storage = resolve_storage(pick(args, "storage", defaults))
+    resume_every = args.resume_every or (RESUME_EVERY_URI if is_uri(storage) else RESUME_EVERY)
+    space = search_space_from_args(args, defaults)
+    # each trial's own epoch count comes from the range; the base holds its top
+    base = base.replace(train={"resume_every": resume_every, "epochs": space.epochs[1]})
+    names = ("trials", "max_concurrent", "cpus_per_trial", "gpus_per_trial", "scheduler", "grace_period",
+             "reduction_factor", "sampler", "name", "address", "seed", "max_failures", "keep_checkpoints",
+             "reference")
     return SearchSettings(
-        base=base, space=space, trials=pick(args, "trials", defaults), max_concurrent=args.max_concurrent,
-        cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial, scheduler=scheduler,
-        grace_period=pick(args, "grace_period", defaults), reduction_factor=pick(args, "reduction_factor", defaults),
-        asha_search_epochs=args.asha_search_epochs, sampler=pick(args, "sampler", defaults),
-        storage=storage, name=args.name or "", address=args.address, resume=args.resume,
-        seed=args.seed, max_failures=args.max_failures, keep_checkpoints=args.keep_checkpoints,
-        retry_failed=args.retry_failed, trials_given=args.trials is not None, frontier=args.frontier,
-        reference=args.reference or "none",
-    ).validate()
+        base=base, space=space, storage=storage, **{name: pick(args, name, defaults) for name in names},
+        asha_search_epochs=args.asha_search_epochs, resume=args.resume, retry_failed=args.retry_failed,
+        trials_given=args.trials is not None, frontier=args.frontier).validate()

@@ -21,6 +21,7 @@ from trainable.config import ModelConfig
 from trainable.data.index import IMAGENET_MEAN, IMAGENET_STD
 from trainable.data.rasters import has_rasterio, is_tiff, raster_info, read_image, read_window, resize_array
 from trainable.data.tiles import Normalizer
+from trainable.defaults import default
 from trainable.learn.loop import autocast
 from trainable.learn.model import build_model
 from trainable.trial import pick_device
@@ -60,7 +61,8 @@ def blend_window(tile: int) -> torch.Tensor:
 
 @torch.no_grad()
 def predict_probabilities(model: nn.Module, image: np.ndarray, tile: int, num_classes: int, device: torch.device,
-                          batch_size: int = 8, normalizer: Normalizer | None = None) -> torch.Tensor:
+                          batch_size: int = default("batch_size"),
+                          normalizer: Normalizer | None = None) -> torch.Tensor:
     """(H, W, B) pixels -> (C, H, W) float32 class probabilities, blended over half-overlapping tiles."""
     normalizer = normalizer or Normalizer([m * 255 for m in IMAGENET_MEAN], [s * 255 for s in IMAGENET_STD])
     h, w = image.shape[:2]
@@ -85,7 +87,7 @@ def predict_probabilities(model: nn.Module, image: np.ndarray, tile: int, num_cl
 
 
 def predict_array(model: nn.Module, image: np.ndarray, tile: int, num_classes: int, device: torch.device,
-                  batch_size: int = 8, normalizer: Normalizer | None = None) -> np.ndarray:
+                  batch_size: int = default("batch_size"), normalizer: Normalizer | None = None) -> np.ndarray:
     """(H, W, B) pixels -> (H, W) uint8 class indices from half-overlapping tiles with blended probabilities."""
     probs = predict_probabilities(model, image, tile, num_classes, device, batch_size, normalizer)
     return probs.argmax(0).numpy().astype(np.uint8)
@@ -185,7 +187,7 @@ def output_folder(out: str | Path, make: bool = True) -> Path:
 
 
 def predict_files(model_arg: str, images: list[str], out: str, device_name: str = "auto",
-                  batch_size: int = 8) -> list[Path]:
+                  batch_size: int = default("batch_size")) -> list[Path]:
     """Class indices and colours for each image (GeoTIFF for GeoTIFF input, PNG otherwise) with the model that
     ``model_arg`` names (``resolve_model``), at its tile size, resize, bands and normalisation; returns the paths."""
     output_folder(out, make=False)  # a file there: said before the model is read

@@ -15,10 +15,11 @@ from typing import Any
 import pandas as pd
 
 from trainable.config import ConfigError
+from trainable.defaults import default
 
 COST = "clicks_per_image"  # the cost axis: mean clicks per training image (a density's labelled pixels, too)
 FRONT_STATUSES = ("finished", "stopped early", "running", "paused")  # failed and diverged trials have no score
-DEFAULT_TARGET = 0.95
+DEFAULT_TARGET = default("target")
 
 
 def scored(df: pd.DataFrame, score: str) -> pd.DataFrame:

@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from trainable.defaults import default
+
 logger = logging.getLogger(__name__)
 
 DEMO_CLASSES: tuple[str, ...] = ("road", "building", "low_vegetation", "tree", "car", "water")
@@ -225,7 +227,8 @@ def _classes_yaml() -> str:
     return "\n".join([*lines, f"ignore: [{IGNORE}]", "exclude_from_mean: []", ""])
 
 
-def generate_demo_data(out_dir: str | Path, num_images: int = 24, size: int = 128, seed: int = 0) -> Path:
+def generate_demo_data(out_dir: str | Path, num_images: int = default("demo_images"), size: int = default("demo_size"),
+                       seed: int = default("seed")) -> Path:
     """Write a synthetic aerial segmentation dataset.
 
     Args:

@@ -8,8 +8,9 @@ import optuna
 import pytest
 
 from search.cli.main import main, parse
-from search.launch.settings import DEMO_DEFAULTS, SearchSettings, search_settings_from_args
+from search.launch.settings import SearchSettings, search_settings_from_args
 from search.launch.space import SearchSpaceSampler, build_param_space
+from trainable.defaults import profile
 
 
 def _settings(argv: list[str]) -> SearchSettings:
@@ -112,7 +113,8 @@ def test_no_data_means_demo_scenes_and_demo_defaults(tmp_path: Path, monkeypatch
     monkeypatch.setenv("POINTTUNE_CACHE", str(tmp_path))
     s = _settings(["run"])
     assert s.base.data.format == "demo" and Path(s.base.data.root).parent == tmp_path
-    assert s.trials == DEMO_DEFAULTS["trials"] and s.base.data.tile_size == DEMO_DEFAULTS["tile_size"]
+    demo = profile(demo=True)
+    assert s.trials == demo["trials"] == 6 and s.base.data.tile_size == demo["tile_size"] == 64
 
 
 def test_run_with_bad_data_exits_2_before_ray_or_any_file(tmp_path: Path, capsys: pytest.CaptureFixture,
