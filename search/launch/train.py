@@ -252,7 +252,7 @@ def _train(cfg: TrialConfig, run_dir: RunDirectory, index: DatasetIndex, weights
     if model.is_file():
         out = shlex.quote(str(run_dir.out))
         print(f"use it:  pointtune predict {out} IMAGE... --out predictions/\n"
-              f"         pointtune evaluate {out} --data DIR --split all   (score it on other data)\n"
+              f"         pointtune evaluate {out} --data DIR --part all   (score it on other data)\n"
               f"         pointtune report {out}")
 
 

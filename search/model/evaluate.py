@@ -13,13 +13,14 @@ import yaml
 
 from search.errors import SearchError
 from trainable.config import DataConfig, saved_data_config
+from trainable.defaults import default
 from trainable.errors import DatasetError
 
 TEST_SCORES_FILE = "test_scores.json"
 
 
 def score_model(payload: dict[str, Any], data: Any, indices: list[int], device_name: str = "auto",
-                batch_size: int = 8, prefix: str = "test") -> dict[str, float]:
+                batch_size: int = default("batch_size"), prefix: str = "test") -> dict[str, float]:
     """OA, macro P / R / F1, mIoU and per-class scores of an exported model on some images of ``data``.
 
     Every pixel of those images counts once (the validation grid), by the same rules as validation. Data with the
@@ -72,7 +73,7 @@ def data_config_of(payload: dict[str, Any], data_dir: str, fmt: str | None = Non
 
 
 def evaluate_file(model_path: str, data_dir: str, part: str = "test", fmt: str | None = None,
-                  classes_file: str | None = None, device: str = "auto", batch_size: int = 8,
+                  classes_file: str | None = None, device: str = "auto", batch_size: int = default("batch_size"),
                   points: str | None = None) -> dict[str, float]:
     """Score a model (``search/model/source.py``: a model file, a train folder or a search) on ``part`` of its
     own split (the stems it recorded), or on ``all`` images of the data.
@@ -110,14 +111,14 @@ def evaluate_file(model_path: str, data_dir: str, part: str = "test", fmt: str |
     else:
         stems = payload.get("split", {}).get(part) or []
         if not stems:
-            raise SearchError(f"{model_path} records no {part!r} images (its run had none); use --split all, or "
+            raise SearchError(f"{model_path} records no {part!r} images (its run had none); use --part all, or "
                               "another part")
         where = {e.stem: i for i, e in enumerate(data.entries)}
         missing = [s for s in stems if s not in where]
         if missing:
             raise SearchError(f"{len(missing)} {part} image(s) of the model's split are not in {data_dir} "
                               f"({', '.join(missing[:5])}); point --data at the data it was trained on, or use "
-                              "--split all to score every image there")
+                              "--part all to score every image there")
         indices = [where[s] for s in stems]
     return score_model(payload, data, indices, device, batch_size, prefix=part if part != "all" else "test")
 

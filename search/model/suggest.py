@@ -1,6 +1,6 @@
 """``pointtune suggest``: where to click next, K pixels per image where the model is most likely wrong.
 
-For each training image of the model's split (``--split all``: every image of ``--data``), the model predicts the
+For each training image of the model's split (``--part all``: every image of ``--data``), the model predicts the
 image block by block as ``predict`` does (``predict_scene``, on the image after the model's ``--resize``); each
 block's probabilities are scored and thinned (``trainable.labels.suggest``), and K clicks are chosen: spaced by the
 radius, in rounds over the predicted classes, never on an ignored pixel of the dense mask, a no-data pixel of a
@@ -42,10 +42,11 @@ from trainable.config import IGNORE_INDEX, ConfigError, DataConfig, saved_data_c
 from trainable.data.index import DatasetIndex, IndexEntry, build_index
 from trainable.data.rasters import has_rasterio, is_tiff, raster_info, resize_array
 from trainable.data.sources import ImageSource, LabelSource
+from trainable.defaults import default
 from trainable.labels.points import image_seed
 from trainable.labels.suggest import STRATEGIES, Candidates, Strategy, auto_radius, block_candidates, choose
 
-DEFAULT_STRATEGY: Strategy = "margin"  # measured best on the demo scenes (benchmarks/active_clicks.py)
+DEFAULT_STRATEGY: Strategy = default("strategy")  # measured best on the demo scenes (benchmarks/active_clicks.py)
 CSV_COLUMNS = ("image", "x", "y", "class", "predicted", "score", "rank", "map_x", "map_y")
 SUFFIXES = (".csv", ".geojson", ".json")
 
@@ -57,8 +58,8 @@ class SuggestSettings:
     clicks_per_image: int
     strategy: Strategy = DEFAULT_STRATEGY
     radius: float | None = None  # in pixels of the original image; None: ``trainable.labels.suggest.auto_radius``
-    seed: int = 0
-    split: Literal["train", "all"] = "train"
+    seed: int = default("seed")
+    part: Literal["train", "all"] = default("suggest_part")
     answer_from_masks: bool = False
 
     def validate(self) -> SuggestSettings:
@@ -69,8 +70,8 @@ class SuggestSettings:
             raise ConfigError(f"--strategy {self.strategy}: choose one of {', '.join(STRATEGIES)}")
         if self.radius is not None and not (math.isfinite(self.radius) and self.radius >= 0):
             raise ConfigError(f"--radius {self.radius}: give a distance in pixels, 0 or more (0: clicks may touch)")
-        if self.split not in ("train", "all"):
-            raise ConfigError(f"--split {self.split}: use train (the model's training images) or all")
+        if self.part not in ("train", "all"):
+            raise ConfigError(f"--part {self.part}: use train (the model's training images) or all")
         return self
 
 
@@ -139,23 +140,23 @@ def dataset_for(meta: dict[str, Any], data_dir: str, fmt: str | None = None, cla
     return data
 
 
-def images_of(meta: dict[str, Any], data: DatasetIndex, split: str) -> list[int]:
-    """Positions in ``data`` of the model's training images (``split="train"``) or of every image (``"all"``).
+def images_of(meta: dict[str, Any], data: DatasetIndex, part: str) -> list[int]:
+    """Positions in ``data`` of the model's training images (``part="train"``) or of every image (``"all"``).
 
     Raises:
         SearchError: the model records no training images, or names images the folder does not have.
     """
-    if split == "all":
+    if part == "all":
         return list(range(len(data.entries)))
     stems = (meta.get("split") or {}).get("train") or []
     if not stems:
-        raise SearchError("the model records no training images; use --split all to suggest clicks on every image "
+        raise SearchError("the model records no training images; use --part all to suggest clicks on every image "
                           "of --data")
     where = {e.stem: i for i, e in enumerate(data.entries)}
     missing = [s for s in stems if s not in where]
     if missing:
         raise SearchError(f"{len(missing)} training image(s) of the model are not in {data.root} "
-                          f"({', '.join(missing[:5])}); point --data at the data it was trained on, or use --split "
+                          f"({', '.join(missing[:5])}); point --data at the data it was trained on, or use --part "
                           "all")
     return [where[s] for s in stems]
 
@@ -202,7 +203,8 @@ def _nodata_reader(path: str, scale: float) -> Any:
 
 
 def choose_clicks(entry: IndexEntry, data: DatasetIndex, settings: SuggestSettings, model: nn.Module | None,
-                  meta: dict[str, Any], device: Any, batch_size: int = 8) -> tuple[Candidates, float]:
+                  meta: dict[str, Any], device: Any,
+                  batch_size: int = default("batch_size")) -> tuple[Candidates, float]:
     """The clicks chosen on one image (in the order chosen) and the radius kept, in original pixels."""
     from search.model.predict import blocks, predict_scene
 
@@ -322,7 +324,7 @@ def write_text(path: str, text: str) -> None:
 
 def suggest_files(model_path: str, data_dir: str, out: str, settings: SuggestSettings, points: str | None = None,
                   fmt: str | None = None, classes_file: str | None = None, device_name: str = "auto",
-                  batch_size: int = 8) -> SuggestReport:
+                  batch_size: int = default("batch_size")) -> SuggestReport:
     """Suggest clicks on the model's training images (or all of ``data_dir``) and write them to ``out``.
 
     Raises:
@@ -345,7 +347,7 @@ def suggest_files(model_path: str, data_dir: str, out: str, settings: SuggestSet
     model.to(device)
     report = SuggestReport(out, [], 0, coordinates="pixel")
     crs: dict[str, str | None] = {}
-    for i in images_of(meta, data, settings.split):
+    for i in images_of(meta, data, settings.part):
         entry = data.entries[i]
         picks, radius = choose_clicks(entry, data, settings, model, meta, device, batch_size)
         report.images += 1

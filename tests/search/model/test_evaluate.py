@@ -41,7 +41,7 @@ def test_scores_of_a_model_that_always_says_road(demo_dir: Path, tmp_path: Path,
     model = _always(0, tmp_path / "road.pt", {"train": stems[:8], "val": stems[8:10], "test": stems[10:]})
     masks_of = [LabelSource(e.files, data.classes, 1.0).array() for e in data.entries]
     for part, images in (("all", masks_of), ("test", masks_of[10:])):
-        assert main(["evaluate", str(model), "--data", str(demo_dir), "--split", part, "--output", "json"]) == 0
+        assert main(["evaluate", str(model), "--data", str(demo_dir), "--part", part, "--output", "json"]) == 0
         scores = json.loads(capsys.readouterr().out)
         masks = np.concatenate([m.ravel() for m in images])
         masks = masks[masks != IGNORE_INDEX]
@@ -53,7 +53,7 @@ def test_scores_of_a_model_that_always_says_road(demo_dir: Path, tmp_path: Path,
         assert scores[f"{prefix}_f1_road"] == pytest.approx(2 * share / (share + 1))
         assert scores[f"{prefix}_f1"] == pytest.approx(2 * share / (share + 1) / present), "other classes: 0"
         assert scores[f"{prefix}_recall_road"] == pytest.approx(1.0)
-    assert main(["evaluate", str(model), "--data", str(demo_dir), "--split", "val"]) == 0
+    assert main(["evaluate", str(model), "--data", str(demo_dir), "--split", "val"]) == 0  # the former spelling
     table = capsys.readouterr().out
     assert table.startswith("val: 2 image(s)") and "road" in table and "building" in table
 
@@ -63,8 +63,8 @@ def test_a_split_naming_images_the_folder_lacks_is_refused(demo_dir: Path, tmp_p
     model = _always(1, tmp_path / "m.pt", {"train": [], "val": [], "test": ["elsewhere_001"]})
     assert main(["evaluate", str(model), "--data", str(demo_dir)]) == 2
     err = capsys.readouterr().err
-    assert "1 test image(s) of the model's split are not in" in err and "--split all" in err
-    assert main(["evaluate", str(model), "--data", str(demo_dir), "--split", "val"]) == 2
+    assert "1 test image(s) of the model's split are not in" in err and "--part all" in err
+    assert main(["evaluate", str(model), "--data", str(demo_dir), "--part", "val"]) == 2
     assert "records no 'val' images" in capsys.readouterr().err
 
 

@@ -285,7 +285,7 @@ def test_a_four_band_geotiff_gets_map_coordinates_and_no_click_on_no_data(tmp_pa
     model = _model_file(tmp_path / "m.pt", {}, in_channels=4, num_classes=2, classes=classes, mean=1500, std=800)
     geojson, table = tmp_path / "next.geojson", tmp_path / "next.csv"
     for out in (geojson, table):
-        assert main(["suggest", str(model), "--data", str(root), "--split", "all", "--clicks-per-image", "6",
+        assert main(["suggest", str(model), "--data", str(root), "--part", "all", "--clicks-per-image", "6",
                      "--out", str(out), "--answer-from-masks", "--strategy", "margin"]) == 0
     doc = json.loads(geojson.read_text())
     assert doc["pointtune:coordinates"] == "map" and doc["crs"]["properties"]["name"] == "EPSG:32633"

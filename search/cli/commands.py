@@ -1,0 +1,120 @@
+"""What each command does with its parsed flags: build the typed settings and call the library. ``argparse.Namespace``
+stops here."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+EXIT_NOTHING_TRAINED = 1
+EXIT_INTERRUPTED = 130
+
+
+def _formats(args: argparse.Namespace) -> int:
+    from search.cli.formats_table import describe_formats
+
+    print(describe_formats(args.name))
+    return 0
+
+
+def _demo_data(args: argparse.Namespace) -> int:
+    from trainable.data.demo import generate_demo_data
+
+    print(generate_demo_data(args.dir, args.images, args.size, args.seed))
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from search.launch.settings import trial_config_from_args
+    from search.launch.train import resume_command, resume_training, train_once
+
+    try:
+        if args.resume:
+            resume_training(args.out, args.epochs)
+        else:
+            cfg, _ = trial_config_from_args(args)
+            train_once(cfg, args.out)
+    except KeyboardInterrupt:
+        from pathlib import Path
+
+        from search.results.experiment import TRAIN_RESUME
+
+        then = (f"continue the run with:  {resume_command(args.out)}" if (Path(args.out) / TRAIN_RESUME).is_file()
+                else "no epoch was recorded: start it again")
+        print(f"\ninterrupted; {then}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from search.launch.run import run_search
+    from search.launch.settings import search_settings_from_args
+
+    return run_search(search_settings_from_args(args))
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from search.model.evaluate import evaluate_file, render_scores
+
+    print(render_scores(evaluate_file(args.model, args.data, args.part, args.format, args.classes, args.device,
+                                      args.batch_size, args.clicks), args.output))
+    return 0
+
+
+def _results(args: argparse.Namespace) -> int:
+    from search.results.experiment import show_results
+
+    return show_results(args.experiment, args.output, args.trial, args.frontier, args.target)
+
+
+def _plot(args: argparse.Namespace) -> int:
+    from search.results.plots import plot_experiment
+
+    for path in plot_experiment(args.experiment, args.out, args.target):
+        print(path)
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from search.report.page import write_report
+
+    print(write_report(args.experiment, args.out, not args.no_model, args.target, args.device))
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from search.model.export import export_best
+
+    export_best(args.experiment, args.out, args.trial)
+    return 0
+
+
+def _suggest(args: argparse.Namespace) -> int:
+    from search.model.suggest import SuggestSettings, render_summary, suggest_files
+
+    settings = SuggestSettings(args.clicks_per_image, args.strategy, args.radius, args.seed, args.part,
+                               args.answer_from_masks)
+    report = suggest_files(args.model, args.data, args.out, settings, args.clicks, args.format, args.classes,
+                           args.device, args.batch_size)
+    print(render_summary(report, settings))
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from search.model.predict import predict_files
+
+    for path in predict_files(args.model, args.images, args.out, args.device, args.batch_size):
+        print(path)
+    return 0
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "formats": _formats, "demo-data": _demo_data, "train": _train, "run": _run, "evaluate": _evaluate,
+    "results": _results, "plot": _plot, "report": _report, "export": _export, "suggest": _suggest,
+    "predict": _predict}
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    """Run the parsed command; returns the exit code."""
+    return COMMANDS[args.command](args)
