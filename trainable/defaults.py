@@ -206,7 +206,7 @@ COMMANDS = {
     "suggest_part": Default("train", "the images `suggest` clicks on", flag="--part", where="suggest --part"),
     "strategy": Default("margin", "where `suggest` clicks (measured best on the demo scenes, "
                         "benchmarks/active_clicks.py)", where="suggest --strategy"),
-    "demo_images": Default(24, "synthetic scenes `demo-data` writes", flag="--images", where="demo-data --images"),
+    "demo_images": Default(24, "number of synthetic scenes to write", flag="--images", where="demo-data --images"),
     "demo_size": Default(128, "side of each scene in pixels", flag="--size", where="demo-data --size"),
 }
 
