@@ -422,7 +422,7 @@ def dispatch(args: argparse.Namespace) -> int:
                                           args.device, args.batch_size, args.clicks), args.output))
         return 0
     if args.command == "results":
-        from search.results.experiment import show_results
+        from search.results.tables import show_results
 
         return show_results(args.experiment, args.format, args.trial, args.frontier, args.target)
     if args.command == "plot":

@@ -37,9 +37,9 @@ from search.results.experiment import (
     TRAIN_RESUME,
     TRAIN_RUNNING,
     is_train_folder,
-    test_score_line,
     train_status,
 )
+from search.results.summary import test_score_line
 from trainable.config import TrialConfig
 from trainable.data.index import DatasetIndex, build_index
 from trainable.data.node_cache import NodeCache

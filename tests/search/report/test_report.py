@@ -19,7 +19,8 @@ import torch
 
 from search.cli.main import main
 from search.report import page as report
-from search.results.experiment import TrialRecord, trials_table
+from search.results.experiment import TrialRecord
+from search.results.tables import trials_table
 from trainable.config import DataConfig, ModelConfig, PointConfig, TrainConfig, TrialConfig
 
 CLASSES = ("road", "building", "water")

@@ -17,7 +17,8 @@ import torch
 
 from search.cli.main import main
 from search.model.predict import read_export
-from search.results.experiment import best_scores, describe_agreement, load_experiment, rank_agreement, trials_table
+from search.results.experiment import load_experiment
+from search.results.tables import best_scores, describe_agreement, rank_agreement, trials_table
 from trainable.config import ConfigError, DataConfig, PointConfig, TrialConfig
 from trainable.data.classes import ClassDescription
 from trainable.data.index import build_index
