@@ -29,6 +29,7 @@ import yaml
 
 from search.cli.console import CheckProgress
 from search.errors import SearchError
+from search.model.evaluate import test_score_line
 from search.results.experiment import (
     SETTINGS_FILE,
     TRAIN_CONFIG,
@@ -39,7 +40,6 @@ from search.results.experiment import (
     is_train_folder,
     train_status,
 )
-from search.results.summary import test_score_line
 from trainable.config import TrialConfig
 from trainable.data.index import DatasetIndex, build_index
 from trainable.data.node_cache import NodeCache

@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 
 from search.launch.reference import load_reference
+from search.model.evaluate import test_score_line
 from search.results.experiment import ENDED, RANKED, best_record, load_experiment
 from search.results.frontier import DEFAULT_TARGET
 from search.results.tables import best_scores, describe_agreement, rank_agreement, render, render_frontier, trials_table
@@ -55,17 +56,6 @@ def print_summary(settings: Any, test_scores: dict[str, float] | None = None) ->
         print(f"export it:  pointtune export {settings.experiment_path} --out best_model.pt")
     print_tensorboard_hint(settings.experiment_path)
     return ended, trained
-
-
-def test_score_line(scores: dict[str, Any], metric: str, validation: float) -> str:
-    """The one line a search's summary (and ``train``) prints of the test score of its model."""
-    times = int(scores.get("test_scorings", 1))
-    how = "scored once" if times == 1 else f"the test split has now scored {times} picks (resumed runs)"
-    on = "test" if "test_f1" in scores else "test_clicks"
-    what = "" if on == "test" else " (on your clicks)"
-    return (f"test score of its model ({int(scores['test_images'])} held-out image(s), {how}){what}: "
-            f"F1 {scores[f'{on}_f1']:.4f}, mIoU {scores[f'{on}_miou']:.4f}, OA {scores[f'{on}_oa']:.4f} "
-            f"(validation {metric} {validation:.4f})")
 
 
 def print_tensorboard_hint(experiment_path: str) -> None:
