@@ -408,7 +408,7 @@ def with_user_clicks(cfg: DataConfig, entries: list[IndexEntry], classes: ClassD
     Raises:
         DatasetError: the click file(s) have problems (each named with its file and line or feature).
     """
-    from trainable.labels.user_points import ImageRef, read_user_points
+    from trainable.labels.user_clicks import ImageRef, read_user_points
 
     refs = [ImageRef.of(e.stem, e.files.image, cfg.resize) for e in entries]
     clicks, problems = read_user_points(cfg.clicks, refs, classes, cfg.resize)

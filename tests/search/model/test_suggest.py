@@ -19,7 +19,7 @@ from trainable.config import IGNORE_INDEX, DataConfig, ModelConfig
 from trainable.data.classes import ClassDescription
 from trainable.data.index import build_index
 from trainable.labels.suggest import Candidates, auto_radius, choose, margin_scores, region_candidates
-from trainable.labels.user_points import ImageRef, read_user_points
+from trainable.labels.user_clicks import ImageRef, read_user_points
 from trainable.learn.checkpoint import atomic_torch_save
 from trainable.learn.model import build_model
 

@@ -1,4 +1,4 @@
-"""Users' own clicks (trainable/labels/user_points.py): sparse label rasters, CSV and GeoJSON (pixel and map
+"""Users' own clicks (trainable/labels/user_clicks.py): sparse label rasters, CSV and GeoJSON (pixel and map
 coordinates),
 resize scaling, object ids, and every kind of problem, on files written in tmp_path."""
 
@@ -12,8 +12,8 @@ import pytest
 from PIL import Image
 
 from trainable.data.classes import ClassDescription
-from trainable.labels import user_points
-from trainable.labels.user_points import ImageRef, points_kind, read_user_points
+from trainable.labels import user_clicks as user_points
+from trainable.labels.user_clicks import ImageRef, points_kind, read_user_points
 
 INDEX = ClassDescription.from_dict({"classes": [{"name": "Road", "value": 0}, {"name": "building", "value": 1},
                                                 {"name": "tree", "value": 2}], "ignore": [254]}, "test.yaml")
