@@ -22,8 +22,9 @@ from search.report.markup import esc, gap, img, num
 from search.report.per_class import draw_per_class, per_class_table
 from search.results.experiment import fetch_checkpoint
 from trainable.config import IGNORE_INDEX, ConfigError, TrialConfig
+from trainable.data.checks import check_files
 from trainable.data.classes import ClassDescription
-from trainable.data.index import DatasetIndex, IndexEntry, check_files, check_roots, list_dataset_files
+from trainable.data.index import DatasetIndex, IndexEntry, check_roots, list_dataset_files
 from trainable.data.node_cache import NodeCache
 from trainable.data.rasters import raster_info
 from trainable.data.split import Split

@@ -163,30 +163,6 @@ class ClassDescription:
             raise ClassDescriptionError(f"class description {path} is not valid YAML: {e}") from None
         return cls.from_dict(d, source=str(path))
 
-    @classmethod
-    def builtin(cls, spec: str) -> ClassDescription:
-        """The class description of a built-in format (``NAME`` or ``NAME:OPTIONS``)."""
-        from trainable.data.formats import parse_format
-
-        fmt, options = parse_format(spec)
-        return fmt.classes(options)
-
-    @classmethod
-    def resolve(cls, root: str | Path, format: str | None, classes_file: str | None) -> ClassDescription:
-        """The description for a dataset: ``--classes`` file, else ``--format``, else ``root/classes.yaml``."""
-        if classes_file:
-            return cls.load(classes_file)
-        if format:
-            return cls.builtin(format)
-        beside = Path(root) / "classes.yaml"
-        if beside.is_file():
-            return cls.load(beside)
-        from trainable.data.formats import all_formats
-
-        raise ClassDescriptionError(
-            f"no class description for {root}: put a classes.yaml in that folder, pass --classes FILE, "
-            f"or --format one of {', '.join(all_formats())} (`pointtune formats` describes them)")
-
 
 def _pack(value: Any, enc: str, fail: Any, what: str) -> int:
     if enc == "rgb":

@@ -12,14 +12,14 @@ import yaml
 from search.errors import SearchError
 from search.model.source import ACCEPTED, resolve_model
 from trainable.config import ModelConfig, TrialConfig
-from trainable.data.classes import ClassDescription
+from trainable.data.formats import format_classes
 from trainable.learn.checkpoint import CheckpointError, atomic_torch_save
 from trainable.learn.model import build_model
 
 
 def _state(epoch: int = 2) -> dict:
     """A trial checkpoint of the tiny network (what a search's trial and, before, `train`'s best.pt held)."""
-    classes = ClassDescription.builtin("demo")
+    classes = format_classes("demo")
     model = build_model(ModelConfig(backbone="tiny", weights="none"), classes.num_classes)
     cfg = TrialConfig(model=ModelConfig(backbone="tiny", weights="none")).to_dict()
     return {"model": model.state_dict(), "epoch": epoch, "config": cfg, "classes": classes.to_dict(),
