@@ -28,7 +28,7 @@ def shown_columns(df: pd.DataFrame) -> list[str]:
 
 
 def table_data(df: pd.DataFrame) -> dict[str, Any]:
-    """The trials table (``search.results.experiment.trials_table``'s frame) as columns and rows of plain values, each
+    """The trials table (``search.results.tables.trials_table``'s frame) as columns and rows of plain values, each
     row
     with its status mark; the frame's order (best first) is kept."""
     columns = shown_columns(df)
