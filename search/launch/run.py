@@ -299,7 +299,8 @@ def run_search(settings: SearchSettings) -> int:
 
     warn_if_long(settings, data, min(settings.trials, settings.max_concurrent or slots))
     build_tuner(settings, data, weights, slots).fit()
-    from search.results.experiment import ENDED, load_experiment, print_summary
+    from search.results.experiment import ENDED, load_experiment
+    from search.results.summary import print_summary
 
     records = load_experiment(settings.experiment_path)
     complete = sum(r.status in ENDED for r in records) >= settings.trials

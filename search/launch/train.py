@@ -29,6 +29,7 @@ import yaml
 
 from search.cli.console import CheckProgress
 from search.errors import SearchError
+from search.model.evaluate import test_score_line
 from search.results.experiment import (
     SETTINGS_FILE,
     TRAIN_CONFIG,
@@ -37,7 +38,6 @@ from search.results.experiment import (
     TRAIN_RESUME,
     TRAIN_RUNNING,
     is_train_folder,
-    test_score_line,
     train_status,
 )
 from trainable.config import TrialConfig

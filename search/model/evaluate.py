@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import tempfile
@@ -12,11 +13,13 @@ from typing import Any
 import yaml
 
 from search.errors import SearchError
+from search.model.model_file import TEST_SCORES_FILE, save_export
+from search.model.source import resolve_model
 from trainable.config import DataConfig, saved_data_config
+from trainable.data import storage
+from trainable.data.index import DatasetIndex, build_index
 from trainable.defaults import default
 from trainable.errors import DatasetError
-
-TEST_SCORES_FILE = "test_scores.json"
 
 
 def score_model(payload: dict[str, Any], data: Any, indices: list[int], device_name: str = "auto",
@@ -84,43 +87,47 @@ def evaluate_file(model_path: str, data_dir: str, part: str = "test", fmt: str |
     Raises:
         SearchError: the model's split names images the folder does not have, or the part is empty.
     """
-    import dataclasses
-
-    from search.model.source import resolve_model
-    from trainable.data.index import build_index
-
     payload = resolve_model(model_path).payload
-    cfg = data_config_of(payload, data_dir, fmt, classes_file, points)
+    data = _index_for(payload, data_config_of(payload, data_dir, fmt, classes_file, points), fmt, classes_file)
+    if list(data.classes.names) != list(payload["class_names"]):
+        raise SearchError(f"{model_path} predicts classes {payload['class_names']}, but {data_dir} is described "
+                          f"with {list(data.classes.names)}; give the class description the model was trained with")
+    indices = _part_indices(payload, data, part, model_path, data_dir)
+    return score_model(payload, data, indices, device, batch_size, prefix=part if part != "all" else "test")
+
+
+def _index_for(payload: dict[str, Any], cfg: DataConfig, fmt: str | None, classes_file: str | None) -> DatasetIndex:
+    """The data checked and indexed, unsplit, with the model's own classes unless ``fmt`` or ``classes_file``."""
     with tempfile.TemporaryDirectory() as d:
         if not fmt and not classes_file:  # the model's own classes (the format's, with its options, or a file's)
             cfg = dataclasses.replace(cfg, classes_file=str(Path(d) / "classes.yaml"))
             Path(cfg.classes_file).write_text(yaml.safe_dump(payload["classes"]))
         try:
-            data = build_index(cfg, split=False)
+            return build_index(cfg, split=False)
         except DatasetError as e:
             trained_on = saved_data_config(payload).get("clicks")
             if cfg.clicks or not trained_on:
                 raise
             raise DatasetError(cfg.root, [*e.problems, f"the model was trained with clicks ({trained_on}): for "
                                           "images that have only clicks, give them with --clicks"]) from None
-    if list(data.classes.names) != list(payload["class_names"]):
-        raise SearchError(f"{model_path} predicts classes {payload['class_names']}, but {data_dir} is described "
-                          f"with {list(data.classes.names)}; give the class description the model was trained with")
+
+
+def _part_indices(payload: dict[str, Any], data: DatasetIndex, part: str, model_path: str,
+                  data_dir: str) -> list[int]:
+    """The images of ``part`` of the model's split (by the stems it recorded), or of ``all`` the data."""
     if part == "all":
-        indices = list(range(len(data.entries)))
-    else:
-        stems = payload.get("split", {}).get(part) or []
-        if not stems:
-            raise SearchError(f"{model_path} records no {part!r} images (its run had none); use --part all, or "
-                              "another part")
-        where = {e.stem: i for i, e in enumerate(data.entries)}
-        missing = [s for s in stems if s not in where]
-        if missing:
-            raise SearchError(f"{len(missing)} {part} image(s) of the model's split are not in {data_dir} "
-                              f"({', '.join(missing[:5])}); point --data at the data it was trained on, or use "
-                              "--part all to score every image there")
-        indices = [where[s] for s in stems]
-    return score_model(payload, data, indices, device, batch_size, prefix=part if part != "all" else "test")
+        return list(range(len(data.entries)))
+    stems = payload.get("split", {}).get(part) or []
+    if not stems:
+        raise SearchError(f"{model_path} records no {part!r} images (its run had none); use --part all, or "
+                          "another part")
+    where = {e.stem: i for i, e in enumerate(data.entries)}
+    missing = [s for s in stems if s not in where]
+    if missing:
+        raise SearchError(f"{len(missing)} {part} image(s) of the model's split are not in {data_dir} "
+                          f"({', '.join(missing[:5])}); point --data at the data it was trained on, or use "
+                          "--part all to score every image there")
+    return [where[s] for s in stems]
 
 
 def keep_test_score(folder: str, payload: dict[str, Any], trial_id: str, model_file: str,
@@ -131,9 +138,6 @@ def keep_test_score(folder: str, payload: dict[str, Any], trial_id: str, model_f
     A run resumed after it was scored, whose best epoch did not change, keeps its score (the model was scored
     already); one whose best changed scores the new one and counts how many picks the test part has now scored.
     """
-    from search.model.export import save_export
-    from trainable.data import storage
-
     path = f"{folder}/{TEST_SCORES_FILE}"
     before = json.loads(storage.read_text(path)) if storage.exists(path) else {}
     if (before.get("trial_id"), before.get("epoch")) == (trial_id, int(payload["epoch"])):
@@ -168,3 +172,14 @@ def render_scores(scores: dict[str, float], output: str = "table") -> str:
             lines.append(f"{name:<20}{cells[0]:>8}{cells[1]:>8}{cells[2]:>11}{cells[3]:>8}")
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
+
+
+def test_score_line(scores: dict[str, Any], metric: str, validation: float) -> str:
+    """The one line a search's summary (and ``train``) prints of the test score of its model."""
+    times = int(scores.get("test_scorings", 1))
+    how = "scored once" if times == 1 else f"the test split has now scored {times} picks (resumed runs)"
+    on = "test" if "test_f1" in scores else "test_clicks"
+    what = "" if on == "test" else " (on your clicks)"
+    return (f"test score of its model ({int(scores['test_images'])} held-out image(s), {how}){what}: "
+            f"F1 {scores[f'{on}_f1']:.4f}, mIoU {scores[f'{on}_miou']:.4f}, OA {scores[f'{on}_oa']:.4f} "
+            f"(validation {metric} {validation:.4f})")

@@ -16,7 +16,8 @@ from PIL import Image
 from torch import nn
 
 from search.errors import SearchError
-from search.model.source import read_export, resolve_model
+from search.model.model_file import read_export
+from search.model.source import resolve_model
 from trainable.config import ModelConfig
 from trainable.data.index import IMAGENET_MEAN, IMAGENET_STD
 from trainable.data.rasters import has_rasterio, is_tiff, raster_info, read_image, read_window, resize_array

@@ -38,6 +38,8 @@ import yaml
 from torch import nn
 
 from search.errors import SearchError
+from search.model.predict import blocks, model_from_payload, predict_scene
+from search.model.source import resolve_model
 from trainable.config import IGNORE_INDEX, ConfigError, DataConfig, saved_data_config
 from trainable.data.index import DatasetIndex, IndexEntry, build_index
 from trainable.data.rasters import has_rasterio, is_tiff, raster_info, resize_array
@@ -45,6 +47,7 @@ from trainable.data.sources import ImageSource, LabelSource
 from trainable.defaults import default
 from trainable.labels.points import image_seed
 from trainable.labels.suggest import STRATEGIES, Candidates, Strategy, auto_radius, block_candidates, choose
+from trainable.trial import pick_device
 
 DEFAULT_STRATEGY: Strategy = default("strategy")  # measured best on the demo scenes (benchmarks/active_clicks.py)
 CSV_COLUMNS = ("image", "x", "y", "class", "predicted", "score", "rank", "map_x", "map_y")
@@ -107,9 +110,6 @@ class SuggestReport:
 def load_model(path: str) -> tuple[nn.Module, dict[str, Any]]:
     """The model to suggest with and its metadata: a model file, a train folder or a search's experiment folder
     (``search.model.source.resolve_model``)."""
-    from search.model.predict import model_from_payload
-    from search.model.source import resolve_model
-
     payload = resolve_model(path).payload
     return model_from_payload(payload), payload
 
@@ -206,8 +206,6 @@ def choose_clicks(entry: IndexEntry, data: DatasetIndex, settings: SuggestSettin
                   meta: dict[str, Any], device: Any,
                   batch_size: int = default("batch_size")) -> tuple[Candidates, float]:
     """The clicks chosen on one image (in the order chosen) and the radius kept, in original pixels."""
-    from search.model.predict import blocks, predict_scene
-
     h, w = entry.record.height, entry.record.width
     given = (data.user_clicks or {}).get(entry.stem)
     taken = given.index if given is not None else np.empty(0, np.int64)
@@ -331,8 +329,6 @@ def suggest_files(model_path: str, data_dir: str, out: str, settings: SuggestSet
         ConfigError: a bad setting or ``--out`` suffix.
         SearchError, DatasetError, CheckpointError: the model, data or clicks cannot be used (the message says why).
     """
-    from trainable.trial import pick_device
-
     settings.validate()
     suffix = Path(out).suffix.lower()
     if suffix not in SUFFIXES:

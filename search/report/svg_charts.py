@@ -1,68 +1,20 @@
-"""Charts as SVG text, in plain Python: what the report's figures are drawn with.
+"""Axes for the report's figures (``search.report.svg``'s canvas): linear or logarithmic scales, ticks at round
+numbers, limits with margins, and a plot area that draws lines, steps, markers and horizontal lines clipped to it.
 
-A plotting library costs the report most of its time (importing matplotlib and laying out its figures took about
-3 of a 4-second ``pointtune report``); the report's charts are a handful of lines, points, bars and cells on two
-axes, which this module writes as SVG in milliseconds. The browser draws the text, so it stays sharp at any zoom.
-
-- :class:`Figure`: a canvas of a size in pixels that collects SVG elements; :meth:`Figure.uri` gives it as a
-  ``data:image/svg+xml;base64,...`` URI for an ``<img>``;
-- :class:`Axes`: a plot area in a figure with a linear or logarithmic scale on each axis, ticks at round numbers
-  (:func:`linear_ticks`, :func:`log_ticks`), grid, axis labels, and lines, steps, markers and horizontal lines
-  clipped to the area;
-- :func:`legend`: a framed key of lines and markers; :func:`blues`: the colour of a share in [0, 1] (a heatmap's).
-
-Widths of text are estimated (:func:`text_width`) from a sans-serif font's proportions, generously, to place
-labels and size margins and legends without a font at hand.
+- :class:`Axes`: a plot area in a figure with a scale on each axis (:class:`Scale`), ticks (:func:`linear_ticks`,
+  :func:`log_ticks`), grid, axis labels, and a legend placed in the corner that covers the fewest drawn points;
+- :func:`limits`: axis limits around values; :func:`left_margin`: the room the y tick labels take.
 """
 
 from __future__ import annotations
 
-import base64
-import html
 import itertools
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
-FONT = "DejaVu Sans, Helvetica, Arial, sans-serif"
-INK = "#1d2433"  # text and axes
-GRID = "#e3e6eb"
-# matplotlib's "tab10" without its grey (kept for other uses): one colour per series
-SERIES = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf")
-DASHES = {"solid": None, "dashed": "6 3", "dotted": "1.5 2.5", "dashdot": "6 2.5 1.5 2.5"}
-# matplotlib's "Blues" colour map at nine even steps (ColorBrewer)
-BLUES = ("#f7fbff", "#deebf7", "#c6dbef", "#9ecae1", "#6baed6", "#4292c6", "#2171b5", "#08519c", "#08306b")
+from search.report.svg import GRID, Figure, Key, coord, legend, legend_size, marker, polyline, text, text_width
+
 _SUPERSCRIPT = str.maketrans("-0123456789", "\u207b\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079")
-_NARROW = set("ijl.,:;|!'`") | {" "}
-_SEMI = set("frtI()[]{}/\\-\"*")
-_WIDE = set("mwMW@%")
-
-
-def esc(text: object) -> str:
-    return html.escape(str(text), quote=True)
-
-
-def text_width(text: str, size: float) -> float:
-    """Estimated width in px of ``text`` at font ``size`` (rather over than under: it sizes margins and boxes)."""
-    units = 0.0
-    for c in str(text):
-        if c in _NARROW:
-            units += 0.32
-        elif c in _SEMI:
-            units += 0.42
-        elif c in _WIDE:
-            units += 0.92
-        elif c.isupper() or c.isdigit():
-            units += 0.68
-        else:
-            units += 0.6
-    return units * size
-
-
-def _num(v: float) -> str:
-    """A coordinate with at most two decimals, no trailing zeros."""
-    text = f"{v:.2f}".rstrip("0").rstrip(".")
-    return "0" if text == "-0" else text
 
 
 # ----------------------------------------------------------------------------------------------- ticks
@@ -160,141 +112,6 @@ class Scale:
         return self.start + t * (self.end - self.start)
 
 
-# ----------------------------------------------------------------------------------------------- drawing
-
-def marker(shape: str, x: float, y: float, size: float, fill: str, edge: str | None = None,
-           edge_width: float = 0.8, opacity: float = 1.0) -> str:
-    """One marker centred at (x, y), ``size`` px across: circle, square, triangle, diamond, star or x (a cross
-    drawn in ``fill``); ``fill="none"`` for a hollow one."""
-    r = size / 2
-    style = f'fill="{fill}"' + (f' stroke="{edge}" stroke-width="{_num(edge_width)}"' if edge else "")
-    if opacity < 1:
-        style += f' opacity="{_num(opacity)}"'
-    if shape == "circle":
-        return f'<circle cx="{_num(x)}" cy="{_num(y)}" r="{_num(r)}" {style}/>'
-    if shape == "square":
-        s = r * 0.9
-        return f'<rect x="{_num(x - s)}" y="{_num(y - s)}" width="{_num(2 * s)}" height="{_num(2 * s)}" {style}/>'
-    if shape == "x":
-        s = r * 0.8
-        return (f'<path d="M{_num(x - s)},{_num(y - s)}L{_num(x + s)},{_num(y + s)}M{_num(x - s)},{_num(y + s)}'
-                f'L{_num(x + s)},{_num(y - s)}" stroke="{fill}" stroke-width="2" fill="none"'
-                + (f' opacity="{_num(opacity)}"' if opacity < 1 else "") + "/>")
-    if shape == "triangle":
-        pts = [(x, y - r), (x + r * 0.95, y + r * 0.7), (x - r * 0.95, y + r * 0.7)]
-    elif shape == "diamond":
-        pts = [(x, y - r), (x + r * 0.75, y), (x, y + r), (x - r * 0.75, y)]
-    elif shape == "star":
-        pts = [(x + (r if k % 2 == 0 else r * 0.42) * math.sin(k * math.pi / 5),
-                y - (r if k % 2 == 0 else r * 0.42) * math.cos(k * math.pi / 5)) for k in range(10)]
-    else:
-        raise ValueError(f"unknown marker {shape!r}")
-    return f'<polygon points="{" ".join(f"{_num(a)},{_num(b)}" for a, b in pts)}" {style}/>'
-
-
-def polyline(points: Sequence[tuple[float, float]], colour: str, width: float = 1.5, dash: str = "solid",
-             opacity: float = 1.0) -> str:
-    d = DASHES[dash]
-    return (f'<polyline points="{" ".join(f"{_num(x)},{_num(y)}" for x, y in points)}" fill="none" '
-            f'stroke="{colour}" stroke-width="{_num(width)}" stroke-linejoin="round" stroke-linecap="round"'
-            + (f' stroke-dasharray="{d}"' if d else "") + (f' opacity="{_num(opacity)}"' if opacity < 1 else "")
-            + "/>")
-
-
-def text(x: float, y: float, content: object, size: float = 11, anchor: str = "start", colour: str = INK,
-         weight: str | None = None, rotate: float | None = None, baseline: str = "auto") -> str:
-    """A text at (x, y); ``baseline="middle"`` centres it vertically; ``rotate`` in degrees about (x, y)."""
-    attrs = f'x="{_num(x)}" y="{_num(y)}" font-size="{_num(size)}"'
-    if anchor != "start":
-        attrs += f' text-anchor="{anchor}"'
-    if colour != INK:
-        attrs += f' fill="{colour}"'
-    if weight:
-        attrs += f' font-weight="{weight}"'
-    if baseline != "auto":
-        attrs += f' dominant-baseline="{baseline}"'
-    if rotate:
-        attrs += f' transform="rotate({_num(rotate)} {_num(x)} {_num(y)})"'
-    return f"<text {attrs}>{esc(content)}</text>"
-
-
-def blues(share: float) -> str:
-    """The colour of a share in [0, 1] on matplotlib's "Blues" map (interpolated between its nine steps)."""
-    t = min(max(share, 0.0), 1.0) * (len(BLUES) - 1)
-    i = min(int(t), len(BLUES) - 2)
-    f = t - i
-    a, b = BLUES[i], BLUES[i + 1]
-    rgb = [round(int(a[k:k + 2], 16) * (1 - f) + int(b[k:k + 2], 16) * f) for k in (1, 3, 5)]
-    return "#" + "".join(f"{c:02x}" for c in rgb)
-
-
-class Figure:
-    """A canvas ``width`` x ``height`` px on white; ``add`` SVG elements, then ``svg()`` or ``uri()``."""
-
-    def __init__(self, width: float, height: float):
-        self.width, self.height = math.ceil(width), math.ceil(height)
-        self.parts: list[str] = []
-        self.defs: list[str] = []
-        self._ids = 0
-
-    def add(self, *elements: str) -> None:
-        self.parts.extend(elements)
-
-    def new_id(self, prefix: str) -> str:
-        self._ids += 1
-        return f"{prefix}{self._ids}"
-
-    def title(self, content: str, size: float = 13, y: float = 20) -> None:
-        self.add(text(self.width / 2, y, content, size, "middle", weight="600"))
-
-    def svg(self) -> str:
-        defs = f"<defs>{''.join(self.defs)}</defs>" if self.defs else ""
-        return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{self.width}" height="{self.height}" '
-                f'viewBox="0 0 {self.width} {self.height}" font-family="{FONT}" fill="{INK}">{defs}'
-                f'<rect width="100%" height="100%" fill="#fff"/>{"".join(self.parts)}</svg>')
-
-    def uri(self) -> str:
-        return svg_uri(self.svg())
-
-
-def svg_uri(svg: str) -> str:
-    """SVG text as a ``data:image/svg+xml;base64,...`` URI."""
-    return "data:image/svg+xml;base64," + base64.b64encode(svg.encode("utf-8")).decode("ascii")
-
-
-@dataclass
-class Key:
-    """A legend entry: a line sample (``line`` a dash name) and/or a marker, in ``colour``."""
-
-    label: str
-    colour: str
-    line: str | None = None
-    width: float = 1.5
-    marker: str | None = None
-    size: float = 8
-    fill: str | None = None  # marker fill when it differs from colour ("none": hollow)
-    edge: str | None = None
-
-
-def legend_size(keys: Sequence[Key], size: float = 10) -> tuple[float, float]:
-    return 44 + max(text_width(k.label, size) for k in keys), 8 + len(keys) * (size + 5)
-
-
-def legend(keys: Sequence[Key], x: float, y: float, size: float = 10) -> str:
-    """A framed legend with its top-left corner at (x, y) (:func:`legend_size` gives its size)."""
-    w, h = legend_size(keys, size)
-    out = [f'<rect x="{_num(x)}" y="{_num(y)}" width="{_num(w)}" height="{_num(h)}" rx="3" fill="#fff" '
-           f'fill-opacity="0.9" stroke="#c9ced6"/>']
-    for i, k in enumerate(keys):
-        cy = y + 4 + (i + 0.5) * (size + 5)
-        if k.line:
-            out.append(polyline([(x + 7, cy), (x + 31, cy)], k.colour, k.width, k.line))
-        if k.marker:
-            out.append(marker(k.marker, x + 19, cy, k.size, k.fill or k.colour, k.edge))
-        out.append(text(x + 37, cy, k.label, size, baseline="central"))
-    return "".join(out)
-
-
 def axis_ticks(lo: float, hi: float, log: bool = False, count: int = 7,
                integer: bool = False) -> tuple[list[float], list[str], list[float]]:
     """Major ticks, their labels and minor ticks of an axis on [lo, hi]."""
@@ -320,8 +137,8 @@ class Axes:
         self.x = Scale(*xlim, self.left, self.left + self.width, xlog)
         self.y = Scale(*ylim, self.top + self.height, self.top, ylog)
         self.clip = fig.new_id("clip")
-        fig.defs.append(f'<clipPath id="{self.clip}"><rect x="{_num(self.left)}" y="{_num(self.top)}" '
-                        f'width="{_num(self.width)}" height="{_num(self.height)}"/></clipPath>')
+        fig.defs.append(f'<clipPath id="{self.clip}"><rect x="{coord(self.left)}" y="{coord(self.top)}" '
+                        f'width="{coord(self.width)}" height="{coord(self.height)}"/></clipPath>')
         self.points: list[tuple[float, float]] = []  # what is drawn, in px (to place a legend where it is not)
 
     def ticks(self, axis: str, integer: bool = False) -> tuple[list[float], list[str], list[float]]:
@@ -337,25 +154,25 @@ class Axes:
         yt, yl, ym = self.ticks("y") if yticks else ([], [], [])
         for v in xt if xgrid else []:
             px = self.x(v)
-            out.append(f'<line x1="{_num(px)}" y1="{_num(self.top)}" x2="{_num(px)}" y2="{_num(bottom)}" '
+            out.append(f'<line x1="{coord(px)}" y1="{coord(self.top)}" x2="{coord(px)}" y2="{coord(bottom)}" '
                        f'stroke="{GRID}"/>')
         for v in yt if ygrid else []:
             py = self.y(v)
-            out.append(f'<line x1="{_num(self.left)}" y1="{_num(py)}" x2="{_num(right)}" y2="{_num(py)}" '
+            out.append(f'<line x1="{coord(self.left)}" y1="{coord(py)}" x2="{coord(right)}" y2="{coord(py)}" '
                        f'stroke="{GRID}"/>')
-        out.append(f'<rect x="{_num(self.left)}" y="{_num(self.top)}" width="{_num(self.width)}" '
-                   f'height="{_num(self.height)}" fill="none" stroke="#8a93a3"/>')
+        out.append(f'<rect x="{coord(self.left)}" y="{coord(self.top)}" width="{coord(self.width)}" '
+                   f'height="{coord(self.height)}" fill="none" stroke="#8a93a3"/>')
         marks = []
         for v, label in zip(xt, xl, strict=True):
             px = self.x(v)
-            marks.append(f"M{_num(px)},{_num(bottom)}v4")
+            marks.append(f"M{coord(px)},{coord(bottom)}v4")
             out.append(text(px, bottom + 7 + size, label, size, "middle"))
-        marks += [f"M{_num(self.x(v))},{_num(bottom)}v2.5" for v in xm]
+        marks += [f"M{coord(self.x(v))},{coord(bottom)}v2.5" for v in xm]
         for v, label in zip(yt, yl, strict=True):
             py = self.y(v)
-            marks.append(f"M{_num(self.left)},{_num(py)}h-4")
+            marks.append(f"M{coord(self.left)},{coord(py)}h-4")
             out.append(text(self.left - 6, py, label, size, "end", baseline="central"))
-        marks += [f"M{_num(self.left)},{_num(self.y(v))}h-2.5" for v in ym]
+        marks += [f"M{coord(self.left)},{coord(self.y(v))}h-2.5" for v in ym]
         out.append(f'<path d="{"".join(marks)}" stroke="#8a93a3"/>')
         if xlabel:
             out.append(text(self.left + self.width / 2, bottom + 2 * size + 14, xlabel, size + 1, "middle"))

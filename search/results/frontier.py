@@ -1,7 +1,7 @@
 """The annotation-budget frontier of a search: which trials no other beats on both score and clicks per image, and
 the fewest clicks per image that reach a share of the best score.
 
-Pure functions on the trials table (``search.results.experiment.trials_table``): ``results --frontier``, ``plot`` and
+Pure functions on the trials table (``search.results.tables.trials_table``): ``results --frontier``, ``plot`` and
 the
 summary of a ``run --frontier`` all use them.
 """

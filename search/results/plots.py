@@ -14,11 +14,13 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
+import yaml
 from matplotlib.ticker import MaxNLocator, NullFormatter
 
 from search.launch.reference import load_reference
-from search.results.experiment import TrialRecord, best_record, trials_table
+from search.results.experiment import TrialRecord, best_record, load_experiment
 from search.results.frontier import COST, DEFAULT_TARGET, pareto_front, scored, target_point
+from search.results.tables import trials_table
 from trainable.data.storage import is_uri
 
 BAR_METRICS = (("oa", "accuracy"), ("precision", "precision"), ("recall", "recall"), ("f1", "F1"))
@@ -28,13 +30,9 @@ def load_records(path: str) -> list[TrialRecord]:
     """A search folder, or a ``pointtune train`` folder (``metrics.csv``) as a single record."""
     p = Path(path)
     if (p / "metrics.csv").is_file():
-        import yaml
-
         cfg = yaml.safe_load((p / "config.yaml").read_text()) if (p / "config.yaml").is_file() else {}
         history = pd.read_csv(p / "metrics.csv")
         return [TrialRecord(p.name, "finished", cfg, history, None, str(p))]
-    from search.results.experiment import load_experiment
-
     return load_experiment(path)
 
 

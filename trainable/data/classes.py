@@ -15,6 +15,8 @@ A description is a small YAML file beside the data (``classes.yaml``), given wit
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,9 +64,6 @@ class ClassDescription:
     @property
     def fingerprint(self) -> str:
         """What decoding a mask depends on, as a short hash (for cache keys)."""
-        import hashlib
-        import json
-
         return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
 
     def prepare_raw(self, raw: np.ndarray) -> np.ndarray:
@@ -117,14 +116,7 @@ class ClassDescription:
         inst = d.get("instance_encoding", "id")
         if inst not in ("id", "rgb"):
             raise fail(f"instance_encoding {inst!r}: use 'id' or 'rgb'")
-        names, values, colours = [], [], []
-        for i, entry in enumerate(d["classes"]):
-            if not isinstance(entry, dict) or "name" not in entry or "value" not in entry:
-                raise fail(f"class entry {i} ({entry!r}) needs 'name' and 'value'")
-            values.append(_pack(entry["value"], enc, fail, f"class {entry['name']!r}"))
-            names.append(str(entry["name"]))
-            colour = entry.get("color") or (entry["value"] if enc == "rgb" else _DEFAULT_COLOURS[i % 12])
-            colours.append(tuple(int(c) for c in colour))
+        names, values, colours = _class_entries(d["classes"], enc, fail)
         ignore = tuple(_pack(v, enc, fail, "ignore entry") for v in d.get("ignore", []) or [])
         for dup in {v for v in values if values.count(v) > 1} | (set(values) & set(ignore)):
             raise fail(f"mask value {dup} is used twice (by two classes, or by a class and 'ignore')")
@@ -134,18 +126,7 @@ class ClassDescription:
         for name in excluded:
             if name not in names:
                 raise fail(f"exclude_from_mean names {name!r}, which is not a class ({', '.join(names)})")
-        pattern = d.get("group_pattern")
-        if pattern:
-            try:
-                re.compile(pattern)
-            except re.error as e:
-                raise fail(f"group_pattern {pattern!r} is not a valid regex: {e}") from None
-        unknown = d.get("unknown") or "error"
-        if unknown not in ("error", "ignore"):
-            raise fail(f"unknown {unknown!r}: use 'error' (refuse masks with values in no class) or 'ignore'")
-        threshold = d.get("threshold")
-        if threshold is not None and (enc != "rgb" or not isinstance(threshold, int) or not 0 < threshold < 256):
-            raise fail(f"threshold {threshold!r}: an integer in 1..255, for colour masks only")
+        pattern, unknown, threshold = _options(d, enc, fail)
         return cls(tuple(names), tuple(values), tuple(colours), ignore, excluded, enc, inst, pattern, source, unknown,
                    threshold)
 
@@ -163,29 +144,35 @@ class ClassDescription:
             raise ClassDescriptionError(f"class description {path} is not valid YAML: {e}") from None
         return cls.from_dict(d, source=str(path))
 
-    @classmethod
-    def builtin(cls, spec: str) -> ClassDescription:
-        """The class description of a built-in format (``NAME`` or ``NAME:OPTIONS``)."""
-        from trainable.data.formats import parse_format
 
-        fmt, options = parse_format(spec)
-        return fmt.classes(options)
+def _class_entries(entries: list[Any], enc: str, fail: Any) -> tuple[list[str], list[int], list[tuple[int, ...]]]:
+    """Names, mask values (colours packed) and display colours of the ``classes`` entries."""
+    names, values, colours = [], [], []
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict) or "name" not in entry or "value" not in entry:
+            raise fail(f"class entry {i} ({entry!r}) needs 'name' and 'value'")
+        values.append(_pack(entry["value"], enc, fail, f"class {entry['name']!r}"))
+        names.append(str(entry["name"]))
+        colour = entry.get("color") or (entry["value"] if enc == "rgb" else _DEFAULT_COLOURS[i % 12])
+        colours.append(tuple(int(c) for c in colour))
+    return names, values, colours
 
-    @classmethod
-    def resolve(cls, root: str | Path, format: str | None, classes_file: str | None) -> ClassDescription:
-        """The description for a dataset: ``--classes`` file, else ``--format``, else ``root/classes.yaml``."""
-        if classes_file:
-            return cls.load(classes_file)
-        if format:
-            return cls.builtin(format)
-        beside = Path(root) / "classes.yaml"
-        if beside.is_file():
-            return cls.load(beside)
-        from trainable.data.formats import all_formats
 
-        raise ClassDescriptionError(
-            f"no class description for {root}: put a classes.yaml in that folder, pass --classes FILE, "
-            f"or --format one of {', '.join(all_formats())} (`pointtune formats` describes them)")
+def _options(d: dict[str, Any], enc: str, fail: Any) -> tuple[str | None, str, int | None]:
+    """The description's ``group_pattern``, ``unknown`` and ``threshold``, checked."""
+    pattern = d.get("group_pattern")
+    if pattern:
+        try:
+            re.compile(pattern)
+        except re.error as e:
+            raise fail(f"group_pattern {pattern!r} is not a valid regex: {e}") from None
+    unknown = d.get("unknown") or "error"
+    if unknown not in ("error", "ignore"):
+        raise fail(f"unknown {unknown!r}: use 'error' (refuse masks with values in no class) or 'ignore'")
+    threshold = d.get("threshold")
+    if threshold is not None and (enc != "rgb" or not isinstance(threshold, int) or not 0 < threshold < 256):
+        raise fail(f"threshold {threshold!r}: an integer in 1..255, for colour masks only")
+    return pattern, unknown, threshold
 
 
 def _pack(value: Any, enc: str, fail: Any, what: str) -> int:

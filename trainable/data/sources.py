@@ -9,6 +9,7 @@ can fill the cache the trials read.
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 import numpy as np
@@ -18,16 +19,13 @@ from trainable.data.classes import ClassDescription, decode_instances, decode_se
 from trainable.data.layout import ImageFiles
 from trainable.data.node_cache import NodeCache, NpyFile, key_of
 from trainable.data.rasters import file_key, has_rasterio, is_tiff, read_image, read_mask_raw, read_window, resize_array
+from trainable.errors import DatasetError
 
 ROWS_PER_BLOCK = 256  # masks are decoded to class indices in blocks of rows: bounded temporaries
 
 
 def _readable(what: str, path: str, make: Any) -> Any:
     """``make()``, with a read failure turned into an error that says which node and what to do."""
-    import socket
-
-    from trainable.data.index import DatasetError
-
     try:
         return make()
     except OSError as e:

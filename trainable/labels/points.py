@@ -179,13 +179,7 @@ def _ranked_clicks(labels: np.ndarray, keys: np.ndarray, k_max: int, min_pixels:
     if keep.size == 0 or k_max < 1:
         return np.empty(0, np.int64), np.empty(0, np.int64)
     depth = _region_depth(labels).ravel()
-    ys, xs = np.indices(labels.shape)
-    with np.errstate(invalid="ignore", divide="ignore"):  # label 0 may be empty: its mean is unused
-        cy, cx = (np.asarray(ndimage.mean(c, labels, np.arange(n + 1))) for c in (ys, xs))
-    d2 = (ys.ravel() - cy[flat]) ** 2 + (xs.ravel() - cx[flat]) ** 2
-    score = depth - 1e-5 * d2 / (d2.max() + 1)  # tie-break below any gap between two distinct depths
-    first = np.ravel_multi_index(np.array(ndimage.maximum_position(score.reshape(labels.shape), labels, keep)).T,
-                                 labels.shape)
+    first = _deepest_pixels(labels, depth, keep)
     out_idx, out_rank = [first.astype(np.int64)], [np.zeros(first.size, np.int64)]
     if k_max > 1:
         wanted = np.zeros(n + 1, bool)
@@ -202,6 +196,18 @@ def _ranked_clicks(labels: np.ndarray, keys: np.ndarray, k_max: int, min_pixels:
         out_idx.append(pixels[chosen])
         out_rank.append(rank[chosen])
     return np.concatenate(out_idx), np.concatenate(out_rank)
+
+
+def _deepest_pixels(labels: np.ndarray, depth: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """Flat index of the deepest pixel of each region in ``keep`` (on a plateau, the one nearest its centroid)."""
+    n, flat = int(labels.max()), labels.ravel()
+    ys, xs = np.indices(labels.shape)
+    with np.errstate(invalid="ignore", divide="ignore"):  # label 0 may be empty: its mean is unused
+        cy, cx = (np.asarray(ndimage.mean(c, labels, np.arange(n + 1))) for c in (ys, xs))
+    d2 = (ys.ravel() - cy[flat]) ** 2 + (xs.ravel() - cx[flat]) ** 2
+    score = depth - 1e-5 * d2 / (d2.max() + 1)  # tie-break below any gap between two distinct depths
+    return np.ravel_multi_index(np.array(ndimage.maximum_position(score.reshape(labels.shape), labels, keep)).T,
+                                labels.shape)
 
 
 @dataclass(frozen=True)

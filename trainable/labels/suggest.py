@@ -128,6 +128,20 @@ def pixel_candidates(score: np.ndarray, cls: np.ndarray, valid: np.ndarray, key:
     return Candidates(rows[kept], cols[kept], c[kept], s[kept], k[kept])
 
 
+def _regions(cls: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, int]:
+    """(h, w) labels 1..n of the connected regions (8-connected) of each predicted class over valid pixels, 0
+    elsewhere; and n."""
+    from scipy import ndimage
+
+    labels = np.zeros(cls.shape, np.int64)
+    n = 0
+    for c in np.unique(cls[valid]):
+        found, count = ndimage.label((cls == c) & valid, structure=np.ones((3, 3), bool))
+        labels[found > 0] = found[found > 0] + n
+        n += count
+    return labels, n
+
+
 def region_candidates(cls: np.ndarray, doubt: np.ndarray, valid: np.ndarray, key: np.ndarray,
                       origin: tuple[int, int], clicks: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
                       ) -> Candidates:
@@ -142,14 +156,7 @@ def region_candidates(cls: np.ndarray, doubt: np.ndarray, valid: np.ndarray, key
         origin: (y, x) of the block in the image.
         clicks: rows, columns (in the block) and classes of the clicks already given there.
     """
-    from scipy import ndimage
-
-    labels = np.zeros(cls.shape, np.int64)
-    n = 0
-    for c in np.unique(cls[valid]):
-        found, count = ndimage.label((cls == c) & valid, structure=np.ones((3, 3), bool))
-        labels[found > 0] = found[found > 0] + n
-        n += count
+    labels, n = _regions(cls, valid)
     if n == 0:
         return Candidates.empty()
     flat = labels.ravel()
@@ -166,8 +173,8 @@ def region_candidates(cls: np.ndarray, doubt: np.ndarray, valid: np.ndarray, key
         wrong[region[lab != cls[r, c]]] = True
         checked = np.zeros(n + 1, bool)
         checked[region[lab == cls[r, c]]] = True
-        errors = np.where(wrong, area, errors)
-        offered &= ~(checked & ~wrong)
+        errors = np.where(wrong, area, errors)  # a region a click says is wrong: all its pixels are errors
+        offered &= ~(checked & ~wrong)  # one a click confirms: not offered again
         offered[0] = False
     depth = _depth(labels)
     deepest = np.zeros(n + 1)

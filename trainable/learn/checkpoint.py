@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from trainable.data import storage
 from trainable.errors import CheckpointError
 
 CHECKPOINT_FILE = "checkpoint.pt"
@@ -112,8 +113,6 @@ def save_resume_state(trial_path: str, state: dict[str, Any]) -> int:
     Returns:
         The bytes written.
     """
-    from trainable.data import storage
-
     target = f"{trial_path}/{RESUME_FILE}"
     if not storage.is_uri(target):
         return atomic_torch_save(state, target, durable=True).stat().st_size
@@ -125,8 +124,6 @@ def save_resume_state(trial_path: str, state: dict[str, Any]) -> int:
 
 def load_resume_state(trial_path: str) -> dict[str, Any] | None:
     """The state a trial saved to resume from (or its finished state), or None when it saved none."""
-    from trainable.data import storage
-
     source = f"{trial_path}/{RESUME_FILE}"
     if not storage.exists(source):
         return None
@@ -146,6 +143,4 @@ def _resume_state(path: Path) -> dict[str, Any]:
 
 def drop_resume_state(trial_path: str) -> None:
     """A finished trial needs no resume state: remove it (it weighs 3x the model with Adam)."""
-    from trainable.data import storage
-
     storage.remove(f"{trial_path}/{RESUME_FILE}")

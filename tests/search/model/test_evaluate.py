@@ -11,7 +11,7 @@ import torch
 
 from search.cli.main import main
 from trainable.config import IGNORE_INDEX, DataConfig, ModelConfig
-from trainable.data.classes import ClassDescription
+from trainable.data.formats import format_classes
 from trainable.data.index import build_index
 from trainable.data.sources import LabelSource
 from trainable.learn.checkpoint import atomic_torch_save
@@ -20,7 +20,7 @@ from trainable.learn.model import build_model
 
 def _always(cls: int, path: Path, split: dict[str, list[str]]) -> Path:
     """An export whose network predicts class ``cls`` everywhere (a 1x1 head with only a bias)."""
-    classes = ClassDescription.builtin("demo")
+    classes = format_classes("demo")
     model = build_model(ModelConfig(backbone="tiny", weights="none"), classes.num_classes)
     with torch.no_grad():
         model.classifier.weight.zero_()

@@ -12,14 +12,14 @@ import yaml
 from search.errors import SearchError
 from search.model.source import ACCEPTED, resolve_model
 from trainable.config import ModelConfig, TrialConfig
-from trainable.data.classes import ClassDescription
+from trainable.data.formats import format_classes
 from trainable.learn.checkpoint import CheckpointError, atomic_torch_save
 from trainable.learn.model import build_model
 
 
 def _state(epoch: int = 2) -> dict:
     """A trial checkpoint of the tiny network (what a search's trial and, before, `train`'s best.pt held)."""
-    classes = ClassDescription.builtin("demo")
+    classes = format_classes("demo")
     model = build_model(ModelConfig(backbone="tiny", weights="none"), classes.num_classes)
     cfg = TrialConfig(model=ModelConfig(backbone="tiny", weights="none")).to_dict()
     return {"model": model.state_dict(), "epoch": epoch, "config": cfg, "classes": classes.to_dict(),
@@ -35,7 +35,7 @@ def _train_folder(root: Path, best: dict | None) -> Path:
 
 
 def test_a_model_file_and_a_train_folder_give_the_same_model(tmp_path: Path) -> None:
-    from search.model.export import export_payload
+    from search.model.model_file import export_payload
 
     payload = export_payload(_state(), "val_f1", "run", str(tmp_path / "run"))
     folder = _train_folder(tmp_path / "run", payload)
@@ -82,7 +82,7 @@ def test_what_is_not_a_model_is_refused_saying_what_is(tmp_path: Path) -> None:
 def test_a_search_folder_gives_its_best_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The search's best trial at its best epoch, as `export` takes it (checked on a real search in
     test_results_export.py)."""
-    import search.model.export
+    import search.model.source
 
     asked = []
 
@@ -90,7 +90,7 @@ def test_a_search_folder_gives_its_best_model(tmp_path: Path, monkeypatch: pytes
         asked.append(experiment)
         return {"format": "pointtune-model/1", "epoch": 4}, type("Record", (), {"trial_id": "t7"})()
 
-    monkeypatch.setattr(search.model.export, "best_model_of_search", best)
+    monkeypatch.setattr(search.model.source, "best_model_of_search", best)
     folder = tmp_path / "exp"
     folder.mkdir()
     (folder / "pointtune_settings.yaml").write_text("{}")

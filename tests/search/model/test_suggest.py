@@ -17,9 +17,10 @@ from PIL import Image
 from search.cli.main import main
 from trainable.config import IGNORE_INDEX, DataConfig, ModelConfig
 from trainable.data.classes import ClassDescription
+from trainable.data.formats import format_classes
 from trainable.data.index import build_index
 from trainable.labels.suggest import Candidates, auto_radius, choose, margin_scores, region_candidates
-from trainable.labels.user_points import ImageRef, read_user_points
+from trainable.labels.user_clicks import ImageRef, read_user_clicks
 from trainable.learn.checkpoint import atomic_torch_save
 from trainable.learn.model import build_model
 
@@ -77,7 +78,7 @@ def _model_file(path: Path, split: dict[str, list[str]], in_channels: int = 3, n
                 classes: ClassDescription | None = None, mean: float = 120.0, std: float = 60.0,
                 resize: float = 1.0) -> Path:
     """An export of a randomly initialised tiny network (seeded): uneven probabilities to rank."""
-    classes = classes or ClassDescription.builtin("demo")
+    classes = classes or format_classes("demo")
     torch.manual_seed(0)
     model = build_model(ModelConfig(backbone="tiny", weights="none", in_channels=in_channels), num_classes)
     payload = {"format": "pointtune-model/1", "model": model.state_dict(), "backbone": "tiny",
@@ -108,7 +109,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory, demo_dir: Path) -> tuple[Path
 def _read(path: Path, root: Path) -> dict:
     data = build_index(DataConfig(root=str(root), format="demo", tile_size=32), split=False)
     refs = [ImageRef.of(e.stem, e.files.image) for e in data.entries]
-    clicks, problems = read_user_points(str(path), refs, data.classes)
+    clicks, problems = read_user_clicks(str(path), refs, data.classes)
     assert problems == []
     return clicks
 
@@ -151,7 +152,7 @@ def test_with_resize_the_file_gives_original_pixels_that_land_on_the_chosen_ones
     rows = _rows(out)
     assert len(rows) == 3 * len(train) and all(float(r["x"]) >= 16 for r in rows), "ignored: original columns < 16"
     data = build_index(DataConfig(root=str(root), format="demo", tile_size=32, resize=0.5), split=False)
-    clicks, problems = read_user_points(str(out), [ImageRef.of(e.stem, e.files.image, 0.5) for e in data.entries],
+    clicks, problems = read_user_clicks(str(out), [ImageRef.of(e.stem, e.files.image, 0.5) for e in data.entries],
                                         data.classes, 0.5)
     assert problems == [] and sum(c.count for c in clicks.values()) == len(rows)
     for e in data.entries:
@@ -167,7 +168,7 @@ def test_an_unanswered_file_names_the_clicks_to_fill(demo: tuple, tmp_path: Path
     assert main(["suggest", str(model), "--data", str(root), "--clicks-per-image", "2", "--out", str(out)]) == 0
     assert all(r["class"] == "" for r in _rows(out))
     data = build_index(DataConfig(root=str(root), format="demo", tile_size=32), split=False)
-    _, problems = read_user_points(str(out), [ImageRef.of(e.stem, e.files.image) for e in data.entries],
+    _, problems = read_user_clicks(str(out), [ImageRef.of(e.stem, e.files.image) for e in data.entries],
                                    data.classes)
     assert len(problems) == 1 and "no class yet" in problems[0] and "fill in" in problems[0]
     geojson = tmp_path / "todo.geojson"
@@ -299,7 +300,7 @@ def test_a_four_band_geotiff_gets_map_coordinates_and_no_click_on_no_data(tmp_pa
                                                                       for f in doc["features"]]
     refs = [ImageRef.of(f"s{k}", str(root / "images" / f"s{k}.tif")) for k in range(3)]
     for path in (geojson, table):
-        clicks, problems = read_user_points(str(path), refs, classes)
+        clicks, problems = read_user_clicks(str(path), refs, classes)
         assert problems == [] and sum(c.count for c in clicks.values()) == 18
         back = {(s, *divmod(int(i), 64)) for s, c in clicks.items() for i in c.index}
         assert back == {(f["properties"]["image"], f["properties"]["y"], f["properties"]["x"])

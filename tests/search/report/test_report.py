@@ -19,7 +19,16 @@ import torch
 
 from search.cli.main import main
 from search.report import page as report
-from search.results.experiment import TrialRecord, trials_table
+from search.report import summary as report_summary
+from search.report.confusion import confusion_data
+from search.report.curves import curves
+from search.report.frontier import frontier_data
+from search.report.per_class import per_class
+from search.report.scatter import scatter_panels
+from search.report.summary import summary_data
+from search.report.trials_table import table_data
+from search.results.experiment import TrialRecord
+from search.results.tables import trials_table
 from trainable.config import DataConfig, ModelConfig, PointConfig, TrainConfig, TrialConfig
 
 CLASSES = ("road", "building", "water")
@@ -69,7 +78,7 @@ def records() -> list[TrialRecord]:
 
 
 def test_the_table_keeps_one_row_per_trial_best_first_with_status_marks(records: list[TrialRecord]) -> None:
-    data = report.table_data(trials_table(records))
+    data = table_data(trials_table(records))
     assert [r["trial_id"] for r in data["rows"]] == ["t_best", "t_run", "t_stop", "t_div", "t_fail"]
     assert {r["trial_id"]: r["mark"] for r in data["rows"]} == {
         "t_best": "finished", "t_stop": "stopped", "t_run": "running", "t_div": "diverged", "t_fail": "failed"}
@@ -85,32 +94,32 @@ def test_the_table_keeps_one_row_per_trial_best_first_with_status_marks(records:
 
 
 def test_curves_scatter_and_frontier_from_the_table(records: list[TrialRecord]) -> None:
-    curves = report.curves(records)
-    assert {c["trial_id"]: c["epoch"] for c in curves} == {"t_best": [1, 2, 3], "t_stop": [1], "t_run": [1, 2],
+    lines = curves(records)
+    assert {c["trial_id"]: c["epoch"] for c in lines} == {"t_best": [1, 2, 3], "t_stop": [1], "t_run": [1, 2],
                                                            "t_div": [1]}, "the failed trial has no curve"
-    assert curves[0]["value"] == [0.5, 0.8, 0.7]
+    assert lines[0]["value"] == [0.5, 0.8, 0.7]
     df = trials_table(records)
-    panels = {p["param"]: p for p in report.scatter_panels(df, "val_f1")}
+    panels = {p["param"]: p for p in scatter_panels(df, "val_f1")}
     assert set(panels) == {"lr", "density", "clicks_per_image"}, "per-object clicks and shares were not searched"
     lr = panels["lr"]
     assert lr["log"] and set(lr["series"]) == {"finished", "stopped early", "running", "diverged"}
     assert lr["series"]["finished"] == {"x": [3e-3], "y": [0.8], "trial_id": ["t_best"]}
-    frontier = report.frontier_data(df, "val_f1", target=0.7)
+    frontier = frontier_data(df, "val_f1", target=0.7)
     assert {p["trial_id"] for p in frontier["points"]} == {"t_best", "t_stop", "t_run"}, "no failed or diverged"
     assert [p["trial_id"] for p in frontier["front"]] == ["t_stop", "t_run", "t_best"]
     assert frontier["threshold"] == pytest.approx(0.56) and frontier["target_trial"] == "t_run"
     assert "40" in frontier["statements"][0] and "t_run" in frontier["statements"][0]
-    assert report.frontier_data(df[df.trial_id == "t_best"], "val_f1") is None, "one trial: no frontier"
-    assert report.scatter_panels(df[df.trial_id == "t_best"], "val_f1") == []
+    assert frontier_data(df[df.trial_id == "t_best"], "val_f1") is None, "one trial: no frontier"
+    assert scatter_panels(df[df.trial_id == "t_best"], "val_f1") == []
 
 
 def test_per_class_scores_confusion_matrix_and_test_score(records: list[TrialRecord]) -> None:
-    rows = report.per_class(records[0].best_row)
+    rows = per_class(records[0].best_row)
     assert [r["class"] for r in rows] == list(CLASSES)
     assert rows[0]["f1"] == pytest.approx(0.7) and rows[1]["f1"] == pytest.approx(0.8)
     assert rows[2]["f1"] is None, "a class absent from the truth has no F1"
     cm = np.array([[8, 2, 0], [1, 9, 0], [0, 0, 0]])
-    data = report.confusion_data(cm, CLASSES)
+    data = confusion_data(cm, CLASSES)
     assert data["pixels"] == 20 and data["counts"] == cm.tolist()
     assert data["row_share"][0] == [0.8, 0.2, 0.0] and data["row_share"][2] == [None, None, None]
     f1_road, f1_building = 2 * 8 / (2 * 8 + 1 + 2), 2 * 9 / (2 * 9 + 2 + 1)
@@ -118,15 +127,15 @@ def test_per_class_scores_confusion_matrix_and_test_score(records: list[TrialRec
     assert data["oa"] == pytest.approx(17 / 20) and data["per_class"][2]["f1"] is None
     scores = {"trial_id": "t_best", "epoch": 2, "test_f1": 0.71, "test_miou": 0.5, "test_oa": 0.9,
               "test_precision": 0.7, "test_recall": 0.72, "test_images": 3, "test_f1_road": 0.8, "test_scorings": 1}
-    test = report.test_score_data(scores, "t_best", 2)
+    test = report_summary.test_score_data(scores, "t_best", 2)
     assert test["current"] and test["f1"] == 0.71 and test["images"] == 3 and test["per_class"][0]["f1"] == 0.8
-    assert not report.test_score_data(scores, "t_run", 2)["current"], "the best trial changed since"
-    assert report.test_score_data(None, "t_best", 2) is None
+    assert not report_summary.test_score_data(scores, "t_run", 2)["current"], "the best trial changed since"
+    assert report_summary.test_score_data(None, "t_best", 2) is None
 
 
 def test_summary_counts_trials_and_names_the_best(records: list[TrialRecord]) -> None:
     df = trials_table(records)
-    summary = report.summary_data(records, df, "val_f1", planned=8, best=records[0])
+    summary = summary_data(records, df, "val_f1", planned=8, best=records[0])
     assert summary["ended"] == 4 and summary["planned"] == 8 and summary["by_status"]["running"] == 1
     best = summary["best"]
     assert best["trial_id"] == "t_best" and best["epoch"] == 2 and best["score"] == pytest.approx(0.8)

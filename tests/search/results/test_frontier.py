@@ -18,8 +18,9 @@ from search.cli.main import main
 from search.launch.reference import REFERENCE_DIR, load_reference, reference_config
 from search.launch.run import JOURNAL_FILE
 from search.launch.settings import SearchSettings
-from search.results.experiment import load_experiment, render_frontier, trials_table
+from search.results.experiment import load_experiment
 from search.results.frontier import pareto_front, target_point
+from search.results.tables import render_frontier, trials_table
 from trainable.config import ConfigError, TrialConfig
 from trainable.data.index import build_index
 from trainable.data.sources import LabelSource

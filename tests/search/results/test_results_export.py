@@ -35,12 +35,12 @@ SCRIPTS = {"best-not-last": [0.30, 0.70, 0.50], "steady": [0.20, 0.40, 0.60], "d
 
 def scripted_trial(config: dict) -> None:
     from trainable.config import TrialConfig
-    from trainable.data.classes import ClassDescription
+    from trainable.data.formats import format_classes
     from trainable.learn.checkpoint import save_checkpoint
     from trainable.learn.model import build_model
 
     cfg = TrialConfig.from_dict({k: v for k, v in config.items() if k != "script"})
-    classes = ClassDescription.builtin("demo")
+    classes = format_classes("demo")
     torch.manual_seed(len(config["script"]))
     model = build_model(cfg.model, classes.num_classes)
     for epoch, f1 in enumerate(SCRIPTS[config["script"]], start=1):

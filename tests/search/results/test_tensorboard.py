@@ -141,7 +141,7 @@ def test_storage_uri_writes_locally_and_copies_into_the_experiment(tmp_path: Pat
 
 
 def test_the_summary_prints_the_logdir(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    from search.results.experiment import print_tensorboard_hint
+    from search.results.summary import print_tensorboard_hint
 
     print_tensorboard_hint(str(tmp_path / "exp"))
     assert capsys.readouterr().out == "", "no TensorBoard files, no hint"

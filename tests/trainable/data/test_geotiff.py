@@ -123,18 +123,18 @@ def test_the_checks_cache_rechecks_only_what_changed(geo_dir: Path, tmp_path: Pa
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     import shutil
 
-    import trainable.data.index
+    import trainable.data.checks
 
     data = tmp_path / "data"
     shutil.copytree(geo_dir, data)
     checked: list[str] = []
-    real = trainable.data.index._check_one
+    real = trainable.data.checks._check_one
 
     def counting(files, *args, **kwargs):
         checked.append(files.stem)
         return real(files, *args, **kwargs)
 
-    monkeypatch.setattr(trainable.data.index, "_check_one", counting)
+    monkeypatch.setattr(trainable.data.checks, "_check_one", counting)
     cfg = DataConfig(root=str(data), tile_size=32)
     first = build_index(cfg)
     assert len(checked) == 8

@@ -17,10 +17,11 @@ import torch
 
 from search.cli.main import main
 from search.model.predict import read_export
-from search.results.experiment import best_scores, describe_agreement, load_experiment, rank_agreement, trials_table
+from search.results.experiment import load_experiment
+from search.results.tables import best_scores, describe_agreement, rank_agreement, trials_table
 from trainable.config import ConfigError, DataConfig, PointConfig, TrialConfig
 from trainable.data.classes import ClassDescription
-from trainable.data.index import build_index
+from trainable.data.index import build_index, resolve_classes
 from trainable.data.sources import LabelSource
 from trainable.inputs import build_inputs, check_metric_for_data, training_ids
 from trainable.labels.clicks import ClickSource, validation_points
@@ -33,7 +34,7 @@ def clicks_folder(demo_dir: Path, root: Path, per_image: int = 24, masks_for: tu
     """The demo images with clicks in a CSV read off their masks (``per_image`` random pixels each); dense masks
     kept only for the stems in ``masks_for``. Returns (data folder, CSV)."""
     shutil.copytree(demo_dir / "images", root / "images")
-    classes = ClassDescription.resolve(str(demo_dir), "demo", None)
+    classes = resolve_classes(str(demo_dir), "demo", None)
     rows = []
     rng = np.random.default_rng(0)
     for image in sorted((demo_dir / "images").iterdir()):

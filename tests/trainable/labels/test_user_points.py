@@ -1,4 +1,4 @@
-"""Users' own clicks (trainable/labels/user_points.py): sparse label rasters, CSV and GeoJSON (pixel and map
+"""Users' own clicks (trainable/labels/user_clicks.py): sparse label rasters, CSV and GeoJSON (pixel and map
 coordinates),
 resize scaling, object ids, and every kind of problem, on files written in tmp_path."""
 
@@ -12,8 +12,8 @@ import pytest
 from PIL import Image
 
 from trainable.data.classes import ClassDescription
-from trainable.labels import user_points
-from trainable.labels.user_points import ImageRef, points_kind, read_user_points
+from trainable.labels import user_clicks_geojson
+from trainable.labels.user_clicks import ImageRef, clicks_kind, read_user_clicks
 
 INDEX = ClassDescription.from_dict({"classes": [{"name": "Road", "value": 0}, {"name": "building", "value": 1},
                                                 {"name": "tree", "value": 2}], "ignore": [254]}, "test.yaml")
@@ -85,16 +85,16 @@ def test_clicks_kind(tmp_path: Path) -> None:
     (tmp_path / "mixed").mkdir()
     (tmp_path / "mixed" / "a.tif").write_bytes(b"")
     (tmp_path / "mixed" / "b.geojson").write_text("")
-    assert points_kind(str(tmp_path / "rasters")) == "rasters"
-    assert points_kind(str(tmp_path / "geo")) == "geojson"
-    assert points_kind(str(tmp_path / "p.csv")) == "csv"
-    assert points_kind(str(tmp_path / "p.json")) == "geojson"
+    assert clicks_kind(str(tmp_path / "rasters")) == "rasters"
+    assert clicks_kind(str(tmp_path / "geo")) == "geojson"
+    assert clicks_kind(str(tmp_path / "p.csv")) == "csv"
+    assert clicks_kind(str(tmp_path / "p.json")) == "geojson"
     for bad, why in (("p.txt", "not a .csv"), ("empty", "holds no rasters"), ("mixed", "holds both"),
                      ("nothing.csv", "does not exist")):
         with pytest.raises(ValueError, match=why) as e:
-            points_kind(str(tmp_path / bad))
+            clicks_kind(str(tmp_path / bad))
         assert str(tmp_path / bad) in str(e.value) and ".geojson" in str(e.value)
-    clicks, problems = read_user_points(str(tmp_path / "p.txt"), [], INDEX)
+    clicks, problems = read_user_clicks(str(tmp_path / "p.txt"), [], INDEX)
     assert clicks == {} and len(problems) == 1 and "p.txt" in problems[0]
 
 
@@ -110,15 +110,15 @@ def test_index_rasters_with_resize_and_collisions(tmp_path: Path) -> None:
     folder.mkdir()
     Image.fromarray(raster).save(folder / "t1.png")
     Image.fromarray(np.full((8, 10), 255, np.uint8)).save(folder / "t2.png")  # no clicks: absent, no problem
-    assert points_kind(str(folder)) == "rasters"
-    clicks, problems = read_user_points(str(folder), refs, INDEX, resize=0.5)
+    assert clicks_kind(str(folder)) == "rasters"
+    clicks, problems = read_user_clicks(str(folder), refs, INDEX, resize=0.5)
     assert problems == []
     assert list(clicks) == ["t1"]
     c = clicks["t1"]
     assert (c.height, c.width, c.object) == (4, 5, None)
     assert c.index.tolist() == [0 * 5 + 1, 1 * 5 + 2, 3 * 5 + 4]
     assert c.label.tolist() == [2, 0, 2] and c.index.dtype == np.int64 and c.label.dtype == np.uint8
-    full, _ = read_user_points(str(folder), _refs(tmp_path, {"t1": (8, 10)}), INDEX)
+    full, _ = read_user_clicks(str(folder), _refs(tmp_path, {"t1": (8, 10)}), INDEX)
     assert full["t1"].index.tolist() == [3, 12, 35, 79] and full["t1"].label.tolist() == [2, 1, 0, 2]
 
 
@@ -133,7 +133,7 @@ def test_grey_level_rasters_and_their_problems(tmp_path: Path) -> None:
     Image.fromarray(np.full((6, 6), 40, np.uint8)).save(folder / "g3.png")  # dense
     Image.fromarray(np.zeros((6, 6), np.uint8)).save(folder / "stray.png")  # no such image
     (folder / "g4.tif").write_bytes(b"not a tiff")
-    clicks, problems = read_user_points(str(folder), refs, GREY, ignore_value=0)
+    clicks, problems = read_user_clicks(str(folder), refs, GREY, ignore_value=0)
     assert clicks["g1"].index.tolist() == [15, 25] and clicks["g1"].label.tolist() == [1, 0]
     assert set(clicks) == {"g1"}
     assert "values in no class (7)" in _only(problems, "g1.png")
@@ -142,7 +142,7 @@ def test_grey_level_rasters_and_their_problems(tmp_path: Path) -> None:
     assert "no image is named stray" in _only(problems, "stray.png")
     assert "cannot read this raster" in _only(problems, "g4.tif")
     assert len(problems) == 5
-    _, problems = read_user_points(str(folder), refs, GREY, ignore_value=40)
+    _, problems = read_user_clicks(str(folder), refs, GREY, ignore_value=40)
     assert problems == [f"{folder}: ignore value 40 (the background of sparse label rasters) is the value of class "
                         "'a'; give the rasters another background value and pass it as ignore value"]
 
@@ -161,7 +161,7 @@ def test_colour_rasters(tmp_path: Path) -> None:
     grey = np.full((4, 5, 3), 200, np.uint8)  # a grey canvas: background when it is the ignore value
     grey[2, 1] = (255, 0, 0)
     Image.fromarray(grey).save(folder / "c2.png")
-    clicks, problems = read_user_points(str(folder), refs, RGB, ignore_value=200)
+    clicks, problems = read_user_clicks(str(folder), refs, RGB, ignore_value=200)
     assert clicks["c1"].index.tolist() == [4, 6, 15] and clicks["c1"].label.tolist() == [1, 0, 2]
     assert clicks["c2"].index.tolist() == [11] and clicks["c2"].label.tolist() == [0]
     assert problems == [f"{folder / 'c1.png'}: 1 pixel(s) hold values in no class (#0A141E): not used as clicks; a "
@@ -172,7 +172,7 @@ def test_colour_rasters(tmp_path: Path) -> None:
     white = np.full((4, 5, 3), 255, np.uint8)
     white[1, 2] = (255, 0, 0)
     Image.fromarray(white).save(folder / "c2.png")
-    clicks, problems = read_user_points(str(folder), refs, two)
+    clicks, problems = read_user_clicks(str(folder), refs, two)
     assert clicks["c2"].index.tolist() == [7] and "values in no class" in _only(problems, "c1.png")
 
 
@@ -186,7 +186,7 @@ def test_csv(tmp_path: Path) -> None:
                     "\n"
                     "tile_02,1,1,Road,1\n"
                     "tile_01,5.5,3.2,tree,9\n")  # the same pixel as line 2: dropped
-    clicks, problems = read_user_points(str(path), refs, INDEX)
+    clicks, problems = read_user_clicks(str(path), refs, INDEX)
     assert problems == [] and set(clicks) == {"tile_01", "tile_02"}
     c = clicks["tile_01"]
     assert c.index.tolist() == [3 * 30 + 5, 19 * 30 + 29, 0]  # annotation order, not sorted
@@ -195,13 +195,13 @@ def test_csv(tmp_path: Path) -> None:
     # resize: (floor(y * 0.5), floor(x * 0.5)) on a 10x15 image; the last column clamps into the resized image
     small = _refs(tmp_path, {"tile_01": (20, 30)}, resize=0.5)
     path.write_text("x,y,image,class\n5.9,3,tile_01,tree\n29.99,19.5,tile_01,Road\n")
-    clicks, problems = read_user_points(str(path), small, INDEX, resize=0.5)
+    clicks, problems = read_user_clicks(str(path), small, INDEX, resize=0.5)
     assert problems == [] and clicks["tile_01"].object is None
     assert (clicks["tile_01"].height, clicks["tile_01"].width) == (10, 15)
     assert clicks["tile_01"].index.tolist() == [1 * 15 + 2, 9 * 15 + 14]
     odd = _refs(tmp_path, {"odd": (5, 5)}, resize=0.5)  # 2x2 after resize (round(2.5) = 2)
     path.write_text("image,x,y,class\nodd,4,4,road\n")
-    clicks, _ = read_user_points(str(path), odd, INDEX, resize=0.5)
+    clicks, _ = read_user_clicks(str(path), odd, INDEX, resize=0.5)
     assert clicks["odd"].index.tolist() == [3]
 
 
@@ -219,7 +219,7 @@ def test_csv_problems(tmp_path: Path) -> None:
                     "tile_01,1\n"
                     "tile_01,2,2,road,x7\n"
                     "tile_01,3,3,9,\n")
-    clicks, problems = read_user_points(str(path), refs, INDEX)
+    clicks, problems = read_user_clicks(str(path), refs, INDEX)
     assert clicks["tile_01"].index.tolist() == [31]
     assert len(problems) == 8, problems
     assert problems[0] == (f"{path} line 3: x=530 outside image tile_03 (512x512 px); x is the pixel column "
@@ -242,7 +242,7 @@ def test_csv_unparseable(tmp_path: Path) -> None:
     for content, why in ((b"image;x;y;class\nt;1;1;0\n", "not comma-separated"), (b"", "is empty"),
                          (b"image,x,class\n", "lacks column(s) y"), (b"\xff\xfe\x00bad", "save it as UTF-8")):
         bad.write_bytes(content)
-        clicks, problems = read_user_points(str(bad), refs, INDEX)
+        clicks, problems = read_user_clicks(str(bad), refs, INDEX)
         assert clicks == {} and len(problems) == 1 and why in problems[0] and str(bad) in problems[0]
 
 
@@ -250,7 +250,7 @@ def test_many_problems_are_counted(tmp_path: Path) -> None:
     refs = _refs(tmp_path, {"t": (4, 4)})
     path = tmp_path / "p.csv"
     path.write_text("image,x,y,class\n" + "t,9,9,0\n" * 25)
-    _, problems = read_user_points(str(path), refs, INDEX)
+    _, problems = read_user_clicks(str(path), refs, INDEX)
     assert len(problems) == 21 and problems[-1] == f"{path}: 5 more problem(s) like the above (outside) not listed"
 
 
@@ -263,7 +263,7 @@ def test_geojson_pixel_coordinates(tmp_path: Path) -> None:
         {"type": "Feature", "properties": {"image": "b", "class": "road", "object": 2},
          "geometry": {"type": "MultiPoint", "coordinates": [[0, 0], [4, 2]]}},
     ], **{"pointtune:coordinates": "pixel"}))
-    clicks, problems = read_user_points(str(path), refs, INDEX, resize=0.5)
+    clicks, problems = read_user_clicks(str(path), refs, INDEX, resize=0.5)
     assert problems == []
     assert clicks["a"].index.tolist() == [3 * 10 + 1, 0 * 10 + 9] and clicks["a"].label.tolist() == [2, 1]
     assert clicks["a"].object.tolist() == [4, -1]
@@ -279,8 +279,8 @@ def test_geojson_folder_per_image(tmp_path: Path) -> None:
                                                    _point(2, 2, image="b", **{"class": "road"})], **pixel))
     (folder / "b.json").write_text(_collection([_point(5, 5, **{"class": "road"})], **pixel))
     (folder / "zz.geojson").write_text(_collection([_point(5, 5, **{"class": "road"})], **pixel))
-    assert points_kind(str(folder)) == "geojson"
-    clicks, problems = read_user_points(str(folder), refs, INDEX)
+    assert clicks_kind(str(folder)) == "geojson"
+    clicks, problems = read_user_clicks(str(folder), refs, INDEX)
     assert clicks["a"].index.tolist() == [41] and clicks["a"].object is None
     assert clicks["b"].index.tolist() == [42, 105]  # a.geojson's feature naming b comes first: files in name order
     assert problems == [f"{folder / 'zz.geojson'} features[0]: has no 'image' property and the file's name "
@@ -304,7 +304,7 @@ def test_geojson_problems(tmp_path: Path) -> None:
          "geometry": {"type": "Point", "coordinates": ["1", 2]}},
         [1, 2],
     ], **{"pointtune:coordinates": "pixel"}))
-    clicks, problems = read_user_points(str(path), refs, INDEX)
+    clicks, problems = read_user_clicks(str(path), refs, INDEX)
     assert clicks["a"].index.tolist() == [21]
     assert _only(problems, "features[1]") == (
         f"{path} features[1]: x=25.0, y=1.0 outside image a (20x10 px); pixel coordinates are column 0 <= x < 20 and "
@@ -322,7 +322,7 @@ def test_geojson_problems(tmp_path: Path) -> None:
                          "FeatureCollection (type 'Feature')"),
                          (_collection([], **{"pointtune:coordinates": "pixels"}), "use \"pixel\"")):
         path.write_text(content)
-        clicks, problems = read_user_points(str(path), refs, INDEX)
+        clicks, problems = read_user_clicks(str(path), refs, INDEX)
         assert clicks == {} and len(problems) == 1 and why in problems[0] and str(path) in problems[0]
 
 
@@ -344,16 +344,16 @@ def test_geojson_map_coordinates_utm_and_wgs84(tmp_path: Path, georeferenced: li
     for name in (UTM, "urn:ogc:def:crs:EPSG::32640"):
         path = tmp_path / "utm.geojson"
         path.write_text(_collection(utm, crs={"type": "name", "properties": {"name": name}}))
-        clicks, problems = read_user_points(str(path), georeferenced, INDEX)
+        clicks, problems = read_user_clicks(str(path), georeferenced, INDEX)
         assert problems == [] and clicks["scene"].index.tolist() == expected
         assert clicks["scene"].object.tolist() == [0, 1, 2, 3]
     lon, lat = transform(UTM, "EPSG:4326", list(east), list(north))
     assert all(55 < x < 56 for x in lon) and all(25 < y < 26 for y in lat)  # Dubai, longitude first
     path = tmp_path / "wgs84.geojson"
     path.write_text(_collection([_point(x, y, image="scene", **{"class": 2}) for x, y in zip(lon, lat, strict=True)]))
-    clicks, problems = read_user_points(str(path), georeferenced, INDEX)
+    clicks, problems = read_user_clicks(str(path), georeferenced, INDEX)
     assert problems == [] and clicks["scene"].index.tolist() == expected and clicks["scene"].object is None
-    clicks, problems = read_user_points(str(path), [ImageRef.of("scene", georeferenced[0].image, 0.5)], INDEX,
+    clicks, problems = read_user_clicks(str(path), [ImageRef.of("scene", georeferenced[0].image, 0.5)], INDEX,
                                         resize=0.5)
     assert problems == [] and clicks["scene"].index.tolist() == [(r // 2) * 32 + c // 2 for r, c in wanted]
 
@@ -366,7 +366,7 @@ def test_geojson_map_coordinate_problems(tmp_path: Path, georeferenced: list[Ima
     path.write_text(_collection([_point(*inside, image="scene", **{"class": 0}),
                                  _point(inside[0] - 100, inside[1], image="scene", **{"class": 0}),
                                  _point(*inside, image="plain", **{"class": 0})], crs=crs))
-    clicks, problems = read_user_points(str(path), georeferenced, INDEX)
+    clicks, problems = read_user_clicks(str(path), georeferenced, INDEX)
     assert clicks["scene"].index.tolist() == [3 * 64 + 4] and "plain" not in clicks
     assert len(problems) == 2
     assert problems[0].startswith(f"{path} features[1]: map point (299909.0, 2789993.0) in EPSG:32640 falls at pixel "
@@ -375,10 +375,10 @@ def test_geojson_map_coordinate_problems(tmp_path: Path, georeferenced: list[Ima
                                   "georeference (no CRS)")
     path.write_text(_collection([_point(*inside, image="scene", **{"class": 0})],
                                 crs={"type": "name", "properties": {"name": "EPSG:99999999"}}))
-    _, problems = read_user_points(str(path), georeferenced, INDEX)
+    _, problems = read_user_clicks(str(path), georeferenced, INDEX)
     assert len(problems) == 1 and "CRS 'EPSG:99999999' of the 'crs' member is not known" in problems[0]
     path.write_text(_collection([_point(55.3, 25.2, image="scene", **{"class": 0})]))
-    monkeypatch.setattr(user_points, "has_rasterio", lambda: False)
-    clicks, problems = read_user_points(str(path), georeferenced, INDEX)
+    monkeypatch.setattr(user_clicks_geojson, "has_rasterio", lambda: False)
+    clicks, problems = read_user_clicks(str(path), georeferenced, INDEX)
     assert clicks == {} and len(problems) == 1
     assert "need rasterio" in problems[0] and "pointtune[geo]" in problems[0] and '"pixel"' in problems[0]

@@ -18,7 +18,8 @@ from typing import Any
 import yaml
 
 from trainable.config import ConfigError
-from trainable.data.layout import ImageFiles
+from trainable.data.classes import ClassDescription
+from trainable.data.layout import ImageFiles, folder_files
 
 
 class LayoutError(ConfigError):
@@ -63,15 +64,11 @@ class Format:
             known = ", ".join(f"{k} ({v})" for k, v in self.options.items()) or "none"
             raise ConfigError(f"--format {self.name}: unknown option(s) {', '.join(unknown)}; options: {known}")
 
-    def classes(self, options: frozenset[str]) -> Any:
-        from trainable.data.classes import ClassDescription
-
+    def classes(self, options: frozenset[str]) -> ClassDescription:
         return ClassDescription.from_dict(self.describe(options), source=f"built-in format {self.name!r}")
 
     def files(self, root: Path, options: frozenset[str]) -> tuple[list[ImageFiles], list[str]]:
         if self.list_files is None:
-            from trainable.data.layout import folder_files
-
             return folder_files(str(root))
         try:
             return self.list_files(root, options)
@@ -112,6 +109,12 @@ def parse_format(spec: str) -> tuple[Format, frozenset[str]]:
     options = frozenset(o.strip() for o in rest.split(",") if o.strip())
     formats[name].check_options(options)
     return formats[name], options
+
+
+def format_classes(spec: str) -> ClassDescription:
+    """The class description of a built-in format (``NAME`` or ``NAME:OPTIONS``)."""
+    fmt, options = parse_format(spec)
+    return fmt.classes(options)
 
 
 def need(condition: bool, missing: str) -> None:
