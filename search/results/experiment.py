@@ -21,6 +21,7 @@ import pandas as pd
 import yaml
 
 from search.errors import SearchError
+from trainable.config import current_name
 from trainable.data import storage
 from trainable.data.storage import is_uri
 
@@ -76,7 +77,7 @@ def experiment_metric(path: str) -> str:
         settings = yaml.safe_load(storage.read_text(f"{path}/{SETTINGS_FILE}"))
     except (OSError, yaml.YAMLError):
         return "val_f1"
-    return settings.get("base", {}).get("train", {}).get("metric", "val_f1")
+    return current_name(settings.get("base", {}).get("train", {}).get("metric", "val_f1"))
 
 
 def _status(tune_status: str, history: pd.DataFrame, outcome: pd.Series | None, planned: int) -> str:
@@ -105,13 +106,14 @@ def record_from(trial_id: str, tune_status: str, config: dict[str, Any], frame: 
 
 
 def _trial_frame(trial_path: str) -> pd.DataFrame:
-    """A trial's reported results (``result.json``: one JSON object per line), its nested config left out."""
+    """A trial's reported results (``result.json``: one JSON object per line), its nested config left out, its
+    columns named as now (an older search's ``val_points_f1`` reads as ``val_clicks_f1``)."""
     try:
         text = storage.read_text(f"{trial_path}/result.json")
     except OSError:
         return pd.DataFrame()
     rows = [json.loads(line) for line in text.splitlines() if line.strip()]
-    return pd.DataFrame([{k: v for k, v in row.items() if k != "config"} for row in rows])
+    return pd.DataFrame([{current_name(k): v for k, v in row.items() if k != "config"} for row in rows])
 
 
 def read_experiment_state(path: str) -> list[tuple[str, str, dict[str, Any], str]]:
@@ -173,7 +175,8 @@ def train_record(path: str) -> TrialRecord:
     p = Path(path)
     cfg = yaml.safe_load((p / TRAIN_CONFIG).read_text()) or {}
     history = pd.read_csv(p / "metrics.csv") if (p / "metrics.csv").is_file() else pd.DataFrame()
-    metric = cfg.get("train", {}).get("metric", "val_f1")
+    history = history.rename(columns=current_name)  # an older run's val_points_f1 reads as val_clicks_f1
+    metric = current_name(cfg.get("train", {}).get("metric", "val_f1"))
     status, why = train_status(p, history, int(cfg.get("train", {}).get("epochs", 0)))
     return TrialRecord(p.name, status, cfg, history, why, str(p), metric,
                        status if status in ("diverged", "failed") else None)
