@@ -368,7 +368,8 @@ def run_reference(settings: SearchSettings, data: DatasetIndex, weights: dict | 
     """``--reference full``: train the best trial's settings once more on dense masks (``search/launch/reference.py``),
     as a
     Ray task with a trial's resources; a resumed search whose best trial did not change keeps the one it has."""
-    from search.launch.reference import REFERENCE_DIR, load_reference, reference_config, same_run, train_reference
+    from search.launch.reference import REFERENCE_DIR, load_reference, reference_config, same_run
+    from search.launch.train import train_reference
     from search.results.experiment import best_record
 
     try:
