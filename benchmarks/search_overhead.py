@@ -3,10 +3,10 @@
 The trainable reports one result (random ``val_f1``, ``best_val_f1`` and the keys pointtune's progress callback
 prints) and returns; it imports neither torch nor pointtune's trainable. ``--trials`` trials (1 CPU each, so 2 at
 a time on 2 cores, as ``pointtune run`` would allow) run over pointtune's real search space (its sampler with the
-demo ranges) and its real run config (``search.launch.run._run_config``: checkpoint config, failure config, progress
+demo ranges) and its real run config (``search.launch.tuner.run_config``: checkpoint config, failure config, progress
 callback, per-trial directory names), with:
 
-* ``pointtune``: pointtune's own TuneConfig (``search.launch.run._tune_config``: OptunaSearch with TPE and a
+* ``pointtune``: pointtune's own TuneConfig (``search.launch.tuner.tune_config``: OptunaSearch with TPE and a
   JournalStorage file through a ConcurrencyLimiter, trial processes reused);
 * ``no reuse``: the same with ``reuse_actors=False``: every trial starts a new process;
 * ``random``: no searcher (Tune's BasicVariantGenerator over the base config), processes reused: the reference.
@@ -40,9 +40,9 @@ def run_variant(variant: str, trials: int, concurrent: int, storage: str) -> dic
     from ray import tune
 
     from search.cli.progress import ProgressPrinter
-    from search.launch.run import _run_config, _tune_config
     from search.launch.settings import SearchSettings, SearchSpace
     from search.launch.space import build_param_space
+    from search.launch.tuner import run_config, tune_config
     from trainable.config import TrialConfig
     from trainable.defaults import profile
 
@@ -50,21 +50,21 @@ def run_variant(variant: str, trials: int, concurrent: int, storage: str) -> dic
     space = SearchSpace(lr=demo["lr_range"], density=demo["density_range"], epochs=demo["epochs_range"])
     settings = SearchSettings(base=TrialConfig(), space=space, trials=trials, max_concurrent=concurrent,
                               storage=storage, name=f"overhead-{variant}-{time.time_ns()}")
-    tune_config = _tune_config(settings, concurrent)
+    searching = tune_config(settings, concurrent)
     if variant == "no reuse":
-        tune_config = dataclasses.replace(tune_config, reuse_actors=False)
+        searching = dataclasses.replace(searching, reuse_actors=False)
     elif variant == "random":
-        tune_config = dataclasses.replace(tune_config, search_alg=None, max_concurrent_trials=concurrent)
+        searching = dataclasses.replace(searching, search_alg=None, max_concurrent_trials=concurrent)
     starts: list[float] = []
 
     class Clock(tune.Callback):
         def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
             starts.append(time.perf_counter())
 
-    run_config = _run_config(settings, ProgressPrinter(settings))
-    run_config.callbacks = [*run_config.callbacks, Clock()]
+    running = run_config(settings, ProgressPrinter(settings))
+    running.callbacks = [*running.callbacks, Clock()]
     tuner = tune.Tuner(tune.with_resources(null_trainable, {"cpu": 1, "gpu": 0}),
-                       param_space=build_param_space(settings), tune_config=tune_config, run_config=run_config)
+                       param_space=build_param_space(settings), tune_config=searching, run_config=running)
     t0 = time.perf_counter()
     with quiet_stdout():
         grid = tuner.fit()

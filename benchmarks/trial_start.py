@@ -52,6 +52,7 @@ def probed_entrypoint(config: dict[str, Any], data: Any = None, **passed: Any) -
     from ray import tune
 
     import trainable.trial as trial
+    from trainable.tune_trial import tune_entrypoint
 
     marks: dict[str, float] = {"entry": time.time(), "entry_cpu": time.process_time()}
     real = {"report": tune.report, "train": trial.train_one_epoch, "inputs": trial.build_inputs,
@@ -84,7 +85,7 @@ def probed_entrypoint(config: dict[str, Any], data: Any = None, **passed: Any) -
     tune.report, trial.train_one_epoch, trial.build_inputs, trial.build_model = (
         report, train_one_epoch, build_inputs, build_model)
     try:
-        trial.tune_entrypoint(config, data, **passed)
+        tune_entrypoint(config, data, **passed)
     finally:
         tune.report, trial.train_one_epoch, trial.build_inputs, trial.build_model = (
             real["report"], real["train"], real["inputs"], real["model"])

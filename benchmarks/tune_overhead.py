@@ -48,7 +48,7 @@ def stamped_entrypoint(config: dict[str, Any], data: Any = None, **passed: Any) 
     """Runs in the trial actor: the real ``tune_entrypoint``, with a time stamp added to each report."""
     from ray import tune
 
-    from trainable.trial import tune_entrypoint
+    from trainable.tune_trial import tune_entrypoint
 
     real_report = tune.report
     previous = {"report_s": float("nan"), "persist_s": float("nan")}

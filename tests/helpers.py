@@ -39,7 +39,7 @@ def waiting_for_a_second_trial(folder: Path, timeout_s: float = 120.0):
     the search's resources and concurrency, not about how fast the machine starts processes."""
 
     def entrypoint(config: dict, data=None, **passed) -> None:
-        from trainable.trial import tune_entrypoint
+        from trainable.tune_trial import tune_entrypoint
 
         (folder / f"{time.time_ns()}").touch()
         deadline = time.monotonic() + timeout_s
@@ -61,7 +61,7 @@ def misbehaving(folder: Path):
 
         import trainable.learn.loop as loop
         from trainable.config import ConfigError
-        from trainable.trial import tune_entrypoint
+        from trainable.tune_trial import tune_entrypoint
 
         trial_id = ray.tune.get_context().get_trial_id()
         with (folder / "calls").open("a") as f:
@@ -103,7 +103,7 @@ def behaving():
     """The real trainable under the name the misbehaving one had (Tune checks the name when a search resumes)."""
 
     def entrypoint(config: dict, data=None, **passed) -> None:
-        from trainable.trial import tune_entrypoint
+        from trainable.tune_trial import tune_entrypoint
 
         tune_entrypoint(config, data, **passed)
 

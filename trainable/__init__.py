@@ -13,8 +13,12 @@ __all__ = ["IGNORE_INDEX", "DataConfig", "ModelConfig", "PointConfig", "TrainCon
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("run_trial", "tune_entrypoint"):
-        from trainable import trial
+    if name == "run_trial":
+        from trainable.trial import run_trial
 
-        return getattr(trial, name)
+        return run_trial
+    if name == "tune_entrypoint":  # imports Ray
+        from trainable.tune_trial import tune_entrypoint
+
+        return tune_entrypoint
     raise AttributeError(f"module 'trainable' has no attribute {name!r}")

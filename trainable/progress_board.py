@@ -2,19 +2,20 @@
 
 A Tune result is an epoch: reporting batches through ``tune.report`` would make every batch a result (checkpoint
 bookkeeping, searcher and scheduler calls, a row in progress.csv). Instead the driver of a search shown in a terminal
-starts a small named actor, the ``ProgressBoard`` (no CPU, on the driver's node), and each trial tells it, at most
-every ``EVERY_S`` seconds and without waiting for an answer, which batch of which epoch it is on. The live view reads
-the board once a second. Where there is no board (``pointtune train``, a search logging to a file) a trial finds
-none when it starts and reports nothing.
+starts a small named actor, the ``ProgressBoard`` (no CPU, on the driver's node: ``search/launch/tuner.py``), and
+each trial tells it, at most every ``EVERY_S`` seconds and without waiting for an answer, which batch of which epoch
+it is on (``BatchReporter``, which ``trainable/tune_trial.py`` connects to the board). The live view reads the board
+once a second. Where there is no board (``pointtune train``, a search logging to a file) a trial finds none when it
+starts and reports nothing.
 
-Ray is imported inside the functions: the rest of ``trainable`` runs without it.
+No Ray here: the board is a plain class that Ray runs as an actor, and the reporter is told how to send.
 """
 
 from __future__ import annotations
 
 import hashlib
 import time
-from typing import Any
+from collections.abc import Callable
 
 NAMESPACE = "pointtune"
 EVERY_S = 2.0  # a trial tells the board at most this often (and at the start and end of each epoch's training)
@@ -38,50 +39,22 @@ class ProgressBoard:
         return dict(self.progress)
 
 
-def start_board(experiment: str) -> Any:
-    """Driver: the search's board (an actor handle), on this node, living as long as the driver."""
-    import ray
-    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
-    here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=True)
-    return ray.remote(ProgressBoard).options(name=board_name(experiment), namespace=NAMESPACE, num_cpus=0,
-                                             get_if_exists=True, scheduling_strategy=here).remote()
-
-
 class BatchReporter:
-    """Trial: ``reporter(epoch, done, total)`` after each batch; tells the board when due, fire-and-forget.
+    """Trial: ``reporter(epoch, done, total)`` after each batch; passes it on to ``send`` when due (the start and
+    the end of each epoch's training, else at most every ``every_s`` seconds).
 
-    At most one call is outstanding to matter: a finished one is collected (so that Ray has no unread error to
-    log), and a board that has gone away (its driver with it) turns reporting off.
+    ``send(epoch, done, total)`` returns False when the board has gone away (its driver with it): reporting stops.
     """
 
-    def __init__(self, board: Any, trial_id: str, every_s: float = EVERY_S):
-        self.board, self.trial_id, self.every_s = board, trial_id, every_s
-        self.last, self.pending = -float("inf"), None
+    def __init__(self, send: Callable[[int, int, int], bool], every_s: float = EVERY_S):
+        self.send: Callable[[int, int, int], bool] | None = send
+        self.every_s, self.last = every_s, -float("inf")
 
     def __call__(self, epoch: int, done: int, total: int) -> None:
         now = time.monotonic()
-        if self.board is None or (0 < done < total and now - self.last < self.every_s):
+        if self.send is None or (0 < done < total and now - self.last < self.every_s):
             return
-        import ray
-
-        if self.pending is not None:
-            ready, _ = ray.wait([self.pending], timeout=0)
-            if ready:
-                try:
-                    ray.get(ready[0])
-                except ray.exceptions.RayError:
-                    self.board = None
-                    return
-        self.pending = self.board.record.remote(self.trial_id, epoch, done, total)
+        if not self.send(epoch, done, total):
+            self.send = None
+            return
         self.last = now
-
-
-def batch_reporter(experiment: str, trial_id: str) -> BatchReporter | None:
-    """Trial: a reporter to the search's board, or None when the search has none."""
-    import ray
-
-    try:
-        return BatchReporter(ray.get_actor(board_name(experiment), namespace=NAMESPACE), trial_id)
-    except ValueError:  # no such actor: the driver shows no live view
-        return None

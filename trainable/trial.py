@@ -1,7 +1,8 @@
 """One trial: ``run_trial(cfg, report)`` wires data, points, model, loss and metrics together.
 
 ``run_trial`` knows nothing of Ray: it calls ``report(metrics, checkpoint_dir)`` once per epoch. The CLI's
-``train`` passes a function that prints and writes CSV; ``tune_entrypoint`` passes ``ray.tune.report``.
+``train`` passes a function that prints and writes CSV; ``tune_entrypoint`` (``trainable/tune_trial.py``, the
+trial's side of Ray) passes one that calls ``ray.tune.report``.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import math
 import random
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -18,18 +20,12 @@ import torch
 
 from trainable.config import ConfigError, TrialConfig
 from trainable.data.index import DatasetError, DatasetIndex, build_index
-from trainable.inputs import build_inputs, resolve_for_data
-from trainable.learn.checkpoint import (
-    CheckpointError,
-    load_checkpoint,
-    load_resume_state,
-    save_resume_state,
-)
+from trainable.inputs import TrialInputs, build_inputs, resolve_for_data
+from trainable.learn.checkpoint import CheckpointError
 from trainable.learn.loop import EpochResult, UnlabeledTerm, evaluate, recalibrate_batchnorm, train_one_epoch
 from trainable.learn.model import WeightsError, build_model
-from trainable.learn.run_record import Recorded, Report, RunRecord, SaveState, finished_state
+from trainable.learn.run_record import Report, RunRecord, SaveState
 from trainable.learn.schedule import lr_at
-from trainable.progress_board import batch_reporter
 
 log = logging.getLogger(__name__)
 # errors that a retry cannot fix: settings, data files, weights, checkpoints
@@ -81,39 +77,36 @@ def validation_metrics(val: EpochResult, names: tuple[str, ...], excluded: tuple
     return metrics
 
 
-def run_trial(cfg: TrialConfig, report: Report, data: DatasetIndex | None = None,
-              resume: dict[str, Any] | None = None, weights: dict[str, torch.Tensor] | None = None,
-              save_state: SaveState | None = None, recorded_epochs: int | None = None,
-              progress: Callable[[int, int, int], None] | None = None) -> None:
-    """Train for ``cfg.train.epochs`` epochs, validating and reporting after each (what is written each epoch:
-    ``trainable.learn.run_record``).
+@dataclass
+class TrialRun:
+    """What a trial trains with, built once (``prepare``).
 
-    A diverging run (loss NaN or infinite) reports one last result with ``trial_outcome: diverged`` and the reason,
-    and stops: a divergence is an outcome of the settings, not a fault to retry.
-
-    Args:
-        cfg: the trial's settings.
-        report: called once per epoch with the metrics and a directory holding that epoch's checkpoint (weights
-            only), or None when the epoch is not a new best.
-        data: the dataset's index (a search's driver checks the data once and ships it); built here when None.
-        resume: a resume state (``save_state``'s) to continue from (the epoch after it).
-        weights: the state dict ``cfg.model`` resolved to (a search's driver reads it once); resolved here when
-            None.
-        save_state: stores the state to resume from and returns the bytes it wrote; None keeps none.
-        recorded_epochs: the last epoch the caller is known to have recorded (with ``resume``): the resumed history's
-            later epochs are reported again before training goes on, and epochs up to it that are trained again are
-            not reported. A finished state (``trainable.learn.run_record.finished_state``) trains nothing: its
-            unrecorded epochs are reported and the run returns.
-        progress: told ``(epoch, batches done, batches)`` during each epoch's training, and ``(epoch, n, n)`` when
-            validation starts (``trainable.progress_board``); it decides itself how often to pass that on.
+    Attributes:
+        start: the first epoch to train (after a resume state's).
+        recorded: the last epoch the caller recorded: epochs up to it that are trained again are not reported.
     """
-    trial_start = time.time()
-    cfg.validate()
-    if resume is not None and resume.get("finished"):  # the run ended: report what was not recorded, train nothing
-        replayed = RunRecord.of_finished(cfg.train.metric, resume).replay(recorded_epochs or 0, report)
-        log.info("the run had ended after epoch %d: %d epoch(s) reported again, none trained", resume["epoch"],
-                 replayed)
-        return
+
+    cfg: TrialConfig  # resolved for the data (normalisation, bands)
+    data: DatasetIndex
+    inputs: TrialInputs
+    device: torch.device
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    class_weight: torch.Tensor | None  # (C,) on the device, or None
+    record: RunRecord
+    start: int = 1
+    recorded: int = 0
+
+    @property
+    def steps(self) -> int:
+        """Optimizer steps in an epoch (at least 1, for the learning-rate schedule)."""
+        return max(len(self.inputs.train_loader), 1)
+
+
+def prepare(cfg: TrialConfig, data: DatasetIndex | None, weights: dict[str, torch.Tensor] | None,
+            save_state: SaveState | None, resume: dict[str, Any] | None) -> TrialRun:
+    """Seed, load the data's index (unless given), build the loaders, the model and the optimizer, and load a resume
+    state's weights and moments."""
     if cfg.train.num_threads:
         torch.set_num_threads(cfg.train.num_threads)
     seed_everything(cfg.train.seed)
@@ -122,129 +115,130 @@ def run_trial(cfg: TrialConfig, report: Report, data: DatasetIndex | None = None
         cfg = resolve_for_data(cfg, data)
     device = pick_device(cfg.train.device)
     inputs = build_inputs(data, cfg, pin_memory=device.type == "cuda")
-    classes = data.classes
-    model = build_model(cfg.model, classes.num_classes, state=weights).to(device)
+    model = build_model(cfg.model, data.classes.num_classes, state=weights).to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
     weight = inputs.class_weight.to(device) if inputs.class_weight is not None else None
-    meta = {"config": cfg.to_dict(), "classes": classes.to_dict(), "train_stems": inputs.train_stems,
+    meta = {"config": cfg.to_dict(), "classes": data.classes.to_dict(), "train_stems": inputs.train_stems,
             "val_stems": inputs.val_stems, "test_stems": [data.entries[i].stem for i in data.split.test]}
     record = RunRecord(cfg.train.metric, cfg.train.resume_every, cfg.train.epochs, meta, save_state, resume)
-    start, recorded = 1, recorded_epochs or 0
+    run = TrialRun(cfg, data, inputs, device, model, optimizer, weight, record)
     if resume is not None:
         model.load_state_dict(resume["model"])
         optimizer.load_state_dict(resume["optimizer"])
-        start = int(resume["epoch"]) + 1
-        replayed = record.replay(recorded_epochs, report) if recorded_epochs is not None else 0
-        log.info("resuming after epoch %d (%d epoch(s) reported again)", start - 1, replayed)
-    steps = max(len(inputs.train_loader), 1)
-    unlabeled = (UnlabeledTerm(cfg.train.unlabeled_loss, cfg.train.unlabeled_weight)
-                 if cfg.train.unlabeled_loss != "none" else None)
-    dense_val = data.masked(data.split.val)
-    for epoch in range(start, cfg.train.epochs + 1):
-        t0 = time.perf_counter()
-        torch.manual_seed(epoch_seed(cfg.train.seed, epoch))
-        inputs.train_crops.set_epoch(epoch)
-        lr_for_step = lambda i, e=epoch: lr_at(cfg.train, (e - 1 + i / steps) / cfg.train.epochs)  # noqa: E731
-        on_batch = None if progress is None else lambda done, total, e=epoch: progress(e, done, total)
-        train = train_one_epoch(model, inputs.train_loader, optimizer, device, classes.num_classes, weight,
-                                lr_for_step, unlabeled, on_batch)
-        if progress is not None:
-            progress(epoch, steps, steps)  # training done: validating
-        if not math.isfinite(train.loss):
-            reason = (f"training diverged: loss became {train.loss} at epoch {epoch} with lr={cfg.train.lr:g}; "
-                      "lower the learning rate (--lr, or the high end of --lr-range)")
-            log.warning(reason)
-            report({"epoch": epoch, "train_loss": train.loss, "lr": cfg.train.lr, **record.best.as_metrics(),
-                    "clicks_per_image": inputs.points.clicks_per_image, "trial_outcome": "diverged",
-                    "trial_error": reason}, None)
-            return
-        recalibrate_batchnorm(model, inputs.train_loader, device, cfg.train.bn_recalibration_batches)
-        val = evaluate(model, inputs.val_loader, device, classes.num_classes)
-        record.end_epoch({
-            "epoch": epoch, "train_loss": train.loss,
-            **train.confusion.compute(classes.names, classes.excluded_indices, "train", per_class=False),
-            **validation_metrics(val, classes.names, classes.excluded_indices, dense_val),
-            "clicks_per_image": inputs.points.clicks_per_image,
-            "labelled_fraction": inputs.points.labelled_fraction,
-            # what labelling the training images would take: clicks x seconds per click (full masks: no estimate)
-            "annotation_hours": (inputs.points.clicks_per_image * len(inputs.train_stems)
-                                 * cfg.points.seconds_per_click / 3600 if cfg.points.density < 1
-                                 or cfg.points.mode != "density" else float("nan")),
-            "skipped_batches": train.skipped_batches, "redrawn_crops": train.redrawn_crops,
-            "lr": cfg.train.lr, "lr_last": lr_for_step(steps - 1), "epoch_time_s": time.perf_counter() - t0,
-            "trial_start_time": trial_start, "peak_rss_mb": peak_rss_mb(),
-            "resumed_after_epoch": start - 1,  # the resume state this process trained on from (0: none)
-        }, model, optimizer, report if epoch > recorded else None)
+        run.start = int(resume["epoch"]) + 1
+    return run
 
 
-def tune_entrypoint(config: dict[str, Any], data: DatasetIndex | None = None,
-                    weights: dict[str, torch.Tensor] | None = None, experiment: str | None = None) -> None:
-    """Ray Tune function trainable: rebuild the config, resume from the trial's resume state, report every epoch.
+def report_resumed(run: TrialRun, resume: dict[str, Any] | None, recorded_epochs: int | None,
+                   report: Report) -> None:
+    """A resumed run first reports again the epochs its history holds after the caller's record (none when the
+    caller says nothing of it)."""
+    run.recorded = recorded_epochs or 0
+    if resume is not None:
+        replayed = run.record.replay(recorded_epochs, report) if recorded_epochs is not None else 0
+        log.info("resuming after epoch %d (%d epoch(s) reported again)", run.start - 1, replayed)
 
-    ``data`` (the dataset's index) and ``weights`` arrive through ``tune.with_parameters`` (the object store),
-    made once per search by the driver: trials read only the pixels they train on, and no node downloads weights
-    for itself. ``experiment`` is the search's
-    folder or URI: the trial keeps its resume state in ``experiment/trial_ID/`` (Tune's own checkpoints hold only
-    the weights of its best epochs), and finds there what the driver recorded of it when Tune starts it again
-    (``Recorded``, search/launch/recorded.py): it reports only the epochs after that, and nothing when its end was
-    recorded.
+
+def replay_finished(cfg: TrialConfig, state: dict[str, Any], recorded_epochs: int | None, report: Report) -> None:
+    """A run that had ended (``finished_state``): report the epochs the caller did not record, train nothing."""
+    replayed = RunRecord.of_finished(cfg.train.metric, state).replay(recorded_epochs or 0, report)
+    log.info("the run had ended after epoch %d: %d epoch(s) reported again, none trained", state["epoch"], replayed)
+
+
+def lr_in_epoch(run: TrialRun, epoch: int, step: int) -> float:
+    """The learning rate before the ``step``-th batch (0-based) of ``epoch``."""
+    return lr_at(run.cfg.train, (epoch - 1 + step / run.steps) / run.cfg.train.epochs)
+
+
+def train_epoch(run: TrialRun, epoch: int, progress: Callable[[int, int, int], None] | None) -> EpochResult:
+    """One epoch's training, seeded by its number; ``progress`` hears of its batches, and of its end."""
+    train = run.cfg.train
+    torch.manual_seed(epoch_seed(train.seed, epoch))
+    run.inputs.train_crops.set_epoch(epoch)
+    unlabeled = UnlabeledTerm(train.unlabeled_loss, train.unlabeled_weight) if train.unlabeled_loss != "none" else None
+    on_batch = None if progress is None else lambda done, total: progress(epoch, done, total)
+    result = train_one_epoch(run.model, run.inputs.train_loader, run.optimizer, run.device,
+                             run.data.classes.num_classes, run.class_weight, lambda i: lr_in_epoch(run, epoch, i),
+                             unlabeled, on_batch)
+    if progress is not None:
+        progress(epoch, run.steps, run.steps)  # training done: validating
+    return result
+
+
+def diverged(run: TrialRun, epoch: int, train: EpochResult) -> dict[str, Any]:
+    """The last result of a run whose loss became NaN or infinite: its outcome, the reason, the best so far."""
+    reason = (f"training diverged: loss became {train.loss} at epoch {epoch} with lr={run.cfg.train.lr:g}; "
+              "lower the learning rate (--lr, or the high end of --lr-range)")
+    log.warning(reason)
+    return {"epoch": epoch, "train_loss": train.loss, "lr": run.cfg.train.lr, **run.record.best.as_metrics(),
+            "clicks_per_image": run.inputs.points.clicks_per_image, "trial_outcome": "diverged",
+            "trial_error": reason}
+
+
+def epoch_metrics(run: TrialRun, epoch: int, train: EpochResult, val: EpochResult, t0: float,
+                  trial_start: float) -> dict[str, Any]:
+    """What an epoch reports (``t0``: when it started, by ``time.perf_counter``; ``trial_start``: the run's start,
+    by ``time.time``)."""
+    cfg, classes, points = run.cfg, run.data.classes, run.inputs.points
+    return {
+        "epoch": epoch, "train_loss": train.loss,
+        **train.confusion.compute(classes.names, classes.excluded_indices, "train", per_class=False),
+        **validation_metrics(val, classes.names, classes.excluded_indices, run.data.masked(run.data.split.val)),
+        "clicks_per_image": points.clicks_per_image,
+        "labelled_fraction": points.labelled_fraction,
+        # what labelling the training images would take: clicks x seconds per click (full masks: no estimate)
+        "annotation_hours": (points.clicks_per_image * len(run.inputs.train_stems) * cfg.points.seconds_per_click
+                             / 3600 if cfg.points.density < 1 or cfg.points.mode != "density" else float("nan")),
+        "skipped_batches": train.skipped_batches, "redrawn_crops": train.redrawn_crops,
+        "lr": cfg.train.lr, "lr_last": lr_in_epoch(run, epoch, run.steps - 1), "epoch_time_s": time.perf_counter() - t0,
+        "trial_start_time": trial_start, "peak_rss_mb": peak_rss_mb(),
+        "resumed_after_epoch": run.start - 1,  # the resume state this process trained on from (0: none)
+    }
+
+
+def run_trial(cfg: TrialConfig, report: Report, data: DatasetIndex | None = None,
+              resume: dict[str, Any] | None = None, weights: dict[str, torch.Tensor] | None = None,
+              save_state: SaveState | None = None, recorded_epochs: int | None = None,
+              progress: Callable[[int, int, int], None] | None = None) -> None:
+    """Train ``cfg.train.epochs`` epochs, validating and reporting after each (what each epoch writes:
+    ``trainable.learn.run_record``). A diverging run (loss NaN or infinite) reports ``trial_outcome: diverged``
+    and stops: an outcome of the settings, not a fault to retry.
+
+    Args:
+        cfg: the trial's settings.
+        report: told each epoch's metrics and a folder with its weights when it is a new best (else None).
+        data: the dataset's index (a search's driver checks the data once and ships it); built here when None.
+        resume: a resume state (``save_state``'s) to go on from; a finished one only reports, trains nothing.
+        weights: the state dict ``cfg.model`` resolved to (a search's driver reads it once); resolved when None.
+        save_state: stores the state to resume from and returns the bytes it wrote; None keeps none.
+        recorded_epochs: with ``resume``, the last epoch the caller recorded: the resumed history's later epochs
+            are reported again first, and epochs up to it that are trained again are not reported.
+        progress: told ``(epoch, batches done, batches)`` while training, ``(epoch, n, n)`` when validating
+            (``trainable.progress_board``).
     """
-    import ray  # Ray is imported here and in search/ only: run_trial itself runs without it
-    from ray import tune
+    trial_start = time.time()
+    cfg.validate()
+    if resume is not None and resume.get("finished"):
+        return replay_finished(cfg, resume, recorded_epochs, report)
+    run = prepare(cfg, data, weights, save_state, resume)
+    report_resumed(run, resume, recorded_epochs, report)
+    for epoch in range(run.start, run.cfg.train.epochs + 1):
+        t0 = time.perf_counter()
+        train = train_epoch(run, epoch, progress)
+        if not math.isfinite(train.loss):
+            report(diverged(run, epoch, train), None)
+            return
+        recalibrate_batchnorm(run.model, run.inputs.train_loader, run.device, run.cfg.train.bn_recalibration_batches)
+        val = evaluate(run.model, run.inputs.val_loader, run.device, run.data.classes.num_classes)
+        run.record.end_epoch(epoch_metrics(run, epoch, train, val, t0, trial_start), run.model, run.optimizer,
+                             report if epoch > run.recorded else None)
 
-    context = tune.get_context()
-    runtime = ray.get_runtime_context()
-    node_id = runtime.get_node_id()
-    logging.getLogger("ray.train").setLevel(logging.WARNING)  # one "checkpoint created" line per epoch is noise
 
-    def report(metrics: dict[str, Any], checkpoint_dir: str | None) -> None:
-        checkpoint = tune.Checkpoint.from_directory(checkpoint_dir) if checkpoint_dir else None
-        # Tune numbers a restored trial's results on from its checkpoint's (a best epoch, perhaps not the last one
-        # it recorded): numbered by epoch, a resumed trial's results go on where its result.json stops
-        step = {"training_iteration": int(metrics["epoch"])} if "epoch" in metrics else {}
-        tune.report({**metrics, "node_id": node_id, **step}, checkpoint=checkpoint)
-
-    try:
-        cfg = TrialConfig.from_dict(config)
-        # use exactly the CPUs Ray gave this trial; Ray also sets CUDA_VISIBLE_DEVICES to its GPU (share)
-        cpus = int(runtime.get_assigned_resources().get("CPU", 0))
-        if cpus:
-            cfg = cfg.replace(train={"num_threads": cpus})
-        trial_path = f"{experiment}/trial_{context.get_trial_id()}" if experiment else None
-        # what the driver recorded of this trial, written before Tune starts it again (--resume, a retry)
-        record = Recorded.load(trial_path) if trial_path else None
-        if record is not None and record.ended:
-            log.info("trial %s: its end was recorded before the search was resumed; nothing to run",
-                     context.get_trial_id())
-            return  # Tune ends the trial with the results it recorded (search/launch/recorded.py)
-        resume = load_resume_state(trial_path) if trial_path else None
-        recorded = record.epoch if record is not None else 0
-        checkpoint = tune.get_checkpoint()
-        if resume is not None and record is None and checkpoint is not None:  # no record: at least Tune's checkpoint
-            with checkpoint.as_directory() as d:
-                recorded = int(load_checkpoint(d)["epoch"])
-        log.info("trial %s on node %s with %d CPU thread(s)", context.get_trial_id(), node_id, cpus)
-        if weights is None and cfg.model.weights != "none":
-            raise ConfigError(f"the trial was given no weights for {cfg.model.weights!r}: the search's driver reads "
-                              "them once and ships them with the data (was the search started by `pointtune run`?)")
-
-        def save_state(state: dict[str, Any]) -> int:  # after the last epoch: what a resumed search may replay
-            return save_resume_state(trial_path, state if state["epoch"] < cfg.train.epochs else finished_state(state))
-
-        # batches within the epoch go to the driver's live view, when it shows one (trainable/progress_board.py)
-        progress = batch_reporter(experiment, context.get_trial_id()) if experiment else None
-        # the driver drops the resume state after the search: a trial it did not see end is replayed from it
-        run_trial(cfg, report, data=data, resume=resume, weights=weights,
-                  save_state=save_state if trial_path else None, recorded_epochs=recorded, progress=progress)
-    except TRIAL_USER_ERRORS as e:
-        # a bad setting, file or weights fails the same way on every retry and every node: report it as the trial's
-        # outcome instead of raising, so that Tune does not retry it (retries are for lost nodes)
-        log.error("trial %s: %s", context.get_trial_id(), e)
-        objective = f"best_{config.get('train', {}).get('metric', 'val_f1')}"
-        report({objective: math.nan, "best_val_f1": math.nan, "trial_outcome": "error",
-                "trial_error": f"{type(e).__name__}: {e}"}, None)
-    finally:
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()  # the process may be reused for the next trial (reuse_actors)
+def error_outcome(config: dict[str, Any], error: Exception) -> dict[str, Any]:
+    """The result a trial reports instead of raising one of ``TRIAL_USER_ERRORS``: they fail the same way on every
+    retry and every node, so the trial's outcome is the error (retries are for lost nodes)."""
+    objective = f"best_{config.get('train', {}).get('metric', 'val_f1')}"
+    return {objective: math.nan, "best_val_f1": math.nan, "trial_outcome": "error",
+            "trial_error": f"{type(error).__name__}: {error}"}

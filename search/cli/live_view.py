@@ -1,11 +1,11 @@
 """The search on a terminal: one table of the trials that updates in place, bars for trials and epochs, time left.
 
-``LiveView`` is the search's progress callback. Where stdout is a terminal it draws with ``rich.live``: each trial's
+``LiveView`` is the search's progress listener. Where stdout is a terminal it draws with ``rich.live``: each trial's
 id, state, parameters, epoch, progress within the epoch (from ``trainable/progress_board.py``), validation F1, best
 F1 and node, then the search's bars and the estimated time left (``SearchTracker``). Anything else printed meanwhile
 (log records, warnings, trial output) scrolls above the table. Elsewhere (CI, a log file, ``ray job logs``) it prints
-``ProgressPrinter``'s lines. The choice is made when a search (or a resumed one) starts: Tune restores this callback
-from the experiment on ``--resume``.
+``ProgressPrinter``'s lines. The choice is made when a search (or a resumed one) starts: Tune restores this listener
+from the experiment on ``--resume``. No Ray here: the board that tells the batches is opened by ``open_board``.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import logging
 import math
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 from rich import box
@@ -24,41 +25,19 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from search.cli.progress import ACTIVE, ProgressPrinter, TrialState, describe_params, format_duration
+from search.cli.progress import (
+    ACTIVE,
+    ProgressPrinter,
+    SearchTracker,
+    TrialState,
+    describe_params,
+    format_duration,
+)
 from search.launch.settings import SearchSettings
 
-log = logging.getLogger(__name__)
 STYLES = {"running": "green", "pending": "dim", "paused": "yellow", "finished": "blue", "stopped early": "cyan",
           "failed": "red", "diverged": "red"}
 REFRESH_S = 0.5  # the table is redrawn at most this often (the driver shares its CPU with trials)
-
-
-class BoardReader:
-    """Reads the search's progress board without waiting: ``read()`` returns the snapshot that has arrived since
-    the last call (or None) and asks for the next one at most every ``every_s`` seconds."""
-
-    def __init__(self, board: Any, every_s: float = 1.0):
-        self.board, self.every_s, self.pending, self.asked = board, every_s, None, -math.inf
-
-    def read(self) -> dict | None:
-        import ray
-
-        if self.board is None:
-            return None
-        snapshot = None
-        if self.pending is not None:
-            ready, _ = ray.wait([self.pending], timeout=0)
-            if not ready:
-                return None
-            try:
-                snapshot = ray.get(ready[0])
-            except ray.exceptions.RayError as e:  # the board is gone: the table goes on without batch progress
-                log.debug("progress board unreadable: %s", e)
-                self.board = None
-            self.pending = None
-        if self.board is not None and time.monotonic() - self.asked >= self.every_s:
-            self.pending, self.asked = self.board.snapshot.remote(), time.monotonic()
-        return snapshot
 
 
 class LiveView(ProgressPrinter):
@@ -67,13 +46,16 @@ class LiveView(ProgressPrinter):
     Args:
         settings: the search's settings (objective, planned trials, the experiment folder).
         console: where to draw; stdout when None. Live mode needs ``console.is_terminal``.
-        board: what tells the trials' batch progress (an object with ``read() -> dict | None``); None starts the
-            search's ``ProgressBoard`` actor in live mode.
+        board: what tells the trials' batch progress (an object with ``read() -> dict | None``); None: the one
+            ``open_board(experiment)`` opens in live mode (``search/launch/tuner.py``'s, the search's progress
+            board), or none.
+        open_board: opens the search's board, or returns None (pickled with the view: a module-level function).
     """
 
-    def __init__(self, settings: SearchSettings, console: Console | None = None, board: Any = None):
+    def __init__(self, settings: SearchSettings, console: Console | None = None, board: Any = None,
+                 open_board: Callable[[str], Any] | None = None):
         super().__init__(settings)
-        self.console, self.board = console, board
+        self.console, self.board, self.open_board = console, board, open_board
         self.live: Live | None = None
         self.rerouted: list[tuple[logging.StreamHandler, Any]] = []
         self.drawn = -math.inf
@@ -93,8 +75,8 @@ class LiveView(ProgressPrinter):
         if not console.is_terminal or console.is_dumb_terminal:
             self.live, self.out = None, console.file if self.console is not None else None
             return
-        if self.board is None:
-            self.board = _start_board(self.settings.experiment_path)
+        if self.board is None and self.open_board is not None:
+            self.board = self.open_board(self.settings.experiment_path)
         out, err = sys.stdout, sys.stderr
         self.live = Live(self.render(console), console=console, auto_refresh=False, transient=False,
                          vertical_overflow="crop")
@@ -197,22 +179,27 @@ class LiveView(ProgressPrinter):
         if hidden:
             table.caption = f"... {len(hidden)} more trial(s) ({sum(r.state in ACTIVE for r in hidden)} running " \
                             "or pending): `pointtune results` lists them all"
-        done, planned = t.epochs()
-        left = t.remaining_s()
-        running = sum(r.state == "running" for r in t.trials.values())
-        bars = Table.grid(padding=(0, 1))
-        bars.add_column(no_wrap=True)
-        bars.add_column(width=40)
-        bars.add_column(no_wrap=True)
-        bars.add_row("trials", ProgressBar(total=max(t.planned, 1), completed=t.trials_done, width=40),
-                     f"{t.trials_done}/{t.planned} done, {running} running")
-        bars.add_row("epochs", ProgressBar(total=max(planned, 1), completed=done, width=40),
-                     f"{done:.0f}/{'~' if t.planned > len(t.trials) else ''}{planned:.0f}")
-        elapsed = format_duration(time.monotonic() - getattr(self, "t0", time.monotonic()))
-        when = ("done" if t.trials_done >= t.planned else "time left: known after the first epoch" if left is None
-                else f"~{format_duration(left)} left")
-        bars.add_row("time", "", f"{elapsed} so far, {when}")
+        bars = _bars(t, time.monotonic() - getattr(self, "t0", time.monotonic()))
         return Group(table, Text(""), bars)
+
+
+def _bars(t: SearchTracker, elapsed_s: float) -> Table:
+    """The search's bars (trials, epochs) and its time so far and left."""
+    done, planned = t.epochs()
+    left = t.remaining_s()
+    running = sum(r.state == "running" for r in t.trials.values())
+    bars = Table.grid(padding=(0, 1))
+    bars.add_column(no_wrap=True)
+    bars.add_column(width=40)
+    bars.add_column(no_wrap=True)
+    bars.add_row("trials", ProgressBar(total=max(t.planned, 1), completed=t.trials_done, width=40),
+                 f"{t.trials_done}/{t.planned} done, {running} running")
+    bars.add_row("epochs", ProgressBar(total=max(planned, 1), completed=done, width=40),
+                 f"{done:.0f}/{'~' if t.planned > len(t.trials) else ''}{planned:.0f}")
+    when = ("done" if t.trials_done >= t.planned else "time left: known after the first epoch" if left is None
+            else f"~{format_duration(left)} left")
+    bars.add_row("time", "", f"{format_duration(elapsed_s)} so far, {when}")
+    return bars
 
 
 def _ordered(rows: Any) -> list[TrialState]:
@@ -236,12 +223,3 @@ def _within(r: TrialState) -> str:
 def _num(v: float) -> str:
     return "-" if math.isnan(v) else f"{v:.4f}"
 
-
-def _start_board(experiment: str) -> BoardReader | None:
-    from trainable.progress_board import start_board
-
-    try:
-        return BoardReader(start_board(experiment))
-    except Exception as e:  # noqa: BLE001  the table works without batch progress
-        log.warning("no progress within epochs (the progress board did not start: %s)", e)
-        return None

@@ -1,6 +1,9 @@
 """What a search shows while it runs: the state of every trial and an estimate of the time left (``SearchTracker``),
 printed one line per trial event (``ProgressPrinter``: logs, CI, ``ray job logs``) or as a table that updates in
-place on a terminal (``search/cli/live_view.py``). Tune's own output is turned off (``search/launch/cluster.py``)."""
+place on a terminal (``search/cli/live_view.py``). Tune's own output is turned off (``search/launch/cluster.py``).
+
+No Ray here: these are listeners of the search's events, which ``search/launch/tuner.py`` forwards from Tune with
+Tune's callback arguments (``trial``: an object with ``trial_id``, ``config``, ``status`` and ``last_result``)."""
 
 from __future__ import annotations
 
@@ -9,8 +12,6 @@ import sys
 import time
 from dataclasses import dataclass
 from typing import Any
-
-from ray import tune
 
 from search.launch.settings import SearchSettings
 
@@ -173,7 +174,7 @@ class SearchTracker:
         return mean * max(planned - done, 0.0) / max(min(self.parallel, unfinished), 1)
 
 
-class ProgressPrinter(tune.Callback):
+class ProgressPrinter:
     """Prints trial starts, per-epoch validation F1 (with the time left, once known), completions and failures.
 
     ``out``: where the lines go (a file; stdout when None, looked up at each line).

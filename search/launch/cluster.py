@@ -1,4 +1,5 @@
-"""The Ray cluster a search runs on: starting or joining it, and the checks before any trial.
+"""The Ray cluster a search runs on: starting or joining it, what it has, and the checks before any trial (one of the
+four modules that import Ray, ``tests/test_ray_modules.py``).
 
 A search runs on what is up *and* on what the cluster's autoscaler can start: the resource check accepts a trial
 that a launchable worker type fits even when no worker is up, and the concurrency it allows counts those types, so
@@ -90,6 +91,11 @@ def start_ray(address: str | None) -> None:
             ray.init(address="local", include_dashboard=False, log_to_driver=True, logging_level=level)
         finally:
             notice.setLevel(before)
+
+
+def cluster_resources() -> dict[str, float]:
+    """What the live nodes have together (``{"CPU": 8.0, "GPU": 1.0, ...}``)."""
+    return ray.cluster_resources()
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ folder what it has recorded (``trainable.learn.run_record.Recorded``), and the t
 
 A trial whose end is recorded returns at once without a result. Tune then ends it with ``trial.last_result``, which
 after a restore is its checkpoint's result, not its last: the searcher is given the trial's last recorded result
-instead (``PointtuneOptunaSearch.ended_before_resume``).
+instead (``ResumeHints.ended_before_resume``, search/launch/searcher.py).
 """
 
 from __future__ import annotations
@@ -21,8 +21,6 @@ from __future__ import annotations
 import json
 import logging
 from typing import Any
-
-from ray import tune
 
 from search.results.experiment import read_experiment_state
 from trainable.data import storage
@@ -85,8 +83,9 @@ def record_before_resume(experiment: str) -> dict[str, dict[str, Any]]:
     return ended
 
 
-class RecordBeforeRetry(tune.Callback):
-    """Before Tune retries a trial after a fault, writes into its folder the last epoch this driver recorded."""
+class RecordBeforeRetry:
+    """Before Tune retries a trial after a fault, writes into its folder the last epoch this driver recorded (a
+    listener of the search's events, ``search/launch/tuner.py``)."""
 
     def __init__(self, experiment: str):
         self.experiment = experiment

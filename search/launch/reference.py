@@ -3,24 +3,22 @@
 After the search, the best trial's settings train once more with every valid pixel of the masks labelled (density
 1, no class weights): the same learning rate, epochs, schedule, model, weights and seeds. It writes a
 ``pointtune train`` folder, ``EXPERIMENT/reference_full/`` (``config.yaml``, ``metrics.csv``, ``best.pt``), and
-``reference.json`` (its best scores and the trial it copied) when it has finished. Ray-free: the driver runs
-:func:`train_reference` as a Ray task with a trial's resources.
+``reference.json`` (its best scores and the trial it copied) when it has finished. This module says what a
+reference is and reads it; ``search/launch/train.py``'s ``train_reference`` trains one (the driver runs it as a Ray
+task with a trial's resources).
 """
 
 from __future__ import annotations
 
 import json
 import math
-import tempfile
 from io import StringIO
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from trainable.config import METRICS, TrialConfig
+from trainable.config import TrialConfig
 from trainable.data import storage
-from trainable.data.storage import is_uri
 
 REFERENCE_DIR = "reference_full"
 DONE_FILE = "reference.json"
@@ -36,29 +34,6 @@ def reference_config(best: dict[str, Any]) -> TrialConfig:
 def same_run(cfg: TrialConfig, done: dict[str, Any]) -> bool:
     """Whether a finished reference (its ``reference.json``) was trained with this config."""
     return done.get("config") == cfg.to_dict()
-
-
-def train_reference(cfg: TrialConfig, data: Any, weights: dict | None, out: str, source_trial: str) -> dict[str, Any]:
-    """Train the reference into ``out`` (a folder or URI); returns what ``reference.json`` holds."""
-    from search.launch.train import RunDirectory
-    from trainable.trial import run_trial
-
-    with tempfile.TemporaryDirectory() as tmp:
-        local = Path(tmp) if is_uri(out) else Path(out)
-        run_dir = RunDirectory(local, cfg)
-        run_trial(cfg, run_dir.report, data=data, weights=weights)
-        history = pd.read_csv(run_dir.csv) if run_dir.csv.is_file() else pd.DataFrame()
-        if history.empty:
-            outcome = (local / "outcome.txt").read_text().strip() if (local / "outcome.txt").is_file() else "no epoch"
-            raise RuntimeError(f"the full-supervision reference did not train: {outcome}")
-        best = history.loc[history[cfg.train.metric].idxmax()]
-        done = {"source_trial": source_trial, "epoch": int(best["epoch"]), "config": cfg.to_dict(),
-                **{m: float(best[m]) for m in METRICS if m in best}}
-        (local / DONE_FILE).write_text(json.dumps(done, indent=2))
-        if is_uri(out):
-            for f in local.iterdir():
-                storage.upload(f, f"{out}/{f.name}")
-    return done
 
 
 def load_reference(experiment: str) -> dict[str, Any] | None:

@@ -22,13 +22,16 @@ import math
 import os
 import shlex
 import socket
+import tempfile
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import yaml
 
 from search.cli.console import CheckProgress
 from search.errors import SearchError
+from search.launch.reference import DONE_FILE
 from search.model.evaluate import test_score_line
 from search.results.experiment import (
     SETTINGS_FILE,
@@ -40,9 +43,11 @@ from search.results.experiment import (
     is_train_folder,
     train_status,
 )
-from trainable.config import TrialConfig
+from trainable.config import METRICS, TrialConfig
+from trainable.data import storage
 from trainable.data.index import DatasetIndex, build_index
 from trainable.data.node_cache import NodeCache
+from trainable.data.storage import is_uri
 from trainable.inputs import resolve_for_data
 from trainable.learn.checkpoint import CHECKPOINT_FILE, atomic_torch_save, load_checkpoint
 from trainable.learn.model import resolve_weights, resolved_config
@@ -214,8 +219,6 @@ def _resumable(out: Path) -> tuple[TrialConfig, dict[str, Any]]:
         why = "does not exist" if not out.exists() else f"holds no {TRAIN_CONFIG} and {TRAIN_RESUME} of a train run"
         raise SearchError(f"nothing to resume: --out {out} {why}; give the --out of an interrupted `pointtune train`, "
                           "or start a run there without --resume")
-    import pandas as pd
-
     cfg = TrialConfig.from_dict(yaml.safe_load((out / TRAIN_CONFIG).read_text()))
     history = pd.read_csv(out / "metrics.csv") if (out / "metrics.csv").is_file() else pd.DataFrame()
     status, why = train_status(out, history, cfg.train.epochs)
@@ -286,6 +289,27 @@ def score_test_part(run_dir: RunDirectory, index: DatasetIndex, cfg: TrialConfig
     return keep_test_score(str(run_dir.out), payload, run_dir.out.name, str(model),
                            lambda: score_model(payload, index, list(index.split.test), cfg.train.device,
                                                cfg.train.batch_size))
+
+
+def train_reference(cfg: TrialConfig, data: Any, weights: dict | None, out: str, source_trial: str) -> dict[str, Any]:
+    """Train a search's full-supervision reference (``search/launch/reference.py``) into ``out`` (a folder or URI), as
+    a ``pointtune train`` run; returns what ``reference.json`` holds."""
+    with tempfile.TemporaryDirectory() as tmp:
+        local = Path(tmp) if is_uri(out) else Path(out)
+        run_dir = RunDirectory(local, cfg)
+        run_trial(cfg, run_dir.report, data=data, weights=weights)
+        history = pd.read_csv(run_dir.csv) if run_dir.csv.is_file() else pd.DataFrame()
+        if history.empty:
+            outcome = (local / "outcome.txt").read_text().strip() if (local / "outcome.txt").is_file() else "no epoch"
+            raise RuntimeError(f"the full-supervision reference did not train: {outcome}")
+        best = history.loc[history[cfg.train.metric].idxmax()]
+        done = {"source_trial": source_trial, "epoch": int(best["epoch"]), "config": cfg.to_dict(),
+                **{m: float(best[m]) for m in METRICS if m in best}}
+        (local / DONE_FILE).write_text(json.dumps(done, indent=2))
+        if is_uri(out):
+            for f in local.iterdir():
+                storage.upload(f, f"{out}/{f.name}")
+    return done
 
 
 def _points_text(cfg: TrialConfig) -> str:

@@ -1,6 +1,6 @@
 """Each trial's per-epoch metrics as TensorBoard scalars, and its settings as HParams, in the experiment folder.
 
-``TensorBoardLog`` runs in the driver (a Tune callback) and writes with tensorboardX, one run per trial:
+``TensorBoardLog`` runs in the driver (a listener of Tune's events) and writes with tensorboardX, one run per trial:
 ``EXPERIMENT/tensorboard/TRIAL_ID/``. Every numeric metric a trial reports for an epoch is a scalar at step = epoch,
 grouped by its prefix (``val/f1``, ``train/loss``, ``best/val_f1``, the rest under ``trial/``). When a trial starts
 it writes its searched settings as an HParams session (lr, click mode, density or clicks per object, background
@@ -15,9 +15,9 @@ epochs written but never recorded by Tune are not shown twice.
 With a storage URI (s3://, gs://) the files are written to a local folder (``tensorboard_dir``) and copied into
 ``EXPERIMENT/tensorboard/`` when a trial ends and when the search ends; TensorBoard can read the local folder.
 
-It takes the place of Ray's own TensorBoard logger (a subclass of it: Ray adds its ``TBXLoggerCallback`` only when
-none is given, ``ray/tune/utils/callback.py``), which would write ``ray/tune/...`` tags at Tune's iteration into the
-trial folders and print a hint that points into Ray's temporary folder.
+It takes the place of Ray's own TensorBoard logger, which would write ``ray/tune/...`` tags at Tune's iteration into
+the trial folders and print a hint that points into Ray's temporary folder: ``search/launch/tuner.py`` keeps that one
+out. No Ray here: this is a listener of the search's events, with Tune's callback arguments.
 """
 
 from __future__ import annotations
@@ -29,8 +29,6 @@ import numbers
 import time
 from pathlib import Path
 from typing import Any
-
-from ray.tune.logger import TBXLoggerCallback
 
 from search.launch.space import SEARCHED
 from trainable.data import storage
@@ -97,10 +95,10 @@ def _session_summary(**info: Any) -> Any:
     return Summary(value=[Summary.Value(tag=tag, metadata=metadata)])
 
 
-class TensorBoardLog(TBXLoggerCallback):
+class TensorBoardLog:
     """Per-trial scalars (step = epoch) and HParams sessions with tensorboardX (module docstring)."""
 
-    def __init__(self, experiment_path: str):  # no super().__init__: none of Ray's writer state is used
+    def __init__(self, experiment_path: str):
         self.experiment_path = experiment_path
         self.writers: dict[str, Any] = {}
 
@@ -130,14 +128,14 @@ class TensorBoardLog(TBXLoggerCallback):
             self.writers[trial.trial_id] = writer
         return writer
 
-    def log_trial_start(self, trial: Any) -> None:
+    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         if trial.trial_id in self.writers:  # restarted after a fault: a new file, purging what is re-reported
             self.writers.pop(trial.trial_id).close()
         writer = self._writer(trial)
         writer.file_writer.add_summary(_session_summary(hparams=trial_hparams(trial.config)))
         writer.flush()
 
-    def log_trial_result(self, iteration: int, trial: Any, result: dict) -> None:
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
         if "epoch" not in result:  # an outcome without an epoch (a settings or data error)
             return
         writer, epoch = self._writer(trial), int(result["epoch"])
@@ -148,7 +146,14 @@ class TensorBoardLog(TBXLoggerCallback):
                 writer.add_scalar(scalar_tag(key), float(value), global_step=epoch)
         writer.flush()
 
-    def log_trial_end(self, trial: Any, failed: bool = False) -> None:
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.end(trial, failed=False)
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.end(trial, failed=True)
+
+    def end(self, trial: Any, failed: bool) -> None:
+        """Close the trial's session (failed, or with an outcome: a failure) and its file; copy it to a URI."""
         outcome = (getattr(trial, "last_result", None) or {}).get("trial_outcome")
         writer = self._writer(trial)
         writer.file_writer.add_summary(_session_summary(

@@ -188,20 +188,22 @@ def test_the_train_loop_tells_its_batches_and_the_reporter_throttles_them(monkey
     assert told == [(0, 5), (1, 5), (2, 5), (3, 5), (4, 5)]
 
     sent: list[tuple] = []
-    board = SimpleNamespace(record=SimpleNamespace(remote=lambda *a: sent.append(a)))
-    clock = iter([0.0, 0.5, 1.0, 2.5, 3.0, 3.1])
+    clock = iter([0.0, 0.5, 1.0, 2.5, 3.0, 3.1, 9.0])
     monkeypatch.setattr("trainable.progress_board.time.monotonic", lambda: next(clock))
-    reporter = BatchReporter(board, "t1", every_s=2.0)
+    reporter = BatchReporter(lambda *told: sent.append(told) or True, every_s=2.0)
     for done in range(5):
         reporter(1, done, 5)
     reporter(1, 5, 5)  # the end of training is always told (validation starts)
-    assert sent == [("t1", 1, 0, 5), ("t1", 1, 3, 5), ("t1", 1, 5, 5)]
+    assert sent == [(1, 0, 5), (1, 3, 5), (1, 5, 5)]
+    reporter.send = lambda *told: False  # the board has gone away: reporting stops
+    reporter(2, 0, 5)
+    assert reporter.send is None
 
 
 @pytest.mark.slow
 def test_trials_find_the_drivers_board(ray_local, settings: SearchSettings) -> None:
-    from search.cli.live_view import BoardReader
-    from trainable.progress_board import batch_reporter, start_board
+    from search.launch.tuner import BoardReader, start_board
+    from trainable.tune_trial import batch_reporter
 
     assert batch_reporter("/no/such/search", "t1") is None, "no board: nothing is reported"
     reader = BoardReader(start_board(settings.experiment_path), every_s=0.0)
@@ -211,7 +213,7 @@ def test_trials_find_the_drivers_board(ray_local, settings: SearchSettings) -> N
         reporter = batch_reporter(settings.experiment_path, "t1")
         assert reporter is not None
         reporter(3, 0, 120)
-        ray_local.get(reporter.pending)
+        ray_local.get(reporter.send.pending)
 
     ray_local.get(trial.remote())
     snapshot = None

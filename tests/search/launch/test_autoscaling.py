@@ -42,13 +42,13 @@ def test_a_search_starts_its_workers_runs_and_lets_them_go(own_cluster, demo_dir
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     import ray
 
-    import search.launch.run
+    import search.launch.tuner
 
     # trials of a second are over before a second worker node is up, and Tune reuses the first node's worker for
     # every trial: trials wait until two have started (a rendezvous, capped at 120 s) so that the test asks whether
     # the search gets its nodes, not how fast the autoscaler starts them
     (tmp_path / "started").mkdir()
-    monkeypatch.setattr(search.launch.run, "tune_entrypoint", waiting_for_a_second_trial(tmp_path / "started"))
+    monkeypatch.setattr(search.launch.tuner, "tune_entrypoint", waiting_for_a_second_trial(tmp_path / "started"))
     with fake_autoscaling_cluster(tmp_path / "cluster", max_workers=3, idle_timeout_minutes=0.1) as cluster:
         audit = SocketAudit(cluster.head_pid)
         audit.start()

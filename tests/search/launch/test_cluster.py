@@ -103,12 +103,12 @@ def _reports(experiment: Path) -> dict[str, list[dict]]:
 
 def test_search_runs_trials_on_both_nodes(two_nodes, demo_dir: Path, tmp_path: Path,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    import search.launch.run
+    import search.launch.tuner
 
     cluster, _ = two_nodes
     # one 1-CPU trial fits on each node: two trials at once must use both (a short trial could otherwise finish
     # before the second node's worker is up, and Tune would reuse the first worker for every trial)
-    monkeypatch.setattr(search.launch.run, "tune_entrypoint", waiting_for_a_second_trial(tmp_path / "started"))
+    monkeypatch.setattr(search.launch.tuner, "tune_entrypoint", waiting_for_a_second_trial(tmp_path / "started"))
     (tmp_path / "started").mkdir()
     assert main(["run", "--address", cluster.address, "--data", str(demo_dir), *SEARCH, "--max-concurrent", "2",
                  "--trials", "4", "--epochs-range", "2", "2", "--storage", str(tmp_path), "--name", "multi"]) == 0

@@ -10,10 +10,10 @@ import optuna
 import pytest
 import ray.cloudpickle
 
-import search.launch.run
+import search.launch.tuner
 from helpers import behaving, misbehaving
 from search.cli.main import main
-from search.launch.run import JOURNAL_FILE
+from search.launch.journal import JOURNAL_FILE
 from search.results.experiment import load_experiment
 
 pytestmark = pytest.mark.slow
@@ -33,7 +33,7 @@ def _study(experiment: Path) -> optuna.Study:
 def test_diverged_failed_and_crashed_trials(ray_local, demo_dir: Path, tmp_path: Path,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "slots").mkdir()
-    monkeypatch.setattr(search.launch.run, "tune_entrypoint", misbehaving(tmp_path / "slots"))
+    monkeypatch.setattr(search.launch.tuner, "tune_entrypoint", misbehaving(tmp_path / "slots"))
     assert main(["run", "--data", str(demo_dir), *FAST, "--trials", "5", "--storage", str(tmp_path),
                  "--name", "mixed"]) == 0
     slots = {r: (tmp_path / "slots" / r).read_text() for r in ("diverge", "config", "crash")}
@@ -55,7 +55,7 @@ def test_diverged_failed_and_crashed_trials(ray_local, demo_dir: Path, tmp_path:
     assert {study[slots[r]].state for r in ("config", "crash")} == {optuna.trial.TrialState.FAIL}
 
     # --retry-failed: the two failed trials' parameters run again as new trials; the diverged one does not
-    monkeypatch.setattr(search.launch.run, "tune_entrypoint", behaving())
+    monkeypatch.setattr(search.launch.tuner, "tune_entrypoint", behaving())
     assert main(["run", "--resume", "--retry-failed", "--storage", str(tmp_path), "--name", "mixed"]) == 0
     after = load_experiment(str(tmp_path / "mixed"))
     new = [r for r in after if r.trial_id not in records]
@@ -72,13 +72,13 @@ def test_a_search_in_which_every_trial_fails_exits_non_zero(ray_local, demo_dir:
     (tmp_path / "slots").mkdir()
     for slot in ("diverge", "crash"):  # every trial gets the setting error
         (tmp_path / "slots" / slot).write_text("taken")
-    monkeypatch.setattr(search.launch.run, "tune_entrypoint", misbehaving(tmp_path / "slots"))
+    monkeypatch.setattr(search.launch.tuner, "tune_entrypoint", misbehaving(tmp_path / "slots"))
 
     def every_trial_bad(config: dict, data=None, **passed) -> None:
         (tmp_path / "slots" / "config").unlink(missing_ok=True)
         return misbehaving(tmp_path / "slots")(config, data, **passed)
 
-    monkeypatch.setattr(search.launch.run, "tune_entrypoint", every_trial_bad)
+    monkeypatch.setattr(search.launch.tuner, "tune_entrypoint", every_trial_bad)
     assert main(["run", "--data", str(demo_dir), *FAST, "--trials", "2", "--max-concurrent", "1",
                  "--storage", str(tmp_path), "--name", "none"]) == 1
     assert "No trial finished an epoch" in capsys.readouterr().err

@@ -1,6 +1,5 @@
-"""What a driver tells a trial that Tune starts again (search/launch/recorded.py), and what the searcher is told of a
-trial
-that ended before a resume. No Ray cluster: hand-made result files and fake trials."""
+"""What a driver tells a trial that Tune starts again (search/launch/recorded.py), and what the study is told of a
+trial that ended before a resume. No Ray: hand-made result files and fake trials."""
 
 from __future__ import annotations
 
@@ -57,26 +56,15 @@ def test_a_retried_trial_is_told_the_last_epoch_this_driver_recorded(tmp_path: P
     assert Recorded.load(str(tmp_path / "trial_t1")) == Recorded(5)
 
 
-def test_the_study_is_told_the_last_recorded_result_of_a_trial_that_ended_before_the_resume(
-        demo_dir: Path, tmp_path: Path) -> None:
+def test_the_study_is_told_the_last_recorded_result_of_a_trial_that_ended_before_the_resume() -> None:
     """Restored though it had ended, the trial reports nothing: Tune hands the searcher the result of the checkpoint
     it restored (a best epoch before the last, which would read as stopped early)."""
-    from search.cli.main import parse
-    from search.launch.searcher import PointtuneOptunaSearch, journal_storage, make_search_algorithm
-    from search.launch.settings import search_settings_from_args
+    from search.launch.searcher import StudyTeller
 
-    settings = search_settings_from_args(parse(["run", "--data", str(demo_dir), "--epochs-range", "3", "3",
-                                                "--name", "x", "--storage", str(tmp_path)]))
-    searcher = make_search_algorithm(settings, str(tmp_path / "journal.log"), 1).searcher.searcher
-    assert isinstance(searcher, PointtuneOptunaSearch)
-    searcher.suggest("t1")
+    study = optuna.create_study(direction="maximize")
+    teller = StudyTeller("best_val_f1", ended_before_resume={"t1": {"epoch": 3, "best_val_f1": 0.7, "val_f1": 0.7,
+                                                                    "config": {"train": {"epochs": 3}}}})
     stale = {"epoch": 2, "best_val_f1": 0.5, "config/train/epochs": 3}
-    try:
-        PointtuneOptunaSearch.ended_before_resume = {"t1": {"epoch": 3, "best_val_f1": 0.7, "val_f1": 0.7,
-                                                            "config": {"train": {"epochs": 3}}}}
-        searcher.on_trial_complete("t1", stale)
-    finally:
-        PointtuneOptunaSearch.ended_before_resume = {}
-    study = optuna.load_study(study_name=searcher._study_name, storage=journal_storage(str(tmp_path / "journal.log")))
+    teller.end("t1", study.ask(), stale, error=False)
     (trial,) = study.trials
     assert trial.state == optuna.trial.TrialState.COMPLETE and trial.value == 0.7

@@ -11,10 +11,11 @@ from pathlib import Path
 import optuna
 import pytest
 
-import search.launch.run
+import search.launch.tuner
 from helpers import waiting_for_a_second_trial
 from search.cli.main import main
-from search.launch.run import JOURNAL_FILE, SETTINGS_FILE
+from search.launch.journal import JOURNAL_FILE
+from search.launch.prepare import SETTINGS_FILE
 from search.results.experiment import load_experiment
 
 pytestmark = pytest.mark.slow
@@ -29,7 +30,7 @@ def search_dir(ray_local, demo_dir: Path, tmp_path_factory: pytest.TempPathFacto
     started = tmp_path_factory.mktemp("started")
     printed = io.StringIO()
     with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(printed):
-        patch.setattr(search.launch.run, "tune_entrypoint", waiting_for_a_second_trial(started))
+        patch.setattr(search.launch.tuner, "tune_entrypoint", waiting_for_a_second_trial(started))
         code = main(["run", "--data", str(demo_dir), *FAST, "--trials", "3", "--epochs-range", "2", "3",
                      "--lr-range", "1e-3", "1e-2", "--storage", str(storage), "--name", "three"])
     assert code == 0

@@ -9,7 +9,7 @@ import optuna
 import pytest
 
 from search.cli.main import main
-from search.launch.run import JOURNAL_FILE
+from search.launch.journal import JOURNAL_FILE
 from search.results.experiment import load_experiment
 
 pytestmark = pytest.mark.slow

@@ -15,8 +15,8 @@ import pandas as pd
 import pytest
 
 from search.cli.main import main
+from search.launch.journal import JOURNAL_FILE
 from search.launch.reference import REFERENCE_DIR, load_reference, reference_config
-from search.launch.run import JOURNAL_FILE
 from search.launch.settings import SearchSettings
 from search.results.experiment import load_experiment
 from search.results.frontier import pareto_front, target_point

@@ -63,13 +63,13 @@ def test_every_epoch_is_a_scalar_and_every_trial_an_hparams_session(tmp_path: Pa
     experiment = str(tmp_path / "exp")
     log = TensorBoardLog(experiment)
     good, bad = fake_trial("good0001"), fake_trial("bad00002", epochs=4)
-    log.log_trial_start(good)
-    log.log_trial_start(bad)
+    log.on_trial_start(0, [], good)
+    log.on_trial_start(0, [], bad)
     for epoch in (1, 2, 3):
-        log.log_trial_result(epoch, good, epoch_result(epoch))
-    log.log_trial_result(1, bad, epoch_result(1))
-    log.log_trial_end(good)
-    log.log_trial_end(bad, failed=True)
+        log.on_trial_result(epoch, [], good, epoch_result(epoch))
+    log.on_trial_result(1, [], bad, epoch_result(1))
+    log.on_trial_complete(0, [], good)
+    log.on_trial_error(0, [], bad)
 
     assert tensorboard_dir(experiment) == str(tmp_path / "exp" / "tensorboard")
     events = read_events(tmp_path / "exp" / "tensorboard" / "good0001")
@@ -96,11 +96,11 @@ def test_a_resumed_trial_purges_the_epochs_it_reports_again(tmp_path: Path) -> N
     log = TensorBoardLog(str(tmp_path))
     trial = fake_trial("res00001")
     for epoch in (1, 2, 3):  # epoch 3 written, but the driver was killed before Tune recorded it
-        log.log_trial_result(epoch, trial, epoch_result(epoch))
+        log.on_trial_result(epoch, [], trial, epoch_result(epoch))
     resumed = TensorBoardLog(str(tmp_path))  # the new driver: Tune's record ends at epoch 2
     trial.last_result = epoch_result(2)
-    resumed.log_trial_start(trial)
-    resumed.log_trial_result(3, trial, epoch_result(3))
+    resumed.on_trial_start(0, [], trial)
+    resumed.on_trial_result(3, [], trial, epoch_result(3))
     for callback in (log, resumed):  # the writers write from a queue, in a thread of their own: closing drains it
         callback.on_experiment_end([])
     events = read_events(tmp_path / "tensorboard" / "res00001")
@@ -117,8 +117,8 @@ def test_a_trial_restarted_with_a_record_purges_from_the_epoch_after_it(tmp_path
     trial.last_result = epoch_result(2)  # Tune's snapshot
     Recorded(epoch=1).save(str(tmp_path / "trial_rec00001"))  # result.json ends at epoch 1
     log = TensorBoardLog(str(tmp_path))
-    log.log_trial_start(trial)
-    log.log_trial_result(2, trial, epoch_result(2))
+    log.on_trial_start(0, [], trial)
+    log.on_trial_result(2, [], trial, epoch_result(2))
     log.on_experiment_end([])
     events = read_events(tmp_path / "tensorboard" / "rec00001")
     assert [e.step for e in events if e.HasField("session_log") and e.session_log.status == 1] == [2]
@@ -130,12 +130,12 @@ def test_storage_uri_writes_locally_and_copies_into_the_experiment(tmp_path: Pat
     experiment = f"file://{tmp_path}/bucket/exp"
     log = TensorBoardLog(experiment)
     trial = fake_trial("uri00001")
-    log.log_trial_start(trial)
-    log.log_trial_result(1, trial, epoch_result(1))
+    log.on_trial_start(0, [], trial)
+    log.on_trial_result(1, [], trial, epoch_result(1))
     local = Path(tensorboard_dir(experiment))
     assert local.is_relative_to(tmp_path / "home") and (local / "uri00001").is_dir()
     assert not (tmp_path / "bucket" / "exp" / "tensorboard").exists(), "copied when the trial ends"
-    log.log_trial_end(trial)
+    log.on_trial_complete(0, [], trial)
     copied = tmp_path / "bucket" / "exp" / "tensorboard" / "uri00001"
     assert scalars(read_events(copied))["val/f1"] == [(1, pytest.approx(0.51))]
 
@@ -151,19 +151,22 @@ def test_the_summary_prints_the_logdir(tmp_path: Path, capsys: pytest.CaptureFix
 
 
 def test_rays_own_tensorboard_logger_stays_out(tmp_path: Path) -> None:
+    """The search's listeners reach Tune through one callback, which Tune counts as its TensorBoard logger."""
     import pickle
 
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback, TBXLoggerCallback
     from ray.tune.utils.callback import _create_default_callbacks
 
     from search.cli.live_view import LiveView
-    from search.launch.run import _run_config
+    from search.launch.tuner import TuneEvents, run_config
 
     settings = SearchSettings(base=TrialConfig(), trials=2, storage=str(tmp_path), name="exp")
-    run_config = _run_config(settings, LiveView(settings))
-    callbacks = _create_default_callbacks(list(run_config.callbacks), air_verbosity=None)
+    config = run_config(settings, LiveView(settings))
+    callbacks = _create_default_callbacks(list(config.callbacks), air_verbosity=None)
     tbx = [c for c in callbacks if isinstance(c, TBXLoggerCallback)]
-    assert len(tbx) == 1 and isinstance(tbx[0], TensorBoardLog)
+    assert len(tbx) == 1 and isinstance(tbx[0], TuneEvents)
+    assert any(isinstance(listener, TensorBoardLog) for listener in tbx[0].listeners)
     assert any(isinstance(c, CSVLoggerCallback) for c in callbacks), "results still read progress.csv"
     assert any(isinstance(c, JsonLoggerCallback) for c in callbacks)
-    pickle.dumps(run_config.callbacks)  # Tune keeps them in tuner.pkl for --resume
+    pickle.dumps(config.callbacks)  # Tune keeps them in tuner.pkl for --resume
+

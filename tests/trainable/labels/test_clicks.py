@@ -83,7 +83,7 @@ def test_a_window_of_sparse_points_is_the_window_of_the_labels() -> None:
 
 
 def test_the_driver_caches_up_to_the_top_of_the_searched_range(demo_dir: Path) -> None:
-    from search.launch.run import preflight
+    from search.launch.preflight import preflight
     from search.launch.settings import SearchSettings, SearchSpace
 
     for space, expected in (({"density": (1e-3, 0.1)}, {"order_up_to": 0.1}),
@@ -95,7 +95,7 @@ def test_the_driver_caches_up_to_the_top_of_the_searched_range(demo_dir: Path) -
 
 
 def test_a_search_refuses_a_density_that_leaves_an_image_without_a_click(demo_dir: Path) -> None:
-    from search.launch.run import density_check
+    from search.launch.preflight import density_check
     from trainable.config import ConfigError
 
     index = build_index(index_cfg(demo_dir))

@@ -1,0 +1,105 @@
+"""Before a search: its name and folder; on ``--resume``, the settings it was started with (a raised budget, the
+failed trials to run again) and what the driver tells the searcher and the trials that Tune restores."""
+
+from __future__ import annotations
+
+import dataclasses
+import shlex
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from search.errors import SearchError
+from search.launch.journal import fetch_journal, load_the_study
+from search.launch.recorded import record_before_resume
+from search.launch.searcher import ResumeHints, params_to_retry
+from search.launch.settings import SearchSettings, default_name
+from search.results.experiment import load_experiment
+from trainable.data import storage
+from trainable.data.storage import is_uri
+
+SETTINGS_FILE = "pointtune_settings.yaml"
+Retries = list[tuple[str, dict[str, Any]]]  # (Tune trial id, its searched parameters) of each trial to run again
+
+
+def prepare(settings: SearchSettings) -> tuple[SearchSettings, Retries]:
+    """Fill in the name; on --resume, take the settings the search was started with (and a raised budget).
+
+    Returns:
+        The settings, and the failed trials to run again (``--resume --retry-failed``).
+
+    Raises:
+        SearchError: a new search's folder is taken, or a resumed one's is missing or asks for fewer trials.
+    """
+    if not settings.resume:
+        settings = dataclasses.replace(settings, name=settings.name or default_name())
+        check_storage_folder(settings)
+        if storage.exists(f"{settings.experiment_path}/tuner.pkl"):
+            raise SearchError(f"experiment {settings.experiment_path} already exists: add --resume to continue it, "
+                              "or choose another --name")
+        return settings, []
+    if not settings.name:
+        raise SearchError("--resume needs the --name (and --storage) of the search to continue")
+    check_storage_folder(settings)
+    saved = f"{settings.experiment_path}/{SETTINGS_FILE}"
+    if not storage.exists(saved):
+        raise SearchError(f"nothing to resume at {settings.experiment_path} (no {SETTINGS_FILE}); check --storage "
+                          "and --name")
+    previous = SearchSettings.from_dict(yaml.safe_load(storage.read_text(saved)))
+    trials = previous.trials
+    if settings.trials_given:
+        if settings.trials < previous.trials:
+            raise SearchError(f"--trials {settings.trials} with --resume: the search already asked for "
+                              f"{previous.trials}; give a higher number to add trials, or leave --trials out")
+        trials = settings.trials
+    settings = dataclasses.replace(previous, resume=True, address=settings.address, storage=settings.storage,
+                                   name=settings.name, trials=trials, retry_failed=settings.retry_failed)
+    return queue_retries(settings) if settings.retry_failed else (settings, [])
+
+
+def check_storage_folder(settings: SearchSettings) -> None:
+    """``--storage`` (and the search's folder in it) must be folders, or not exist yet, unless a URI.
+
+    Raises:
+        SearchError: naming the file in the way.
+    """
+    if is_uri(settings.storage):
+        return
+    experiment = Path(settings.experiment_path)
+    for path in (experiment, *experiment.parents):
+        if path.exists() and not path.is_dir():
+            what = f"--name {settings.name}: {path}" if path == experiment else f"--storage {settings.storage}: {path}"
+            raise SearchError(f"{what} is a file, not a folder; --storage takes a folder (made if missing) or a "
+                              "storage URI (s3://, gs://, ...), and a search keeps its results in the folder "
+                              "STORAGE/NAME")
+
+
+def queue_retries(settings: SearchSettings) -> tuple[SearchSettings, Retries]:
+    """``--retry-failed``: the failed trials' parameters run again as new trials (queued in the study when Tune
+    restores the searcher, so that it learns from them), and the budget grows by as many."""
+    failed = {r.trial_id for r in load_experiment(settings.experiment_path) if r.status == "failed"}
+    retries = params_to_retry(load_the_study(fetch_journal(settings.experiment_path)), failed)
+    print(f"--retry-failed: {len(retries)} failed trial(s) run again as new trials with the same parameters")
+    return dataclasses.replace(settings, trials=settings.trials + len(retries)), retries
+
+
+def write_settings(settings: SearchSettings) -> None:
+    saved = dataclasses.replace(settings, resume=False, retry_failed=False, trials_given=False)
+    storage.write_text(f"{settings.experiment_path}/{SETTINGS_FILE}", yaml.safe_dump(saved.to_dict(), sort_keys=False))
+
+
+def tell_restored(settings: SearchSettings, retries: Retries) -> None:
+    """Just before Tune restores a search: write each trial it starts again what the driver recorded of it
+    (``search/launch/recorded.py``), and the searcher its hints: the journal on this machine, the budget, the trials
+    to retry and the last results of those whose end was recorded (``ResumeHints``)."""
+    journal = fetch_journal(settings.experiment_path)
+    ended = record_before_resume(settings.experiment_path)
+    ResumeHints(journal, settings.trials, retries, ended).write(settings.experiment_path)
+
+
+def resume_command(settings: SearchSettings) -> str:
+    parts = ["pointtune", "run", "--resume", "--storage", settings.storage, "--name", settings.name]
+    if settings.address:
+        parts += ["--address", settings.address]
+    return shlex.join(parts)
