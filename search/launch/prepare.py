@@ -15,6 +15,7 @@ from search.launch.journal import fetch_journal, load_the_study
 from search.launch.recorded import record_before_resume
 from search.launch.searcher import ResumeHints, params_to_retry
 from search.launch.settings import SearchSettings, default_name
+from search.launch.snapshot import set_aside_torn_snapshot
 from search.results.experiment import load_experiment
 from trainable.data import storage
 from trainable.data.storage import is_uri
@@ -90,9 +91,11 @@ def write_settings(settings: SearchSettings) -> None:
 
 
 def tell_restored(settings: SearchSettings, retries: Retries) -> None:
-    """Just before Tune restores a search: write each trial it starts again what the driver recorded of it
+    """Just before Tune restores a search: set a torn snapshot of Tune's aside (``search/launch/snapshot.py``), write
+    each trial it starts again what the driver recorded of it
     (``search/launch/recorded.py``), and the searcher its hints: the journal on this machine, the budget, the trials
     to retry and the last results of those whose end was recorded (``ResumeHints``)."""
+    set_aside_torn_snapshot(settings.experiment_path)
     journal = fetch_journal(settings.experiment_path)
     ended = record_before_resume(settings.experiment_path)
     ResumeHints(journal, settings.trials, retries, ended).write(settings.experiment_path)

@@ -46,17 +46,22 @@ def read_text(path: str) -> str:
 
 def write_text(path: str, text: str) -> None:
     """Write a whole file; on a local path through a temporary file and a rename."""
+    write_bytes(path, text.encode())
+
+
+def write_bytes(path: str, data: bytes) -> None:
+    """Write a whole file; on a local path through a temporary file and a rename."""
     if not is_uri(path):
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.tmp")
-        tmp.write_text(text)
+        tmp.write_bytes(data)
         tmp.replace(target)
         return
     fs, p = _fs(path)
     fs.create_dir(p.rsplit("/", 1)[0], recursive=True)
     with fs.open_output_stream(p) as f:
-        f.write(text.encode())
+        f.write(data)
 
 
 def upload(local: str | Path, uri: str) -> None:
