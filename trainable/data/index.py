@@ -25,6 +25,7 @@ from trainable.data.formats import all_formats, format_classes, parse_format
 from trainable.data.layout import ImageFiles, folder_files
 from trainable.data.node_cache import NodeCache
 from trainable.data.split import Split, leakage_warnings, make_split
+from trainable.data.unlabeled import unlabeled_entries
 from trainable.errors import DatasetError
 from trainable.labels.user_clicks import ImageRef, read_user_clicks
 
@@ -60,6 +61,8 @@ class DatasetIndex:
     bands: tuple[int, ...] = ()  # 1-based bands read from every image; () = all of them
     notes: list[str] = field(default_factory=list)  # warnings of the checks, shown by the driver
     user_clicks: dict[str, Any] | None = None  # --clicks: the user's clicks per image stem (user_clicks.ImageClicks)
+    # --unlabeled-images: images for pseudo-labels only, beside the entries (never in the split or the statistics)
+    unlabeled: list[IndexEntry] = field(default_factory=list)
 
     @property
     def has_masks(self) -> bool:
@@ -220,11 +223,13 @@ def build_index(cfg: DataConfig, split: bool = True, warm: NodeCache | None = No
     notes += stray_notes(entries, classes)
     if cfg.clicks:
         notes += notes_of_clicks
-    index = DatasetIndex(root, classes, entries, parts, cfg.resize, tuple(cfg.bands), notes, user_clicks)
+    extra_files, extra_records = unlabeled_entries(cfg, classes, files, records, warm, progress)
+    unlabeled = [IndexEntry(f, f.stem, r) for f, r in zip(extra_files, extra_records, strict=True)]
+    index = DatasetIndex(root, classes, entries, parts, cfg.resize, tuple(cfg.bands), notes, user_clicks, unlabeled)
     for note in notes:
         log.warning("%s: %s", root, note)
-    log.info("checked %d images in %s (%d classes, %s): %s", len(entries), root, classes.num_classes,
-             classes.source, parts.describe())
+    log.info("checked %d images in %s (%d classes, %s): %s%s", len(entries), root, classes.num_classes,
+             classes.source, parts.describe(), f"; {len(unlabeled)} unlabeled image(s)" if unlabeled else "")
     return index
 
 

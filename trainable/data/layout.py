@@ -117,3 +117,15 @@ def folder_files(root: str, part: str = "", masks_required: bool = True) -> tupl
                  for s in sorted(set(masks) - set(images) - set(hidden))]
     stems = sorted(set(images) & set(masks)) if masks_required else sorted(images)
     return [ImageFiles(s, images[s], masks.get(s), instances.get(s), part) for s in stems], problems
+
+
+def image_only_files(folder: str, part: str = "unlabeled") -> tuple[list[ImageFiles], list[str]]:
+    """The images of a folder that has no masks (``--unlabeled-images``): in ``folder/images/`` when there is one,
+    else directly in ``folder``; and the problems found (a broken link, two files of one name, no image at all)."""
+    where = f"{folder}/images" if storage.is_dir(f"{folder}/images") else folder
+    images, trouble = _by_stem(where, IMAGE_SUFFIXES)
+    problems = sorted(trouble.values())
+    if not images and not problems:
+        problems.append(f"{where} has no image files ({', '.join(IMAGE_SUFFIXES)}): put the images to pseudo-label "
+                        "there, or in an images/ folder inside it")
+    return [ImageFiles(s, images[s], part=part) for s in sorted(images)], problems

@@ -142,3 +142,52 @@ class LabelSource:
 
 def no_label(shape: tuple[int, int]) -> np.ndarray:
     return np.full(shape, IGNORE_INDEX, np.uint8)
+
+
+class ValidPixels:
+    """Which pixels of an image hold data: not ignored in its dense mask (when it has one), not no-data in its
+    GeoTIFF (a nodata value, an internal mask or an alpha band); ``read`` answers on the grid a trial reads (after
+    ``--resize``)."""
+
+    def __init__(self, files: ImageFiles, classes: ClassDescription, resize: float, cache: NodeCache | None = None):
+        self.mask = LabelSource(files, classes, resize, "mask", cache) if files.mask is not None else None
+        self.image, self.resize = files.image, resize
+        self._nodata: Any = False  # False: not looked at yet; None: the image declares no no-data
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_nodata": False}
+
+    def read(self, y: int, x: int, h: int, w: int) -> np.ndarray:
+        """(h, w) bool: True where the pixel holds data."""
+        ok = np.ones((h, w), bool)
+        if self.mask is not None:
+            ok &= self.mask.read(y, x, h, w) != IGNORE_INDEX
+        if self._nodata is False:
+            self._nodata = _nodata_reader(self.image, self.resize)
+        if self._nodata is not None:
+            ok &= self._nodata(y, x, h, w)
+        return ok
+
+
+def _nodata_reader(path: str, scale: float) -> Any:
+    """``read(y, x, h, w) -> (h, w) bool`` (False: no-data) for a GeoTIFF that declares no-data; None for any other
+    image (PNG and JPEG: their alpha is dropped, every pixel holds data)."""
+    if not (is_tiff(path) and has_rasterio()):
+        return None
+    import rasterio
+    from rasterio.enums import MaskFlags
+    from rasterio.windows import Window
+
+    local = path.removeprefix("file://")
+    with rasterio.open(local) as src:
+        if all(flags == [MaskFlags.all_valid] for flags in src.mask_flag_enums):
+            return None
+        whole = None if scale == 1.0 else resize_array(src.dataset_mask(), scale, nearest=True) > 0
+
+    def read(y: int, x: int, h: int, w: int) -> np.ndarray:
+        if whole is not None:
+            return whole[y:y + h, x:x + w]
+        with rasterio.open(local) as src:
+            return src.dataset_mask(window=Window(x, y, w, h)) > 0
+
+    return read
