@@ -88,6 +88,9 @@ class DataConfig:
             ``imagenet`` or ``dataset``.
         mean, std: per-band statistics inputs are normalised with, in the files' units; filled in by the driver
             from ``normalize`` (empty before).
+        unlabeled_images: a folder of images without clicks or masks (``DIR`` or ``DIR/images/``), learnt from in
+            a self-training second stage only, through their pseudo-labels (``TrainConfig.pseudo_labels``); never
+            part of the split (``trainable.data.unlabeled``).
     """
 
     root: str = ""
@@ -110,6 +113,7 @@ class DataConfig:
     normalize: str = default("normalize")
     mean: tuple[float, ...] = ()
     std: tuple[float, ...] = ()
+    unlabeled_images: str | None = default("unlabeled_images")
 
     def validate(self) -> None:
         if self.tile_size < 8:
@@ -232,6 +236,10 @@ class TrainConfig:
         unlabeled_loss: a loss on the unlabelled pixels computed from the image itself, added to partial
             cross-entropy: ``none``, ``gated_crf``, ``affinity`` or ``entropy`` (``trainable.learn.unlabeled_loss``).
         unlabeled_weight: its weight.
+        pseudo_labels: the threshold of a second, self-training stage (``trainable.learn.self_training``): after
+            ``epochs`` epochs, the best epoch's model labels the pixels of the training images whose top class
+            probability is at least this, and the model trains ``epochs`` more epochs (``epochs + 1`` to
+            ``2 * epochs``) on the clicks and those pseudo-labels; None: one stage.
     """
 
     lr: float = default("lr")
@@ -249,6 +257,7 @@ class TrainConfig:
     resume_every: int = 1
     unlabeled_loss: str = default("unlabeled_loss")
     unlabeled_weight: float = default("unlabeled_weight")
+    pseudo_labels: float | None = default("pseudo_labels")
 
     def validate(self) -> None:
         if not 0.0 < self.lr < 1.0:
@@ -272,11 +281,31 @@ class TrainConfig:
             raise ConfigError(f"unlabeled_weight={self.unlabeled_weight:g}: use a weight >= 0, e.g. 0.1")
         if self.metric not in METRICS:
             raise ConfigError(f"metric {self.metric!r}: use one of {', '.join(METRICS)}")
+        if self.pseudo_labels is not None and not 0 < self.pseudo_labels <= 1:
+            raise ConfigError(f"pseudo_labels={self.pseudo_labels:g}: the threshold is a class probability in (0, 1], "
+                              "e.g. --pseudo-labels 0.9")
 
     @property
     def objective(self) -> str:
         """What a trial reports as its best-so-far score: ``best_<metric>``."""
         return f"best_{self.metric}"
+
+    @property
+    def stages(self) -> int:
+        """1, or 2 with self-training (``pseudo_labels``)."""
+        return 1 if self.pseudo_labels is None else 2
+
+    @property
+    def total_epochs(self) -> int:
+        """The epochs a run reports, both stages together: ``epochs`` per stage."""
+        return self.epochs * self.stages
+
+
+def planned_epochs(config: dict[str, Any]) -> int:
+    """The epochs a run's config (``TrialConfig.to_dict``, as saved and as Tune holds it) plans over its stages:
+    ``train.epochs``, twice with self-training."""
+    train = config.get("train", {})
+    return int(train.get("epochs", 0)) * (1 if train.get("pseudo_labels") is None else 2)
 
 
 @dataclass(frozen=True)
@@ -291,6 +320,10 @@ class TrialConfig:
     def validate(self) -> TrialConfig:
         for part in (self.data, self.points, self.model, self.train):
             part.validate()
+        if self.data.unlabeled_images and self.train.pseudo_labels is None:
+            raise ConfigError(f"--unlabeled-images {self.data.unlabeled_images}: those images have no clicks and are "
+                              "learnt from through pseudo-labels only; add --pseudo-labels THRESHOLD (in a search, or "
+                              "--pseudo-labels-range LO HI), e.g. --pseudo-labels 0.9")
         if self.train.batch_size < 2:  # every backbone has BatchNorm, tiny included
             raise ConfigError(f"--batch-size {self.train.batch_size}: {self.model.backbone} has BatchNorm layers, "
                               "which in training need at least 2 crops per batch (DeepLabV3's image pooling leaves "

@@ -92,6 +92,9 @@ DATA = {
     "val_dir": Default(None, "a folder of its own (same layout) as the validation split",
                        words="none, made by --split"),
     "test_dir": Default(None, "a folder of its own (same layout) as the test split", words="none, made by --split"),
+    "unlabeled_images": Default(None, "a folder of images without clicks (scenes of the sites to be mapped, the same "
+                                "bands; in DIR or DIR/images/): with --pseudo-labels, the second stage also learns "
+                                "from their pseudo-labels; never validation or test images", words="none"),
 }
 
 # the clicks a run trains from: config.yaml's `points` section (trainable.config.PointConfig)
@@ -135,6 +138,10 @@ TRAIN = {
     "unlabeled_loss": Default("none", "a loss on the unlabelled pixels from the image itself, added to partial "
                               "cross-entropy (`run` searches among several given)"),
     "unlabeled_weight": Default(0.1, "the weight of --unlabeled-loss"),
+    "pseudo_labels": Default(None, "self-training: after the run's epochs, its best model labels the training images' "
+                             "pixels whose top class probability is at least THRESHOLD, and the model trains as many "
+                             "epochs again on clicks + those pseudo-labels (clicks win)",
+                             words="none, one stage"),
     "seed": Default(0, "seed of the simulated annotator, init, crops and search (the split has --split-seed)",
                     where="points.seed, train.seed"),
     "device": Default("auto", "where the network runs (auto: CUDA when present)"),
@@ -195,6 +202,9 @@ SPACE = {
                                 searched="categorical"),
     "unlabeled_weight_range": Default(None, "the weight of --unlabeled-loss", where="space.unlabeled_weight",
                                       words="not searched", searched="log-uniform"),
+    "pseudo_labels_range": Default(None, "the pseudo-label threshold of a second, self-training stage",
+                                   where="space.pseudo_labels", words="not searched, no second stage",
+                                   searched="uniform", fixed="--pseudo-labels"),
 }
 
 # the other commands' own flags

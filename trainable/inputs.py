@@ -11,7 +11,7 @@ from trainable.config import ConfigError, TrialConfig
 from trainable.data.index import DatasetIndex, normalization
 from trainable.data.node_cache import NodeCache
 from trainable.data.sources import ImageSource, LabelSource
-from trainable.data.tiles import GridTiles, Normalizer, TrainCrops
+from trainable.data.tiles import GridTiles, Normalizer, PointWindows, TrainCrops
 from trainable.labels.clicks import ClickSource, validation_points
 from trainable.labels.points import PointStats, class_weights_from_counts
 
@@ -141,20 +141,29 @@ def epoch_crops(crops: int, batch_size: int) -> tuple[int, bool]:
     return crops, drop_last
 
 
+def training_crops(images: list[ImageSource], image_sizes: list[tuple[int, int]], labels: PointWindows,
+                   normalizer: Normalizer, cfg: TrialConfig, valid: list[LabelSource | None] | None = None,
+                   pin_memory: bool = False) -> tuple[TrainCrops, DataLoader]:
+    """The training crops of these images and their loader: ``--crops-per-epoch`` crops an epoch (or as many as
+    cover the images once), in batches (``epoch_crops``). ``labels``: the clicks (or, in a second stage, clicks
+    over pseudo-labels); ``valid``: the dense masks a loss on unlabelled pixels needs (None without one)."""
+    length, drop_last = epoch_crops(cfg.data.crops_per_epoch or TrainCrops.auto_length(
+        image_sizes, cfg.data.tile_size, cfg.train.batch_size), cfg.train.batch_size)
+    crops = TrainCrops(images, image_sizes, labels, normalizer, cfg.data.tile_size, length, cfg.data.flips,
+                       cfg.data.rotations, cfg.train.seed, valid)
+    return crops, DataLoader(crops, batch_size=cfg.train.batch_size, shuffle=False, drop_last=drop_last,
+                             pin_memory=pin_memory)
+
+
 def build_inputs(index: DatasetIndex, cfg: TrialConfig, pin_memory: bool = False,
                  cache: NodeCache | None = None) -> TrialInputs:
     """Loaders of one trial; ``pin_memory`` (for CUDA) makes the batches' copies to the GPU asynchronous."""
     train, val = training_ids(index), list(index.split.val)
     clicks, stats = training_clicks(index, cfg, cache)
     normalizer = normalizer_of(cfg, index)
-    train_sizes = sizes(index, train)
-    length, drop_last = epoch_crops(cfg.data.crops_per_epoch or TrainCrops.auto_length(
-        train_sizes, cfg.data.tile_size, cfg.train.batch_size), cfg.train.batch_size)
     valid = mask_sources(index, train, cache) if cfg.train.unlabeled_loss != "none" else None
-    crops = TrainCrops(image_sources(index, train, cache), train_sizes, clicks, normalizer, cfg.data.tile_size,
-                       length, cfg.data.flips, cfg.data.rotations, cfg.train.seed, valid)
-    train_loader = DataLoader(crops, batch_size=cfg.train.batch_size, shuffle=False, drop_last=drop_last,
-                              pin_memory=pin_memory)
+    crops, train_loader = training_crops(image_sources(index, train, cache), sizes(index, train), clicks, normalizer,
+                                         cfg, valid, pin_memory)
     val_tiles = GridTiles(image_sources(index, val, cache), mask_sources(index, val, cache), sizes(index, val),
                           normalizer, cfg.data.tile_size, validation_points(index, cfg, val, cache))
     val_loader = DataLoader(val_tiles, batch_size=cfg.train.batch_size, shuffle=False, pin_memory=pin_memory)

@@ -24,8 +24,9 @@ from trainable.inputs import TrialInputs, build_inputs, resolve_for_data
 from trainable.learn.checkpoint import CheckpointError
 from trainable.learn.loop import EpochResult, UnlabeledTerm, evaluate, recalibrate_batchnorm, train_one_epoch
 from trainable.learn.model import WeightsError, build_model
-from trainable.learn.run_record import Report, RunRecord, SaveState
+from trainable.learn.run_record import Report, RunRecord, SaveState, cpu_copy
 from trainable.learn.schedule import lr_at
+from trainable.learn.self_training import SecondStage, loaded_copy, second_stage, stage_metrics
 
 log = logging.getLogger(__name__)
 # errors that a retry cannot fix: settings, data files, weights, checkpoints
@@ -84,6 +85,8 @@ class TrialRun:
     Attributes:
         start: the first epoch to train (after a resume state's).
         recorded: the last epoch the caller recorded: epochs up to it that are trained again are not reported.
+        second: with self-training, the second stage once it has started (``trainable.learn.self_training``).
+        pseudo_source: the weights a resumed second stage's pseudo-labels were made with (its resume state's).
     """
 
     cfg: TrialConfig  # resolved for the data (normalisation, bands)
@@ -96,6 +99,8 @@ class TrialRun:
     record: RunRecord
     start: int = 1
     recorded: int = 0
+    second: SecondStage | None = None
+    pseudo_source: dict[str, torch.Tensor] | None = None
 
     @property
     def steps(self) -> int:
@@ -118,17 +123,42 @@ def prepare(cfg: TrialConfig, data: DatasetIndex | None, weights: dict[str, torc
     model = build_model(cfg.model, data.classes.num_classes, state=weights).to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
+    optimizer = new_optimizer(model, cfg)
     weight = inputs.class_weight.to(device) if inputs.class_weight is not None else None
     meta = {"config": cfg.to_dict(), "classes": data.classes.to_dict(), "train_stems": inputs.train_stems,
             "val_stems": inputs.val_stems, "test_stems": [data.entries[i].stem for i in data.split.test]}
-    record = RunRecord(cfg.train.metric, cfg.train.resume_every, cfg.train.epochs, meta, save_state, resume)
+    record = RunRecord(cfg.train.metric, cfg.train.resume_every, cfg.train.total_epochs, meta, save_state, resume,
+                       keep_best=cfg.train.pseudo_labels is not None)
     run = TrialRun(cfg, data, inputs, device, model, optimizer, weight, record)
     if resume is not None:
         model.load_state_dict(resume["model"])
         optimizer.load_state_dict(resume["optimizer"])
         run.start = int(resume["epoch"]) + 1
+        run.pseudo_source = resume.get("pseudo_source")
     return run
+
+
+def new_optimizer(model: torch.nn.Module, cfg: TrialConfig) -> torch.optim.Optimizer:
+    """Adam at the peak learning rate (each stage of a run starts one)."""
+    return torch.optim.Adam(model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
+
+
+def enter_stage(run: TrialRun, epoch: int) -> None:
+    """Self-training (``trainable.learn.self_training``): before the second stage's first epoch, the stage-1 best
+    weights, a fresh optimizer, the pseudo-labels and their loader; before the first epoch of a run resumed inside
+    the second stage, its pseudo-labels again (from the weights its resume state carries). Else nothing."""
+    train = run.cfg.train
+    if train.pseudo_labels is None or epoch <= train.epochs or run.second is not None:
+        return
+    source = run.pseudo_source or run.record.best_weights or cpu_copy(run.model.state_dict())
+    starting = epoch == train.epochs + 1
+    if starting:
+        run.model.load_state_dict(source)
+        run.optimizer = new_optimizer(run.model, run.cfg)
+    predictor = run.model if starting else loaded_copy(run.model, source)
+    run.second = second_stage(run.data, run.cfg, run.inputs, predictor, source, run.device)
+    run.inputs = run.second.inputs
+    run.record.keep_best, run.record.carry = False, {"pseudo_source": source}
 
 
 def report_resumed(run: TrialRun, resume: dict[str, Any] | None, recorded_epochs: int | None,
@@ -148,8 +178,9 @@ def replay_finished(cfg: TrialConfig, state: dict[str, Any], recorded_epochs: in
 
 
 def lr_in_epoch(run: TrialRun, epoch: int, step: int) -> float:
-    """The learning rate before the ``step``-th batch (0-based) of ``epoch``."""
-    return lr_at(run.cfg.train, (epoch - 1 + step / run.steps) / run.cfg.train.epochs)
+    """The learning rate before the ``step``-th batch (0-based) of ``epoch``; each stage has its own schedule."""
+    epochs = run.cfg.train.epochs
+    return lr_at(run.cfg.train, ((epoch - 1) % epochs + step / run.steps) / epochs)
 
 
 def train_epoch(run: TrialRun, epoch: int, progress: Callable[[int, int, int], None] | None) -> EpochResult:
@@ -195,6 +226,7 @@ def epoch_metrics(run: TrialRun, epoch: int, train: EpochResult, val: EpochResul
         "lr": cfg.train.lr, "lr_last": lr_in_epoch(run, epoch, run.steps - 1), "epoch_time_s": time.perf_counter() - t0,
         "trial_start_time": trial_start, "peak_rss_mb": peak_rss_mb(),
         "resumed_after_epoch": run.start - 1,  # the resume state this process trained on from (0: none)
+        **stage_metrics(cfg, run.second),
     }
 
 
@@ -203,8 +235,9 @@ def run_trial(cfg: TrialConfig, report: Report, data: DatasetIndex | None = None
               save_state: SaveState | None = None, recorded_epochs: int | None = None,
               progress: Callable[[int, int, int], None] | None = None) -> None:
     """Train ``cfg.train.epochs`` epochs, validating and reporting after each (what each epoch writes:
-    ``trainable.learn.run_record``). A diverging run (loss NaN or infinite) reports ``trial_outcome: diverged``
-    and stops: an outcome of the settings, not a fault to retry.
+    ``trainable.learn.run_record``); with self-training, as many again on clicks + pseudo-labels (``enter_stage``).
+    A diverging run (loss NaN or infinite) reports ``trial_outcome: diverged`` and stops: an outcome of the
+    settings, not a fault to retry.
 
     Args:
         cfg: the trial's settings.
@@ -224,8 +257,9 @@ def run_trial(cfg: TrialConfig, report: Report, data: DatasetIndex | None = None
         return replay_finished(cfg, resume, recorded_epochs, report)
     run = prepare(cfg, data, weights, save_state, resume)
     report_resumed(run, resume, recorded_epochs, report)
-    for epoch in range(run.start, run.cfg.train.epochs + 1):
+    for epoch in range(run.start, run.cfg.train.total_epochs + 1):
         t0 = time.perf_counter()
+        enter_stage(run, epoch)  # self-training's second stage: its weights, optimizer and pseudo-labels
         train = train_epoch(run, epoch, progress)
         if not math.isfinite(train.loss):
             report(diverged(run, epoch, train), None)

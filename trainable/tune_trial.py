@@ -55,7 +55,7 @@ def state_saver(trial_path: str | None, cfg: TrialConfig) -> SaveState | None:
     replay). The driver drops it after the search: a trial it did not see end is replayed from it."""
     if trial_path is None:
         return None
-    return lambda state: save_resume_state(trial_path, state if state["epoch"] < cfg.train.epochs
+    return lambda state: save_resume_state(trial_path, state if state["epoch"] < cfg.train.total_epochs
                                            else finished_state(state))
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -18,9 +19,21 @@ from torch.utils.data import Dataset
 
 from trainable.config import IGNORE_INDEX
 from trainable.data.sources import ImageSource, LabelSource
-from trainable.labels.clicks import ClickSource, SparsePoints
+from trainable.labels.clicks import SparsePoints
 
 MAX_REDRAWS = 20
+
+
+class LabelWindow(Protocol):
+    def window(self, y: int, x: int, h: int, w: int) -> np.ndarray: ...
+
+
+class PointWindows(Protocol):
+    """What training crops take their labels from: ``points(k).window(y, x, h, w)`` gives the (h, w) uint8 labels of
+    the k-th image's window, ``IGNORE_INDEX`` where none (``ClickSource``; in a self-training second stage,
+    ``trainable.labels.pseudo.PseudoLabels``)."""
+
+    def points(self, k: int) -> LabelWindow: ...
 
 
 class Normalizer:
@@ -43,7 +56,7 @@ class TrainCrops(Dataset):
     it took in ``"redraws"`` so the loop can count them.
     """
 
-    def __init__(self, images: list[ImageSource], sizes: list[tuple[int, int]], clicks: ClickSource,
+    def __init__(self, images: list[ImageSource], sizes: list[tuple[int, int]], clicks: PointWindows,
                  normalizer: Normalizer, tile_size: int, length: int, flips: bool = True, rotations: bool = True,
                  seed: int = 0, valid: list[LabelSource | None] | None = None):
         """``valid``: per image, the dense mask whose ignored pixels are not valid (None: every pixel is), for a

@@ -66,11 +66,19 @@ class Recorded:
         return cls(int(d.get("epoch", 0)), bool(d.get("ended", False)))
 
 
+WEIGHTS_KEYS = ("model", "optimizer", "best_model", "pseudo_source")  # what a resume state weighs
+
+
 def finished_state(state: dict[str, Any]) -> dict[str, Any]:
     """What a search keeps after a trial's last epoch: its history and best (kilobytes), to report what the search may
     not have recorded without training again. No weights: a best last epoch has them in its checkpoint, and one the
     search did not record is re-reported without them, as any unrecorded best epoch (module docstring)."""
-    return {**{k: v for k, v in state.items() if k not in ("model", "optimizer")}, "finished": True}
+    return {**{k: v for k, v in state.items() if k not in WEIGHTS_KEYS}, "finished": True}
+
+
+def cpu_copy(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A state dict's tensors copied to the CPU (a snapshot that training does not change)."""
+    return {k: v.detach().to("cpu", copy=True) for k, v in state.items()}
 
 
 @dataclass
@@ -113,12 +121,19 @@ class RunRecord:
     """Best epoch, per-epoch history and what the run writes (module docstring)."""
 
     def __init__(self, metric: str, resume_every: int, epochs: int, meta: dict[str, Any],
-                 save_state: SaveState | None = None, resume: dict[str, Any] | None = None):
+                 save_state: SaveState | None = None, resume: dict[str, Any] | None = None, keep_best: bool = False):
+        """``epochs``: the run's last epoch (over its stages); ``keep_best``: keep the best epoch's weights in memory
+        (``best_weights``) and, while they are not the last epoch's, in each resume state (``best_model``), for a
+        self-training second stage to start from (``trainable.learn.self_training``)."""
         self.resume_every, self.epochs, self.meta, self.save_state = resume_every, epochs, meta, save_state
         self.best = BestSoFar(**resume["best"]) if resume else BestSoFar(metric)
         self.history: list[dict[str, Any]] = list(resume.get("history", [])) if resume else []
-        # the resumed weights, when they are the best epoch's (else the best epoch's weights are gone)
-        self.best_weights = resume.get("model") if resume and self.best.epoch == int(resume["epoch"]) else None
+        # the resumed weights, when they are the best epoch's, or the best epoch's kept beside them (else they are
+        # gone)
+        self.best_weights = None if not resume else (resume.get("model") if self.best.epoch == int(resume["epoch"])
+                                                     else resume.get("best_model"))
+        self.keep_best = keep_best
+        self.carry: dict[str, Any] = {}  # entries every resume state carries (a second stage's pseudo_source)
 
     @classmethod
     def of_finished(cls, metric: str, state: dict[str, Any]) -> RunRecord:
@@ -145,13 +160,17 @@ class RunRecord:
         recorded already (trained again from an older resume state), kept but neither checkpointed nor reported."""
         epoch = int(metrics["epoch"])
         improved = self.best.update(metrics)
+        if improved:  # weights that are not kept are gone: never another epoch's under this one's number
+            self.best_weights = cpu_copy(model.state_dict()) if self.keep_best else None
         metrics.update(self.best.as_metrics())
         state = {**self.meta, "model": model.state_dict(), "epoch": epoch, "best": dataclasses.asdict(self.best)}
         self.history.append(plain(metrics))
         resume_bytes = 0
         if self.save_state is not None and (epoch % self.resume_every == 0 or epoch == self.epochs):
+            kept = ({"best_model": self.best_weights} if self.keep_best and self.best_weights is not None
+                    and self.best.epoch != epoch else {})
             resume_bytes = self.save_state({**state, "optimizer": optimizer.state_dict(), "metrics": plain(metrics),
-                                            "history": self.history})
+                                            "history": self.history, **kept, **self.carry})
         if report is None:
             return
         with tempfile.TemporaryDirectory(prefix="pointtune-ckpt-") as d:
