@@ -50,6 +50,9 @@ SPEC: dict[str, dict[str, Any]] = {
     "clicks_per_object_range": {"type": int},
     "background_share_range": {"type": float},
     "unlabeled_weight_range": {"type": float},
+    "pseudo_labels": {"type": float, "metavar": "THRESHOLD"},
+    "pseudo_labels_range": {"type": float},
+    "unlabeled_images": {"metavar": "DIR"},
 }
 
 

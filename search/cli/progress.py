@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from search.launch.settings import SearchSettings
+from trainable.config import planned_epochs
 
 # Tune's trial states as the results table names them (search/results/experiment.py); a trial's reported outcome
 # overrides
@@ -30,7 +31,9 @@ def describe_params(config: dict[str, Any]) -> str:
         pts += f" (background share {points['background_share']:.2f})"
     if points.get("class_weights"):
         pts += "  class weights"
-    return f"lr {config['train']['lr']:.2e}  {pts}  epochs {config['train']['epochs']}"
+    pseudo = config["train"].get("pseudo_labels")
+    stage = f" + {config['train']['epochs']} on pseudo-labels >= {pseudo:.2f}" if pseudo is not None else ""
+    return f"lr {config['train']['lr']:.2e}  {pts}  epochs {config['train']['epochs']}{stage}"
 
 
 def format_duration(seconds: float) -> str:
@@ -84,7 +87,7 @@ class SearchTracker:
         row = self.trials.get(trial.trial_id)
         if row is None:
             row = self.trials[trial.trial_id] = TrialState(trial.trial_id, describe_params(trial.config),
-                                                          int(trial.config["train"]["epochs"]))
+                                                          planned_epochs(trial.config))
             last = getattr(trial, "last_result", None) or {}
             if "epoch" in last or last.get("trial_outcome"):  # a resumed search's trial: where it got to
                 self._take(row, last, timed=False)
@@ -185,7 +188,9 @@ class ProgressPrinter:
         self.tracker = self._new_tracker(settings.trials)
 
     def _new_tracker(self, planned: int) -> SearchTracker:
-        return SearchTracker(planned, self.settings.space.epochs, self.settings.objective)
+        lo, hi = self.settings.space.epochs
+        stages = self.settings.base.train.stages  # a self-training second stage: as many epochs again
+        return SearchTracker(planned, (lo * stages, hi * stages), self.settings.objective)
 
     def __setstate__(self, state: dict) -> None:  # a search started before the tracker existed, resumed
         self.__dict__.update(state)

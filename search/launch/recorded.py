@@ -23,6 +23,7 @@ import logging
 from typing import Any
 
 from search.results.experiment import read_experiment_state
+from trainable.config import planned_epochs
 from trainable.data import storage
 from trainable.learn.run_record import Recorded
 
@@ -75,7 +76,7 @@ def record_before_resume(experiment: str) -> dict[str, dict[str, Any]]:
         if status not in RESTARTED:
             continue
         rows = result_rows(path)
-        record = recorded_from(rows, int(config["train"]["epochs"]))
+        record = recorded_from(rows, planned_epochs(config))
         record.save(path)
         if record.ended and rows:
             ended[trial_id] = rows[-1]

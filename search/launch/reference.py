@@ -25,10 +25,13 @@ DONE_FILE = "reference.json"
 
 
 def reference_config(best: dict[str, Any]) -> TrialConfig:
-    """The best trial's config with full supervision: density 1 (every valid pixel), no class weights."""
+    """The best trial's config with full supervision: density 1 (every valid pixel), no class weights, no unlabeled
+    images. A self-training trial's reference keeps its two stages, so that it trains as many epochs with the same
+    restarted schedule: the dense masks leave its second stage no pixel to pseudo-label."""
     cfg = TrialConfig.from_dict(best)
     return cfg.replace(points={"mode": "density", "density": 1.0, "class_weights": False, "background_share": None,
-                               "order_up_to": 0.0, "clicks_up_to": 0, "share_up_to": None})
+                               "order_up_to": 0.0, "clicks_up_to": 0, "share_up_to": None},
+                       data={"unlabeled_images": None})
 
 
 def same_run(cfg: TrialConfig, done: dict[str, Any]) -> bool:

@@ -32,6 +32,7 @@ import optuna
 from optuna.trial import TrialState
 
 from search.launch.settings import SearchSettings
+from trainable.config import planned_epochs
 from trainable.data import storage
 
 log = logging.getLogger(__name__)
@@ -60,10 +61,13 @@ def startup_trials(trials: int) -> int:
 
 
 def stopped_early(result: dict) -> bool:
-    """A trial that ended before the epochs its config asked for (a scheduler stopped it). Tune hands searchers the
-    last result flattened (``config/train/epochs``)."""
-    planned = result.get("config/train/epochs", result.get("config", {}).get("train", {}).get("epochs"))
-    return planned is not None and "epoch" in result and int(result["epoch"]) < int(planned)
+    """A trial that ended before the epochs its config asked for, over its stages (a scheduler stopped it). Tune
+    hands searchers the last result flattened (``config/train/epochs``)."""
+    train = result.get("config", {}).get("train", {})
+    epochs = result.get("config/train/epochs", train.get("epochs"))
+    pseudo = result.get("config/train/pseudo_labels", train.get("pseudo_labels"))
+    planned = planned_epochs({"train": {"epochs": epochs, "pseudo_labels": pseudo}}) if epochs is not None else None
+    return planned is not None and "epoch" in result and int(result["epoch"]) < planned
 
 
 def finished_in_study(ot_trial: optuna.Trial) -> bool:

@@ -33,6 +33,7 @@ class SearchSpace:
     class_weights: bool = default("search_class_weights")  # searched: class weights on or off
     unlabeled_losses: tuple[str, ...] = default("unlabeled_losses")  # several: a searched choice
     unlabeled_weight: tuple[float, float] | None = default("unlabeled_weight_range")  # searched weight of that loss
+    pseudo_labels: tuple[float, float] | None = default("pseudo_labels_range")  # threshold of a second stage
 
     @property
     def modes(self) -> tuple[str, ...]:
@@ -65,6 +66,11 @@ class SearchSpace:
             lo, hi = self.unlabeled_weight
             if not 0 < lo <= hi:
                 raise ConfigError(f"--unlabeled-weight-range {lo:g} {hi:g}: need 0 < LO <= HI, e.g. 0.01 1")
+        if self.pseudo_labels is not None:
+            lo, hi = self.pseudo_labels
+            if not 0 < lo <= hi <= 1:
+                raise ConfigError(f"--pseudo-labels-range {lo:g} {hi:g}: need 0 < LO <= HI <= 1 (class probabilities), "
+                                  "e.g. 0.7 0.99")
 
 
 @dataclass(frozen=True)
@@ -239,7 +245,7 @@ def _data_config(args: Any, root: str, fmt: str | None, defaults: dict[str, Any]
         val_dir=absolute(args.val_dir), test_dir=absolute(args.test_dir),
         crops_per_epoch=pick(args, "crops_per_epoch", defaults), bands=tuple(pick(args, "bands", defaults)),
         normalize=pick(args, "normalize", defaults), clicks=absolute(args.clicks),
-        val_clicks=pick(args, "val_clicks", defaults))
+        val_clicks=pick(args, "val_clicks", defaults), unlabeled_images=absolute(args.unlabeled_images))
 
 
 def _point_config(args: Any, defaults: dict[str, Any]) -> PointConfig:
@@ -265,7 +271,7 @@ def _train_config(args: Any, defaults: dict[str, Any]) -> TrainConfig:
         raise ConfigError(f"--unlabeled-loss {' '.join(losses)}: one run trains with one loss; give one (a search, "
                           "`pointtune run`, chooses among several)")
     names = ("lr", "epochs", "batch_size", "seed", "device", "bn_recalibration_batches", "lr_schedule", "poly_power",
-             "warmup_epochs", "metric", "unlabeled_weight")
+             "warmup_epochs", "metric", "unlabeled_weight", "pseudo_labels")
     return TrainConfig(**{name: pick(args, name, defaults) for name in names}, unlabeled_loss=losses[0])
 
 
@@ -316,6 +322,9 @@ def search_space_from_args(args: Any, defaults: dict[str, Any]) -> SearchSpace:
     losses = tuple(args.unlabeled_loss or ())
     optional = {name: tuple(value) for name, value in (("background_share", args.background_share_range),
                                                        ("unlabeled_weight", args.unlabeled_weight_range)) if value}
+    pseudo = fixed_or_range(args, "pseudo_labels", "pseudo_labels_range", None)
+    if pseudo is not None:
+        optional["pseudo_labels"] = pseudo
     return SearchSpace(lr=fixed_or_range(args, "lr", "lr_range", tuple(defaults["lr_range"])),
                        density=fixed_or_range(args, "density", "density_range", tuple(defaults["density_range"])),
                        clicks_per_object=clicks, epochs=epochs, both_modes=clicks is not None and density_given,
@@ -329,8 +338,9 @@ def search_settings_from_args(args: Any) -> SearchSettings:
     storage = resolve_storage(pick(args, "storage", defaults))
     resume_every = args.resume_every or (RESUME_EVERY_URI if is_uri(storage) else RESUME_EVERY)
     space = search_space_from_args(args, defaults)
-    # each trial's own epoch count comes from the range; the base holds its top
-    base = base.replace(train={"resume_every": resume_every, "epochs": space.epochs[1]})
+    # each trial's own epoch count (and pseudo-label threshold) comes from the range; the base holds its top
+    base = base.replace(train={"resume_every": resume_every, "epochs": space.epochs[1],
+                               "pseudo_labels": space.pseudo_labels[1] if space.pseudo_labels else None})
     names = ("trials", "max_concurrent", "cpus_per_trial", "gpus_per_trial", "scheduler", "grace_period",
              "reduction_factor", "sampler", "name", "address", "seed", "max_failures", "keep_checkpoints",
              "reference")

@@ -15,15 +15,16 @@ from search.launch.settings import SearchSettings, SearchSpace
 # (section, field) of the searched settings, in the order tables show them
 SEARCHED = (("train", "lr"), ("points", "mode"), ("points", "density"), ("points", "clicks_per_object"),
             ("points", "background_share"), ("points", "class_weights"), ("train", "unlabeled_loss"),
-            ("train", "unlabeled_weight"), ("train", "epochs"))
+            ("train", "unlabeled_weight"), ("train", "pseudo_labels"), ("train", "epochs"))
 
 
 class SearchSpaceSampler:
     """Called by OptunaSearch with an ``optuna.Trial``; suggests the searched values, returns the fixed ones.
 
     Learning rate and density are log-uniform; epochs and clicks per instance are integers in [LO, HI]; the
-    background share is uniform; the click mode and class weights are categorical. A range whose ends are equal is a
-    constant, not a searched parameter; a setting that does not apply to a trial's click mode is not suggested to it.
+    background share and the pseudo-label threshold are uniform; the click mode and class weights are categorical.
+    A range whose ends are equal is a constant, not a searched parameter; a setting that does not apply to a trial's
+    click mode is not suggested to it.
     (A class, not a closure: the searcher pickles it with its state.)
     """
 
@@ -66,6 +67,12 @@ class SearchSpaceSampler:
                 else None)
         if s.unlabeled_weight is not None and loss != "none":
             log_uniform("train/unlabeled_weight", *s.unlabeled_weight)
+        if s.pseudo_labels is not None:
+            lo, hi = s.pseudo_labels
+            if lo == hi:
+                fixed["train/pseudo_labels"] = lo
+            else:
+                trial.suggest_float("train/pseudo_labels", lo, hi)
         return fixed
 
 

@@ -112,8 +112,9 @@ def estimate_search(settings: SearchSettings, data: object, at_once: int, step_s
     steps = crops // batch if drop_last else math.ceil(crops / batch)  # as the trial's loader batches them
     val_tiles = sum(len(grid_starts(h, tile)) * len(grid_starts(w, tile)) for h, w in sizes(data, data.split.val))
     lo, hi = settings.space.epochs
-    return SearchEstimate(step_s, steps, math.ceil(val_tiles / batch), val_tiles, (lo + hi) / 2, settings.trials,
-                          at_once)
+    stages = cfg.train.stages  # a self-training second stage: as many epochs again (its labelling not counted)
+    return SearchEstimate(step_s, steps, math.ceil(val_tiles / batch), val_tiles, (lo + hi) / 2 * stages,
+                          settings.trials, at_once)
 
 
 def duration(seconds: float) -> str:

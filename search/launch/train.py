@@ -57,7 +57,12 @@ SUMMARY_KEYS = ("train_loss", "train_f1", "val_loss", "val_oa", "val_precision",
 
 
 def format_epoch(metrics: dict[str, Any], epochs: int) -> str:
-    parts = [f"epoch {metrics['epoch']}/{epochs}"] + [f"{k} {metrics[k]:.4f}" for k in SUMMARY_KEYS if k in metrics]
+    """An epoch's lines (``epochs``: the run's last epoch, over its stages); a second stage's say so and how much it
+    pseudo-labelled."""
+    stage = (f" (stage 2: {metrics['pseudo_labelled_fraction']:.1%} pseudo-labelled)"
+             if metrics.get("stage") == 2 else "")
+    parts = [f"epoch {metrics['epoch']}/{epochs}{stage}"] + [f"{k} {metrics[k]:.4f}" for k in SUMMARY_KEYS
+                                                             if k in metrics]
     per_class = [f"{k[7:]} {v:.3f}" for k, v in metrics.items() if k.startswith("val_f1_") and not math.isnan(v)]
     return "  ".join(parts) + f"  ({metrics['epoch_time_s']:.1f}s)\n    val F1 per class: " + ", ".join(per_class)
 
@@ -80,7 +85,7 @@ class RunDirectory:
             self._keep_rows(resume_after)
         (self.out / TRAIN_CONFIG).write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
         self.best = -math.inf
-        self.epochs = cfg.train.epochs
+        self.epochs = cfg.train.total_epochs
         self.metric = cfg.train.metric
         self.diverged = False
 
@@ -172,7 +177,7 @@ def train_once(cfg: TrialConfig, out: str | Path) -> float:
     except OSError as e:
         raise SearchError(f"cannot write the run to --out {out} ({type(e).__name__}: {e})") from None
     print(f"training {cfg.model.backbone} on {cfg.data.root}: lr {cfg.train.lr:g}, "
-          f"{_points_text(cfg)}, {cfg.train.epochs} epoch(s), tiles {cfg.data.tile_size}px -> {run_dir.out}")
+          f"{_points_text(cfg)}, {_epochs_text(cfg)}, tiles {cfg.data.tile_size}px -> {run_dir.out}")
     print(f"weights: {resolved.describe()}")
     _train(cfg, run_dir, index, weights, made=made)
     return run_dir.best
@@ -188,10 +193,14 @@ def resume_training(out: str | Path, epochs: int | None = None) -> float:
         if epochs < planned:
             raise SearchError(f"--epochs {epochs} with --resume: the run in {out} was planned for {planned} epoch(s); "
                               "--epochs can only extend it (or leave it out)")
+        if cfg.train.pseudo_labels is not None and epochs != planned and done > planned:
+            raise SearchError(f"--epochs {epochs} with --resume: the run in {out} is in its second, self-training "
+                              f"stage (epoch {done}; each stage has {planned}): its stages can no longer be made "
+                              "longer; leave --epochs out")
         cfg = cfg.replace(train={"epochs": epochs}).validate()
-    if done >= cfg.train.epochs:
+    if done >= cfg.train.total_epochs:
         raise SearchError(f"the run in {out} has finished its {done} epoch(s): nothing to resume; give --epochs N "
-                          f"(more than {done}) with --resume to train it further")
+                          f"(more than {cfg.train.epochs}) with --resume to train it further")
     resolved, weights = resolve_weights(cfg.model)
     if cfg.model.weights_sha256 and resolved.sha256 != cfg.model.weights_sha256:
         raise SearchError(f"the weights this run started from ({cfg.model.weights_source}, sha256 "
@@ -204,7 +213,7 @@ def resume_training(out: str | Path, epochs: int | None = None) -> float:
     best = state.get("best", {})
     run_dir.best = best.get("value", -math.inf) if best.get("epoch") else -math.inf
     longer = f"; the schedule now spans {cfg.train.epochs} epochs" if cfg.train.epochs != planned else ""
-    print(f"resuming {out} after epoch {done} of {cfg.train.epochs}{longer}")
+    print(f"resuming {out} after epoch {done} of {cfg.train.total_epochs}{longer}")
     _train(cfg, run_dir, index, weights, resume=state, recorded=run_dir.recorded_epoch)
     return run_dir.best
 
@@ -221,7 +230,7 @@ def _resumable(out: Path) -> tuple[TrialConfig, dict[str, Any]]:
                           "or start a run there without --resume")
     cfg = TrialConfig.from_dict(yaml.safe_load((out / TRAIN_CONFIG).read_text()))
     history = pd.read_csv(out / "metrics.csv") if (out / "metrics.csv").is_file() else pd.DataFrame()
-    status, why = train_status(out, history, cfg.train.epochs)
+    status, why = train_status(out, history, cfg.train.total_epochs)
     if status == "running":
         raise SearchError(f"a `pointtune train` process is still training into {out} ({TRAIN_RUNNING}); wait for "
                           "it or stop it first")
@@ -310,6 +319,13 @@ def train_reference(cfg: TrialConfig, data: Any, weights: dict | None, out: str,
             for f in local.iterdir():
                 storage.upload(f, f"{out}/{f.name}")
     return done
+
+
+def _epochs_text(cfg: TrialConfig) -> str:
+    if cfg.train.pseudo_labels is None:
+        return f"{cfg.train.epochs} epoch(s)"
+    return (f"{cfg.train.epochs} epoch(s), then {cfg.train.epochs} more on clicks + pseudo-labels at threshold "
+            f"{cfg.train.pseudo_labels:g}")
 
 
 def _points_text(cfg: TrialConfig) -> str:

@@ -198,9 +198,11 @@ def run_config(settings: SearchSettings, printer: Any) -> tune.RunConfig:
 
 
 def tune_config(settings: SearchSettings, max_concurrent: int) -> tune.TuneConfig:
-    # ASHA compares trials by their best-so-far objective at rungs of grace_period * reduction_factor**k epochs
-    scheduler = (ASHAScheduler(time_attr="epoch", max_t=settings.space.epochs[1], grace_period=settings.grace_period,
-                               reduction_factor=settings.reduction_factor) if settings.scheduler == "asha" else None)
+    # ASHA compares trials by their best-so-far objective at rungs of grace_period * reduction_factor**k epochs; a
+    # self-training second stage's epochs count in its budget (best-so-far goes on across the stages)
+    scheduler = (ASHAScheduler(time_attr="epoch", max_t=settings.space.epochs[1] * settings.base.train.stages,
+                               grace_period=settings.grace_period, reduction_factor=settings.reduction_factor)
+                 if settings.scheduler == "asha" else None)
     # reuse_actors: a trial process is kept for the next trial instead of re-importing torch (measured per trial
     # with a no-op trainable: 1.60 s -> 0.09 s; a real trial's start 3.4 s -> 0.004 s; benchmarks/)
     # a frontier search has two objectives: only the searcher knows them (Tune's metric serves schedulers, and there

@@ -30,6 +30,10 @@ FINISHED = {"epoch": 3, "config/train/epochs": 3}
     ({"epoch": 1, "config": {"train": {"epochs": 3}}, "best_val_f1": 0.4}, False, TrialState.PRUNED, 0.4,
      "stopped early"),  # a scheduler stopped it (nested config: a result from result.json); Optuna values a
     # pruned trial at its last intermediate value
+    ({**FINISHED, "config/train/pseudo_labels": 0.9, "best_val_f1": 0.5}, False, TrialState.PRUNED, 0.5,
+     "stopped early"),  # a self-training trial stopped in its second stage (epochs 4 to 6)
+    ({**FINISHED, "epoch": 6, "config/train/pseudo_labels": 0.9, "best_val_f1": 0.7}, False, TrialState.COMPLETE,
+     0.7, None),
     ({**FINISHED, "best_val_f1": 0.3, "trial_outcome": "diverged"}, False, TrialState.COMPLETE, WORST_VALUE,
      "diverged"),
     ({"best_val_f1": math.nan, "trial_outcome": "error"}, False, TrialState.FAIL, None, "failed"),
