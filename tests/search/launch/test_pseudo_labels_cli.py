@@ -55,6 +55,8 @@ def test_train_with_pseudo_labels_and_unlabeled_images(demo_dir: Path, tmp_path:
     assert load_checkpoint(out / "best.pt")["config"]["train"]["pseudo_labels"] == 0.3
     assert main(["train", "--resume", "--out", str(out)]) == 2
     assert "has finished its 2 epoch(s)" in capsys.readouterr().err
+    assert main(["train", "--resume", "--epochs", "2", "--out", str(out)]) == 2
+    assert "is in its second, self-training stage (epoch 2; each stage has 1)" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("flags, message", [

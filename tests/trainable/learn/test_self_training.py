@@ -12,7 +12,15 @@ import pytest
 import torch
 from PIL import Image
 
-from trainable.config import IGNORE_INDEX, ConfigError, DataConfig, ModelConfig, TrainConfig, TrialConfig
+from trainable.config import (
+    IGNORE_INDEX,
+    ConfigError,
+    DataConfig,
+    ModelConfig,
+    TrainConfig,
+    TrialConfig,
+    planned_epochs,
+)
 from trainable.data.demo import generate_demo_data
 from trainable.data.index import DatasetIndex, build_index
 from trainable.data.node_cache import NodeCache
@@ -184,6 +192,8 @@ def test_the_second_stage_is_reported_after_the_first_and_the_best_epoch_spans_b
     assert two[0]["pseudo_labelled_fraction"] == 0 and 0 < two[1]["pseudo_labelled_fraction"] <= 1
     assert 0 <= two[1]["pseudo_label_accuracy"] <= 1 and two[1]["pseudo_labelled_images"] > 0
     assert two[1]["lr_last"] == two[0]["lr_last"], "the schedule starts again in the second stage"
+    assert planned_epochs(_cfg(demo_dir, threshold=0.3, epochs=3).to_dict()) == 6
+    assert planned_epochs(_cfg(demo_dir, threshold=None, epochs=3).to_dict()) == 3
     best = max(two, key=lambda m: m["val_f1"])
     assert two[1]["best_epoch"] == best["epoch"] and two[1]["best_val_f1"] == best["val_f1"]
 
