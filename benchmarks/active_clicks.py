@@ -1,30 +1,50 @@
-"""Where to click next, measured: rounds of suggested clicks against the same number of random clicks.
+"""Where to click next, measured: rounds of suggested clicks against random clicks, and how many clicks per image
+each needs to reach 0.95x of full supervision.
 
-Per seed: a first round of ``--first`` uniform random clicks per training image (the simulated annotator's order,
-``trainable.labels.points.click_order``, answered from the dense masks), and a model trained on them (``pointtune train
---clicks``). Then each round, for each strategy, the previous round's model of that strategy suggests ``--per-round``
-more clicks per training image (``pointtune suggest --strategy S --answer-from-masks``, the clicks so far given as
-``--clicks``), and a model is trained on all the clicks so far, same network, budget and seed as every other run.
-``random`` (uniform, blind to the model) is the control. With ``--reference full`` a model of the same settings
-trained on the dense masks gives the F1 to reach (the issue's bar: 0.95x of it).
+Per seed: a first round (round 0) of ``--first`` uniform random clicks per training image (the simulated annotator's
+order, ``trainable.labels.points.click_order``, answered from the dense masks) and a model trained on them
+(``pointtune train --clicks``). Then, for each arm, each round the previous round's model of that arm suggests
+``--per-round`` more clicks per training image (``pointtune suggest --strategy S --answer-from-masks``, the clicks so
+far as ``--clicks``) and a model is trained on all the clicks so far: same network, epochs, crops and seed as every
+other run. The arms:
 
-Prints each run's best validation F1 (dense masks, macro), then per round and strategy the clicks per image, the
-mean over seeds, and the ratio to random and to full supervision.
+- the suggested strategies (``--strategies``, default ``margin``, suggest's default, and ``regions``), ``--rounds``
+  rounds each;
+- ``random`` (uniform, blind to the model: the control) at the same clicks per image, then further rounds up to
+  ``--random-up-to`` times the suggested arms' last count (default 2x), so that the benchmark finds the fewest clicks
+  per image random needs to reach the bar;
+- with the pseudo-label stage (``train --pseudo-labels T``, when ``pointtune train`` has that flag): the clicks of
+  each arm of ``--pseudo-arms`` trained again with it, so the stage's effect is paired with the same clicks
+  (skipped, with a note, where the flag does not exist);
+- ``--reference full``: the same settings trained on the dense masks (``--density 1``): the bar is 0.95x of it.
 
-    python benchmarks/active_clicks.py                                       # demo scenes, 1 round, 2 seeds
-    python benchmarks/active_clicks.py --data dubai --rounds 3 --first 20 --per-round 10 --reference full \\
-        --tile-size 96 --resize 0.3 --epochs 8
+Every run scores its best model once on the split's test part (``pointtune train`` does); the table shows that test
+F1 for the last round of each arm only (no round is picked by it). The clicks files carry their round (suggest's
+``round`` column) and every run records its clicks (``clicks.json``), so ``pointtune results FOLDERS... --frontier``
+on the kept folders (``--keep``) puts the rounds on one frontier.
+
+Prints per round and arm: clicks per image, val F1 per seed (dense masks, macro), mean, ratio to random at the same
+clicks and to full supervision, the test F1 of the last round; then the fewest clicks per image that reach 0.95x of
+full for each arm and a plain sentence on the bar: suggested rounds reach it with at most half the clicks random
+needs.
+
+    python benchmarks/active_clicks.py                                     # demo scenes: 10 + 2 rounds of 5, 2 seeds
+    python benchmarks/active_clicks.py --data dubai --first 10 --per-round 10 --rounds 3 --tile-size 96 \\
+        --resize 0.3 --epochs 6 --crops-per-epoch 64 --keep runs/active-dubai
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import json
 import logging
 import math
 import statistics
+import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -37,10 +57,15 @@ from trainable.data.sources import LabelSource
 from trainable.labels.points import click_order, image_seed
 
 FIRST_ROUND_SEED = 104_729  # mixed into the first round's annotator seed: never the training seed's clicks
+BAR = 0.95  # of full supervision's val F1
+FIELDS = ("image", "x", "y", "class", "round")
 
+
+# --- clicks files ---------------------------------------------------------------------------------------------
 
 def first_round(index: DatasetIndex, k: int, seed: int, out: Path) -> Path:
-    """``k`` uniform random valid pixels per training image, answered from the dense masks, as a --clicks CSV."""
+    """``k`` uniform random valid pixels per training image, answered from the dense masks: round 0, as a --clicks
+    CSV."""
     rows = []
     for i in index.split.train:
         e = index.entries[i]
@@ -48,26 +73,32 @@ def first_round(index: DatasetIndex, k: int, seed: int, out: Path) -> Path:
         chosen = click_order(mask, (seed, image_seed(e.stem), FIRST_ROUND_SEED), k)
         for r, c in zip(*np.divmod(chosen, mask.shape[1]), strict=True):
             x, y = (c, r) if index.resize == 1.0 else ((c + 0.5) / index.resize, (r + 0.5) / index.resize)
-            rows.append((e.stem, x, y, index.classes.names[mask[r, c]]))
+            rows.append({"image": e.stem, "x": x, "y": y, "class": index.classes.names[mask[r, c]], "round": 0})
     return write_clicks(out, rows)
 
 
-def write_clicks(out: Path, rows: list[tuple]) -> Path:
+def write_clicks(out: Path, rows: list[dict]) -> Path:
     with out.open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["image", "x", "y", "class"])
+        writer = csv.DictWriter(f, FIELDS, extrasaction="ignore")
+        writer.writeheader()
         writer.writerows(rows)
     return out
 
 
-def read_clicks(path: Path) -> list[tuple]:
+def read_clicks(path: Path) -> list[dict]:
+    """The rows of a clicks CSV, each with its round (a file without the column: round 0)."""
     with path.open() as f:
-        return [(r["image"], r["x"], r["y"], r["class"]) for r in csv.DictReader(f)]
+        return [{**r, "round": r.get("round") or 0} for r in csv.DictReader(f)]
 
 
 def best_f1(folder: Path) -> float:
     with (folder / "metrics.csv").open() as f:
         return max(float(r["val_f1"]) for r in csv.DictReader(f))
+
+
+def test_f1(folder: Path) -> float:
+    path = folder / "test_scores.json"
+    return float(json.loads(path.read_text())["test_f1"]) if path.is_file() else math.nan
 
 
 def run(argv: list[str], quiet: bool) -> None:
@@ -77,17 +108,201 @@ def run(argv: list[str], quiet: bool) -> None:
         raise SystemExit(f"pointtune {' '.join(argv)} failed with status {code}")
 
 
-def main() -> None:
+def has_pseudo_labels() -> bool:
+    """Whether ``pointtune train`` has ``--pseudo-labels`` (issue 22's self-training stage)."""
+    done = subprocess.run([sys.executable, "-m", "search", "train", "--help"], capture_output=True, text=True)
+    return "--pseudo-labels" in done.stdout
+
+
+# --- the plan ---------------------------------------------------------------------------------------------------
+
+@dataclass
+class Arm:
+    name: str  # "margin", "random", "margin+pl", ...
+    strategy: str  # what suggests its clicks (for a +pl arm: its base arm's, reused)
+    counts: list[int]  # clicks per image after each round, round 1 on
+    pseudo: bool = False
+
+
+@dataclass
+class Results:
+    f1: dict[tuple[str, int, int], float] = field(default_factory=dict)  # (arm, clicks/image, seed) -> best val F1
+    test: dict[tuple[str, int], float] = field(default_factory=dict)  # (arm, seed) -> test F1 of its last round
+    full: dict[int, float] = field(default_factory=dict)
+    full_test: dict[int, float] = field(default_factory=dict)
+    folders: dict[int, list[Path]] = field(default_factory=dict)  # per seed, every run folder (for `results`)
+
+
+def plan(a: argparse.Namespace, pseudo: bool) -> list[Arm]:
+    counts = [a.first + r * a.per_round for r in range(1, a.rounds + 1)]
+    top = counts[-1] if counts else a.first
+    extra, step = [], max(a.per_round, round(top * (a.random_up_to - 1) / 2))
+    while top + (len(extra) + 1) * step <= round(a.random_up_to * top):
+        extra.append(top + (len(extra) + 1) * step)
+    arms = [Arm(s, s, counts) for s in a.strategies if s != "random"] + [Arm("random", "random", counts + extra)]
+    if pseudo:
+        arms += [Arm(f"{s}+pl", s, (counts + extra) if s == "random" else counts, pseudo=True)
+                 for s in a.pseudo_arms if s in {x.name for x in arms}]
+    return arms
+
+
+# --- running ----------------------------------------------------------------------------------------------------
+
+def run_arm(arm: Arm, seed: int, first: Path, a: argparse.Namespace, ctx: dict, res: Results) -> None:
+    """The rounds of one arm for one seed, from the shared first round (a +pl arm: its base arm's clicks again)."""
+    work, quiet = ctx["work"], not a.verbose
+    previous, so_far, have = work / f"s{seed}_r0", first, a.first
+    for r, count in enumerate(arm.counts, start=1):
+        t0 = time.perf_counter()
+        base = arm.name.removesuffix("+pl")
+        clicks = work / f"s{seed}_{base}_r{r}.csv"
+        if not arm.pseudo:
+            added = work / f"s{seed}_{base}_r{r}_added.csv"
+            run(["suggest", str(previous), "--data", ctx["root"], "--clicks-per-image", str(count - have), "--out",
+                 str(added), "--clicks", str(so_far), "--strategy", arm.strategy, "--seed", str(seed),
+                 "--answer-from-masks", *ctx["fmt"]], quiet)
+            write_clicks(clicks, read_clicks(so_far) + read_clicks(added))
+        out = work / f"s{seed}_{arm.name.replace('+', '_')}_r{r}"
+        pl = ["--pseudo-labels", f"{a.pseudo_labels:g}"] if arm.pseudo else []
+        run(["train", *ctx["common"], "--seed", str(seed), "--clicks", str(clicks), *pl, "--out", str(out)], quiet)
+        f1 = res.f1[(arm.name, count, seed)] = best_f1(out)
+        res.folders.setdefault(seed, []).append(out)
+        print(f"  seed {seed} round {r} {arm.name:<10} ({count} clicks/image): val F1 {f1:.4f}  "
+              f"({time.perf_counter() - t0:.0f} s)", flush=True)
+        previous, so_far, have = out, clicks, count
+    res.test[(arm.name, seed)] = test_f1(previous)
+
+
+def run_seed(seed: int, arms: list[Arm], a: argparse.Namespace, ctx: dict, res: Results) -> None:
+    work, quiet = ctx["work"], not a.verbose
+    first = first_round(ctx["index"], a.first, seed, work / f"s{seed}_r0.csv")
+    t0 = time.perf_counter()
+    r0 = work / f"s{seed}_r0"
+    run(["train", *ctx["common"], "--seed", str(seed), "--clicks", str(first), "--out", str(r0)], quiet)
+    res.folders.setdefault(seed, []).append(r0)
+    for arm in arms:
+        res.f1[(arm.name, a.first, seed)] = best_f1(r0)  # the shared first round
+    print(f"  seed {seed} round 0 ({a.first} random clicks/image): val F1 {best_f1(r0):.4f}  "
+          f"({time.perf_counter() - t0:.0f} s)", flush=True)
+    for arm in [x for x in arms if not x.pseudo] + [x for x in arms if x.pseudo]:  # +pl arms reuse the clicks
+        run_arm(arm, seed, first, a, ctx, res)
+    if a.reference == "full":
+        t0 = time.perf_counter()
+        full = work / f"s{seed}_full"
+        run(["train", *ctx["common"], "--seed", str(seed), "--density", "1", "--out", str(full)], quiet)
+        res.full[seed], res.full_test[seed] = best_f1(full), test_f1(full)
+        res.folders[seed].append(full)
+        print(f"  seed {seed} full supervision: val F1 {res.full[seed]:.4f}  ({time.perf_counter() - t0:.0f} s)",
+              flush=True)
+
+
+# --- the table and the bar --------------------------------------------------------------------------------------
+
+def mean_f1(res: Results, arm: str, count: int, seeds: list[int]) -> float:
+    values = [res.f1.get((arm, count, s)) for s in seeds]
+    return statistics.mean(values) if values and None not in values else math.nan
+
+
+def fewest_reaching(res: Results, arm: Arm, first: int, seeds: list[int], bar: float) -> int | None:
+    """The fewest clicks per image at which the arm's mean val F1 reaches ``bar`` (round 0 included)."""
+    return next((c for c in [first, *arm.counts] if mean_f1(res, arm.name, c, seeds) >= bar), None)
+
+
+def table(res: Results, arms: list[Arm], a: argparse.Namespace) -> None:
+    seeds, full = a.seeds, statistics.mean(res.full.values()) if res.full else math.nan
+    print(f"\n| round | arm | clicks/image | val F1 per seed ({', '.join(map(str, seeds))}) | mean | vs random | "
+          "vs full | test F1 (last round) |")
+    print("|---|---|---|---|---|---|---|---|")
+    print(f"| 0 | first (random) | {a.first} | {_per_seed(res, arms[0].name, a.first, seeds)} | "
+          f"{mean_f1(res, arms[0].name, a.first, seeds):.4f} | 1.000x | "
+          f"{_ratio(mean_f1(res, arms[0].name, a.first, seeds) / full)} | |")
+    rounds = max(len(arm.counts) for arm in arms)
+    for r in range(rounds):
+        for arm in arms:
+            if r >= len(arm.counts):
+                continue
+            c, m = arm.counts[r], mean_f1(res, arm.name, arm.counts[r], seeds)
+            last = r == len(arm.counts) - 1
+            test = statistics.mean(res.test[(arm.name, s)] for s in seeds) if last else math.nan
+            print(f"| {r + 1} | {arm.name} | {c} | {_per_seed(res, arm.name, c, seeds)} | {m:.4f} | "
+                  f"{_ratio(m / mean_f1(res, 'random', c, seeds))} | {_ratio(m / full)} | "
+                  f"{'' if math.isnan(test) else f'{test:.4f}'} |")
+    if res.full:
+        print(f"| - | full supervision | all | {' / '.join(f'{res.full[s]:.4f}' for s in seeds)} | {full:.4f} | - | "
+              f"1.000x | {statistics.mean(res.full_test.values()):.4f} |")
+
+
+def verdict(res: Results, arms: list[Arm], a: argparse.Namespace) -> None:
+    """The fewest clicks per image reaching 0.95x of full for each arm, and whether the bar is met."""
+    if not res.full:
+        print("\nno --reference full: the bar (0.95x of full supervision) is not measured")
+        return
+    full = statistics.mean(res.full.values())
+    bar = BAR * full
+    reach = {arm.name: fewest_reaching(res, arm, a.first, a.seeds, bar) for arm in arms}
+    print(f"\nfull supervision: mean val F1 {full:.4f}; the bar, {BAR:g}x of it: {bar:.4f}")
+    for arm in arms:
+        n = reach[arm.name]
+        print(f"  {arm.name:<12} " + (f"reaches it at {n} clicks per image" if n is not None else
+                                     f"does not reach it within {arm.counts[-1]} clicks per image "
+                                     f"(best mean {max(mean_f1(res, arm.name, c, a.seeds) for c in arm.counts):.4f})"))
+    random = next(arm for arm in arms if arm.name == "random")
+    print("\n" + bar_sentence(reach, random.counts[-1], [x.name for x in arms if x.strategy != "random"], a.first))
+
+
+def bar_sentence(reach: dict[str, int | None], random_max: int, suggested: list[str], first: int) -> str:
+    """Plainly: do the suggested rounds reach 0.95x of full with at most half the clicks per image random needs?"""
+    n_random = reach.get("random")
+    goal = f"{BAR:g}x of full supervision"
+    if n_random is not None and n_random <= first:
+        return (f"BAR NOT TESTABLE: the first round ({first} random clicks per image) already reaches {goal}, so no "
+                "round can show half of random's clicks; start lower (--first).")
+    need = (f"random clicks need {n_random} per image to reach {goal}" if n_random is not None else
+            f"random clicks do not reach {goal} within {random_max} per image")
+    met, unsure = [], []
+    for name in suggested:
+        n = reach.get(name)
+        if n is not None and 2 * n <= (n_random if n_random is not None else random_max):
+            met.append(f"{name} at {n}")
+        elif n is not None and n_random is None:
+            unsure.append(f"{name} at {n}")
+    if met:
+        return f"BAR MET: {need}; suggested rounds reach it with at most half of that ({', '.join(met)})."
+    if unsure:
+        return (f"BAR UNDECIDED: {need}; suggested rounds reach it ({', '.join(unsure)}), but above half of the "
+                "random clicks measured; give random more rounds (--random-up-to).")
+    got = [f"{k} at {v}" for k, v in reach.items() if k in suggested and v is not None]
+    return (f"BAR NOT MET: {need}; suggested rounds "
+            + (f"reach it only with more than half of that ({', '.join(got)})." if got else "do not reach it at all."))
+
+
+def _per_seed(res: Results, arm: str, count: int, seeds: list[int]) -> str:
+    return " / ".join(f"{res.f1[(arm, count, s)]:.4f}" if (arm, count, s) in res.f1 else "-" for s in seeds)
+
+
+def _ratio(x: float) -> str:
+    return "-" if math.isnan(x) else f"{x:.3f}x"
+
+
+# --- main -------------------------------------------------------------------------------------------------------
+
+def parse() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default="demo", help="demo (the 24 built-in 128-px scenes), dubai (../shared/data), or "
                    "a folder")
     p.add_argument("--format", help="the data's built-in format (default: demo / dubai_aerial for those)")
-    p.add_argument("--strategies", nargs="+", default=["regions", "margin", "random"])
-    p.add_argument("--rounds", type=int, default=1, help="rounds of suggested clicks after the first")
+    p.add_argument("--strategies", nargs="+", default=["margin", "regions"], help="the suggested arms")
+    p.add_argument("--rounds", type=int, default=2, help="rounds of suggested clicks after the first")
     p.add_argument("--first", type=int, default=10, help="random clicks per training image in the first round")
-    p.add_argument("--per-round", type=int, default=10, help="clicks per training image added each round")
+    p.add_argument("--per-round", type=int, default=5, help="clicks per training image added each round")
+    p.add_argument("--random-up-to", type=float, default=2.0, help="random's rounds go on up to this many times the "
+                   "suggested arms' last clicks per image")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
-    p.add_argument("--reference", choices=("none", "full"), default="none")
+    p.add_argument("--reference", choices=("none", "full"), default="full")
+    p.add_argument("--pseudo-labels", type=float, default=0.9, metavar="T", help="threshold of the pseudo-label arms "
+                   "(train --pseudo-labels T; skipped where train has no such flag)")
+    p.add_argument("--pseudo-arms", nargs="*", default=["margin", "random"], help="arms trained again with the "
+                   "pseudo-label stage (none: no such arm)")
     p.add_argument("--backbone", default="tiny")
     p.add_argument("--tile-size", type=int, default=64)
     p.add_argument("--resize", type=float, default=1.0)
@@ -96,93 +311,51 @@ def main() -> None:
     p.add_argument("--crops-per-epoch", type=int, default=96)
     p.add_argument("--keep", help="keep the runs and click files in this folder (default: a temporary one)")
     p.add_argument("--verbose", action="store_true", help="show pointtune's own output")
-    a = p.parse_args()
-    if not a.verbose:  # before pointtune's own logging.basicConfig: the index's notes stay quiet
-        logging.basicConfig(level=logging.WARNING)
+    return p.parse_args()
+
+
+def data_root(a: argparse.Namespace) -> tuple[str, str | None]:
     if a.data == "dubai":
         if not (DUBAI_ROOT / "README.txt").is_file():
             raise SystemExit(f"the Dubai sample is not at {DUBAI_ROOT}: nothing measured")
-        root, fmt = str(DUBAI_ROOT), a.format or "dubai_aerial"
-    elif a.data == "demo":
-        root, fmt = demo_root(), a.format or "demo"
-    else:
-        root, fmt = a.data, a.format
+        return str(DUBAI_ROOT), a.format or "dubai_aerial"
+    if a.data == "demo":
+        return demo_root(), a.format or "demo"
+    return a.data, a.format
+
+
+def main() -> None:
+    a = parse()
+    if not a.verbose:  # before pointtune's own logging.basicConfig: the index's notes stay quiet
+        logging.basicConfig(level=logging.WARNING)
+    root, fmt = data_root(a)
+    pseudo = bool(a.pseudo_arms) and has_pseudo_labels()
+    if a.pseudo_arms and not pseudo:
+        print("note: `pointtune train` has no --pseudo-labels flag here (issue 22's self-training stage has not "
+              "landed): the pseudo-label arms are skipped", flush=True)
+    arms = plan(a, pseudo)
     index = build_index(DataConfig(root=root, format=fmt, tile_size=a.tile_size, resize=a.resize))
+    fmt_args = ["--format", fmt] if fmt else []
     common = ["--data", root, "--backbone", a.backbone, "--weights", "none", "--tile-size", str(a.tile_size),
               "--resize", str(a.resize), "--epochs", str(a.epochs), "--lr", f"{a.lr:g}", "--crops-per-epoch",
-              str(a.crops_per_epoch), "--val-clicks", "0", *(["--format", fmt] if fmt else [])]
+              str(a.crops_per_epoch), "--val-clicks", "0", *fmt_args]
     print(f"data {root}: {len(index.entries)} images, {index.split.describe()}; {a.backbone}, tile {a.tile_size}, "
-          f"resize {a.resize:g}, {a.epochs} epochs x {a.crops_per_epoch} crops, lr {a.lr:g}; first round "
-          f"{a.first} random clicks per training image, then {a.rounds} round(s) of {a.per_round}; seeds {a.seeds}",
-          flush=True)
-    f1: dict[tuple[int, str, int], float] = {}  # (round, strategy, seed) -> best val F1
-    full: dict[int, float] = {}
-    t_start = time.perf_counter()
+          f"resize {a.resize:g}, {a.epochs} epochs x {a.crops_per_epoch} crops, lr {a.lr:g}; round 0: {a.first} random "
+          f"clicks per training image; arms: " + "; ".join(f"{x.name} {x.counts}" for x in arms)
+          + f"; seeds {a.seeds}", flush=True)
+    res, t_start = Results(), time.perf_counter()
     with tmp_dir("pointtune-active-") as scratch:
         work = Path(a.keep or scratch)
         work.mkdir(parents=True, exist_ok=True)
+        ctx = {"work": work, "root": root, "fmt": fmt_args, "common": common, "index": index}
         for seed in a.seeds:
-            seed_args = [*common, "--seed", str(seed)]
-            clicks = first_round(index, a.first, seed, work / f"s{seed}_r0.csv")
-            t0 = time.perf_counter()
-            run(["train", *seed_args, "--clicks", str(clicks), "--out", str(work / f"s{seed}_r0")], not a.verbose)
-            for s in a.strategies:
-                f1[(0, s, seed)] = best_f1(work / f"s{seed}_r0")
-            print(f"  seed {seed} round 0 ({a.first} random clicks/image): val F1 {f1[(0, a.strategies[0], seed)]:.4f}"
-                  f"  ({time.perf_counter() - t0:.0f} s)", flush=True)
-            for s in a.strategies:
-                previous, so_far = work / f"s{seed}_r0", clicks
-                for r in range(1, a.rounds + 1):
-                    t0 = time.perf_counter()
-                    model = previous  # a train folder is a model
-                    added = work / f"s{seed}_{s}_r{r}_added.csv"
-                    run(["suggest", str(model), "--data", root, "--clicks-per-image", str(a.per_round), "--out",
-                         str(added), "--clicks", str(so_far), "--strategy", s, "--seed", str(seed),
-                         "--answer-from-masks", *(["--format", fmt] if fmt else [])], not a.verbose)
-                    so_far = write_clicks(work / f"s{seed}_{s}_r{r}.csv", read_clicks(so_far) + read_clicks(added))
-                    previous = work / f"s{seed}_{s}_r{r}"
-                    run(["train", *seed_args, "--clicks", str(so_far), "--out", str(previous)], not a.verbose)
-                    f1[(r, s, seed)] = best_f1(previous)
-                    print(f"  seed {seed} round {r} {s:<8} ({a.first + r * a.per_round} clicks/image): val F1 "
-                          f"{f1[(r, s, seed)]:.4f}  ({time.perf_counter() - t0:.0f} s)", flush=True)
-            if a.reference == "full":
-                t0 = time.perf_counter()
-                run(["train", *seed_args, "--density", "1", "--out", str(work / f"s{seed}_full")], not a.verbose)
-                full[seed] = best_f1(work / f"s{seed}_full")
-                print(f"  seed {seed} full supervision: val F1 {full[seed]:.4f}  ({time.perf_counter() - t0:.0f} s)",
-                      flush=True)
-    report(f1, full, a)
+            run_seed(seed, arms, a, ctx, res)
+    table(res, arms, a)
+    verdict(res, arms, a)
+    if a.keep:
+        print(f"\nthe rounds on one frontier (seed {a.seeds[0]}): pointtune results "
+              + " ".join(str(f) for f in res.folders[a.seeds[0]]) + " --frontier")
     print(f"\ntotal {time.perf_counter() - t_start:.0f} s", file=sys.stderr)
-
-
-def report(f1: dict[tuple[int, str, int], float], full: dict[int, float], a: argparse.Namespace) -> None:
-    """The markdown table: per round and strategy, F1 per seed, mean, ratio to random and to full supervision."""
-    def mean(r: int, st: str) -> float:
-        return statistics.mean(f1[(r, st, s)] for s in a.seeds) if (r, st, a.seeds[0]) in f1 else math.nan
-
-    full_mean = statistics.mean(full.values()) if full else math.nan
-    print(f"\n| round | strategy | clicks/image | val F1 per seed ({', '.join(map(str, a.seeds))}) | mean | "
-          "vs random | vs full |")
-    print("|---|---|---|---|---|---|---|")
-    rows = [(0, a.strategies[0], "first (random)")] + [(r, st, st) for r in range(1, a.rounds + 1)
-                                                        for st in a.strategies]
-    for r, st, name in rows:
-        values = " / ".join(f"{f1[(r, st, s)]:.4f}" for s in a.seeds)
-        vs_random = mean(r, st) / mean(r, "random") if r else math.nan
-        print(f"| {r} | {name} | {a.first + r * a.per_round} | {values} | {mean(r, st):.4f} | "
-              f"{_ratio(vs_random)} | {_ratio(mean(r, st) / full_mean)} |")
-    if full:
-        print(f"| - | full supervision | all | {' / '.join(f'{full[s]:.4f}' for s in a.seeds)} | {full_mean:.4f} | "
-              "- | 1.000x |")
-    last = {st: mean(a.rounds, st) / mean(a.rounds, "random") for st in a.strategies if st != "random"}
-    if last and a.rounds:
-        best = max(last, key=last.get)
-        print(f"\nafter round {a.rounds}: best strategy {best}, mean val F1 {last[best]:.3f}x random's at the same "
-              "clicks per image")
-
-
-def _ratio(x: float) -> str:
-    return "-" if math.isnan(x) else f"{x:.3f}x"
 
 
 if __name__ == "__main__":

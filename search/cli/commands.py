@@ -63,7 +63,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _results(args: argparse.Namespace) -> int:
-    from search.results.tables import show_results
+    from search.results.show import show_results
 
     return show_results(args.experiment, args.output, args.trial, args.frontier, args.target)
 

@@ -27,7 +27,7 @@ def _data_parsers(sub: Any) -> None:
 
 def _results_parsers(sub: Any) -> None:
     p = sub.add_parser("results", help="table of the trials of a search (while it runs or after)")
-    p.add_argument("experiment", help=EXPERIMENT_HELP)
+    p.add_argument("experiment", nargs="+", help=EXPERIMENT_HELP + "; several: one table and frontier (rounds)")
     add(p, "output", choices=TABLE_OUTPUTS, help=help_text("output", "how to print the table"))
     add_former(p, "--format", p, "--output")
     p.add_argument("--trial", help="show this trial's per-epoch history")
@@ -43,8 +43,9 @@ def _results_parsers(sub: Any) -> None:
                        description="One HTML file that needs no network: the trials table (sortable, filterable), "
                        "F1 curves, score against the settings, the frontier, the best model's per-class F1, confusion "
                        "matrix and validation images with its training clicks, and the test score.")
-    p.add_argument("experiment", help=EXPERIMENT_HELP)
-    p.add_argument("--out", help="HTML file to write (default EXPERIMENT/report.html; report.html for a URI)")
+    p.add_argument("experiment", nargs="+", help=EXPERIMENT_HELP + "; several: one table and frontier (rounds)")
+    p.add_argument("--out", help="HTML file to write (default EXPERIMENT/report.html; report.html here for a URI or "
+                   "several folders)")
     add(p, "target", help=help_text("target", "share of the best score marked on the frontier"))
     p.add_argument("--no-model", action="store_true", help="leave out what runs the best checkpoint on the data "
                    "(confusion matrix and images)")

@@ -23,6 +23,7 @@ from search.launch.settings import SearchSettings, resolve_gpus
 from search.launch.time_estimate import warn_if_long
 from search.launch.tuner import build_tuner
 from search.results.experiment import ENDED, load_experiment
+from search.results.rounds import record_clicks
 from search.results.summary import print_summary
 from trainable.data.index import DatasetIndex, build_index
 from trainable.data.node_cache import NodeCache
@@ -44,6 +45,7 @@ def run_search(settings: SearchSettings) -> int:
     settings, weights = resolve_search_weights(settings)
     settings, slots = join_cluster(settings, data)
     write_settings(settings)
+    record_clicks(settings.experiment_path, settings.base.data.clicks, data, settings.resume)  # resume: unchanged
     concurrent = min(settings.trials, settings.max_concurrent or slots)
     print(f"search {settings.experiment_path}: {settings.trials} trial(s), up to {concurrent} at once, objective "
           f"{settings.objective} ({data.split.describe()})", flush=True)

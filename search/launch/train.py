@@ -43,6 +43,7 @@ from search.results.experiment import (
     is_train_folder,
     train_status,
 )
+from search.results.rounds import CLICKS_RECORD, record_clicks
 from trainable.config import METRICS, TrialConfig
 from trainable.data import storage
 from trainable.data.index import DatasetIndex, build_index
@@ -176,6 +177,7 @@ def train_once(cfg: TrialConfig, out: str | Path) -> float:
         run_dir = RunDirectory(out, cfg)
     except OSError as e:
         raise SearchError(f"cannot write the run to --out {out} ({type(e).__name__}: {e})") from None
+    record_clicks(run_dir.out, cfg.data.clicks, index)  # which clicks file, its SHA-256 and round
     print(f"training {cfg.model.backbone} on {cfg.data.root}: lr {cfg.train.lr:g}, "
           f"{_points_text(cfg)}, {_epochs_text(cfg)}, tiles {cfg.data.tile_size}px -> {run_dir.out}")
     print(f"weights: {resolved.describe()}")
@@ -208,6 +210,7 @@ def resume_training(out: str | Path, epochs: int | None = None) -> float:
                           "the original file back, or start a new run")
     index = build_index(cfg.data, warm=NodeCache(), progress=CheckProgress())
     cfg = resolve_for_data(cfg, index)
+    record_clicks(out, cfg.data.clicks, index, resume=True)  # refuses a clicks file changed since
     run_dir = RunDirectory(out, cfg, resume_after=done)
     (out / TRAIN_OUTCOME).unlink(missing_ok=True)
     best = state.get("best", {})
@@ -273,7 +276,7 @@ def _record_failure(run_dir: RunDirectory, error: BaseException, made: bool) -> 
     nothing takes its files away again (and the folder, when it made it)."""
     out = run_dir.out
     if not (out / TRAIN_RESUME).is_file() and not run_dir.csv.is_file():
-        for name in (TRAIN_CONFIG, TRAIN_RUNNING, TRAIN_MODEL):
+        for name in (TRAIN_CONFIG, TRAIN_RUNNING, TRAIN_MODEL, CLICKS_RECORD):
             (out / name).unlink(missing_ok=True)
         if made:
             with contextlib.suppress(OSError):

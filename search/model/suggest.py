@@ -9,23 +9,24 @@ default the clicks file the model was trained on, when it recorded one).
 
 The file is what ``--clicks`` reads, by the suffix of ``--out``:
 
-- ``.csv``: ``image,x,y,class,predicted,score,rank,map_x,map_y``, one click per line, each image's clicks in the
+- ``.csv``: ``image,x,y,class,predicted,score,rank,map_x,map_y,round``, one click per line, each image's clicks in the
   order chosen. ``x``, ``y``: pixel column and row in the original image (the centre of the model's pixel when
   ``--resize`` is not 1); ``class``: empty, for the annotator to fill (or the mask's class with
   ``--answer-from-masks``); ``predicted``: the model's class there; ``score``: what ranked the click (the strategy's
   unit); ``rank``: 1 for the first click chosen on the image; ``map_x``, ``map_y``: the pixel centre in the image's
-  CRS for a georeferenced image, else empty. The reader takes the first four columns and ignores the others.
+  CRS for a georeferenced image, else empty; ``round``: the round of the annotation campaign these clicks belong to
+  (the model's round + 1, ``search.results.rounds``). The reader takes the first four columns and ignores the others.
 - ``.geojson`` / ``.json``: a FeatureCollection of Point features with the same properties. When every image with
   suggestions is georeferenced in one CRS, the points are in map coordinates with that CRS (legacy ``crs``
   member) and ``x``, ``y`` are properties; otherwise in pixel coordinates (``"pointtune:coordinates": "pixel"``)
   with ``map_x``, ``map_y`` as properties where known.
+
+Beside the file, ``FILE.json`` says where the clicks came from: the model and its round, the strategy, radius, seed,
+the clicks so far and the round (``search.model.suggest_output`` writes both files).
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import math
 import tempfile
 from collections import Counter
@@ -40,6 +41,8 @@ from torch import nn
 from search.errors import SearchError
 from search.model.predict import blocks, model_from_payload, predict_scene
 from search.model.source import resolve_model
+from search.model.suggest_output import next_round, render_csv, render_geojson, sidecar, write_sidecar, write_text
+from search.results.rounds import sidecar_path
 from trainable.config import IGNORE_INDEX, ConfigError, DataConfig, saved_data_config
 from trainable.data.index import DatasetIndex, IndexEntry, build_index
 from trainable.data.rasters import has_rasterio, is_tiff, raster_info, resize_array
@@ -50,7 +53,6 @@ from trainable.labels.suggest import STRATEGIES, Candidates, Strategy, auto_radi
 from trainable.trial import pick_device
 
 DEFAULT_STRATEGY: Strategy = default("strategy")  # measured best on the demo scenes (benchmarks/active_clicks.py)
-CSV_COLUMNS = ("image", "x", "y", "class", "predicted", "score", "rank", "map_x", "map_y")
 SUFFIXES = (".csv", ".geojson", ".json")
 
 
@@ -105,6 +107,7 @@ class SuggestReport:
     radius: dict[str, float] = field(default_factory=dict)  # per image stem, in original pixels
     coordinates: str = "pixel"  # GeoJSON: "map" or "pixel"
     unanswered_images: list[str] = field(default_factory=list)  # --answer-from-masks: images without a mask
+    round_number: int = 1  # of the campaign: the model's (or the clicks so far's) + 1 (search.results.rounds)
 
 
 def load_model(path: str) -> tuple[nn.Module, dict[str, Any]]:
@@ -273,53 +276,6 @@ def to_suggestions(entry: IndexEntry, data: DatasetIndex, picks: Candidates, ans
     return out
 
 
-def _number(v: float | None) -> str:
-    return "" if v is None else repr(float(v)) if not float(v).is_integer() or abs(v) > 1e15 else str(int(v))
-
-
-def render_csv(suggestions: list[Suggestion]) -> str:
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    for s in suggestions:
-        writer.writerow([s.image, _number(s.x), _number(s.y), s.answer, s.predicted, f"{s.score:.6g}", s.rank,
-                         _number(s.map_x), _number(s.map_y)])
-    return buf.getvalue()
-
-
-def render_geojson(suggestions: list[Suggestion], crs: dict[str, str | None]) -> tuple[str, str]:
-    """The FeatureCollection and its coordinates ("map" when every image has one CRS, else "pixel")."""
-    names = {crs.get(s.image) for s in suggestions}
-    mode = "map" if suggestions and len(names) == 1 and None not in names else "pixel"
-    features = []
-    for s in suggestions:
-        props: dict[str, Any] = {"image": s.image, "class": s.answer, "predicted": s.predicted,
-                                 "score": float(f"{s.score:.6g}"), "rank": s.rank}
-        if mode == "map":
-            point = [s.map_x, s.map_y]
-            props.update(x=s.x, y=s.y)
-        else:
-            point = [s.x, s.y]
-            if s.map_x is not None:
-                props.update(map_x=s.map_x, map_y=s.map_y)
-        features.append({"type": "Feature", "geometry": {"type": "Point", "coordinates": point},
-                         "properties": props})
-    doc: dict[str, Any] = {"type": "FeatureCollection", "pointtune:coordinates": mode}
-    if mode == "map":
-        doc["crs"] = {"type": "name", "properties": {"name": names.pop()}}
-    doc["features"] = features
-    return json.dumps(doc, indent=1) + "\n", mode
-
-
-def write_text(path: str, text: str) -> None:
-    """Write beside the target, then rename: a half-written file never replaces a good one."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(target)
-
-
 def suggest_files(model_path: str, data_dir: str, out: str, settings: SuggestSettings, points: str | None = None,
                   fmt: str | None = None, classes_file: str | None = None, device_name: str = "auto",
                   batch_size: int = default("batch_size")) -> SuggestReport:
@@ -353,11 +309,14 @@ def suggest_files(model_path: str, data_dir: str, out: str, settings: SuggestSet
         report.suggestions += to_suggestions(entry, data, picks, settings.answer_from_masks, geo)
         if settings.answer_from_masks and entry.files.mask is None:
             report.unanswered_images.append(entry.stem)
+    report.round_number, sources = next_round(model_path, meta, points)
     if suffix == ".csv":
-        text = render_csv(report.suggestions)
+        text = render_csv(report.suggestions, report.round_number)
     else:
-        text, report.coordinates = render_geojson(report.suggestions, crs)
+        text, report.coordinates = render_geojson(report.suggestions, crs, report.round_number)
     write_text(out, text)
+    so_far = sum(c.count for c in (data.user_clicks or {}).values()) if points else None
+    write_sidecar(out, sidecar(report, settings, report.round_number, sources, data.root, text, so_far))
     return report
 
 
@@ -369,9 +328,10 @@ def render_summary(report: SuggestReport, settings: SuggestSettings) -> str:
     per_class = Counter(s.predicted for s in report.suggestions if s.predicted)
     per_image = Counter(s.image for s in report.suggestions)
     short = sum(1 for stem in report.radius if per_image[stem] < settings.clicks_per_image)
-    lines = [f"wrote {n} suggested click(s) on {report.images} image(s) to {report.path} (strategy "
-             f"{settings.strategy}, radius {radius}{' (auto)' if settings.radius is None else ''}, seed "
-             f"{settings.seed})"]
+    lines = [f"wrote {n} suggested click(s) of round {report.round_number} on {report.images} image(s) to "
+             f"{report.path} (strategy {settings.strategy}, radius {radius}"
+             f"{' (auto)' if settings.radius is None else ''}, seed {settings.seed}); where they came from: "
+             f"{sidecar_path(report.path)}"]
     if per_class:
         lines.append("predicted class at the clicks: " + ", ".join(f"{c} {k}" for c, k in per_class.most_common()))
     if short:
@@ -386,5 +346,6 @@ def render_summary(report: SuggestReport, settings: SuggestSettings) -> str:
                         else ""))
     else:
         lines.append("fill in the class of each click (column/property 'class'), then train with --clicks "
-                     f"{report.path} (with the clicks so far in the same file, or merged into it)")
+                     f"{report.path} (with the clicks so far in the same file, or merged into it: keep the 'round' "
+                     "column, it tells which round a run trained on)")
     return "\n".join(lines)

@@ -29,7 +29,7 @@ def frontier_data(df: pd.DataFrame, metric: str, target: float = 0.95,
     point = target_point(df, score, target)
 
     def rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
-        return [{"trial_id": str(r.trial_id), "x": float(r[COST]), "y": float(r[score]), "mode": str(r["mode"])}
+        return [{"trial_id": str(r.trial_id), "x": float(r[COST]), "y": float(r[score]), "mode": _series(r)}
                 for _, r in frame.iterrows()]
 
     return {"metric": metric, "target": target, "points": rows(points), "front": rows(front),
@@ -37,6 +37,13 @@ def frontier_data(df: pd.DataFrame, metric: str, target: float = 0.95,
             "target_trial": None if point is None or point.row is None else str(point.row.trial_id),
             "reference": None if reference is None or reference.get(metric) is None else float(reference[metric]),
             "statements": frontier_statements(df, metric, target, reference)}
+
+
+def _series(row: pd.Series) -> str:
+    """What a point is coloured by: its round in a campaign's table (``search.results.campaign``), else its click
+    mode."""
+    r = row.get("round")
+    return f"round {int(r)}" if r is not None and not pd.isna(r) else str(row["mode"])
 
 
 def draw_frontier(data: dict[str, Any]) -> str:

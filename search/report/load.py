@@ -8,10 +8,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import yaml
 
 from search.launch.reference import load_reference
 from search.model.model_file import TEST_SCORES_FILE
+from search.results.campaign import campaign_reference, campaign_table, load_campaign, reference_line
 from search.results.experiment import SETTINGS_FILE, experiment_metric, is_train_folder, load_experiment, train_record
 from trainable.data import storage
 from trainable.data.storage import is_uri
@@ -29,6 +31,12 @@ class ReportInput:
     reference: dict[str, Any] | None = None
     test_scores: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
+    # several folders (kind "rounds"): the campaign's table, each row's own folder (for the best model's section),
+    # the campaign (search.results.campaign) and its full-supervision reference in words
+    table: pd.DataFrame | None = None
+    folders: dict[str, ReportInput] = field(default_factory=dict)
+    campaign: Any = None
+    reference_text: str | None = None
 
     @property
     def name(self) -> str:
@@ -56,3 +64,16 @@ def load_report_input(path: str) -> ReportInput:
         notes.append(f"the search's settings ({SETTINGS_FILE}) could not be read: {e}")
     metric = records[0].metric if records else experiment_metric(path)
     return ReportInput(path, "search", records, metric, settings, load_reference(path), test_scores, notes)
+
+
+def load_campaign_input(paths: list[str]) -> ReportInput:
+    """Several train or experiment folders as one report (``search.results.campaign``): every run and trial a row
+    with its folder, round and clicks file; the best model's section from the best row's own folder."""
+    camp = load_campaign(paths)
+    parents = {str(Path(f.path).parent) for f in camp.folders if not is_uri(f.path)}
+    path = parents.pop() if len(parents) == 1 else "several folders"
+    inp = ReportInput(path, "rounds", camp.records, camp.metric, reference=campaign_reference(camp),
+                      table=campaign_table(camp), campaign=camp, reference_text=reference_line(camp))
+    by_folder = {f.path: ReportInput(f.path, f.kind, f.records, camp.metric) for f in camp.folders}
+    inp.folders = {rid: by_folder[f.path] for rid, f in camp.origin.items()}
+    return inp

@@ -32,9 +32,10 @@ from search.errors import SearchError
 from search.report.best_model import Gap, model_html, model_section
 from search.report.curves import curves, draw_curves
 from search.report.frontier import draw_frontier, frontier_data
-from search.report.load import ReportInput, load_report_input
+from search.report.load import ReportInput, load_campaign_input, load_report_input
 from search.report.markup import esc, gap, img, json_script
 from search.report.per_class import per_class
+from search.report.rounds import rounds_data, rounds_html
 from search.report.scatter import draw_scatter, scatter_panels
 from search.report.summary import summary_data, summary_html, test_score_data
 from search.report.trials_table import table_data, table_html
@@ -124,7 +125,7 @@ def build_report(inp: ReportInput, model: bool = True, target: float = 0.95, dev
     """The report's HTML. ``model=False`` leaves out what needs the best checkpoint and the data (the confusion
     matrix and the images); ``section`` gives that part ready-made (tests)."""
     records, metric = inp.records, inp.metric
-    df = trials_table(records, inp.reference)
+    df = inp.table if inp.table is not None else trials_table(records, inp.reference)
     try:
         best = best_record(records, "report")
     except SearchError:
@@ -136,7 +137,8 @@ def build_report(inp: ReportInput, model: bool = True, target: float = 0.95, dev
     data = {"kind": inp.kind, "path": inp.path, "metric": metric,
             "summary": summary_data(records, df, metric, planned, best), "table": table_data(df),
             "curves": curves(records, f1), "settings_panels": scatter_panels(df, metric),
-            "frontier": frontier_data(df, metric, target, inp.reference) if inp.kind == "search" else None,
+            "frontier": frontier_data(df, metric, target, inp.reference) if inp.kind != "train" else None,
+            "rounds": rounds_data(inp.campaign, df, metric) if inp.campaign is not None else None,
             "per_class": per_class(best.best_row, f1.removesuffix("_f1")) if best is not None else [],
             "test": test_score_data(inp.test_scores, best.trial_id if best is not None else None, best_epoch),
             "confusion": None if section is None else section["confusion"], "model_gap": why}
@@ -148,7 +150,7 @@ def _model_part(inp: ReportInput, best: TrialRecord | None, model: bool, device:
     """The best model's section (``best_model.model_section``), or why there is none."""
     if section is None and best is not None and model:
         try:
-            return model_section(inp, best, device), None
+            return model_section(inp.folders.get(best.trial_id, inp), best, device), None
         except Gap as e:
             return None, str(e)
     if best is None:
@@ -167,6 +169,9 @@ def _sections(inp: ReportInput, data: dict[str, Any], best: TrialRecord | None, 
     best_id = best.trial_id if best is not None else None
     sections: list[Section | list[Section]] = [
         ("summary", "Summary", summary_html(inp, data["summary"], data["test"])),
+        *([("rounds", f"Rounds ({len(data['rounds'])} folders)", rounds_html(data["rounds"], inp.metric,
+                                                                             inp.reference_text))]
+          if data["rounds"] is not None else []),
         ("trials", f"Trials ({len(inp.records)})", table_html(data["table"], best_id) if inp.records
          else gap("No trial has started yet."))]
     curves_html = (img(draw_curves(data["curves"], f1, best_id), "validation F1 per epoch of every trial")
@@ -198,7 +203,8 @@ def _page(inp: ReportInput, sections: list[Section | list[Section]], data: dict[
                    and len(entry) > 1 else one(*(entry[0] if isinstance(entry, list) else entry))
                    for entry in sections)
     when = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
-    what = "search" if inp.kind == "search" else "training run (pointtune train)"
+    what = {"search": "search", "train": "training run (pointtune train)",
+            "rounds": f"rounds: {len(inp.campaign.folders) if inp.campaign else 0} folders in"}[inp.kind]
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
             f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
@@ -210,15 +216,18 @@ def _page(inp: ReportInput, sections: list[Section | list[Section]], data: dict[
             f"<script>{JS}</script></body></html>")
 
 
-def write_report(experiment: str, out: str | None = None, model: bool = True, target: float = 0.95,
+def write_report(experiment: str | list[str], out: str | None = None, model: bool = True, target: float = 0.95,
                  device: str = "auto") -> Path:
-    """Write the report of ``experiment`` (a search folder or URI, or a ``train`` folder) to ``out`` (default:
-    ``EXPERIMENT/report.html`` for a local folder, ``report.html`` here for a URI); returns the path."""
+    """Write the report of ``experiment`` (a search folder or URI, or a ``train`` folder; several: the rounds of a
+    campaign, ``search.results.campaign``) to ``out`` (default: ``EXPERIMENT/report.html`` for a local folder,
+    ``report.html`` here for a URI or several folders); returns the path."""
     if not 0 < target <= 1:
         raise ConfigError(f"--target {target}: use a share of the best score in (0, 1], e.g. 0.95")
-    inp = load_report_input(experiment)
+    paths = [experiment] if isinstance(experiment, str) else list(dict.fromkeys(experiment))
+    inp = load_report_input(paths[0]) if len(paths) == 1 else load_campaign_input(paths)
     page = build_report(inp, model, target, device)
-    path = Path(out) if out else (Path("report.html") if is_uri(inp.path) else Path(inp.path) / "report.html")
+    here = is_uri(inp.path) or inp.kind == "rounds"
+    path = Path(out) if out else (Path("report.html") if here else Path(inp.path) / "report.html")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(page, encoding="utf-8")

@@ -60,8 +60,12 @@ def summary_html(inp: ReportInput, summary: dict[str, Any], test: dict[str, Any]
     counts = ", ".join(f"{n} {s}" for s, n in sorted(summary["by_status"].items()))
     progress = (f"{summary['ended']} of {planned} trial(s) ended" if planned else f"{summary['trials']} trial(s)")
     parts = [f"<p>{esc(progress)} ({esc(counts or 'none yet')}).</p>", _best_html(summary["best"], summary["metric"]),
-             _test_html(test, inp.kind == "search")]
-    if inp.reference is not None:
+             _test_html(test, inp.kind == "search") if inp.kind != "rounds" else
+             '<p class="note">Test scores: the <code>test_f1</code> column, each folder\'s one score of its model on '
+             "its split's test part.</p>"]
+    if inp.reference_text:
+        parts.append(f"<p>{esc(inp.reference_text)}.</p>")
+    elif inp.reference is not None:
         parts.append(f"<p>Full-supervision reference (dense masks, the best trial's settings, trial "
                      f"{esc(inp.reference.get('source_trial'))}): validation F1 "
                      f"{num(inp.reference.get('val_f1'))}.</p>")

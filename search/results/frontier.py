@@ -9,6 +9,7 @@ summary of a ``run --frontier`` all use them.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,7 +63,9 @@ class TargetPoint:
         cost = f"; about {hours:.3g} h of clicking for the training images" if _finite(hours) else ""
         if cost and seconds_per_click:
             cost += f" at {seconds_per_click:g} s per click"
-        return (f"the fewest clicks per image that reach {what}: {r[COST]:.4g} (trial {r.trial_id}, {settings_of(r)}: "
+        where = f"round {int(r['round'])}, " if _finite(r.get("round")) else ""
+        return (f"the fewest clicks per image that reach {what}: {r[COST]:.4g} ({where}trial {r.trial_id}, "
+                f"{settings_of(r)}: "
                 f"{score} {r[score]:.4f} = {r[score] / self.reference:.3f}x{cost})")
 
 
@@ -98,4 +101,4 @@ def settings_of(row: pd.Series | dict[str, Any]) -> str:
 
 
 def _finite(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+    return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)

@@ -167,15 +167,16 @@ def frontier_statements(df: pd.DataFrame, metric: str, target: float, reference:
 
 
 def render_frontier(df: pd.DataFrame, metric: str, fmt: str, target: float = DEFAULT_TARGET,
-                    reference: dict[str, Any] | None = None) -> str:
-    """The Pareto-optimal trials (score up, clicks per image down), cheapest first, and the target statements."""
+                    reference: dict[str, Any] | None = None, lead: tuple[str, ...] = ()) -> str:
+    """The Pareto-optimal trials (score up, clicks per image down), cheapest first, and the target statements.
+    ``lead``: columns shown after the trial id (a campaign's folder, round and clicks file)."""
     score = f"best_{metric}"
     front = pareto_front(df, score)
-    cols = [*FRONT_COLUMNS, score, "f1_vs_full"]
+    cols = [FRONT_COLUMNS[0], *lead, *FRONT_COLUMNS[1:], score, "f1_vs_full", *(["test_f1"] if lead else [])]
     front = front[[c for c in cols if c in front]]
     ranked = scored(df, score)[score]
     best = ranked.max() if len(ranked) else math.nan
-    front.insert(len(front.columns) - 1, "of_best", front[score] / best)
+    front.insert(front.columns.get_loc(score) + 1, "of_best", front[score] / best)
     statements = frontier_statements(df, metric, target, reference)
     if fmt == "json":
         point = target_point(df, score, target)

@@ -127,7 +127,7 @@ def test_the_file_parses_with_the_points_reader_and_avoids_ignored_pixels(demo: 
     assert main(["suggest", str(model), "--data", str(root), "--clicks-per-image", "5", "--out", str(out),
                  "--strategy", strategy, "--answer-from-masks"]) == 0
     rows = _rows(out)
-    assert list(rows[0]) == ["image", "x", "y", "class", "predicted", "score", "rank", "map_x", "map_y"]
+    assert list(rows[0]) == ["image", "x", "y", "class", "predicted", "score", "rank", "map_x", "map_y", "round"]
     assert {r["image"] for r in rows} == set(train) and len(rows) == 5 * len(train)
     assert all(int(r["x"]) >= 16 for r in rows), "the left quarter is ignored in every mask"
     clicks = _read(out, root)
@@ -218,7 +218,8 @@ def test_bad_settings_are_refused_with_what_to_do(demo: tuple, tmp_path: Path, c
     assert ".csv or .geojson" in capsys.readouterr().err
 
 
-def test_a_round_on_the_answered_clicks_learns_them_and_nothing_else(demo: tuple, tmp_path: Path) -> None:
+def test_a_round_on_the_answered_clicks_learns_them_and_nothing_else(demo: tuple, tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture) -> None:
     """Masks wrong everywhere but at the suggested pixels: training with --clicks sees the true labels there only."""
     from trainable.config import PointConfig, TrialConfig
     from trainable.inputs import training_ids
@@ -255,6 +256,25 @@ def test_a_round_on_the_answered_clicks_learns_them_and_nothing_else(demo: tuple
                  "--tile-size", "32", "--out", str(tmp_path / "run")]) == 0
     metrics = _rows(tmp_path / "run" / "metrics.csv")
     assert float(metrics[0]["clicks_per_image"]) == pytest.approx(4.0)
+    # the rounds: the suggestions of a model trained on no clicks file are round 1; the run records them; the next
+    # suggestions, of that run's model, are round 2, and their sidecar says where they came from
+    side = json.loads((tmp_path / "suggested.csv.json").read_text())
+    assert side["round"] == 1 and {r["round"] for r in rows} == {"1"} and side["clicks"] == len(rows)
+    assert side["strategy"] == "margin" and side["answer_from_masks"] and side["model"]["round"] == 0
+    record = json.loads((tmp_path / "run" / "clicks.json").read_text())
+    assert record["round"] == 1 and record["clicks_by_round"] == {"1": len(rows)} and record["path"] == str(out)
+    assert record["sha256"] == side["sha256"], "trained on the file as suggest wrote it"
+    after = tmp_path / "next.geojson"
+    assert main(["suggest", str(tmp_path / "run"), "--data", str(root), "--clicks-per-image", "2", "--out",
+                 str(after), "--strategy", "random", "--seed", "3"]) == 0
+    side = json.loads((tmp_path / "next.geojson.json").read_text())
+    assert side["round"] == 2 and side["model"]["round"] == 1 and side["model"]["clicks_sha256"] == record["sha256"]
+    assert side["clicks_so_far"]["path"] == str(out), "the clicks the model was trained on, taken as the clicks so far"
+    assert {f["properties"]["round"] for f in json.loads(after.read_text())["features"]} == {2}
+    with out.open("a") as f:  # the clicks file changes under the run: resuming it would mix two rounds
+        f.write(f"{rows[0]['image']},0,0,road,,,,,,2\n")
+    assert main(["train", "--resume", "--out", str(tmp_path / "run"), "--epochs", "2"]) == 2
+    assert "would mix two rounds" in capsys.readouterr().err
 
 
 # --- a 4-band GeoTIFF ---------------------------------------------------------------------------------------------

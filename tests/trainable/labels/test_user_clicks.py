@@ -175,6 +175,10 @@ def test_a_search_on_clicks_without_any_dense_mask_then_export(ray_local, demo_d
     assert set(df.unlabeled_loss) <= {"none", "entropy"}
     assert best_scores(records).val_f1.isna().all()
     assert "test score of its model" in out and "(on your clicks)" in out
+    from search.results.rounds import clicks_sha256, read_record
+
+    record = read_record(str(tmp_path / "res" / "clicks"))  # the search records the clicks file it searched on
+    assert record["sha256"] == clicks_sha256(str(path)) and record["round"] == 0 and record["clicks"] > 0
     import subprocess
     import sys
 
