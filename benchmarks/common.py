@@ -100,10 +100,10 @@ def search_beside(*flags: str, system_config: dict | None = None,
                     proc.wait(30)
 
 
-def process_cpu(root: int, leave_out: Sequence[int] = ()) -> dict[int, float]:
-    """CPU seconds (user + system) so far of process ``root`` and of all its descendants but those under
-    ``leave_out``, by pid (Linux ``/proc``; empty elsewhere). A local Ray's daemons and workers descend from the driver
-    that started it."""
+def process_cpu(root: int, leave_out: Sequence[int] = ()) -> dict[int, tuple[str, float]]:
+    """``pid -> (name, CPU seconds so far)`` (user + system) of process ``root`` and of all its descendants but those
+    under ``leave_out`` (Linux ``/proc``; empty elsewhere). A local Ray's daemons and workers descend from the driver
+    that started it. The name is the program's (``raylet``, ``log_monitor.py``) or a Ray worker's title."""
     children: dict[int, list[int]] = {}
     times: dict[int, float] = {}
     tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
@@ -121,9 +121,20 @@ def process_cpu(root: int, leave_out: Sequence[int] = ()) -> dict[int, float]:
         if pid in leave_out:
             continue
         if pid in times:
-            found[pid] = times[pid]
+            found[pid] = (_program(pid), times[pid])
         todo += children.get(pid, [])
     return found
+
+
+def _program(pid: int) -> str:
+    try:
+        args = Path(f"/proc/{pid}/cmdline").read_text().split("\0")
+    except OSError:
+        return "?"
+    if args[0].startswith("ray::"):  # a worker's title
+        return args[0].split()[0]
+    script = next((a for a in args[1:3] if a.endswith(".py")), None)  # python [-u] SCRIPT.py
+    return Path(script or args[0]).name
 
 
 @contextlib.contextmanager

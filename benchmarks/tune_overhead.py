@@ -146,7 +146,11 @@ def run_tune(cfg: Any, data: Any, cpus: int, system_config: dict | None = None,
     t_down = time.time()
     stamps = [r["bench_report_t"] for r in results]
     trial_pid = results[-1]["pid"]
-    others = sum(t - cpu[0].get(pid, 0.0) for pid, t in cpu[-1].items() if pid != trial_pid) / (len(cpu) - 1)
+    others: dict[str, float] = {}  # CPU seconds per epoch, by program: this driver, Ray's daemons
+    for pid, (name, t) in cpu[-1].items():
+        if pid != trial_pid:
+            name = "driver (Tune's loop, callbacks)" if pid == os.getpid() else name
+            others[name] = others.get(name, 0.0) + (t - cpu[0].get(pid, ("", 0.0))[1]) / (len(cpu) - 1)
     return {
         "ray_start": ray_start_s, "first": arrivals[0] - t_fit,
         "epochs": [b - a for a, b in itertools.pairwise(stamps)],
@@ -157,7 +161,7 @@ def run_tune(cfg: Any, data: Any, cpus: int, system_config: dict | None = None,
         "persist": [r["bench_prev_persist_s"] for r in results[2:]],
         "checkpoints": sum(r.get("checkpoint_dir_name") is not None for r in results),
         "cpu": [b["bench_cpu_s"] - a["bench_cpu_s"] for a, b in itertools.pairwise(results)],
-        "others_cpu": [others], "nice": results[-1]["bench_nice"],
+        "others_cpu": [sum(others.values())], "others": others, "nice": results[-1]["bench_nice"],
         "fit_after_last": t_end - arrivals[-1], "shutdown": t_down - t_end,
     }
 
@@ -279,6 +283,11 @@ def main() -> None:
     print_table(["median over runs", *kinds], rows, title="per-epoch time" + (", a search beside" if args.beside
                                                                              else ""))
     startup = ray_start + t_first - b_first
+    programs = sorted({n for r in tuned for n in r["others"]}, key=lambda n: -median([r["others"].get(n, 0.0)
+                                                                                     for r in tuned]))
+    print_table(["CPU per epoch beside the trial (median)", "s"],
+                [[n, median([r["others"].get(n, 0.0) for r in tuned])] for n in programs[:8]],
+                title="what else ran during the tune path's epochs 2+ (the trial yields a core meanwhile)")
     print_table(["fixed cost of a search (median)", "s"], [
         ["ray start (fresh local instance)", ray_start],
         ["Tuner.fit -> 1st result, minus bare start -> 1st report", t_first - b_first],
