@@ -126,6 +126,18 @@ def process_cpu(root: int, leave_out: Sequence[int] = ()) -> dict[int, tuple[str
     return found
 
 
+def machine_busy_s() -> float:
+    """CPU seconds all programs of the machine have used so far, every core together (Linux ``/proc/stat``; NaN
+    elsewhere). With ``process_cpu``: how much CPU other programs took during a measurement."""
+    try:
+        user, nice, system, _idle, _iowait, irq, softirq, steal = map(
+            int, Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9])
+    except (OSError, ValueError):
+        return float("nan")
+    return (user + nice + system + irq + softirq + steal) / (os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf")
+                                                              else 100)
+
+
 def _program(pid: int) -> str:
     try:
         args = Path(f"/proc/{pid}/cmdline").read_text().split("\0")

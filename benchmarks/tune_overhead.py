@@ -39,6 +39,7 @@ from common import (
     demo_config,
     demo_root,
     dubai_root,
+    machine_busy_s,
     machine_note,
     median,
     print_table,
@@ -102,16 +103,19 @@ def run_bare(cfg: Any, data: Any) -> dict[str, Any]:
     stamps: list[float] = []
     compute: list[float] = []
     cpu: list[float] = []
+    busy: list[float] = []
 
     def report(metrics: dict[str, Any], checkpoint_dir: str | None) -> None:
         stamps.append(time.time())
         cpu.append(time.process_time())
+        busy.append(machine_busy_s())
         compute.append(metrics["epoch_time_s"])
 
     t0 = time.time()
     run_trial(cfg, report, data=data)
     return {"first": stamps[0] - t0, "epochs": [b - a for a, b in itertools.pairwise(stamps)], "compute": compute[1:],
-            "cpu": [b - a for a, b in itertools.pairwise(cpu)], "nice": os.nice(0)}
+            "cpu": [b - a for a, b in itertools.pairwise(cpu)], "nice": os.nice(0),
+            "elsewhere": [(busy[-1] - busy[0] - (cpu[-1] - cpu[0])) / (stamps[-1] - stamps[0])]}
 
 
 def run_tune(cfg: Any, data: Any, cpus: int, system_config: dict | None = None,
@@ -122,13 +126,15 @@ def run_tune(cfg: Any, data: Any, cpus: int, system_config: dict | None = None,
 
     arrivals: list[float] = []
     results: list[dict[str, Any]] = []
-    cpu: list[dict[int, float]] = []  # CPU seconds of this process and all under it, at each result
+    cpu: list[dict[int, tuple[str, float]]] = []  # CPU seconds of this process and all under it, at each result
+    busy: list[float] = []
 
     class Clock(tune.Callback):
         def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
             arrivals.append(time.time())
             results.append(result)
             cpu.append(process_cpu(os.getpid(), leave_out=[beside.pid] if beside is not None else []))
+            busy.append(machine_busy_s())
 
     with ray_session(system_config=system_config) as ray_start_s, tmp_dir("pointtune-bench-tune-") as storage:
         run_config = real_run_config(cfg, storage, "tune_overhead")
@@ -162,6 +168,8 @@ def run_tune(cfg: Any, data: Any, cpus: int, system_config: dict | None = None,
         "checkpoints": sum(r.get("checkpoint_dir_name") is not None for r in results),
         "cpu": [b["bench_cpu_s"] - a["bench_cpu_s"] for a, b in itertools.pairwise(results)],
         "others_cpu": [sum(others.values())], "others": others, "nice": results[-1]["bench_nice"],
+        "elsewhere": [(busy[-1] - busy[0] - sum(t - cpu[0].get(pid, ("", 0.0))[1] for pid, (_, t) in cpu[-1].items()))
+                      / (arrivals[-1] - arrivals[0])],
         "fit_after_last": t_end - arrivals[-1], "shutdown": t_down - t_end,
     }
 
@@ -247,7 +255,8 @@ def main() -> None:
                            run_tune(cfg, data, args.cpus, system_config, other))
                     runs[kind + label].append(run)
                     print(f"  rep {rep + 1} {kind}{label}: {time.perf_counter() - t0:.1f} s, "
-                          f"CPU/epoch {median(run['cpu']):.2f} s, epoch intervals "
+                          f"CPU/epoch {median(run['cpu']):.2f} s, other programs {run['elsewhere'][0]:.2f} "
+                          "cores, epoch intervals "
                           + " ".join(f"{e:.2f}" for e in run["epochs"]), flush=True)
     bare, tuned = runs["bare"], runs["tune"]
 
@@ -274,6 +283,7 @@ def main() -> None:
         row("epoch 2+ (s, Tune time_this_iter_s)", "time_this_iter"),
         row("trial process CPU per epoch (s, all threads)", "cpu"),
         row("driver + Ray's other processes CPU per epoch (s)", "others_cpu"),
+        row("other programs of the machine meanwhile (cores)", "elsewhere"),
         ["trial niceness (CPU priority; 0 = as the command)", *(runs[k][0]["nice"] for k in kinds)],
         ["start until 1st report (s, epoch 1 incl.)", *(median([r["first"] for r in runs[k]]) for k in kinds)],
         ["checkpoints copied to storage per run", *(median([r.get("checkpoints", 0) for r in runs[k]]) for k in kinds)],
