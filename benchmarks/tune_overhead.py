@@ -119,7 +119,7 @@ def run_bare(cfg: Any, data: Any) -> dict[str, Any]:
 
 
 def run_tune(cfg: Any, data: Any, cpus: int, system_config: dict | None = None,
-             beside: Any = None) -> dict[str, Any]:
+             beside_pid: int | None = None) -> dict[str, Any]:
     from ray import tune
 
     METRIC, MODE = "best_val_f1", "max"  # what pointtune searches rank by
@@ -128,12 +128,13 @@ def run_tune(cfg: Any, data: Any, cpus: int, system_config: dict | None = None,
     results: list[dict[str, Any]] = []
     cpu: list[dict[int, tuple[str, float]]] = []  # CPU seconds of this process and all under it, at each result
     busy: list[float] = []
+    leave_out = [beside_pid] if beside_pid is not None else []  # the search beside is another program
 
     class Clock(tune.Callback):
         def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
             arrivals.append(time.time())
             results.append(result)
-            cpu.append(process_cpu(os.getpid(), leave_out=[beside.pid] if beside is not None else []))
+            cpu.append(process_cpu(os.getpid(), leave_out=leave_out))
             busy.append(machine_busy_s())
 
     with ray_session(system_config=system_config) as ray_start_s, tmp_dir("pointtune-bench-tune-") as storage:
@@ -252,7 +253,7 @@ def main() -> None:
                 for kind in ("bare", "tune"):
                     t0 = time.perf_counter()
                     run = (run_bare(cfg, data) if kind == "bare" else
-                           run_tune(cfg, data, args.cpus, system_config, other))
+                           run_tune(cfg, data, args.cpus, system_config, other.pid if other else None))
                     runs[kind + label].append(run)
                     print(f"  rep {rep + 1} {kind}{label}: {time.perf_counter() - t0:.1f} s, "
                           f"CPU/epoch {median(run['cpu']):.2f} s, other programs {run['elsewhere'][0]:.2f} "
