@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import shutil
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -25,17 +28,22 @@ DUBAI_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data" / "dubai_ae
 
 # ----------------------------------------------------------------------------------------------------- Ray
 
-def start_ray(num_cpus: int | None = None, worker_logs: bool = False) -> float:
+def start_ray(num_cpus: int | None = None, worker_logs: bool = False, system_config: dict | None = None) -> float:
     """Start a fresh local Ray (never join an existing one); returns the seconds it took.
 
-    Same settings as ``search.launch.cluster.start_ray(None)`` (address="local", loopback, no dashboard), except that
-    worker logs are not forwarded unless asked, so the benchmark output stays readable.
+    Same settings as ``search.launch.cluster.start_ray(None)`` (address="local", loopback, no dashboard, the environment of
+    ``tune_environment``, its system config unless ``system_config`` is given), except that worker logs are not
+    forwarded unless asked, so the benchmark output stays readable.
     """
     import ray
 
+    from search.cluster import LOCAL_SYSTEM_CONFIG, tune_environment
+
+    tune_environment()
     t0 = time.perf_counter()
     ray.init(address="local", include_dashboard=False, _node_ip_address="127.0.0.1", num_cpus=num_cpus,
-             log_to_driver=worker_logs, logging_level="WARNING")
+             log_to_driver=worker_logs, logging_level="WARNING",
+             _system_config=LOCAL_SYSTEM_CONFIG if system_config is None else system_config)
     return time.perf_counter() - t0
 
 
@@ -47,12 +55,98 @@ def stop_ray() -> None:
 
 
 @contextlib.contextmanager
-def ray_session(num_cpus: int | None = None, worker_logs: bool = False) -> Iterator[float]:
+def ray_session(num_cpus: int | None = None, worker_logs: bool = False,
+                system_config: dict | None = None) -> Iterator[float]:
     """``with ray_session() as start_s:`` a fresh local Ray, shut down on exit (also on errors)."""
     try:
-        yield start_ray(num_cpus, worker_logs)
+        yield start_ray(num_cpus, worker_logs, system_config)
     finally:
         stop_ray()
+
+
+# `pointtune ARGS...` with search.cluster.LOCAL_SYSTEM_CONFIG replaced by the JSON given first
+_WITH_SYSTEM_CONFIG = ("import json, sys; import search.cluster as c; c.LOCAL_SYSTEM_CONFIG.clear(); "
+                       "c.LOCAL_SYSTEM_CONFIG.update(json.loads(sys.argv[1])); from search.cli import main; "
+                       "sys.exit(main(sys.argv[2:]))")
+
+
+@contextlib.contextmanager
+def search_beside(*flags: str, system_config: dict | None = None,
+                  wait_s: float = 300.0) -> Iterator[subprocess.Popen]:
+    """``with search_beside("--trials", "2", ...):`` another pointtune search (its own local Ray, in a process of its
+    own) runs meanwhile: what a trial meets on a machine shared with a second search. It is up once its trials have
+    reported a first epoch, and is interrupted (as Ctrl-C would) on exit. ``system_config`` replaces the Ray system
+    config pointtune starts its local instance with."""
+    with tmp_dir("pointtune-bench-beside-") as storage:
+        pointtune = ([sys.executable, "-m", "search"] if system_config is None else
+                     [sys.executable, "-c", _WITH_SYSTEM_CONFIG, json.dumps(system_config)])
+        cmd = [*pointtune, "run", "--storage", storage, "--name", "beside", *flags]
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                cwd=Path(__file__).resolve().parents[1])
+        try:
+            deadline = time.time() + wait_s
+            while not any(p.stat().st_size for p in Path(storage).glob("beside/*/result.json")):
+                if proc.poll() is not None or time.time() > deadline:
+                    raise RuntimeError(f"the search beside did not start ({' '.join(cmd)}: exit {proc.poll()})")
+                time.sleep(1)
+            yield proc
+        finally:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)  # Tune stops its trials and the driver shuts its Ray down
+                try:
+                    proc.wait(120)
+                except subprocess.TimeoutExpired:
+                    proc.terminate()
+                    proc.wait(30)
+
+
+def process_cpu(root: int, leave_out: Sequence[int] = ()) -> dict[int, tuple[str, float]]:
+    """``pid -> (name, CPU seconds so far)`` (user + system) of process ``root`` and of all its descendants but those
+    under ``leave_out`` (Linux ``/proc``; empty elsewhere). A local Ray's daemons and workers descend from the driver
+    that started it. The name is the program's (``raylet``, ``log_monitor.py``) or a Ray worker's title."""
+    children: dict[int, list[int]] = {}
+    times: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # gone meanwhile
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()  # after the command name, which may hold spaces
+        children.setdefault(int(fields[1]), []).append(int(entry.name))
+        times[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
+    found, todo = {}, [root]
+    while todo:
+        pid = todo.pop()
+        if pid in leave_out:
+            continue
+        if pid in times:
+            found[pid] = (_program(pid), times[pid])
+        todo += children.get(pid, [])
+    return found
+
+
+def machine_busy_s() -> float:
+    """CPU seconds all programs of the machine have used so far, every core together (Linux ``/proc/stat``; NaN
+    elsewhere). With ``process_cpu``: how much CPU other programs took during a measurement."""
+    try:
+        user, nice, system, _idle, _iowait, irq, softirq, steal = map(
+            int, Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9])
+    except (OSError, ValueError):
+        return float("nan")
+    return (user + nice + system + irq + softirq + steal) / (os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf")
+                                                              else 100)
+
+
+def _program(pid: int) -> str:
+    try:
+        args = Path(f"/proc/{pid}/cmdline").read_text().split("\0")
+    except OSError:
+        return "?"
+    if args[0].startswith("ray::"):  # a worker's title
+        return args[0].split()[0]
+    script = next((a for a in args[1:3] if a.endswith(".py")), None)  # python [-u] SCRIPT.py
+    return Path(script or args[0]).name
 
 
 @contextlib.contextmanager

@@ -18,12 +18,20 @@ Epoch 1 (warm-up) is left out of the epoch medians. Ray is started afresh for ev
 after it, so the bare runs have no Ray in the background. Fixed start-up cost of a search = Ray start, plus
 (``Tuner.fit`` until the first result reaches the driver) minus (bare ``run_trial`` call until its first report),
 i.e. what Tune adds before epoch 1 (trial actor start, imports, fetching the data from the object store).
+
+Where the time goes is shown beside the epochs: the CPU seconds the trial's process spent per epoch (all its
+threads), those of everything else the search runs (this driver, Ray's daemons and agents: the process tree under
+this process), and the trial's niceness (its CPU priority: Ray lowers its workers' to 15 unless told otherwise).
+``--beside`` runs the whole measurement while another 2-trial pointtune search (its own Ray) trains on the same
+machine: what contention does to each path.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
+import os
 import time
 from typing import Any
 
@@ -31,17 +39,23 @@ from common import (
     demo_config,
     demo_root,
     dubai_root,
+    machine_busy_s,
     machine_note,
     median,
     print_table,
+    process_cpu,
     quiet_stdout,
     ray_session,
     real_run_config,
+    search_beside,
     tmp_dir,
     verdict,
 )
 
 TARGET = 1.03
+# the search beside (--beside): 2 trials of 1 CPU each on the demo scenes, long enough to outlast the measurement
+BESIDE_FLAGS = ("--backbone", "mobilenet_v3_large", "--weights", "none", "--tile-size", "64", "--trials", "2",
+                "--epochs", "1000", "--cpus-per-trial", "1", "--seed", "1")
 
 
 def stamped_entrypoint(config: dict[str, Any], data: Any = None, **passed: Any) -> None:
@@ -70,7 +84,8 @@ def stamped_entrypoint(config: dict[str, Any], data: Any = None, **passed: Any) 
     def report(metrics: dict[str, Any], checkpoint: Any = None) -> None:
         t = time.time()
         stamps = {"bench_report_t": t, "bench_prev_report_s": previous["report_s"],
-                  "bench_prev_persist_s": previous["persist_s"]}
+                  "bench_prev_persist_s": previous["persist_s"], "bench_cpu_s": time.process_time(),
+                  "bench_nice": os.nice(0)}
         previous["persist_s"] = 0.0  # persist() sets it if this report copies a checkpoint
         real_report({**metrics, **stamps}, checkpoint=checkpoint)
         previous["report_s"] = time.time() - t  # durations travel with the next report
@@ -87,30 +102,42 @@ def run_bare(cfg: Any, data: Any) -> dict[str, Any]:
 
     stamps: list[float] = []
     compute: list[float] = []
+    cpu: list[float] = []
+    busy: list[float] = []
 
     def report(metrics: dict[str, Any], checkpoint_dir: str | None) -> None:
         stamps.append(time.time())
+        cpu.append(time.process_time())
+        busy.append(machine_busy_s())
         compute.append(metrics["epoch_time_s"])
 
     t0 = time.time()
     run_trial(cfg, report, data=data)
-    return {"first": stamps[0] - t0, "epochs": [b - a for a, b in itertools.pairwise(stamps)], "compute": compute[1:]}
+    return {"first": stamps[0] - t0, "epochs": [b - a for a, b in itertools.pairwise(stamps)], "compute": compute[1:],
+            "cpu": [b - a for a, b in itertools.pairwise(cpu)], "nice": os.nice(0),
+            "elsewhere": [(busy[-1] - busy[0] - (cpu[-1] - cpu[0])) / (stamps[-1] - stamps[0])]}
 
 
-def run_tune(cfg: Any, data: Any, cpus: int) -> dict[str, Any]:
+def run_tune(cfg: Any, data: Any, cpus: int, system_config: dict | None = None,
+             beside_pid: int | None = None) -> dict[str, Any]:
     from ray import tune
 
     METRIC, MODE = "best_val_f1", "max"  # what pointtune searches rank by
 
     arrivals: list[float] = []
     results: list[dict[str, Any]] = []
+    cpu: list[dict[int, tuple[str, float]]] = []  # CPU seconds of this process and all under it, at each result
+    busy: list[float] = []
+    leave_out = [beside_pid] if beside_pid is not None else []  # the search beside is another program
 
     class Clock(tune.Callback):
         def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
             arrivals.append(time.time())
             results.append(result)
+            cpu.append(process_cpu(os.getpid(), leave_out=leave_out))
+            busy.append(machine_busy_s())
 
-    with ray_session() as ray_start_s, tmp_dir("pointtune-bench-tune-") as storage:
+    with ray_session(system_config=system_config) as ray_start_s, tmp_dir("pointtune-bench-tune-") as storage:
         run_config = real_run_config(cfg, storage, "tune_overhead")
         run_config.callbacks = [*run_config.callbacks, Clock()]
         trainable = tune.with_resources(tune.with_parameters(stamped_entrypoint, data=data),
@@ -125,6 +152,12 @@ def run_tune(cfg: Any, data: Any, cpus: int) -> dict[str, Any]:
             raise RuntimeError(f"the tune trial failed: {grid.errors[0]}")
     t_down = time.time()
     stamps = [r["bench_report_t"] for r in results]
+    trial_pid = results[-1]["pid"]
+    others: dict[str, float] = {}  # CPU seconds per epoch, by program: this driver, Ray's daemons
+    for pid, (name, t) in cpu[-1].items():
+        if pid != trial_pid:
+            name = "driver (Tune's loop, callbacks)" if pid == os.getpid() else name
+            others[name] = others.get(name, 0.0) + (t - cpu[0].get(pid, ("", 0.0))[1]) / (len(cpu) - 1)
     return {
         "ray_start": ray_start_s, "first": arrivals[0] - t_fit,
         "epochs": [b - a for a, b in itertools.pairwise(stamps)],
@@ -134,6 +167,10 @@ def run_tune(cfg: Any, data: Any, cpus: int) -> dict[str, Any]:
         "report": [r["bench_prev_report_s"] for r in results[2:]],  # durations of the reports of epochs 2+
         "persist": [r["bench_prev_persist_s"] for r in results[2:]],
         "checkpoints": sum(r.get("checkpoint_dir_name") is not None for r in results),
+        "cpu": [b["bench_cpu_s"] - a["bench_cpu_s"] for a, b in itertools.pairwise(results)],
+        "others_cpu": [sum(others.values())], "others": others, "nice": results[-1]["bench_nice"],
+        "elsewhere": [(busy[-1] - busy[0] - sum(t - cpu[0].get(pid, ("", 0.0))[1] for pid, (_, t) in cpu[-1].items()))
+                      / (arrivals[-1] - arrivals[0])],
         "fit_after_last": t_end - arrivals[-1], "shutdown": t_down - t_end,
     }
 
@@ -181,6 +218,11 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=2, help="runs of each kind, alternated")
     p.add_argument("--cpus", type=int, default=2, help="CPUs of the trial = torch threads of the bare loop")
     p.add_argument("--data", choices=("demo", "dubai"), default="demo")
+    p.add_argument("--beside", action="store_true",
+                   help="measure while another 2-trial search (1 CPU per trial, its own Ray) trains beside")
+    p.add_argument("--before", action="store_true",
+                   help="also measure as pointtune ran before: Ray's default worker niceness (15) for the tune path "
+                        "(and the search beside); alternated with the current settings")
     args = p.parse_args()
 
     from trainable.data.index import build_index
@@ -197,42 +239,66 @@ def main() -> None:
           f"{args.crops_per_epoch} crops/epoch, {args.epochs} epochs, {args.cpus} threads/CPUs, data {root}")
     print(machine_note())
 
-    kinds = ["bare", "tune"]
+    # a condition: how Ray starts (None: as pointtune does, {}: Ray's defaults), for the tune path and the search beside
+    conditions = {"": None, **({" (before)": {}} if args.before else {})}
+    kinds = [f"{k}{c}" for c in conditions for k in ("bare", "tune")]
     runs: dict[str, list[dict[str, Any]]] = {k: [] for k in kinds}
+    if args.beside:
+        print("a second search runs beside: pointtune run " + " ".join(BESIDE_FLAGS), flush=True)
     for rep in range(args.repeats):
-        for kind in kinds:
-            t0 = time.perf_counter()
-            run = run_bare(cfg, data) if kind == "bare" else run_tune(cfg, data, args.cpus)
-            runs[kind].append(run)
-            print(f"  rep {rep + 1} {kind}: {time.perf_counter() - t0:.1f} s, epoch intervals "
-                  + " ".join(f"{e:.2f}" for e in run["epochs"]), flush=True)
+        for label, system_config in conditions.items():
+            beside = (search_beside(*BESIDE_FLAGS, system_config=system_config) if args.beside
+                      else contextlib.nullcontext())
+            with beside as other:
+                for kind in ("bare", "tune"):
+                    t0 = time.perf_counter()
+                    run = (run_bare(cfg, data) if kind == "bare" else
+                           run_tune(cfg, data, args.cpus, system_config, other.pid if other else None))
+                    runs[kind + label].append(run)
+                    print(f"  rep {rep + 1} {kind}{label}: {time.perf_counter() - t0:.1f} s, "
+                          f"CPU/epoch {median(run['cpu']):.2f} s, other programs {run['elsewhere'][0]:.2f} "
+                          "cores, epoch intervals "
+                          + " ".join(f"{e:.2f}" for e in run["epochs"]), flush=True)
     bare, tuned = runs["bare"], runs["tune"]
 
-    def pooled(group: list[dict[str, Any]], key: str) -> float:
-        return median([e for r in group for e in r[key]])
+    def pooled(group: list[dict[str, Any]], key: str) -> Any:
+        values = [e for r in group for e in r.get(key, [])]
+        return median(values) if values else ""
 
-    b_ep, t_ep = pooled(bare, "epochs"), pooled(tuned, "epochs")
-    ratio = t_ep / b_ep
+    def ratio_of(label: str) -> float:
+        return pooled(runs["tune" + label], "epochs") / pooled(runs["bare" + label], "epochs")
+
+    ratio = ratio_of("")
     b_first, t_first = median([r["first"] for r in bare]), median([r["first"] for r in tuned])
     ray_start = median([r["ray_start"] for r in tuned])
-    tunes = [k for k in kinds if k != "bare"]
 
-    def row(label: str, key: str, bare_value: Any) -> list[Any]:
-        return [label, bare_value, *(pooled(runs[k], key) for k in tunes)]
+    def row(label: str, key: str) -> list[Any]:
+        return [label, *(pooled(runs[k], key) for k in kinds)]
 
     rows = [
-        row("epoch 2+ (s, between report calls)", "epochs", b_ep),
-        row("  of which train+BN+val (epoch_time_s)", "compute", pooled(bare, "compute")),
-        row("  of which inside tune.report", "report", 0.0),
-        row("    of which copying the checkpoint to storage", "persist", ""),
-        row("epoch 2+ (s, driver: result arrivals)", "arrival_epochs", ""),
-        row("epoch 2+ (s, Tune time_this_iter_s)", "time_this_iter", ""),
-        ["start until 1st report (s, epoch 1 incl.)", b_first, *(median([r["first"] for r in runs[k]]) for k in tunes)],
-        ["checkpoints copied to storage per run", "", *(median([r["checkpoints"] for r in runs[k]]) for k in tunes)],
-        ["epoch ratio vs bare", 1.0, *(pooled(runs[k], "epochs") / b_ep for k in tunes)],
+        row("epoch 2+ (s, between report calls)", "epochs"),
+        row("  of which train+BN+val (epoch_time_s)", "compute"),
+        row("  of which inside tune.report", "report"),
+        row("    of which copying the checkpoint to storage", "persist"),
+        row("epoch 2+ (s, driver: result arrivals)", "arrival_epochs"),
+        row("epoch 2+ (s, Tune time_this_iter_s)", "time_this_iter"),
+        row("trial process CPU per epoch (s, all threads)", "cpu"),
+        row("driver + Ray's other processes CPU per epoch (s)", "others_cpu"),
+        row("other programs of the machine meanwhile (cores)", "elsewhere"),
+        ["trial niceness (CPU priority; 0 = as the command)", *(runs[k][0]["nice"] for k in kinds)],
+        ["start until 1st report (s, epoch 1 incl.)", *(median([r["first"] for r in runs[k]]) for k in kinds)],
+        ["checkpoints copied to storage per run", *(median([r.get("checkpoints", 0) for r in runs[k]]) for k in kinds)],
+        ["epoch ratio tune/bare", *(ratio_of(k.removeprefix("tune")) if k.startswith("tune") else ""
+                                    for k in kinds)],
     ]
-    print_table(["median over runs", *kinds], rows, title="per-epoch time")
+    print_table(["median over runs", *kinds], rows, title="per-epoch time" + (", a search beside" if args.beside
+                                                                             else ""))
     startup = ray_start + t_first - b_first
+    programs = sorted({n for r in tuned for n in r["others"]}, key=lambda n: -median([r["others"].get(n, 0.0)
+                                                                                     for r in tuned]))
+    print_table(["CPU per epoch beside the trial (median)", "s"],
+                [[n, median([r["others"].get(n, 0.0) for r in tuned])] for n in programs[:8]],
+                title="what else ran during the tune path's epochs 2+ (the trial yields a core meanwhile)")
     print_table(["fixed cost of a search (median)", "s"], [
         ["ray start (fresh local instance)", ray_start],
         ["Tuner.fit -> 1st result, minus bare start -> 1st report", t_first - b_first],
@@ -242,8 +308,11 @@ def main() -> None:
     ], title="search start-up / teardown (pointtune's tune path)")
     print_table(["checkpoint, every epoch (median of 3)", "s / MiB"],
                 checkpoint_costs(cfg, data.classes.num_classes), title="checkpoint cost (both paths)")
-    print("\nper-rep ratios: " + " ".join(f"{median(t['epochs']) / median(b['epochs']):.3f}"
-                                         for b, t in zip(bare, tuned, strict=True)))
+    for label in conditions:
+        print(f"\nper-rep ratios{label}: " + " ".join(
+            f"{median(t['epochs']) / median(b['epochs']):.3f}"
+            for b, t in zip(runs["bare" + label], runs["tune" + label], strict=True)), end="")
+    print()
     print(f"search start-up cost (s): {startup:.2f}")
     print(f"{verdict(ratio, TARGET, '<=')}; tune/bare epoch ratio: {ratio:.3f}")
 

@@ -29,6 +29,12 @@ from trainable.data.storage import is_uri
 log = logging.getLogger(__name__)
 SHARED_CHECK_TIMEOUT_S = 120  # seconds the nodes get, together, to look for the storage marker
 NETWORK_FILESYSTEMS = ("nfs", "nfs4", "cifs", "smb3", "lustre", "gpfs", "ceph", "glusterfs", "beegfs", "fuse.")
+# Ray lowers its workers' CPU priority by 15 (niceness, Ray's worker_niceness) to keep its own daemons responsive: a
+# trial then gives way to every ordinary process of the machine, Ray's daemons and another search's driver included.
+# Beside a second search a trial's epochs took 6x as long while `pointtune train` barely slowed (benchmarks/
+# tune_overhead.py --beside). A local instance runs trials at the priority of the command that started the search,
+# as `train` runs; a cluster's nodes keep what `ray start` gave them.
+LOCAL_SYSTEM_CONFIG = {"worker_niceness": 0}
 
 
 def _loopback_only() -> None:
@@ -52,6 +58,18 @@ def _check_reachable(address: str) -> None:
                           ) from None
 
 
+def tune_environment() -> None:
+    """The settings Ray and Tune read from the environment, as every search sets them (unless already set)."""
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    # Tune warns about its own experiment-state snapshots when short trials checkpoint often: nothing to act on
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    # Tune's output engine prints its "Configuration for experiment" box, "View detailed results here" and a
+    # TensorBoard hint into Ray's temporary folder even at verbose=0; its older engine is silent at verbose=0 (Tune's
+    # errors and warnings are log records, and still show). pointtune prints its own (search/cli/live_view.py). The newer
+    # engine also works out a resource summary on every step of Tune's loop, ten times a second, for nothing.
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+
+
 def start_ray(address: str | None) -> None:
     """Join ``address`` (auto or HOST:PORT), or start a fresh local instance.
 
@@ -59,13 +77,7 @@ def start_ray(address: str | None) -> None:
     search always asks for a new instance: loopback only, no dashboard, Ray's token authentication left on
     (its default for a new local instance; the token lives in ``~/.ray/auth_token``).
     """
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    # Tune warns about its own experiment-state snapshots when short trials checkpoint often: nothing to act on
-    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
-    # Tune's output engine prints its "Configuration for experiment" box, "View detailed results here" and a
-    # TensorBoard hint into Ray's temporary folder even at verbose=0; its older engine is silent at verbose=0 (Tune's
-    # errors and warnings are log records, and still show). pointtune prints its own (search/cli/live_view.py).
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    tune_environment()
     if ray.is_initialized():
         return
     # Ray's INFO records in the driver ("Started a local Ray instance", "Wrote the latest version of all result
@@ -88,7 +100,8 @@ def start_ray(address: str | None) -> None:
         before = notice.level
         notice.setLevel(logging.ERROR)
         try:
-            ray.init(address="local", include_dashboard=False, log_to_driver=True, logging_level=level)
+            ray.init(address="local", include_dashboard=False, log_to_driver=True, logging_level=level,
+                     _system_config=LOCAL_SYSTEM_CONFIG)
         finally:
             notice.setLevel(before)
 

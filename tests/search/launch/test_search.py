@@ -50,6 +50,16 @@ def test_every_trial_reports_val_f1_every_epoch(search_dir: Path) -> None:
     assert (search_dir / SETTINGS_FILE).is_file()
 
 
+def test_trials_run_at_the_cpu_priority_of_the_command(ray_local) -> None:
+    # Ray's default lowers its workers' priority by 15: trials would give way to every other process of the machine
+    def niceness() -> int:
+        import os
+
+        return os.nice(0)
+
+    assert ray_local.get(ray_local.remote(niceness).options(num_cpus=1).remote()) == niceness()
+
+
 def test_two_trials_ran_at_the_same_time_on_two_cpus(search_dir: Path) -> None:
     assert "up to 2 at once" in (search_dir / "driver_stdout.txt").read_text()
     # a span runs from run_trial's start (after the rendezvous) over its epochs: never past the trial's real end
