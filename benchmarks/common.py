@@ -31,13 +31,13 @@ DUBAI_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data" / "dubai_ae
 def start_ray(num_cpus: int | None = None, worker_logs: bool = False, system_config: dict | None = None) -> float:
     """Start a fresh local Ray (never join an existing one); returns the seconds it took.
 
-    Same settings as ``search.launch.cluster.start_ray(None)`` (address="local", loopback, no dashboard, the environment of
-    ``tune_environment``, its system config unless ``system_config`` is given), except that worker logs are not
-    forwarded unless asked, so the benchmark output stays readable.
+    Same settings as ``search.launch.cluster.start_ray(None)`` (address="local", loopback, no dashboard, the
+    environment of ``tune_environment``, its system config unless ``system_config`` is given), except that worker
+    logs are not forwarded unless asked, so the benchmark output stays readable.
     """
     import ray
 
-    from search.cluster import LOCAL_SYSTEM_CONFIG, tune_environment
+    from search.launch.cluster import LOCAL_SYSTEM_CONFIG, tune_environment
 
     tune_environment()
     t0 = time.perf_counter()
@@ -64,8 +64,8 @@ def ray_session(num_cpus: int | None = None, worker_logs: bool = False,
         stop_ray()
 
 
-# `pointtune ARGS...` with search.cluster.LOCAL_SYSTEM_CONFIG replaced by the JSON given first
-_WITH_SYSTEM_CONFIG = ("import json, sys; import search.cluster as c; c.LOCAL_SYSTEM_CONFIG.clear(); "
+# `pointtune ARGS...` with search.launch.cluster.LOCAL_SYSTEM_CONFIG replaced by the JSON given first
+_WITH_SYSTEM_CONFIG = ("import json, sys; import search.launch.cluster as c; c.LOCAL_SYSTEM_CONFIG.clear(); "
                        "c.LOCAL_SYSTEM_CONFIG.update(json.loads(sys.argv[1])); from search.cli import main; "
                        "sys.exit(main(sys.argv[2:]))")
 
