@@ -53,7 +53,7 @@ def test_a_deeplabv3_search_on_cpu_goes_through_the_time_estimate(real_search: t
 def test_results_export_evaluate_predict_report_on_its_model(real_search: tuple[Path, str], demo_dir: Path,
                                                               tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     experiment, _ = real_search
-    assert main(["results", str(experiment), "--format", "json"]) == 0
+    assert main(["results", str(experiment), "--output", "json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert len(rows) == 2 and all(r["status"] == "finished" for r in rows)
 
@@ -82,6 +82,30 @@ def test_results_export_evaluate_predict_report_on_its_model(real_search: tuple[
     html = report.read_text()
     assert all(r.trial_id in html for r in load_experiment(str(experiment)))
     assert "mobilenet_v3_large" in html and "confusion" in html.lower()
+
+
+def test_suggest_on_its_model_then_a_round_trained_on_the_answers(real_search: tuple[Path, str], demo_dir: Path,
+                                                                  tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """Where to click next with the real network: suggest -> (the simulated annotator) -> train --clicks -> results
+    of both folders as one frontier of rounds."""
+    experiment, _ = real_search
+    clicks = tmp_path / "next.csv"
+    assert main(["suggest", str(experiment), "--data", str(demo_dir), "--clicks-per-image", "3", "--answer-from-masks",
+                 "--out", str(clicks)]) == 0
+    rows = clicks.read_text().splitlines()
+    header = rows[0].split(",")
+    assert header[:4] == ["image", "x", "y", "class"] and "score" in header and "round" in header
+    train_images = len(read_export(experiment / "best_model.pt")["split"]["train"])
+    assert len(rows) - 1 == 3 * train_images and all(r.split(",")[3] for r in rows[1:]), "every click answered"
+    out = tmp_path / "round1"
+    assert main(["train", "--data", str(demo_dir), *REAL[:-2], "--epochs", "1", "--clicks", str(clicks),
+                 "--out", str(out)]) == 0
+    recorded = json.loads((out / "clicks.json").read_text())
+    assert recorded["clicks"] == 3 * train_images and recorded["round"] == 1
+    capsys.readouterr()
+    assert main(["results", str(experiment), str(out), "--output", "json"]) == 0
+    table = json.loads(capsys.readouterr().out)
+    assert len(table) == 3 and {r.get("round") for r in table} >= {1}
 
 
 def test_resnet50_trains_at_batch_2_and_its_model_predicts(demo_dir: Path, tmp_path: Path) -> None:
