@@ -98,4 +98,5 @@ def test_the_quick_start_runs_as_written_on_the_demo_folder(ray_local, tmp_path:
         assert main(args) == 0, f"README's `{shlex.join(argv)}` failed"
     assert (tmp_path / "runs" / "one" / "best.pt").is_file() and (tmp_path / "best.pt").is_file()
     assert (tmp_path / "report.html").is_file() and any((tmp_path / "predictions").glob("*_classes.png"))
+    assert (tmp_path / "next-clicks.csv").read_text().startswith("image,x,y,class,")
     assert len(load_experiment(str(tmp_path / "pointtune-results" / "demo"))) == 2

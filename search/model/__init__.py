@@ -1,1 +1,1 @@
-"""Using a trained model: export, evaluate, predict."""
+"""Using a trained model: export, evaluate, predict, and suggest where to click next."""
