@@ -85,7 +85,8 @@ def test_results_export_evaluate_predict_report_on_its_model(real_search: tuple[
 
 
 def test_suggest_on_its_model_then_a_round_trained_on_the_answers(real_search: tuple[Path, str], demo_dir: Path,
-                                                                  tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+                                                                  tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture) -> None:
     """Where to click next with the real network: suggest -> (the simulated annotator) -> train --clicks -> results
     of both folders as one frontier of rounds."""
     experiment, _ = real_search

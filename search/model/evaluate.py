@@ -14,7 +14,7 @@ import yaml
 
 from search.errors import SearchError
 from search.model.model_file import TEST_SCORES_FILE, save_export
-from search.model.source import resolve_model
+from search.model.source import resolve_model, split_part_indices
 from trainable.config import DataConfig, saved_data_config
 from trainable.data import storage
 from trainable.data.index import DatasetIndex, build_index
@@ -92,7 +92,7 @@ def evaluate_file(model_path: str, data_dir: str, part: str = "test", fmt: str |
     if list(data.classes.names) != list(payload["class_names"]):
         raise SearchError(f"{model_path} predicts classes {payload['class_names']}, but {data_dir} is described "
                           f"with {list(data.classes.names)}; give the class description the model was trained with")
-    indices = _part_indices(payload, data, part, model_path, data_dir)
+    indices = split_part_indices(payload, data, part, model_path, data_dir)
     return score_model(payload, data, indices, device, batch_size, prefix=part if part != "all" else "test")
 
 
@@ -110,24 +110,6 @@ def _index_for(payload: dict[str, Any], cfg: DataConfig, fmt: str | None, classe
                 raise
             raise DatasetError(cfg.root, [*e.problems, f"the model was trained with clicks ({trained_on}): for "
                                           "images that have only clicks, give them with --clicks"]) from None
-
-
-def _part_indices(payload: dict[str, Any], data: DatasetIndex, part: str, model_path: str,
-                  data_dir: str) -> list[int]:
-    """The images of ``part`` of the model's split (by the stems it recorded), or of ``all`` the data."""
-    if part == "all":
-        return list(range(len(data.entries)))
-    stems = payload.get("split", {}).get(part) or []
-    if not stems:
-        raise SearchError(f"{model_path} records no {part!r} images (its run had none); use --part all, or "
-                          "another part")
-    where = {e.stem: i for i, e in enumerate(data.entries)}
-    missing = [s for s in stems if s not in where]
-    if missing:
-        raise SearchError(f"{len(missing)} {part} image(s) of the model's split are not in {data_dir} "
-                          f"({', '.join(missing[:5])}); point --data at the data it was trained on, or use "
-                          "--part all to score every image there")
-    return [where[s] for s in stems]
 
 
 def keep_test_score(folder: str, payload: dict[str, Any], trial_id: str, model_file: str,

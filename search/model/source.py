@@ -18,6 +18,7 @@ from search.model.export import best_model_of_search
 from search.model.model_file import ACCEPTED, read_export, train_folder_model, train_model
 from search.results.experiment import SETTINGS_FILE, TRAIN_MODEL, is_train_folder
 from trainable.data import storage
+from trainable.data.index import DatasetIndex
 from trainable.data.storage import is_uri
 
 
@@ -72,3 +73,21 @@ def _resolve_uri(arg: str) -> ModelSource:
     if storage.exists(f"{arg.rstrip('/')}/{SETTINGS_FILE}"):
         return _best_of_search(arg.rstrip("/"))
     raise SearchError(f"model {arg} is neither a model file nor a search's experiment folder there; {ACCEPTED}")
+
+
+def split_part_indices(payload: dict[str, Any], data: DatasetIndex, part: str, model_path: str,
+                  data_dir: str) -> list[int]:
+    """The images of ``part`` of the model's split (by the stems it recorded), or of ``all`` the data."""
+    if part == "all":
+        return list(range(len(data.entries)))
+    stems = payload.get("split", {}).get(part) or []
+    if not stems:
+        raise SearchError(f"{model_path} records no {part!r} images (its run had none); use --part all, or "
+                          "another part")
+    where = {e.stem: i for i, e in enumerate(data.entries)}
+    missing = [s for s in stems if s not in where]
+    if missing:
+        raise SearchError(f"{len(missing)} {part} image(s) of the model's split are not in {data_dir} "
+                          f"({', '.join(missing[:5])}); point --data at the data it was trained on, or use "
+                          "--part all to score every image there")
+    return [where[s] for s in stems]

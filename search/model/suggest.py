@@ -40,13 +40,13 @@ from torch import nn
 
 from search.errors import SearchError
 from search.model.predict import blocks, model_from_payload, predict_scene
-from search.model.source import resolve_model
+from search.model.source import resolve_model, split_part_indices
 from search.model.suggest_output import next_round, render_csv, render_geojson, sidecar, write_sidecar, write_text
 from search.results.rounds import sidecar_path
 from trainable.config import IGNORE_INDEX, ConfigError, DataConfig, saved_data_config
 from trainable.data.index import DatasetIndex, IndexEntry, build_index
-from trainable.data.rasters import has_rasterio, is_tiff, raster_info, resize_array
-from trainable.data.sources import ImageSource, LabelSource
+from trainable.data.rasters import raster_info
+from trainable.data.sources import ImageSource, LabelSource, ValidPixels
 from trainable.defaults import default
 from trainable.labels.points import image_seed
 from trainable.labels.suggest import STRATEGIES, Candidates, Strategy, auto_radius, block_candidates, choose
@@ -144,65 +144,8 @@ def dataset_for(meta: dict[str, Any], data_dir: str, fmt: str | None = None, cla
 
 
 def images_of(meta: dict[str, Any], data: DatasetIndex, part: str) -> list[int]:
-    """Positions in ``data`` of the model's training images (``part="train"``) or of every image (``"all"``).
-
-    Raises:
-        SearchError: the model records no training images, or names images the folder does not have.
-    """
-    if part == "all":
-        return list(range(len(data.entries)))
-    stems = (meta.get("split") or {}).get("train") or []
-    if not stems:
-        raise SearchError("the model records no training images; use --part all to suggest clicks on every image "
-                          "of --data")
-    where = {e.stem: i for i, e in enumerate(data.entries)}
-    missing = [s for s in stems if s not in where]
-    if missing:
-        raise SearchError(f"{len(missing)} training image(s) of the model are not in {data.root} "
-                          f"({', '.join(missing[:5])}); point --data at the data it was trained on, or use --part "
-                          "all")
-    return [where[s] for s in stems]
-
-
-class _ValidPixels:
-    """Which pixels of an image may be clicked: not ignored in its dense mask, not no-data in its GeoTIFF."""
-
-    def __init__(self, entry: IndexEntry, data: DatasetIndex):
-        self.mask = (LabelSource(entry.files, data.classes, data.resize, "mask") if entry.files.mask is not None
-                     else None)
-        self.nodata = _nodata_reader(entry.files.image, data.resize)
-
-    def read(self, y: int, x: int, h: int, w: int) -> np.ndarray:
-        ok = np.ones((h, w), bool)
-        if self.mask is not None:
-            ok &= self.mask.read(y, x, h, w) != IGNORE_INDEX
-        if self.nodata is not None:
-            ok &= self.nodata(y, x, h, w)
-        return ok
-
-
-def _nodata_reader(path: str, scale: float) -> Any:
-    """``read(y, x, h, w) -> (h, w) bool`` (False: no-data) for a GeoTIFF that declares no-data (a nodata value, a
-    mask or an alpha band); None for any other image."""
-    if not (is_tiff(path) and has_rasterio()):
-        return None
-    import rasterio
-    from rasterio.enums import MaskFlags
-    from rasterio.windows import Window
-
-    local = path.removeprefix("file://")
-    with rasterio.open(local) as src:
-        if all(flags == [MaskFlags.all_valid] for flags in src.mask_flag_enums):
-            return None
-        whole = None if scale == 1.0 else resize_array(src.dataset_mask(), scale, nearest=True) > 0
-
-    def read(y: int, x: int, h: int, w: int) -> np.ndarray:
-        if whole is not None:
-            return whole[y:y + h, x:x + w]
-        with rasterio.open(local) as src:
-            return src.dataset_mask(window=Window(x, y, w, h)) > 0
-
-    return read
+    """Positions in ``data`` of the model's training images (``part="train"``) or of every image (``"all"``)."""
+    return split_part_indices(meta, data, part, "the model", str(data.root))
 
 
 def choose_clicks(entry: IndexEntry, data: DatasetIndex, settings: SuggestSettings, model: nn.Module | None,
@@ -219,7 +162,7 @@ def choose_clicks(entry: IndexEntry, data: DatasetIndex, settings: SuggestSettin
     radius = settings.radius if settings.radius is not None else auto_radius(info.height, info.width,
                                                                               k + taken.size)
     radius_px = radius * data.resize  # on the image the model sees
-    valid = _ValidPixels(entry, data)
+    valid = ValidPixels(entry.files, data.classes, data.resize)
     parts: list[Candidates] = []
 
     def add(y: int, x: int, probs: np.ndarray | None, bh: int, bw: int) -> None:
