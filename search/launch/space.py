@@ -35,11 +35,14 @@ class SearchSpaceSampler:
         s = self.space
         fixed: dict[str, Any] = {}
 
-        def log_uniform(name: str, lo: float, hi: float) -> None:
+        def uniform(name: str, lo: float, hi: float, log: bool = False) -> None:
             if lo == hi:
                 fixed[name] = lo
             else:
-                trial.suggest_float(name, lo, hi, log=True)
+                trial.suggest_float(name, lo, hi, log=log)
+
+        def log_uniform(name: str, lo: float, hi: float) -> None:
+            uniform(name, lo, hi, log=True)
 
         def integer(name: str, lo: int, hi: int) -> None:
             if lo == hi:
@@ -54,11 +57,7 @@ class SearchSpaceSampler:
         if mode == "per_instance":
             integer("points/clicks_per_object", *s.clicks_per_object)
             if s.background_share is not None:
-                lo, hi = s.background_share
-                if lo == hi:
-                    fixed["points/background_share"] = lo
-                else:
-                    trial.suggest_float("points/background_share", lo, hi)
+                uniform("points/background_share", *s.background_share)
         else:
             log_uniform("points/density", *s.density)
         if s.class_weights:
@@ -68,11 +67,7 @@ class SearchSpaceSampler:
         if s.unlabeled_weight is not None and loss != "none":
             log_uniform("train/unlabeled_weight", *s.unlabeled_weight)
         if s.pseudo_labels is not None:
-            lo, hi = s.pseudo_labels
-            if lo == hi:
-                fixed["train/pseudo_labels"] = lo
-            else:
-                trial.suggest_float("train/pseudo_labels", lo, hi)
+            uniform("train/pseudo_labels", *s.pseudo_labels)
         return fixed
 
 
