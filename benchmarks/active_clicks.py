@@ -101,7 +101,11 @@ def test_f1(folder: Path) -> float:
     return float(json.loads(path.read_text())["test_f1"]) if path.is_file() else math.nan
 
 
-def run(argv: list[str], quiet: bool) -> None:
+def run(argv: list[str], quiet: bool, makes: Path | None = None) -> None:
+    """``pointtune ARGV``, unless what it makes (a train folder's best.pt, a suggest file) is already there: a rerun
+    with the same --keep reuses the finished runs (and only prints the tables again when all are there)."""
+    if makes is not None and makes.is_file():
+        return
     with quiet_stdout(quiet):
         code = pointtune(argv)
     if code != 0:
@@ -160,11 +164,12 @@ def run_arm(arm: Arm, seed: int, first: Path, a: argparse.Namespace, ctx: dict, 
             added = work / f"s{seed}_{base}_r{r}_added.csv"
             run(["suggest", str(previous), "--data", ctx["root"], "--clicks-per-image", str(count - have), "--out",
                  str(added), "--clicks", str(so_far), "--strategy", arm.strategy, "--seed", str(seed),
-                 "--answer-from-masks", *ctx["fmt"]], quiet)
+                 "--answer-from-masks", *ctx["fmt"]], quiet, makes=added)
             write_clicks(clicks, read_clicks(so_far) + read_clicks(added))
         out = work / f"s{seed}_{arm.name.replace('+', '_')}_r{r}"
         pl = ["--pseudo-labels", f"{a.pseudo_labels:g}"] if arm.pseudo else []
-        run(["train", *ctx["common"], "--seed", str(seed), "--clicks", str(clicks), *pl, "--out", str(out)], quiet)
+        run(["train", *ctx["common"], "--seed", str(seed), "--clicks", str(clicks), *pl, "--out", str(out)], quiet,
+            makes=out / "best.pt")
         f1 = res.f1[(arm.name, count, seed)] = best_f1(out)
         res.folders.setdefault(seed, []).append(out)
         print(f"  seed {seed} round {r} {arm.name:<10} ({count} clicks/image): val F1 {f1:.4f}  "
@@ -175,10 +180,13 @@ def run_arm(arm: Arm, seed: int, first: Path, a: argparse.Namespace, ctx: dict, 
 
 def run_seed(seed: int, arms: list[Arm], a: argparse.Namespace, ctx: dict, res: Results) -> None:
     work, quiet = ctx["work"], not a.verbose
-    first = first_round(ctx["index"], a.first, seed, work / f"s{seed}_r0.csv")
+    first = work / f"s{seed}_r0.csv"
+    if not first.is_file():
+        first_round(ctx["index"], a.first, seed, first)
     t0 = time.perf_counter()
     r0 = work / f"s{seed}_r0"
-    run(["train", *ctx["common"], "--seed", str(seed), "--clicks", str(first), "--out", str(r0)], quiet)
+    run(["train", *ctx["common"], "--seed", str(seed), "--clicks", str(first), "--out", str(r0)], quiet,
+        makes=r0 / "best.pt")
     res.folders.setdefault(seed, []).append(r0)
     for arm in arms:
         res.f1[(arm.name, a.first, seed)] = best_f1(r0)  # the shared first round
@@ -189,7 +197,8 @@ def run_seed(seed: int, arms: list[Arm], a: argparse.Namespace, ctx: dict, res: 
     if a.reference == "full":
         t0 = time.perf_counter()
         full = work / f"s{seed}_full"
-        run(["train", *ctx["common"], "--seed", str(seed), "--density", "1", "--out", str(full)], quiet)
+        run(["train", *ctx["common"], "--seed", str(seed), "--density", "1", "--out", str(full)], quiet,
+            makes=full / "best.pt")
         res.full[seed], res.full_test[seed] = best_f1(full), test_f1(full)
         res.folders[seed].append(full)
         print(f"  seed {seed} full supervision: val F1 {res.full[seed]:.4f}  ({time.perf_counter() - t0:.0f} s)",
@@ -225,7 +234,8 @@ def table(res: Results, arms: list[Arm], a: argparse.Namespace) -> None:
             last = r == len(arm.counts) - 1
             test = statistics.mean(res.test[(arm.name, s)] for s in seeds) if last else math.nan
             print(f"| {r + 1} | {arm.name} | {c} | {_per_seed(res, arm.name, c, seeds)} | {m:.4f} | "
-                  f"{_ratio(m / mean_f1(res, 'random', c, seeds))} | {_ratio(m / full)} | "
+                  f"{_ratio(m / mean_f1(res, 'random+pl' if arm.pseudo else 'random', c, seeds))} | "
+                  f"{_ratio(m / full)} | "
                   f"{'' if math.isnan(test) else f'{test:.4f}'} |")
     if res.full:
         print(f"| - | full supervision | all | {' / '.join(f'{res.full[s]:.4f}' for s in seeds)} | {full:.4f} | - | "
@@ -233,7 +243,9 @@ def table(res: Results, arms: list[Arm], a: argparse.Namespace) -> None:
 
 
 def verdict(res: Results, arms: list[Arm], a: argparse.Namespace) -> None:
-    """The fewest clicks per image reaching 0.95x of full for each arm, and whether the bar is met."""
+    """The fewest clicks per image reaching 0.95x of full for each arm, and whether the bar is met (suggested rounds
+    against random, both without the pseudo-label stage; the +pl arms, which train twice the epochs, against each
+    other)."""
     if not res.full:
         print("\nno --reference full: the bar (0.95x of full supervision) is not measured")
         return
@@ -246,31 +258,51 @@ def verdict(res: Results, arms: list[Arm], a: argparse.Namespace) -> None:
         print(f"  {arm.name:<12} " + (f"reaches it at {n} clicks per image" if n is not None else
                                      f"does not reach it within {arm.counts[-1]} clicks per image "
                                      f"(best mean {max(mean_f1(res, arm.name, c, a.seeds) for c in arm.counts):.4f})"))
-    random = next(arm for arm in arms if arm.name == "random")
-    print("\n" + bar_sentence(reach, random.counts[-1], [x.name for x in arms if x.strategy != "random"], a.first))
+    for base, suffix in (("random", ""), ("random+pl", "+pl")):
+        random = next((arm for arm in arms if arm.name == base), None)
+        if random is None:
+            continue
+        suggested = [x.name for x in arms if x.strategy != "random" and x.pseudo == bool(suffix)]
+        missed = [c for c in [a.first, *random.counts] if mean_f1(res, base, c, a.seeds) < bar]
+        label = "\n" + ("with the pseudo-label stage (2x the epochs): " if suffix else "")
+        print(label + bar_sentence(
+            {k: v for k, v in reach.items() if k in suggested or k == base}, base, max(missed, default=0),
+            random.counts[-1], suggested, a.first + a.per_round))
 
 
-def bar_sentence(reach: dict[str, int | None], random_max: int, suggested: list[str], first: int) -> str:
-    """Plainly: do the suggested rounds reach 0.95x of full with at most half the clicks per image random needs?"""
-    n_random = reach.get("random")
+def bar_sentence(reach: dict[str, int | None], random_arm: str, random_missed: int, random_max: int,
+                 suggested: list[str], smallest: int) -> str:
+    """Plainly: do the suggested rounds reach 0.95x of full with at most half the clicks per image random needs?
+
+    Random's need lies above ``random_missed`` (the most clicks per image at which it still missed the bar) and at
+    most its first count that reached it (``reach[random_arm]``; None: above ``random_max``). The bar is met for sure
+    only where twice the suggested count is at most ``random_missed + 1``; where it is at most random's measured
+    count but not that, the steps of random's rounds leave it undecided. ``smallest``: the fewest clicks per image
+    a suggested round has (the first round plus one round's clicks).
+    """
+    n_random = reach.get(random_arm)
     goal = f"{BAR:g}x of full supervision"
-    if n_random is not None and n_random <= first:
-        return (f"BAR NOT TESTABLE: the first round ({first} random clicks per image) already reaches {goal}, so no "
-                "round can show half of random's clicks; start lower (--first).")
-    need = (f"random clicks need {n_random} per image to reach {goal}" if n_random is not None else
-            f"random clicks do not reach {goal} within {random_max} per image")
+    if n_random is not None and n_random < 2 * smallest:
+        return (f"BAR NOT TESTABLE: {random_arm} reaches {goal} at {n_random} clicks per image, less than twice the "
+                f"fewest a suggested round has ({smallest}), so no round can show half of random's clicks; start "
+                "lower (--first, --per-round).")
+    need = (f"{random_arm} needs more than {random_missed} and at most {n_random} clicks per image to reach {goal}"
+            if n_random is not None else f"{random_arm} does not reach {goal} within {random_max} clicks per image")
     met, unsure = [], []
     for name in suggested:
         n = reach.get(name)
-        if n is not None and 2 * n <= (n_random if n_random is not None else random_max):
+        if n is None:
+            continue
+        if 2 * n <= random_missed + 1:
             met.append(f"{name} at {n}")
-        elif n is not None and n_random is None:
+        elif n_random is not None and 2 * n <= n_random:
             unsure.append(f"{name} at {n}")
     if met:
         return f"BAR MET: {need}; suggested rounds reach it with at most half of that ({', '.join(met)})."
     if unsure:
-        return (f"BAR UNDECIDED: {need}; suggested rounds reach it ({', '.join(unsure)}), but above half of the "
-                "random clicks measured; give random more rounds (--random-up-to).")
+        return (f"BAR UNDECIDED: {need}; suggested rounds reach it ({', '.join(unsure)}) with at most half of "
+                f"random's measured count, but random's rounds are too coarse to say it needs twice that; give "
+                "random finer rounds.")
     got = [f"{k} at {v}" for k, v in reach.items() if k in suggested and v is not None]
     return (f"BAR NOT MET: {need}; suggested rounds "
             + (f"reach it only with more than half of that ({', '.join(got)})." if got else "do not reach it at all."))
