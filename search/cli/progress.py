@@ -219,7 +219,7 @@ class ProgressPrinter:
         objective = self.settings.objective
         left = self.tracker.remaining_s()
         eta = f"  ~{format_duration(left)} left" if left is not None else ""
-        self.line(f"[{trial.trial_id}] epoch {result['epoch']}/{trial.config['train']['epochs']}  "
+        self.line(f"[{trial.trial_id}] epoch {result['epoch']}/{planned_epochs(trial.config)}  "
                   f"val_f1 {result.get('val_f1', math.nan):.4f}  val_miou {result.get('val_miou', math.nan):.4f}  "
                   f"{objective} {result[objective]:.4f}  ({result['epoch_time_s']:.1f}s)  "
                   f"node {result.get('node_ip', '?')}/{result.get('node_id', '')[:8]}  "

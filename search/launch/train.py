@@ -201,8 +201,11 @@ def resume_training(out: str | Path, epochs: int | None = None) -> float:
                               "longer; leave --epochs out")
         cfg = cfg.replace(train={"epochs": epochs}).validate()
     if done >= cfg.train.total_epochs:
-        raise SearchError(f"the run in {out} has finished its {done} epoch(s): nothing to resume; give --epochs N "
-                          f"(more than {cfg.train.epochs}) with --resume to train it further")
+        further = (f"give --epochs N (more than {cfg.train.epochs}) with --resume to train it further"
+                   if cfg.train.pseudo_labels is None else
+                   "a run that finished its self-training stage cannot be made longer; start a new run (another --out) "
+                   "with more --epochs")
+        raise SearchError(f"the run in {out} has finished its {done} epoch(s): nothing to resume; {further}")
     resolved, weights = resolve_weights(cfg.model)
     if cfg.model.weights_sha256 and resolved.sha256 != cfg.model.weights_sha256:
         raise SearchError(f"the weights this run started from ({cfg.model.weights_source}, sha256 "

@@ -21,7 +21,7 @@ import pandas as pd
 import yaml
 
 from search.errors import SearchError
-from trainable.config import current_name
+from trainable.config import current_name, planned_epochs
 from trainable.data import storage
 from trainable.data.storage import is_uri
 
@@ -98,7 +98,7 @@ def record_from(trial_id: str, tune_status: str, config: dict[str, Any], frame: 
     if not history.empty and "epoch" in history:
         history = history.dropna(subset=["epoch"]).sort_values("epoch").drop_duplicates("epoch", keep="last")
         history = history.reset_index(drop=True)
-    status = _status(tune_status, history, outcome, int(config["train"]["epochs"]))
+    status = _status(tune_status, history, outcome, planned_epochs(config))
     error = (str(outcome["trial_error"]) if outcome is not None
              else _error_text(path) if tune_status == "ERROR" else None)
     return TrialRecord(trial_id, status, config, history, error, path, metric,
@@ -177,7 +177,7 @@ def train_record(path: str) -> TrialRecord:
     history = pd.read_csv(p / "metrics.csv") if (p / "metrics.csv").is_file() else pd.DataFrame()
     history = history.rename(columns=current_name)  # an older run's val_points_f1 reads as val_clicks_f1
     metric = current_name(cfg.get("train", {}).get("metric", "val_f1"))
-    status, why = train_status(p, history, int(cfg.get("train", {}).get("epochs", 0)))
+    status, why = train_status(p, history, planned_epochs(cfg))  # both stages with self-training
     return TrialRecord(p.name, status, cfg, history, why, str(p), metric,
                        status if status in ("diverged", "failed") else None)
 

@@ -13,6 +13,7 @@ import pandas as pd
 from search.launch.reference import load_reference, ratio
 from search.results.experiment import RANKED, UNFINISHED, TrialRecord, find_trial, load_experiment
 from search.results.frontier import DEFAULT_TARGET, pareto_front, scored, target_point
+from trainable.config import planned_epochs
 
 
 def table_columns(metric: str = "val_f1") -> list[str]:
@@ -20,7 +21,8 @@ def table_columns(metric: str = "val_f1") -> list[str]:
     other headline metrics at that epoch."""
     at_best = [m for m in ("val_f1", "val_miou", "val_oa", "val_clicks_f1") if m != metric]
     return ["trial_id", "status", "lr", "mode", "density", "clicks_per_object", "background_share",
-            "class_weights", "unlabeled_loss", "unlabeled_weight", "clicks_per_image", "annotation_hours", "epochs",
+            "class_weights", "unlabeled_loss", "unlabeled_weight", "pseudo_labels", "clicks_per_image",
+            "annotation_hours", "epochs",
             "epochs_run", f"best_{metric}", "best_epoch", f"last_{metric}", *at_best, "f1_vs_full", "wall_time_s",
             "error"]
 
@@ -48,8 +50,9 @@ def trial_row(r: TrialRecord, reference: dict[str, Any] | None = None) -> dict[s
         "unlabeled_loss": r.config["train"].get("unlabeled_loss", "none"),
         "unlabeled_weight": (r.config["train"].get("unlabeled_weight", nan)
                              if r.config["train"].get("unlabeled_loss", "none") != "none" else nan),
+        "pseudo_labels": r.config["train"].get("pseudo_labels") or nan,  # the threshold of self-training
         "clicks_per_image": last("clicks_per_image"), "annotation_hours": last("annotation_hours"),
-        "epochs": int(r.config["train"]["epochs"]), "epochs_run": len(h),
+        "epochs": planned_epochs(r.config), "epochs_run": len(h),  # both stages with self-training
         f"best_{m}": at_best(m), "best_epoch": int(best["epoch"]) if best is not None else None,
         f"last_{m}": float(h[m].iloc[-1]) if m in h and len(h) else nan,
         "val_f1": at_best("val_f1"), "val_miou": at_best("val_miou"), "val_oa": at_best("val_oa"),

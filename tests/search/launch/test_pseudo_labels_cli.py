@@ -3,6 +3,7 @@ the folder a run writes, a search whose trials get different thresholds, and the
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -54,7 +55,17 @@ def test_train_with_pseudo_labels_and_unlabeled_images(demo_dir: Path, tmp_path:
     assert history["best_epoch"].iloc[-1] == best and load_checkpoint(out / "best.pt")["epoch"] == best
     assert load_checkpoint(out / "best.pt")["config"]["train"]["pseudo_labels"] == 0.3
     assert main(["train", "--resume", "--out", str(out)]) == 2
-    assert "has finished its 2 epoch(s)" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "has finished its 2 epoch(s)" in err and "cannot be made longer" in err and "give --epochs" not in err
+    (row,) = [r for r in load_experiment(str(out))]
+    assert row.status == "finished"
+    assert main(["results", str(out), "--output", "json"]) == 0
+    (shown,) = json.loads(capsys.readouterr().out)
+    assert shown["epochs"] == 2 == shown["epochs_run"] and shown["pseudo_labels"] == 0.3
+    cut = tmp_path / "cut"  # the same run stopped in its first stage: both stages are still to come
+    shutil.copytree(out, cut)
+    pd.read_csv(out / "metrics.csv").head(1).to_csv(cut / "metrics.csv", index=False)
+    assert load_experiment(str(cut))[0].status == "interrupted"
     assert main(["train", "--resume", "--epochs", "2", "--out", str(out)]) == 2
     assert "is in its second, self-training stage (epoch 2; each stage has 1)" in capsys.readouterr().err
 
