@@ -46,10 +46,11 @@ class Folder:
     clicks: dict[str, Any] | None = None  # clicks.json (search.results.rounds)
     reference: dict[str, Any] | None = None  # a search's --reference full
     test_scores: dict[str, Any] | None = None  # test_scores.json
+    label: str = ""  # set where two folders given share a last name: enough of their paths to tell them apart
 
     @property
     def name(self) -> str:
-        return PurePosixPath(self.path.rstrip("/")).name
+        return self.label or PurePosixPath(self.path.rstrip("/")).name
 
     @property
     def dense(self) -> bool:
@@ -94,7 +95,7 @@ def dense_reference(folders: list[Folder], metric: str) -> dict[str, Any] | None
     """Full supervision from dense train folders: per metric, the mean over them of its value at each one's best
     epoch (by ``metric``); None without any that finished an epoch."""
     rows = [f.records[0].best_row for f in folders]
-    rows = [r for r in rows if r is not None]
+    rows = [r for r in rows if r is not None and metric in r and not pd.isna(r[metric])]  # --val-clicks 0: none
     if not rows:
         return None
     ref: dict[str, Any] = {m: statistics.mean(float(r[m]) for r in rows) for m in METRICS
@@ -105,13 +106,38 @@ def dense_reference(folders: list[Folder], metric: str) -> dict[str, Any] | None
     return ref
 
 
+def _canonical(path: str) -> str:
+    """A folder as typed, as one spelling: ``a``, ``./a`` and ``a/`` are one folder."""
+    return path.rstrip("/") if is_uri(path) else str(Path(path).expanduser().resolve())
+
+
+def _label_alike(folders: list[Folder]) -> None:
+    """Folders that share a last name (``siteA/round1``, ``siteB/round1``) are labelled by as many trailing parts of
+    their paths as tell them apart."""
+    parts = {id(f): PurePosixPath(f.path.rstrip("/")).parts for f in folders}
+    for depth in range(1, max((len(p) for p in parts.values()), default=1) + 1):
+        labels = ["/".join(parts[id(f)][-depth:]) for f in folders]
+        clash = {x for x in labels if labels.count(x) > 1}
+        for f, label in zip(folders, labels, strict=True):
+            if depth > 1 and not f.label and label not in clash and _base_clashes(f, folders):
+                f.label = label
+        if not clash:
+            return
+
+
+def _base_clashes(folder: Folder, folders: list[Folder]) -> bool:
+    return sum(PurePosixPath(f.path.rstrip("/")).name == PurePosixPath(folder.path.rstrip("/")).name
+               for f in folders) > 1
+
+
 def load_campaign(paths: list[str]) -> Campaign:
     """The folders given, in order (a folder given twice counts once).
 
     Raises:
         SearchError: a folder does not exist or is neither a train nor an experiment folder.
     """
-    folders = [load_folder(p) for p in dict.fromkeys(paths)]
+    folders = [load_folder(p) for p in dict.fromkeys(_canonical(p) for p in paths)]
+    _label_alike(folders)
     rounds = [f for f in folders if not f.dense]
     if not rounds:
         raise SearchError("every folder given was trained on dense masks (full supervision): give the runs or searches "

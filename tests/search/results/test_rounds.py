@@ -232,3 +232,24 @@ def test_a_report_of_several_folders_lists_the_rounds_and_their_frontier(campaig
     assert data["frontier"]["reference"] == pytest.approx(0.80) and len(data["frontier"]["front"]) == 4
     assert {p["mode"] for p in data["frontier"]["points"]} == {"round 0", "round 1", "round 2", "density"}
     assert "Rounds (6 folders)" in page and "mean of 2 dense runs" in page
+
+
+def test_folders_of_one_last_name_stay_apart_and_one_folder_spelled_twice_counts_once(
+        tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    csv = tmp_path / "clicks.csv"
+    csv.write_text("image,x,y,class\n")
+    _train_folder(tmp_path / "siteA" / "round1", [0.50, 0.60], 10, csv, 1)
+    b = _train_folder(tmp_path / "siteB" / "round1", [0.70, 0.74], 10, csv, 1)
+    monkeypatch.chdir(tmp_path)
+    rows = _json(capsys, ["results", "siteA/round1", "siteA/round1/", "./siteA/round1", str(b), "--output", "json"])
+    assert [r["folder"] for r in rows] == ["siteA/round1", "siteB/round1"], "each folder once, told apart"
+    assert [r["best_val_f1"] for r in rows] == pytest.approx([0.60, 0.74])
+
+
+def test_a_dense_run_without_the_rounds_metric_is_no_reference(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """Rounds ranked by click validation beside a dense run trained with --val-clicks 0: no KeyError, no ratio."""
+    from search.results.campaign import Folder, dense_reference
+    from search.results.experiment import train_record
+
+    full = _train_folder(tmp_path / "full", [0.70, 0.82], 4096)
+    assert dense_reference([Folder(str(full), "train", [train_record(str(full))])], "val_clicks_f1") is None
