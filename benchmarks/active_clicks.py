@@ -155,18 +155,18 @@ def plan(a: argparse.Namespace, pseudo: bool) -> list[Arm]:
 def run_arm(arm: Arm, seed: int, first: Path, a: argparse.Namespace, ctx: dict, res: Results) -> None:
     """The rounds of one arm for one seed, from the shared first round (a +pl arm: its base arm's clicks again)."""
     work, quiet = ctx["work"], not a.verbose
-    previous, so_far, have = work / f"s{seed}_r0", first, a.first
+    previous, so_far, have = work / f"s{seed}_r0_k{a.first}", first, a.first
     for r, count in enumerate(arm.counts, start=1):
         t0 = time.perf_counter()
         base = arm.name.removesuffix("+pl")
-        clicks = work / f"s{seed}_{base}_r{r}.csv"
+        clicks = work / f"s{seed}_{base}_r{r}_k{count}.csv"
         if not arm.pseudo:
-            added = work / f"s{seed}_{base}_r{r}_added.csv"
+            added = work / f"s{seed}_{base}_r{r}_k{count}_added.csv"
             run(["suggest", str(previous), "--data", ctx["root"], "--clicks-per-image", str(count - have), "--out",
                  str(added), "--clicks", str(so_far), "--strategy", arm.strategy, "--seed", str(seed),
                  "--answer-from-masks", *ctx["fmt"]], quiet, makes=added)
             write_clicks(clicks, read_clicks(so_far) + read_clicks(added))
-        out = work / f"s{seed}_{arm.name.replace('+', '_')}_r{r}"
+        out = work / f"s{seed}_{arm.name.replace('+', '_')}_r{r}_k{count}"
         pl = ["--pseudo-labels", f"{a.pseudo_labels:g}"] if arm.pseudo else []
         run(["train", *ctx["common"], "--seed", str(seed), "--clicks", str(clicks), *pl, "--out", str(out)], quiet,
             makes=out / "best.pt")
@@ -180,11 +180,11 @@ def run_arm(arm: Arm, seed: int, first: Path, a: argparse.Namespace, ctx: dict, 
 
 def run_seed(seed: int, arms: list[Arm], a: argparse.Namespace, ctx: dict, res: Results) -> None:
     work, quiet = ctx["work"], not a.verbose
-    first = work / f"s{seed}_r0.csv"
+    first = work / f"s{seed}_r0_k{a.first}.csv"
     if not first.is_file():
         first_round(ctx["index"], a.first, seed, first)
     t0 = time.perf_counter()
-    r0 = work / f"s{seed}_r0"
+    r0 = work / f"s{seed}_r0_k{a.first}"
     run(["train", *ctx["common"], "--seed", str(seed), "--clicks", str(first), "--out", str(r0)], quiet,
         makes=r0 / "best.pt")
     res.folders.setdefault(seed, []).append(r0)
@@ -341,7 +341,9 @@ def parse() -> argparse.Namespace:
     p.add_argument("--epochs", type=int, default=6)
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--crops-per-epoch", type=int, default=96)
-    p.add_argument("--keep", help="keep the runs and click files in this folder (default: a temporary one)")
+    p.add_argument("--keep", help="keep the runs and click files in this folder (default: a temporary one); a rerun "
+                   "with the same settings and --keep reuses the runs there (named by seed, arm, round and clicks "
+                   "per image), so more --rounds or seeds train only what is new")
     p.add_argument("--verbose", action="store_true", help="show pointtune's own output")
     return p.parse_args()
 
