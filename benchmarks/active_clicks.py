@@ -13,9 +13,9 @@ other run. The arms:
 - ``random`` (uniform, blind to the model: the control) at the same clicks per image, then further rounds up to
   ``--random-up-to`` times the suggested arms' last count (default 2x), so that the benchmark finds the fewest clicks
   per image random needs to reach the bar;
-- with the pseudo-label stage (``train --pseudo-labels T``, when ``pointtune train`` has that flag): the clicks of
-  each arm of ``--pseudo-arms`` trained again with it, so the stage's effect is paired with the same clicks
-  (skipped, with a note, where the flag does not exist);
+- with the pseudo-label stage (``train --pseudo-labels T``, default 0.6): the clicks of each arm of
+  ``--pseudo-arms`` at the suggested arms' counts trained again with it (twice the epochs), so the stage's effect
+  is paired with the same clicks;
 - ``--reference full``: the same settings trained on the dense masks (``--density 1``): the bar is 0.95x of it.
 
 Every run scores its best model once on the split's test part (``pointtune train`` does); the table shows that test
@@ -145,7 +145,7 @@ def plan(a: argparse.Namespace, pseudo: bool) -> list[Arm]:
         extra.append(top + (len(extra) + 1) * step)
     arms = [Arm(s, s, counts) for s in a.strategies if s != "random"] + [Arm("random", "random", counts + extra)]
     if pseudo:
-        arms += [Arm(f"{s}+pl", s, (counts + extra) if s == "random" else counts, pseudo=True)
+        arms += [Arm(f"{s}+pl", s, counts, pseudo=True)  # the suggested arms' counts: twice the epochs each
                  for s in a.pseudo_arms if s in {x.name for x in arms}]
     return arms
 
@@ -331,7 +331,7 @@ def parse() -> argparse.Namespace:
                    "suggested arms' last clicks per image")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     p.add_argument("--reference", choices=("none", "full"), default="full")
-    p.add_argument("--pseudo-labels", type=float, default=0.9, metavar="T", help="threshold of the pseudo-label arms "
+    p.add_argument("--pseudo-labels", type=float, default=0.6, metavar="T", help="threshold of the pseudo-label arms "
                    "(train --pseudo-labels T; skipped where train has no such flag)")
     p.add_argument("--pseudo-arms", nargs="*", default=["margin", "random"], help="arms trained again with the "
                    "pseudo-label stage (none: no such arm)")

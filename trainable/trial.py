@@ -158,6 +158,7 @@ def enter_stage(run: TrialRun, epoch: int) -> None:
     predictor = run.model if starting else loaded_copy(run.model, source)
     run.second = second_stage(run.data, run.cfg, run.inputs, predictor, source, run.device)
     run.inputs = run.second.inputs
+    run.class_weight = run.inputs.class_weight.to(run.device)  # balanced: confident pixels are the common classes'
     run.record.keep_best, run.record.carry = False, {"pseudo_source": source}
 
 

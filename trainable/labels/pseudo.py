@@ -105,6 +105,7 @@ class PseudoStats:
     agree: int = 0
     checked: int = 0
     images: int = 0  # images with at least one pseudo-labelled pixel
+    class_counts: np.ndarray | None = None  # (C,) the stage's labels per class: pseudo-labels and clicks
 
     @property
     def fraction(self) -> float:
@@ -120,16 +121,23 @@ class PseudoStats:
         self.agree += other.agree
         self.checked += other.checked
         self.images += other.images
+        if other.class_counts is not None:
+            self.class_counts = other.class_counts + (0 if self.class_counts is None else self.class_counts)
 
 
-def image_stats(labels: NpyFile, image: PseudoImage, clicks: LabelWindow | None) -> PseudoStats:
-    """One image's ``PseudoStats``, read back block by block (clicked pixels are the clicks', not counted)."""
-    stats = PseudoStats()
+def image_stats(labels: NpyFile, image: PseudoImage, clicks: LabelWindow | None, num_classes: int) -> PseudoStats:
+    """One image's ``PseudoStats``, read back block by block (clicked pixels are the clicks', not counted as
+    pseudo-labelled; both count in ``class_counts``)."""
+    stats = PseudoStats(class_counts=np.zeros(num_classes, np.int64))
     for y, x, h, w in blocks(*image.size):
         pseudo = labels.read(y, x, h, w)
         labelled = pseudo != IGNORE_INDEX
+        merged = pseudo
         if clicks is not None:
-            labelled &= clicks.window(y, x, h, w) == IGNORE_INDEX
+            clicked = clicks.window(y, x, h, w)
+            labelled &= clicked == IGNORE_INDEX
+            merged = np.where(clicked != IGNORE_INDEX, clicked, pseudo)
+        stats.class_counts += np.bincount(merged[merged != IGNORE_INDEX].ravel(), minlength=num_classes)[:num_classes]
         stats.labelled += int(labelled.sum())
         stats.valid += int(image.valid.read(y, x, h, w).sum())
         if image.mask is not None:

@@ -41,6 +41,7 @@ from trainable.data.index import DatasetIndex, IndexEntry
 from trainable.data.node_cache import NodeCache, key_of
 from trainable.data.sources import ImageSource, LabelSource, ValidPixels, image_key, mask_key
 from trainable.inputs import TrialInputs, training_crops, training_ids
+from trainable.labels.points import class_weights_from_counts
 from trainable.labels.pseudo import (
     Predictor,
     PseudoImage,
@@ -121,7 +122,7 @@ def second_stage(data: DatasetIndex, cfg: TrialConfig, inputs: TrialInputs, pred
     labels, stats, kept = [], PseudoStats(), []
     for k, image in enumerate(images):
         found = cached_labels(p, image, cache)
-        own = image_stats(found, image, clicks.points(k) if k < clicked else None)
+        own = image_stats(found, image, clicks.points(k) if k < clicked else None, data.classes.num_classes)
         stats.add(own)
         if k < clicked or own.labelled:  # an image with no label at all would only make crops to draw again
             labels.append(found)
@@ -133,7 +134,9 @@ def second_stage(data: DatasetIndex, cfg: TrialConfig, inputs: TrialInputs, pred
     seconds = time.perf_counter() - t0
     log.info("second stage: %.1f%% of %d image(s) pseudo-labelled at threshold %g (%d unlabeled image(s)), %.1f s",
              100 * stats.fraction, len(images), p.threshold, len(unlabeled), seconds)
-    return SecondStage(dataclasses.replace(inputs, train_crops=crops, train_loader=loader), stats, seconds)
+    weight = torch.from_numpy(class_weights_from_counts(tuple(int(c) for c in stats.class_counts)))
+    return SecondStage(dataclasses.replace(inputs, train_crops=crops, train_loader=loader, class_weight=weight),
+                       stats, seconds)
 
 
 def stage_metrics(cfg: TrialConfig, second: SecondStage | None) -> dict[str, Any]:

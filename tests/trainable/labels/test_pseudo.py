@@ -65,13 +65,14 @@ def test_stats_count_pseudo_labels_beside_the_clicks_and_their_agreement_with_th
     pseudo = np.array([[0, 0, 1, N], [2, 2, N, N]], np.uint8)
     valid = np.array([[True, True, True, False], [True, True, True, True]])
     mask = np.array([[0, 1, 1, N], [2, 0, 1, 1]], np.uint8)
-    clicks = clicks_of(np.array([0]), np.array([0]), 2, 4)  # (0,0) is a click: not a pseudo-label
+    clicks = clicks_of(np.array([0]), np.array([2]), 2, 4)  # (0,0) is a click of class 2: not a pseudo-label
     image = PseudoImage(None, _Reader(valid), (2, 4), _Reader(mask), "key")
-    stats = image_stats(_npy(tmp_path, pseudo), image, clicks)
+    stats = image_stats(_npy(tmp_path, pseudo), image, clicks, 3)
     assert (stats.labelled, stats.valid, stats.images) == (4, 7, 1)
+    assert stats.class_counts.tolist() == [1, 1, 3], "the stage's labels per class: the click wins at (0,0)"
     assert (stats.agree, stats.checked) == (2, 4)  # (0,2) and (1,0) agree; (0,1) and (1,1) do not
     assert stats.fraction == pytest.approx(4 / 7) and stats.accuracy == pytest.approx(0.5)
-    unmasked = image_stats(_npy(tmp_path, pseudo), PseudoImage(None, _Reader(valid), (2, 4), None, "key"), None)
+    unmasked = image_stats(_npy(tmp_path, pseudo), PseudoImage(None, _Reader(valid), (2, 4), None, "key"), None, 3)
     assert unmasked.labelled == 5 and np.isnan(unmasked.accuracy)
 
 

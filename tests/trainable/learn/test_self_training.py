@@ -142,6 +142,13 @@ def test_unlabeled_images_get_pseudo_labels_only_and_join_training(demo_dir: Pat
         h, w = crops.sizes[k]
         assert (labels.points(k).window(0, 0, h, w) != IGNORE_INDEX).all()
     assert stage.stats.images == clicked + 2
+    counts = stage.stats.class_counts  # every label of the stage, per class: pseudo-labels and clicks
+    total = sum(int((labels.points(k).window(0, 0, *crops.sizes[k]) != IGNORE_INDEX).sum())
+                for k in range(len(crops.images)))
+    assert counts.sum() == total
+    weight = stage.inputs.class_weight.numpy()  # balanced: the common classes' confident pixels do not swamp
+    present = counts > 0
+    assert np.allclose(weight[present] * counts[present], (weight[present] * counts[present])[0], rtol=1e-4)
     drawn = {crops._crop(np.random.default_rng((0, 1, i)))[0] for i in range(200)}
     assert {clicked, clicked + 1} <= drawn
 
