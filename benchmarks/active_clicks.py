@@ -126,6 +126,16 @@ class Arm:
     strategy: str  # what suggests its clicks (for a +pl arm: its base arm's, reused)
     counts: list[int]  # clicks per image after each round, round 1 on
     pseudo: bool = False
+    long: bool = False  # the control of a +pl arm: its clicks trained as many epochs (2E), without pseudo-labels
+
+    @property
+    def base(self) -> str:
+        return self.name.removesuffix("+pl").removesuffix("@2E")
+
+    @property
+    def reused(self) -> bool:
+        """Trained on its base arm's clicks again (no suggest of its own)."""
+        return self.pseudo or self.long
 
 
 @dataclass
@@ -134,6 +144,7 @@ class Results:
     test: dict[tuple[str, int], float] = field(default_factory=dict)  # (arm, seed) -> test F1 of its last round
     full: dict[int, float] = field(default_factory=dict)
     full_test: dict[int, float] = field(default_factory=dict)
+    full2: dict[int, float] = field(default_factory=dict)  # full supervision trained 2E epochs (the +pl arms' bar)
     folders: dict[int, list[Path]] = field(default_factory=dict)  # per seed, every run folder (for `results`)
 
 
@@ -144,9 +155,9 @@ def plan(a: argparse.Namespace, pseudo: bool) -> list[Arm]:
     while top + (len(extra) + 1) * step <= round(a.random_up_to * top):
         extra.append(top + (len(extra) + 1) * step)
     arms = [Arm(s, s, counts) for s in a.strategies if s != "random"] + [Arm("random", "random", counts + extra)]
-    if pseudo:
-        arms += [Arm(f"{s}+pl", s, counts, pseudo=True)  # the suggested arms' counts: twice the epochs each
-                 for s in a.pseudo_arms if s in {x.name for x in arms}]
+    if pseudo:  # at the suggested arms' counts: twice the epochs each, with and without pseudo-labels
+        for s in [x for x in a.pseudo_arms if x in {arm.name for arm in arms}]:
+            arms += [Arm(f"{s}+pl", s, counts, pseudo=True), Arm(f"{s}@2E", s, counts, long=True)]
     return arms
 
 
@@ -158,16 +169,17 @@ def run_arm(arm: Arm, seed: int, first: Path, a: argparse.Namespace, ctx: dict, 
     previous, so_far, have = work / f"s{seed}_r0_k{a.first}", first, a.first
     for r, count in enumerate(arm.counts, start=1):
         t0 = time.perf_counter()
-        base = arm.name.removesuffix("+pl")
+        base = arm.base
         clicks = work / f"s{seed}_{base}_r{r}_k{count}.csv"
-        if not arm.pseudo:
+        if not arm.reused:
             added = work / f"s{seed}_{base}_r{r}_k{count}_added.csv"
             run(["suggest", str(previous), "--data", ctx["root"], "--clicks-per-image", str(count - have), "--out",
                  str(added), "--clicks", str(so_far), "--strategy", arm.strategy, "--seed", str(seed),
                  "--answer-from-masks", *ctx["fmt"]], quiet, makes=added)
             write_clicks(clicks, read_clicks(so_far) + read_clicks(added))
-        out = work / f"s{seed}_{arm.name.replace('+', '_')}_r{r}_k{count}"
+        out = work / f"s{seed}_{arm.name.replace('+', '_').replace('@', '_')}_r{r}_k{count}"
         pl = ["--pseudo-labels", f"{a.pseudo_labels:g}"] if arm.pseudo else []
+        pl += ["--epochs", str(2 * a.epochs)] if arm.long else []
         run(["train", *ctx["common"], "--seed", str(seed), "--clicks", str(clicks), *pl, "--out", str(out)], quiet,
             makes=out / "best.pt")
         f1 = res.f1[(arm.name, count, seed)] = best_f1(out)
@@ -192,7 +204,7 @@ def run_seed(seed: int, arms: list[Arm], a: argparse.Namespace, ctx: dict, res: 
         res.f1[(arm.name, a.first, seed)] = best_f1(r0)  # the shared first round
     print(f"  seed {seed} round 0 ({a.first} random clicks/image): val F1 {best_f1(r0):.4f}  "
           f"({time.perf_counter() - t0:.0f} s)", flush=True)
-    for arm in [x for x in arms if not x.pseudo] + [x for x in arms if x.pseudo]:  # +pl arms reuse the clicks
+    for arm in [x for x in arms if not x.reused] + [x for x in arms if x.reused]:  # these reuse the clicks
         run_arm(arm, seed, first, a, ctx, res)
     if a.reference == "full":
         t0 = time.perf_counter()
@@ -203,6 +215,13 @@ def run_seed(seed: int, arms: list[Arm], a: argparse.Namespace, ctx: dict, res: 
         res.folders[seed].append(full)
         print(f"  seed {seed} full supervision: val F1 {res.full[seed]:.4f}  ({time.perf_counter() - t0:.0f} s)",
               flush=True)
+        if any(arm.pseudo for arm in arms):
+            full2 = work / f"s{seed}_full_2E"
+            run(["train", *ctx["common"], "--seed", str(seed), "--density", "1", "--epochs", str(2 * a.epochs),
+                 "--out", str(full2)], quiet, makes=full2 / "best.pt")
+            res.full2[seed] = best_f1(full2)
+            res.folders[seed].append(full2)
+            print(f"  seed {seed} full supervision, {2 * a.epochs} epochs: val F1 {res.full2[seed]:.4f}", flush=True)
 
 
 # --- the table and the bar --------------------------------------------------------------------------------------
@@ -218,9 +237,12 @@ def fewest_reaching(res: Results, arm: Arm, first: int, seeds: list[int], bar: f
 
 
 def table(res: Results, arms: list[Arm], a: argparse.Namespace) -> None:
+    """The rounds: an E-epoch arm against random at the same clicks and full supervision (E epochs); a +pl arm
+    against its clicks trained as long without pseudo-labels (@2E) and full supervision trained 2E epochs."""
     seeds, full = a.seeds, statistics.mean(res.full.values()) if res.full else math.nan
-    print(f"\n| round | arm | clicks/image | val F1 per seed ({', '.join(map(str, seeds))}) | mean | vs random | "
-          "vs full | test F1 (last round) |")
+    full2 = statistics.mean(res.full2.values()) if res.full2 else math.nan
+    print(f"\n| round | arm | clicks/image | val F1 per seed ({', '.join(map(str, seeds))}) | mean | vs random (+pl: "
+          "vs @2E) | vs full (+pl, @2E: vs full 2E) | test F1 (last round) |")
     print("|---|---|---|---|---|---|---|---|")
     print(f"| 0 | first (random) | {a.first} | {_per_seed(res, arms[0].name, a.first, seeds)} | "
           f"{mean_f1(res, arms[0].name, a.first, seeds):.4f} | 1.000x | "
@@ -234,18 +256,20 @@ def table(res: Results, arms: list[Arm], a: argparse.Namespace) -> None:
             last = r == len(arm.counts) - 1
             test = statistics.mean(res.test[(arm.name, s)] for s in seeds) if last else math.nan
             print(f"| {r + 1} | {arm.name} | {c} | {_per_seed(res, arm.name, c, seeds)} | {m:.4f} | "
-                  f"{_ratio(m / mean_f1(res, 'random+pl' if arm.pseudo else 'random', c, seeds))} | "
-                  f"{_ratio(m / full)} | "
+                  f"{_ratio(m / mean_f1(res, arm.base + '@2E' if arm.pseudo else 'random', c, seeds))} | "
+                  f"{_ratio(m / (full2 if arm.reused else full))} | "
                   f"{'' if math.isnan(test) else f'{test:.4f}'} |")
     if res.full:
         print(f"| - | full supervision | all | {' / '.join(f'{res.full[s]:.4f}' for s in seeds)} | {full:.4f} | - | "
               f"1.000x | {statistics.mean(res.full_test.values()):.4f} |")
+    if res.full2:
+        print(f"| - | full supervision, 2E epochs | all | {' / '.join(f'{res.full2[s]:.4f}' for s in seeds)} | "
+              f"{full2:.4f} | - | 1.000x | |")
 
 
 def verdict(res: Results, arms: list[Arm], a: argparse.Namespace) -> None:
-    """The fewest clicks per image reaching 0.95x of full for each arm, and whether the bar is met (suggested rounds
-    against random, both without the pseudo-label stage; the +pl arms, which train twice the epochs, against each
-    other)."""
+    """The fewest clicks per image reaching 0.95x of full for each E-epoch arm, and whether the bar is met (suggested
+    rounds against random, both without the pseudo-label stage); then the pseudo-label stage against its control."""
     if not res.full:
         print("\nno --reference full: the bar (0.95x of full supervision) is not measured")
         return
@@ -253,21 +277,36 @@ def verdict(res: Results, arms: list[Arm], a: argparse.Namespace) -> None:
     bar = BAR * full
     reach = {arm.name: fewest_reaching(res, arm, a.first, a.seeds, bar) for arm in arms}
     print(f"\nfull supervision: mean val F1 {full:.4f}; the bar, {BAR:g}x of it: {bar:.4f}")
-    for arm in arms:
+    for arm in [x for x in arms if not x.reused]:
         n = reach[arm.name]
         print(f"  {arm.name:<12} " + (f"reaches it at {n} clicks per image" if n is not None else
                                      f"does not reach it within {arm.counts[-1]} clicks per image "
                                      f"(best mean {max(mean_f1(res, arm.name, c, a.seeds) for c in arm.counts):.4f})"))
-    for base, suffix in (("random", ""), ("random+pl", "+pl")):
-        random = next((arm for arm in arms if arm.name == base), None)
-        if random is None:
-            continue
-        suggested = [x.name for x in arms if x.strategy != "random" and x.pseudo == bool(suffix)]
-        missed = [c for c in [a.first, *random.counts] if mean_f1(res, base, c, a.seeds) < bar]
-        label = "\n" + ("with the pseudo-label stage (2x the epochs): " if suffix else "")
-        print(label + bar_sentence(
-            {k: v for k, v in reach.items() if k in suggested or k == base}, base, max(missed, default=0),
-            random.counts[-1], suggested, a.first + a.per_round))
+    random = next(arm for arm in arms if arm.name == "random")
+    suggested = [x.name for x in arms if x.strategy != "random" and not x.reused]
+    missed = [c for c in [a.first, *random.counts] if mean_f1(res, "random", c, a.seeds) < bar]
+    print("\n" + bar_sentence({k: v for k, v in reach.items() if k in suggested or k == "random"}, "random",
+                              max(missed, default=0), random.counts[-1], suggested, a.first + a.per_round))
+    self_training(res, arms, a)
+
+
+def self_training(res: Results, arms: list[Arm], a: argparse.Namespace) -> None:
+    """Does the pseudo-label stage help? Each +pl arm against its clicks trained as many epochs without it."""
+    if not res.full2:
+        return
+    full2 = statistics.mean(res.full2.values())
+    print(f"\nself-training (threshold {a.pseudo_labels:g}; {2 * a.epochs} epochs in all, as @2E and full supervision "
+          f"2E: mean val F1 {full2:.4f}, the bar {BAR * full2:.4f}):")
+    for arm in [x for x in arms if x.pseudo]:
+        pairs = [(c, mean_f1(res, arm.name, c, a.seeds), mean_f1(res, arm.base + "@2E", c, a.seeds))
+                 for c in arm.counts]
+        gain = statistics.mean(p - q for _, p, q in pairs)
+        print(f"  {arm.name} vs {arm.base}@2E: " + "; ".join(f"{c} clicks {p:.4f} vs {q:.4f}" for c, p, q in pairs)
+              + f"; mean difference {gain:+.4f}")
+        for name in (arm.name, arm.base + "@2E"):
+            n = next((c for c in arm.counts if mean_f1(res, name, c, a.seeds) >= BAR * full2), None)
+            print(f"    {name} " + (f"reaches {BAR:g}x of full 2E at {n} clicks per image" if n is not None
+                                    else f"does not reach {BAR:g}x of full 2E within {arm.counts[-1]}"))
 
 
 def bar_sentence(reach: dict[str, int | None], random_arm: str, random_missed: int, random_max: int,
@@ -333,8 +372,8 @@ def parse() -> argparse.Namespace:
     p.add_argument("--reference", choices=("none", "full"), default="full")
     p.add_argument("--pseudo-labels", type=float, default=0.6, metavar="T", help="threshold of the pseudo-label arms "
                    "(train --pseudo-labels T; skipped where train has no such flag)")
-    p.add_argument("--pseudo-arms", nargs="*", default=["margin", "random"], help="arms trained again with the "
-                   "pseudo-label stage (none: no such arm)")
+    p.add_argument("--pseudo-arms", nargs="*", default=["margin"], help="arms trained again with the "
+                   "pseudo-label stage, and as long without it (@2E); none: no such arm")
     p.add_argument("--backbone", default="tiny")
     p.add_argument("--tile-size", type=int, default=64)
     p.add_argument("--resize", type=float, default=1.0)
