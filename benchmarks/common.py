@@ -66,7 +66,7 @@ def ray_session(num_cpus: int | None = None, worker_logs: bool = False,
 
 # `pointtune ARGS...` with search.launch.cluster.LOCAL_SYSTEM_CONFIG replaced by the JSON given first
 _WITH_SYSTEM_CONFIG = ("import json, sys; import search.launch.cluster as c; c.LOCAL_SYSTEM_CONFIG.clear(); "
-                       "c.LOCAL_SYSTEM_CONFIG.update(json.loads(sys.argv[1])); from search.cli import main; "
+                       "c.LOCAL_SYSTEM_CONFIG.update(json.loads(sys.argv[1])); from search.cli.main import main; "
                        "sys.exit(main(sys.argv[2:]))")
 
 
