@@ -41,7 +41,6 @@ import json
 import logging
 import math
 import statistics
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -110,12 +109,6 @@ def run(argv: list[str], quiet: bool, makes: Path | None = None) -> None:
         code = pointtune(argv)
     if code != 0:
         raise SystemExit(f"pointtune {' '.join(argv)} failed with status {code}")
-
-
-def has_pseudo_labels() -> bool:
-    """Whether ``pointtune train`` has ``--pseudo-labels`` (issue 22's self-training stage)."""
-    done = subprocess.run([sys.executable, "-m", "search", "train", "--help"], capture_output=True, text=True)
-    return "--pseudo-labels" in done.stdout
 
 
 # --- the plan ---------------------------------------------------------------------------------------------------
@@ -371,7 +364,7 @@ def parse() -> argparse.Namespace:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     p.add_argument("--reference", choices=("none", "full"), default="full")
     p.add_argument("--pseudo-labels", type=float, default=0.6, metavar="T", help="threshold of the pseudo-label arms "
-                   "(train --pseudo-labels T; skipped where train has no such flag)")
+                   "(train --pseudo-labels T)")
     p.add_argument("--pseudo-arms", nargs="*", default=["margin"], help="arms trained again with the "
                    "pseudo-label stage, and as long without it (@2E); none: no such arm")
     p.add_argument("--backbone", default="tiny")
@@ -402,11 +395,7 @@ def main() -> None:
     if not a.verbose:  # before pointtune's own logging.basicConfig: the index's notes stay quiet
         logging.basicConfig(level=logging.WARNING)
     root, fmt = data_root(a)
-    pseudo = bool(a.pseudo_arms) and has_pseudo_labels()
-    if a.pseudo_arms and not pseudo:
-        print("note: `pointtune train` has no --pseudo-labels flag here (issue 22's self-training stage has not "
-              "landed): the pseudo-label arms are skipped", flush=True)
-    arms = plan(a, pseudo)
+    arms = plan(a, pseudo=bool(a.pseudo_arms))
     index = build_index(DataConfig(root=root, format=fmt, tile_size=a.tile_size, resize=a.resize))
     fmt_args = ["--format", fmt] if fmt else []
     common = ["--data", root, "--backbone", a.backbone, "--weights", "none", "--tile-size", str(a.tile_size),

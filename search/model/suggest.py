@@ -143,11 +143,6 @@ def dataset_for(meta: dict[str, Any], data_dir: str, fmt: str | None = None, cla
     return data
 
 
-def images_of(meta: dict[str, Any], data: DatasetIndex, part: str) -> list[int]:
-    """Positions in ``data`` of the model's training images (``part="train"``) or of every image (``"all"``)."""
-    return split_part_indices(meta, data, part, "the model", str(data.root))
-
-
 def choose_clicks(entry: IndexEntry, data: DatasetIndex, settings: SuggestSettings, model: nn.Module | None,
                   meta: dict[str, Any], device: Any,
                   batch_size: int = default("batch_size")) -> tuple[Candidates, float]:
@@ -242,7 +237,7 @@ def suggest_files(model_path: str, data_dir: str, out: str, settings: SuggestSet
     model.to(device)
     report = SuggestReport(out, [], 0, coordinates="pixel")
     crs: dict[str, str | None] = {}
-    for i in images_of(meta, data, settings.part):
+    for i in split_part_indices(meta, data, settings.part, "the model", str(data.root)):
         entry = data.entries[i]
         picks, radius = choose_clicks(entry, data, settings, model, meta, device, batch_size)
         report.images += 1
