@@ -36,6 +36,7 @@ from search.model.evaluate import test_score_line
 from search.results.experiment import (
     SETTINGS_FILE,
     TRAIN_CONFIG,
+    TRAIN_METRICS,
     TRAIN_MODEL,
     TRAIN_OUTCOME,
     TRAIN_RESUME,
@@ -79,7 +80,7 @@ class RunDirectory:
     def __init__(self, out: str | Path, cfg: TrialConfig, resume_after: int | None = None):
         self.out = Path(out)
         self.out.mkdir(parents=True, exist_ok=True)
-        self.csv = self.out / "metrics.csv"
+        self.csv = self.out / TRAIN_METRICS
         if resume_after is None:
             self.csv.unlink(missing_ok=True)
         else:
@@ -157,7 +158,7 @@ def check_out(out: Path) -> None:
             break
     if (out / SETTINGS_FILE).exists():
         raise SearchError(f"--out {out} is a search's experiment folder: give another --out for the run")
-    held = [n for n in (TRAIN_CONFIG, "metrics.csv", TRAIN_MODEL, TRAIN_RESUME) if (out / n).exists()]
+    held = [n for n in (TRAIN_CONFIG, TRAIN_METRICS, TRAIN_MODEL, TRAIN_RESUME) if (out / n).exists()]
     if held:
         raise SearchError(f"--out {out} already holds a training run ({', '.join(held)}): add --resume to continue "
                           "it, or choose another --out")
@@ -235,7 +236,7 @@ def _resumable(out: Path) -> tuple[TrialConfig, dict[str, Any]]:
         raise SearchError(f"nothing to resume: --out {out} {why}; give the --out of an interrupted `pointtune train`, "
                           "or start a run there without --resume")
     cfg = TrialConfig.from_dict(yaml.safe_load((out / TRAIN_CONFIG).read_text()))
-    history = pd.read_csv(out / "metrics.csv") if (out / "metrics.csv").is_file() else pd.DataFrame()
+    history = pd.read_csv(out / TRAIN_METRICS) if (out / TRAIN_METRICS).is_file() else pd.DataFrame()
     status, why = train_status(out, history, cfg.train.total_epochs)
     if status == "running":
         raise SearchError(f"a `pointtune train` process is still training into {out} ({TRAIN_RUNNING}); wait for "
@@ -315,8 +316,9 @@ def train_reference(cfg: TrialConfig, data: Any, weights: dict | None, out: str,
         run_trial(cfg, run_dir.report, data=data, weights=weights)
         history = pd.read_csv(run_dir.csv) if run_dir.csv.is_file() else pd.DataFrame()
         if history.empty:
-            outcome = (local / "outcome.txt").read_text().strip() if (local / "outcome.txt").is_file() else "no epoch"
-            raise RuntimeError(f"the full-supervision reference did not train: {outcome}")
+            outcome = (local / TRAIN_OUTCOME).read_text().strip() if (local / TRAIN_OUTCOME).is_file() else "no epoch"
+            raise RuntimeError(f"the full-supervision reference in {out} did not train: {outcome}; the search's "
+                               "trials and best model are kept")
         best = history.loc[history[cfg.train.metric].idxmax()]
         done = {"source_trial": source_trial, "epoch": int(best["epoch"]), "config": cfg.to_dict(),
                 **{m: float(best[m]) for m in METRICS if m in best}}

@@ -33,6 +33,7 @@ UNFINISHED = ("running", "paused", "interrupted")  # not ended, yet their best e
 SETTINGS_FILE = "pointtune_settings.yaml"
 # a `pointtune train` --out folder (search/launch/train.py): its files
 TRAIN_CONFIG = "config.yaml"
+TRAIN_METRICS = "metrics.csv"  # one row per epoch
 TRAIN_MODEL = "best.pt"  # the best epoch's model, in `pointtune export`'s format (evaluate and predict take it)
 TRAIN_RESUME = "last.pt"  # the last epoch's weights and optimizer: what `train --resume` continues from
 TRAIN_OUTCOME = "outcome.txt"  # "diverged: ...", "failed: ..." or "interrupted: ..." when the run did not finish
@@ -174,7 +175,7 @@ def train_record(path: str) -> TrialRecord:
     """A ``pointtune train`` folder as one trial record (its status: ``train_status``)."""
     p = Path(path)
     cfg = yaml.safe_load((p / TRAIN_CONFIG).read_text()) or {}
-    history = pd.read_csv(p / "metrics.csv") if (p / "metrics.csv").is_file() else pd.DataFrame()
+    history = pd.read_csv(p / TRAIN_METRICS) if (p / TRAIN_METRICS).is_file() else pd.DataFrame()
     history = history.rename(columns=current_name)  # an older run's val_points_f1 reads as val_clicks_f1
     metric = current_name(cfg.get("train", {}).get("metric", "val_f1"))
     status, why = train_status(p, history, planned_epochs(cfg))  # both stages with self-training

@@ -12,8 +12,9 @@ The design, in the order a run meets it:
   (``stage_two_images`` checks it). Pixels at or above the threshold, holding data, become labels; clicks win.
 - **Stage 2**: epochs E + 1 to 2E, a fresh Adam and the learning-rate schedule started again (warm-up included), on
   clicks + pseudo-labels; crops are drawn by image area as in stage 1, from images that hold at least one label, as
-  many per epoch as ``--crops-per-epoch`` says (or as cover the second stage's images once). Class weights stay the
-  clicks'. Each epoch reports ``stage``, ``pseudo_labelled_fraction`` (pseudo-labelled pixels, clicks not counted,
+  many per epoch as ``--crops-per-epoch`` says (or as cover the second stage's images once). Its loss weights the
+  classes by inverse frequency over clicks and pseudo-labels (confident pixels are mostly the common classes').
+  Each epoch reports ``stage``, ``pseudo_labelled_fraction`` (pseudo-labelled pixels, clicks not counted,
   over the pixels holding data of the stage's images) and ``pseudo_label_accuracy`` (their agreement with the dense
   masks where the images have them: a diagnostic, never used to train); stage-1 epochs report stage 1 and 0.
 - **The run's best epoch** is taken over both stages: a second stage that does not help leaves the stage-1 model
@@ -73,7 +74,8 @@ def stage_two_images(data: DatasetIndex) -> tuple[list[int], list[IndexEntry]]:
             are disjoint).
     """
     clicked = training_ids(data)
-    ids = clicked + [i for i in data.split.train if i not in set(clicked)]
+    taken = set(clicked)
+    ids = clicked + [i for i in data.split.train if i not in taken]
     held_out = set(data.split.val) | set(data.split.test)
     assert not held_out & set(ids), "a validation or test image among the images to pseudo-label"
     return ids, list(data.unlabeled)
