@@ -50,6 +50,7 @@ import numpy as np
 
 from common import DUBAI_ROOT, demo_root, quiet_stdout, tmp_dir
 from search.cli.main import main as pointtune
+from search.model.model_file import TEST_SCORES_FILE
 from trainable.config import DataConfig
 from trainable.data.index import DatasetIndex, build_index
 from trainable.data.sources import LabelSource
@@ -96,7 +97,7 @@ def best_f1(folder: Path) -> float:
 
 
 def test_f1(folder: Path) -> float:
-    path = folder / "test_scores.json"
+    path = folder / TEST_SCORES_FILE
     return float(json.loads(path.read_text())["test_f1"]) if path.is_file() else math.nan
 
 
@@ -193,9 +194,10 @@ def run_seed(seed: int, arms: list[Arm], a: argparse.Namespace, ctx: dict, res: 
     run(["train", *ctx["common"], "--seed", str(seed), "--clicks", str(first), "--out", str(r0)], quiet,
         makes=r0 / "best.pt")
     res.folders.setdefault(seed, []).append(r0)
+    first_f1 = best_f1(r0)
     for arm in arms:
-        res.f1[(arm.name, a.first, seed)] = best_f1(r0)  # the shared first round
-    print(f"  seed {seed} round 0 ({a.first} random clicks/image): val F1 {best_f1(r0):.4f}  "
+        res.f1[(arm.name, a.first, seed)] = first_f1  # the shared first round
+    print(f"  seed {seed} round 0 ({a.first} random clicks/image): val F1 {first_f1:.4f}  "
           f"({time.perf_counter() - t0:.0f} s)", flush=True)
     for arm in [x for x in arms if not x.reused] + [x for x in arms if x.reused]:  # these reuse the clicks
         run_arm(arm, seed, first, a, ctx, res)

@@ -106,7 +106,8 @@ def test_suggest_on_its_model_then_a_round_trained_on_the_answers(real_search: t
     capsys.readouterr()
     assert main(["results", str(experiment), str(out), "--output", "json"]) == 0
     table = json.loads(capsys.readouterr().out)
-    assert len(table) == 3 and {r.get("round") for r in table} >= {1}
+    assert len(table) == 3 and [r["folder"] for r in table] == ["real", "real", "round1"]
+    assert table[2]["round"] == 1 and table[2]["clicks_file"] == "next.csv", "the round the train folder recorded"
 
 
 def test_resnet50_trains_at_batch_2_and_its_model_predicts(demo_dir: Path, tmp_path: Path) -> None:

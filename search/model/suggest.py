@@ -41,9 +41,10 @@ from torch import nn
 from search.errors import SearchError
 from search.model.predict import blocks, model_from_payload, predict_scene
 from search.model.source import resolve_model, split_part_indices
-from search.model.suggest_output import next_round, render_csv, render_geojson, sidecar, write_sidecar, write_text
+from search.model.suggest_output import next_round, render_csv, render_geojson, sidecar, write_sidecar
 from search.results.rounds import sidecar_path
 from trainable.config import IGNORE_INDEX, ConfigError, DataConfig, saved_data_config
+from trainable.data import storage
 from trainable.data.index import DatasetIndex, IndexEntry, build_index
 from trainable.data.rasters import raster_info
 from trainable.data.sources import ImageSource, LabelSource, ValidPixels
@@ -252,7 +253,7 @@ def suggest_files(model_path: str, data_dir: str, out: str, settings: SuggestSet
         text = render_csv(report.suggestions, report.round_number)
     else:
         text, report.coordinates = render_geojson(report.suggestions, crs, report.round_number)
-    write_text(out, text)
+    storage.write_text(out, text)
     so_far = sum(c.count for c in (data.user_clicks or {}).values()) if points else None
     write_sidecar(out, sidecar(report, settings, report.round_number, sources, data.root, text, so_far))
     return report

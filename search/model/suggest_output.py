@@ -71,15 +71,6 @@ def render_geojson(suggestions: list[Suggestion], crs: dict[str, str | None],
     return json.dumps(doc, indent=1) + "\n", mode
 
 
-def write_text(path: str, text: str) -> None:
-    """Write beside the target, then rename: a half-written file never replaces a good one."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(target)
-
-
 def next_round(model_path: str, meta: dict[str, Any], points: str | None) -> tuple[int, dict[str, Any]]:
     """The round of the clicks to suggest: one more than the model's and the clicks so far's (the higher), and what
     the sidecar says of the model and of the clicks so far."""

@@ -72,7 +72,6 @@ class Campaign:
     origin: dict[str, Folder] = field(default_factory=dict)  # a record's (unique) id -> its folder
     original_id: dict[str, str] = field(default_factory=dict)  # a record's (unique) id -> its id in its folder
     reference: dict[str, Any] | None = None  # from the dense train folders given (mean of their best epochs)
-    references: list[Folder] = field(default_factory=list)
     metric: str = "val_f1"
 
 
@@ -140,11 +139,11 @@ def load_campaign(paths: list[str]) -> Campaign:
     _label_alike(folders)
     rounds = [f for f in folders if not f.dense]
     if not rounds:
-        raise SearchError("every folder given was trained on dense masks (full supervision): give the runs or searches "
-                          "of the rounds too")
+        raise SearchError(f"every folder given ({', '.join(f.path for f in folders)}) was trained on dense masks "
+                          "(full supervision): give the runs or searches of the rounds too")
     metric = next((f.records[0].metric for f in rounds if f.records), "val_f1")
     dense = [f for f in folders if f.dense]
-    camp = Campaign(folders, references=dense, metric=metric, reference=dense_reference(dense, metric))
+    camp = Campaign(folders, metric=metric, reference=dense_reference(dense, metric))
     taken: set[str] = set()
     for f in rounds:
         for r in f.records:

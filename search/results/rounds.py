@@ -31,6 +31,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from search.errors import SearchError
+from trainable.config import saved_data_config
 from trainable.data import storage
 from trainable.data.storage import is_uri
 
@@ -206,8 +207,12 @@ def model_round(model: str, config: dict[str, Any] | None) -> tuple[int, dict[st
     folder = folder_of_model(model)
     record = read_record(folder) if folder else None
     if record is not None:
-        return int(record.get("round", 0)), record
-    clicks = ((config or {}).get("data") or {}).get("clicks") or ((config or {}).get("data") or {}).get("points")
+        try:
+            return int(record.get("round", 0)), record
+        except (TypeError, ValueError):
+            raise SearchError(f"{folder}/{CLICKS_RECORD} holds round {record.get('round')!r}, not a count: rewrite it "
+                              "or delete the file (the run then counts as round 0)") from None
+    clicks = saved_data_config({"config": config or {}}).get("clicks")
     if clicks and storage.exists(clicks):
         return file_round(clicks), None
     return 0, None
