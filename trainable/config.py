@@ -11,7 +11,7 @@ import dataclasses
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
-from trainable.defaults import default
+from trainable.defaults import default, out_of_range, setting_at
 
 IGNORE_INDEX = 255  # label of unlabelled / ignored pixels everywhere (sparse point masks, ignore colours)
 
@@ -53,6 +53,19 @@ def current_name(name: str) -> str:
 
 class ConfigError(ValueError):
     """A setting is invalid; the message names the setting and says what to do."""
+
+
+def check_ranges(part: Any, section: str) -> None:
+    """Every field of a config section within its setting's valid range (``trainable.defaults``: the table says
+    it next to the default, and the command line is checked against the same range when it is read).
+
+    Raises:
+        ConfigError: naming the flag, the value and the range.
+    """
+    for f in fields(part):
+        name = setting_at(section, f.name)
+        if name and (problem := out_of_range(name, getattr(part, f.name))):
+            raise ConfigError(problem)
 
 
 @dataclass(frozen=True)
@@ -116,21 +129,13 @@ class DataConfig:
     unlabeled_images: str | None = default("unlabeled_images")
 
     def validate(self) -> None:
-        if self.tile_size < 8:
-            raise ConfigError(f"tile_size={self.tile_size}: use at least 8 pixels (e.g. --tile-size 256)")
-        if not 0.0 < self.resize <= 8.0:
-            raise ConfigError(f"resize={self.resize}: use a scale factor in (0, 8], e.g. 0.5 to halve the images")
-        if not 0.0 < self.val_fraction < 1.0:
-            raise ConfigError(f"val_fraction={self.val_fraction}: use a share in (0, 1), e.g. 0.2")
-        if not 0.0 <= self.test_fraction < 1.0 or self.val_fraction + self.test_fraction >= 1.0:
-            raise ConfigError(f"test_fraction={self.test_fraction}: use a share in [0, 1) that leaves images for "
-                              f"training beside val_fraction={self.val_fraction}, e.g. --test-fraction 0.1")
-        if self.crops_per_epoch < 0:
-            raise ConfigError(f"crops_per_epoch={self.crops_per_epoch}: use 0 (auto) or a positive count")
+        check_ranges(self, "data")
+        if self.val_fraction + self.test_fraction >= 1.0:
+            raise ConfigError(f"--test-fraction {self.test_fraction:g} with --val-fraction {self.val_fraction:g} "
+                              "leaves no image for training: lower one of them, e.g. --test-fraction 0.1")
         if any(b < 1 for b in self.bands) or len(set(self.bands)) != len(self.bands):
-            raise ConfigError(f"bands={list(self.bands)}: give distinct 1-based band numbers, e.g. --bands 1,2,3,4")
-        if self.val_clicks < 0:
-            raise ConfigError(f"val_clicks={self.val_clicks}: use 0 (no click validation) or a count per image")
+            raise ConfigError(f"--bands {','.join(map(str, self.bands))}: give distinct 1-based band numbers, e.g. "
+                              "--bands 1,2,3,4")
         if self.normalize not in ("auto", "imagenet", "dataset"):
             raise ConfigError(f"normalize {self.normalize!r}: use auto, imagenet or dataset")
         if len(self.mean) != len(self.std) or any(s <= 0 for s in self.std):
@@ -172,12 +177,7 @@ class PointConfig:
     def validate(self) -> None:
         if self.mode not in ("density", "per_instance"):
             raise ConfigError(f"points mode {self.mode!r}: use 'density' or 'per_instance'")
-        if not 0.0 < self.density <= 1.0:
-            raise ConfigError(f"density={self.density}: use a fraction of pixels in (0, 1], e.g. 0.01")
-        if self.clicks_per_object < 1:
-            raise ConfigError(f"clicks_per_object={self.clicks_per_object}: use 1 or more")
-        if self.background_share is not None and not 0.0 <= self.background_share < 1.0:
-            raise ConfigError(f"background_share={self.background_share}: use a share in [0, 1)")
+        check_ranges(self, "points")
 
 
 @dataclass(frozen=True)
@@ -260,30 +260,20 @@ class TrainConfig:
     pseudo_labels: float | None = default("pseudo_labels")
 
     def validate(self) -> None:
-        if not 0.0 < self.lr < 1.0:
-            raise ConfigError(f"lr={self.lr}: use a learning rate in (0, 1), e.g. 1e-4")
-        if self.epochs < 1:
-            raise ConfigError(f"epochs={self.epochs}: use 1 or more")
-        if self.batch_size < 1:
-            raise ConfigError(f"batch_size={self.batch_size}: use 2 or more")
+        check_ranges(self, "train")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ConfigError(f"device {self.device!r}: use auto, cpu or cuda")
         if self.lr_schedule not in LR_SCHEDULES:
             raise ConfigError(f"lr_schedule {self.lr_schedule!r}: use one of {', '.join(LR_SCHEDULES)}")
-        if self.poly_power <= 0 or self.warmup_epochs < 0 or self.warmup_epochs >= self.epochs:
-            raise ConfigError(f"poly_power={self.poly_power:g} must be > 0 and warmup_epochs={self.warmup_epochs:g} "
-                              f"in [0, epochs={self.epochs})")
+        if self.warmup_epochs >= self.epochs:
+            raise ConfigError(f"--warmup-epochs {self.warmup_epochs:g} must be below --epochs {self.epochs}: the "
+                              "schedule would end during its warm-up")
         if self.resume_every < 1:
             raise ConfigError(f"resume_every={self.resume_every}: save the resume state every 1 or more epochs")
         if self.unlabeled_loss not in UNLABELED_LOSSES:
             raise ConfigError(f"unlabeled_loss {self.unlabeled_loss!r}: use one of {', '.join(UNLABELED_LOSSES)}")
-        if not 0 <= self.unlabeled_weight < 1e3:
-            raise ConfigError(f"unlabeled_weight={self.unlabeled_weight:g}: use a weight >= 0, e.g. 0.1")
         if self.metric not in METRICS:
             raise ConfigError(f"metric {self.metric!r}: use one of {', '.join(METRICS)}")
-        if self.pseudo_labels is not None and not 0 < self.pseudo_labels <= 1:
-            raise ConfigError(f"pseudo_labels={self.pseudo_labels:g}: the threshold is a class probability in (0, 1], "
-                              "e.g. --pseudo-labels 0.9")
 
     @property
     def objective(self) -> str:
@@ -324,10 +314,6 @@ class TrialConfig:
             raise ConfigError(f"--unlabeled-images {self.data.unlabeled_images}: those images have no clicks and are "
                               "learnt from through pseudo-labels only; add --pseudo-labels THRESHOLD (in a search, or "
                               "--pseudo-labels-range LO HI), e.g. --pseudo-labels 0.9")
-        if self.train.batch_size < 2:  # every backbone has BatchNorm, tiny included
-            raise ConfigError(f"--batch-size {self.train.batch_size}: {self.model.backbone} has BatchNorm layers, "
-                              "which in training need at least 2 crops per batch (DeepLabV3's image pooling leaves "
-                              "one value per channel and crop); use --batch-size 2 or more")
         return self
 
     def to_dict(self) -> dict[str, dict[str, Any]]:

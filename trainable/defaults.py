@@ -15,6 +15,8 @@ pointtune_settings.yaml). This module imports nothing of pointtune: everything m
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +34,37 @@ SAME: Any = _Same()  # a profile's value is the one on your data
 
 
 @dataclass(frozen=True)
+class Valid:
+    """The values a number may take, as the table writes them: ``(0, 1]``, ``[8, 8192]``, ``>= 1``, ``> 0``."""
+
+    text: str
+    lo: float = -math.inf
+    hi: float = math.inf
+    lo_open: bool = False
+    hi_open: bool = False
+
+    @classmethod
+    def parse(cls, text: str) -> Valid:
+        if m := re.fullmatch(r"(>=|>)\s*(\S+)", text):
+            return cls(text, lo=float(m[2]), lo_open=m[1] == ">")
+        m = re.fullmatch(r"([\[(])(\S+), (\S+)([\])])", text)
+        assert m, f"a valid range is written (LO, HI], [LO, HI], >= LO or > LO, not {text!r}"
+        return cls(text, float(m[2]), float(m[3]), m[1] == "(", m[4] == ")")
+
+    def holds(self, value: float) -> bool:
+        if not math.isfinite(value):
+            return False
+        above = value > self.lo if self.lo_open else value >= self.lo
+        below = value < self.hi if self.hi_open else value <= self.hi
+        return above and below
+
+    @property
+    def words(self) -> str:
+        """``in (0, 1]``, ``>= 1``: how a message says it."""
+        return self.text if self.text[0] in "<>" else f"in {self.text}"
+
+
+@dataclass(frozen=True)
 class Default:
     """One setting's defaults and help.
 
@@ -46,6 +79,10 @@ class Default:
         where: where it is saved, ``section.field`` (set from its group in ``TABLE``).
         searched: for the search space: how Optuna samples it (``log-uniform``, ``integers``, ...).
         fixed: for a searched range: the flag of one fixed value (``--lr X`` is ``--lr-range X X``).
+        valid: the values a number may take (``Valid``: ``(0, 1]``, ``>= 1``); a range's ends each, LO <= HI.
+            The command line and ``--config`` are checked against it when they are read, and so is every config.
+        needs: a flag that does nothing without another: the settings that make it count, any one of them
+            (``scheduler=asha``: that value; ``resume``: given); a flag given without them is refused.
     """
 
     value: Any
@@ -57,6 +94,8 @@ class Default:
     where: str = ""
     searched: str = ""
     fixed: str = ""
+    valid: str = ""
+    needs: tuple[str, ...] = ()
 
 
 # data: config.yaml's `data` section (trainable.config.DataConfig)
@@ -71,24 +110,27 @@ DATA = {
                       "density is then the share of your clicks kept",
                       words="none, clicks simulated from the dense masks"),
     "val_clicks": Default(100, "clicks per validation image scored as click validation (val_clicks_* metrics), "
-                          "simulated from the dense masks; with --clicks your clicks on the validation images; 0: off"),
-    "tile_size": Default(256, "tile side in pixels", demo=64),
-    "resize": Default(1.0, "scale images and masks when loading"),
+                          "simulated from the dense masks; with --clicks your clicks on the validation images; 0: off",
+                          valid=">= 0"),
+    "tile_size": Default(256, "tile side in pixels", valid="[8, 8192]", demo=64),
+    "resize": Default(1.0, "scale images and masks when loading", valid="(0, 8]"),
     "bands": Default((), "bands read from every image, 1-based, e.g. 1,2,3,4; with pretrained weights the first "
                      "three are taken as R, G, B", words="all"),
     "normalize": Default("auto", "input normalisation: ImageNet's statistics (imagenet) or the training split's own "
                          "per band (dataset)", words="auto, imagenet for 8-bit RGB, else dataset"),
-    "crops_per_epoch": Default(0, "training crops per epoch", demo=96,
+    "crops_per_epoch": Default(0, "training crops per epoch", valid=">= 0", demo=96,
                                words="0, as many as cover the training images once"),
     "flips": Default(True, "random flips of training crops"),
     "rotations": Default(True, "random 90-degree rotations of training crops"),
     "split": Default("auto", "official (the --format's own split), seeded (scenes shuffled with --split-seed) or a "
                      "file: YAML/JSON with train/val/test lists of image stems or scene names, or a CSV of name,split "
                      "rows", words="auto, official where the --format defines one, else seeded"),
-    "split_seed": Default(0, "seed of the seeded split, apart from --seed"),
-    "val_fraction": Default(0.2, "seeded split: share of images (whole scenes) for validation"),
+    "split_seed": Default(0, "seed of the seeded split, apart from --seed", valid=">= 0",
+                          needs=("split=auto", "split=seeded")),
+    "val_fraction": Default(0.2, "seeded split: share of images (whole scenes) for validation", valid="(0, 1)",
+                            needs=("split=auto", "split=seeded")),
     "test_fraction": Default(0.1, "seeded split: share of images (whole scenes) held out for the final test score; "
-                             "0: no test part"),
+                             "0: no test part", valid="[0, 1)", needs=("split=auto", "split=seeded")),
     "val_dir": Default(None, "a folder of its own (same layout) as the validation split",
                        words="none, made by --split"),
     "test_dir": Default(None, "a folder of its own (same layout) as the test split", words="none, made by --split"),
@@ -100,14 +142,15 @@ DATA = {
 # the clicks a run trains from: config.yaml's `points` section (trainable.config.PointConfig)
 POINTS = {
     "density": Default(0.01, "fraction of pixels clicked (1: full masks); with --clicks the share of your clicks kept",
-                       clicks=1.0),
+                       valid="(0, 1]", clicks=1.0),
     "clicks_per_object": Default(1, "clicks per object instance (and per background region) instead of a density",
-                                 words="none, a --density"),
+                                 valid=">= 1", words="none, a --density"),
     "background_share": Default(None, "with --clicks-per-object: the share of clicks placed at random on background",
+                                valid="[0, 1)", needs=("clicks_per_object", "clicks_per_object_range"),
                                 words="none, one click per background region"),
     "class_weights": Default(False, "weight the loss by the inverse click frequency of each class"),
     "seconds_per_click": Default(1.75, "annotation time of one click in seconds, for the annotation cost each trial "
-                                 "reports (Papadopoulos et al. 2017: 7 s per box of 4 clicks)"),
+                                 "reports (Papadopoulos et al. 2017: 7 s per box of 4 clicks)", valid="> 0"),
 }
 
 # config.yaml's `model` section (trainable.config.ModelConfig)
@@ -124,43 +167,45 @@ MODEL = {
 
 # config.yaml's `train` section (trainable.config.TrainConfig)
 TRAIN = {
-    "lr": Default(1e-4, "Adam's peak learning rate"),
-    "epochs": Default(10, "epochs; the learning-rate schedule spans them", demo=3),
-    "batch_size": Default(8, "crops per batch (at least 2: BatchNorm)"),
+    "lr": Default(1e-4, "Adam's peak learning rate", valid="(0, 1)"),
+    "epochs": Default(10, "epochs; the learning-rate schedule spans them", valid="[1, 100000]", demo=3),
+    "batch_size": Default(8, "crops per batch (at least 2: BatchNorm)", valid="[2, 100000]"),
     "lr_schedule": Default("poly", "learning-rate schedule over the epochs (poly: DeepLab's (1 - progress) ** "
                            "--poly-power)"),
-    "poly_power": Default(0.9, "exponent of the poly schedule (DeepLab's)"),
-    "warmup_epochs": Default(0.0, "linear warm-up epochs (may be fractional)"),
+    "poly_power": Default(0.9, "exponent of the poly schedule (DeepLab's)", valid="> 0", needs=("lr_schedule=poly",)),
+    "warmup_epochs": Default(0.0, "linear warm-up epochs (may be fractional)", valid=">= 0"),
     "bn_recalibration_batches": Default(8, "batches to re-estimate BatchNorm statistics before each validation "
-                                        "(0: off)"),
+                                        "(0: off)", valid=">= 0"),
     "metric": Default("val_f1", "validation metric that picks the best epoch and ranks trials (val_clicks_f1 needs no "
                       "dense mask)"),
     "unlabeled_loss": Default("none", "a loss on the unlabelled pixels from the image itself, added to partial "
                               "cross-entropy (`run` searches among several given)"),
-    "unlabeled_weight": Default(0.1, "the weight of --unlabeled-loss"),
+    "unlabeled_weight": Default(0.1, "the weight of --unlabeled-loss", valid="[0, 1000)", needs=("unlabeled_loss",)),
     "pseudo_labels": Default(None, "self-training: after the run's epochs, its best model labels the training images' "
                              "pixels whose top class probability is at least THRESHOLD, and the model trains as many "
-                             "epochs again on clicks + those pseudo-labels (clicks win)",
+                             "epochs again on clicks + those pseudo-labels (clicks win)", valid="(0, 1]",
                              words="none, one stage"),
     "seed": Default(0, "seed of the simulated annotator, init, crops and search (the split has --split-seed)",
-                    where="points.seed, train.seed"),
+                    valid="[0, 4294967295]", where="points.seed, train.seed"),
     "device": Default("auto", "where the network runs (auto: CUDA when present)"),
 }
 
 # how a search runs: pointtune_settings.yaml's top level (search.launch.settings.SearchSettings)
 SEARCH = {
-    "trials": Default(16, "number of trials", demo=6),
-    "max_concurrent": Default(0, "trials at once", words="0, as many as the resources allow"),
-    "cpus_per_trial": Default(1.0, "CPUs of each trial (its torch threads)"),
+    "trials": Default(16, "number of trials", valid="[1, 100000]", demo=6),
+    "max_concurrent": Default(0, "trials at once", valid=">= 0", words="0, as many as the resources allow"),
+    "cpus_per_trial": Default(1.0, "CPUs of each trial (its torch threads)", valid="> 0"),
     "gpus_per_trial": Default("auto", "auto: 1 where the machine or cluster has GPUs (or its autoscaler can start "
-                              "them), else 0; 0 keeps trials on CPUs; 0.5 or 0.25 packs trials on a GPU"),
+                              "them), else 0; 0 keeps trials on CPUs; 0.5 or 0.25 packs trials on a GPU",
+                              valid=">= 0"),
     "sampler": Default("tpe", "Optuna sampler"),
     "scheduler": Default("none", "asha stops weak trials early; the top of --epochs-range is then every trial's "
                          "budget"),
-    "grace_period": Default(1, "ASHA: epochs before a trial can be stopped"),
-    "reduction_factor": Default(3, "ASHA: keep 1/F of the trials at each rung"),
+    "grace_period": Default(1, "ASHA: epochs before a trial can be stopped", valid=">= 1", needs=("scheduler=asha",)),
+    "reduction_factor": Default(3, "ASHA: keep 1/F of the trials at each rung", valid=">= 2",
+                                needs=("scheduler=asha",)),
     "asha_search_epochs": Default(False, "with asha, search the epoch count too (trials then stop at their own count "
-                                  "or at a rung)"),
+                                  "or at a rung)", needs=("scheduler=asha",)),
     "frontier": Default(False, "two objectives: best F1 up and clicks per image down (a Pareto front; with both "
                         "--density-range and --clicks-per-object-range, the click mode is searched too)"),
     "reference": Default("none", "full: after the search, one fully supervised trial (density 1) with the best "
@@ -169,40 +214,42 @@ SEARCH = {
                        "anything starts) or URI (s3://, gs://, NFS path)"),
     "name": Default("", "experiment name: the folder STORAGE/NAME", words="search-DATE-TIME"),
     "address": Default(None, "Ray cluster to join: auto or HOST:PORT", words="none, a new local instance"),
-    "max_failures": Default(2, "retries of a trial whose worker died"),
-    "keep_checkpoints": Default(1, "checkpoints of best epochs kept per trial (weights only)"),
+    "max_failures": Default(2, "retries of a trial whose worker died", valid=">= 0"),
+    "keep_checkpoints": Default(1, "checkpoints of best epochs kept per trial (weights only)", valid=">= 1"),
     "resume_every": Default(None, "epochs between two saves of a trial's resume state (weights and optimizer: 3x the "
-                            "model)", words=f"{RESUME_EVERY} with a local --storage, {RESUME_EVERY_URI} with a URI"),
+                            "model)", valid=">= 1",
+                            words=f"{RESUME_EVERY} with a local --storage, {RESUME_EVERY_URI} with a URI"),
 }
 
 # the search space: pointtune_settings.yaml's `space` (search.launch.settings.SearchSpace); Optuna samples each
 # setting where it applies to a trial's click mode, and a range whose ends are equal is a constant
 SPACE = {
-    "lr_range": Default((1e-5, 1e-2), "Adam's peak learning rate", demo=(1e-4, 3e-2), where="space.lr",
-                        searched="log-uniform", fixed="--lr"),
+    "lr_range": Default((1e-5, 1e-2), "Adam's peak learning rate", valid="(0, 1)", demo=(1e-4, 3e-2),
+                        where="space.lr", searched="log-uniform", fixed="--lr"),
     "density_range": Default((1e-4, 1e-1), "fraction of pixels clicked (with --clicks: share of your clicks kept)",
-                             demo=(1e-3, 1e-1), clicks=(0.05, 1.0), where="space.density", searched="log-uniform",
-                             fixed="--density"),
-    "clicks_per_object_range": Default(None, "clicks per object instead of a density", where="space.clicks_per_object",
-                                       words="none, a density is searched", searched="integers",
-                                       fixed="--clicks-per-object"),
-    "epochs_range": Default((2, 12), "epochs (the length of the learning-rate schedule)", demo=(1, 4),
-                            where="space.epochs", searched="integers", fixed="--epochs"),
+                             valid="(0, 1]", demo=(1e-3, 1e-1), clicks=(0.05, 1.0), where="space.density",
+                             searched="log-uniform", fixed="--density"),
+    "clicks_per_object_range": Default(None, "clicks per object instead of a density", valid=">= 1",
+                                       where="space.clicks_per_object", words="none, a density is searched",
+                                       searched="integers", fixed="--clicks-per-object"),
+    "epochs_range": Default((2, 12), "epochs (the length of the learning-rate schedule)", valid="[1, 100000]",
+                            demo=(1, 4), where="space.epochs", searched="integers", fixed="--epochs"),
     "click_mode": Default(False, "the click mode, density or clicks per object", where="space.both_modes",
                           flag="--density-range with --clicks-per-object-range", words="not searched",
                           searched="categorical"),
     "background_share_range": Default(None, "with --clicks-per-object-range: the share of clicks on background (a "
-                                      "prior-aware annotator)", where="space.background_share",
-                                      words="not searched", searched="uniform"),
+                                      "prior-aware annotator)", valid="[0, 1)", needs=("clicks_per_object_range",),
+                                      where="space.background_share", words="not searched", searched="uniform"),
     "search_class_weights": Default(False, "whether the loss weights classes by inverse click frequency",
                                     where="space.class_weights", words="not searched",
                                     searched="categorical (off, on)"),
     "unlabeled_losses": Default((), "the loss on the unlabelled pixels, among those given", flag="--unlabeled-loss "
                                 "with several", where="space.unlabeled_losses", words="not searched",
                                 searched="categorical"),
-    "unlabeled_weight_range": Default(None, "the weight of --unlabeled-loss", where="space.unlabeled_weight",
-                                      words="not searched", searched="log-uniform"),
-    "pseudo_labels_range": Default(None, "the pseudo-label threshold of a second, self-training stage",
+    "unlabeled_weight_range": Default(None, "the weight of --unlabeled-loss", valid="(0, 1000)",
+                                      needs=("unlabeled_loss",), where="space.unlabeled_weight", words="not searched",
+                                      searched="log-uniform"),
+    "pseudo_labels_range": Default(None, "the pseudo-label threshold of a second, self-training stage", valid="(0, 1]",
                                    where="space.pseudo_labels", words="not searched, no second stage",
                                    searched="uniform", fixed="--pseudo-labels"),
 }
@@ -210,14 +257,26 @@ SPACE = {
 # the other commands' own flags
 COMMANDS = {
     "train_out": Default("runs/train", "`train`'s output folder", flag="--out", where="train --out"),
-    "target": Default(0.95, "share of the best score the frontier marks", where="results, plot, report --target"),
+    "target": Default(0.95, "share of the best score the frontier marks", valid="(0, 1]",
+                      where="results, plot, report --target"),
     "output": Default("table", "how a command prints what it shows", where="results, evaluate --output"),
     "part": Default("test", "the part of the model's split `evaluate` scores", where="evaluate --part"),
     "suggest_part": Default("train", "the images `suggest` clicks on", flag="--part", where="suggest --part"),
     "strategy": Default("margin", "where `suggest` clicks (measured best on the demo scenes, "
                         "benchmarks/active_clicks.py)", where="suggest --strategy"),
-    "demo_images": Default(24, "number of synthetic scenes to write", flag="--images", where="demo-data --images"),
-    "demo_size": Default(128, "side of each scene in pixels", flag="--size", where="demo-data --size"),
+    "demo_images": Default(24, "number of synthetic scenes to write", valid="[1, 10000]", flag="--images",
+                           where="demo-data --images"),
+    "demo_size": Default(128, "side of each scene in pixels", valid="[32, 8192]", flag="--size",
+                         where="demo-data --size"),
+    "clicks_per_image": Default(None, "clicks suggested per image", valid="[1, 100000]", words="none, required",
+                                where="suggest --clicks-per-image"),
+    "radius": Default(None, "no two clicks (old or new) closer than this, in pixels of the image", valid=">= 0",
+                      words="sqrt(H*W/(pi*n))/2 for n clicks on the image, old and new: their spacing disks cover a "
+                      "sixteenth of it", where="suggest --radius"),
+    "inference_batch_size": Default(8, "tiles per batch", valid="[1, 100000]", flag="--batch-size",
+                                    where="evaluate, predict, suggest --batch-size"),
+    "retry_failed": Default(False, "with --resume: run the failed trials again", needs=("resume",),
+                            where="run --retry-failed"),
 }
 
 GROUPS: dict[str, dict[str, Default]] = {"data": DATA, "points": POINTS, "model": MODEL, "train": TRAIN,
@@ -231,6 +290,8 @@ def _table() -> dict[str, Default]:
             assert name not in table, f"{name} is in two groups of the defaults table"
             flag = entry.flag if entry.flag is not None else (
                 "--no-" + name.replace("_", "-") if entry.value is True else "--" + name.replace("_", "-"))
+            if entry.valid:
+                Valid.parse(entry.valid)  # written as it is read
             table[name] = dataclasses.replace(entry, flag=flag, where=entry.where or f"{section}.{name}")
     return table
 
@@ -248,6 +309,27 @@ def default(name: str) -> Any:
         return TABLE[name].value
     except KeyError:
         raise KeyError(f"no default {name!r} in trainable.defaults; settings: {', '.join(TABLE)}") from None
+
+
+def setting_at(section: str, field: str) -> str | None:
+    """The setting saved as ``section.field`` (``data.tile_size`` -> ``tile_size``), or None."""
+    return _WHERE.get(f"{section}.{field}")
+
+
+_WHERE = {w: name for name, entry in TABLE.items() for w in entry.where.split(", ")}
+
+
+def out_of_range(name: str, value: Any, flag: str | None = None) -> str | None:
+    """Why ``value`` (a number, or a range's two ends) is not one setting ``name`` takes, naming its flag, the value
+    and the valid range; None when it is (or the setting has no range)."""
+    entry = TABLE[name]
+    if not entry.valid or value is None or isinstance(value, str | bool):
+        return None
+    valid = Valid.parse(entry.valid)
+    for v in value if isinstance(value, tuple | list) else (value,):
+        if not isinstance(v, int | float) or not valid.holds(float(v)):
+            return f"{flag or entry.flag} {v}: use a value {valid.words} (default {default_text(name)})"
+    return None
 
 
 def profile(demo: bool = False, clicks: bool = False) -> dict[str, Any]:
@@ -291,6 +373,8 @@ def default_text(name: str) -> str:
 
 
 def help_text(name: str, help: str | None = None) -> str:
-    """A setting's help with its default: ``tile side in pixels (default 256; demo 64)``, ``... (default all)``;
-    ``help`` replaces the table's words (a command that uses the setting its own way)."""
-    return f"{help or TABLE[name].help} (default {default_text(name)})"
+    """A setting's help with its default and its valid range: ``tile side in pixels (default 256; demo 64; valid
+    [8, 8192])``, ``... (default all)``; ``help`` replaces the table's words (a command that uses the setting its own
+    way)."""
+    valid = f"; valid {TABLE[name].valid}" if TABLE[name].valid else ""
+    return f"{help or TABLE[name].help} (default {default_text(name)}{valid})"

@@ -47,7 +47,9 @@ def _values(path: str, key: Any, value: Any, action: argparse.Action) -> list[st
     for v in values:
         try:
             converted = action.type(str(v)) if action.type else str(v)
-        except (TypeError, ValueError, argparse.ArgumentTypeError):
+        except argparse.ArgumentTypeError as e:  # the flag's own words: what it takes, its valid range
+            raise ConfigError(f"--config {path}: {key}: {e}") from None
+        except (TypeError, ValueError):
             kind = getattr(action.type, "__name__", "value")
             raise ConfigError(f"--config {path}: {key}: {v!r} is not a valid {kind}") from None
         if action.choices is not None and converted not in action.choices:

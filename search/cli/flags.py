@@ -4,10 +4,11 @@ so a default is written once; and the former spellings of renamed flags, hidden,
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from typing import Any
 
 from trainable.config import BACKBONES, LR_SCHEDULES, METRICS, UNLABELED_LOSSES, current_name
-from trainable.defaults import SAME, TABLE, help_text
+from trainable.defaults import SAME, TABLE, help_text, out_of_range
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -53,7 +54,28 @@ SPEC: dict[str, dict[str, Any]] = {
     "pseudo_labels": {"type": float, "metavar": "THRESHOLD"},
     "pseudo_labels_range": {"type": float},
     "unlabeled_images": {"metavar": "DIR"},
+    "clicks_per_image": {"type": int, "metavar": "K"},
+    "radius": {"type": float},
 }
+KINDS = {int: "a whole number", float: "a number"}
+
+
+def checked(kind: Callable[[str], Any], name: str) -> Callable[[str], Any]:
+    """``kind`` (int, float, ``gpus``) that also refuses a value outside the setting's valid range
+    (``trainable.defaults``: ``Default.valid``), saying the range; the command line and ``--config`` both read
+    through it."""
+    def convert(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {KINDS.get(kind, 'a valid value')}") from None
+        problem = out_of_range(name, value)
+        if problem:  # "--flag VALUE: use a value in ...", said of the text given
+            raise argparse.ArgumentTypeError(f"{text}:{problem.split(':', 1)[1]}")
+        return value
+
+    convert.__name__ = getattr(kind, "__name__", "value")
+    return convert
 
 
 def _kind(value: Any) -> dict[str, Any]:
@@ -77,6 +99,8 @@ def setting(name: str, **override: Any) -> tuple[list[str], dict[str, Any]]:
         kwargs = {**_kind(entry.value), "default": entry.value if same else None, **SPEC.get(name, {}),
                   "help": help_text(name)}
     kwargs.update(override)
+    if entry.valid and kwargs.get("type") in (int, float, gpus):
+        kwargs["type"] = checked(kwargs["type"], name)
     kwargs["help"] = kwargs["help"].replace("%", "%%")
     return [entry.flag], kwargs
 

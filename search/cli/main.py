@@ -50,6 +50,34 @@ def _refuse_ignored(args: argparse.Namespace, argv: list[str], command: argparse
         raise ConfigError(RESUME_REFUSALS[args.command].format(', '.join('--' + d.replace('_', '-') for d in ignored)))
 
 
+def _alternative(need: str) -> str:
+    """``scheduler=asha`` as one types it: ``--scheduler asha``."""
+    name, _, value = need.partition("=")
+    return " ".join(["--" + name.replace("_", "-"), *([value] if value else [])])
+
+
+def _refuse_idle(args: argparse.Namespace, argv: list[str], command: argparse.ArgumentParser) -> None:
+    """A flag given that does nothing without another (``Default.needs`` in ``trainable.defaults``) is refused,
+    saying what to add.
+
+    Raises:
+        ConfigError: naming the flag and what it needs.
+    """
+    from trainable.config import ConfigError
+    from trainable.defaults import TABLE
+
+    for dest in sorted(explicit_flags(argv, command)):
+        entry = TABLE.get(dest)
+        if entry is None or not entry.needs:
+            continue
+        if any(getattr(args, n.partition("=")[0], None) and (not v or str(getattr(args, n)) == v)
+               for need in entry.needs for n, _, v in [need.partition("=")]):
+            continue
+        needs = [n for n in entry.needs if hasattr(args, n.partition("=")[0])] or list(entry.needs)
+        raise ConfigError(f"{entry.flag} does nothing without {' or '.join(map(_alternative, needs))}: add "
+                          f"{_alternative(needs[0])}, or leave {entry.flag} out")
+
+
 def parse(argv: list[str]) -> argparse.Namespace:
     """Parse, expanding ``run``'s or ``train``'s ``--config FILE.yaml`` into flags that the command line's own flags
     override.
@@ -60,16 +88,16 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser, _ = build_parser()
     argv = with_command(argv)
     args = parser.parse_args(argv)
-    if args.command not in ("run", "train"):
-        return args
     (commands,) = [a.choices for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
     command = commands[args.command]
     position = argv.index(args.command) + 1
-    if args.resume:
-        _refuse_ignored(args, argv[position:], command)
-    if args.config:
-        argv = [*argv[:position], *config_argv(args.config, command), *argv[position:]]
-        args = parser.parse_args(argv)
+    if args.command in ("run", "train"):
+        if args.resume:
+            _refuse_ignored(args, argv[position:], command)
+        if args.config:
+            argv = [*argv[:position], *config_argv(args.config, command), *argv[position:]]
+            args = parser.parse_args(argv)
+    _refuse_idle(args, argv[position:], command)
     return args
 
 

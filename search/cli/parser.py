@@ -4,7 +4,7 @@ commands (``search.cli.tools``)."""
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import Any, NoReturn
 
 from search.cli.flags import add, add_former, add_former_click_flags, add_range
 from search.cli.tools import add_tool_parsers
@@ -36,6 +36,11 @@ class _Parser(argparse.ArgumentParser):
         super().__init__(*args, allow_abbrev=False, **kwargs)
         # SUPPRESS: given here it sets verbose; not given, it leaves the value `pointtune -v CMD` set
         self.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="debug logging")
+
+    def error(self, message: str) -> NoReturn:
+        """The error and where the flags are listed, without argparse's usage block (train's and run's are 40
+        lines, which bury the one line that matters)."""
+        self.exit(2, f"{self.prog}: error: {message}\n(`{self.prog} --help` lists its flags)\n")
 
 
 def _groups(p: argparse.ArgumentParser) -> dict[str, Any]:

@@ -28,19 +28,19 @@ def _default(entry: Default) -> str:
 
 def defaults_table() -> str:
     """Every setting of train and run: where it is saved, its flag, its default, the demo's, what it means."""
-    rows = ["| setting | flag | default | demo | meaning |", "|---|---|---|---|---|"]
+    rows = ["| setting | flag | default | demo | valid | meaning |", "|---|---|---|---|---|---|"]
     for section in DEFAULT_SECTIONS:
         for name in GROUPS[section]:
             entry = TABLE[name]
             demo = shown(entry.demo) if entry.demo is not SAME else ""
             rows.append(f"| `{entry.where}` | `{entry.flag}` | {_cell(_default(entry))} | {_cell(demo)} | "
-                        f"{_cell(entry.help)} |")
+                        f"{_cell(entry.valid)} | {_cell(entry.help)} |")
     return "\n".join(rows)
 
 
 def space_table() -> str:
     """The search space: each searched setting, its flag, how Optuna samples it, its default range and the demo's."""
-    rows = ["| setting | flag | searched as | default | demo | meaning |", "|---|---|---|---|---|---|"]
+    rows = ["| setting | flag | searched as | default | demo | valid | meaning |", "|---|---|---|---|---|---|---|"]
     for name in GROUPS["space"]:
         entry = TABLE[name]
         if entry.value is False or entry.value == ():  # a choice: its flag, or the flags that make it
@@ -49,7 +49,7 @@ def space_table() -> str:
             flag = f"`{entry.flag} LO HI`" + (f" (`{entry.fixed} X`)" if entry.fixed else "")
         demo = shown(entry.demo) if entry.demo is not SAME else ""
         rows.append(f"| `{entry.where}` | {flag} | {entry.searched} | {_cell(_default(entry))} | {_cell(demo)} | "
-                    f"{_cell(entry.help)} |")
+                    f"{_cell(entry.valid)} | {_cell(entry.help)} |")
     return "\n".join(rows)
 
 

@@ -59,7 +59,7 @@ def _results_parsers(sub: Any) -> None:
 
 def _inference_flags(p: Any) -> None:
     add(p, "device", choices=DEVICES, help=help_text("device", "where the model runs (auto: CUDA when present)"))
-    add(p, "batch_size", help=help_text("batch_size", "tiles per batch"))
+    add(p, "inference_batch_size")
 
 
 def _model_parsers(sub: Any) -> None:
@@ -98,7 +98,7 @@ def _suggest_parser(sub: Any) -> None:
                        "suffix) in the format --clicks reads, with an empty class for the annotator to fill.")
     p.add_argument("model", help=MODEL_HELP)
     p.add_argument("--data", required=True, help="dataset folder the model was trained on")
-    p.add_argument("--clicks-per-image", type=int, required=True, metavar="K", help="clicks suggested per image")
+    add(p, "clicks_per_image", required=True)
     p.add_argument("--out", required=True, help="file to write, .csv or .geojson (required)")
     p.add_argument("--clicks", help="the clicks so far (never suggested again; none closer than the radius); default: "
                    "the clicks file the model was trained on, if it recorded one")
@@ -106,9 +106,7 @@ def _suggest_parser(sub: Any) -> None:
                                       "best on the demo scenes, benchmarks/active_clicks.py); regions: one click per "
                                       "predicted region, most errors the model expects first; entropy; random: "
                                       "uniform, blind to the model (the control)"))  # checked by SuggestSettings
-    p.add_argument("--radius", type=float, help="no two clicks (old or new) closer than this, in pixels of the image "
-                   "(default: sqrt(H*W/(pi*n))/2 for n clicks on the image, old and new: their spacing disks cover a "
-                   "sixteenth of it)")
+    add(p, "radius")
     add(p, "seed", help=help_text("seed", "breaks ties and draws the random strategy"))
     add(p, "suggest_part", choices=("train", "all"),
         help=help_text("suggest_part", "the model's training images, or every image of --data"))

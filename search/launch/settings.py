@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from trainable.config import ConfigError, DataConfig, ModelConfig, PointConfig, TrainConfig, TrialConfig
+from trainable.config import ConfigError, DataConfig, check_ranges, ModelConfig, PointConfig, TrainConfig, TrialConfig
 from trainable.data.storage import is_uri
 from trainable.defaults import RESUME_EVERY, RESUME_EVERY_URI, default, profile
 
@@ -42,35 +42,16 @@ class SearchSpace:
         return ("density", "per_instance") if self.both_modes else ("per_instance",)
 
     def validate(self) -> None:
-        lo, hi = self.lr
-        if not 0 < lo <= hi < 1:
-            raise ConfigError(f"--lr-range {lo:g} {hi:g}: need 0 < LO <= HI < 1, e.g. --lr-range 1e-5 1e-2")
-        lo, hi = self.density
-        if not 0 < lo <= hi <= 1:
-            raise ConfigError(f"--density-range {lo:g} {hi:g}: need 0 < LO <= HI <= 1 (fractions of pixels)")
-        if self.clicks_per_object is not None:
-            lo, hi = self.clicks_per_object
-            if not 1 <= lo <= hi:
-                raise ConfigError(f"--clicks-per-object-range {lo} {hi}: need 1 <= LO <= HI clicks per instance")
-        lo, hi = self.epochs
-        if not 1 <= lo <= hi:
-            raise ConfigError(f"--epochs-range {lo} {hi}: need 1 <= LO <= HI")
-        if self.background_share is not None:
-            lo, hi = self.background_share
-            if not 0 <= lo <= hi < 1:
-                raise ConfigError(f"--background-share-range {lo:g} {hi:g}: need 0 <= LO <= HI < 1")
-            if self.clicks_per_object is None:
-                raise ConfigError("--background-share-range applies to clicks per object: give "
-                                  "--clicks-per-object-range too")
-        if self.unlabeled_weight is not None:
-            lo, hi = self.unlabeled_weight
-            if not 0 < lo <= hi:
-                raise ConfigError(f"--unlabeled-weight-range {lo:g} {hi:g}: need 0 < LO <= HI, e.g. 0.01 1")
-        if self.pseudo_labels is not None:
-            lo, hi = self.pseudo_labels
-            if not 0 < lo <= hi <= 1:
-                raise ConfigError(f"--pseudo-labels-range {lo:g} {hi:g}: need 0 < LO <= HI <= 1 (class probabilities), "
-                                  "e.g. 0.7 0.99")
+        check_ranges(self, "space")
+        for name in ("lr", "density", "clicks_per_object", "epochs", "background_share", "unlabeled_weight",
+                     "pseudo_labels"):
+            span = getattr(self, name)
+            if span is not None and span[0] > span[1]:
+                flag = "--" + name.replace("_", "-") + "-range"
+                raise ConfigError(f"{flag} {span[0]:g} {span[1]:g}: give the low end first (LO <= HI)")
+        if self.background_share is not None and self.clicks_per_object is None:
+            raise ConfigError("--background-share-range applies to clicks per object: give "
+                              "--clicks-per-object-range too")
 
 
 @dataclass(frozen=True)
@@ -108,20 +89,12 @@ class SearchSettings:
                               f"--epochs-range {lo} {hi} (--epochs N sets both ends): a trial of {lo} epoch(s) "
                               "would end during its warm-up; lower --warmup-epochs or raise the low end")
         self.base.validate()
-        if self.trials < 1:
-            raise ConfigError(f"--trials {self.trials}: need at least 1")
-        if self.max_concurrent < 0:
-            raise ConfigError(f"--max-concurrent {self.max_concurrent}: use 0 (auto) or a positive count")
+        check_ranges(self, "search")
         gpus = self.gpus_per_trial
-        if self.cpus_per_trial <= 0 or (gpus != "auto" and gpus < 0):
-            raise ConfigError("--cpus-per-trial must be > 0 and --gpus-per-trial auto or >= 0")
         if gpus != "auto" and gpus > 1 and not float(gpus).is_integer():
             raise ConfigError(f"--gpus-per-trial {gpus:g}: above 1 it must be a whole number")
         if self.scheduler not in ("none", "asha"):
             raise ConfigError(f"--scheduler {self.scheduler!r}: use none or asha")
-        if self.grace_period < 1 or self.reduction_factor < 2:
-            raise ConfigError(f"--grace-period {self.grace_period} must be >= 1 and --reduction-factor "
-                              f"{self.reduction_factor} >= 2")
         if self.sampler not in ("tpe", "random"):
             raise ConfigError(f"--sampler {self.sampler!r}: use tpe or random")
         if self.frontier and self.scheduler != "none":
@@ -129,8 +102,6 @@ class SearchSettings:
                               "has two (F1 and clicks); leave --scheduler out")
         if self.reference not in ("none", "full"):
             raise ConfigError(f"--reference {self.reference!r}: use none or full")
-        if self.keep_checkpoints < 1:
-            raise ConfigError("--keep-checkpoints must be at least 1 (the best epoch's checkpoint)")
         return self
 
     @property

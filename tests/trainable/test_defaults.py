@@ -40,7 +40,7 @@ def test_profiles_differ_where_the_demo_or_your_clicks_do() -> None:
 def test_values_read_as_one_types_them() -> None:
     assert [shown(v) for v in (1e-4, 1e-5, 0.03, 0.01, 1.0, 1.75, (1e-5, 1e-2), True, None, ())] == [
         "1e-4", "1e-5", "0.03", "0.01", "1", "1.75", "1e-5 0.01", "on", "none", "none"]
-    assert help_text("tile_size") == "tile side in pixels (default 256; demo 64)"
+    assert help_text("tile_size") == "tile side in pixels (default 256; demo 64; valid [8, 8192])"
     assert help_text("bands").endswith("(default all)")
 
 

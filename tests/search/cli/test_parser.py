@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from search.cli.main import build_parser, main, parse
+from trainable.config import ConfigError, DataConfig, PointConfig, TrialConfig
 from trainable.defaults import TABLE, default_text
 
 
@@ -44,7 +45,7 @@ def test_every_argument_with_a_default_shows_it() -> None:
             if a.default is not None and "(default" not in a.help:
                 unshown.append(f"{name} {a.option_strings[0]}: {a.help!r}")
             from_table = name in ("train", "run") and a.dest in TABLE and not (name == "run" and a.dest in fixed)
-            if from_table and f"(default {default_text(a.dest)})" not in a.help:
+            if from_table and f"(default {default_text(a.dest)}" not in a.help:
                 unshown.append(f"{name} {a.option_strings[0]}: {a.help!r}")
     assert not unshown, "defaults not shown:\n" + "\n".join(unshown)
 
@@ -52,13 +53,13 @@ def test_every_argument_with_a_default_shows_it() -> None:
 def test_help_shows_the_demo_default_where_it_differs() -> None:
     commands = _commands()
     helps = {a.dest: a.help for a in commands["run"]._actions}
-    assert "(default 16; demo 6)" in helps["trials"]
-    assert "(default 256; demo 64)" in helps["tile_size"]
-    assert "(default 1e-5 0.01; demo 1e-4 0.03)" in helps["lr_range"]
+    assert "(default 16; demo 6; valid [1, 100000])" in helps["trials"]
+    assert "(default 256; demo 64; valid [8, 8192])" in helps["tile_size"]
+    assert "(default 1e-5 0.01; demo 1e-4 0.03; valid (0, 1))" in helps["lr_range"]
     assert "with --clicks 0.05 1" in helps["density_range"]
     train = {a.dest: a.help for a in commands["train"]._actions}
     assert "(default runs/train)" in train["out"] and "folder" in train["out"]
-    assert "(default 2)" in helps["max_failures"]
+    assert "(default 2; valid >= 0)" in helps["max_failures"]
 
 
 def test_every_out_says_file_or_folder() -> None:
@@ -136,3 +137,61 @@ def test_the_parsers_defaults_are_the_tables() -> None:
         store_true = isinstance(a, argparse._StoreTrueAction)
         if a.dest in TABLE and a.default not in (None, argparse.SUPPRESS) and not store_true:
             assert a.default == TABLE[a.dest].value, a.dest
+
+
+def test_every_number_a_user_gives_is_checked_against_its_range_in_the_table() -> None:
+    """No flag of any command reads a bare int or float: each goes through its setting's valid range."""
+    bare = [f"{name} {a.option_strings[0]}" for name, p in _commands().items() for a in p._actions
+            if a.option_strings and a.type in (int, float)]
+    assert not bare, f"numbers read without a range: {bare}"
+    numeric = [n for n, e in TABLE.items() if isinstance(e.value, int | float | tuple) and e.value != ()
+               and not isinstance(e.value, bool)]
+    assert all(TABLE[n].valid for n in numeric if n != "bands"), [n for n in numeric if not TABLE[n].valid]
+
+
+@pytest.mark.parametrize("argv, flag, said", [
+    (["train", "--batch-size", "0"], "--batch-size", "0: use a value in [2, 100000] (default 8"),
+    (["train", "--lr", "nan"], "--lr", "nan: use a value in (0, 1)"),
+    (["train", "--epochs", "1.5"], "--epochs", "'1.5' is not a whole number"),
+    (["run", "--resume-every", "0"], "--resume-every", "0: use a value >= 1"),
+    (["run", "--lr-range", "0", "0.1"], "--lr-range", "0: use a value in (0, 1)"),
+    (["run", "--gpus-per-trial", "-1"], "--gpus-per-trial", "-1: use a value >= 0 (default auto"),
+    (["predict", "m", "i.png", "--out", "o", "--batch-size", "-4"], "--batch-size", "-4: use a value in [1,"),
+    (["suggest", "m", "--data", "d", "--clicks-per-image", "0", "--out", "c.csv"], "--clicks-per-image", "0: use"),
+    (["demo-data", "d", "--size", "8"], "--size", "8: use a value in [32, 8192]"),
+    (["train", "--seconds-per-click", "-1"], "--seconds-per-click", "-1: use a value > 0"),
+])
+def test_a_number_out_of_its_range_is_refused_naming_the_flag_and_the_range(
+        argv: list[str], flag: str, said: str, capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as stop:
+        parse(argv)
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and f"argument {flag}: {said}" in err and "usage:" not in err
+
+
+def test_a_config_file_is_checked_against_the_same_ranges(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("tile_size: 4\n")
+    with pytest.raises(ConfigError, match=r"c\.yaml: tile_size: 4: use a value in \[8, 8192\]"):
+        parse(["train", "--config", str(cfg)])
+
+
+def test_a_saved_config_out_of_range_names_the_flag() -> None:
+    with pytest.raises(ConfigError, match=r"--tile-size 4: use a value in \[8, 8192\]"):
+        TrialConfig(data=DataConfig(tile_size=4)).validate()
+    with pytest.raises(ConfigError, match=r"--density 0: use a value in \(0, 1\]"):
+        TrialConfig(points=PointConfig(density=0)).validate()
+
+
+@pytest.mark.parametrize("argv, said", [
+    (["run", "--retry-failed"], "--retry-failed does nothing without --resume: add --resume"),
+    (["run", "--grace-period", "2"], "--grace-period does nothing without --scheduler asha"),
+    (["train", "--lr-schedule", "cosine", "--poly-power", "2"], "--poly-power does nothing without --lr-schedule"),
+    (["train", "--background-share", "0.2"], "--background-share does nothing without --clicks-per-object: add"),
+    (["train", "--split", "s.yaml", "--val-fraction", "0.3"], "--val-fraction does nothing without --split auto or "
+                                                               "--split seeded"),
+])
+def test_a_flag_that_does_nothing_without_another_is_refused_saying_what_to_add(argv: list[str], said: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(said)):
+        parse(argv)
+    assert parse(["run", "--resume", "--retry-failed", "--name", "x"]).retry_failed  # with what it needs: taken
