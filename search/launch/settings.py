@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from trainable.config import ConfigError, DataConfig, check_ranges, ModelConfig, PointConfig, TrainConfig, TrialConfig
+from trainable.config import ConfigError, DataConfig, ModelConfig, PointConfig, TrainConfig, TrialConfig, check_ranges
 from trainable.data.storage import is_uri
 from trainable.defaults import RESUME_EVERY, RESUME_EVERY_URI, default, profile
 
