@@ -328,7 +328,7 @@ def out_of_range(name: str, value: Any, flag: str | None = None) -> str | None:
     valid = Valid.parse(entry.valid)
     for v in value if isinstance(value, tuple | list) else (value,):
         if not isinstance(v, int | float) or not valid.holds(float(v)):
-            return f"{flag or entry.flag} {v}: use a value {valid.words} (default {default_text(name)})"
+            return f"{flag or entry.flag} {v}: use a value {valid.words} ({entry.help}; default {default_text(name)})"
     return None
 
 

@@ -6,9 +6,11 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from pathlib import Path
+
+from search.cli.failures import EXIT_INTERRUPTED
 
 EXIT_NOTHING_TRAINED = 1
-EXIT_INTERRUPTED = 130
 
 
 def _formats(args: argparse.Namespace) -> int:
@@ -19,9 +21,24 @@ def _formats(args: argparse.Namespace) -> int:
 
 
 def _demo_data(args: argparse.Namespace) -> int:
-    from trainable.data.demo import generate_demo_data
+    from search.errors import SearchError
+    from search.outputs import plan_folder
+    from trainable.data import storage
+    from trainable.data.demo import demo_description, generate_demo_data, is_demo_folder
 
-    print(generate_demo_data(args.dir, args.images, args.size, args.seed))
+    folder = Path(args.dir).expanduser().resolve()
+    there, asked = demo_description(folder), demo_description(None, args.images, args.size, args.seed)
+    if is_demo_folder(folder) and there == asked:
+        print(f"{folder} already holds these demo scenes: nothing written", file=sys.stderr)
+        print(folder)
+        return 0
+    if is_demo_folder(folder):
+        raise SearchError(f"demo-data DIR {folder} holds other demo scenes ({there.split(': ', 1)[1]}); writing "
+                          f"{asked.split(': ', 1)[1]} there would mix them: give another folder")
+    folder = plan_folder(folder, "demo-data DIR", "demo-data", empty=True)
+    with storage.replacing(folder) as tmp:
+        generate_demo_data(tmp, args.images, args.size, args.seed)
+    print(folder)
     return 0
 
 
@@ -36,8 +53,6 @@ def _train(args: argparse.Namespace) -> int:
             cfg, _ = trial_config_from_args(args)
             train_once(cfg, args.out)
     except KeyboardInterrupt:
-        from pathlib import Path
-
         from search.results.experiment import TRAIN_RESUME
 
         then = (f"continue the run with:  {resume_command(args.out)}" if (Path(args.out) / TRAIN_RESUME).is_file()

@@ -7,13 +7,14 @@ import argparse
 import logging
 import sys
 
-from search.cli.commands import EXIT_INTERRUPTED, EXIT_NOTHING_TRAINED, dispatch
+from search.cli.commands import EXIT_NOTHING_TRAINED, dispatch
 from search.cli.config_file import config_argv, explicit_flags
+from search.cli.failures import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, report_failure
 from search.cli.parser import build_parser
 
-__all__ = ["EXIT_INTERRUPTED", "EXIT_NOTHING_TRAINED", "EXIT_USAGE", "build_parser", "config_argv", "main", "parse"]
+__all__ = ["EXIT_INTERNAL", "EXIT_INTERRUPTED", "EXIT_NOTHING_TRAINED", "EXIT_USAGE", "build_parser", "config_argv",
+           "main", "parse"]
 
-EXIT_USAGE = 2
 # what `run --resume` applies; every other flag belongs to the search being resumed (its saved settings)
 RESUME_FLAGS = {"resume", "storage", "name", "address", "trials", "retry_failed", "verbose"}
 # what `train --resume` applies; the rest is the run's saved config.yaml
@@ -102,21 +103,20 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``pointtune`` and ``python -m search``; returns the exit code."""
-    from search.errors import USER_ERRORS
-
+    """Entry point of ``pointtune`` and ``python -m search``; returns the exit code. Whatever stops a command is said
+    in one line (``search.cli.failures``), never as a traceback."""
     argv = sys.argv[1:] if argv is None else argv
+    command, verbose = "", "-v" in argv or "--verbose" in argv
     try:
-        args = parse(argv)
-    except USER_ERRORS as e:
-        print(f"pointtune: error: {e}", file=sys.stderr)
-        return EXIT_USAGE
-    for note in getattr(args, "renamed", []):
-        print(f"pointtune: note: {note}", file=sys.stderr)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(levelname)s %(name)s: %(message)s")
-    try:
+        try:
+            args = parse(argv)
+        except SystemExit as stop:  # argparse's own exit (an error it printed, or --help): its status, returned
+            return stop.code if isinstance(stop.code, int) else (0 if stop.code is None else EXIT_USAGE)
+        command, verbose = args.command, args.verbose
+        for note in getattr(args, "renamed", []):
+            print(f"pointtune: note: {note}", file=sys.stderr)
+        logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                            format="%(levelname)s %(name)s: %(message)s")
         return dispatch(args)
-    except USER_ERRORS as e:
-        print(f"pointtune {args.command}: error: {e}", file=sys.stderr)
-        return EXIT_USAGE
+    except (Exception, KeyboardInterrupt) as e:  # noqa: BLE001  the one place every failure is said in words
+        return report_failure(command, argv, e, verbose)

@@ -16,6 +16,7 @@ from search.launch.recorded import record_before_resume
 from search.launch.searcher import ResumeHints, params_to_retry
 from search.launch.settings import SearchSettings, default_name
 from search.launch.snapshot import set_aside_torn_snapshot
+from search.outputs import config_inputs, plan_folder
 from search.results.experiment import load_experiment
 from trainable.data import storage
 from trainable.data.storage import is_uri
@@ -33,12 +34,17 @@ def prepare(settings: SearchSettings) -> tuple[SearchSettings, Retries]:
     Raises:
         SearchError: a new search's folder is taken, or a resumed one's is missing or asks for fewer trials.
     """
+    check_name(settings.name)
     if not settings.resume:
         settings = dataclasses.replace(settings, name=settings.name or default_name())
         check_storage_folder(settings)
         if storage.exists(f"{settings.experiment_path}/tuner.pkl"):
             raise SearchError(f"experiment {settings.experiment_path} already exists: add --resume to continue it, "
                               "or choose another --name")
+        if not is_uri(settings.storage):
+            reads = config_inputs(settings.base.to_dict())
+            plan_folder(settings.storage, "--storage", "run", reads)
+            plan_folder(settings.experiment_path, "--name", "run", reads, empty=True)
         return settings, []
     if not settings.name:
         raise SearchError("--resume needs the --name (and --storage) of the search to continue")
@@ -57,6 +63,20 @@ def prepare(settings: SearchSettings) -> tuple[SearchSettings, Retries]:
     settings = dataclasses.replace(previous, resume=True, address=settings.address, storage=settings.storage,
                                    name=settings.name, trials=trials, retry_failed=settings.retry_failed)
     return queue_retries(settings) if settings.retry_failed else (settings, [])
+
+
+def check_name(name: str) -> None:
+    """``--name`` is a name (the folder STORAGE/NAME), not a path: no folder separators, not ``.`` or ``..``.
+
+    Raises:
+        SearchError: saying what to give instead.
+    """
+    if not name:
+        return  # a new search names itself (default_name)
+    bad = [c for c in name if c in "/\\" or not c.isprintable()]
+    if bad or name in (".", "..") or name.startswith("-") or name != name.strip():
+        raise SearchError(f"--name {name!r}: give a plain name (letters, digits, - _ .), not a path: the search's "
+                          "folder is STORAGE/NAME; to put it elsewhere, use --storage")
 
 
 def check_storage_folder(settings: SearchSettings) -> None:

@@ -33,6 +33,7 @@ from search.cli.console import CheckProgress
 from search.errors import SearchError
 from search.launch.reference import DONE_FILE
 from search.model.evaluate import test_score_line
+from search.outputs import config_inputs, plan_folder
 from search.results.experiment import (
     SETTINGS_FILE,
     TRAIN_CONFIG,
@@ -143,31 +144,24 @@ class RunDirectory:
         return atomic_torch_save(state, self.out / TRAIN_RESUME).stat().st_size
 
 
-def check_out(out: Path) -> None:
-    """``--out`` can take a new run: not a file, under folders, not holding a run already.
+def check_out(out: Path, cfg: TrialConfig) -> None:
+    """``--out`` can take a new run: a new or empty folder (``search.outputs``), none of the run's inputs, not
+    holding a run already (that one ``--resume`` continues).
 
     Raises:
         SearchError: saying which, and what to do.
     """
-    if out.exists() and not out.is_dir():
-        raise SearchError(f"--out {out} is a file: give a folder for the run (it is made if needed)")
-    for parent in out.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise SearchError(f"--out {out}: {parent} is a file, not a folder; give another --out")
-            break
-    if (out / SETTINGS_FILE).exists():
-        raise SearchError(f"--out {out} is a search's experiment folder: give another --out for the run")
     held = [n for n in (TRAIN_CONFIG, TRAIN_METRICS, TRAIN_MODEL, TRAIN_RESUME) if (out / n).exists()]
-    if held:
+    if held and not (out / SETTINGS_FILE).exists():
         raise SearchError(f"--out {out} already holds a training run ({', '.join(held)}): add --resume to continue "
                           "it, or choose another --out")
+    plan_folder(out, "--out", "train", config_inputs(cfg.to_dict()), empty=True)
 
 
 def train_once(cfg: TrialConfig, out: str | Path) -> float:
     """Run one training into ``out``; returns the best value of the run's metric."""
     out = Path(out).expanduser().absolute()
-    check_out(out)
+    check_out(out, cfg)
     # this process trains: the checks leave the decoded rasters in the node cache for it
     index = build_index(cfg.data, warm=NodeCache(), progress=CheckProgress())
     cfg = resolve_for_data(cfg, index)

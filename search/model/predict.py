@@ -13,12 +13,15 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image
+from PIL.PngImagePlugin import PngInfo
 from torch import nn
 
 from search.errors import SearchError
 from search.model.model_file import read_export
-from search.model.source import resolve_model
+from search.model.source import model_inputs, resolve_model
+from search.outputs import SOFTWARE, plan_files_in, plan_folder
 from trainable.config import ModelConfig
+from trainable.data import storage
 from trainable.data.index import IMAGENET_MEAN, IMAGENET_STD
 from trainable.data.rasters import has_rasterio, is_tiff, raster_info, read_image, read_window
 from trainable.data.tiles import Normalizer
@@ -77,13 +80,16 @@ def _predict_geotiff(path: str, out_dir: Path, model: nn.Module, meta: dict[str,
     import rasterio
 
     bands = tuple(meta.get("bands", ())) or None
-    targets = [out_dir / f"{Path(path).stem}_classes.tif", out_dir / f"{Path(path).stem}_colour.tif"]
-    with rasterio.open(path) as src:
+    targets = mask_names(path, out_dir)
+    with rasterio.open(path) as src, storage.replacing(targets[0]) as classes_tmp, \
+            storage.replacing(targets[1]) as colour_tmp:
         profile = {"driver": "GTiff", "height": src.height, "width": src.width, "crs": src.crs,
                    "transform": src.transform, "dtype": "uint8", "compress": "deflate", "tiled": True,
                    "blockxsize": 256, "blockysize": 256}
-        with rasterio.open(targets[0], "w", count=1, **profile) as classes_out, \
-                rasterio.open(targets[1], "w", count=3, photometric="RGB", **profile) as colour_out:
+        with rasterio.open(classes_tmp, "w", count=1, **profile) as classes_out, \
+                rasterio.open(colour_tmp, "w", count=3, photometric="RGB", **profile) as colour_out:
+            for written in (classes_out, colour_out):
+                written.update_tags(TIFFTAG_SOFTWARE=SOFTWARE.format(kind="predict"))
             def write(y: int, x: int, classes: np.ndarray) -> None:
                 from rasterio.windows import Window
 
@@ -108,37 +114,30 @@ def _predict_image(path: str, out_dir: Path, model: nn.Module, meta: dict[str, A
 
     predict_scene(lambda y, x, h, w: image[y:y + h, x:x + w], image.shape[0], image.shape[1], write, model, meta,
                   device, batch_size)
-    targets = [out_dir / f"{Path(path).stem}_classes.png", out_dir / f"{Path(path).stem}_colour.png"]
-    Image.fromarray(classes).save(targets[0])
-    Image.fromarray(palette[classes]).save(targets[1])
+    targets = mask_names(path, out_dir)
+    info = PngInfo()
+    info.add_text("Software", SOFTWARE.format(kind="predict"))
+    for target, pixels in zip(targets, (classes, palette[classes]), strict=True):
+        with storage.replacing(target) as tmp:
+            Image.fromarray(pixels).save(tmp, pnginfo=info)
     return targets
 
 
-def output_folder(out: str | Path, make: bool = True) -> Path:
-    """``--out``, made if needed (``make``).
-
-    Raises:
-        SearchError: it names a file, or cannot be made.
-    """
-    out_dir = Path(out).expanduser()
-    if out_dir.exists() and not out_dir.is_dir():
-        raise SearchError(f"--out {out} is a file: give a folder for the masks (it is made if needed)")
-    if not make:
-        return out_dir
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise SearchError(f"cannot make the --out folder {out} ({type(e).__name__}: {e})") from None
-    return out_dir
+def mask_names(image: str, out_dir: Path) -> list[Path]:
+    """The class-index and colour masks ``predict`` writes for ``image``: GeoTIFF for a GeoTIFF (with rasterio),
+    PNG otherwise."""
+    suffix = ".tif" if is_tiff(image) and has_rasterio() else ".png"
+    return [out_dir / f"{Path(image).stem}_classes{suffix}", out_dir / f"{Path(image).stem}_colour{suffix}"]
 
 
 def predict_files(model_arg: str, images: list[str], out: str, device_name: str = "auto",
                   batch_size: int = default("batch_size")) -> list[Path]:
     """Class indices and colours for each image (GeoTIFF for GeoTIFF input, PNG otherwise) with the model that
     ``model_arg`` names (``resolve_model``), at its tile size, resize, bands and normalisation; returns the paths."""
-    output_folder(out, make=False)  # a file there: said before the model is read
+    plan_masks(out, images, [("the model", model_arg)])  # said before a model of hundreds of MB is read
     meta = resolve_model(model_arg).payload
-    out_dir = output_folder(out)
+    out_dir = plan_masks(out, images, [("the model", model_arg), *model_inputs(model_arg, meta)])
+    out_dir.mkdir(parents=True, exist_ok=True)
     model = model_from_payload(meta)
     device = pick_device(device_name)
     model.to(device)
@@ -159,3 +158,22 @@ def predict_files(model_arg: str, images: list[str], out: str, device_name: str 
         except OSError as e:
             raise SearchError(f"cannot read image {name} ({type(e).__name__}: {e})") from None
     return written
+
+
+def plan_masks(out: str, images: list[str], reads: list[tuple[str, str | None]]) -> Path:
+    """``--out`` checked as an output folder (``search.outputs``) and every mask it will hold as a new file or one
+    ``predict`` wrote before; two images of one name would write the same masks.
+
+    Raises:
+        SearchError: naming the path or the images.
+    """
+    stems: dict[str, str] = {}
+    for name in images:
+        if (other := stems.setdefault(Path(name).stem, name)) != name:
+            raise SearchError(f"{other} and {name} have the same name: their masks would be the same files in --out; "
+                              "predict them into two folders")
+    reads = [*reads, *(("an image to segment", name) for name in images)]
+    out_dir = plan_folder(out, "--out", "predict", reads)
+    plan_files_in(out_dir, [p.name for name in images for p in mask_names(name, out_dir)], "--out", "predict",
+                  reads)
+    return out_dir

@@ -16,6 +16,7 @@ from typing import Any
 from search.errors import SearchError
 from search.model.export import best_model_of_search
 from search.model.model_file import ACCEPTED, read_export, train_folder_model, train_model
+from search.outputs import config_inputs
 from search.results.experiment import SETTINGS_FILE, TRAIN_MODEL, is_train_folder
 from trainable.data import storage
 from trainable.data.index import DatasetIndex
@@ -91,3 +92,13 @@ def split_part_indices(payload: dict[str, Any], data: DatasetIndex, part: str, m
                           f"({', '.join(missing[:5])}); point --data at the data it was trained on, or use "
                           "--part all to score every image there")
     return [where[s] for s in stems]
+
+
+def model_inputs(arg: str | Path, payload: dict[str, Any]) -> list[tuple[str, str | None]]:
+    """What a model was made from, and its files: none of them is ever the output of a command that reads the model
+    (``search.outputs``)."""
+    found = config_inputs(payload.get("config") or {})
+    p = Path(str(arg)).expanduser()
+    if not is_uri(str(arg)) and p.is_dir():
+        found += [("the model file", str(p / TRAIN_MODEL)), ("the search's best model", str(p / "best_model.pt"))]
+    return found

@@ -40,8 +40,9 @@ from torch import nn
 
 from search.errors import SearchError
 from search.model.predict import blocks, model_from_payload, predict_scene
-from search.model.source import resolve_model, split_part_indices
+from search.model.source import model_inputs, resolve_model, split_part_indices
 from search.model.suggest_output import next_round, render_csv, render_geojson, sidecar, write_sidecar
+from search.outputs import plan_file
 from search.results.rounds import sidecar_path
 from trainable.config import IGNORE_INDEX, ConfigError, DataConfig, saved_data_config
 from trainable.data import storage
@@ -230,6 +231,11 @@ def suggest_files(model_path: str, data_dir: str, out: str, settings: SuggestSet
         raise ConfigError(f"--out {out}: name a .csv or .geojson file (the formats --clicks reads)")
     model, meta = load_model(model_path)
     recorded = saved_data_config(meta).get("clicks")
+    if not storage.is_uri(out):
+        reads = [("the model", model_path), *model_inputs(model_path, meta), ("the --data folder", data_dir),
+                 ("the clicks so far (--clicks)", points)]
+        out = str(plan_file(out, "--out", "suggest", reads))
+        plan_file(sidecar_path(out), "--out's record (FILE.json)", "suggest record", reads)
     if points is None and recorded and Path(recorded).exists():
         points = recorded
         print(f"clicks so far: {recorded} (the clicks the model was trained on; --clicks to give others)")

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from search.errors import SearchError
+from search.outputs import SOFTWARE, plan_file
 from search.report.best_model import Gap, model_html, model_section
 from search.report.curves import curves, draw_curves
 from search.report.frontier import draw_frontier, frontier_data
@@ -42,6 +43,7 @@ from search.report.trials_table import table_data, table_html
 from search.results.experiment import TrialRecord, best_record
 from search.results.tables import trials_table
 from trainable.config import ConfigError
+from trainable.data import storage
 from trainable.data.storage import is_uri
 
 CSS = """
@@ -208,6 +210,7 @@ def _page(inp: ReportInput, sections: list[Section | list[Section]], data: dict[
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
             f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f'<meta name="generator" content="{SOFTWARE.format(kind="report")}">'
             f"<title>pointtune report: {esc(inp.name)}</title><style>{CSS}</style></head><body>"
             f"<header><h1>pointtune report: {esc(inp.name)}</h1><div class='sub'>{esc(what)} {esc(inp.path)}"
             f" &middot; made {esc(when)} &middot; ranked by {esc(inp.metric)}</div></header><nav>{nav}</nav>"
@@ -225,11 +228,8 @@ def write_report(experiment: str | list[str], out: str | None = None, model: boo
         raise ConfigError(f"--target {target}: use a share of the best score in (0, 1], e.g. 0.95")
     paths = [experiment] if isinstance(experiment, str) else list(dict.fromkeys(experiment))
     inp = load_report_input(paths[0]) if len(paths) == 1 else load_campaign_input(paths)
-    page = build_report(inp, model, target, device)
     here = is_uri(inp.path) or inp.kind == "rounds"
-    path = Path(out) if out else (Path("report.html") if here else Path(inp.path) / "report.html")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(page, encoding="utf-8")
-    tmp.replace(path)
+    path = plan_file(out or ("report.html" if here else Path(inp.path) / "report.html"), "--out", "report",
+                     [("the experiment the report is of", p) for p in paths])
+    storage.write_text(str(path), build_report(inp, model, target, device))
     return path

@@ -14,26 +14,20 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
-import yaml
 from matplotlib.ticker import MaxNLocator, NullFormatter
 
 from search.launch.reference import load_reference
+from search.outputs import SOFTWARE, plan_files_in, plan_folder
 from search.results.experiment import TrialRecord, best_record, load_experiment
 from search.results.frontier import COST, DEFAULT_TARGET, pareto_front, scored, target_point
 from search.results.tables import trials_table
+from trainable.data import storage
 from trainable.data.storage import is_uri
 
 BAR_METRICS = (("oa", "accuracy"), ("precision", "precision"), ("recall", "recall"), ("f1", "F1"))
-
-
-def load_records(path: str) -> list[TrialRecord]:
-    """A search folder, or a ``pointtune train`` folder (``metrics.csv``) as a single record."""
-    p = Path(path)
-    if (p / "metrics.csv").is_file():
-        cfg = yaml.safe_load((p / "config.yaml").read_text()) if (p / "config.yaml").is_file() else {}
-        history = pd.read_csv(p / "metrics.csv")
-        return [TrialRecord(p.name, "finished", cfg, history, None, str(p))]
-    return load_experiment(path)
+# every file `plot` may write (each figure the data allows)
+FIGURES = ("val_f1_per_epoch.png", "best_f1_vs_lr.png", "best_f1_vs_density.png", "best_f1_vs_clicks_per_image.png",
+           "frontier.png", "best_trial_curves.png", "best_trial_metrics.png")
 
 
 def f1_key(records: list[TrialRecord]) -> str:
@@ -91,8 +85,10 @@ def draw_frontier(df: pd.DataFrame, metric: str, target: float, reference: dict 
 
 
 def _save(fig: plt.Figure, path: Path) -> Path:
+    """The figure as a PNG that says it is pointtune's (``search.outputs``), written whole or not at all."""
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with storage.replacing(path) as tmp:
+        fig.savefig(tmp, dpi=110, metadata={"Software": SOFTWARE.format(kind="plot")})
     plt.close(fig)
     return path
 
@@ -141,9 +137,10 @@ def draw_bars(record: TrialRecord, bars: pd.DataFrame, path: Path) -> Path:
 
 def plot_experiment(path: str, out: str | None = None, target: float = DEFAULT_TARGET) -> list[Path]:
     """Write every figure that the data allows; returns the PNG paths."""
-    records = load_records(path)
-    out_dir = Path(out) if out else (Path(path) / "plots" if not is_uri(path) else Path("plots"))
-    out_dir.mkdir(parents=True, exist_ok=True)
+    records = load_experiment(path)  # a train folder is one record, with its status
+    out_dir = plan_folder(out or (Path(path) / "plots" if not is_uri(path) else "plots"), "--out", "plot",
+                          [("the experiment the figures are of", path)])
+    plan_files_in(out_dir, FIGURES, "--out", "plot")
     best = best_record(records, "plot")
     written = [draw_f1_curves(f1_curves(records), out_dir / "val_f1_per_epoch.png")]
     if len(records) > 1:

@@ -210,6 +210,17 @@ def _make_scene(
 DEMO_MARKER = "README.txt"  # its first words say the folder holds the demo scenes
 
 
+def demo_description(folder: str | Path | None, num_images: int = 0, size: int = 0, seed: int = 0) -> str | None:
+    """``pointtune demo scenes: N synthetic aerial images of SxS px (seed K)``: of the scenes in ``folder`` (its
+    marker's first words; None where it has none), or of those ``generate_demo_data`` writes for the arguments."""
+    if folder is None:
+        return f"pointtune demo scenes: {num_images} synthetic aerial images of {size}x{size} px (seed {seed})"
+    try:
+        return (Path(folder) / DEMO_MARKER).read_text(encoding="utf-8").split(", written by", 1)[0]
+    except OSError:
+        return None
+
+
 def is_demo_folder(path: str | Path) -> bool:
     """A folder written by ``generate_demo_data`` (``pointtune demo-data``)."""
     marker = Path(path) / DEMO_MARKER
@@ -252,10 +263,9 @@ def generate_demo_data(out_dir: str | Path, num_images: int = default("demo_imag
         Image.fromarray(sem).save(out / "semantic" / f"scene{i:03d}.png")
         Image.fromarray(encoded).save(out / "instance" / f"scene{i:03d}.png")
     (out / "classes.yaml").write_text(_classes_yaml(), encoding="utf-8")
-    (out / DEMO_MARKER).write_text(f"pointtune demo scenes: {num_images} synthetic aerial images of {size}x{size} px "
-                                   f"(seed {seed}), written by `pointtune demo-data`; `pointtune run --data` on this "
-                                   "folder uses the demo's settings (tiny backbone, 64-px tiles) and the classes "
-                                   "of classes.yaml.\n", encoding="utf-8")
+    (out / DEMO_MARKER).write_text(demo_description(None, num_images, size, seed) + ", written by `pointtune "
+                                   "demo-data`; `pointtune run --data` on this folder uses the demo's settings (tiny "
+                                   "backbone, 64-px tiles) and the classes of classes.yaml.\n", encoding="utf-8")
     elapsed = time.perf_counter() - start
     logger.info("wrote %d demo scenes (%dpx, seed %d) to %s in %.2fs", num_images, size, seed, out, elapsed)
     return out

@@ -7,6 +7,10 @@ experiment (`pointtune results`) does without it.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -49,14 +53,36 @@ def write_text(path: str, text: str) -> None:
     write_bytes(path, text.encode())
 
 
+@contextlib.contextmanager
+def replacing(target: str | Path) -> Iterator[Path]:
+    """A temporary path beside ``target`` (same folder, same suffix, so writers that go by the suffix write the same
+    format) for the block to write; renamed to ``target`` when the block ends, removed when it fails: a reader
+    never sees half a file and a failure leaves nothing behind. Works for a file or a folder (a folder replaces
+    only a missing or empty one)."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.stem}.tmp-{os.getpid()}{target.suffix}")
+    try:
+        yield tmp
+        if tmp.is_dir() and target.is_dir():
+            target.rmdir()  # an empty folder given as the target (OSError: not empty)
+        os.replace(tmp, target)
+    except OSError as e:  # said of the file the caller named, not of the temporary one
+        if e.filename is None or str(tmp) not in str(e.filename):
+            raise
+        raise OSError(e.errno, e.strerror, str(target)) from e
+    finally:
+        if tmp.is_dir() and not tmp.is_symlink():
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            tmp.unlink(missing_ok=True)
+
+
 def write_bytes(path: str, data: bytes) -> None:
-    """Write a whole file; on a local path through a temporary file and a rename."""
+    """Write a whole file; on a local path through a temporary file and a rename (``replacing``)."""
     if not is_uri(path):
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.tmp")
-        tmp.write_bytes(data)
-        tmp.replace(target)
+        with replacing(path) as tmp:
+            tmp.write_bytes(data)
         return
     fs, p = _fs(path)
     fs.create_dir(p.rsplit("/", 1)[0], recursive=True)

@@ -150,12 +150,12 @@ def test_every_number_a_user_gives_is_checked_against_its_range_in_the_table() -
 
 
 @pytest.mark.parametrize("argv, flag, said", [
-    (["train", "--batch-size", "0"], "--batch-size", "0: use a value in [2, 100000] (default 8"),
+    (["train", "--batch-size", "0"], "--batch-size", "0: use a value in [2, 100000] (crops per batch (at least 2: BatchNorm); default 8"),
     (["train", "--lr", "nan"], "--lr", "nan: use a value in (0, 1)"),
     (["train", "--epochs", "1.5"], "--epochs", "'1.5' is not a whole number"),
     (["run", "--resume-every", "0"], "--resume-every", "0: use a value >= 1"),
     (["run", "--lr-range", "0", "0.1"], "--lr-range", "0: use a value in (0, 1)"),
-    (["run", "--gpus-per-trial", "-1"], "--gpus-per-trial", "-1: use a value >= 0 (default auto"),
+    (["run", "--gpus-per-trial", "-1"], "--gpus-per-trial", "-1: use a value >= 0 ("),
     (["predict", "m", "i.png", "--out", "o", "--batch-size", "-4"], "--batch-size", "-4: use a value in [1,"),
     (["suggest", "m", "--data", "d", "--clicks-per-image", "0", "--out", "c.csv"], "--clicks-per-image", "0: use"),
     (["demo-data", "d", "--size", "8"], "--size", "8: use a value in [32, 8192]"),

@@ -211,7 +211,7 @@ def test_bad_settings_are_refused_with_what_to_do(demo: tuple, tmp_path: Path, c
     root, model, _ = demo
     base = ["suggest", str(model), "--data", str(root), "--out", str(tmp_path / "x.csv")]
     assert main([*base, "--clicks-per-image", "0"]) == 2
-    assert "at least 1 click" in capsys.readouterr().err
+    assert "--clicks-per-image: 0: use a value in [1, 100000]" in capsys.readouterr().err
     assert main([*base, "--clicks-per-image", "2", "--strategy", "best"]) == 2
     assert "margin, regions, entropy, random" in capsys.readouterr().err
     assert main([*base[:-1], str(tmp_path / "x.txt"), "--clicks-per-image", "2"]) == 2

@@ -1,0 +1,204 @@
+"""The one rule for every path a command writes (``--out``, ``--storage``/``--name``, ``demo-data DIR``).
+
+A command plans each output before it reads or computes anything (``plan_file``, ``plan_folder``), then writes it
+through ``trainable.data.storage.replacing`` (a temporary name in the same folder, renamed when complete, removed
+on failure). An output is refused, with one line naming it and what to do, when it:
+
+- is one of the command's inputs, or of the model it reads (a clicks file, the data folder, a model file, ...);
+- lies inside a dataset's own folders (``images/``, ``semantic/``, ``instance/``) or is one of a run's or a search's
+  own files (its ``config.yaml``, ``best.pt``, ...);
+- is an existing folder that holds a dataset or another kind of pointtune output (a search, a train run, the demo
+  scenes), or for a folder that must start empty, anything at all;
+- is an existing file that pointtune did not write as this kind of output, or that changed since (a suggestions
+  file whose clicks were answered); a file pointtune wrote may be replaced, and the command says so;
+- has a parent that is a file, or a folder it cannot write in.
+
+Missing folders on the way are made. Storage URIs (s3://, gs://) are not checked here: a bucket has no folders.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import tempfile
+import zipfile
+from collections.abc import Iterable
+from pathlib import Path
+
+from search.errors import SearchError
+from search.results.experiment import (
+    SETTINGS_FILE,
+    TRAIN_CONFIG,
+    TRAIN_METRICS,
+    TRAIN_MODEL,
+    TRAIN_OUTCOME,
+    TRAIN_RESUME,
+    TRAIN_RUNNING,
+)
+from trainable.data.storage import is_uri
+
+Inputs = Iterable[tuple[str, str | Path | None]]  # (what it is, in words; its path)
+DATASET_FOLDERS = ("images", "semantic", "instance")
+SOFTWARE = "pointtune {kind}"  # the "Software" a PNG of ours records, the generator an HTML report names
+# the files a search or a train run keeps for itself: no other command writes over them
+# (tests/search/test_outputs.py checks the names against the modules that write them)
+OWN_FILES = {SETTINGS_FILE, TRAIN_CONFIG, TRAIN_METRICS, TRAIN_MODEL, TRAIN_RESUME, TRAIN_OUTCOME, TRAIN_RUNNING,
+             "best_model.pt", "test_scores.json", "tuner.pkl", "reference.json", "clicks.json", "optuna_journal.log",
+             "pointtune_resume.json"}
+
+
+def config_inputs(config: dict) -> list[tuple[str, str | None]]:
+    """What a run's config (``TrialConfig.to_dict``, as saved in a model or a run) reads: its data, clicks, class
+    description, split file, other folders and weights file."""
+    from trainable.config import FORMER_KEYS
+    from trainable.data.split import SPLIT_CHOICES
+
+    data = {FORMER_KEYS.get(("data", k), k): v for k, v in (config.get("data") or {}).items()}
+    split, weights = data.get("split"), (config.get("model") or {}).get("weights")
+    return [("the clicks the model is trained on", data.get("clicks")), ("the data folder", data.get("root")),
+            ("the class description", data.get("classes_file")),
+            ("the split file", split if split and split not in SPLIT_CHOICES else None),
+            ("the validation folder", data.get("val_dir")), ("the test folder", data.get("test_dir")),
+            ("the unlabelled images", data.get("unlabeled_images")),
+            ("the weights file", weights if weights and weights not in ("none", "auto", "imagenet", "coco") else None)]
+
+
+def folder_holds(folder: Path) -> str | None:
+    """What kind of folder ``folder`` is, in words, when it is a dataset or a pointtune output; else None."""
+    from trainable.data.demo import is_demo_folder
+
+    if not folder.is_dir():
+        return None
+    if is_demo_folder(folder):
+        return "the demo scenes of `pointtune demo-data`"
+    if (folder / "images").is_dir() and ((folder / "semantic").is_dir() or (folder / "classes.yaml").is_file()):
+        return "a dataset (images/ with semantic/ or classes.yaml)"
+    if (folder / SETTINGS_FILE).is_file() or (folder / "tuner.pkl").is_file() or any(
+            folder.glob("experiment_state-*.json")):
+        return f"a search's results ({SETTINGS_FILE})"
+    if (folder / TRAIN_CONFIG).is_file() and any((folder / n).exists() for n in (TRAIN_METRICS, TRAIN_MODEL,
+                                                                                 TRAIN_RESUME)):
+        return f"a `pointtune train` run ({TRAIN_CONFIG}, {TRAIN_METRICS})"
+    return None
+
+
+def written_as(path: Path, kind: str) -> bool:
+    """Whether the file at ``path`` is one pointtune wrote as a ``kind`` output and nobody changed since (where
+    that can be told: a suggestions file against the checksum its ``.json`` record keeps)."""
+    try:
+        if kind == "report":
+            return f'<meta name="generator" content="{SOFTWARE.format(kind=kind)}">' in path.read_text(
+                encoding="utf-8", errors="replace")[:4096]
+        if kind in ("plot", "predict"):
+            return _image_software(path) == SOFTWARE.format(kind=kind)
+        if kind == "export":
+            with zipfile.ZipFile(path) as z:  # a torch file is a zip; its pickle names the format
+                pickle = next(n for n in z.namelist() if n.endswith("data.pkl"))
+                return b"pointtune-model" in z.read(pickle)
+        if kind == "suggest":
+            record = json.loads(Path(f"{path}.json").read_text())
+            return record.get("sha256") == hashlib.sha256(path.read_bytes()).hexdigest()
+        if kind == "suggest record":
+            return str(json.loads(path.read_text()).get("format", "")).startswith("pointtune-suggest")
+    except (OSError, ValueError, StopIteration, zipfile.BadZipFile, KeyError):
+        return False
+    return False
+
+
+def _kind_words(kind: str) -> str:
+    return ("the record `pointtune suggest` writes beside its clicks" if kind == "suggest record"
+            else f"a file `pointtune {kind}` wrote")
+
+
+def _image_software(path: Path) -> str | None:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        if path.suffix.lower() in (".tif", ".tiff"):
+            return im.tag_v2.get(305)  # TIFFTAG_SOFTWARE
+        return im.info.get("Software")
+
+
+def _check_inputs(path: Path, flag: str, inputs: Inputs) -> None:
+    for what, given in inputs:
+        if given is None or is_uri(str(given)):
+            continue
+        other = Path(given).expanduser().resolve()
+        if path == other or (path.exists() and other.exists() and path.samefile(other)):
+            raise SearchError(f"{flag} {path} is {what}: pointtune never writes over what it reads; give another "
+                              f"{flag}")
+
+
+def _check_place(path: Path, flag: str) -> None:
+    """Not inside a dataset's own folders, not one of a run's or search's own files; a parent that is a folder
+    this process can write in."""
+    for parent in path.parents:
+        if parent.name in DATASET_FOLDERS and folder_holds(parent.parent) is not None:
+            raise SearchError(f"{flag} {path} is inside {parent}, a dataset's {parent.name}/ folder: outputs "
+                              f"there would be read as data; write them elsewhere")
+    if path.name in OWN_FILES and folder_holds(path.parent):
+        raise SearchError(f"{flag} {path} is a file of {folder_holds(path.parent)} in {path.parent}: give another "
+                          f"{flag}")
+    existing = next(p for p in (path, *path.parents) if p.exists() or p == Path(p.anchor))
+    if existing != path and not existing.is_dir():
+        raise SearchError(f"{flag} {path}: {existing} is a file, not a folder; give a path in a folder")
+    folder = existing if existing != path else path.parent
+    try:  # a real file, not os.access: root passes every permission check, yet not a read-only file system
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".pointtune-write-check-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise SearchError(f"{flag} {path}: cannot write in {folder} ({e.strerror}); give a path in a folder you "
+                          "can write to") from None
+
+
+def plan_file(out: str | Path, flag: str, kind: str, inputs: Inputs = ()) -> Path:
+    """Check a file output (module docstring) before anything is computed; returns its absolute path.
+
+    Raises:
+        SearchError: naming ``flag``, the path and what to do.
+    """
+    path = Path(out).expanduser().resolve()
+    _check_inputs(path, flag, inputs)
+    _check_place(path, flag)
+    if path.is_dir():
+        raise SearchError(f"{flag} {path} is a folder: give the name of the file to write, e.g. "
+                          f"{path / ('report.html' if kind == 'report' else 'out' + path.suffix)}")
+    if path.exists():
+        if not written_as(path, kind):
+            changed = " and has changed since (answered clicks?)" if kind == "suggest" and Path(
+                f"{path}.json").is_file() else ""
+            raise SearchError(f"{flag} {path} exists and is not {_kind_words(kind)}{changed}: pointtune does not "
+                              f"write over it; give another {flag}, or move it away first")
+        print(f"replacing {path} ({_kind_words(kind)}, written before)", file=sys.stderr)
+    return path
+
+
+def plan_folder(out: str | Path, flag: str, kind: str, inputs: Inputs = (), empty: bool = False) -> Path:
+    """Check a folder output (module docstring) before anything is computed; returns its absolute path (not yet
+    made). ``empty``: the folder must be missing or empty (a dataset or a run is written into it).
+
+    Raises:
+        SearchError: naming ``flag``, the path and what to do.
+    """
+    path = Path(out).expanduser().resolve()
+    _check_inputs(path, flag, inputs)
+    _check_place(path, flag)
+    if path.exists() and not path.is_dir():
+        raise SearchError(f"{flag} {path} is a file: give a folder (it is made if missing)")
+    holds = folder_holds(path)
+    if holds:
+        raise SearchError(f"{flag} {path} holds {holds}: pointtune does not write `{kind}` output into it; give "
+                          f"a folder of its own")
+    if empty and path.is_dir() and any(path.iterdir()):
+        raise SearchError(f"{flag} {path} is not empty: give a new or empty folder (pointtune does not mix its "
+                          "files with yours)")
+    return path
+
+
+def plan_files_in(folder: Path, names: Iterable[str], flag: str, kind: str, inputs: Inputs = ()) -> None:
+    """The files a command will write into a planned folder: each one a new file or one it wrote before."""
+    for name in names:
+        plan_file(folder / name, flag, kind, inputs)
