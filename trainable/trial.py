@@ -34,6 +34,15 @@ TRIAL_USER_ERRORS: tuple[type[Exception], ...] = (ConfigError, DatasetError, Wei
 
 
 def pick_device(name: str) -> torch.device:
+    """``auto`` (CUDA when torch sees a GPU), ``cpu`` or ``cuda``.
+
+    Raises:
+        ConfigError: ``cuda`` where torch sees no GPU, saying what the machine has.
+    """
+    if name == "cuda" and not torch.cuda.is_available():
+        why = ("this torch is a CPU-only build" if torch.version.cuda is None
+               else f"torch {torch.__version__} (CUDA {torch.version.cuda}) sees no GPU on this machine")
+        raise ConfigError(f"--device cuda: {why}; use --device auto or cpu (auto takes a GPU wherever there is one)")
     if name == "cuda" or (name == "auto" and torch.cuda.is_available()):
         return torch.device("cuda")
     return torch.device("cpu")

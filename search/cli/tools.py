@@ -13,6 +13,9 @@ EXPERIMENT_HELP = "experiment folder or URI (STORAGE/NAME), or a `pointtune trai
 MODEL_HELP = ("a model file (written by `pointtune export`, or a train folder's best.pt), a `pointtune train` --out "
               "folder, or a search's experiment folder STORAGE/NAME (its best model)")
 TABLE_OUTPUTS = ("table", "csv", "markdown", "json")
+MODEL_CLASSES_HELP = ("how the masks of --data are read: model (the classes the model was trained with), data (the "
+                      "data's own classes.yaml or --format) or a class description YAML; default: the data's own where "
+                      "it agrees with the model's (a difference is refused, naming both), else the model's")
 
 
 def _data_parsers(sub: Any) -> None:
@@ -70,7 +73,7 @@ def _model_parsers(sub: Any) -> None:
     p.add_argument("--data", required=True, help="dataset folder (same layout as for training)")
     p.add_argument("--format", help="read --data as this built-in format, with its classes (default: the model's "
                    "format and classes)")
-    p.add_argument("--classes", help="class description YAML (default: the classes stored in the model)")
+    p.add_argument("--classes", metavar="model|data|FILE", help=MODEL_CLASSES_HELP)
     p.add_argument("--clicks", help="your own clicks on the images (as `train --clicks`: a folder of sparse label "
                    "images, a CSV image,x,y,class[,object] or GeoJSON points): images with only clicks are scored on "
                    "them (test_clicks_* scores)")
@@ -114,7 +117,7 @@ def _suggest_parser(sub: Any) -> None:
     p.add_argument("--answer-from-masks", action="store_true",
                    help="fill each click's class from the dense masks (a simulated annotator, to measure strategies)")
     p.add_argument("--format", help="built-in dataset format (default: the model's own)")
-    p.add_argument("--classes", help="class description YAML (default: the one stored in the model)")
+    p.add_argument("--classes", metavar="model|data|FILE", help=MODEL_CLASSES_HELP)
     _inference_flags(p)
     add_former_click_flags(p)
 

@@ -93,3 +93,24 @@ def resolve_search_weights(settings: SearchSettings) -> tuple[SearchSettings, di
     print(f"weights: {resolved.describe()}", flush=True)
     return dataclasses.replace(settings, base=settings.base.replace(
         model=dataclasses.asdict(resolved_config(model, resolved)))), state
+
+
+def check_devices(settings: SearchSettings) -> None:
+    """On this machine (no ``--address``), before Ray starts: a GPU asked for is one torch sees.
+
+    Raises:
+        ConfigError: ``--device cuda`` or ``--gpus-per-trial`` above 0 where torch sees no GPU, saying what the
+            machine has.
+    """
+    import torch
+
+    from trainable.trial import pick_device
+
+    if settings.address:
+        return  # a cluster's GPUs are counted once it is joined (search.launch.run.join_cluster)
+    pick_device(settings.base.train.device)
+    gpus = settings.gpus_per_trial
+    if gpus != "auto" and gpus > 0 and not torch.cuda.is_available():
+        raise ConfigError(f"--gpus-per-trial {gpus:g}: torch sees no GPU on this machine (a CPU-only torch, or no "
+                          "CUDA device), so no trial could start; use --gpus-per-trial 0 (or auto), or --address of a "
+                          "cluster with GPUs")

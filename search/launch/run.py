@@ -7,6 +7,7 @@ from __future__ import annotations
 import sys
 
 from search.cli.console import CheckProgress
+from search.errors import SearchError
 from search.launch.after_search import run_reference, score_on_test, tidy_after_search
 from search.launch.cluster import (
     check_resources,
@@ -17,7 +18,7 @@ from search.launch.cluster import (
     launchable_node_types,
     start_ray,
 )
-from search.launch.preflight import preflight, resolve_search_weights
+from search.launch.preflight import check_devices, preflight, resolve_search_weights
 from search.launch.prepare import prepare, resume_command, tell_restored, write_settings
 from search.launch.settings import SearchSettings, resolve_gpus
 from search.launch.time_estimate import warn_if_long
@@ -39,6 +40,7 @@ def run_search(settings: SearchSettings) -> int:
     """
     settings, retries = prepare(settings)
     settings = settings.validate()
+    check_devices(settings)
     # checked once here; trials get the index (paths and statistics, not pixels) and read what they train on
     data = build_index(settings.base.data, warm=None if settings.address else NodeCache(), progress=CheckProgress())
     settings = preflight(settings, data)
@@ -68,6 +70,9 @@ def join_cluster(settings: SearchSettings, data: DatasetIndex) -> tuple[SearchSe
     settings, gpus_line = resolve_gpus(settings, cluster_resources(), {t.name: t.resources for t in node_types})
     if gpus_line:
         print(gpus_line, flush=True)
+    if settings.base.train.device == "cuda" and not settings.gpus_per_trial:
+        raise SearchError(f"--device cuda, but trials get no GPU ({gpus_line or '--gpus-per-trial 0'}): give "
+                          "--gpus-per-trial 1 (or 0.5, ...) on a machine or cluster with GPUs, or --device auto")
     slots = check_resources(settings.cpus_per_trial, settings.gpus_per_trial, node_types)
     check_storage_for_autoscaling(settings.storage, node_types)
     check_shared_storage(settings.storage)

@@ -54,7 +54,7 @@ from trainable.data.storage import is_uri
 from trainable.inputs import resolve_for_data
 from trainable.learn.checkpoint import CHECKPOINT_FILE, atomic_torch_save, load_checkpoint
 from trainable.learn.model import resolve_weights, resolved_config
-from trainable.trial import run_trial
+from trainable.trial import pick_device, run_trial
 
 SUMMARY_KEYS = ("train_loss", "train_f1", "val_loss", "val_oa", "val_precision", "val_recall", "val_f1", "val_miou")
 
@@ -161,6 +161,7 @@ def check_out(out: Path, cfg: TrialConfig) -> None:
 def train_once(cfg: TrialConfig, out: str | Path) -> float:
     """Run one training into ``out``; returns the best value of the run's metric."""
     out = Path(out).expanduser().absolute()
+    pick_device(cfg.train.device)  # a GPU asked for where there is none: said before the data is checked
     check_out(out, cfg)
     # this process trains: the checks leave the decoded rasters in the node cache for it
     index = build_index(cfg.data, warm=NodeCache(), progress=CheckProgress())

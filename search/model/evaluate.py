@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
-import tempfile
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-import yaml
-
 from search.errors import SearchError
+from search.model.model_data import index_for_model
 from search.model.model_file import TEST_SCORES_FILE, save_export
 from search.model.source import resolve_model, split_part_indices
-from trainable.config import DataConfig, saved_data_config
 from trainable.data import storage
-from trainable.data.index import DatasetIndex, build_index
 from trainable.defaults import default
-from trainable.errors import DatasetError
+from trainable.trial import pick_device
 
 
 def score_model(payload: dict[str, Any], data: Any, indices: list[int], device_name: str = "auto",
@@ -56,60 +50,23 @@ def score_model(payload: dict[str, Any], data: Any, indices: list[int], device_n
     return {**scores, f"{prefix}_images": len(indices)}
 
 
-def data_config_of(payload: dict[str, Any], data_dir: str, fmt: str | None = None, classes_file: str | None = None,
-                   clicks: str | None = None) -> DataConfig:
-    """How ``evaluate`` reads ``data_dir`` for a model: as the model was trained (its dataset format with options,
-    e.g. ``potsdam:irrg``, bands, tile size and resize), unless ``fmt`` (a format) or ``classes_file`` (a class
-    description) says otherwise (the caller gives the model's own classes when neither is given). On the data it
-    was trained on, its ``--val-dir``, ``--test-dir`` and ``--clicks`` too, where they still exist."""
-    data = saved_data_config(payload)
-    root = Path(data_dir).expanduser().resolve()
-    same = data.get("root") and Path(data["root"]) == root
-
-    def kept(key: str) -> str | None:
-        return data[key] if same and data.get(key) and Path(data[key]).exists() else None
-
-    return DataConfig(root=str(root), format=fmt or data.get("format"), classes_file=classes_file,
-                      tile_size=int(payload["tile_size"]), resize=float(payload.get("resize", 1.0)),
-                      bands=tuple(payload.get("bands", ())), val_dir=kept("val_dir"), test_dir=kept("test_dir"),
-                      clicks=str(Path(clicks).expanduser().resolve()) if clicks else kept("clicks"))
-
-
 def evaluate_file(model_path: str, data_dir: str, part: str = "test", fmt: str | None = None,
                   classes_file: str | None = None, device: str = "auto", batch_size: int = default("batch_size"),
                   points: str | None = None) -> dict[str, float]:
     """Score a model (``search/model/source.py``: a model file, a train folder or a search) on ``part`` of its
     own split (the stems it recorded), or on ``all`` images of the data.
 
-    The data is read as the model was trained (``data_config_of``); ``points`` adds the user's clicks (the formats
-    of ``train --clicks``), for images that have no dense mask.
+    The data is read as the model was trained and checked against it (``search.model.model_data``); ``points``
+    adds the user's clicks (the formats of ``train --clicks``), for images that have no dense mask.
 
     Raises:
         SearchError: the model's split names images the folder does not have, or the part is empty.
     """
+    pick_device(device)  # a GPU asked for where there is none: said before the model and the data are read
     payload = resolve_model(model_path).payload
-    data = _index_for(payload, data_config_of(payload, data_dir, fmt, classes_file, points), fmt, classes_file)
-    if list(data.classes.names) != list(payload["class_names"]):
-        raise SearchError(f"{model_path} predicts classes {payload['class_names']}, but {data_dir} is described "
-                          f"with {list(data.classes.names)}; give the class description the model was trained with")
+    data = index_for_model(payload, data_dir, fmt, classes_file, points, model_path)
     indices = split_part_indices(payload, data, part, model_path, data_dir)
     return score_model(payload, data, indices, device, batch_size, prefix=part if part != "all" else "test")
-
-
-def _index_for(payload: dict[str, Any], cfg: DataConfig, fmt: str | None, classes_file: str | None) -> DatasetIndex:
-    """The data checked and indexed, unsplit, with the model's own classes unless ``fmt`` or ``classes_file``."""
-    with tempfile.TemporaryDirectory() as d:
-        if not fmt and not classes_file:  # the model's own classes (the format's, with its options, or a file's)
-            cfg = dataclasses.replace(cfg, classes_file=str(Path(d) / "classes.yaml"))
-            Path(cfg.classes_file).write_text(yaml.safe_dump(payload["classes"]))
-        try:
-            return build_index(cfg, split=False)
-        except DatasetError as e:
-            trained_on = saved_data_config(payload).get("clicks")
-            if cfg.clicks or not trained_on:
-                raise
-            raise DatasetError(cfg.root, [*e.problems, f"the model was trained with clicks ({trained_on}): for "
-                                          "images that have only clicks, give them with --clicks"]) from None
 
 
 def keep_test_score(folder: str, payload: dict[str, Any], trial_id: str, model_file: str,

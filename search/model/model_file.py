@@ -20,6 +20,8 @@ from trainable.data.storage import is_uri
 from trainable.errors import CheckpointError
 
 EXPORT_FORMAT = "pointtune-model/1"
+# what every model file holds (export_payload): a file without one of them cannot be run
+REQUIRED = ("model", "backbone", "num_classes", "class_names", "class_colours", "classes", "tile_size")
 TEST_SCORES_FILE = "test_scores.json"  # a run's one test score, beside its model (search/model/evaluate.py)
 ACCEPTED = ("give a model file written by `pointtune export` (or a `pointtune train` folder's best.pt), a "
             "`pointtune train` --out folder, or a search's experiment folder STORAGE/NAME (its best model)")
@@ -76,6 +78,10 @@ def read_export(path: str | Path) -> dict[str, Any]:
 
     meta = read_torch_file(path)
     if is_export(meta):
+        missing = [k for k in REQUIRED if k not in meta]
+        if missing:
+            raise CheckpointError(f"{path} is a pointtune model file without its {', '.join(map(repr, missing))} "
+                                  "entr(ies): it was damaged or edited; export the model again (`pointtune export`)")
         return meta
     if isinstance(meta, dict) and {"model", "optimizer", "epoch"} <= set(meta):
         what = (f"the resume state of a run (its last epoch, with the optimizer), not its model: give the "

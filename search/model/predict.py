@@ -134,12 +134,12 @@ def predict_files(model_arg: str, images: list[str], out: str, device_name: str 
                   batch_size: int = default("batch_size")) -> list[Path]:
     """Class indices and colours for each image (GeoTIFF for GeoTIFF input, PNG otherwise) with the model that
     ``model_arg`` names (``resolve_model``), at its tile size, resize, bands and normalisation; returns the paths."""
-    plan_masks(out, images, [("the model", model_arg)])  # said before a model of hundreds of MB is read
+    device = pick_device(device_name)  # said before a model of hundreds of MB is read, as is a wrong --out
+    plan_masks(out, images, [("the model", model_arg)])
     meta = resolve_model(model_arg).payload
     out_dir = plan_masks(out, images, [("the model", model_arg), *model_inputs(model_arg, meta)])
     out_dir.mkdir(parents=True, exist_ok=True)
     model = model_from_payload(meta)
-    device = pick_device(device_name)
     model.to(device)
     palette = np.array(meta["class_colours"], dtype=np.uint8)
     written: list[Path] = []

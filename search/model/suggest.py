@@ -28,25 +28,23 @@ the clicks so far and the round (``search.model.suggest_output`` writes both fil
 from __future__ import annotations
 
 import math
-import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import yaml
 from torch import nn
 
-from search.errors import SearchError
+from search.model.model_data import index_for_model
 from search.model.predict import blocks, model_from_payload, predict_scene
 from search.model.source import model_inputs, resolve_model, split_part_indices
 from search.model.suggest_output import next_round, render_csv, render_geojson, sidecar, write_sidecar
 from search.outputs import plan_file
 from search.results.rounds import sidecar_path
-from trainable.config import IGNORE_INDEX, ConfigError, DataConfig, saved_data_config
+from trainable.config import IGNORE_INDEX, ConfigError, saved_data_config
 from trainable.data import storage
-from trainable.data.index import DatasetIndex, IndexEntry, build_index
+from trainable.data.index import DatasetIndex, IndexEntry
 from trainable.data.rasters import raster_info
 from trainable.data.sources import ImageSource, LabelSource, ValidPixels
 from trainable.defaults import default
@@ -117,32 +115,6 @@ def load_model(path: str) -> tuple[nn.Module, dict[str, Any]]:
     (``search.model.source.resolve_model``)."""
     payload = resolve_model(path).payload
     return model_from_payload(payload), payload
-
-
-def dataset_for(meta: dict[str, Any], data_dir: str, fmt: str | None = None, classes_file: str | None = None,
-                points: str | None = None) -> DatasetIndex:
-    """The images of ``data_dir`` read as the model was trained: its tile, resize, bands and class description
-    (or ``fmt`` / ``classes_file``); every image in one part (the model's own split says which it trained on).
-
-    Raises:
-        SearchError: the data's classes are not the model's.
-    """
-    data_cfg = (meta.get("config") or {}).get("data") or {}
-    if not fmt and not classes_file and data_cfg.get("format"):
-        fmt = data_cfg["format"]  # a built-in format lays out its own files; its classes are the model's
-    with tempfile.TemporaryDirectory() as d:
-        if not fmt and not classes_file:
-            classes_file = str(Path(d) / "classes.yaml")
-            Path(classes_file).write_text(yaml.safe_dump(meta["classes"]))
-        cfg = DataConfig(root=str(Path(data_dir).expanduser().resolve()), format=fmt, classes_file=classes_file,
-                         tile_size=int(meta["tile_size"]), resize=float(meta.get("resize", 1.0)),
-                         bands=tuple(meta.get("bands", ())),
-                         clicks=str(Path(points).expanduser().resolve()) if points else None)
-        data = build_index(cfg, split=False)
-    if list(data.classes.names) != list(meta["class_names"]):
-        raise SearchError(f"the model predicts classes {meta['class_names']}, but {data_dir} is described with "
-                          f"{list(data.classes.names)}; give the class description the model was trained with")
-    return data
 
 
 def choose_clicks(entry: IndexEntry, data: DatasetIndex, settings: SuggestSettings, model: nn.Module | None,
@@ -226,6 +198,7 @@ def suggest_files(model_path: str, data_dir: str, out: str, settings: SuggestSet
         SearchError, DatasetError, CheckpointError: the model, data or clicks cannot be used (the message says why).
     """
     settings.validate()
+    device = pick_device(device_name)
     suffix = Path(out).suffix.lower()
     if suffix not in SUFFIXES:
         raise ConfigError(f"--out {out}: name a .csv or .geojson file (the formats --clicks reads)")
@@ -239,8 +212,7 @@ def suggest_files(model_path: str, data_dir: str, out: str, settings: SuggestSet
     if points is None and recorded and Path(recorded).exists():
         points = recorded
         print(f"clicks so far: {recorded} (the clicks the model was trained on; --clicks to give others)")
-    data = dataset_for(meta, data_dir, fmt, classes_file, points)
-    device = pick_device(device_name)
+    data = index_for_model(meta, data_dir, fmt, classes_file, points, model_path, other_folders=False)
     model.to(device)
     report = SuggestReport(out, [], 0, coordinates="pixel")
     crs: dict[str, str | None] = {}

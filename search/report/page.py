@@ -226,6 +226,10 @@ def write_report(experiment: str | list[str], out: str | None = None, model: boo
     ``report.html`` here for a URI or several folders); returns the path."""
     if not 0 < target <= 1:
         raise ConfigError(f"--target {target}: use a share of the best score in (0, 1], e.g. 0.95")
+    if model:
+        from trainable.trial import pick_device
+
+        pick_device(device)  # a GPU asked for where there is none: said before anything is read
     paths = [experiment] if isinstance(experiment, str) else list(dict.fromkeys(experiment))
     inp = load_report_input(paths[0]) if len(paths) == 1 else load_campaign_input(paths)
     here = is_uri(inp.path) or inp.kind == "rounds"

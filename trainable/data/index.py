@@ -187,7 +187,7 @@ def list_dataset_files(cfg: DataConfig, classes: ClassDescription) -> tuple[list
 
 
 def build_index(cfg: DataConfig, split: bool = True, warm: NodeCache | None = None,
-                progress: Progress | None = None) -> DatasetIndex:
+                progress: Progress | None = None, classes: ClassDescription | None = None) -> DatasetIndex:
     """Find, check and split a dataset (module docstring).
 
     Args:
@@ -195,6 +195,7 @@ def build_index(cfg: DataConfig, split: bool = True, warm: NodeCache | None = No
         split: make the split (False: every image in the training part, for scoring a model on a folder).
         warm: a node cache to leave the decoded rasters in (the driver's node runs trials too).
         progress: called with (images checked, images) as the checks go.
+        classes: the class description to read the masks with, instead of the one ``cfg`` names (a model's own).
 
     Raises:
         DatasetError: every problem found (missing pairs, unreadable files, size mismatches, unknown values).
@@ -204,7 +205,7 @@ def build_index(cfg: DataConfig, split: bool = True, warm: NodeCache | None = No
     root = check_roots(cfg)
     if cfg.format and not cfg.bands:  # the bands a format reads by default (say, an ortho's RGB without its alpha)
         cfg = dataclasses.replace(cfg, bands=parse_format(cfg.format)[0].bands)
-    classes = resolve_classes(root, cfg.format, cfg.classes_file)
+    classes = classes or resolve_classes(root, cfg.format, cfg.classes_file)
     files, problems, folder_parts = list_dataset_files(cfg, classes)
     records, trouble = check_files(root, files, classes, cfg, warm, progress)
     problems += grouped(trouble)

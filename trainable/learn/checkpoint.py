@@ -62,7 +62,11 @@ def read_torch_file(path: str | Path) -> Any:
     """
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"{path} does not exist")
+        raise CheckpointError(f"{path} does not exist" if not path.exists() else f"{path} is not a file")
+    try:
+        path.open("rb").close()
+    except OSError as e:  # the file is fine, the access is not: say so, not "damaged"
+        raise CheckpointError(f"{path} cannot be opened ({e.strerror}): check its permissions") from None
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001  torch's legacy reader fails on other files with Key/Index/EOF errors
