@@ -69,12 +69,28 @@ def check_metric_for_data(cfg: TrialConfig, index: DatasetIndex) -> None:
                               "--split FILE / --val-dir")
 
 
+def check_batch_for_data(cfg: TrialConfig, index: DatasetIndex) -> None:
+    """A batch is at most an epoch's crops: a larger one would be filled with repeats of the same crops.
+
+    Raises:
+        ConfigError: naming the batch size, the crops an epoch has and what to change.
+    """
+    batch, given = cfg.train.batch_size, cfg.data.crops_per_epoch
+    crops = given or TrainCrops.auto_length(sizes(index, training_ids(index)), cfg.data.tile_size, 1)
+    if batch > crops:
+        what = (f"--crops-per-epoch {given}" if given else
+                f"the {crops} crops of {cfg.data.tile_size} px that cover the training images once")
+        raise ConfigError(f"--batch-size {batch} is more than an epoch's crops ({what}): an epoch would be one batch "
+                          f"of repeats; use a --batch-size of at most {crops}, or raise --crops-per-epoch")
+
+
 def resolve_for_data(cfg: TrialConfig, index: DatasetIndex) -> TrialConfig:
     """The config with what the data decides filled in, once (by the driver or ``train``): the per-band
     normalisation (``normalize`` -> ``mean``, ``std``), the bands read (a format's default, so that the export and
     ``evaluate`` read the same) and the model's input bands. Checks the metric suits the data
     (``check_metric_for_data``)."""
     check_metric_for_data(cfg, index)
+    check_batch_for_data(cfg, index)
     mean, std = cfg.data.mean, cfg.data.std
     if not mean:
         try:

@@ -18,13 +18,15 @@ def read_mapping(path: str) -> dict[Any, Any]:
     """
     import yaml
 
-    p = Path(path)
+    p = Path(path).expanduser()
+    if p.is_dir():
+        raise ConfigError(f"--config {path} is a folder: give a YAML file of flag values")
     if not p.is_file():
-        raise ConfigError(f"--config {path} does not exist")
+        raise ConfigError(f"--config {path} does not exist: give a YAML file of flag values")
     try:
         raw = yaml.safe_load(p.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise ConfigError(f"--config {path} is not valid YAML: {e}") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise ConfigError(f"--config {path} is not valid YAML: {str(e).splitlines()[0]}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"--config {path} must be a mapping of flag names to values")
     return raw

@@ -191,6 +191,19 @@ def load_experiment(path: str) -> list[TrialRecord]:
         raise SearchError(f"experiment {path} does not exist: give STORAGE/NAME of a search")
     if is_train_folder(path):
         return [train_record(path)]
+    if not is_uri(path) and not Path(path).is_dir():
+        raise SearchError(f"{path} is a file: give a search's folder (STORAGE/NAME) or a `pointtune train` --out "
+                          "folder")
+    if not any(fnmatch.fnmatch(p.rsplit("/", 1)[-1], "experiment_state-*.json") for p in storage.list_files(path)):
+        if storage.exists(f"{path}/{SETTINGS_FILE}"):
+            raise SearchError(f"the search in {path} has not recorded a trial yet (no experiment_state-*.json): "
+                              "wait until its first trial starts, or resume it with `pointtune run --resume`")
+        what = "an empty folder" if not is_uri(path) and not any(Path(path).iterdir()) else "not a search's folder"
+        if not is_uri(path) and (Path(path) / "images").is_dir():
+            what = "a dataset's folder"
+        raise SearchError(f"{path} is {what}: give a search's folder (STORAGE/NAME, as `pointtune run` printed it; it "
+                          f"holds {SETTINGS_FILE} and experiment_state-*.json) or a `pointtune train` --out folder "
+                          f"({TRAIN_CONFIG}, {TRAIN_METRICS})")
     try:
         trials = [(tid, status, config, _trial_frame(tpath), tpath)
                   for tid, status, config, tpath in read_experiment_state(path)]
