@@ -168,8 +168,8 @@ def resolve_storage(storage: str) -> str:
 
 
 def absolute(path: str | None) -> str | None:
-    """A path flag made absolute in the driver (trials run in their own folders); None stays None."""
-    return None if path is None else str(Path(path).expanduser().resolve())
+    """A path flag made absolute in the driver (trials run in their own folders); None and URIs stay as they are."""
+    return path if path is None or is_uri(path) else str(Path(path).expanduser().resolve())
 
 
 def default_name() -> str:

@@ -140,8 +140,9 @@ class ClassDescription:
             raise ClassDescriptionError(f"class description {path} does not exist: give an existing YAML file")
         try:
             d = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as e:
-            raise ClassDescriptionError(f"class description {path} is not valid YAML: {e}") from None
+        except (yaml.YAMLError, UnicodeDecodeError) as e:
+            raise ClassDescriptionError(f"class description {path} is not valid YAML: {str(e).splitlines()[0]}"
+                                        ) from None
         return cls.from_dict(d, source=str(path))
 
 

@@ -8,6 +8,7 @@ experiment (`pointtune results`) does without it.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 from collections.abc import Iterator
@@ -27,7 +28,10 @@ def _fs(path: str) -> tuple[pafs.FileSystem, str]:
     import pyarrow.fs as pafs
 
     if is_uri(path):
-        return pafs.FileSystem.from_uri(path)
+        try:
+            return pafs.FileSystem.from_uri(path)
+        except (OSError, ValueError) as e:  # an unknown scheme, an unreachable or missing bucket: said of the URI
+            raise OSError(errno.EIO, f"cannot use this storage URI ({str(e).splitlines()[0]})", path) from None
     return pafs.LocalFileSystem(), str(Path(path).expanduser().resolve())
 
 
