@@ -49,6 +49,9 @@ OWN_FILES = {SETTINGS_FILE, TRAIN_CONFIG, TRAIN_METRICS, TRAIN_MODEL, TRAIN_RESU
              "pointtune_resume.json"}
 
 
+HOLDS_TRAIN_RUN = f"a `pointtune train` run ({TRAIN_CONFIG}, {TRAIN_METRICS})"
+
+
 def config_inputs(config: dict) -> list[tuple[str, str | None]]:
     """What a run's config (``TrialConfig.to_dict``, as saved in a model or a run) reads: its data, clicks, class
     description, split file, other folders and weights file."""
@@ -80,7 +83,7 @@ def folder_holds(folder: Path) -> str | None:
         return f"a search's results ({SETTINGS_FILE})"
     if (folder / TRAIN_CONFIG).is_file() and any((folder / n).exists() for n in (TRAIN_METRICS, TRAIN_MODEL,
                                                                                  TRAIN_RESUME)):
-        return f"a `pointtune train` run ({TRAIN_CONFIG}, {TRAIN_METRICS})"
+        return HOLDS_TRAIN_RUN
     return None
 
 

@@ -84,6 +84,10 @@ def report_failure(command: str, argv: list[str], error: BaseException, verbose:
     if isinstance(error, OSError) and error.filename is not None:
         print(f"{prefix}error: {file_problem(error)}", file=sys.stderr)
         return EXIT_USAGE
+    if isinstance(error, RuntimeError) and str(error).startswith("Symlink loop from "):  # pathlib's resolve (3.11)
+        where = str(error).removeprefix("Symlink loop from ").strip("'")
+        print(f"{prefix}error: {file_problem(OSError(errno.ELOOP, 'a symbolic link loop', where))}", file=sys.stderr)
+        return EXIT_USAGE
     if isinstance(error, MemoryError) or type(error).__name__ == "OutOfMemoryError":
         print(f"{prefix}error: out of memory ({type(error).__name__}); lower --batch-size or --tile-size (or, for a "
               "search, --max-concurrent), or use a machine with more memory", file=sys.stderr)

@@ -33,9 +33,8 @@ from search.cli.console import CheckProgress
 from search.errors import SearchError
 from search.launch.reference import DONE_FILE
 from search.model.evaluate import test_score_line
-from search.outputs import config_inputs, plan_folder
+from search.outputs import HOLDS_TRAIN_RUN, config_inputs, folder_holds, plan_folder
 from search.results.experiment import (
-    SETTINGS_FILE,
     TRAIN_CONFIG,
     TRAIN_METRICS,
     TRAIN_MODEL,
@@ -152,7 +151,7 @@ def check_out(out: Path, cfg: TrialConfig) -> None:
         SearchError: saying which, and what to do.
     """
     held = [n for n in (TRAIN_CONFIG, TRAIN_METRICS, TRAIN_MODEL, TRAIN_RESUME) if (out / n).exists()]
-    if held and not (out / SETTINGS_FILE).exists():
+    if folder_holds(out) == HOLDS_TRAIN_RUN:
         raise SearchError(f"--out {out} already holds a training run ({', '.join(held)}): add --resume to continue "
                           "it, or choose another --out")
     plan_folder(out, "--out", "train", config_inputs(cfg.to_dict()), empty=True)

@@ -138,26 +138,39 @@ def predict_files(model_arg: str, images: list[str], out: str, device_name: str 
     plan_masks(out, images, [("the model", model_arg)])
     meta = resolve_model(model_arg).payload
     out_dir = plan_masks(out, images, [("the model", model_arg), *model_inputs(model_arg, meta)])
+    for name in images:  # every image readable, with the model's bands, before anything is written
+        check_image(name, meta)
     out_dir.mkdir(parents=True, exist_ok=True)
     model = model_from_payload(meta)
     model.to(device)
     palette = np.array(meta["class_colours"], dtype=np.uint8)
     written: list[Path] = []
     for name in images:
-        try:
-            info = raster_info(str(Path(name).expanduser()))
-        except Exception as e:  # noqa: BLE001  missing, truncated, not an image
-            raise SearchError(f"cannot read image {name} ({type(e).__name__}: {e})") from None
-        bands = len(meta.get("bands", ())) or info.bands
-        if bands != int(meta.get("in_channels", 3)):
-            raise SearchError(f"{name} has {bands} band(s) but the model takes {meta.get('in_channels', 3)}: give "
-                              "images like those it was trained on")
         predict = _predict_geotiff if is_tiff(name) and has_rasterio() else _predict_image
         try:
             written += predict(str(Path(name).expanduser()), out_dir, model, meta, device, batch_size, palette)
         except OSError as e:
             raise SearchError(f"cannot read image {name} ({type(e).__name__}: {e})") from None
     return written
+
+
+def check_image(name: str, meta: dict[str, Any]) -> None:
+    """An image ``predict`` can segment with the model: readable, with the bands the model reads.
+
+    Raises:
+        SearchError: naming the image and what is wrong.
+    """
+    try:
+        info = raster_info(str(Path(name).expanduser()))
+    except Exception as e:  # noqa: BLE001  missing, truncated, not an image
+        raise SearchError(f"cannot read image {name} ({type(e).__name__}: {e})") from None
+    wanted, bands = int(meta.get("in_channels", 3)), tuple(meta.get("bands", ()))
+    if bands and max(bands) > info.bands:
+        raise SearchError(f"{name} has {info.bands} band(s), but the model reads bands {list(bands)}: give images "
+                          "like those it was trained on")
+    if not bands and info.bands != wanted:
+        raise SearchError(f"{name} has {info.bands} band(s), but the model takes {wanted}: give images like those "
+                          "it was trained on")
 
 
 def plan_masks(out: str, images: list[str], reads: list[tuple[str, str | None]]) -> Path:

@@ -150,7 +150,8 @@ def test_every_number_a_user_gives_is_checked_against_its_range_in_the_table() -
 
 
 @pytest.mark.parametrize("argv, flag, said", [
-    (["train", "--batch-size", "0"], "--batch-size", "0: use a value in [2, 100000] (crops per batch (at least 2: BatchNorm); default 8"),
+    (["train", "--batch-size", "0"], "--batch-size",
+     "0: use a value in [2, 100000] (crops per batch (at least 2: BatchNorm); default 8"),
     (["train", "--lr", "nan"], "--lr", "nan: use a value in (0, 1)"),
     (["train", "--epochs", "1.5"], "--epochs", "'1.5' is not a whole number"),
     (["run", "--resume-every", "0"], "--resume-every", "0: use a value >= 1"),
