@@ -31,6 +31,10 @@ from trainable.learn.self_training import SecondStage, loaded_copy, second_stage
 log = logging.getLogger(__name__)
 # errors that a retry cannot fix: settings, data files, weights, checkpoints
 TRIAL_USER_ERRORS: tuple[type[Exception], ...] = (ConfigError, DatasetError, WeightsError, CheckpointError)
+# ``progress(epoch, done, total, phase)``: where a run is within its epoch. Phase "train": told before each training
+# batch (``done`` batches done of ``total``) and ``(epoch, n, n)`` when training has ended; "validate": told before
+# each validation batch. Given by a search's trials (``trainable/progress_board.py``) and by ``pointtune train``.
+Progress = Callable[[int, int, int, str], None]
 
 
 def pick_device(name: str) -> torch.device:
@@ -193,19 +197,26 @@ def lr_in_epoch(run: TrialRun, epoch: int, step: int) -> float:
     return lr_at(run.cfg.train, ((epoch - 1) % epochs + step / run.steps) / epochs)
 
 
-def train_epoch(run: TrialRun, epoch: int, progress: Callable[[int, int, int], None] | None) -> EpochResult:
+def train_epoch(run: TrialRun, epoch: int, progress: Progress | None) -> EpochResult:
     """One epoch's training, seeded by its number; ``progress`` hears of its batches, and of its end."""
     train = run.cfg.train
     torch.manual_seed(epoch_seed(train.seed, epoch))
     run.inputs.train_crops.set_epoch(epoch)
     unlabeled = UnlabeledTerm(train.unlabeled_loss, train.unlabeled_weight) if train.unlabeled_loss != "none" else None
-    on_batch = None if progress is None else lambda done, total: progress(epoch, done, total)
+    on_batch = None if progress is None else lambda done, total: progress(epoch, done, total, "train")
     result = train_one_epoch(run.model, run.inputs.train_loader, run.optimizer, run.device,
                              run.data.classes.num_classes, run.class_weight, lambda i: lr_in_epoch(run, epoch, i),
                              unlabeled, on_batch)
     if progress is not None:
-        progress(epoch, run.steps, run.steps)  # training done: validating
+        progress(epoch, run.steps, run.steps, "train")  # training done: validating
     return result
+
+
+def validate(run: TrialRun, epoch: int, progress: Progress | None) -> EpochResult:
+    """BatchNorm statistics re-estimated, then the validation pass; ``progress`` hears of its batches."""
+    recalibrate_batchnorm(run.model, run.inputs.train_loader, run.device, run.cfg.train.bn_recalibration_batches)
+    on_batch = None if progress is None else lambda done, total: progress(epoch, done, total, "validate")
+    return evaluate(run.model, run.inputs.val_loader, run.device, run.data.classes.num_classes, on_batch)
 
 
 def diverged(run: TrialRun, epoch: int, train: EpochResult) -> dict[str, Any]:
@@ -243,7 +254,7 @@ def epoch_metrics(run: TrialRun, epoch: int, train: EpochResult, val: EpochResul
 def run_trial(cfg: TrialConfig, report: Report, data: DatasetIndex | None = None,
               resume: dict[str, Any] | None = None, weights: dict[str, torch.Tensor] | None = None,
               save_state: SaveState | None = None, recorded_epochs: int | None = None,
-              progress: Callable[[int, int, int], None] | None = None) -> None:
+              progress: Progress | None = None) -> None:
     """Train ``cfg.train.epochs`` epochs, validating and reporting after each (what each epoch writes:
     ``trainable.learn.run_record``); with self-training, as many again on clicks + pseudo-labels (``enter_stage``).
     A diverging run (loss NaN or infinite) reports ``trial_outcome: diverged`` and stops: an outcome of the
@@ -258,8 +269,8 @@ def run_trial(cfg: TrialConfig, report: Report, data: DatasetIndex | None = None
         save_state: stores the state to resume from and returns the bytes it wrote; None keeps none.
         recorded_epochs: with ``resume``, the last epoch the caller recorded: the resumed history's later epochs
             are reported again first, and epochs up to it that are trained again are not reported.
-        progress: told ``(epoch, batches done, batches)`` while training, ``(epoch, n, n)`` when validating
-            (``trainable.progress_board``).
+        progress: told where the run is within each epoch, batch by batch (``Progress``): the search's progress
+            board (``trainable.progress_board``), ``train``'s progress lines.
     """
     trial_start = time.time()
     cfg.validate()
@@ -274,8 +285,7 @@ def run_trial(cfg: TrialConfig, report: Report, data: DatasetIndex | None = None
         if not math.isfinite(train.loss):
             report(diverged(run, epoch, train), None)
             return
-        recalibrate_batchnorm(run.model, run.inputs.train_loader, run.device, run.cfg.train.bn_recalibration_batches)
-        val = evaluate(run.model, run.inputs.val_loader, run.device, run.data.classes.num_classes)
+        val = validate(run, epoch, progress)
         run.record.end_epoch(epoch_metrics(run, epoch, train, val, t0, trial_start), run.model, run.optimizer,
                              report if epoch > run.recorded else None)
 

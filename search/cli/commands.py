@@ -70,10 +70,11 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    from search.cli.console import CheckProgress
     from search.model.evaluate import evaluate_file, render_scores
 
     print(render_scores(evaluate_file(args.model, args.data, args.part, args.format, args.classes, args.device,
-                                      args.batch_size, args.clicks), args.output))
+                                      args.batch_size, args.clicks, CheckProgress("scoring images")), args.output))
     return 0
 
 
@@ -106,20 +107,23 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _suggest(args: argparse.Namespace) -> int:
+    from search.cli.console import CheckProgress
     from search.model.suggest import SuggestSettings, render_summary, suggest_files
 
     settings = SuggestSettings(args.clicks_per_image, args.strategy, args.radius, args.seed, args.part,
                                args.answer_from_masks)
     report = suggest_files(args.model, args.data, args.out, settings, args.clicks, args.format, args.classes,
-                           args.device, args.batch_size)
+                           args.device, args.batch_size, CheckProgress("suggesting clicks on images"))
     print(render_summary(report, settings))
     return 0
 
 
 def _predict(args: argparse.Namespace) -> int:
+    from search.cli.console import CheckProgress
     from search.model.predict import predict_files
 
-    for path in predict_files(args.model, args.images, args.out, args.device, args.batch_size):
+    for path in predict_files(args.model, args.images, args.out, args.device, args.batch_size,
+                              CheckProgress("predicting images")):
         print(path)
     return 0
 

@@ -1,4 +1,5 @@
-"""Terminal output that needs neither torch nor Ray: progress of the data checks."""
+"""Terminal output that needs neither torch nor Ray: progress of the data checks, and how often long work writes a
+progress line where its output is not a terminal."""
 
 from __future__ import annotations
 
@@ -7,13 +8,20 @@ import sys
 import time
 from typing import Any
 
+# Off a terminal (a log file, CI, ``ray job logs``) long work writes a progress line at most this often: often enough
+# that a log shows within seconds that the work goes on and how long it has left, seldom enough that a day of
+# training writes under 9,000 lines (not one per batch). Read at each line: a test may set it.
+PLAIN_EVERY_S = 10.0
+
 
 class CheckProgress:
-    """``progress(done, total)`` for the data checks: a rich bar that redraws in place on a terminal, a line every
-    tenth of the way otherwise (logs, ``ray job logs``)."""
+    """``progress(done, total)`` for work on many files (the data checks; ``predict``, ``suggest`` and ``evaluate``
+    on many images): a rich bar that redraws in place on a terminal, otherwise (logs, ``ray job logs``) a line every
+    tenth of the way, and at least every ``PLAIN_EVERY_S`` seconds while told."""
 
     def __init__(self, what: str = "checking images", stream: Any = None):
         self.what, self.stream, self.t0, self.shown = what, stream or sys.stderr, time.monotonic(), -1
+        self.said = self.t0
         self.bar: Any = None
 
     def __call__(self, done: int, total: int) -> None:
@@ -22,10 +30,11 @@ class CheckProgress:
         if self.stream.isatty():
             self._draw(done, total)
             return
-        tenth = done * 10 // total
-        if tenth != self.shown or done == total:
-            self.stream.write(f"{self.what}: {done}/{total} ({time.monotonic() - self.t0:.0f} s)\n")
+        tenth, now = done * 10 // total, time.monotonic()
+        if tenth != self.shown or done == total or now - self.said >= PLAIN_EVERY_S:
+            self.stream.write(f"{self.what}: {done}/{total} ({now - self.t0:.0f} s)\n")
             self.stream.flush()
+            self.said = now
         self.shown = tenth
 
     def _draw(self, done: int, total: int) -> None:

@@ -4,8 +4,9 @@
 id, state, parameters, epoch, progress within the epoch (from ``trainable/progress_board.py``), validation F1, best
 F1 and node, then the search's bars and the estimated time left (``SearchTracker``). Anything else printed meanwhile
 (log records, warnings, trial output) scrolls above the table. Elsewhere (CI, a log file, ``ray job logs``) it prints
-``ProgressPrinter``'s lines. The choice is made when a search (or a resumed one) starts: Tune restores this listener
-from the experiment on ``--resume``. No Ray here: the board that tells the batches is opened by ``open_board``.
+``ProgressPrinter``'s lines, the periodic line of the running trials' batches with them. The choice is made when a
+search (or a resumed one) starts: Tune restores this listener from the experiment on ``--resume``. No Ray here: the
+board that tells the batches is opened by ``open_board``, in both cases.
 """
 
 from __future__ import annotations
@@ -49,15 +50,15 @@ class LiveView(ProgressPrinter):
         settings: the search's settings (objective, planned trials, the experiment folder).
         console: where to draw; stdout when None. Live mode needs ``console.is_terminal``.
         board: what tells the trials' batch progress (an object with ``read() -> dict | None``); None: the one
-            ``open_board(experiment)`` opens in live mode (``search/launch/tuner.py``'s, the search's progress
-            board), or none.
+            ``open_board(experiment)`` opens at setup (``search/launch/tuner.py``'s, the search's progress board),
+            or none.
         open_board: opens the search's board, or returns None (pickled with the view: a module-level function).
     """
 
     def __init__(self, settings: SearchSettings, console: Console | None = None, board: Any = None,
                  open_board: Callable[[str], Any] | None = None):
-        super().__init__(settings)
-        self.console, self.board, self.open_board = console, board, open_board
+        super().__init__(settings, board=board)
+        self.console, self.open_board = console, open_board
         self.live: Live | None = None
         self.rerouted: list[tuple[logging.StreamHandler, Any]] = []
         self.drawn = -math.inf
@@ -73,12 +74,12 @@ class LiveView(ProgressPrinter):
     def setup(self, stop: Any = None, num_samples: int | None = None, total_num_samples: int | None = None,
               **info: Any) -> None:
         super().setup(stop, num_samples, total_num_samples, **info)
+        if self.board is None and self.open_board is not None:  # before the first trial: trials look for it at start
+            self.board = self.open_board(self.settings.experiment_path)
         console = self.console or Console()
         if not console.is_terminal or console.is_dumb_terminal:
             self.live, self.out = None, console.file if self.console is not None else None
             return
-        if self.board is None and self.open_board is not None:
-            self.board = self.open_board(self.settings.experiment_path)
         out, err = sys.stdout, sys.stderr
         self.live = Live(self.render(console), console=console, auto_refresh=False, transient=False,
                          vertical_overflow="crop")
@@ -140,7 +141,7 @@ class LiveView(ProgressPrinter):
 
     def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
         if self.live is None:
-            return
+            return super().on_step_end(iteration, trials, **info)
         snapshot = self.board.read() if self.board is not None else None
         if snapshot:
             self.tracker.batches(snapshot)
@@ -174,7 +175,7 @@ class LiveView(ProgressPrinter):
         hidden = rows[room:] if len(rows) > room else []
         for r in rows[:room]:
             cells = [r.trial_id, Text(r.state, style=STYLES.get(r.state, "")), r.params, f"{r.epoch}/{r.epochs}",
-                     _within(r), _num(r.f1), _num(r.best_f1)]
+                     r.activity(), _num(r.f1), _num(r.best_f1)]
             if extra:
                 cells.append(_num(r.objective))
             table.add_row(*cells, r.node)
@@ -213,13 +214,6 @@ def _ordered(rows: Any) -> list[TrialState]:
         return (order.get(r.state, 3), -best if r.state not in order else 0, r.trial_id)
 
     return sorted(rows, key=key)
-
-
-def _within(r: TrialState) -> str:
-    if r.state != "running" or r.batch is None or r.batch[0] != r.epoch + 1:
-        return ""
-    _, done, total = r.batch
-    return "validating" if total and done >= total else f"batch {done}/{total}" if total else f"batch {done}"
 
 
 def _num(v: float) -> str:

@@ -1,6 +1,7 @@
 """What a search shows while it runs: the state of every trial and an estimate of the time left (``SearchTracker``),
-printed one line per trial event (``ProgressPrinter``: logs, CI, ``ray job logs``) or as a table that updates in
-place on a terminal (``search/cli/live_view.py``). Tune's own output is turned off (``search/launch/cluster.py``).
+printed one line per trial event and a line of the running trials' batches every ``console.PLAIN_EVERY_S`` seconds
+of silence (``ProgressPrinter``: logs, CI, ``ray job logs``), or as a table that updates in place on a terminal
+(``search/cli/live_view.py``). Tune's own output is turned off (``search/launch/cluster.py``).
 
 No Ray here: these are listeners of the search's events, which ``search/launch/tuner.py`` forwards from Tune with
 Tune's callback arguments (``trial``: an object with ``trial_id``, ``config``, ``status`` and ``last_result``)."""
@@ -13,6 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from search.cli import console
 from search.launch.settings import SearchSettings
 from trainable.config import planned_epochs
 
@@ -65,6 +67,14 @@ class TrialState:
         if self.batch is None or self.batch[0] != self.epoch + 1 or not self.batch[2]:
             return 0.0
         return min(self.batch[1] / self.batch[2], 1.0)
+
+    def activity(self) -> str:
+        """Where a running trial is within its epoch (``batch 37/120``, ``validating``), from its batch progress;
+        "" when unknown or not running."""
+        if self.state != "running" or self.batch is None or self.batch[0] != self.epoch + 1:
+            return ""
+        _, done, total = self.batch
+        return "validating" if total and done >= total else f"batch {done}/{total}" if total else f"batch {done}"
 
 
 class SearchTracker:
@@ -178,14 +188,19 @@ class SearchTracker:
 
 
 class ProgressPrinter:
-    """Prints trial starts, per-epoch validation F1 (with the time left, once known), completions and failures.
+    """Prints trial starts, per-epoch validation F1 (with the time left, once known), completions and failures, and
+    after ``console.PLAIN_EVERY_S`` seconds without a line, where the running trials are within their epochs.
 
-    ``out``: where the lines go (a file; stdout when None, looked up at each line).
+    ``out``: where the lines go (a file; stdout when None, looked up at each line). ``board``: what tells the
+    trials' batch progress (``read() -> dict | None``, the progress board's reader), or None.
     """
 
-    def __init__(self, settings: SearchSettings, out: Any = None):
-        self.settings, self.out = settings, out
+    SHOWN = 6  # running trials named in the periodic line; the rest are counted
+
+    def __init__(self, settings: SearchSettings, out: Any = None, board: Any = None):
+        self.settings, self.out, self.board = settings, out, board
         self.tracker = self._new_tracker(settings.trials)
+        self.said = time.monotonic()
 
     def _new_tracker(self, planned: int) -> SearchTracker:
         lo, hi = self.settings.space.epochs
@@ -195,16 +210,42 @@ class ProgressPrinter:
     def __setstate__(self, state: dict) -> None:  # a search started before the tracker existed, resumed
         self.__dict__.update(state)
         self.__dict__.setdefault("out", None)
+        self.__dict__.setdefault("board", None)
+        self.__dict__.setdefault("said", time.monotonic())
         self.__dict__.setdefault("tracker", self._new_tracker(self.settings.trials))
 
     def setup(self, stop: Any = None, num_samples: int | None = None, total_num_samples: int | None = None,
               **info: Any) -> None:
         # Tune's count, which --resume --trials N raises; the tracker starts afresh for each fit
         self.tracker = self._new_tracker(int(total_num_samples or self.settings.trials))
-        self.t0 = time.monotonic()
+        self.t0 = self.said = time.monotonic()
 
     def line(self, text: str) -> None:
         print(text, file=self.out or sys.stdout, flush=True)
+        self.said = time.monotonic()
+
+    def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
+        """Tune's loop turned: take the trials' batch progress; after ``PLAIN_EVERY_S`` seconds without a line, say
+        where the running trials are."""
+        snapshot = self.board.read() if self.board is not None else None
+        if snapshot:
+            self.tracker.batches(snapshot)
+        if time.monotonic() - self.said < console.PLAIN_EVERY_S:
+            return
+        self.tracker.sync(trials)
+        running = [r for r in self.tracker.trials.values() if r.state == "running"]
+        if running:
+            self.line(self.running_line(running))
+
+    def running_line(self, running: list[TrialState]) -> str:
+        """``running: [id] epoch 2/4 batch 37/120, ...  [1/6 trials done]  ~3 min left``."""
+        named = [f"[{r.trial_id}] epoch {min(r.epoch + 1, r.epochs)}/{r.epochs}" + (f" {r.activity()}" if
+                 r.activity() else "") for r in running[:self.SHOWN]]
+        more = f", {len(running) - self.SHOWN} more" if len(running) > self.SHOWN else ""
+        left = self.tracker.remaining_s()
+        eta = f"~{format_duration(left)} left" if left is not None else "time left: known after the first epoch"
+        return (f"running: {', '.join(named)}{more}  [{self.tracker.trials_done}/{self.tracker.planned} trials done]"
+                f"  {eta}")
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self.tracker.sync(trials)

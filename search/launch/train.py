@@ -23,6 +23,7 @@ import os
 import shlex
 import socket
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +31,10 @@ import pandas as pd
 import yaml
 
 from search.cli.console import CheckProgress
+from search.cli.train_progress import TrainProgress
 from search.errors import SearchError
 from search.launch.reference import DONE_FILE
+from search.launch.time_estimate import epoch_work, warn_if_long_run
 from search.model.evaluate import test_score_line
 from search.outputs import HOLDS_TRAIN_RUN, config_inputs, folder_holds, plan_folder
 from search.results.experiment import (
@@ -175,7 +178,8 @@ def train_once(cfg: TrialConfig, out: str | Path) -> float:
     record_clicks(run_dir.out, cfg.data.clicks, index)  # which clicks file, its SHA-256 and round
     print(f"training {cfg.model.backbone} on {cfg.data.root}: lr {cfg.train.lr:g}, "
           f"{_points_text(cfg)}, {_epochs_text(cfg)}, tiles {cfg.data.tile_size}px -> {run_dir.out}")
-    print(f"weights: {resolved.describe()}")
+    print(f"weights: {resolved.describe()}", flush=True)
+    warn_if_long_run(cfg, index, cfg.train.total_epochs)
     _train(cfg, run_dir, index, weights, made=made)
     return run_dir.best
 
@@ -214,7 +218,8 @@ def resume_training(out: str | Path, epochs: int | None = None) -> float:
     best = state.get("best", {})
     run_dir.best = best.get("value", -math.inf) if best.get("epoch") else -math.inf
     longer = f"; the schedule now spans {cfg.train.epochs} epochs" if cfg.train.epochs != planned else ""
-    print(f"resuming {out} after epoch {done} of {cfg.train.total_epochs}{longer}")
+    print(f"resuming {out} after epoch {done} of {cfg.train.total_epochs}{longer}", flush=True)
+    warn_if_long_run(cfg, index, cfg.train.total_epochs - done)
     _train(cfg, run_dir, index, weights, resume=state, recorded=run_dir.recorded_epoch)
     return run_dir.best
 
@@ -243,25 +248,27 @@ def _resumable(out: Path) -> tuple[TrialConfig, dict[str, Any]]:
 
 def _train(cfg: TrialConfig, run_dir: RunDirectory, index: DatasetIndex, weights: Any, made: bool = False,
            resume: dict[str, Any] | None = None, recorded: int | None = None) -> None:
-    """Train (or continue) into the folder, then score the best model once on the test part. A run stopped or
-    failed after an epoch says so in ``outcome.txt`` (``train --resume`` continues it); one that recorded nothing
-    leaves no folder behind."""
+    """Train (or continue) into the folder, then score the best model once on the test part, saying how far each
+    is (``TrainProgress``). A run stopped or failed after an epoch says so in ``outcome.txt`` (``train --resume``
+    continues it); one that recorded nothing leaves no folder behind."""
     running = run_dir.out / TRAIN_RUNNING
     running.write_text(json.dumps({"host": socket.gethostname(), "pid": os.getpid()}))
-    try:
-        run_trial(cfg, run_dir.report, data=index, weights=weights, save_state=run_dir.save_state, resume=resume,
-                  recorded_epochs=recorded)
-    except BaseException as e:
-        _record_failure(run_dir, e, made)
-        raise
-    finally:
-        running.unlink(missing_ok=True)
     model = run_dir.out / TRAIN_MODEL
-    print(f"best {cfg.train.metric} {run_dir.best:.4f}; model: {model} (resume state: {run_dir.out / TRAIN_RESUME})")
-    if not run_dir.diverged:
-        scores = score_test_part(run_dir, index, cfg)
-        if scores is not None:
-            print(test_score_line(scores, cfg.train.metric, run_dir.best))
+    with TrainProgress(cfg.train.total_epochs, cfg.train.batch_size, epoch_work(cfg, index)[1]) as progress:
+        try:
+            run_trial(cfg, run_dir.report, data=index, weights=weights, save_state=run_dir.save_state,
+                      resume=resume, recorded_epochs=recorded, progress=progress)
+        except BaseException as e:
+            _record_failure(run_dir, e, made)
+            raise
+        finally:
+            running.unlink(missing_ok=True)
+        print(f"best {cfg.train.metric} {run_dir.best:.4f}; model: {model} (resume state: "
+              f"{run_dir.out / TRAIN_RESUME})")
+        if not run_dir.diverged:
+            scores = score_test_part(run_dir, index, cfg, progress.scoring)
+            if scores is not None:
+                print(test_score_line(scores, cfg.train.metric, run_dir.best))
     if model.is_file():
         out = shlex.quote(str(run_dir.out))
         print(f"use it:  pointtune predict {out} IMAGE... --out predictions/\n"
@@ -287,8 +294,10 @@ def _record_failure(run_dir: RunDirectory, error: BaseException, made: bool) -> 
     (out / TRAIN_OUTCOME).write_text(why + "\n")
 
 
-def score_test_part(run_dir: RunDirectory, index: DatasetIndex, cfg: TrialConfig) -> dict[str, float] | None:
-    """The best model's one score on the split's test part (``keep_test_score``), or None without one."""
+def score_test_part(run_dir: RunDirectory, index: DatasetIndex, cfg: TrialConfig,
+                    progress: Callable[[int, int], None] | None = None) -> dict[str, float] | None:
+    """The best model's one score on the split's test part (``keep_test_score``), or None without one;
+    ``progress(images done, images)`` hears how far the scoring is."""
     from search.model.evaluate import keep_test_score, score_model
     from search.model.source import read_export
 
@@ -298,7 +307,7 @@ def score_test_part(run_dir: RunDirectory, index: DatasetIndex, cfg: TrialConfig
     payload = read_export(model)
     return keep_test_score(str(run_dir.out), payload, run_dir.out.name, str(model),
                            lambda: score_model(payload, index, list(index.split.test), cfg.train.device,
-                                               cfg.train.batch_size))
+                                               cfg.train.batch_size, progress=progress))
 
 
 def train_reference(cfg: TrialConfig, data: Any, weights: dict | None, out: str, source_trial: str) -> dict[str, Any]:

@@ -17,12 +17,13 @@ from trainable.trial import pick_device
 
 
 def score_model(payload: dict[str, Any], data: Any, indices: list[int], device_name: str = "auto",
-                batch_size: int = default("batch_size"), prefix: str = "test") -> dict[str, float]:
+                batch_size: int = default("batch_size"), prefix: str = "test",
+                progress: Callable[[int, int], None] | None = None) -> dict[str, float]:
     """OA, macro P / R / F1, mIoU and per-class scores of an exported model on some images of ``data``.
 
     Every pixel of those images counts once (the validation grid), by the same rules as validation. Data with the
     user's own clicks is also scored on their clicks on those images (``<prefix>_clicks_*``); images without dense
-    masks are scored on the clicks only.
+    masks are scored on the clicks only. ``progress(images done, images)`` hears how far it is.
     """
     from torch.utils.data import DataLoader
 
@@ -40,7 +41,11 @@ def score_model(payload: dict[str, Any], data: Any, indices: list[int], device_n
     clicks = user_points_of(data, indices) if data.user_clicks is not None else None
     tiles = GridTiles(image_sources(data, indices), mask_sources(data, indices), sizes(data, indices),
                       normalizer_of_export(payload), int(payload["tile_size"]), clicks)
-    result = evaluate(model, DataLoader(tiles, batch_size=batch_size), device, data.classes.num_classes)
+    # the grid's tiles go image by image: before batch i, the images before that of its first tile are done
+    on_batch = None if progress is None else lambda i, _: progress(tiles.index[i * batch_size][0], len(indices))
+    result = evaluate(model, DataLoader(tiles, batch_size=batch_size), device, data.classes.num_classes, on_batch)
+    if progress is not None:
+        progress(len(indices), len(indices))
     names, excluded = data.classes.names, data.classes.excluded_indices
     scores = {}
     if data.masked(indices):
@@ -52,12 +57,13 @@ def score_model(payload: dict[str, Any], data: Any, indices: list[int], device_n
 
 def evaluate_file(model_path: str, data_dir: str, part: str = "test", fmt: str | None = None,
                   classes_file: str | None = None, device: str = "auto", batch_size: int = default("batch_size"),
-                  points: str | None = None) -> dict[str, float]:
+                  points: str | None = None, progress: Callable[[int, int], None] | None = None) -> dict[str, float]:
     """Score a model (``search/model/source.py``: a model file, a train folder or a search) on ``part`` of its
     own split (the stems it recorded), or on ``all`` images of the data.
 
     The data is read as the model was trained and checked against it (``search.model.model_data``); ``points``
     adds the user's clicks (the formats of ``train --clicks``), for images that have no dense mask.
+    ``progress(images done, images)`` hears how far the scoring is.
 
     Raises:
         SearchError: the model's split names images the folder does not have, or the part is empty.
@@ -66,7 +72,8 @@ def evaluate_file(model_path: str, data_dir: str, part: str = "test", fmt: str |
     payload = resolve_model(model_path).payload
     data = index_for_model(payload, data_dir, fmt, classes_file, points, model_path)
     indices = split_part_indices(payload, data, part, model_path, data_dir)
-    return score_model(payload, data, indices, device, batch_size, prefix=part if part != "all" else "test")
+    return score_model(payload, data, indices, device, batch_size, prefix=part if part != "all" else "test",
+                       progress=progress)
 
 
 def keep_test_score(folder: str, payload: dict[str, Any], trial_id: str, model_file: str,

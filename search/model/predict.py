@@ -7,6 +7,7 @@ windows and written in windows, as GeoTIFFs with the input's CRS and transform; 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -131,9 +132,11 @@ def mask_names(image: str, out_dir: Path) -> list[Path]:
 
 
 def predict_files(model_arg: str, images: list[str], out: str, device_name: str = "auto",
-                  batch_size: int = default("batch_size")) -> list[Path]:
+                  batch_size: int = default("batch_size"),
+                  progress: Callable[[int, int], None] | None = None) -> list[Path]:
     """Class indices and colours for each image (GeoTIFF for GeoTIFF input, PNG otherwise) with the model that
-    ``model_arg`` names (``resolve_model``), at its tile size, resize, bands and normalisation; returns the paths."""
+    ``model_arg`` names (``resolve_model``), at its tile size, resize, bands and normalisation; returns the paths.
+    ``progress(images done, images)`` is told after each image."""
     device = pick_device(device_name)  # said before a model of hundreds of MB is read, as is a wrong --out
     plan_masks(out, images, [("the model", model_arg)])
     meta = resolve_model(model_arg).payload
@@ -145,12 +148,14 @@ def predict_files(model_arg: str, images: list[str], out: str, device_name: str 
     model.to(device)
     palette = np.array(meta["class_colours"], dtype=np.uint8)
     written: list[Path] = []
-    for name in images:
+    for done, name in enumerate(images, 1):
         predict = _predict_geotiff if is_tiff(name) and has_rasterio() else _predict_image
         try:
             written += predict(str(Path(name).expanduser()), out_dir, model, meta, device, batch_size, palette)
         except OSError as e:
             raise SearchError(f"cannot read image {name} ({type(e).__name__}: {e})") from None
+        if progress is not None:
+            progress(done, len(images))
     return written
 
 

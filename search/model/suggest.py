@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -190,8 +191,10 @@ def to_suggestions(entry: IndexEntry, data: DatasetIndex, picks: Candidates, ans
 
 def suggest_files(model_path: str, data_dir: str, out: str, settings: SuggestSettings, points: str | None = None,
                   fmt: str | None = None, classes_file: str | None = None, device_name: str = "auto",
-                  batch_size: int = default("batch_size")) -> SuggestReport:
-    """Suggest clicks on the model's training images (or all of ``data_dir``) and write them to ``out``.
+                  batch_size: int = default("batch_size"),
+                  progress: Callable[[int, int], None] | None = None) -> SuggestReport:
+    """Suggest clicks on the model's training images (or all of ``data_dir``) and write them to ``out``;
+    ``progress(images done, images)`` is told after each image.
 
     Raises:
         ConfigError: a bad setting or ``--out`` suffix.
@@ -216,7 +219,8 @@ def suggest_files(model_path: str, data_dir: str, out: str, settings: SuggestSet
     model.to(device)
     report = SuggestReport(out, [], 0, coordinates="pixel")
     crs: dict[str, str | None] = {}
-    for i in split_part_indices(meta, data, settings.part, "the model", str(data.root)):
+    part = split_part_indices(meta, data, settings.part, "the model", str(data.root))
+    for i in part:
         entry = data.entries[i]
         picks, radius = choose_clicks(entry, data, settings, model, meta, device, batch_size)
         report.images += 1
@@ -226,6 +230,8 @@ def suggest_files(model_path: str, data_dir: str, out: str, settings: SuggestSet
         report.suggestions += to_suggestions(entry, data, picks, settings.answer_from_masks, geo)
         if settings.answer_from_masks and entry.files.mask is None:
             report.unanswered_images.append(entry.stem)
+        if progress is not None:
+            progress(report.images, len(part))
     report.round_number, sources = next_round(model_path, meta, points)
     if suffix == ".csv":
         text = render_csv(report.suggestions, report.round_number)

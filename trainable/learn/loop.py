@@ -86,13 +86,18 @@ def train_one_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, loader: DataLoader, device: torch.device, num_classes: int) -> EpochResult:
+def evaluate(model: nn.Module, loader: DataLoader, device: torch.device, num_classes: int,
+             on_batch: Callable[[int, int], None] | None = None) -> EpochResult:
     """Validation: cross-entropy and confusion over every non-ignored pixel of the dense masks, and a second
-    confusion over the validation clicks when the batches carry them (``points``)."""
+    confusion over the validation clicks when the batches carry them (``points``); ``on_batch(i, len(loader))`` is
+    told before the i-th batch, as in training."""
     model.eval()
     result = EpochResult(0.0, ConfusionMatrix(num_classes))
     loss_sum, pixels = torch.zeros((), device=device), torch.zeros((), device=device)
-    for batch in loader:
+    batches = len(loader) if on_batch is not None and hasattr(loader, "__len__") else 0
+    for i, batch in enumerate(loader):
+        if on_batch is not None:
+            on_batch(i, batches)
         image, target = _to_device(batch, device)
         with autocast(device):
             logits = model(image)["out"]

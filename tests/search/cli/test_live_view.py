@@ -131,6 +131,34 @@ def test_plain_lines_when_the_output_is_not_a_terminal(settings: SearchSettings)
     assert lines[-1] == "[aaaa0001] finished"
 
 
+def test_off_a_terminal_a_periodic_line_says_where_the_running_trials_are(
+        settings: SearchSettings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A search whose epochs take half an hour is not silent for half an hour in a log: the board of batch progress
+    is opened off a terminal too, and after ``PLAIN_EVERY_S`` seconds without a line one says where the running
+    trials are, with the time left."""
+    import search.cli.console
+
+    opened: list[str] = []
+
+    def open_board(experiment: str) -> FakeBoard:
+        opened.append(experiment)
+        return FakeBoard({"bbbb0002": (2, 37, 120, 0.0)})
+
+    out = io.StringIO()
+    view = LiveView(settings, console=search.cli.live_view.Console(file=out, width=120), open_board=open_board)
+    a, b = run_two_trials(view)  # its on_step_end reads the board, within the interval: no line yet
+    assert opened == [settings.experiment_path] and view.live is None
+    assert "running:" not in out.getvalue(), "within the interval after the last line: nothing more"
+    monkeypatch.setattr(search.cli.console, "PLAIN_EVERY_S", 0.0)
+    view.on_step_end(3, [a, b])
+    line = out.getvalue().splitlines()[-1]
+    left = format_duration(view.tracker.remaining_s())
+    assert line == f"running: [aaaa0001] epoch 2/2, [bbbb0002] epoch 2/4 batch 37/120  [0/3 trials done]  ~{left} left"
+    view.tracker.trials["bbbb0002"].batch = (2, 120, 120)
+    view.on_step_end(4, [a, b])
+    assert "[bbbb0002] epoch 2/4 validating  [0/3" in out.getvalue().splitlines()[-1]
+
+
 def test_ended_trials_take_their_remaining_epochs_out_of_the_estimate() -> None:
     tracker = SearchTracker(planned=2, epochs_range=(2, 4), objective="best_val_f1")
     a, b = fake_trial("a", epochs=4), fake_trial("b", epochs=4)
@@ -194,6 +222,7 @@ def test_the_train_loop_tells_its_batches_and_the_reporter_throttles_them(monkey
     for done in range(5):
         reporter(1, done, 5)
     reporter(1, 5, 5)  # the end of training is always told (validation starts)
+    reporter(1, 0, 3, "validate")  # validation batches stay in the trial
     assert sent == [(1, 0, 5), (1, 3, 5), (1, 5, 5)]
     reporter.send = lambda *told: False  # the board has gone away: reporting stops
     reporter(2, 0, 5)

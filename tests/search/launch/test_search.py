@@ -6,11 +6,13 @@ import contextlib
 import io
 import itertools
 import json
+import re
 from pathlib import Path
 
 import optuna
 import pytest
 
+import search.cli.console
 import search.launch.tuner
 from helpers import waiting_for_a_second_trial
 from search.cli.main import main
@@ -31,6 +33,7 @@ def search_dir(ray_local, demo_dir: Path, tmp_path_factory: pytest.TempPathFacto
     printed = io.StringIO()
     with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(printed):
         patch.setattr(search.launch.tuner, "tune_entrypoint", waiting_for_a_second_trial(started))
+        patch.setattr(search.cli.console, "PLAIN_EVERY_S", 1.0)  # the periodic line within a search of seconds
         code = main(["run", "--data", str(demo_dir), *FAST, "--trials", "3", "--epochs-range", "2", "3",
                      "--lr-range", "1e-3", "1e-2", "--storage", str(storage), "--name", "three"])
     assert code == 0
@@ -104,6 +107,14 @@ def test_results_table_was_printed_with_the_export_command(search_dir: Path) -> 
     assert any(ln.split()[:3] == ["trial_id", "status", "lr"] for ln in printed.splitlines()), "no results table"
     assert f"best trial {best.trial_id}: val_f1 {best.history['val_f1'].max():.4f}" in printed
     assert f"export it:  pointtune export {search_dir} --out best_model.pt" in printed
+
+
+def test_the_log_says_where_the_running_trials_are_between_their_events(search_dir: Path) -> None:
+    """Off a terminal, after a second without a line (the fixture's interval; 10 s by default), a line of the
+    running trials with the time left: a search whose epochs take half an hour is not silent for half an hour."""
+    printed = (search_dir / "driver_stdout.txt").read_text()
+    assert re.search(r"^running: \[[0-9a-f]+\] epoch [1-3]/[23].*  \[[0-2]/3 trials done\]  "
+                     r"(~.+ left|time left: known after the first epoch)$", printed, re.M), printed
 
 
 def test_the_best_model_is_scored_once_on_the_test_split(search_dir: Path, tmp_path: Path) -> None:

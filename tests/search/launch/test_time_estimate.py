@@ -8,7 +8,16 @@ from pathlib import Path
 import pytest
 
 from search.launch.settings import SearchSettings, SearchSpace
-from search.launch.time_estimate import advice, estimate_search, probe_training_step, time_training_step, warn_if_long
+from search.launch.time_estimate import (
+    advice,
+    estimate_run,
+    estimate_search,
+    long_work_advice,
+    probe_training_step,
+    time_training_step,
+    warn_if_long,
+    warn_if_long_run,
+)
 from trainable.config import DataConfig, ModelConfig, TrainConfig, TrialConfig
 from trainable.data.index import build_index
 
@@ -60,6 +69,22 @@ def test_hours_of_work_are_said_with_faster_settings(demo_dir: Path) -> None:
     assert "--backbone mobilenet_v3_large" in text and "--crops-per-epoch 200" in text
     quick = estimate_search(settings, data, at_once=2, step_s=0.001)
     assert advice(settings, quick, None) is None, "a search of minutes is not warned about"
+
+
+def test_a_train_run_of_hours_is_told_as_a_search_is(demo_dir: Path, capsys: pytest.CaptureFixture) -> None:
+    """One estimate for both: a run is one trial of its epochs, warned past the same hour with the same words, its
+    own ways out (fewer --epochs, not --trials); on a GPU nothing is timed."""
+    data = build_index(DataConfig(root=str(demo_dir), format="demo", tile_size=32))
+    cfg = _settings(demo_dir, tile=32, crops=800, batch=8).base
+    estimate = estimate_run(cfg, data, epochs=12, step_s=3.0)
+    assert (estimate.steps_per_epoch, estimate.mean_epochs, estimate.trials, estimate.at_once) == (100, 12, 1, 1)
+    assert estimate.total_s == pytest.approx((100 + estimate.val_batches / 3) * 3.0 * 12)
+    text = long_work_advice(cfg, estimate, faster_step_s=None)
+    assert text.startswith("this run will take about") and "(100 steps), 12 epoch(s). Faster:" in text
+    assert "--crops-per-epoch 200" in text and "fewer --epochs (now 12 to train)" in text and "--trials" not in text
+    assert long_work_advice(cfg, estimate_run(cfg, data, 12, 0.001), None) is None, "minutes: no warning"
+    assert warn_if_long_run(cfg.replace(train={"device": "cuda"}), data, 12) is None, "on a GPU: not timed"
+    assert capsys.readouterr().out == ""
 
 
 @pytest.mark.real

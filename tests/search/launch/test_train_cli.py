@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 from pathlib import Path
 
 import numpy as np
@@ -145,3 +146,30 @@ def test_clicks_per_instance_with_class_weights(demo_dir: Path, tmp_path: Path) 
     assert 5 <= float(row["clicks_per_image"]) <= 200 and float(row["labelled_fraction"]) < 0.05
     state = load_checkpoint(tmp_path / "last.pt")
     assert state["config"]["points"]["mode"] == "per_instance" and state["config"]["points"]["class_weights"]
+
+
+def test_off_a_terminal_train_says_its_estimate_then_how_far_it_is(demo_dir: Path, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch,
+                                                                     capsys: pytest.CaptureFixture) -> None:
+    """Output to a file: the time estimate before the first epoch, then plain progress lines (every batch here:
+    the interval is set to 0) with the epoch, the batch, crops/s and the time left, while training, validating
+    (2 validation images of 64 px: 8 tiles, 2 batches of 4) and scoring the test images; no terminal control codes."""
+    import search.cli.console
+
+    monkeypatch.setattr(search.cli.console, "PLAIN_EVERY_S", 0.0)
+    assert main(["train", "--data", str(demo_dir), "--backbone", "tiny", "--tile-size", "32", "--epochs", "2",
+                 "--lr", "3e-3", "--density", "0.05", "--crops-per-epoch", "48", "--batch-size", "4",
+                 "--out", str(tmp_path / "run")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    first_epoch = next(i for i, line in enumerate(lines) if line.startswith("epoch 1/2  train_loss"))
+    estimate = next(i for i, line in enumerate(lines) if line.startswith("time estimate: "))
+    assert estimate < first_epoch and "on this machine's CPUs (a training step of tiny on 4 crops of 32 px" in \
+        lines[estimate]
+    training = [line for line in lines if re.fullmatch(r"epoch [12]/2: batch [1-9]\d*/12, [\d.]+ crops/s, ~\d+ s left "
+                                                       r"in the epoch, ~\d+ s in the run", line)]
+    assert {line[:10] for line in training} == {"epoch 1/2:", "epoch 2/2:"}, lines
+    assert lines.index(next(line for line in training if line.startswith("epoch 2/2"))) > first_epoch
+    assert any(re.fullmatch(r"epoch 1/2: validating 1/2, [\d.]+ tiles/s, ~\d+ s left in the epoch, "
+                            r"~\d+ s in the run", line) for line in lines), lines
+    assert "test score: image 0/1" in lines and "test score: image 1/1" in lines
+    assert not any("\x1b[" in line for line in lines)
