@@ -187,7 +187,8 @@ def warn_if_long_run(cfg: TrialConfig, data: object, epochs: int) -> Estimate | 
 
     from trainable.trial import pick_device
 
-    if pick_device(cfg.train.device).type != "cpu" or epochs <= 0:
+    on_gpu = cfg.train.device == "cuda" or pick_device(cfg.train.device).type != "cpu"  # cuda: checked before
+    if on_gpu or epochs <= 0:
         return None
     threads = cfg.train.num_threads or torch.get_num_threads()  # as the run will train
     return _tell(cfg, data, threads, lambda step: estimate_run(cfg, data, epochs, step), None)
