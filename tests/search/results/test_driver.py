@@ -116,3 +116,13 @@ def test_results_reads_the_driver_record_of_a_storage_uri(tmp_path: Path, capsys
         assert {r.status for r in load_experiment(uri)} >= {"running", "pending"}
     assert not (exp / DRIVER_FILE).exists() and {r.trial_id: r.status for r in load_experiment(uri)}["midway"] == \
         "interrupted"
+
+
+def test_results_reads_the_statuses_without_ray(tmp_path: Path) -> None:
+    exp = _experiment(tmp_path / "exp", TRIALS)
+    code = ("import sys; sys.modules['ray'] = None\nfrom search.cli.main import main\n"
+            "sys.exit(main(['results', sys.argv[1]]))")
+    run = subprocess.run([sys.executable, "-c", code, str(exp)], capture_output=True, text=True, timeout=120,
+                         cwd=Path(__file__).resolve().parents[3])
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "interrupted" in run.stdout and " running " not in run.stdout, run.stdout
