@@ -46,7 +46,7 @@ SOFTWARE = "pointtune {kind}"  # the "Software" a PNG of ours records, the gener
 # (tests/search/test_outputs.py checks the names against the modules that write them)
 OWN_FILES = {SETTINGS_FILE, TRAIN_CONFIG, TRAIN_METRICS, TRAIN_MODEL, TRAIN_RESUME, TRAIN_OUTCOME, TRAIN_RUNNING,
              "best_model.pt", "test_scores.json", "tuner.pkl", "reference.json", "clicks.json", "optuna_journal.log",
-             "pointtune_resume.json"}
+             "pointtune_resume.json", "pointtune_driver.json"}
 
 
 HOLDS_TRAIN_RUN = f"a `pointtune train` run ({TRAIN_CONFIG}, {TRAIN_METRICS})"

@@ -70,18 +70,22 @@ def score_on_test(settings: SearchSettings, data: DatasetIndex) -> dict[str, flo
                                             cpus=settings.cpus_per_trial, gpus=settings.gpus_per_trial))
 
 
-def run_reference(settings: SearchSettings, data: DatasetIndex, weights: dict | None, records: list) -> None:
+def run_reference(settings: SearchSettings, data: DatasetIndex, weights: dict | None, records: list) -> bool:
     """``--reference full``: train the best trial's settings once more on dense masks (``search/launch/reference.py``),
-    as a Ray task with a trial's resources; a resumed search whose best trial did not change keeps the one it has."""
+    as a Ray task with a trial's resources; a resumed search whose best trial did not change keeps the one it has.
+
+    Returns:
+        False when the reference failed (``--resume`` runs it again), True otherwise.
+    """
     try:
         best = best_record(records, "compare with full supervision")
     except SearchError as e:
         print(f"no full-supervision reference: {e}")
-        return
+        return True
     cfg = reference_config(best.config).replace(train={"num_threads": max(int(settings.cpus_per_trial), 1)})
     done = load_reference(settings.experiment_path)
     if done is not None and same_run(cfg, done):
-        return
+        return True
     print(f"full-supervision reference: trial {best.trial_id}'s settings on dense masks (density 1), "
           f"{cfg.train.epochs} epoch(s) ...", flush=True)
     try:
@@ -90,3 +94,5 @@ def run_reference(settings: SearchSettings, data: DatasetIndex, weights: dict | 
     except TaskError as e:  # the search's trials are complete and kept: only the comparison is missing
         print(f"the full-supervision reference failed ({e.cause if hasattr(e, 'cause') else e}); the search's results "
               f"are complete. Run it again with:  {resume_command(settings)}", file=sys.stderr)
+        return False
+    return True

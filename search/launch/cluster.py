@@ -24,6 +24,7 @@ from typing import Any
 import ray
 
 from search.errors import SearchError
+from search.launch.ray_watchdog import start_watchdog
 from trainable.data.storage import is_uri
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ NETWORK_FILESYSTEMS = ("nfs", "nfs4", "cifs", "smb3", "lustre", "gpfs", "ceph", 
 # tune_overhead.py --beside). A local instance runs trials at the priority of the command that started the search,
 # as `train` runs; a cluster's nodes keep what `ray start` gave them.
 LOCAL_SYSTEM_CONFIG = {"worker_niceness": 0}
+_WATCHDOGS: list[Any] = []  # the watchdogs of the local instances this process started (search/launch/ray_watchdog.py)
 
 
 def _loopback_only() -> None:
@@ -76,6 +78,7 @@ def start_ray(address: str | None) -> None:
     A bare ``ray.init()`` would join whatever cluster this machine started last, even a dead one, so a local
     search always asks for a new instance: loopback only, no dashboard, Ray's token authentication left on
     (its default for a new local instance; the token lives in ``~/.ray/auth_token``).
+    Its processes die with this process, however it ends (a watchdog: ``search/launch/ray_watchdog.py``).
     """
     tune_environment()
     if ray.is_initialized():
@@ -104,6 +107,20 @@ def start_ray(address: str | None) -> None:
                      _system_config=LOCAL_SYSTEM_CONFIG)
         finally:
             notice.setLevel(before)
+        _watch_local_instance()
+
+
+def _watch_local_instance() -> None:
+    """The local instance's processes die with this driver, even a SIGKILLed one (``search/launch/ray_watchdog.py``;
+    without it Ray's agents outlived a killed driver by a minute)."""
+    try:
+        watchdog = start_watchdog(ray._private.worker.global_worker.node.get_session_dir_path(),
+                                  os.path.dirname(os.path.abspath(ray.__file__)))
+    except (OSError, AttributeError) as e:  # no watchdog: Ray's processes end by themselves, only later
+        log.debug("no watchdog for the local Ray instance: %s", e)
+        return
+    if watchdog is not None:
+        _WATCHDOGS.append(watchdog)  # its pipe must stay open while this process lives
 
 
 def cluster_resources() -> dict[str, float]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import shlex
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from search.launch.searcher import ResumeHints, params_to_retry
 from search.launch.settings import SearchSettings, default_name
 from search.launch.snapshot import set_aside_torn_snapshot
 from search.outputs import config_inputs, plan_folder
+from search.results.driver import finished_budget
 from search.results.experiment import load_experiment
 from trainable.data import storage
 from trainable.data.storage import is_uri
@@ -62,6 +64,7 @@ def prepare(settings: SearchSettings) -> tuple[SearchSettings, Retries]:
         trials = settings.trials
     settings = dataclasses.replace(previous, resume=True, address=settings.address, storage=settings.storage,
                                    name=settings.name, trials=trials, retry_failed=settings.retry_failed)
+    refuse_finished(settings)
     return queue_retries(settings) if settings.retry_failed else (settings, [])
 
 
@@ -77,6 +80,33 @@ def check_name(name: str) -> None:
     if bad or name in (".", "..") or name.startswith("-") or name != name.strip():
         raise SearchError(f"--name {name!r}: give a plain name (letters, digits, - _ .), not a path: the search's "
                           "folder is STORAGE/NAME; to put it elsewhere, use --storage")
+
+
+def refuse_finished(settings: SearchSettings) -> None:
+    """``--resume`` of a search that has finished (``search.results.driver``) and is given nothing to add: neither
+    a higher ``--trials`` nor failed trials to ``--retry-failed`` (ones no earlier retry ran again). Reads the
+    folder, writes nothing.
+
+    Raises:
+        SearchError: saying that it has finished, how many trials it has, where its results are and how to add trials.
+    """
+    done = finished_budget(settings.experiment_path)
+    if done is None or settings.trials > done:
+        return
+    records = load_experiment(settings.experiment_path)
+    failed = {r.trial_id for r in records if r.status == "failed"}
+    retries = params_to_retry(load_the_study(fetch_journal(settings.experiment_path)), failed) if failed else []
+    if settings.retry_failed and retries:
+        return
+    counts = ", ".join(f"{n} {s}" for s, n in sorted(Counter(r.status for r in records).items()))
+    path, command = settings.experiment_path, resume_command(settings)
+    why = "every failed trial was run again already" if failed else "none of its trials failed"
+    retry = (f"\n  run its {len(retries)} failed trial(s) again:  {command} --retry-failed" if retries
+             else f"\n  (--retry-failed has nothing to run: {why})")
+    raise SearchError(
+        f"the search {path} has finished: all {len(records)} of its trials ended ({counts}); nothing to resume, and "
+        f"nothing was changed.\n  its results:  pointtune results {shlex.quote(path)}   (or report, export)\n  add "
+        f"trials:  {command} --trials {done + max(1, done // 2)}   (a budget above {done}){retry}")
 
 
 def check_storage_folder(settings: SearchSettings) -> None:

@@ -23,7 +23,8 @@ from search.launch.prepare import prepare, resume_command, tell_restored, write_
 from search.launch.settings import SearchSettings, resolve_gpus
 from search.launch.time_estimate import warn_if_long
 from search.launch.tuner import build_tuner
-from search.results.experiment import ENDED, load_experiment
+from search.results.driver import driver_running, record_finished
+from search.results.experiment import load_experiment
 from search.results.rounds import record_clicks
 from search.results.summary import print_summary
 from trainable.data.index import DatasetIndex, build_index
@@ -54,7 +55,8 @@ def run_search(settings: SearchSettings) -> int:
     warn_if_long(settings, data, concurrent)
     if settings.resume:  # Tune restores the searcher and the listeners the search started with
         tell_restored(settings, retries)
-    build_tuner(settings, data, weights, slots).fit()
+    with driver_running(settings.experiment_path):  # readers tell running trials from interrupted ones by it
+        build_tuner(settings, data, weights, slots).fit()
     return finish(settings, data, weights)
 
 
@@ -82,15 +84,17 @@ def join_cluster(settings: SearchSettings, data: DatasetIndex) -> tuple[SearchSe
 
 def finish(settings: SearchSettings, data: DatasetIndex, weights: dict | None) -> int:
     """Tidy, score and compare a finished search (an interrupted one may yet change its best trial); print the
-    summary. Returns the exit code (``run_search``)."""
+    summary; record a finished search as such (``--resume`` then refuses it). Returns the exit code
+    (``run_search``)."""
     records = load_experiment(settings.experiment_path)
-    scores = None
-    if sum(r.status in ENDED for r in records) >= settings.trials:
+    scores, complete = None, False
+    if sum(r.ended for r in records) >= settings.trials:
         tidy_after_search(settings, records)
         scores = score_on_test(settings, data)
-        if settings.reference == "full":
-            run_reference(settings, data, weights, records)
+        complete = settings.reference != "full" or run_reference(settings, data, weights, records)
     ended, trained = print_summary(settings, scores)
+    if complete:
+        record_finished(settings.experiment_path, settings.trials)
     print(f"driver peak memory: {peak_rss_mb():.0f} MiB")
     if ended < settings.trials:
         print(f"\nThe search stopped before all trials finished. Resume it with:\n  {resume_command(settings)}")

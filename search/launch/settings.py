@@ -186,15 +186,16 @@ def run_defaults(args: Any) -> tuple[str, str | None, dict[str, Any]]:
     """The data folder, its format and the run's defaults (``trainable.defaults.profile``): the demo's with no
     ``--data`` (the built-in scenes, read as ``--format demo``) or a ``pointtune demo-data`` folder, your clicks' with
     ``--clicks``."""
-    from trainable.data.demo import ensure_demo_data, is_demo_folder
+    from trainable.data.demo import default_demo_dir, ensure_demo_data, is_demo_folder
 
     data, fmt = args.data, args.format
+    resume = getattr(args, "resume", False)  # a resumed search reads its own saved settings: no demo scenes made
     if data is None:
-        data, fmt = str(ensure_demo_data()), fmt or "demo"
+        data, fmt = str(default_demo_dir() if resume else ensure_demo_data()), fmt or "demo"
     # a folder written by `pointtune demo-data` takes the demo's settings, and is read as any folder of one's own
     # (its classes.yaml, which the user may have edited, says what the classes are)
     defaults = profile(demo=args.data is None or is_demo_folder(data), clicks=bool(getattr(args, "clicks", None)))
-    if args.data is None:
+    if args.data is None and not resume:
         log.info("no --data given: using the built-in demo scenes in %s with demo-sized defaults (backbone %s "
                  "unless --backbone says otherwise; real data defaults to DeepLabV3-%s)", data,
                  args.backbone or defaults["backbone"], default("backbone").replace("resnet", "ResNet"))

@@ -8,11 +8,13 @@ MARKS = {"finished": ("finished", "finished"), "stopped early": ("stopped", "sto
          "failed": ("failed", "failed"), "diverged": ("diverged", "diverged (loss NaN or infinite)"),
          "running": ("running", "still running"), "pending": ("pending", "waiting to start"),
          "paused": ("paused", "paused"),
-         "interrupted": ("paused", "interrupted: `pointtune train --resume` continues it")}
+         "interrupted": ("paused", "interrupted: its search or run was stopped before it ended; --resume (`pointtune "
+                         "run --resume`, `pointtune train --resume`) continues it")}
 
 STATUS_MARKERS = {"finished": ("#15803d", "circle"), "stopped early": ("#c2710c", "square"),
                   "running": ("#1d4ed8", "triangle"), "diverged": ("#7e22ce", "x"), "failed": ("#b91c1c", "diamond"),
-                  "paused": ("#6b7280", "circle"), "pending": ("#6b7280", "circle")}
+                  "paused": ("#6b7280", "circle"), "pending": ("#6b7280", "circle"),
+                  "interrupted": ("#6b7280", "triangle")}
 STATUS_DASH = {"stopped": "dashed", "failed": "dotted", "diverged": "dotted", "paused": "dashdot"}
 BEST_COLOUR = "#111111"  # the best trial's curve
 STAR = "#dc143c"  # crimson: the best trial, the fewest clicks reaching the target

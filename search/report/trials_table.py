@@ -71,4 +71,4 @@ def table_html(data: dict[str, Any], best: str | None) -> str:
             f'<tbody>{"".join(rows)}</tbody></table></div>'
             '<p class="note">Click a column header to sort (again to reverse). Sorted at first by the best score. '
             "Marks: finished, stopped early (a scheduler stopped it), failed (hover for the error), diverged, "
-            "running.</p>")
+            "running, interrupted (its search was stopped before it ended: --resume continues it).</p>")

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import fnmatch
 import json
-import os
-import socket
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +19,7 @@ import pandas as pd
 import yaml
 
 from search.errors import SearchError
+from search.results.driver import driver_alive, process_alive
 from trainable.config import current_name, planned_epochs
 from trainable.data import storage
 from trainable.data.storage import is_uri
@@ -30,6 +29,9 @@ STATUS = {"TERMINATED": "finished", "RUNNING": "running", "ERROR": "failed", "PE
 ENDED = ("finished", "stopped early", "diverged", "failed")
 RANKED = ("finished", "stopped early")  # trials whose best epoch may be exported: neither failed nor diverged
 UNFINISHED = ("running", "paused", "interrupted")  # not ended, yet their best epoch so far counts
+# Tune's statuses of trials it has not ended: with no live driver (search.results.driver), interrupted (or finished,
+# when their history holds every planned epoch: the driver stopped before Tune recorded the end)
+NOT_ENDED_IN_TUNE = ("RUNNING", "PENDING", "PAUSED")
 SETTINGS_FILE = "pointtune_settings.yaml"
 # a `pointtune train` --out folder (search/launch/train.py): its files
 TRAIN_CONFIG = "config.yaml"
@@ -43,13 +45,20 @@ TRAIN_RUNNING = "running.json"  # host and pid of the process training into the 
 @dataclass
 class TrialRecord:
     trial_id: str
-    status: str  # finished, stopped early, diverged, failed, running, pending, paused
+    status: str  # finished, stopped early, diverged, failed, running, pending, paused, interrupted
     config: dict[str, Any]  # the trial's TrialConfig as a dict
     history: pd.DataFrame  # one row per reported epoch
     error: str | None
     path: str  # trial folder (local path or URI)
     metric: str = "val_f1"  # what picks the best epoch
     outcome: str | None = None  # "diverged" or "error" when the trial reported one (it then ended without a fault)
+    tune_status: str | None = None  # Tune's own (RUNNING, TERMINATED, ...); None for a `pointtune train` folder
+
+    @property
+    def ended(self) -> bool:
+        """The trial ended and Tune recorded its end (a trial that trained every epoch while its driver was stopped
+        reads finished, yet a resumed search still has to tell its searcher)."""
+        return self.status in ENDED and self.tune_status not in NOT_ENDED_IN_TUNE
 
     @property
     def best_row(self) -> pd.Series | None:
@@ -81,16 +90,19 @@ def experiment_metric(path: str) -> str:
     return current_name(settings.get("base", {}).get("train", {}).get("metric", "val_f1"))
 
 
-def _status(tune_status: str, history: pd.DataFrame, outcome: pd.Series | None, planned: int) -> str:
+def _status(tune_status: str, history: pd.DataFrame, outcome: pd.Series | None, planned: int, driven: bool) -> str:
     if outcome is not None:
         return "diverged" if outcome["trial_outcome"] == "diverged" else "failed"
+    if tune_status in NOT_ENDED_IN_TUNE and not driven:
+        return "finished" if 0 < planned <= len(history) else "interrupted"
     status = STATUS.get(tune_status, tune_status.lower())
     return "stopped early" if status == "finished" and len(history) < planned else status
 
 
 def record_from(trial_id: str, tune_status: str, config: dict[str, Any], frame: pd.DataFrame, path: str,
-                metric: str) -> TrialRecord:
-    """A trial's record from Tune's per-result frame: per-epoch history, status and error."""
+                metric: str, driven: bool = True) -> TrialRecord:
+    """A trial's record from Tune's per-result frame: per-epoch history, status and error; ``driven``: a live driver
+    runs the search (without one, what Tune still shows running is interrupted)."""
     outcome = None
     if not frame.empty and "trial_outcome" in frame and frame["trial_outcome"].notna().any():
         outcome = frame[frame["trial_outcome"].notna()].iloc[-1]
@@ -99,11 +111,11 @@ def record_from(trial_id: str, tune_status: str, config: dict[str, Any], frame: 
     if not history.empty and "epoch" in history:
         history = history.dropna(subset=["epoch"]).sort_values("epoch").drop_duplicates("epoch", keep="last")
         history = history.reset_index(drop=True)
-    status = _status(tune_status, history, outcome, planned_epochs(config))
+    status = _status(tune_status, history, outcome, planned_epochs(config), driven)
     error = (str(outcome["trial_error"]) if outcome is not None
              else _error_text(path) if tune_status == "ERROR" else None)
     return TrialRecord(trial_id, status, config, history, error, path, metric,
-                       None if outcome is None else str(outcome["trial_outcome"]))
+                       None if outcome is None else str(outcome["trial_outcome"]), tune_status)
 
 
 def _trial_frame(trial_path: str) -> pd.DataFrame:
@@ -141,18 +153,12 @@ def is_train_folder(path: str) -> bool:
     return not is_uri(path) and (p / TRAIN_CONFIG).is_file() and not (p / SETTINGS_FILE).is_file()
 
 
-def _process_alive(running: Path) -> bool:
-    """Whether the process ``running.json`` names still runs (one on another host: assumed so)."""
+def _runner_alive(running: Path) -> bool:
+    """Whether the process ``running.json`` names still runs (a file being written: assumed so)."""
     try:
-        owner = json.loads(running.read_text())
-        if owner.get("host") != socket.gethostname():
-            return True
-        os.kill(int(owner["pid"]), 0)
-    except ProcessLookupError:
-        return False
-    except (OSError, ValueError, KeyError, TypeError):
-        return True  # alive but not ours (PermissionError), or a file being written
-    return True
+        return process_alive(json.loads(running.read_text()))
+    except (OSError, ValueError):
+        return True
 
 
 def train_status(path: str | Path, history: pd.DataFrame, epochs: int) -> tuple[str, str | None]:
@@ -165,7 +171,7 @@ def train_status(path: str | Path, history: pd.DataFrame, epochs: int) -> tuple[
         return (kind if kind in ("diverged", "interrupted") else "failed"), outcome
     if len(history) >= epochs > 0:
         return "finished", None
-    if (p / TRAIN_RUNNING).is_file() and _process_alive(p / TRAIN_RUNNING):
+    if (p / TRAIN_RUNNING).is_file() and _runner_alive(p / TRAIN_RUNNING):
         return "running", None
     return "interrupted", (f"interrupted after epoch {len(history)} of {epochs}: continue it with "
                            f"`pointtune train --resume --out {p}`")
@@ -185,7 +191,10 @@ def train_record(path: str) -> TrialRecord:
 
 def load_experiment(path: str) -> list[TrialRecord]:
     """Every trial of the search at ``path`` (a local folder or a URI): read from Tune's files as JSON, or through
-    Ray's ``ExperimentAnalysis`` where they are not as expected. A ``pointtune train`` folder is one record."""
+    Ray's ``ExperimentAnalysis`` where they are not as expected. A ``pointtune train`` folder is one record.
+
+    Trials that Tune's state shows running, pending or paused read as interrupted (or finished, with every planned
+    epoch) where no live driver runs the search (``search.results.driver``)."""
     path = path if is_uri(path) else str(Path(path).expanduser().resolve())
     if not storage.exists(path):
         raise SearchError(f"experiment {path} does not exist: give STORAGE/NAME of a search")
@@ -211,8 +220,9 @@ def load_experiment(path: str) -> list[TrialRecord]:
         from search.results.ray_fallback import trials_through_ray  # imports Ray: only for folders laid out otherwise
 
         trials = trials_through_ray(path)
-    metric = experiment_metric(path)
-    return [record_from(tid, status, config, frame, tpath, metric) for tid, status, config, frame, tpath in trials]
+    metric, driven = experiment_metric(path), driver_alive(path)
+    return [record_from(tid, status, config, frame, tpath, metric, driven)
+            for tid, status, config, frame, tpath in trials]
 
 
 def best_record(records: list[TrialRecord], what: str = "use") -> TrialRecord:

@@ -19,7 +19,8 @@ from trainable.config import ConfigError
 from trainable.defaults import default
 
 COST = "clicks_per_image"  # the cost axis: mean clicks per training image (a density's labelled pixels, too)
-FRONT_STATUSES = ("finished", "stopped early", "running", "paused")  # failed and diverged trials have no score
+# failed and diverged trials have no score; unfinished ones (running, interrupted ...) their best so far
+FRONT_STATUSES = ("finished", "stopped early", "running", "paused", "interrupted")
 DEFAULT_TARGET = default("target")
 
 

@@ -12,7 +12,7 @@ import pandas as pd
 
 from search.launch.reference import load_reference
 from search.model.evaluate import test_score_line
-from search.results.experiment import ENDED, RANKED, best_record, load_experiment
+from search.results.experiment import RANKED, best_record, load_experiment
 from search.results.frontier import DEFAULT_TARGET
 from search.results.tables import best_scores, describe_agreement, rank_agreement, render, render_frontier, trials_table
 from trainable.data.storage import is_uri
@@ -30,14 +30,14 @@ def print_summary(settings: Any, test_scores: dict[str, float] | None = None) ->
     the annotation-budget frontier (for a ``--frontier`` search) and the export command.
 
     Returns:
-        How many requested trials have ended (finished, stopped early, diverged or failed), and how many trials
-        finished at least one epoch.
+        How many requested trials have ended (finished, stopped early, diverged or failed, as Tune recorded), and
+        how many trials finished at least one epoch.
     """
     records = load_experiment(settings.experiment_path)
     reference = load_reference(settings.experiment_path)
     df = trials_table(records, reference)
     print("\n" + render(df, "table"))
-    ended = sum(r.status in ENDED for r in records)
+    ended = sum(r.ended for r in records)
     trained = sum(not r.history.empty and r.status != "failed" for r in records)
     metric = records[0].metric if records else "val_f1"
     if any(r.best_row is not None and r.status in RANKED for r in records):

@@ -145,7 +145,13 @@ def test_ctrl_c_stops_cleanly_prints_the_resume_command_and_the_running_trial_re
                         tmp_path / "first.log")
     _wait_for(tmp_path / "first.log", lambda text: bool(_finished(text)) and _a_trial_at_epoch_2(set())(text), proc)
     assert _kill(proc, signal.SIGINT) == 130
-    assert f"pointtune run --resume --storage {tmp_path} --name {name}" in (tmp_path / "first.log").read_text()
+    printed = (tmp_path / "first.log").read_text()
+    assert f"pointtune run --resume --storage {tmp_path} --name {name}" in printed
+    statuses = {r.trial_id: r.status for r in load_experiment(str(tmp_path / name))}
+    assert "interrupted" in statuses.values() and "running" not in statuses.values(), statuses
+    summary = printed.rsplit("trial_id", 1)[1]  # the table of the summary after Ctrl-C
+    assert re.search(r"^\s*\w+\s+interrupted\s", summary, re.M) and not re.search(r"^\s*\w+\s+running\s", summary,
+                                                                                       re.M), summary
     again = _resume(tmp_path, name, "resume.log")
     try:
         assert again.wait(300) == 0, (tmp_path / "resume.log").read_text()[-3000:]
@@ -169,12 +175,15 @@ def test_sigkill_after_a_trial_finished_then_mid_trial_repeats_nothing_and_loses
     experiment = str(tmp_path / name)
     assert [s for t, s, *_ in read_experiment_state(experiment) if t == done] == ["RUNNING"], \
         "the snapshot was taken after the trial finished: the case this test is about did not happen"
+    statuses = {r.trial_id: r.status for r in load_experiment(experiment)}
+    assert statuses[done] == "finished", "every epoch recorded, its driver gone: finished, not running"
     trial_path = f"{experiment}/trial_{done}"
     recorded_before = _rows(trial_path)
 
     again = _resume(tmp_path, name, "resume1.log", env={"TUNE_GLOBAL_CHECKPOINT_S": "0"})  # a snapshot each step
     _wait_for(tmp_path / "resume1.log", _in_the_snapshot_at_epoch_2(tmp_path / name, {done}), again)
     assert _kill(again, signal.SIGKILL) == -9
+    assert "interrupted" in {r.status for r in load_experiment(experiment)}, "the trial killed at its epoch 2"
     printed = re.findall(rf"\[{done}\] epoch (\d+)/", (tmp_path / "resume1.log").read_text())
     assert sorted(map(int, printed)) == list(range(len(recorded_before) + 1, EPOCHS + 1)), \
         "the finished trial reports again only the epochs Tune had not recorded"

@@ -41,3 +41,5 @@ def test_the_study_lives_with_the_experiment(ray_local, demo_dir: Path, tmp_path
     assert len(study.trials) == 3 and all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
     assert len(load_experiment(f"{uri}/u")) == 3
     assert not list(folder.rglob("resume_state.pt")), "ended trials keep no resume state"
+    assert main(["run", "--resume", "--storage", uri, "--name", "u", "--trials", "3"]) == 2, \
+        "a finished search (its record in the bucket says so) is not run again"
