@@ -11,3 +11,15 @@ class SearchError(RuntimeError):
 
 
 USER_ERRORS: tuple[type[BaseException], ...] = (ConfigError, DatasetError, CheckpointError, WeightsError, SearchError)
+
+
+def sigterm_as_ctrl_c() -> None:
+    """SIGTERM (``kill``, a job scheduler's stop, a container's) does what Ctrl-C does: Tune saves the search and
+    stops it, ``train`` records where it stopped, and either says how to resume. Ray's own handler, which ``ray.init``
+    installs, exits at once with a traceback and leaves the search unsaved. Only in the main thread (where signals
+    are handled)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda signum, frame: signal.raise_signal(signal.SIGINT))

@@ -257,7 +257,7 @@ SPACE = {
 # the other commands' own flags
 COMMANDS = {
     "train_out": Default("runs/train", "`train`'s output folder", flag="--out", where="train --out"),
-    "target": Default(0.95, "share of the best score the frontier marks", valid="(0, 1]",
+    "target": Default(0.95, "share of the best score the frontier marks", valid="(0, 1]", needs=("frontier",),
                       where="results, plot, report --target"),
     "output": Default("table", "how a command prints what it shows", where="results, evaluate --output"),
     "part": Default("test", "the part of the model's split `evaluate` scores", where="evaluate --part"),

@@ -11,6 +11,7 @@ from search.cli.commands import EXIT_NOTHING_TRAINED, dispatch
 from search.cli.config_file import config_argv, explicit_flags
 from search.cli.failures import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, report_failure
 from search.cli.parser import build_parser
+from search.errors import sigterm_as_ctrl_c
 
 __all__ = ["EXIT_INTERNAL", "EXIT_INTERRUPTED", "EXIT_NOTHING_TRAINED", "EXIT_USAGE", "build_parser", "config_argv",
            "main", "parse"]
@@ -74,7 +75,9 @@ def _refuse_idle(args: argparse.Namespace, argv: list[str], command: argparse.Ar
         if any(getattr(args, n.partition("=")[0], None) and (not v or str(getattr(args, n)) == v)
                for need in entry.needs for n, _, v in [need.partition("=")]):
             continue
-        needs = [n for n in entry.needs if hasattr(args, n.partition("=")[0])] or list(entry.needs)
+        needs = [n for n in entry.needs if hasattr(args, n.partition("=")[0])]
+        if not needs:
+            continue  # this command uses the flag by itself (report's --target)
         raise ConfigError(f"{entry.flag} does nothing without {' or '.join(map(_alternative, needs))}: add "
                           f"{_alternative(needs[0])}, or leave {entry.flag} out")
 
@@ -105,6 +108,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``pointtune`` and ``python -m search``; returns the exit code. Whatever stops a command is said
     in one line (``search.cli.failures``), never as a traceback."""
+    if argv is None:  # the program itself (not a call from Python): a SIGTERM stops it as Ctrl-C does
+        sigterm_as_ctrl_c()
     argv = sys.argv[1:] if argv is None else argv
     command, verbose = "", "-v" in argv or "--verbose" in argv
     try:

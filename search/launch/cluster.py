@@ -23,7 +23,7 @@ from typing import Any
 
 import ray
 
-from search.errors import SearchError
+from search.errors import SearchError, sigterm_as_ctrl_c
 from search.launch.ray_watchdog import start_watchdog
 from trainable.data.storage import is_uri
 
@@ -108,6 +108,7 @@ def start_ray(address: str | None) -> None:
         finally:
             notice.setLevel(before)
         _watch_local_instance()
+    sigterm_as_ctrl_c()  # ray.init put in its handler, which exits at once, unsaved, with a traceback
 
 
 def _watch_local_instance() -> None:

@@ -55,7 +55,12 @@ def prepare(settings: SearchSettings) -> tuple[SearchSettings, Retries]:
     if not storage.exists(saved):
         raise SearchError(f"nothing to resume at {settings.experiment_path} (no {SETTINGS_FILE}); check --storage "
                           "and --name")
-    previous = SearchSettings.from_dict(yaml.safe_load(storage.read_text(saved)))
+    try:
+        previous = SearchSettings.from_dict(yaml.safe_load(storage.read_text(saved)))
+    except (yaml.YAMLError, KeyError, TypeError, ValueError, AttributeError) as e:
+        raise SearchError(f"{saved} is damaged ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}): the "
+                          "search cannot be resumed with its settings; restore the file, or start a new search with "
+                          "another --name") from None
     trials = previous.trials
     if settings.trials_given:
         if settings.trials < previous.trials:

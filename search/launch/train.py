@@ -234,7 +234,11 @@ def _resumable(out: Path) -> tuple[TrialConfig, dict[str, Any]]:
         why = "does not exist" if not out.exists() else f"holds no {TRAIN_CONFIG} and {TRAIN_RESUME} of a train run"
         raise SearchError(f"nothing to resume: --out {out} {why}; give the --out of an interrupted `pointtune train`, "
                           "or start a run there without --resume")
-    cfg = TrialConfig.from_dict(yaml.safe_load((out / TRAIN_CONFIG).read_text()))
+    try:
+        cfg = TrialConfig.from_dict(yaml.safe_load((out / TRAIN_CONFIG).read_text()))
+    except (yaml.YAMLError, TypeError, ValueError, AttributeError) as e:
+        raise SearchError(f"{out / TRAIN_CONFIG} is damaged ({type(e).__name__}: {str(e).splitlines()[0]}): the run "
+                          "cannot be resumed with its settings; restore the file, or start a new run") from None
     history = pd.read_csv(out / TRAIN_METRICS) if (out / TRAIN_METRICS).is_file() else pd.DataFrame()
     status, why = train_status(out, history, cfg.train.total_epochs)
     if status == "running":

@@ -82,6 +82,9 @@ def read_export(path: str | Path) -> dict[str, Any]:
         if missing:
             raise CheckpointError(f"{path} is a pointtune model file without its {', '.join(map(repr, missing))} "
                                   "entr(ies): it was damaged or edited; export the model again (`pointtune export`)")
+        if problem := _inconsistency(meta):
+            raise CheckpointError(f"{path} is a pointtune model file that was damaged or edited ({problem}); export "
+                                  "the model again (`pointtune export`)")
         return meta
     if isinstance(meta, dict) and {"model", "optimizer", "epoch"} <= set(meta):
         what = (f"the resume state of a run (its last epoch, with the optimizer), not its model: give the "
@@ -93,6 +96,19 @@ def read_export(path: str | Path) -> dict[str, Any]:
         what = "not a model written by pointtune"
     raise CheckpointError(f"{path} is {what}; {ACCEPTED}")
 
+
+
+def _inconsistency(meta: dict[str, Any]) -> str | None:
+    """What in a model file's entries cannot be so (a file edited by hand), or None."""
+    try:
+        if int(meta["tile_size"]) < 8:
+            return f"tile_size {meta['tile_size']}"
+        if int(meta["num_classes"]) != len(meta["class_names"]) or len(meta["class_names"]) != len(
+                meta["class_colours"]):
+            return f"num_classes {meta['num_classes']} for {len(meta['class_names'])} class names"
+    except (TypeError, ValueError) as e:
+        return str(e)
+    return None
 
 
 def train_model(path: Path) -> dict[str, Any]:

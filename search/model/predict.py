@@ -27,6 +27,7 @@ from trainable.data.index import IMAGENET_MEAN, IMAGENET_STD
 from trainable.data.rasters import has_rasterio, is_tiff, raster_info, read_image, read_window
 from trainable.data.tiles import Normalizer
 from trainable.defaults import default
+from trainable.errors import CheckpointError
 from trainable.learn.model import build_model
 from trainable.learn.tiled import BLOCK, blend_window, blocks, predict_blocks, predict_probabilities  # noqa: F401
 from trainable.trial import pick_device
@@ -38,7 +39,12 @@ def model_from_payload(meta: dict[str, Any]) -> nn.Module:
     """The network of an export, in eval mode."""
     model = build_model(ModelConfig(backbone=meta["backbone"], weights="none",
                                     in_channels=int(meta.get("in_channels", 3))), meta["num_classes"])
-    model.load_state_dict(meta["model"])
+    try:
+        model.load_state_dict(meta["model"])
+    except RuntimeError as e:  # weights of another network, or of another number of classes or bands
+        raise CheckpointError(f"the model file's weights do not fit its {meta['backbone']} of "
+                              f"{meta['num_classes']} classes and {meta.get('in_channels', 3)} band(s) (a file "
+                              f"damaged or edited: {str(e).splitlines()[0]}); export the model again") from None
     return model.eval()
 
 

@@ -107,7 +107,11 @@ def read_split_file(path: str | Path) -> dict[str, list[str]]:
     p = Path(path)
     if not p.is_file():
         raise ConfigError(split_problem(str(path)) or f"--split {path}: no such file")
-    text = p.read_text()
+    try:
+        text = p.read_text()
+    except UnicodeDecodeError:
+        raise ConfigError(f"--split {path} is not a text file: give YAML, JSON or CSV (train/val/test lists of "
+                          "image names)") from None
     if p.suffix.lower() == ".csv":
         rows = [r for r in csv.reader(text.splitlines()) if r and not r[0].startswith("#")]
         if rows and rows[0][:2] in (["name", "split"], ["stem", "split"], ["image", "split"]):

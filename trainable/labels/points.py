@@ -36,7 +36,7 @@ def _first_clicks(mask: np.ndarray, density: float, valid_pixels: int,
 
 def image_seed(stem: str) -> int:
     """A stable number for an image's name (CRC-32): an image keeps its clicks when other files come or go."""
-    return zlib.crc32(stem.encode())
+    return zlib.crc32(stem.encode("utf-8", "surrogateescape"))  # a name that is not UTF-8: its own bytes
 
 
 def annotator_seed(cfg: PointConfig, stem: str) -> tuple[int, int]:
