@@ -81,13 +81,14 @@ def start_ray(address: str | None) -> None:
     Its processes die with this process, however it ends (a watchdog: ``search/launch/ray_watchdog.py``).
     """
     tune_environment()
+    if address:
+        _check_reachable(address)  # said even where this process is connected already (a library call, a test)
     if ray.is_initialized():
         return
     # Ray's INFO records in the driver ("Started a local Ray instance", "Wrote the latest version of all result
     # files ...") say nothing to act on; its warnings and errors still show, and -v (debug) brings the rest back
     level = logging.INFO if logging.getLogger().isEnabledFor(logging.DEBUG) else logging.WARNING
     if address:
-        _check_reachable(address)
         if address.rpartition(":")[0] in ("127.0.0.1", "localhost", "::1"):
             _loopback_only()
         try:

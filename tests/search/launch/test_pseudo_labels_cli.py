@@ -72,8 +72,8 @@ def test_train_with_pseudo_labels_and_unlabeled_images(demo_dir: Path, tmp_path:
 
 @pytest.mark.parametrize("flags, message", [
     (["--unlabeled-images", "."], "--pseudo-labels THRESHOLD"),
-    (["--pseudo-labels", "0"], "pseudo_labels=0: the threshold is a class probability in (0, 1]"),
-    (["--pseudo-labels", "1.5"], "pseudo_labels=1.5"),
+    (["--pseudo-labels", "0"], "argument --pseudo-labels: 0: use a value in (0, 1]"),
+    (["--pseudo-labels", "1.5"], "argument --pseudo-labels: 1.5: use a value in (0, 1]"),
 ])
 def test_train_refuses_pseudo_label_settings_that_cannot_work(demo_dir: Path, tmp_path: Path, flags: list[str],
                                                               message: str, capsys: pytest.CaptureFixture) -> None:
@@ -101,7 +101,7 @@ def test_run_searches_the_threshold_uniformly_or_fixes_it(demo_dir: Path, capsys
     none = _space(["run", "--data", str(demo_dir)])
     assert none.space.pseudo_labels is None and none.base.train.pseudo_labels is None
     assert main(["run", "--data", str(demo_dir), "--pseudo-labels-range", "0", "0.5"]) == 2
-    assert "--pseudo-labels-range 0 0.5: need 0 < LO <= HI <= 1" in capsys.readouterr().err
+    assert "argument --pseudo-labels-range: 0: use a value in (0, 1]" in capsys.readouterr().err
     assert main(["run", "--data", str(demo_dir), "--unlabeled-images", str(demo_dir)]) == 2
     assert "--pseudo-labels-range LO HI" in capsys.readouterr().err
 

@@ -18,7 +18,7 @@ import pytest
 import torch
 from PIL import Image
 
-from search.cli.main import main
+from search.cli.main import EXIT_INTERNAL, main
 from search.model.source import read_export
 from search.results.experiment import train_status
 
@@ -106,10 +106,10 @@ def test_an_out_that_holds_a_run_is_refused_and_resume_takes_no_other_setting(
     assert "nothing to resume" in capsys.readouterr().err
     (tmp_path / "file").write_text("x")
     assert main(["train", "--data", str(demo_dir), *TRAIN, "--out", str(tmp_path / "file")]) == 2
-    assert "is a file: give a folder for the run" in capsys.readouterr().err
+    assert "is a file: give a folder (it is made if missing)" in capsys.readouterr().err
     assert main(["predict", str(out), str(next((demo_dir / "images").iterdir())), "--out",
                  str(tmp_path / "file")]) == 2
-    assert "is a file: give a folder for the masks" in capsys.readouterr().err
+    assert "is a file: give a folder (it is made if missing)" in capsys.readouterr().err
 
 
 def test_a_resumed_run_equals_the_uninterrupted_one(demo_dir: Path, tmp_path: Path,
@@ -162,13 +162,13 @@ def test_a_run_that_fails_is_not_left_looking_like_a_running_one(demo_dir: Path,
         return train_one_epoch
 
     monkeypatch.setattr(trainable.trial, "train_one_epoch", fails_at(1))
-    with pytest.raises(RuntimeError):
-        _train(["train", "--data", str(demo_dir), *TRAIN, "--epochs", "2", "--out", str(tmp_path / "early")])
+    code, _ = _train(["train", "--data", str(demo_dir), *TRAIN, "--epochs", "2", "--out", str(tmp_path / "early")])
+    assert code == EXIT_INTERNAL and "RuntimeError: out of memory (simulated)" in capsys.readouterr().err
     assert not (tmp_path / "early").exists(), "nothing recorded: no folder left behind"
     calls.clear()
     monkeypatch.setattr(trainable.trial, "train_one_epoch", fails_at(2))
-    with pytest.raises(RuntimeError):
-        _train(["train", "--data", str(demo_dir), *TRAIN, "--epochs", "2", "--out", str(tmp_path / "late")])
+    code, _ = _train(["train", "--data", str(demo_dir), *TRAIN, "--epochs", "2", "--out", str(tmp_path / "late")])
+    assert code == EXIT_INTERNAL
     capsys.readouterr()
     (row,) = _json(capsys, ["results", str(tmp_path / "late"), "--format", "json"])
     assert row["status"] == "failed" and "RuntimeError: out of memory (simulated)" in row["error"]

@@ -22,7 +22,7 @@ import torch
 from PIL import Image
 from ray import tune
 
-from search.cli.main import main
+from search.cli.main import EXIT_INTERNAL, main
 from search.model.predict import load_exported, predict_array
 from trainable.learn.checkpoint import CheckpointError, load_checkpoint, read_torch_file
 
@@ -233,14 +233,15 @@ def test_predict_with_a_file_that_is_not_a_model_says_so(tmp_path: Path, capsys:
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
 
 
-def test_export_writes_atomically(tmp_path: Path, experiment: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_export_writes_atomically(tmp_path: Path, experiment: Path, monkeypatch: pytest.MonkeyPatch,
+                                  capsys: pytest.CaptureFixture) -> None:
     def crash(obj: object, f: object) -> None:
         f.write(b"half a file")
         raise RuntimeError("disk full")
 
     monkeypatch.setattr(torch, "save", crash)
-    with pytest.raises(RuntimeError, match="disk full"):
-        main(["export", str(experiment), "--out", str(tmp_path / "x.pt")])
+    assert main(["export", str(experiment), "--out", str(tmp_path / "x.pt")]) == EXIT_INTERNAL
+    assert "RuntimeError: disk full" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
 
 
