@@ -137,6 +137,15 @@ def model_without(key: str) -> Prep:
     return prep
 
 
+def model_edited(**entries: object) -> Prep:
+    def prep(w: Path, f: dict[str, Path]) -> None:
+        import torch
+
+        payload = torch.load(f["T"] / "best.pt", weights_only=True)
+        torch.save({**payload, **entries}, w / "m.pt")
+    return prep
+
+
 def copy_model(w: Path, f: dict[str, Path]) -> None:
     shutil.copy(f["T"] / "best.pt", w / "m.pt")
 
@@ -256,6 +265,8 @@ case("train-classes-not-a-mapping", "train --data {W}/D --out {W}/out", "{W}/D/c
 case("train-split-missing", f"{TRAIN} --split {{W}}/split.yaml --out {{W}}/out", "{W}/split.yaml")
 case("train-split-malformed", f"{TRAIN} --split {{W}}/split.yaml --out {{W}}/out", "{W}/split.yaml",
      prep=write("split.yaml", "train: [scene000\nval: ]]\n"))
+case("train-split-an-image", f"{TRAIN} --split {{D}}/images/scene000.png --out {{W}}/out",
+     "--split {D}/images/scene000.png is not a text file")
 case("train-split-unknown-images", f"{TRAIN} --split {{W}}/split.yaml --out {{W}}/out", "nowhere",
      prep=write("split.yaml", "train: [nowhere]\nval: [scene001]\n"))
 case("train-clicks-missing", f"{TRAIN} --clicks {{W}}/clicks.csv --out {{W}}/out", "{W}/clicks.csv")
@@ -369,6 +380,8 @@ case("run-resume-nothing-there", "run --resume --storage {W} --name none", "noth
 case("run-resume-with-other-flags", "run --resume --storage {W} --name x --lr-range 0.1 0.2", "would ignore --lr-range")
 case("run-address-unreachable", f"{RUN} --address 127.0.0.1:1", "--address 127.0.0.1:1")
 case("run-data-missing", "run --data {W}/nothing --storage {W}/s", "--data {W}/nothing does not exist")
+case("run-resume-damaged-settings", "run --resume --storage {W} --name exp", "{W}/exp/pointtune_settings.yaml is damaged",
+     prep=experiment_like)
 case("run-config-a-folder", "run --config {W}", "--config {W} is a folder")
 case("run-unknown-flag", "run --trails 3", "unrecognized arguments: --trails")
 
@@ -381,6 +394,7 @@ case("results-a-search-not-started", "results {W}/exp", "has not recorded a tria
 case("results-unknown-trial", "results {T} --trial nosuch", "nosuch")
 case("results-output-unknown", "results {T} --output xml", "--output", "invalid choice")
 case("results-target-0", "results {T} --frontier --target 0", "--target", "(0, 1]")
+case("results-target-without-frontier", "results {T} --target 0.9", "--target does nothing without --frontier")
 case("results-target-above-1", "results {T} --frontier --target 1.5", "--target", "1.5")
 
 # ---------------------------------------------------------------------------------------------------------- plot
@@ -422,6 +436,7 @@ case("export-out-the-classes", "export {T} --out {D}/classes.yaml", "--out {D}/c
 case("export-out-in-the-images", "export {T} --out {D}/images/m.pt", "inside {D}/images")
 case("export-out-read-only", "export {T} --out /sys/pointtune/m.pt", "cannot write")
 case("export-trial-of-a-train-run", "export {T} --trial abc --out {W}/m.pt", "leave --trial out")
+case("export-out-not-a-model-name", "export {T} --out {W}/model.csv", "--out {W}/model.csv", ".pt")
 case("export-missing", "export {W}/nothing --out {W}/m.pt", "{W}/nothing does not exist")
 case("export-a-dataset", "export {D} --out {W}/m.pt", "{D} is a dataset's folder")
 case("export-an-empty-folder", "export {W}/e --out {W}/m.pt", "{W}/e is an empty folder",
@@ -436,6 +451,12 @@ case("evaluate-model-truncated", "evaluate {W}/m.pt --data {D}", "{W}/m.pt", "da
      prep=both(copy_model, lambda w, f: (w / "m.pt").write_bytes((w / "m.pt").read_bytes()[:500])))
 case("evaluate-model-without-classes", "evaluate {W}/m.pt --data {D}", "{W}/m.pt", "'classes'",
      prep=model_without("classes"))
+case("evaluate-model-edited-tile", "evaluate {W}/m.pt --data {D}", "{W}/m.pt", "damaged or edited (tile_size 0)",
+     prep=model_edited(tile_size=0))
+case("evaluate-model-edited-classes", "evaluate {W}/m.pt --data {D}", "{W}/m.pt", "num_classes 9 for 6",
+     prep=model_edited(num_classes=9))
+case("evaluate-model-of-other-weights", "evaluate {W}/m.pt --data {D}", "weights do not fit",
+     prep=model_edited(backbone="mobilenet_v3_large"))
 case("evaluate-model-the-resume-state", "evaluate {T}/last.pt --data {D}", "{T}/last.pt", "resume state")
 case("evaluate-model-a-folder-of-nothing", "evaluate {W} --data {D}", "{W} is a folder but neither")
 case("evaluate-data-missing", f"{EVAL}/nowhere", "{D}/nowhere does not exist")
