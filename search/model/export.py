@@ -90,15 +90,15 @@ def best_model_of_search(experiment: str, trial_id: str | None = None) -> tuple[
 
 def export_best(experiment: str, out: str | Path, trial_id: str | None = None) -> str:
     """``pointtune export``: a search's best model (or a trial's), or a ``train`` folder's, to ``out``."""
-    if Path(str(out)).suffix.lower() not in (".pt", ".pth"):
-        raise SearchError(f"--out {out}: name the model file .pt (or .pth), e.g. best.pt: evaluate, predict and "
-                          "suggest take it by that name")
     if not is_uri(str(out)):
         reads = [("the experiment being exported", experiment)]
         if not is_uri(str(experiment)):
             reads += [("the model file of the run being exported", Path(experiment).expanduser() / TRAIN_MODEL),
                       ("the search's own best model", Path(experiment).expanduser() / "best_model.pt")]
         out = plan_file(out, "--out", "export", reads)
+    if Path(str(out)).suffix.lower() not in (".pt", ".pth"):
+        raise SearchError(f"--out {out}: name the model file .pt (or .pth), e.g. best.pt: evaluate, predict and "
+                          "suggest take it by that name")
     if not is_uri(str(experiment)) and is_train_folder(str(experiment)):
         if trial_id:
             raise SearchError(f"{experiment} is a `pointtune train` folder: one run, no trials; leave --trial out")
