@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from trainable.config import ConfigError
 from trainable.errors import CheckpointError, DatasetError, WeightsError
 
@@ -21,5 +23,12 @@ def sigterm_as_ctrl_c() -> None:
     import signal
     import threading
 
+    def as_ctrl_c(signum: int, frame: Any) -> None:
+        on_ctrl_c = signal.getsignal(signal.SIGINT)
+        if callable(on_ctrl_c) and on_ctrl_c is not signal.default_int_handler:
+            on_ctrl_c(signal.SIGINT, frame)  # Tune's: it saves the search and stops it
+        else:  # Python's own, or none (a process started in the background ignores SIGINT): stop anyway
+            raise KeyboardInterrupt
+
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, lambda signum, frame: signal.raise_signal(signal.SIGINT))
+        signal.signal(signal.SIGTERM, as_ctrl_c)

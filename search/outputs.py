@@ -28,25 +28,13 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from search.errors import SearchError
-from search.results.experiment import (
-    SETTINGS_FILE,
-    TRAIN_CONFIG,
-    TRAIN_METRICS,
-    TRAIN_MODEL,
-    TRAIN_OUTCOME,
-    TRAIN_RESUME,
-    TRAIN_RUNNING,
-)
+from search.files import OWN_FILES, SETTINGS_FILE, TRAIN_CONFIG, TRAIN_METRICS, TRAIN_MODEL, TRAIN_RESUME, TUNER_FILE
 from trainable.data.storage import is_uri
 
 Inputs = Iterable[tuple[str, str | Path | None]]  # (what it is, in words; its path)
 DATASET_FOLDERS = ("images", "semantic", "instance")
 SOFTWARE = "pointtune {kind}"  # the "Software" a PNG of ours records, the generator an HTML report names
-# the files a search or a train run keeps for itself: no other command writes over them
-# (tests/search/test_outputs.py checks the names against the modules that write them)
-OWN_FILES = {SETTINGS_FILE, TRAIN_CONFIG, TRAIN_METRICS, TRAIN_MODEL, TRAIN_RESUME, TRAIN_OUTCOME, TRAIN_RUNNING,
-             "best_model.pt", "test_scores.json", "tuner.pkl", "reference.json", "clicks.json", "optuna_journal.log",
-             "pointtune_resume.json", "pointtune_driver.json"}
+MANIFEST = ".pointtune-outputs.json"  # in a folder of predict's or plot's outputs: each file's checksum as written
 
 
 HOLDS_TRAIN_RUN = f"a `pointtune train` run ({TRAIN_CONFIG}, {TRAIN_METRICS})"
@@ -68,6 +56,40 @@ def config_inputs(config: dict) -> list[tuple[str, str | None]]:
             ("the weights file", weights if weights and weights not in ("none", "auto", "imagenet", "coco") else None)]
 
 
+def experiment_inputs(path: str) -> list[tuple[str, str | None]]:
+    """A search's or a train run's folder and what it read (``config_inputs`` of its settings), for the outputs of
+    the commands that read it (plot, report)."""
+    import yaml
+
+    found: list[tuple[str, str | None]] = [("the experiment being read", path)]
+    if is_uri(path):
+        return found
+    for name, section in ((TRAIN_CONFIG, None), (SETTINGS_FILE, "base")):
+        try:
+            saved = yaml.safe_load((Path(path).expanduser() / name).read_text()) or {}
+            config = saved.get(section) if section else saved
+        except (OSError, yaml.YAMLError, AttributeError):
+            continue
+        if isinstance(config, dict):
+            found += config_inputs(config)
+    return found
+
+
+def local(out: str | Path, flag: str) -> Path:
+    """``out`` as a local path (``file://`` URIs too).
+
+    Raises:
+        SearchError: another storage URI, which this command does not write.
+    """
+    text = str(out)
+    if text.startswith("file://"):
+        return Path(text.removeprefix("file://"))
+    if is_uri(text):
+        raise SearchError(f"{flag} {text}: this command writes to a local path; give one (and copy the result to "
+                          "the bucket), or a file:// path")
+    return Path(text)
+
+
 def folder_holds(folder: Path) -> str | None:
     """What kind of folder ``folder`` is, in words, when it is a dataset or a pointtune output; else None."""
     from trainable.data.demo import is_demo_folder
@@ -78,7 +100,7 @@ def folder_holds(folder: Path) -> str | None:
         return "the demo scenes of `pointtune demo-data`"
     if (folder / "images").is_dir() and ((folder / "semantic").is_dir() or (folder / "classes.yaml").is_file()):
         return "a dataset (images/ with semantic/ or classes.yaml)"
-    if (folder / SETTINGS_FILE).is_file() or (folder / "tuner.pkl").is_file() or any(
+    if (folder / SETTINGS_FILE).is_file() or (folder / TUNER_FILE).is_file() or any(
             folder.glob("experiment_state-*.json")):
         return f"a search's results ({SETTINGS_FILE})"
     if (folder / TRAIN_CONFIG).is_file() and any((folder / n).exists() for n in (TRAIN_METRICS, TRAIN_MODEL,
@@ -91,11 +113,13 @@ def written_as(path: Path, kind: str) -> bool:
     """Whether the file at ``path`` is one pointtune wrote as a ``kind`` output and nobody changed since (where
     that can be told: a suggestions file against the checksum its ``.json`` record keeps)."""
     try:
-        if kind == "report":
-            return f'<meta name="generator" content="{SOFTWARE.format(kind=kind)}">' in path.read_text(
-                encoding="utf-8", errors="replace")[:4096]
-        if kind in ("plot", "predict"):
-            return _image_software(path) == SOFTWARE.format(kind=kind)
+        if kind == "report":  # this version's generator tag, or an earlier version's title
+            head = path.read_text(encoding="utf-8", errors="replace")[:4096]
+            return f'<meta name="generator" content="{SOFTWARE.format(kind=kind)}">' in head or (
+                "<title>pointtune report: " in head and 'id="report-data"' in path.read_text(errors="replace"))
+        if kind in ("plot", "predict"):  # as written: the checksum the folder's manifest keeps (record_written)
+            known = json.loads((path.parent / MANIFEST).read_text())
+            return known.get(path.name) == _sha256(path) and _image_software(path) == SOFTWARE.format(kind=kind)
         if kind == "export":
             with zipfile.ZipFile(path) as z:  # a torch file is a zip; its pickle names the format
                 pickle = next(n for n in z.namelist() if n.endswith("data.pkl"))
@@ -108,6 +132,24 @@ def written_as(path: Path, kind: str) -> bool:
     except (OSError, ValueError, StopIteration, zipfile.BadZipFile, KeyError):
         return False
     return False
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def record_written(path: Path) -> None:
+    """After pointtune wrote ``path`` into a folder of outputs (predict's masks, plot's figures): its checksum in the
+    folder's manifest, so that a file changed since (a mask corrected by hand) is never written over."""
+    from trainable.data import storage
+
+    manifest = path.parent / MANIFEST
+    try:
+        known = json.loads(manifest.read_text())
+    except (OSError, ValueError):
+        known = {}
+    known[path.name] = _sha256(path)
+    storage.write_text(str(manifest), json.dumps(known, indent=1, sort_keys=True) + "\n")
 
 
 def _kind_words(kind: str) -> str:
@@ -137,13 +179,13 @@ def _check_inputs(path: Path, flag: str, inputs: Inputs) -> None:
 def _check_place(path: Path, flag: str) -> None:
     """Not inside a dataset's own folders, not one of a run's or search's own files; a parent that is a folder
     this process can write in."""
-    for parent in path.parents:
+    for parent in (path, *path.parents):
         if parent.name in DATASET_FOLDERS and folder_holds(parent.parent) is not None:
-            raise SearchError(f"{flag} {path} is inside {parent}, a dataset's {parent.name}/ folder: outputs "
-                              f"there would be read as data; write them elsewhere")
-    if path.name in OWN_FILES and folder_holds(path.parent):
-        raise SearchError(f"{flag} {path} is a file of {folder_holds(path.parent)} in {path.parent}: give another "
-                          f"{flag}")
+            where = "is" if parent == path else f"is inside {parent},"
+            raise SearchError(f"{flag} {path} {where} a dataset's {parent.name}/ folder: outputs there would be read "
+                              "as data; write them elsewhere")
+    if path.name in OWN_FILES and (holder := folder_holds(path.parent)):
+        raise SearchError(f"{flag} {path} is a file of {holder} in {path.parent}: give another {flag}")
     existing = next(p for p in (path, *path.parents) if p.exists() or p == Path(p.anchor))
     if existing != path and not existing.is_dir():
         raise SearchError(f"{flag} {path}: {existing} is a file, not a folder; give a path in a folder")
@@ -163,7 +205,7 @@ def plan_file(out: str | Path, flag: str, kind: str, inputs: Inputs = ()) -> Pat
     Raises:
         SearchError: naming ``flag``, the path and what to do.
     """
-    path = Path(out).expanduser().resolve()
+    path = local(out, flag).expanduser().resolve()
     _check_inputs(path, flag, inputs)
     _check_place(path, flag)
     if path.is_dir():
@@ -171,8 +213,9 @@ def plan_file(out: str | Path, flag: str, kind: str, inputs: Inputs = ()) -> Pat
                           f"{path / ('report.html' if kind == 'report' else 'out' + path.suffix)}")
     if path.exists():
         if not written_as(path, kind):
-            changed = " and has changed since (answered clicks?)" if kind == "suggest" and Path(
-                f"{path}.json").is_file() else ""
+            changed = (" and has changed since (answered clicks?)" if kind == "suggest" and Path(
+                f"{path}.json").is_file() else " (or changed since; delete an earlier version's yourself)" if kind in (
+                "plot", "predict") else "")
             raise SearchError(f"{flag} {path} exists and is not {_kind_words(kind)}{changed}: pointtune does not "
                               f"write over it; give another {flag}, or move it away first")
         print(f"replacing {path} ({_kind_words(kind)}, written before)", file=sys.stderr)
@@ -186,7 +229,7 @@ def plan_folder(out: str | Path, flag: str, kind: str, inputs: Inputs = (), empt
     Raises:
         SearchError: naming ``flag``, the path and what to do.
     """
-    path = Path(out).expanduser().resolve()
+    path = local(out, flag).expanduser().resolve()
     _check_inputs(path, flag, inputs)
     _check_place(path, flag)
     if path.exists() and not path.is_dir():

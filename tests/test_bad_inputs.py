@@ -146,6 +146,27 @@ def model_edited(**entries: object) -> Prep:
     return prep
 
 
+def running_driver(w: Path, f: dict[str, Path]) -> None:
+    import json
+
+    from search.results.driver import DRIVER_FILE, this_process
+
+    (w / "exp" / DRIVER_FILE).write_text(json.dumps({"state": "running", **this_process()}))
+
+
+def corrected_mask(w: Path, f: dict[str, Path]) -> None:
+    """Masks predict wrote, one of them corrected by hand since (its Software tag kept, as editors do)."""
+    assert main(["predict", str(f["T"]), str(f["D"] / "images/scene000.png"), "--out", str(w / "out")]) == 0
+    mask = w / "out" / "scene000_classes.png"
+    with Image.open(mask) as im:
+        info, pixels = im.info, np.array(im)
+    from PIL.PngImagePlugin import PngInfo
+
+    keep = PngInfo()
+    keep.add_text("Software", info["Software"])
+    Image.fromarray(np.full_like(pixels, 3)).save(mask, pnginfo=keep)
+
+
 def copy_model(w: Path, f: dict[str, Path]) -> None:
     shutil.copy(f["T"] / "best.pt", w / "m.pt")
 
@@ -193,6 +214,13 @@ case("demo-data-read-only-place", "demo-data /sys/pointtune-bad-input", "/sys/po
 case("demo-data-under-a-file", "demo-data {W}/f.txt/sub", "{W}/f.txt is a file, not a folder",
      prep=write("f.txt", "mine"))
 case("demo-data-in-a-datasets-images", "demo-data {W}/D/images/more", "inside {W}/D/images", prep=prep_dataset)
+case("plot-out-the-models-clicks", "plot {C} --out {C}.csv", "--out {C}.csv is the clicks the model is trained on")
+case("report-out-the-models-clicks", "report {C} --no-model --out {C}.csv", "--out {C}.csv is the clicks")
+case("run-resume-a-running-search", "run --resume --storage {W} --name exp", "is running now", "pid",
+     prep=both(experiment_like, running_driver))
+case("predict-out-a-bucket", f"{PRED} --out s3://bucket/masks", "--out s3://bucket/masks", "local path")
+case("plot-out-a-mask-corrected-by-hand", f"{PRED} --out {{W}}/out", "{W}/out/scene000_classes.png", "changed since",
+     prep=corrected_mask)
 case("demo-data-without-a-folder", "demo-data", "the following arguments are required: dir")
 case("demo-data-over-a-search", "demo-data {W}/exp", "{W}/exp holds a search's results", prep=experiment_like)
 
@@ -226,7 +254,7 @@ case("train-poly-power-with-cosine", f"{TRAIN} --lr-schedule cosine --poly-power
 case("train-background-share-alone", f"{TRAIN} --background-share 0.3 --out {{W}}/out",
      "--background-share does nothing without --clicks-per-object")
 case("train-unlabeled-weight-alone", f"{TRAIN} --unlabeled-weight 0.5 --out {{W}}/out",
-     "--unlabeled-weight does nothing without --unlabeled-loss")
+     "--unlabeled-weight does nothing without --unlabeled-loss with a value other than none")
 case("train-split-seed-with-a-split-file", f"{TRAIN} --split {{W}}/s.yaml --split-seed 3 --out {{W}}/out",
      "--split-seed does nothing without --split auto or --split seeded", prep=write("s.yaml", "train: [a]\n"))
 case("train-unlabeled-images-alone", f"{TRAIN} --unlabeled-images {{D}}/images --out {{W}}/out",
@@ -368,8 +396,8 @@ case("run-storage-a-file", "run --data {D} --storage {W}/f.txt --name x", "{W}/f
      prep=write("f.txt", "x"))
 case("run-storage-the-data", "run --data {W}/D --storage {W}/D --name x", "--storage {W}/D is the data folder",
      prep=prep_dataset)
-case("run-storage-in-the-images", "run --data {W}/D --storage {W}/D/images --name x", "inside {W}/D/images",
-     prep=prep_dataset)
+case("run-storage-in-the-images", "run --data {W}/D --storage {W}/D/images --name x",
+     "--storage {W}/D/images is a dataset's images/ folder", prep=prep_dataset)
 case("run-storage-read-only", "run --data {D} --storage /sys/pointtune-results --name x", "/sys/pointtune-results",
      "cannot write")
 case("run-storage-a-train-run", "run --data {D} --storage {T} --name x", "--storage {T} holds a `pointtune train` run")
@@ -380,8 +408,8 @@ case("run-resume-nothing-there", "run --resume --storage {W} --name none", "noth
 case("run-resume-with-other-flags", "run --resume --storage {W} --name x --lr-range 0.1 0.2", "would ignore --lr-range")
 case("run-address-unreachable", f"{RUN} --address 127.0.0.1:1", "--address 127.0.0.1:1")
 case("run-data-missing", "run --data {W}/nothing --storage {W}/s", "--data {W}/nothing does not exist")
-case("run-resume-damaged-settings", "run --resume --storage {W} --name exp", "{W}/exp/pointtune_settings.yaml is damaged",
-     prep=experiment_like)
+case("run-resume-damaged-settings", "run --resume --storage {W} --name exp",
+     "{W}/exp/pointtune_settings.yaml is damaged", prep=experiment_like)
 case("run-config-a-folder", "run --config {W}", "--config {W} is a folder")
 case("run-unknown-flag", "run --trails 3", "unrecognized arguments: --trails")
 
@@ -401,10 +429,10 @@ case("results-target-above-1", "results {T} --frontier --target 1.5", "--target"
 case("plot-missing", "plot {W}/nothing", "{W}/nothing does not exist")
 case("plot-a-dataset", "plot {D}", "{D} is a dataset's folder")
 case("plot-out-a-file", "plot {T} --out {W}/f.txt", "--out {W}/f.txt is a file", prep=write("f.txt", "x"))
-case("plot-out-the-data", "plot {T} --out {D}", "--out {D} holds the demo scenes")
-case("plot-out-in-the-images", "plot {T} --out {D}/images", "inside {D}/images")
+case("plot-out-the-data", "plot {T} --out {D}", "--out {D} is the data folder")
+case("plot-out-in-the-images", "plot {T} --out {D}/images", "--out {D}/images is a dataset's images/ folder")
 case("plot-out-read-only", "plot {T} --out /sys/pointtune-plots", "cannot write")
-case("plot-out-the-experiment", "plot {T} --out {T}", "--out {T} is the experiment the figures are of")
+case("plot-out-the-experiment", "plot {T} --out {T}", "--out {T} is the experiment being read")
 case("plot-out-over-a-png-of-yours", "plot {T} --out {W}/out", "{W}/out/val_f1_per_epoch.png",
      "not a file `pointtune plot` wrote", prep=user_png("val_f1_per_epoch.png"))
 case("plot-target-2", "plot {T} --target 2", "--target", "(0, 1]")
@@ -477,7 +505,7 @@ case("evaluate-no-data", "evaluate {T}", "the following arguments are required: 
 # ------------------------------------------------------------------------------------------------------- predict
 case("predict-out-a-file", f"{PRED} --out {{W}}/f.txt", "--out {W}/f.txt is a file", prep=write("f.txt", "x"))
 case("predict-out-the-data", f"{PRED} --out {{D}}", "--out {D} holds the demo scenes")
-case("predict-out-in-the-images", f"{PRED} --out {{D}}/images", "inside {D}/images")
+case("predict-out-in-the-images", f"{PRED} --out {{D}}/images", "--out {D}/images is a dataset's images/ folder")
 case("predict-out-read-only", f"{PRED} --out /sys/pointtune-masks", "cannot write")
 case("predict-batch-negative", f"{PRED} --out {{W}}/o --batch-size -4", "--batch-size", "-4")
 case("predict-batch-0", f"{PRED} --out {{W}}/o --batch-size 0", "--batch-size", "[1, 100000]")

@@ -82,7 +82,8 @@ class Default:
         valid: the values a number may take (``Valid``: ``(0, 1]``, ``>= 1``); a range's ends each, LO <= HI.
             The command line and ``--config`` are checked against it when they are read, and so is every config.
         needs: a flag that does nothing without another: the settings that make it count, any one of them
-            (``scheduler=asha``: that value; ``resume``: given); a flag given without them is refused.
+            (``scheduler=asha``: that value; ``unlabeled_loss!=none``: another value; ``resume``: given); a flag
+            given without them is refused.
     """
 
     value: Any
@@ -180,7 +181,8 @@ TRAIN = {
                       "dense mask)"),
     "unlabeled_loss": Default("none", "a loss on the unlabelled pixels from the image itself, added to partial "
                               "cross-entropy (`run` searches among several given)"),
-    "unlabeled_weight": Default(0.1, "the weight of --unlabeled-loss", valid="[0, 1000)", needs=("unlabeled_loss",)),
+    "unlabeled_weight": Default(0.1, "the weight of --unlabeled-loss", valid="[0, 1000)",
+                                needs=("unlabeled_loss!=none",)),
     "pseudo_labels": Default(None, "self-training: after the run's epochs, its best model labels the training images' "
                              "pixels whose top class probability is at least THRESHOLD, and the model trains as many "
                              "epochs again on clicks + those pseudo-labels (clicks win)", valid="(0, 1]",
@@ -247,8 +249,8 @@ SPACE = {
                                 "with several", where="space.unlabeled_losses", words="not searched",
                                 searched="categorical"),
     "unlabeled_weight_range": Default(None, "the weight of --unlabeled-loss", valid="(0, 1000)",
-                                      needs=("unlabeled_loss",), where="space.unlabeled_weight", words="not searched",
-                                      searched="log-uniform"),
+                                      needs=("unlabeled_loss!=none",), where="space.unlabeled_weight",
+                                      words="not searched", searched="log-uniform"),
     "pseudo_labels_range": Default(None, "the pseudo-label threshold of a second, self-training stage", valid="(0, 1]",
                                    where="space.pseudo_labels", words="not searched, no second stage",
                                    searched="uniform", fixed="--pseudo-labels"),

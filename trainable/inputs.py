@@ -80,8 +80,10 @@ def check_batch_for_data(cfg: TrialConfig, index: DatasetIndex) -> None:
     if batch > crops:
         what = (f"--crops-per-epoch {given}" if given else
                 f"the {crops} crops of {cfg.data.tile_size} px that cover the training images once")
+        instead = (f"use a --batch-size of at most {crops}, or raise --crops-per-epoch" if crops >= 2 else
+                   f"raise --crops-per-epoch to {batch} or more")
         raise ConfigError(f"--batch-size {batch} is more than an epoch's crops ({what}): an epoch would be one batch "
-                          f"of repeats; use a --batch-size of at most {crops}, or raise --crops-per-epoch")
+                          f"of repeats; {instead}")
 
 
 def resolve_for_data(cfg: TrialConfig, index: DatasetIndex) -> TrialConfig:

@@ -3,7 +3,8 @@
 - A mistake of the user's (``search.errors.USER_ERRORS``: a setting, the data, a model file, the storage) is said in
   its own words.
 - A file the system refuses (``OSError`` naming a file: permission, a read-only or full disk, a symbolic-link loop)
-  is said with the file and what to do.
+  is said with the file and what to do, and the log of where it was opened named (a path of pointtune's own, not
+  the user's, would be a bug).
 - Memory running out is said with the settings that use it.
 - Anything else is a bug: one line says so and names the log file that holds the traceback (with ``-v`` the
   traceback is printed too).
@@ -81,8 +82,9 @@ def report_failure(command: str, argv: list[str], error: BaseException, verbose:
     if isinstance(error, USER_ERRORS):
         print(f"{prefix}error: {error}", file=sys.stderr)
         return EXIT_USAGE
-    if isinstance(error, OSError) and error.filename is not None:
-        print(f"{prefix}error: {file_problem(error)}", file=sys.stderr)
+    if isinstance(error, OSError) and error.filename is not None:  # the file said; where it was opened, logged
+        log = write_log(command or "pointtune", argv)
+        print(f"{prefix}error: {file_problem(error)}" + (f" (where: {log})" if log else ""), file=sys.stderr)
         return EXIT_USAGE
     if isinstance(error, RuntimeError) and str(error).startswith("Symlink loop from "):  # pathlib's resolve (3.11)
         where = str(error).removeprefix("Symlink loop from ").strip("'")

@@ -52,10 +52,30 @@ def _refuse_ignored(args: argparse.Namespace, argv: list[str], command: argparse
         raise ConfigError(RESUME_REFUSALS[args.command].format(', '.join('--' + d.replace('_', '-') for d in ignored)))
 
 
+def _need(need: str) -> tuple[str, str, str]:
+    """``scheduler=asha`` -> (name, operator, value): ``=`` that value, ``!=`` given with another, none: given."""
+    for op in ("!=", "="):
+        if op in need:
+            name, value = need.split(op, 1)
+            return name, op, value
+    return need, "", ""
+
+
+def _met(args: argparse.Namespace, need: str) -> bool:
+    name, op, value = _need(need)
+    given = getattr(args, name, None)
+    values = [str(v) for v in given] if isinstance(given, list | tuple) else [str(given)]
+    if not given:
+        return False
+    return value in values if op == "=" else any(v != value for v in values) if op == "!=" else True
+
+
 def _alternative(need: str) -> str:
-    """``scheduler=asha`` as one types it: ``--scheduler asha``."""
-    name, _, value = need.partition("=")
-    return " ".join(["--" + name.replace("_", "-"), *([value] if value else [])])
+    """``scheduler=asha`` as one types it: ``--scheduler asha``; ``unlabeled_loss!=none``: ``--unlabeled-loss`` with
+    a value other than none."""
+    name, op, value = _need(need)
+    flag = "--" + name.replace("_", "-")
+    return f"{flag} {value}" if op == "=" else f"{flag} with a value other than {value}" if op == "!=" else flag
 
 
 def _refuse_idle(args: argparse.Namespace, argv: list[str], command: argparse.ArgumentParser) -> None:
@@ -72,10 +92,9 @@ def _refuse_idle(args: argparse.Namespace, argv: list[str], command: argparse.Ar
         entry = TABLE.get(dest)
         if entry is None or not entry.needs:
             continue
-        if any(getattr(args, n.partition("=")[0], None) and (not v or str(getattr(args, n)) == v)
-               for need in entry.needs for n, _, v in [need.partition("=")]):
+        if any(_met(args, need) for need in entry.needs):
             continue
-        needs = [n for n in entry.needs if hasattr(args, n.partition("=")[0])]
+        needs = [n for n in entry.needs if hasattr(args, _need(n)[0])]
         if not needs:
             continue  # this command uses the flag by itself (report's --target)
         raise ConfigError(f"{entry.flag} does nothing without {' or '.join(map(_alternative, needs))}: add "
@@ -111,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     if argv is None:  # the program itself (not a call from Python): a SIGTERM stops it as Ctrl-C does
         sigterm_as_ctrl_c()
     argv = sys.argv[1:] if argv is None else argv
-    command, verbose = "", "-v" in argv or "--verbose" in argv
+    command = next((a for a in with_command(argv) if not a.startswith("-")), "")  # for the words of an error
+    verbose = "-v" in argv or "--verbose" in argv
     try:
         try:
             args = parse(argv)

@@ -28,7 +28,14 @@ SEARCH = ("frontier", "reference", "trials", "max_concurrent", "cpus_per_trial",
 CONFIG_HELP = "YAML file of flag values, keys as the flags' names (flags given on the command line override it)"
 
 
-class _Parser(argparse.ArgumentParser):
+class _Brief(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        """The error and where the flags are listed, without argparse's usage block (train's and run's are 40
+        lines, which bury the one line that matters)."""
+        self.exit(2, f"{self.prog}: error: {message}\n(`{self.prog} --help` lists its flags)\n")
+
+
+class _Parser(_Brief):
     """A subcommand's parser: abbreviations off, so a flag is only ever what it spells (and --resume can tell which
     flags were given); ``-v`` works after the command as before it."""
 
@@ -36,11 +43,6 @@ class _Parser(argparse.ArgumentParser):
         super().__init__(*args, allow_abbrev=False, **kwargs)
         # SUPPRESS: given here it sets verbose; not given, it leaves the value `pointtune -v CMD` set
         self.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="debug logging")
-
-    def error(self, message: str) -> NoReturn:
-        """The error and where the flags are listed, without argparse's usage block (train's and run's are 40
-        lines, which bury the one line that matters)."""
-        self.exit(2, f"{self.prog}: error: {message}\n(`{self.prog} --help` lists its flags)\n")
 
 
 def _groups(p: argparse.ArgumentParser) -> dict[str, Any]:
@@ -91,7 +93,7 @@ def _run_parser(sub: Any) -> argparse.ArgumentParser:
 
 def build_parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     """The parser of ``pointtune``, and its ``run`` subparser."""
-    parser = argparse.ArgumentParser(
+    parser = _Brief(
         prog="pointtune", allow_abbrev=False, formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Hyperparameter search (Ray Tune + Optuna) for semantic segmentation trained from clicks.\n"
                     "With no command: a short demo search on built-in synthetic aerial scenes.",

@@ -10,6 +10,7 @@ import sys
 import optuna
 
 from search.errors import SearchError
+from search.files import BEST_MODEL
 from search.launch.journal import journal_path, journal_storage
 from search.launch.prepare import resume_command
 from search.launch.reference import REFERENCE_DIR, load_reference, reference_config, same_run
@@ -65,7 +66,7 @@ def score_on_test(settings: SearchSettings, data: DatasetIndex) -> dict[str, flo
         return None
     # a resumed search with more trials may pick another best: the test split then serves more than one pick
     return keep_test_score(settings.experiment_path, payload, record.trial_id,
-                           f"{settings.experiment_path}/best_model.pt",
+                           f"{settings.experiment_path}/{BEST_MODEL}",
                            lambda: run_task(score_model, payload, data, list(data.split.test),
                                             cpus=settings.cpus_per_trial, gpus=settings.gpus_per_trial))
 

@@ -13,11 +13,11 @@ from typing import Any
 import optuna
 
 from search.errors import SearchError
+from search.files import JOURNAL_FILE
 from trainable.data import storage
 from trainable.data.storage import is_uri
 
 log = logging.getLogger(__name__)
-JOURNAL_FILE = "optuna_journal.log"
 
 
 def journal_storage(path: str) -> optuna.storages.JournalStorage:

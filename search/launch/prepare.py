@@ -12,18 +12,18 @@ from typing import Any
 import yaml
 
 from search.errors import SearchError
+from search.files import SETTINGS_FILE, TUNER_FILE
 from search.launch.journal import fetch_journal, load_the_study
 from search.launch.recorded import record_before_resume
 from search.launch.searcher import ResumeHints, params_to_retry
 from search.launch.settings import SearchSettings, default_name
 from search.launch.snapshot import set_aside_torn_snapshot
 from search.outputs import config_inputs, plan_folder
-from search.results.driver import finished_budget
+from search.results.driver import driver_alive, finished_budget, read_driver
 from search.results.experiment import load_experiment
 from trainable.data import storage
 from trainable.data.storage import is_uri
 
-SETTINGS_FILE = "pointtune_settings.yaml"
 Retries = list[tuple[str, dict[str, Any]]]  # (Tune trial id, its searched parameters) of each trial to run again
 
 
@@ -40,10 +40,10 @@ def prepare(settings: SearchSettings) -> tuple[SearchSettings, Retries]:
     if not settings.resume:
         settings = dataclasses.replace(settings, name=settings.name or default_name())
         check_storage_folder(settings)
-        if storage.exists(f"{settings.experiment_path}/tuner.pkl"):
+        if storage.exists(f"{settings.experiment_path}/{TUNER_FILE}"):
             raise SearchError(f"experiment {settings.experiment_path} already exists: add --resume to continue it, "
                               "or choose another --name")
-        if not is_uri(settings.storage):
+        if not is_uri(settings.storage) or settings.storage.startswith("file://"):  # a bucket: nothing to check
             reads = config_inputs(settings.base.to_dict())
             plan_folder(settings.storage, "--storage", "run", reads)
             plan_folder(settings.experiment_path, "--name", "run", reads, empty=True)
@@ -51,6 +51,11 @@ def prepare(settings: SearchSettings) -> tuple[SearchSettings, Retries]:
     if not settings.name:
         raise SearchError("--resume needs the --name (and --storage) of the search to continue")
     check_storage_folder(settings)
+    if driver_alive(settings.experiment_path):
+        owner = read_driver(settings.experiment_path) or {}
+        raise SearchError(f"the search {settings.experiment_path} is running now (its driver: pid "
+                          f"{owner.get('pid', '?')} on {owner.get('host', '?')}): two drivers would run its trials "
+                          "twice; wait for it, or stop it (Ctrl-C there, or `kill PID`) before --resume")
     saved = f"{settings.experiment_path}/{SETTINGS_FILE}"
     if not storage.exists(saved):
         raise SearchError(f"nothing to resume at {settings.experiment_path} (no {SETTINGS_FILE}); check --storage "

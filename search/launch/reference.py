@@ -17,11 +17,11 @@ from typing import Any
 
 import pandas as pd
 
+from search.files import DONE_FILE
 from trainable.config import TrialConfig
 from trainable.data import storage
 
 REFERENCE_DIR = "reference_full"
-DONE_FILE = "reference.json"
 
 
 def reference_config(best: dict[str, Any]) -> TrialConfig:

@@ -4,10 +4,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from pathlib import Path
 
 from search.cli.console import CheckProgress
 from search.errors import SearchError
+from search.files import CLICKS_RECORD, DRIVER_FILE, HINTS_FILE, JOURNAL_FILE, SETTINGS_FILE, TUNER_FILE
 from search.launch.after_search import run_reference, score_on_test, tidy_after_search
 from search.launch.cluster import (
     check_resources,
@@ -27,8 +30,10 @@ from search.results.driver import driver_running, record_finished
 from search.results.experiment import load_experiment
 from search.results.rounds import record_clicks
 from search.results.summary import print_summary
+from trainable.data import storage
 from trainable.data.index import DatasetIndex, build_index
 from trainable.data.node_cache import NodeCache
+from trainable.data.storage import is_uri
 from trainable.trial import peak_rss_mb
 
 
@@ -47,17 +52,35 @@ def run_search(settings: SearchSettings) -> int:
     settings = preflight(settings, data)
     settings, weights = resolve_search_weights(settings)
     settings, slots = join_cluster(settings, data)
-    write_settings(settings)
-    record_clicks(settings.experiment_path, settings.base.data.clicks, data, settings.resume)  # resume: unchanged
-    concurrent = min(settings.trials, settings.max_concurrent or slots)
-    print(f"search {settings.experiment_path}: {settings.trials} trial(s), up to {concurrent} at once, objective "
-          f"{settings.objective} ({data.split.describe()})", flush=True)
-    warn_if_long(settings, data, concurrent)
-    if settings.resume:  # Tune restores the searcher and the listeners the search started with
-        tell_restored(settings, retries)
-    with driver_running(settings.experiment_path):  # readers tell running trials from interrupted ones by it
-        build_tuner(settings, data, weights, slots).fit()
+    try:
+        write_settings(settings)
+        record_clicks(settings.experiment_path, settings.base.data.clicks, data, settings.resume)  # resume: same
+        concurrent = min(settings.trials, settings.max_concurrent or slots)
+        print(f"search {settings.experiment_path}: {settings.trials} trial(s), up to {concurrent} at once, objective "
+              f"{settings.objective} ({data.split.describe()})", flush=True)
+        warn_if_long(settings, data, concurrent)
+        if settings.resume:  # Tune restores the searcher and the listeners the search started with
+            tell_restored(settings, retries)
+        with driver_running(settings.experiment_path):  # readers tell running trials from interrupted ones by it
+            build_tuner(settings, data, weights, slots).fit()
+    except BaseException:
+        if not settings.resume:
+            forget_unstarted(settings.experiment_path)
+        raise
     return finish(settings, data, weights)
+
+
+def forget_unstarted(experiment: str) -> None:
+    """A new search stopped (Ctrl-C, an error) before Tune recorded anything: nothing could resume it, so what it
+    wrote goes, and its folder when that is then empty; the same --name then starts it again."""
+    if is_uri(experiment) or storage.glob(experiment, "experiment_state-*.json") or storage.exists(
+            f"{experiment}/{TUNER_FILE}"):
+        return
+    folder = Path(experiment)
+    for name in (SETTINGS_FILE, CLICKS_RECORD, DRIVER_FILE, JOURNAL_FILE, HINTS_FILE):
+        (folder / name).unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        folder.rmdir()
 
 
 def join_cluster(settings: SearchSettings, data: DatasetIndex) -> tuple[SearchSettings, int]:

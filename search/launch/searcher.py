@@ -31,6 +31,7 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
+from search.files import HINTS_FILE
 from search.launch.settings import SearchSettings
 from trainable.config import planned_epochs
 from trainable.data import storage
@@ -41,7 +42,6 @@ COST = "clicks_per_image"  # a frontier search's second objective: annotation co
 TRIAL_ID_ATTR = "pointtune_trial_id"
 OUTCOME_ATTR = "pointtune_outcome"
 RETRY_OF_ATTR = "pointtune_retry_of"
-HINTS_FILE = "pointtune_resume.json"  # .json: Tune brings the experiment folder's .json files to where it restores
 
 
 def make_sampler(settings: SearchSettings, concurrent: int) -> optuna.samplers.BaseSampler:

@@ -138,11 +138,6 @@ def duration(seconds: float) -> str:
     return f"about {seconds / 60:.0f} min"
 
 
-def advice(settings: SearchSettings, estimate: Estimate, faster_step_s: float | None) -> str | None:
-    """The warning for a search expected to take hours, naming faster settings; None for a shorter one."""
-    return long_work_advice(settings.base, estimate, faster_step_s, settings)
-
-
 def long_work_advice(cfg: TrialConfig, estimate: Estimate, faster_step_s: float | None,
                      search: SearchSettings | None = None) -> str | None:
     """The warning for a search (``search``), or a ``train`` run (None), expected to take hours, naming faster

@@ -19,9 +19,7 @@ import csv
 import dataclasses
 import json
 import math
-import os
 import shlex
-import socket
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -37,6 +35,7 @@ from search.launch.reference import DONE_FILE
 from search.launch.time_estimate import epoch_work, warn_if_long_run
 from search.model.evaluate import test_score_line
 from search.outputs import HOLDS_TRAIN_RUN, config_inputs, folder_holds, plan_folder
+from search.results.driver import this_process
 from search.results.experiment import (
     TRAIN_CONFIG,
     TRAIN_METRICS,
@@ -170,16 +169,17 @@ def train_once(cfg: TrialConfig, out: str | Path) -> float:
     cfg = resolve_for_data(cfg, index)
     resolved, weights = resolve_weights(cfg.model)
     cfg = cfg.replace(model=dataclasses.asdict(resolved_config(cfg.model, resolved)))
-    made = not out.exists()
-    try:
-        run_dir = RunDirectory(out, cfg)
-    except OSError as e:
-        raise SearchError(f"cannot write the run to --out {out} ({type(e).__name__}: {e})") from None
-    record_clicks(run_dir.out, cfg.data.clicks, index)  # which clicks file, its SHA-256 and round
     print(f"training {cfg.model.backbone} on {cfg.data.root}: lr {cfg.train.lr:g}, "
-          f"{_points_text(cfg)}, {_epochs_text(cfg)}, tiles {cfg.data.tile_size}px -> {run_dir.out}")
+          f"{_points_text(cfg)}, {_epochs_text(cfg)}, tiles {cfg.data.tile_size}px -> {out}")
     print(f"weights: {resolved.describe()}", flush=True)
-    warn_if_long_run(cfg, index, cfg.train.total_epochs)
+    warn_if_long_run(cfg, index, cfg.train.total_epochs)  # before the folder is made: Ctrl-C here leaves none
+    made = not out.exists()
+    run_dir = RunDirectory(out, cfg)
+    try:
+        record_clicks(run_dir.out, cfg.data.clicks, index)  # which clicks file, its SHA-256 and round
+    except BaseException as e:
+        _record_failure(run_dir, e, made)
+        raise
     _train(cfg, run_dir, index, weights, made=made)
     return run_dir.best
 
@@ -256,7 +256,7 @@ def _train(cfg: TrialConfig, run_dir: RunDirectory, index: DatasetIndex, weights
     is (``TrainProgress``). A run stopped or failed after an epoch says so in ``outcome.txt`` (``train --resume``
     continues it); one that recorded nothing leaves no folder behind."""
     running = run_dir.out / TRAIN_RUNNING
-    running.write_text(json.dumps({"host": socket.gethostname(), "pid": os.getpid()}))
+    running.write_text(json.dumps(this_process()))
     model = run_dir.out / TRAIN_MODEL
     with TrainProgress(cfg.train.total_epochs, cfg.train.batch_size, epoch_work(cfg, index)[1]) as progress:
         try:

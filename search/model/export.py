@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from search.errors import SearchError
+from search.files import BEST_MODEL
 from search.model.model_file import TEST_SCORES_FILE, export_payload, save_export, train_folder_model
 from search.outputs import plan_file
 from search.results.experiment import (
@@ -24,11 +25,12 @@ from trainable.data import storage
 from trainable.data.storage import is_uri
 
 
-def choose_trial(records: list[TrialRecord], trial_id: str | None) -> TrialRecord:
-    """The trial with the highest validation F1 at any epoch (not its last), or the one asked for."""
+def choose_trial(records: list[TrialRecord], trial_id: str | None, what: str = "export") -> TrialRecord:
+    """The trial with the highest validation F1 at any epoch (not its last), or the one asked for; ``what`` the
+    command does with it, for the message when there is none."""
     if trial_id:
         return find_trial(records, trial_id)
-    return best_record(records, "export")
+    return best_record(records, what)
 
 
 def best_with_weights(record: TrialRecord) -> Any:
@@ -48,10 +50,10 @@ def best_with_weights(record: TrialRecord) -> Any:
     return row
 
 
-def build_export(experiment: str, records: list[TrialRecord], trial_id: str | None) -> tuple[dict[str, Any],
-                                                                                            TrialRecord]:
-    """The export payload of the chosen trial's best epoch, with its record."""
-    record = choose_trial(records, trial_id)
+def build_export(experiment: str, records: list[TrialRecord], trial_id: str | None,
+                 what: str = "export") -> tuple[dict[str, Any], TrialRecord]:
+    """The export payload of the chosen trial's best epoch, with its record (``what``: see ``choose_trial``)."""
+    record = choose_trial(records, trial_id, what)
     if record.best_row is None:
         raise SearchError(f"trial {record.trial_id} reported no epoch yet: nothing to export; wait for it, or "
                           f"choose another --trial (see `pointtune results {experiment}`)")
@@ -78,10 +80,11 @@ def _test_scores(experiment: str, trial_id: str, epoch: int) -> dict[str, float]
     return scores
 
 
-def best_model_of_search(experiment: str, trial_id: str | None = None) -> tuple[dict[str, Any], TrialRecord]:
+def best_model_of_search(experiment: str, trial_id: str | None = None,
+                         what: str = "export") -> tuple[dict[str, Any], TrialRecord]:
     """The model file of a search's best trial (or of ``trial_id``) at its best epoch, with the search's test
     score when it scored that epoch, and the trial's record."""
-    payload, record = build_export(experiment, load_experiment(experiment), trial_id)
+    payload, record = build_export(experiment, load_experiment(experiment), trial_id, what)
     scores = _test_scores(experiment, record.trial_id, int(payload["epoch"]))
     if scores is not None:
         payload["test_metrics"] = scores
@@ -90,11 +93,11 @@ def best_model_of_search(experiment: str, trial_id: str | None = None) -> tuple[
 
 def export_best(experiment: str, out: str | Path, trial_id: str | None = None) -> str:
     """``pointtune export``: a search's best model (or a trial's), or a ``train`` folder's, to ``out``."""
-    if not is_uri(str(out)):
+    if not is_uri(str(out)) or str(out).startswith("file://"):  # a bucket has no folders to check
         reads = [("the experiment being exported", experiment)]
         if not is_uri(str(experiment)):
             reads += [("the model file of the run being exported", Path(experiment).expanduser() / TRAIN_MODEL),
-                      ("the search's own best model", Path(experiment).expanduser() / "best_model.pt")]
+                      ("the search's own best model", Path(experiment).expanduser() / BEST_MODEL)]
         out = plan_file(out, "--out", "export", reads)
     if Path(str(out)).suffix.lower() not in (".pt", ".pth"):
         raise SearchError(f"--out {out}: name the model file .pt (or .pth), e.g. best.pt: evaluate, predict and "

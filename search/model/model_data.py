@@ -60,10 +60,10 @@ def classes_for_model(payload: dict[str, Any], root: Path, fmt: str | None, clas
         return model  # nothing else describes the data
     if classes == "data" or _same(own, model):
         return own
+    data = (", --classes data to read them with the data's description" if own.names == model.names else "")
     raise SearchError(f"the model {model_name} was trained with classes {describe(model)}, but {where} describes "
                       f"{root} with {describe(own)}: give --classes model to read the masks as the model was "
-                      "trained, --classes data to read them with the data's description (the same class names), "
-                      "or --classes FILE")
+                      f"trained{data}, or --classes FILE")
 
 
 def index_for_model(payload: dict[str, Any], data_dir: str, fmt: str | None, classes: str | None,

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from search.errors import SearchError
-from search.results.experiment import TRAIN_MODEL
+from search.files import TEST_SCORES_FILE, TRAIN_MODEL  # noqa: F401  (TEST_SCORES_FILE: for its callers)
 from trainable.data import storage
 from trainable.data.index import IMAGENET_MEAN, IMAGENET_STD
 from trainable.data.storage import is_uri
@@ -22,7 +22,6 @@ from trainable.errors import CheckpointError
 EXPORT_FORMAT = "pointtune-model/1"
 # what every model file holds (export_payload): a file without one of them cannot be run
 REQUIRED = ("model", "backbone", "num_classes", "class_names", "class_colours", "classes", "tile_size")
-TEST_SCORES_FILE = "test_scores.json"  # a run's one test score, beside its model (search/model/evaluate.py)
 ACCEPTED = ("give a model file written by `pointtune export` (or a `pointtune train` folder's best.pt), a "
             "`pointtune train` --out folder, or a search's experiment folder STORAGE/NAME (its best model)")
 

@@ -20,7 +20,7 @@ from torch import nn
 from search.errors import SearchError
 from search.model.model_file import read_export
 from search.model.source import model_inputs, resolve_model
-from search.outputs import SOFTWARE, plan_files_in, plan_folder
+from search.outputs import SOFTWARE, plan_files_in, plan_folder, record_written
 from trainable.config import ModelConfig
 from trainable.data import storage
 from trainable.data.index import IMAGENET_MEAN, IMAGENET_STD
@@ -107,6 +107,8 @@ def _predict_geotiff(path: str, out_dir: Path, model: nn.Module, meta: dict[str,
             predict_scene(lambda y, x, h, w: read_window(path, y, x, h, w, bands, handle=src), src.height,
                           src.width, write, model, meta, device, batch_size)
             classes_out.write_colormap(1, {i: (*map(int, c), 255) for i, c in enumerate(palette)})
+    for target in targets:
+        record_written(target)
     return targets
 
 
@@ -127,6 +129,7 @@ def _predict_image(path: str, out_dir: Path, model: nn.Module, meta: dict[str, A
     for target, pixels in zip(targets, (classes, palette[classes]), strict=True):
         with storage.replacing(target) as tmp:
             Image.fromarray(pixels).save(tmp, pnginfo=info)
+        record_written(target)
     return targets
 
 

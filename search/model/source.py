@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from search.errors import SearchError
+from search.files import BEST_MODEL
 from search.model.export import best_model_of_search
 from search.model.model_file import ACCEPTED, read_export, train_folder_model, train_model
 from search.outputs import config_inputs
@@ -59,7 +60,7 @@ def resolve_model(arg: str | Path) -> ModelSource:
 
 
 def _best_of_search(experiment: str) -> ModelSource:
-    payload, record = best_model_of_search(experiment)
+    payload, record = best_model_of_search(experiment, what="use")
     return ModelSource(payload, f"search {experiment} (trial {record.trial_id}, epoch {payload['epoch']})")
 
 
@@ -100,5 +101,5 @@ def model_inputs(arg: str | Path, payload: dict[str, Any]) -> list[tuple[str, st
     found = config_inputs(payload.get("config") or {})
     p = Path(str(arg)).expanduser()
     if not is_uri(str(arg)) and p.is_dir():
-        found += [("the model file", str(p / TRAIN_MODEL)), ("the search's best model", str(p / "best_model.pt"))]
+        found += [("the model file", str(p / TRAIN_MODEL)), ("the search's best model", str(p / BEST_MODEL))]
     return found

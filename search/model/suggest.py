@@ -207,7 +207,7 @@ def suggest_files(model_path: str, data_dir: str, out: str, settings: SuggestSet
         raise ConfigError(f"--out {out}: name a .csv or .geojson file (the formats --clicks reads)")
     model, meta = load_model(model_path)
     recorded = saved_data_config(meta).get("clicks")
-    if not storage.is_uri(out):
+    if not storage.is_uri(out) or out.startswith("file://"):  # a bucket has no folders to check
         reads = [("the model", model_path), *model_inputs(model_path, meta), ("the --data folder", data_dir),
                  ("the clicks so far (--clicks)", points)]
         out = str(plan_file(out, "--out", "suggest", reads))

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from search.files import TRAIN_MODEL
 from search.model.export import best_with_weights
 from search.model.model_file import export_payload
 from search.report.confusion import confusion_data, draw_confusion
@@ -46,7 +47,7 @@ def _best_state(inp: ReportInput, record: Any) -> tuple[dict[str, Any], list[str
     if inp.kind == "train":
         from trainable.learn.checkpoint import load_checkpoint  # torch
 
-        best = Path(inp.path) / "best.pt"
+        best = Path(inp.path) / TRAIN_MODEL
         if not best.is_file():
             raise Gap(f"{best} does not exist yet (no epoch has finished)")
         try:

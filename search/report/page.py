@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from search.errors import SearchError
-from search.outputs import SOFTWARE, plan_file
+from search.outputs import SOFTWARE, experiment_inputs, plan_file
 from search.report.best_model import Gap, model_html, model_section
 from search.report.curves import curves, draw_curves
 from search.report.frontier import draw_frontier, frontier_data
@@ -234,6 +234,6 @@ def write_report(experiment: str | list[str], out: str | None = None, model: boo
     inp = load_report_input(paths[0]) if len(paths) == 1 else load_campaign_input(paths)
     here = is_uri(inp.path) or inp.kind == "rounds"
     path = plan_file(out or ("report.html" if here else Path(inp.path) / "report.html"), "--out", "report",
-                     [("the experiment the report is of", p) for p in paths])
+                     [found for p in paths for found in experiment_inputs(p)])
     storage.write_text(str(path), build_report(inp, model, target, device))
     return path

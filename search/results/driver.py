@@ -18,23 +18,38 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from search.files import DRIVER_FILE
 from trainable.data import storage
 
-DRIVER_FILE = "pointtune_driver.json"
+
+def process_started(pid: int) -> int | None:
+    """When process ``pid`` started, in clock ticks since boot (Linux: ``/proc/PID/stat``); None where unknown. With
+    the pid it names one process: a pid the system gave again to another one has another start."""
+    try:
+        return int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def this_process() -> dict[str, Any]:
+    """``{"host", "pid", "started"}`` of this process, as records of a live process keep it."""
+    return {"host": socket.gethostname(), "pid": os.getpid(), "started": process_started(os.getpid())}
 
 
 def process_alive(owner: dict[str, Any]) -> bool:
-    """Whether the process ``{"host": ..., "pid": ...}`` still runs (one on another host: assumed so, as is one that
-    is not ours to signal)."""
+    """Whether the process ``{"host": ..., "pid": ..., "started": ...}`` still runs (one on another host: assumed
+    so, as is one that is not ours to signal); a pid now held by a process that started later is not it."""
     try:
         if owner.get("host") != socket.gethostname():
             return True
-        os.kill(int(owner["pid"]), 0)
+        pid = int(owner["pid"])
+        os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return True  # alive but not ours (PermissionError), or a record that is not what it should be
-    return True
+    started = owner.get("started")
+    return started is None or process_started(pid) in (None, started)
 
 
 def read_driver(experiment: str) -> dict[str, Any] | None:
@@ -71,7 +86,7 @@ def finished_budget(experiment: str) -> int | None:
 
 
 def _write(experiment: str, state: str, **more: Any) -> None:
-    record = {"state": state, "host": socket.gethostname(), "pid": os.getpid(), "time": time.time(), **more}
+    record = {"state": state, **this_process(), "time": time.time(), **more}
     storage.write_text(f"{experiment}/{DRIVER_FILE}", json.dumps(record))
 
 

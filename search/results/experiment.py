@@ -19,6 +19,15 @@ import pandas as pd
 import yaml
 
 from search.errors import SearchError
+from search.files import (  # noqa: F401  (named here too, for the modules that read these folders)
+    SETTINGS_FILE,
+    TRAIN_CONFIG,
+    TRAIN_METRICS,
+    TRAIN_MODEL,
+    TRAIN_OUTCOME,
+    TRAIN_RESUME,
+    TRAIN_RUNNING,
+)
 from search.results.driver import driver_alive, process_alive
 from trainable.config import current_name, planned_epochs
 from trainable.data import storage
@@ -32,14 +41,6 @@ UNFINISHED = ("running", "paused", "interrupted")  # not ended, yet their best e
 # Tune's statuses of trials it has not ended: with no live driver (search.results.driver), interrupted (or finished,
 # when their history holds every planned epoch: the driver stopped before Tune recorded the end)
 NOT_ENDED_IN_TUNE = ("RUNNING", "PENDING", "PAUSED")
-SETTINGS_FILE = "pointtune_settings.yaml"
-# a `pointtune train` --out folder (search/launch/train.py): its files
-TRAIN_CONFIG = "config.yaml"
-TRAIN_METRICS = "metrics.csv"  # one row per epoch
-TRAIN_MODEL = "best.pt"  # the best epoch's model, in `pointtune export`'s format (evaluate and predict take it)
-TRAIN_RESUME = "last.pt"  # the last epoch's weights and optimizer: what `train --resume` continues from
-TRAIN_OUTCOME = "outcome.txt"  # "diverged: ...", "failed: ..." or "interrupted: ..." when the run did not finish
-TRAIN_RUNNING = "running.json"  # host and pid of the process training into the folder, while it runs
 
 
 @dataclass
@@ -205,8 +206,11 @@ def load_experiment(path: str) -> list[TrialRecord]:
                           "folder")
     if not any(fnmatch.fnmatch(p.rsplit("/", 1)[-1], "experiment_state-*.json") for p in storage.list_files(path)):
         if storage.exists(f"{path}/{SETTINGS_FILE}"):
+            then = ("wait until its first trial starts" if driver_alive(path) else
+                    "its driver stopped before that, so there is nothing to resume: start the search again with "
+                    "another --name (or after removing the folder)")
             raise SearchError(f"the search in {path} has not recorded a trial yet (no experiment_state-*.json): "
-                              "wait until its first trial starts, or resume it with `pointtune run --resume`")
+                              f"{then}")
         what = "an empty folder" if not is_uri(path) and not any(Path(path).iterdir()) else "not a search's folder"
         if not is_uri(path) and (Path(path) / "images").is_dir():
             what = "a dataset's folder"

@@ -17,7 +17,7 @@ import pandas as pd
 from matplotlib.ticker import MaxNLocator, NullFormatter
 
 from search.launch.reference import load_reference
-from search.outputs import SOFTWARE, plan_files_in, plan_folder
+from search.outputs import SOFTWARE, experiment_inputs, plan_files_in, plan_folder, record_written
 from search.results.experiment import TrialRecord, best_record, load_experiment
 from search.results.frontier import COST, DEFAULT_TARGET, pareto_front, scored, target_point
 from search.results.tables import trials_table
@@ -89,6 +89,7 @@ def _save(fig: plt.Figure, path: Path) -> Path:
     fig.tight_layout()
     with storage.replacing(path) as tmp:
         fig.savefig(tmp, dpi=110, metadata={"Software": SOFTWARE.format(kind="plot")})
+    record_written(path)
     plt.close(fig)
     return path
 
@@ -139,7 +140,7 @@ def plot_experiment(path: str, out: str | None = None, target: float = DEFAULT_T
     """Write every figure that the data allows; returns the PNG paths."""
     records = load_experiment(path)  # a train folder is one record, with its status
     out_dir = plan_folder(out or (Path(path) / "plots" if not is_uri(path) else "plots"), "--out", "plot",
-                          [("the experiment the figures are of", path)])
+                          experiment_inputs(path))
     plan_files_in(out_dir, FIGURES, "--out", "plot")
     best = best_record(records, "plot")
     written = [draw_f1_curves(f1_curves(records), out_dir / "val_f1_per_epoch.png")]

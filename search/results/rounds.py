@@ -31,11 +31,11 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from search.errors import SearchError
+from search.files import CLICKS_RECORD
 from trainable.config import saved_data_config
 from trainable.data import storage
 from trainable.data.storage import is_uri
 
-CLICKS_RECORD = "clicks.json"
 RECORD_FORMAT = "pointtune-clicks-record/1"
 SIDECAR_FORMAT = "pointtune-suggest/1"
 ROUND = "round"  # the column (CSV) or property (GeoJSON) that holds a click's round

@@ -11,19 +11,8 @@ from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
 from search.errors import SearchError
-from search.outputs import OWN_FILES, SOFTWARE, folder_holds, plan_file, plan_folder, written_as
+from search.outputs import SOFTWARE, folder_holds, local, plan_file, plan_folder, record_written, written_as
 from trainable.data import storage
-
-
-def test_the_files_a_run_or_search_keeps_are_named_as_their_modules_name_them() -> None:
-    from search.launch.journal import JOURNAL_FILE
-    from search.launch.reference import DONE_FILE
-    from search.launch.searcher import HINTS_FILE
-    from search.model.model_file import TEST_SCORES_FILE
-    from search.results.driver import DRIVER_FILE
-    from search.results.rounds import CLICKS_RECORD
-
-    assert {JOURNAL_FILE, DONE_FILE, HINTS_FILE, TEST_SCORES_FILE, DRIVER_FILE, CLICKS_RECORD} <= OWN_FILES
 
 
 def test_an_input_is_never_an_output(tmp_path: Path) -> None:
@@ -50,13 +39,20 @@ def test_a_file_pointtune_did_not_write_is_refused_and_one_it_wrote_is_replaced(
 
 
 @pytest.mark.parametrize("kind", ["plot", "predict"])
-def test_a_png_says_which_command_wrote_it(tmp_path: Path, kind: str) -> None:
+def test_a_png_is_the_commands_while_it_is_as_written(tmp_path: Path, kind: str) -> None:
+    """Its Software says which command wrote it and the folder's manifest keeps its checksum: a mask corrected by
+    hand since (the tag is kept by editors) is the user's."""
     info = PngInfo()
     info.add_text("Software", SOFTWARE.format(kind=kind))
     Image.new("L", (2, 2)).save(tmp_path / "a.png", pnginfo=info)
+    record_written(tmp_path / "a.png")
     Image.new("L", (2, 2)).save(tmp_path / "b.png")
     assert written_as(tmp_path / "a.png", kind) and not written_as(tmp_path / "b.png", kind)
     assert not written_as(tmp_path / "a.png", "plot" if kind == "predict" else "predict")
+    Image.new("L", (2, 2), 3).save(tmp_path / "a.png", pnginfo=info)  # corrected by hand, the tag kept
+    assert not written_as(tmp_path / "a.png", kind)
+    with pytest.raises(SearchError, match="or changed since"):
+        plan_file(tmp_path / "a.png", "--out", kind)
 
 
 def test_a_model_file_is_one_pointtune_wrote_only_when_it_says_its_format(tmp_path: Path) -> None:
@@ -134,3 +130,31 @@ def test_a_failed_rename_is_said_of_the_file_asked_for(tmp_path: Path) -> None:
         tmp.mkdir()
     assert failed.value.filename == str(tmp_path / "full")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["full"]
+
+
+def test_an_earlier_versions_report_is_one_pointtune_wrote(tmp_path: Path) -> None:
+    old = tmp_path / "report.html"
+    old.write_text('<html><head><title>pointtune report: exp</title></head><body><script id="report-data">{}</script>')
+    assert written_as(old, "report")
+
+
+def test_a_bucket_is_not_a_local_output_but_a_file_uri_is(tmp_path: Path) -> None:
+    assert local(f"file://{tmp_path}/x", "--out") == tmp_path / "x"
+    with pytest.raises(SearchError, match="--out s3://b/x: this command writes to a local path"):
+        plan_folder("s3://b/x", "--out", "predict")
+    data = tmp_path / "d"
+    (data / "images").mkdir(parents=True)
+    (data / "classes.yaml").write_text("classes: []\n")
+    with pytest.raises(SearchError, match="is a dataset's images/ folder"):
+        plan_folder(f"file://{data}/images", "--storage", "run")
+
+
+def test_a_folder_given_empty_keeps_its_place(tmp_path: Path) -> None:
+    """Written into, not swapped for another: a shell sitting in it, its mode and owner stay."""
+    folder = tmp_path / "scenes"
+    folder.mkdir()
+    inode = folder.stat().st_ino
+    with storage.replacing(folder) as tmp:
+        (tmp / "images").mkdir(parents=True)
+    assert folder.stat().st_ino == inode and (folder / "images").is_dir()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scenes"]

@@ -267,7 +267,7 @@ def generate_demo_data(out_dir: str | Path, num_images: int = default("demo_imag
                                    "demo-data`; `pointtune run --data` on this folder uses the demo's settings (tiny "
                                    "backbone, 64-px tiles) and the classes of classes.yaml.\n", encoding="utf-8")
     elapsed = time.perf_counter() - start
-    logger.info("wrote %d demo scenes (%dpx, seed %d) to %s in %.2fs", num_images, size, seed, out, elapsed)
+    logger.debug("wrote %d demo scenes (%dpx, seed %d) to %s in %.2fs", num_images, size, seed, out, elapsed)
     return out
 
 

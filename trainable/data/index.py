@@ -269,9 +269,3 @@ def stray_notes(entries: list[IndexEntry], classes: ClassDescription) -> list[st
     return [f"{total} mask pixel(s) in {len(stray)} file(s) hold values in no class "
             f"({describe_values(np.asarray(values), classes)}): ignored, not mapped to a class; most in "
             f"{worst.files.mask} ({worst.record.stray_pixels} px)"]
-
-
-def index_summary(index: DatasetIndex) -> dict[str, Any]:
-    """A few numbers about the index, for logs and benchmarks."""
-    return {"images": len(index.entries), "pixels": sum(e.pixels for e in index.entries),
-            "bands": index.band_count, "dtype": index.entries[0].record.dtype if index.entries else ""}

@@ -125,7 +125,7 @@ def read_split_file(path: str | Path) -> dict[str, list[str]]:
         try:
             parts = json.loads(text) if p.suffix.lower() == ".json" else yaml.safe_load(text)
         except (ValueError, yaml.YAMLError) as e:
-            raise ConfigError(f"--split {path} cannot be parsed: {e}") from None
+            raise ConfigError(f"--split {path} cannot be parsed: {str(e).splitlines()[0]}") from None
     if not isinstance(parts, dict):
         raise ConfigError(f"--split {path}: expected a mapping of train/val/test to lists of names")
     unknown = set(parts) - set(ROLES)

@@ -61,16 +61,20 @@ def write_text(path: str, text: str) -> None:
 def replacing(target: str | Path) -> Iterator[Path]:
     """A temporary path beside ``target`` (same folder, same suffix, so writers that go by the suffix write the same
     format) for the block to write; renamed to ``target`` when the block ends, removed when it fails: a reader
-    never sees half a file and a failure leaves nothing behind. Works for a file or a folder (a folder replaces
-    only a missing or empty one)."""
+    never sees half a file and a failure leaves nothing behind. Works for a file or a folder: a folder written where
+    an empty one is moves its contents into it (the folder itself, its mode and whoever sits in it, stay)."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.stem}.tmp-{os.getpid()}{target.suffix}")
     try:
         yield tmp
         if tmp.is_dir() and target.is_dir():
-            target.rmdir()  # an empty folder given as the target (OSError: not empty)
-        os.replace(tmp, target)
+            if any(target.iterdir()):
+                raise OSError(errno.ENOTEMPTY, "Directory not empty", str(tmp))
+            for child in tmp.iterdir():
+                os.replace(child, target / child.name)
+        else:
+            os.replace(tmp, target)
     except OSError as e:  # said of the file the caller named, not of the temporary one
         if e.filename is None or str(tmp) not in str(e.filename):
             raise

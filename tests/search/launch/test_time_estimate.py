@@ -9,7 +9,6 @@ import pytest
 
 from search.launch.settings import SearchSettings, SearchSpace
 from search.launch.time_estimate import (
-    advice,
     estimate_run,
     estimate_search,
     long_work_advice,
@@ -64,11 +63,11 @@ def test_hours_of_work_are_said_with_faster_settings(demo_dir: Path) -> None:
     estimate = estimate_search(settings, data, at_once=2, step_s=3.0)
     assert estimate.steps_per_epoch == 100 and estimate.mean_epochs == 7
     assert estimate.total_s == pytest.approx((100 + estimate.val_batches / 3) * 3.0 * 7 * 8)
-    text = advice(settings, estimate, faster_step_s=0.5)
+    text = long_work_advice(settings.base, estimate, 0.5, settings)
     assert text.startswith("this search will take about") and " h " in text
     assert "--backbone mobilenet_v3_large" in text and "--crops-per-epoch 200" in text
     quick = estimate_search(settings, data, at_once=2, step_s=0.001)
-    assert advice(settings, quick, None) is None, "a search of minutes is not warned about"
+    assert long_work_advice(settings.base, quick, None, settings) is None, "a search of minutes is not warned about"
 
 
 def test_a_train_run_of_hours_is_told_as_a_search_is(demo_dir: Path, capsys: pytest.CaptureFixture) -> None:
