@@ -218,7 +218,7 @@ def plan_file(out: str | Path, flag: str, kind: str, inputs: Inputs = ()) -> Pat
                 "plot", "predict") else "")
             raise SearchError(f"{flag} {path} exists and is not {_kind_words(kind)}{changed}: pointtune does not "
                               f"write over it; give another {flag}, or move it away first")
-        print(f"replacing {path} ({_kind_words(kind)}, written before)", file=sys.stderr)
+        print(f"replacing {path} (written before by `pointtune {kind.split()[0]}`)", file=sys.stderr)
     return path
 
 

@@ -35,7 +35,7 @@ def test_a_file_pointtune_did_not_write_is_refused_and_one_it_wrote_is_replaced(
     ours = tmp_path / "report.html"
     ours.write_text(f'<html><head><meta name="generator" content="{SOFTWARE.format(kind="report")}">')
     assert plan_file(ours, "--out", "report") == ours
-    assert f"replacing {ours} (a file `pointtune report` wrote, written before)" in capsys.readouterr().err
+    assert f"replacing {ours} (written before by `pointtune report`)" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("kind", ["plot", "predict"])
