@@ -98,8 +98,9 @@ def folder_holds(folder: Path) -> str | None:
         return None
     if is_demo_folder(folder):
         return "the demo scenes of `pointtune demo-data`"
-    if (folder / "images").is_dir() and ((folder / "semantic").is_dir() or (folder / "classes.yaml").is_file()):
-        return "a dataset (images/ with semantic/ or classes.yaml)"
+    if (folder / "images").is_dir() and ((folder / "semantic").is_dir() or (folder / "instance").is_dir() or (
+            folder / "classes.yaml").is_file() or any(folder.glob("*.csv")) or any(folder.glob("*.geojson"))):
+        return "a dataset (images/ with semantic/, classes.yaml or clicks)"
     if (folder / SETTINGS_FILE).is_file() or (folder / TUNER_FILE).is_file() or any(
             folder.glob("experiment_state-*.json")):
         return f"a search's results ({SETTINGS_FILE})"

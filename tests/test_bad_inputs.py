@@ -167,6 +167,45 @@ def corrected_mask(w: Path, f: dict[str, Path]) -> None:
     Image.fromarray(np.full_like(pixels, 3)).save(mask, pnginfo=keep)
 
 
+def copied_search(w: Path, f: dict[str, Path]) -> None:
+    """A search's folder copied elsewhere (its settings name where it was made)."""
+    import yaml
+
+    from search.launch.settings import SearchSettings
+    from trainable.config import TrialConfig
+
+    settings = SearchSettings(base=TrialConfig(), storage=str(w / "made"), name="exp")
+    for where in ("made", "copy"):
+        (w / where / "exp").mkdir(parents=True)
+        (w / where / "exp" / "pointtune_settings.yaml").write_text(yaml.safe_dump(settings.to_dict()))
+
+
+def clicks_only(w: Path, f: dict[str, Path]) -> None:
+    (w / "X" / "images").mkdir(parents=True)
+    shutil.copy(f["D"] / "images/scene000.png", w / "X/images/a.png")
+    (w / "X" / "clicks.csv").write_text("image,x,y,class\na,3,3,road\n")
+
+
+def float_tif(w: Path, f: dict[str, Path]) -> None:
+    import rasterio
+
+    pixels = np.array(Image.open(f["D"] / "images/scene000.png"), np.float32).transpose(2, 0, 1) / 255
+    with rasterio.open(w / "f.tif", "w", driver="GTiff", width=pixels.shape[2], height=pixels.shape[1], count=3,
+                       dtype="float32") as out:
+        out.write(pixels)
+
+
+def val_dir_other_classes(w: Path, f: dict[str, Path]) -> None:
+    dataset(w, f)
+    val = w / "V"
+    (val / "images").mkdir(parents=True)
+    (val / "semantic").mkdir()
+    for sub in ("images", "semantic"):
+        shutil.move(str(w / "D" / sub / "scene011.png"), val / sub / "scene011.png")
+    text = (w / "D" / "classes.yaml").read_text()
+    (val / "classes.yaml").write_text(text.replace("road", "street"))
+
+
 def copy_model(w: Path, f: dict[str, Path]) -> None:
     shutil.copy(f["T"] / "best.pt", w / "m.pt")
 
@@ -554,6 +593,28 @@ case("suggest-other-classes", "suggest {T} --data {W}/D --clicks-per-image 2 --o
      prep=damaged(other_classes))
 case("suggest-without-clicks-per-image", "suggest {T} --data {D} --out {W}/s.csv",
      "the following arguments are required: --clicks-per-image")
+
+# ------------------------------------------------------------------------------------ found by a careless user
+case("run-resume-a-copied-search", "run --resume --storage {W}/copy --name exp", "{W}/copy/exp was started in "
+     "{W}/made/exp", "--storage {W}/made --name exp", prep=copied_search)
+case("predict-into-a-clicks-only-datasets-images", "predict {T} {W}/X/images/a.png --out {W}/X/images",
+     "--out {W}/X/images is a dataset's images/ folder", prep=clicks_only)
+case("predict-a-float-image-for-an-8-bit-model", "predict {T} {W}/f.tif --out {W}/o", "{W}/f.tif holds values in "
+     "[0, 1]", prep=float_tif)
+case("evaluate-model-std-0", "evaluate {W}/m.pt --data {D}", "{W}/m.pt", "normalization std",
+     prep=model_edited(normalization={"mean": [1.0, 1.0, 1.0], "std": [0.0, 1.0, 1.0]}))
+case("train-resume-in-the-config-with-other-settings", "train --config {W}/c.yaml --out {T}", "would ignore --lr",
+     prep=write("c.yaml", "resume: true\nlr: 0.5\n"))
+case("train-val-dir-with-other-classes", "train --data {W}/D --val-dir {W}/V --out {W}/out",
+     "--val-dir: {W}/V/classes.yaml describes the masks otherwise", prep=val_dir_other_classes)
+case("train-classes-misspelt-key", "train --data {W}/D --out {W}/out", "unknown key(s) ['exclude_from_means']",
+     prep=damaged(lambda d: (d / "classes.yaml").write_text((d / "classes.yaml").read_text()
+                                                           + "exclude_from_means: [car]\n")))
+case("run-config-a-list-for-one-folder", "run --config {W}/c.yaml", "{W}/c.yaml: storage", "is a list",
+     prep=write("c.yaml", "storage: [a, b]\n"))
+case("run-storage-empty", "run --data {D} --storage=", "--storage '' is empty")
+case("train-weights-a-folder", f"{TRAIN} --backbone mobilenet_v3_large --weights {{W}} --out {{W}}/out",
+     "--weights {W} is a folder")
 
 # ------------------------------------------------------------------------------------------------ formats, general
 case("formats-unknown", "formats potsdamm", "potsdamm")

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from search.cli.failures import EXIT_INTERRUPTED
+from search.cli.failures import EXIT_INTERRUPTED, calm_while_stopping
 
 EXIT_NOTHING_TRAINED = 1
 
@@ -53,6 +53,7 @@ def _train(args: argparse.Namespace) -> int:
             cfg, _ = trial_config_from_args(args)
             train_once(cfg, args.out)
     except KeyboardInterrupt:
+        calm_while_stopping()
         from search.results.experiment import TRAIN_RESUME
 
         then = (f"continue the run with:  {resume_command(args.out)}" if (Path(args.out) / TRAIN_RESUME).is_file()

@@ -41,7 +41,9 @@ def _flag_actions(parser: argparse.ArgumentParser) -> dict[str, tuple[str, argpa
 
 def _values(path: str, key: Any, value: Any, action: argparse.Action) -> list[str]:
     """A key's value as the command-line words of its flag, each checked by the flag's own type and choices."""
-    if isinstance(value, list) and action.nargs is None:  # a list for one value (--bands 1,2,3,4)
+    if isinstance(value, list) and action.nargs is None:  # a list for one value: --bands 1,2,3,4 only
+        if getattr(action.type, "__name__", "") != "bands":
+            raise ConfigError(f"--config {path}: {key}: {value!r} is a list; give one value")
         value = ",".join(map(str, value))
     values = value if isinstance(value, list) else [value]
     if isinstance(action.nargs, int) and len(values) != action.nargs:

@@ -73,10 +73,25 @@ def file_problem(e: OSError) -> str:
     return f"{where}: {what}; {todo}"
 
 
+AS_PROGRAM = {"yes": False}  # set by main() when it is the `pointtune` program, not a call from Python
+
+
+def calm_while_stopping() -> None:
+    """Once a Ctrl-C has been taken, another one does not break off what the program does on its way out (Ray's
+    shutdown, interrupted, printed a traceback and crashed); SIGKILL still ends it at once. Only in the program:
+    a Python process that called ``main`` keeps its own Ctrl-C."""
+    import signal
+    import threading
+
+    if AS_PROGRAM["yes"] and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def report_failure(command: str, argv: list[str], error: BaseException, verbose: bool = False) -> int:
     """Say what stopped ``command`` in one line on stderr; returns the exit status."""
     prefix = f"pointtune {command}: " if command else "pointtune: "
     if isinstance(error, KeyboardInterrupt):
+        calm_while_stopping()
         print(f"\n{prefix}interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     if isinstance(error, USER_ERRORS):

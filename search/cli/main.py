@@ -9,7 +9,7 @@ import sys
 
 from search.cli.commands import EXIT_NOTHING_TRAINED, dispatch
 from search.cli.config_file import config_argv, explicit_flags
-from search.cli.failures import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, report_failure
+from search.cli.failures import AS_PROGRAM, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, report_failure
 from search.cli.parser import build_parser
 from search.errors import sigterm_as_ctrl_c
 
@@ -17,9 +17,9 @@ __all__ = ["EXIT_INTERNAL", "EXIT_INTERRUPTED", "EXIT_NOTHING_TRAINED", "EXIT_US
            "main", "parse"]
 
 # what `run --resume` applies; every other flag belongs to the search being resumed (its saved settings)
-RESUME_FLAGS = {"resume", "storage", "name", "address", "trials", "retry_failed", "verbose"}
+RESUME_FLAGS = {"resume", "storage", "name", "address", "trials", "retry_failed", "verbose", "config"}
 # what `train --resume` applies; the rest is the run's saved config.yaml
-TRAIN_RESUME_FLAGS = {"resume", "out", "epochs", "verbose"}
+TRAIN_RESUME_FLAGS = {"resume", "out", "epochs", "verbose", "config"}
 RESUME_REFUSALS = {
     "train": ("--resume continues the run in --out with the config it was started with (its config.yaml), so it "
               "would ignore {}; leave them out (only --out and --epochs, to extend the run, go with --resume), or "
@@ -101,6 +101,20 @@ def _refuse_idle(args: argparse.Namespace, argv: list[str], command: argparse.Ar
                           f"{_alternative(needs[0])}, or leave {entry.flag} out")
 
 
+def _refuse_empty(args: argparse.Namespace, argv: list[str], command: argparse.ArgumentParser) -> None:
+    """A flag given an empty value (``--storage ''``, a ``--config`` key left blank) means nothing: it would become
+    the current folder or a default without a word.
+
+    Raises:
+        ConfigError: naming the flag.
+    """
+    from trainable.config import ConfigError
+
+    for a in command._actions:
+        if a.dest in explicit_flags(argv, command) and getattr(args, a.dest, None) == "":
+            raise ConfigError(f"{a.option_strings[-1]} '' is empty: give a value, or leave the flag out")
+
+
 def parse(argv: list[str]) -> argparse.Namespace:
     """Parse, expanding ``run``'s or ``train``'s ``--config FILE.yaml`` into flags that the command line's own flags
     override.
@@ -115,12 +129,13 @@ def parse(argv: list[str]) -> argparse.Namespace:
     command = commands[args.command]
     position = argv.index(args.command) + 1
     if args.command in ("run", "train"):
-        if args.resume:
-            _refuse_ignored(args, argv[position:], command)
         if args.config:
             argv = [*argv[:position], *config_argv(args.config, command), *argv[position:]]
             args = parser.parse_args(argv)
+        if args.resume:  # given on the command line or in the --config file
+            _refuse_ignored(args, argv[position:], command)
     _refuse_idle(args, argv[position:], command)
+    _refuse_empty(args, argv[position:], command)
     return args
 
 
@@ -129,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     in one line (``search.cli.failures``), never as a traceback."""
     if argv is None:  # the program itself (not a call from Python): a SIGTERM stops it as Ctrl-C does
         sigterm_as_ctrl_c()
+        AS_PROGRAM["yes"] = True
     argv = sys.argv[1:] if argv is None else argv
     command = next((a for a in with_command(argv) if not a.startswith("-")), "")  # for the words of an error
     verbose = "-v" in argv or "--verbose" in argv

@@ -66,6 +66,7 @@ def prepare(settings: SearchSettings) -> tuple[SearchSettings, Retries]:
         raise SearchError(f"{saved} is damaged ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}): the "
                           "search cannot be resumed with its settings; restore the file, or start a new search with "
                           "another --name") from None
+    check_same_place(previous, settings)
     trials = previous.trials
     if settings.trials_given:
         if settings.trials < previous.trials:
@@ -76,6 +77,21 @@ def prepare(settings: SearchSettings) -> tuple[SearchSettings, Retries]:
                                    name=settings.name, trials=trials, retry_failed=settings.retry_failed)
     refuse_finished(settings)
     return queue_retries(settings) if settings.retry_failed else (settings, [])
+
+
+def check_same_place(previous: SearchSettings, given: SearchSettings) -> None:
+    """A search resumes where it was made: Tune keeps that place in its state and would write the new trials there,
+    into the original folder, when a copy (or a moved folder) is resumed.
+
+    Raises:
+        SearchError: the folder given is not the one the search was started in.
+    """
+    if previous.experiment_path.rstrip("/") == given.experiment_path.rstrip("/"):
+        return
+    raise SearchError(f"the search in {given.experiment_path} was started in {previous.experiment_path}, and Tune "
+                      "keeps that place in its state: resuming it here would write its new trials there. Resume it "
+                      f"where it was made (--storage {previous.storage} --name {previous.name}), or start a new "
+                      "search; this copy's results stay readable (results, report, export)")
 
 
 def check_name(name: str) -> None:

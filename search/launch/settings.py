@@ -168,7 +168,10 @@ def resolve_storage(storage: str) -> str:
 
 
 def absolute(path: str | None) -> str | None:
-    """A path flag made absolute in the driver (trials run in their own folders); None and URIs stay as they are."""
+    """A path flag made absolute in the driver (trials run in their own folders); ``file://`` is a local path; None
+    and other URIs stay as they are."""
+    if path is not None and path.startswith("file://"):
+        path = path.removeprefix("file://")
     return path if path is None or is_uri(path) else str(Path(path).expanduser().resolve())
 
 

@@ -105,6 +105,10 @@ def _inconsistency(meta: dict[str, Any]) -> str | None:
         if int(meta["num_classes"]) != len(meta["class_names"]) or len(meta["class_names"]) != len(
                 meta["class_colours"]):
             return f"num_classes {meta['num_classes']} for {len(meta['class_names'])} class names"
+        norm = meta.get("normalization") or {}
+        if any(not float(s) > 0 for s in norm.get("std") or ()) or len(norm.get("std") or ()) != len(
+                norm.get("mean") or ()):
+            return f"normalization std {norm.get('std')} for mean {norm.get('mean')}"
     except (TypeError, ValueError) as e:
         return str(e)
     return None

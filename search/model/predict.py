@@ -48,13 +48,19 @@ def model_from_payload(meta: dict[str, Any]) -> nn.Module:
     return model.eval()
 
 
-def normalizer_of_export(meta: dict[str, Any]) -> Normalizer:
-    """The normalisation the model was trained with (exports before per-band statistics: ImageNet on 8-bit RGB)."""
+def export_statistics(meta: dict[str, Any]) -> tuple[list[float], list[float]]:
+    """The per-band mean and std the model was trained with, in the files' units (exports before per-band
+    statistics: ImageNet's on 8-bit RGB)."""
     norm = meta.get("normalization", {})
     mean, std = norm.get("mean"), norm.get("std")
     if not mean or max(mean) < 1.0:  # the first exports stored ImageNet's statistics on the [0, 1] scale
         mean, std = [m * 255 for m in IMAGENET_MEAN], [s * 255 for s in IMAGENET_STD]
-    return Normalizer(mean, std)
+    return list(mean), list(std)
+
+
+def normalizer_of_export(meta: dict[str, Any]) -> Normalizer:
+    """The normalisation the model was trained with (``export_statistics``)."""
+    return Normalizer(*export_statistics(meta))
 
 
 def load_exported(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
@@ -185,6 +191,25 @@ def check_image(name: str, meta: dict[str, Any]) -> None:
     if not bands and info.bands != wanted:
         raise SearchError(f"{name} has {info.bands} band(s), but the model takes {wanted}: give images like those "
                           "it was trained on")
+    check_scale(name, info, meta)
+
+
+def check_scale(name: str, info: Any, meta: dict[str, Any]) -> None:
+    """Pixels in the range the model was trained on: an image of reflectances in [0, 1] given to a model of 8-bit
+    images (normalised with means of about 100) would be segmented into nonsense without a word.
+
+    Raises:
+        SearchError: naming the image, its range and the model's.
+    """
+    trained_mean = max(export_statistics(meta)[0])
+    if not info.dtype.startswith("float") or trained_mean <= 2.0:
+        return
+    side = min(info.height, info.width, 512)
+    pixels = read_window(name, 0, 0, side, side) if is_tiff(name) and has_rasterio() else read_image(name)
+    if float(np.nanmax(pixels)) <= 1.0:
+        raise SearchError(f"{name} holds values in [0, 1] ({info.dtype}), but the model was trained on values up to "
+                          f"about 255 (its mean per band is up to {trained_mean:.0f}): scale the image to the range "
+                          "of the images it was trained on")
 
 
 def plan_masks(out: str, images: list[str], reads: list[tuple[str, str | None]]) -> Path:

@@ -28,6 +28,7 @@ the clicks so far and the round (``search.model.suggest_output`` writes both fil
 from __future__ import annotations
 
 import math
+import sys
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -212,6 +213,9 @@ def suggest_files(model_path: str, data_dir: str, out: str, settings: SuggestSet
                  ("the clicks so far (--clicks)", points)]
         out = str(plan_file(out, "--out", "suggest", reads))
         plan_file(sidecar_path(out), "--out's record (FILE.json)", "suggest record", reads)
+    if points is None and recorded and not storage.exists(recorded):
+        print(f"note: the clicks the model was trained on ({recorded}) are gone: suggesting without the clicks so far "
+              "(a pixel clicked then may be suggested again); give them with --clicks", file=sys.stderr)
     if points is None and recorded and Path(recorded).exists():
         points = recorded
         print(f"clicks so far: {recorded} (the clicks the model was trained on; --clicks to give others)")

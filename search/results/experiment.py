@@ -104,7 +104,7 @@ def record_from(trial_id: str, tune_status: str, config: dict[str, Any], frame: 
                 metric: str, driven: bool = True) -> TrialRecord:
     """A trial's record from Tune's per-result frame: per-epoch history, status and error; ``driven``: a live driver
     runs the search (without one, what Tune still shows running is interrupted)."""
-    outcome = None
+    outcome, damaged = None, frame.attrs.get("damaged")
     if not frame.empty and "trial_outcome" in frame and frame["trial_outcome"].notna().any():
         outcome = frame[frame["trial_outcome"].notna()].iloc[-1]
         frame = frame[frame["trial_outcome"].isna()]
@@ -115,6 +115,7 @@ def record_from(trial_id: str, tune_status: str, config: dict[str, Any], frame: 
     status = _status(tune_status, history, outcome, planned_epochs(config), driven)
     error = (str(outcome["trial_error"]) if outcome is not None
              else _error_text(path) if tune_status == "ERROR" else None)
+    error = "; ".join(e for e in (error, damaged) if e) or None
     return TrialRecord(trial_id, status, config, history, error, path, metric,
                        None if outcome is None else str(outcome["trial_outcome"]), tune_status)
 
@@ -126,8 +127,16 @@ def _trial_frame(trial_path: str) -> pd.DataFrame:
         text = storage.read_text(f"{trial_path}/result.json")
     except OSError:
         return pd.DataFrame()
-    rows = [json.loads(line) for line in text.splitlines() if line.strip()]
-    return pd.DataFrame([{current_name(k): v for k, v in row.items() if k != "config"} for row in rows])
+    rows, damaged = [], None
+    for n, line in enumerate(text.splitlines(), 1):
+        try:
+            rows += [json.loads(line)] if line.strip() else []
+        except ValueError:  # a torn or edited line: the epochs before it are shown, and the damage said
+            damaged = f"{trial_path}/result.json is damaged at line {n}: its history stops at the line before"
+            break
+    frame = pd.DataFrame([{current_name(k): v for k, v in row.items() if k != "config"} for row in rows])
+    frame.attrs["damaged"] = damaged
+    return frame
 
 
 def read_experiment_state(path: str) -> list[tuple[str, str, dict[str, Any], str]]:
@@ -182,10 +191,15 @@ def train_record(path: str) -> TrialRecord:
     """A ``pointtune train`` folder as one trial record (its status: ``train_status``)."""
     p = Path(path)
     cfg = yaml.safe_load((p / TRAIN_CONFIG).read_text()) or {}
-    history = pd.read_csv(p / TRAIN_METRICS) if (p / TRAIN_METRICS).is_file() else pd.DataFrame()
-    history = history.rename(columns=current_name)  # an older run's val_points_f1 reads as val_clicks_f1
+    history, damaged = pd.DataFrame(), None
+    try:
+        if (p / TRAIN_METRICS).is_file():
+            history = pd.read_csv(p / TRAIN_METRICS).rename(columns=current_name)  # val_points_f1: val_clicks_f1
+    except (ValueError, UnicodeDecodeError) as e:  # pandas' parser and empty-data errors are ValueErrors
+        damaged = f"{p / TRAIN_METRICS} cannot be read ({str(e).splitlines()[0]}): its epochs are unknown"
     metric = current_name(cfg.get("train", {}).get("metric", "val_f1"))
     status, why = train_status(p, history, planned_epochs(cfg))  # both stages with self-training
+    why = damaged or why
     return TrialRecord(p.name, status, cfg, history, why, str(p), metric,
                        status if status in ("diverged", "failed") else None)
 

@@ -31,6 +31,10 @@ _DEFAULT_COLOURS = [(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200),
                     (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212), (0, 128, 128), (170, 110, 40)]
 
 
+DESCRIPTION_KEYS = {"classes", "ignore", "mask_encoding", "instance_encoding", "group_pattern", "exclude_from_mean",
+                    "unknown", "threshold"}
+
+
 class ClassDescriptionError(ConfigError):
     """A class description file is malformed."""
 
@@ -110,6 +114,8 @@ class ClassDescription:
 
         if not isinstance(d, dict) or not isinstance(d.get("classes"), list) or not d["classes"]:
             raise fail("needs a non-empty list 'classes' of {name, value} entries (see `pointtune train --help`)")
+        if unknown := sorted(set(map(str, d)) - DESCRIPTION_KEYS):  # a misspelt key would be ignored without a word
+            raise fail(f"unknown key(s) {unknown}; a description has {', '.join(sorted(DESCRIPTION_KEYS))}")
         enc = d.get("mask_encoding", "index")
         if enc not in ("index", "rgb"):
             raise fail(f"mask_encoding {enc!r}: use 'index' (class indices or grey levels) or 'rgb' (colours)")

@@ -154,6 +154,19 @@ def resolve_classes(root: str | Path, format: str | None, classes_file: str | No
         f"or --format one of {', '.join(all_formats())} (`pointtune formats` describes them)")
 
 
+def other_description(path: Path, classes: ClassDescription, flag: str) -> list[str]:
+    """A folder's own ``classes.yaml`` that describes its masks otherwise than the data's: its masks would be read
+    with the data's description without a word."""
+    if not path.is_file():
+        return []
+    own = ClassDescription.load(path)
+    if (own.names, own.values, set(own.ignore_values)) == (classes.names, classes.values, set(classes.ignore_values)):
+        return []
+    return [f"{flag}: {path} describes the masks otherwise ({', '.join(own.names)}) than the data's description "
+            f"{classes.source} ({', '.join(classes.names)}): the folders of one run share one description; make "
+            "them agree (or remove the folder's own)"]
+
+
 def list_dataset_files(cfg: DataConfig, classes: ClassDescription) -> tuple[list[ImageFiles], list[str], list[str]]:
     """Every image of ``--data`` (as its ``--format`` lays it out, or the generic layout) and of ``--val-dir`` /
     ``--test-dir``, with its files; the problems found; and per image the part its folder puts it in (``val``,
@@ -178,6 +191,7 @@ def list_dataset_files(cfg: DataConfig, classes: ClassDescription) -> tuple[list
         files += found
         folder_parts += [part] * len(found)
         problems += [f"--{part}-dir: {t}" for t in trouble]
+        problems += other_description(Path(folder) / "classes.yaml", classes, f"--{part}-dir")
     seen: dict[str, int] = {}
     for f in files:
         seen[f.stem] = seen.get(f.stem, 0) + 1

@@ -132,7 +132,9 @@ def resolve_weights(cfg: ModelConfig) -> tuple[ResolvedWeights, dict[str, torch.
     if cfg.weights not in ("auto", "imagenet", "coco"):
         path = Path(cfg.weights).expanduser()
         if not path.is_file():
-            raise WeightsError(f"weights file {path} does not exist: pass an existing .pt/.pth state dict")
+            what = "is a folder" if path.is_dir() else "does not exist"
+            raise WeightsError(f"--weights {path} {what}: pass a .pt/.pth state dict file (or auto, imagenet, coco, "
+                               "none)")
         state = read_torch_file(path)  # weights_only=True: the one safe reader for every file pointtune loads
         if isinstance(state, dict) and isinstance(state.get("model"), dict):
             state = state["model"]
