@@ -86,8 +86,9 @@ def test_a_search_folder_gives_its_best_model(tmp_path: Path, monkeypatch: pytes
 
     asked = []
 
-    def best(experiment: str, trial_id: str | None = None) -> tuple[dict, object]:
+    def best(experiment: str, trial_id: str | None = None, what: str = "export") -> tuple[dict, object]:
         asked.append(experiment)
+        assert what == "use", "its message, with no trial yet, names what the model is for"
         return {"format": "pointtune-model/1", "epoch": 4}, type("Record", (), {"trial_id": "t7"})()
 
     monkeypatch.setattr(search.model.source, "best_model_of_search", best)
