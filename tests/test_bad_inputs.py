@@ -190,8 +190,10 @@ def float_tif(w: Path, f: dict[str, Path]) -> None:
     import rasterio
 
     pixels = np.array(Image.open(f["D"] / "images/scene000.png"), np.float32).transpose(2, 0, 1) / 255
+    from rasterio.transform import from_origin
+
     with rasterio.open(w / "f.tif", "w", driver="GTiff", width=pixels.shape[2], height=pixels.shape[1], count=3,
-                       dtype="float32") as out:
+                       dtype="float32", crs="EPSG:32640", transform=from_origin(0, 0, 1, 1)) as out:
         out.write(pixels)
 
 
