@@ -193,7 +193,7 @@ def float_tif(w: Path, f: dict[str, Path]) -> None:
     from rasterio.transform import from_origin
 
     with rasterio.open(w / "f.tif", "w", driver="GTiff", width=pixels.shape[2], height=pixels.shape[1], count=3,
-                       dtype="float32", crs="EPSG:32640", transform=from_origin(0, 0, 1, 1)) as out:
+                       dtype="float32", crs="EPSG:32640", transform=from_origin(500000, 2800000, 0.5, 0.5)) as out:
         out.write(pixels)
 
 

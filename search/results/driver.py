@@ -16,6 +16,7 @@ import os
 import socket
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from search.files import DRIVER_FILE
@@ -26,7 +27,7 @@ def process_started(pid: int) -> int | None:
     """When process ``pid`` started, in clock ticks since boot (Linux: ``/proc/PID/stat``); None where unknown. With
     the pid it names one process: a pid the system gave again to another one has another start."""
     try:
-        return int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[19])
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
     except (OSError, ValueError, IndexError):
         return None
 
