@@ -50,7 +50,7 @@ import numpy as np
 
 from common import DUBAI_ROOT, demo_root, quiet_stdout, tmp_dir
 from search.cli.main import main as pointtune
-from search.model.model_file import TEST_SCORES_FILE
+from search.files import TEST_SCORES_FILE
 from trainable.config import DataConfig
 from trainable.data.index import DatasetIndex, build_index
 from trainable.data.sources import LabelSource

@@ -54,7 +54,7 @@ def _train(args: argparse.Namespace) -> int:
             train_once(cfg, args.out)
     except KeyboardInterrupt:
         calm_while_stopping()
-        from search.results.experiment import TRAIN_RESUME
+        from search.files import TRAIN_RESUME
 
         then = (f"continue the run with:  {resume_command(args.out)}" if (Path(args.out) / TRAIN_RESUME).is_file()
                 else "no epoch was recorded: start it again")

@@ -31,22 +31,22 @@ import yaml
 from search.cli.console import CheckProgress
 from search.cli.train_progress import TrainProgress
 from search.errors import SearchError
-from search.launch.reference import DONE_FILE
-from search.launch.time_estimate import epoch_work, warn_if_long_run
-from search.model.evaluate import test_score_line
-from search.outputs import HOLDS_TRAIN_RUN, config_inputs, folder_holds, plan_folder
-from search.results.driver import this_process
-from search.results.experiment import (
+from search.files import (
+    CLICKS_RECORD,
+    DONE_FILE,
     TRAIN_CONFIG,
     TRAIN_METRICS,
     TRAIN_MODEL,
     TRAIN_OUTCOME,
     TRAIN_RESUME,
     TRAIN_RUNNING,
-    is_train_folder,
-    train_status,
 )
-from search.results.rounds import CLICKS_RECORD, record_clicks
+from search.launch.time_estimate import epoch_work, warn_if_long_run
+from search.model.evaluate import test_score_line
+from search.outputs import HOLDS_TRAIN_RUN, config_inputs, folder_holds, plan_folder
+from search.results.driver import this_process
+from search.results.experiment import is_train_folder, train_status
+from search.results.rounds import record_clicks
 from trainable.config import METRICS, TrialConfig
 from trainable.data import storage
 from trainable.data.index import DatasetIndex, build_index

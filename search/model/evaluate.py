@@ -8,8 +8,9 @@ from collections.abc import Callable
 from typing import Any
 
 from search.errors import SearchError
+from search.files import TEST_SCORES_FILE
 from search.model.model_data import index_for_model
-from search.model.model_file import TEST_SCORES_FILE, save_export
+from search.model.model_file import save_export
 from search.model.source import resolve_model, split_part_indices
 from trainable.data import storage
 from trainable.defaults import default

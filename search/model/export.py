@@ -9,11 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from search.errors import SearchError
-from search.files import BEST_MODEL
-from search.model.model_file import TEST_SCORES_FILE, export_payload, save_export, train_folder_model
+from search.files import BEST_MODEL, TEST_SCORES_FILE, TRAIN_MODEL
+from search.model.model_file import export_payload, save_export, train_folder_model
 from search.outputs import plan_file
 from search.results.experiment import (
-    TRAIN_MODEL,
     TrialRecord,
     best_record,
     fetch_checkpoint,

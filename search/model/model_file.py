@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from search.errors import SearchError
-from search.files import TEST_SCORES_FILE, TRAIN_MODEL  # noqa: F401  (TEST_SCORES_FILE: for its callers)
+from search.files import TRAIN_MODEL
 from trainable.data import storage
 from trainable.data.index import IMAGENET_MEAN, IMAGENET_STD
 from trainable.data.storage import is_uri

@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from search.errors import SearchError
-from search.files import BEST_MODEL
+from search.files import BEST_MODEL, SETTINGS_FILE, TRAIN_MODEL
 from search.model.export import best_model_of_search
 from search.model.model_file import ACCEPTED, read_export, train_folder_model, train_model
 from search.outputs import config_inputs
-from search.results.experiment import SETTINGS_FILE, TRAIN_MODEL, is_train_folder
+from search.results.experiment import is_train_folder
 from trainable.data import storage
 from trainable.data.index import DatasetIndex
 from trainable.data.storage import is_uri

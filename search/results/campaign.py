@@ -23,8 +23,8 @@ from typing import Any
 import pandas as pd
 
 from search.errors import SearchError
+from search.files import TEST_SCORES_FILE
 from search.launch.reference import load_reference
-from search.model.model_file import TEST_SCORES_FILE
 from search.results.experiment import TrialRecord, is_train_folder, load_experiment
 from search.results.rounds import read_record
 from search.results.tables import table_columns, trial_row

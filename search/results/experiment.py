@@ -19,15 +19,7 @@ import pandas as pd
 import yaml
 
 from search.errors import SearchError
-from search.files import (  # noqa: F401  (named here too, for the modules that read these folders)
-    SETTINGS_FILE,
-    TRAIN_CONFIG,
-    TRAIN_METRICS,
-    TRAIN_MODEL,
-    TRAIN_OUTCOME,
-    TRAIN_RESUME,
-    TRAIN_RUNNING,
-)
+from search.files import SETTINGS_FILE, TRAIN_CONFIG, TRAIN_METRICS, TRAIN_OUTCOME, TRAIN_RUNNING
 from search.results.driver import driver_alive, process_alive
 from trainable.config import current_name, planned_epochs
 from trainable.data import storage

@@ -16,8 +16,7 @@ import search.cli.console
 import search.launch.tuner
 from helpers import waiting_for_a_second_trial
 from search.cli.main import main
-from search.launch.journal import JOURNAL_FILE
-from search.launch.prepare import SETTINGS_FILE
+from search.files import JOURNAL_FILE, SETTINGS_FILE
 from search.results.experiment import load_experiment
 
 pytestmark = pytest.mark.slow
