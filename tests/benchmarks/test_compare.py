@@ -1,0 +1,75 @@
+"""benchmarks/compare.py: the one way the quality benchmarks compare two methods (paired per-image F1 over seeds, a
+two-level bootstrap interval, a verdict that can say "no difference detectable")."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+from compare import VERDICTS, arm_mean, difference, gap_closure, paired, per_image_f1
+
+IMAGES = [f"img{i:02d}" for i in range(12)]
+
+
+def _arm(base: np.ndarray, shift: float = 0.0, noise: float = 0.0, seed: int = 0) -> dict[int, dict[str, float]]:
+    """Per seed and image: a shared per-image difficulty and seed effect (``base``), plus a shift and noise of its
+    own."""
+    rng = np.random.default_rng(seed)
+    return {s: {im: float(base[s, j] + shift + rng.normal(0, noise)) for j, im in enumerate(IMAGES)}
+            for s in range(base.shape[0])}
+
+
+@pytest.fixture
+def base() -> np.ndarray:
+    rng = np.random.default_rng(42)
+    return rng.uniform(0.3, 0.8, size=(1, 12)) + rng.normal(0, 0.08, size=(3, 1))  # images, and seeds apart
+
+
+def test_a_clear_gain_is_better_and_its_interval_holds_it(base: np.ndarray) -> None:
+    gain = difference(_arm(base, 0.05, 0.01, seed=1), _arm(base, 0.0, 0.01, seed=2))
+    assert gain.verdict == "better" and gain.low > 0 and gain.low < 0.05 < gain.high
+    assert gain.units == 36 and gain.seeds == 3 and gain.p_wilcoxon < 0.01
+    assert difference(_arm(base, 0.0, 0.01, seed=2), _arm(base, 0.05, 0.01, seed=1)).verdict == "worse"
+
+
+def test_noise_alone_is_no_difference_detectable(base: np.ndarray) -> None:
+    same = difference(_arm(base, 0.0, 0.05, seed=3), _arm(base, 0.0, 0.05, seed=4))
+    assert same.verdict == VERDICTS[2] and same.low < 0 < same.high
+
+
+def test_seed_noise_widens_the_interval_a_mean_alone_would_hide(base: np.ndarray) -> None:
+    """A difference that is all in one seed: the two-level bootstrap draws seeds, so it does not call it."""
+    a, b = _arm(base), _arm(base)
+    for im in IMAGES:
+        a[0][im] += 0.15  # one lucky seed
+    assert difference(a, b).verdict == VERDICTS[2]
+
+
+def test_the_gap_closure_is_where_the_arm_lies_between_floor_and_ceiling(base: np.ndarray) -> None:
+    floor, ceiling = _arm(base, 0.0, 0.01, seed=5), _arm(base, 0.10, 0.01, seed=6)
+    half = gap_closure(_arm(base, 0.05, 0.01, seed=7), floor, ceiling)
+    assert half.mean == pytest.approx(0.5, abs=0.1) and 0 < half.low < half.mean < half.high < 1
+    assert gap_closure(floor, floor, ceiling).mean == pytest.approx(0.0)
+
+
+def test_arms_are_compared_on_what_they_share_only(base: np.ndarray) -> None:
+    a, b = _arm(base), _arm(base)
+    del b[2]
+    seeds, images, (fa, fb) = paired(a, b)
+    assert seeds == [0, 1] and images == IMAGES and fa.shape == fb.shape == (2, 12)
+    with pytest.raises(ValueError, match="no test image in common"):
+        paired(a, {0: {"other": 0.5}})
+    mean, spread = arm_mean(a)
+    assert 0.3 < mean < 0.9 and spread > 0
+
+
+def test_each_test_image_of_a_real_model_is_scored_alone(train_dir: Path, demo_dir: Path) -> None:
+    from search.model.source import resolve_model
+
+    scores = per_image_f1(train_dir, demo_dir)
+    assert sorted(scores) == sorted(resolve_model(train_dir).payload["split"]["test"])
+    assert all(0.0 <= f <= 1.0 for f in scores.values())
