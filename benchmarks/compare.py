@@ -106,6 +106,16 @@ def gap_closure(arm: ArmScores, floor: ArmScores, ceiling: ArmScores, seed: int 
     return Interval(mean, float(low), float(high), int(fa.size), len(seeds))
 
 
+def mean_f1(arm: ArmScores, seed: int = 0, n: int = BOOTSTRAP) -> Interval:
+    """One arm's mean per-image F1 with its 95 % two-level bootstrap interval (seeds, then images within each): the
+    "mean +- interval" of a table's row. Whether two arms differ is ``difference``'s to say, never two such
+    intervals'."""
+    seeds, images, (f,) = paired(arm)
+    means = _resampled_means(f, _draws(len(seeds), len(images), n, np.random.default_rng(seed)))
+    low, high = np.nanpercentile(means, [2.5, 97.5])
+    return Interval(float(np.nanmean(f)), float(low), float(high), int(np.sum(~np.isnan(f))), len(seeds))
+
+
 def arm_mean(arm: ArmScores) -> tuple[float, float]:
     """The arm's mean F1 over its (seed, image) units, and the spread of its per-seed means (max - min)."""
     per_seed = [float(np.mean(list(images.values()))) for images in arm.values()]

@@ -593,6 +593,12 @@ case("suggest-data-missing", "suggest {T} --data {W}/none --clicks-per-image 2 -
 case("suggest-device-cuda", f"{SUGG} --out {{W}}/s.csv --device cuda", "--device cuda")
 case("suggest-other-classes", "suggest {T} --data {W}/D --clicks-per-image 2 --out {W}/s.csv", "--classes model",
      prep=damaged(other_classes))
+case("suggest-oracle-without-answer-from-masks", f"{SUGG} --out {{W}}/s.csv --strategy oracle", "--strategy oracle",
+     "--answer-from-masks")
+case("suggest-oracle-on-an-image-without-mask", "suggest {T} --data {W}/D --part all --clicks {W}/c.csv "
+     "--clicks-per-image 2 --out {W}/s.csv --strategy oracle --answer-from-masks", "--strategy oracle",
+     "1 image(s) have none (e.g. scene000)", prep=both(damaged(lambda d: (d / "semantic/scene000.png").unlink()),
+                                                       write("c.csv", "image,x,y,class\nscene000,3,3,road\n")))
 case("suggest-without-clicks-per-image", "suggest {T} --data {D} --out {W}/s.csv",
      "the following arguments are required: --clicks-per-image")
 

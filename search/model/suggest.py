@@ -51,10 +51,11 @@ from trainable.data.rasters import raster_info
 from trainable.data.sources import ImageSource, LabelSource, ValidPixels
 from trainable.defaults import default
 from trainable.labels.points import image_seed
-from trainable.labels.suggest import STRATEGIES, Candidates, Strategy, auto_radius, block_candidates, choose
+from trainable.labels.suggest import NEEDS_MASKS, STRATEGIES, Candidates, Strategy, auto_radius
+from trainable.labels.suggest_image import ImageCandidates
 from trainable.trial import pick_device
 
-DEFAULT_STRATEGY: Strategy = default("strategy")  # measured best on the demo scenes (benchmarks/active_clicks.py)
+DEFAULT_STRATEGY: Strategy = default("strategy")  # as measured by benchmarks/active_clicks.py (the defaults table)
 SUFFIXES = (".csv", ".geojson", ".json")
 
 
@@ -75,6 +76,11 @@ class SuggestSettings:
             raise ConfigError(f"--clicks-per-image {self.clicks_per_image}: ask for at least 1 click per image")
         if self.strategy not in STRATEGIES:
             raise ConfigError(f"--strategy {self.strategy}: choose one of {', '.join(STRATEGIES)}")
+        if self.strategy in NEEDS_MASKS and not self.answer_from_masks:
+            raise ConfigError(f"--strategy {self.strategy} clicks where the model is wrong by the dense masks: a "
+                              "simulated annotator's ceiling, to measure strategies against; give "
+                              "--answer-from-masks, or a strategy for real annotators: "
+                              + ", ".join(s for s in STRATEGIES if s not in NEEDS_MASKS))
         if self.radius is not None and not (math.isfinite(self.radius) and self.radius >= 0):
             raise ConfigError(f"--radius {self.radius}: give a distance in pixels, 0 or more (0: clicks may touch)")
         if self.part not in ("train", "all"):
@@ -134,14 +140,15 @@ def choose_clicks(entry: IndexEntry, data: DatasetIndex, settings: SuggestSettin
                                                                               k + taken.size)
     radius_px = radius * data.resize  # on the image the model sees
     valid = ValidPixels(entry.files, data.classes, data.resize)
-    parts: list[Candidates] = []
+    truth = LabelSource(entry.files, data.classes, data.resize) if settings.strategy in NEEDS_MASKS else None
+    found = ImageCandidates(settings.strategy, radius_px, k, h * w)
 
     def add(y: int, x: int, probs: np.ndarray | None, bh: int, bw: int) -> None:
         inside = (taken_rows >= y) & (taken_rows < y + bh) & (taken_cols >= x) & (taken_cols < x + bw)
         clicks = (taken_rows[inside] - y, taken_cols[inside] - x, labels[inside])
         rng = np.random.default_rng((settings.seed, image_seed(entry.stem), y, x))
-        parts.append(block_candidates(probs, valid.read(y, x, bh, bw), settings.strategy, rng, (y, x), radius_px, k,
-                                      clicks))
+        found.add(probs, valid.read(y, x, bh, bw), rng, (y, x), clicks,
+                  truth.read(y, x, bh, bw) if truth is not None else None)
 
     if settings.strategy == "random":  # blind to the model: nothing to predict
         for y, x, bh, bw in blocks(h, w):
@@ -150,8 +157,16 @@ def choose_clicks(entry: IndexEntry, data: DatasetIndex, settings: SuggestSettin
         source = ImageSource(entry.files, data.resize, data.bands)
         predict_scene(source.read, h, w, lambda y, x, p: add(y, x, p, p.shape[1], p.shape[2]), model,
                       {**meta, "resize": 1.0}, device, batch_size, probabilities=True)  # source is resized
-    found = Candidates.concat(parts)
-    return found.take(choose(found, k, radius_px, taken_rows, taken_cols)), radius
+    return found.choose(taken_rows, taken_cols), radius
+
+
+def _check_masks(strategy: str, entries: list[IndexEntry]) -> None:
+    """A strategy that reads the dense masks needs one for every image it clicks on (ConfigError otherwise)."""
+    missing = [e.stem for e in entries if e.files.mask is None]
+    if strategy in NEEDS_MASKS and missing:
+        raise ConfigError(f"--strategy {strategy} clicks where the model is wrong by the dense masks, and "
+                          f"{len(missing)} image(s) have none (e.g. {missing[0]}): give a dataset with semantic/ "
+                          "masks, or another --strategy")
 
 
 def _georeference(path: str) -> tuple[str, tuple[float, ...]] | None:
@@ -224,6 +239,7 @@ def suggest_files(model_path: str, data_dir: str, out: str, settings: SuggestSet
     report = SuggestReport(out, [], 0, coordinates="pixel")
     crs: dict[str, str | None] = {}
     part = split_part_indices(meta, data, settings.part, "the model", str(data.root))
+    _check_masks(settings.strategy, [data.entries[i] for i in part])
     for i in part:
         entry = data.entries[i]
         picks, radius = choose_clicks(entry, data, settings, model, meta, device, batch_size)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from compare import VERDICTS, arm_mean, difference, gap_closure, paired, per_image_f1
+from compare import VERDICTS, arm_mean, difference, gap_closure, mean_f1, paired, per_image_f1
 
 IMAGES = [f"img{i:02d}" for i in range(12)]
 
@@ -54,6 +54,16 @@ def test_the_gap_closure_is_where_the_arm_lies_between_floor_and_ceiling(base: n
     half = gap_closure(_arm(base, 0.05, 0.01, seed=7), floor, ceiling)
     assert half.mean == pytest.approx(0.5, abs=0.1) and 0 < half.low < half.mean < half.high < 1
     assert gap_closure(floor, floor, ceiling).mean == pytest.approx(0.0)
+
+
+def test_an_arms_mean_interval_holds_its_mean_and_widens_with_seed_noise(base: np.ndarray) -> None:
+    quiet = mean_f1(_arm(base, 0.0, 0.01, seed=8))
+    assert quiet.low < quiet.mean < quiet.high and quiet.units == 36 and quiet.seeds == 3
+    assert quiet.mean == pytest.approx(float(np.mean(base)), abs=0.01)
+    lucky = _arm(base, 0.0, 0.01, seed=8)
+    for im in IMAGES:
+        lucky[0][im] += 0.3  # one seed far off: the seeds drawn with replacement widen the interval
+    assert mean_f1(lucky).high - mean_f1(lucky).low > 1.5 * (quiet.high - quiet.low)
 
 
 def test_arms_are_compared_on_what_they_share_only(base: np.ndarray) -> None:

@@ -17,7 +17,12 @@ Strategies say what a candidate pixel's ``score`` is (higher: more likely wrong)
 - ``margin``: ``1 - (p1 - p2)``, one minus the gap between the two most probable classes (the rule of PixelPick:
   Shin, Xie and Albanie, ICCV workshops 2021).
 - ``entropy``: the entropy of the probabilities over ``log C`` (0 to 1).
+- ``pixelpick``: a uniform draw among the image's 5 % most uncertain pixels by margin (PixelPick's own rule:
+  ``trainable/labels/pixelpick.py``), so clicks go where the model doubts without all piling onto its few most
+  doubtful borders; ``score`` is the draw.
 - ``random``: a seeded uniform key per pixel: the control, blind to the model (no class quota either).
+- ``oracle``: the simulated annotator's ceiling: wrong pixels by the dense masks, the model's most confident errors
+  first (``trainable/labels/error_oracle.py``); right ones only when the errors run out.
 
 Choosing (``choose``) is greedy by score, never two clicks closer than the radius (the clicks already given
 included), in rounds over the predicted classes: each class gets ``K / classes`` clicks (one more for the first
@@ -39,8 +44,11 @@ from typing import Literal
 
 import numpy as np
 
-Strategy = Literal["regions", "margin", "entropy", "random"]
-STRATEGIES: tuple[str, ...] = ("margin", "regions", "entropy", "random")
+from trainable.labels.error_oracle import oracle_scores
+
+Strategy = Literal["margin", "pixelpick", "regions", "entropy", "random", "oracle"]
+STRATEGIES: tuple[str, ...] = ("margin", "pixelpick", "regions", "entropy", "random", "oracle")
+NEEDS_MASKS = ("oracle",)  # strategies that read the dense masks: a simulated annotator's only
 POOL_PER_CLICK = 32  # candidates kept per class and block, per click asked for: spare for the radius to reject
 _NO_CLASS = -1  # the class of random candidates (no prediction made)
 
@@ -118,7 +126,7 @@ def pixel_candidates(score: np.ndarray, cls: np.ndarray, valid: np.ndarray, key:
         return Candidates.empty()
     rows, cols = ys.astype(np.int64) + origin[0], xs.astype(np.int64) + origin[1]
     c, s, k = cls[ys, xs].astype(np.int64), score[ys, xs].astype(np.float64), key[ys, xs].astype(np.float64)
-    group = ((rows // cell) * (cols.max() // cell + 1) + cols // cell) * (int(c.max()) + 2) + (c + 1)
+    group = cell_groups(rows, cols, c, cell)
     order = np.lexsort((k, -s, group))
     firsts = order[np.r_[True, group[order][1:] != group[order][:-1]]]  # each (cell, class): its best pixel
     order = firsts[np.lexsort((k[firsts], -s[firsts], c[firsts]))]  # by class, best first
@@ -126,6 +134,11 @@ def pixel_candidates(score: np.ndarray, cls: np.ndarray, valid: np.ndarray, key:
     rank = np.arange(order.size) - np.maximum.accumulate(np.where(starts, np.arange(order.size), 0))
     kept = order[rank < pool]
     return Candidates(rows[kept], cols[kept], c[kept], s[kept], k[kept])
+
+
+def cell_groups(rows: np.ndarray, cols: np.ndarray, cls: np.ndarray, cell: int) -> np.ndarray:
+    """(N,) one id per (square cell of side ``cell``, class) of a block's pixels."""
+    return ((rows // cell) * (cols.max() // cell + 1) + cols // cell) * (int(cls.max()) + 2) + (cls + 1)
 
 
 def _regions(cls: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, int]:
@@ -205,10 +218,24 @@ def _depth(labels: np.ndarray) -> np.ndarray:
     return ndimage.distance_transform_edt(~border)
 
 
+def unclicked_pixels(valid: np.ndarray, clicks: tuple[np.ndarray, np.ndarray, np.ndarray] | None) -> np.ndarray:
+    """(h, w) bool: valid and not clicked yet (``clicks``: rows and columns in the block, and classes)."""
+    unclicked = valid.copy()
+    if clicks is not None and clicks[0].size:
+        unclicked[clicks[0], clicks[1]] = False
+    return unclicked
+
+
+def spacing_cell(radius: float) -> int:
+    """Side of the cells that offer one candidate per class each: two pixels of one cell are closer than R."""
+    return max(1, int(radius / math.sqrt(2)))
+
+
 def block_candidates(probs: np.ndarray | None, valid: np.ndarray, strategy: Strategy, rng: np.random.Generator,
                      origin: tuple[int, int], radius: float, clicks_per_image: int,
-                     clicks: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> Candidates:
-    """The candidates of one block of an image.
+                     clicks: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+                     truth: np.ndarray | None = None) -> Candidates:
+    """The candidates of one block of an image (``pixelpick``'s: ``trainable.labels.suggest_image``).
 
     Args:
         probs: (C, h, w) class probabilities (None for ``random``).
@@ -219,12 +246,11 @@ def block_candidates(probs: np.ndarray | None, valid: np.ndarray, strategy: Stra
         radius: the least distance between two clicks, in pixels of the image.
         clicks_per_image: K (sizes the pool of candidates).
         clicks: rows, columns (in the block) and classes of the clicks already given there.
+        truth: (h, w) true classes from the dense mask (``oracle`` only).
     """
     key = rng.random(valid.shape)
-    unclicked = valid.copy()
-    if clicks is not None and clicks[0].size:
-        unclicked[clicks[0], clicks[1]] = False
-    cell = max(1, int(radius / math.sqrt(2)))
+    unclicked = unclicked_pixels(valid, clicks)
+    cell = spacing_cell(radius)
     pool = POOL_PER_CLICK * max(clicks_per_image, 1)
     if strategy == "random":
         return pixel_candidates(key, np.full(valid.shape, _NO_CLASS), unclicked, key, origin, cell, pool)
@@ -236,6 +262,10 @@ def block_candidates(probs: np.ndarray | None, valid: np.ndarray, strategy: Stra
         cls, score = entropy_scores(probs)
     elif strategy == "regions":
         cls, score = doubt_scores(probs)
+    elif strategy == "oracle" and truth is not None:
+        cls, score = oracle_scores(probs, truth)
+    elif strategy == "oracle":
+        raise ValueError("strategy 'oracle' clicks on the model's errors by the dense mask; no mask was given")
     else:
         raise ValueError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
     found = pixel_candidates(score, cls, unclicked, key, origin, cell, pool)

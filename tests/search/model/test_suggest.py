@@ -119,7 +119,7 @@ def _rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-@pytest.mark.parametrize("strategy", ["regions", "margin", "entropy", "random"])
+@pytest.mark.parametrize("strategy", ["regions", "margin", "pixelpick", "entropy", "random", "oracle"])
 def test_the_file_parses_with_the_points_reader_and_avoids_ignored_pixels(demo: tuple, tmp_path: Path,
                                                                           strategy: str) -> None:
     root, model, train = demo
@@ -139,6 +139,8 @@ def test_the_file_parses_with_the_points_reader_and_avoids_ignored_pixels(demo: 
         k = list(c.index).index(int(r["y"]) * c.width + int(r["x"]))
         assert c.label[k] == masks[r["image"]][int(r["y"]), int(r["x"])]
     assert (strategy == "random") == all(r["predicted"] == "" for r in rows)
+    if strategy == "oracle":  # the untrained model is wrong almost everywhere: every click is on an error
+        assert all(r["class"] != r["predicted"] for r in rows)
 
 
 def test_with_resize_the_file_gives_original_pixels_that_land_on_the_chosen_ones(demo: tuple, tmp_path: Path) -> None:
@@ -213,7 +215,11 @@ def test_bad_settings_are_refused_with_what_to_do(demo: tuple, tmp_path: Path, c
     assert main([*base, "--clicks-per-image", "0"]) == 2
     assert "--clicks-per-image: 0: use a value in [1, 100000]" in capsys.readouterr().err
     assert main([*base, "--clicks-per-image", "2", "--strategy", "best"]) == 2
-    assert "margin, regions, entropy, random" in capsys.readouterr().err
+    assert "margin, pixelpick, regions, entropy, random, oracle" in capsys.readouterr().err
+    assert main([*base, "--clicks-per-image", "2", "--strategy", "oracle"]) == 2
+    err = capsys.readouterr().err
+    assert "--strategy oracle" in err and "--answer-from-masks" in err and "Traceback" not in err
+    assert not (tmp_path / "x.csv").exists()
     assert main([*base[:-1], str(tmp_path / "x.txt"), "--clicks-per-image", "2"]) == 2
     assert ".csv or .geojson" in capsys.readouterr().err
 
