@@ -463,6 +463,9 @@ case("results-a-search-not-started", "results {W}/exp", "has not recorded a tria
 case("results-unknown-trial", "results {T} --trial nosuch", "nosuch")
 case("results-output-unknown", "results {T} --output xml", "--output", "invalid choice")
 case("results-target-0", "results {T} --frontier --target 0", "--target", "(0, 1]")
+case("results-importance-of-a-train-run", "results {T} --importance", "{T} has no Optuna study")
+case("results-importance-of-two-folders", "results {T} {C} --importance", "--importance ranks one search's")
+case("results-importance-unknown", "results {T} --importance shap", "--importance", "invalid choice")
 case("results-target-without-frontier", "results {T} --target 0.9", "--target does nothing without --frontier")
 case("results-target-above-1", "results {T} --frontier --target 1.5", "--target", "1.5")
 
