@@ -412,6 +412,8 @@ for flag, value in [("--trials", "0"), ("--max-concurrent", "-1"), ("--cpus-per-
                     ("--gpus-per-trial", "-1"), ("--resume-every", "0"), ("--keep-checkpoints", "0"),
                     ("--max-failures", "-1"), ("--trials", "lots")]:
     case(f"run{flag}-{value}", f"{RUN} {flag} {value}", flag)
+case("run-max-annotation-hours-0", f"{RUN} --max-annotation-hours 0", "--max-annotation-hours", "> 0")
+case("run-max-trial-minutes-negative", f"{RUN} --max-trial-minutes -5", "--max-trial-minutes", "-5")
 case("run-reduction-factor-1", f"{RUN} --scheduler asha --reduction-factor 1", "--reduction-factor", ">= 2")
 case("run-gpus-fraction-above-one", f"{RUN} --gpus-per-trial 1.5", "--gpus-per-trial 1.5", "whole number")
 case("run-gpus-without-a-gpu", f"{RUN} --gpus-per-trial 1", "--gpus-per-trial 1", "no GPU")

@@ -43,12 +43,14 @@ from search.launch.searcher import (
     TRIAL_ID_ATTR,
     ResumeHints,
     StudyTeller,
+    budgets_of,
     enqueue_retries,
     make_sampler,
     raised_budget,
 )
 from search.launch.settings import SearchSettings
 from search.launch.space import SearchSpaceSampler, build_param_space
+from search.results.budget import Budgets
 from search.results.tensorboard import TensorBoardLog
 from trainable.data.index import DatasetIndex
 from trainable.data.storage import is_uri
@@ -64,11 +66,12 @@ TaskError = ray.exceptions.RayTaskError  # a task's failure; ``.cause``: what th
 class PointtuneOptunaSearch(OptunaSearch):
     """Ray's ``OptunaSearch``, telling the study what ``StudyTeller`` decides (search/launch/searcher.py)."""
 
-    def __init__(self, *args: Any, objective: str, frontier: bool = False, **kwargs: Any):
+    def __init__(self, *args: Any, objective: str, frontier: bool = False, budgets: Budgets | None = None,
+                 **kwargs: Any):
         # a frontier search tells the study two values: the best score (up) and the clicks per image (down)
         metric, mode = ([objective, COST], ["max", "min"]) if frontier else (objective, "max")
         super().__init__(*args, metric=metric, mode=mode, **kwargs)
-        self.teller = StudyTeller(objective, frontier)
+        self.teller = StudyTeller(objective, frontier, budgets=budgets)
 
     def save(self, checkpoint_path: str) -> None:
         """Tune's snapshot of the searcher, without the study: that lives in its journal, which a resumed search
@@ -133,7 +136,8 @@ def make_search_algorithm(settings: SearchSettings, journal: str, concurrent: in
     study_name = f"pointtune-{settings.name}-{uuid.uuid4().hex[:8]}"
     searcher = PointtuneOptunaSearch(space=SearchSpaceSampler(settings.space), sampler=make_sampler(settings,
                                      concurrent), storage=journal_storage(journal), study_name=study_name,
-                                     objective=settings.base.train.objective, frontier=settings.frontier)
+                                     objective=settings.base.train.objective, frontier=settings.frontier,
+                                     budgets=budgets_of(settings))
     return TrialBudget(ConcurrencyLimiter(searcher, max_concurrent=concurrent))
 
 

@@ -24,7 +24,7 @@ def table_columns(metric: str = "val_f1") -> list[str]:
             "class_weights", "unlabeled_loss", "unlabeled_weight", "pseudo_labels", "clicks_per_image",
             "annotation_hours", "epochs",
             "epochs_run", f"best_{metric}", "best_epoch", f"last_{metric}", *at_best, "f1_vs_full", "wall_time_s",
-            "error"]
+            "over_budget", "error"]
 
 
 def trial_row(r: TrialRecord, reference: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -59,6 +59,7 @@ def trial_row(r: TrialRecord, reference: dict[str, Any] | None = None) -> dict[s
         "val_clicks_f1": at_best("val_clicks_f1"),
         "f1_vs_full": ratio(at_best("val_f1"), reference),
         "wall_time_s": float(h["time_total_s"].iloc[-1]) if "time_total_s" in h and len(h) else nan,
+        "over_budget": "; ".join(r.over_budget) or None,  # infeasible: never the best, off the frontier
         "error": r.error,
     }
     return {c: row[c] for c in table_columns(m)}
