@@ -217,6 +217,9 @@ SEARCH = {
     "name": Default("", "experiment name: the folder STORAGE/NAME", words="search-DATE-TIME"),
     "address": Default(None, "Ray cluster to join: auto or HOST:PORT", words="none, a new local instance"),
     "max_failures": Default(2, "retries of a trial whose worker died", valid=">= 0"),
+    "warm_start": Default((), "earlier searches or `pointtune train` runs whose trials start this search's study "
+                          "(Optuna's add_trial: TPE begins from them), where their settings lie inside its space; "
+                          "other data, classes, split or metric are refused", words="none, a cold start"),
     "max_annotation_hours": Default(None, "a budget of annotation hours per trial (clicks per image x training "
                                     "images x --seconds-per-click): TPE learns to stay within it (Optuna's "
                                     "constraints), trials beyond it are marked infeasible and never the best",

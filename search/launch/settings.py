@@ -82,6 +82,7 @@ class SearchSettings:
     reference: Literal["none", "full"] = default("reference")  # full: one fully supervised trial after
     max_annotation_hours: float | None = default("max_annotation_hours")  # a trial's budget (search.launch.budget)
     max_trial_minutes: float | None = default("max_trial_minutes")
+    warm_start: tuple[str, ...] = default("warm_start")  # earlier folders whose trials start the study
 
     def validate(self) -> SearchSettings:
         self.space.validate()
@@ -127,6 +128,7 @@ class SearchSettings:
     def from_dict(cls, d: dict[str, Any]) -> SearchSettings:
         d = dict(d)
         space = {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.pop("space").items()}
+        d["warm_start"] = tuple(d.get("warm_start") or ())
         return cls(base=TrialConfig.from_dict(d.pop("base")), space=SearchSpace(**space), **d)
 
 
@@ -325,4 +327,5 @@ def search_settings_from_args(args: Any) -> SearchSettings:
     return SearchSettings(
         base=base, space=space, storage=storage, **{name: pick(args, name, defaults) for name in names},
         asha_search_epochs=args.asha_search_epochs, resume=args.resume, retry_failed=args.retry_failed,
-        trials_given=args.trials is not None, frontier=args.frontier).validate()
+        trials_given=args.trials is not None, frontier=args.frontier,
+        warm_start=tuple(absolute(f) for f in (getattr(args, "warm_start", None) or ()))).validate()

@@ -50,6 +50,7 @@ from search.launch.searcher import (
 )
 from search.launch.settings import SearchSettings
 from search.launch.space import SearchSpaceSampler, build_param_space
+from search.launch.warm_start import WarmTrial, add_to_study
 from search.results.budget import Budgets
 from search.results.tensorboard import TensorBoardLog
 from trainable.data.index import DatasetIndex
@@ -131,13 +132,15 @@ class TrialBudget(SearchGenerator):
             self._total_samples, self._finished = total, False
 
 
-def make_search_algorithm(settings: SearchSettings, journal: str, concurrent: int) -> TrialBudget:
+def make_search_algorithm(settings: SearchSettings, journal: str, concurrent: int,
+                          warm: list[WarmTrial] | None = None) -> TrialBudget:
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # our progress lines say what Optuna's INFO lines would
     study_name = f"pointtune-{settings.name}-{uuid.uuid4().hex[:8]}"
     searcher = PointtuneOptunaSearch(space=SearchSpaceSampler(settings.space), sampler=make_sampler(settings,
                                      concurrent), storage=journal_storage(journal), study_name=study_name,
                                      objective=settings.base.train.objective, frontier=settings.frontier,
                                      budgets=budgets_of(settings))
+    add_to_study(searcher._ot_study, warm or [])  # --warm-start: earlier trials, before the first suggestion
     return TrialBudget(ConcurrencyLimiter(searcher, max_concurrent=concurrent))
 
 
@@ -201,7 +204,7 @@ def run_config(settings: SearchSettings, printer: Any) -> tune.RunConfig:
         failure_config=tune.FailureConfig(max_failures=settings.max_failures))
 
 
-def tune_config(settings: SearchSettings, max_concurrent: int) -> tune.TuneConfig:
+def tune_config(settings: SearchSettings, max_concurrent: int, warm: list[WarmTrial] | None = None) -> tune.TuneConfig:
     # ASHA compares trials by their best-so-far objective at rungs of grace_period * reduction_factor**k epochs; a
     # self-training second stage's epochs count in its budget (best-so-far goes on across the stages)
     scheduler = (ASHAScheduler(time_attr="epoch", max_t=settings.space.epochs[1] * settings.base.train.stages,
@@ -215,11 +218,12 @@ def tune_config(settings: SearchSettings, max_concurrent: int) -> tune.TuneConfi
                            mode=None if settings.frontier else "max", num_samples=settings.trials, scheduler=scheduler,
                            reuse_actors=True,
                            search_alg=make_search_algorithm(settings, journal_path(settings.experiment_path),
-                                                            max_concurrent),
+                                                            max_concurrent, warm),
                            trial_dirname_creator=lambda trial: f"trial_{trial.trial_id}")
 
 
-def build_tuner(settings: SearchSettings, data: DatasetIndex, weights: dict | None, slots: int) -> tune.Tuner:
+def build_tuner(settings: SearchSettings, data: DatasetIndex, weights: dict | None, slots: int,
+                warm: list[WarmTrial] | None = None) -> tune.Tuner:
     """A new search's Tuner; on ``--resume``, the experiment's, restored with the searcher and listeners it started
     with (the driver has written the searcher's hints first: ``search/launch/prepare.py``)."""
     trainable = tune.with_resources(tune.with_parameters(tune_entrypoint, data=data, weights=weights,
@@ -230,7 +234,7 @@ def build_tuner(settings: SearchSettings, data: DatasetIndex, weights: dict | No
                                   resume_errored=False, restart_errored=False)
     printer = LiveView(settings, open_board=open_board)  # a table on a terminal, lines elsewhere (chosen at setup)
     return tune.Tuner(trainable, param_space=build_param_space(settings),
-                      tune_config=tune_config(settings, min(settings.trials, settings.max_concurrent or slots)),
+                      tune_config=tune_config(settings, min(settings.trials, settings.max_concurrent or slots), warm),
                       run_config=run_config(settings, printer))
 
 

@@ -41,7 +41,7 @@ from search.report.scatter import draw_scatter, scatter_panels
 from search.report.summary import summary_data, summary_html, test_score_data
 from search.report.trials_table import table_data, table_html
 from search.results.experiment import TrialRecord, best_record
-from search.results.tables import trials_table
+from search.results.tables import trials_table, with_warm_start
 from trainable.config import ConfigError
 from trainable.data import storage
 from trainable.data.storage import is_uri
@@ -136,8 +136,9 @@ def build_report(inp: ReportInput, model: bool = True, target: float = 0.95, dev
     planned = (inp.settings or {}).get("trials") if inp.kind == "search" else None
     f1 = "val_clicks_f1" if metric.startswith("val_clicks_") else "val_f1"  # a search on clicks only: their F1
     section, why = _model_part(inp, best, model, device, section)
+    listed = with_warm_start(df, inp.path) if inp.kind == "search" else df  # the earlier trials it started from
     data = {"kind": inp.kind, "path": inp.path, "metric": metric,
-            "summary": summary_data(records, df, metric, planned, best), "table": table_data(df),
+            "summary": summary_data(records, df, metric, planned, best), "table": table_data(listed),
             "curves": curves(records, f1), "settings_panels": scatter_panels(df, metric),
             "frontier": frontier_data(df, metric, target, inp.reference) if inp.kind != "train" else None,
             "rounds": rounds_data(inp.campaign, df, metric) if inp.campaign is not None else None,

@@ -10,10 +10,12 @@ from typing import Any
 
 import pandas as pd
 
+from search.files import WARM_START_FILE
 from search.launch.reference import load_reference, ratio
 from search.results.experiment import RANKED, UNFINISHED, TrialRecord, find_trial, load_experiment
 from search.results.frontier import DEFAULT_TARGET, pareto_front, scored, target_point
 from trainable.config import planned_epochs
+from trainable.data import storage
 
 
 def table_columns(metric: str = "val_f1") -> list[str]:
@@ -134,6 +136,17 @@ def history_table(record: TrialRecord) -> pd.DataFrame:
     return record.history[cols]
 
 
+def with_warm_start(df: pd.DataFrame, experiment: str) -> pd.DataFrame:
+    """The trials table with the earlier trials ``--warm-start`` put into the study (status ``warm start``: they
+    taught the searcher, they are not this search's and never its best), from ``warm_start.json``."""
+    try:
+        rows = json.loads(storage.read_text(f"{experiment}/{WARM_START_FILE}")).get("taken", [])
+    except (OSError, ValueError):
+        return df
+    warm = pd.DataFrame([w["row"] for w in rows if isinstance(w, dict) and "row" in w], columns=df.columns)
+    return df if warm.empty else pd.concat([df, warm.astype(object).fillna(value=math.nan)], ignore_index=True)
+
+
 def show_results(experiment: str, fmt: str = "table", trial_id: str | None = None, frontier: bool = False,
                  target: float = DEFAULT_TARGET) -> int:
     records = load_experiment(experiment)
@@ -142,6 +155,7 @@ def show_results(experiment: str, fmt: str = "table", trial_id: str | None = Non
         return 0
     df = trials_table(records, load_reference(experiment))
     if not frontier:
+        df = with_warm_start(df, experiment)
         print(render(df, fmt))
         agreement = rank_agreement(best_scores(records))
         if agreement is not None and fmt == "table":
