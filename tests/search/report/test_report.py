@@ -161,7 +161,8 @@ def test_the_page_is_self_contained_and_says_why_the_model_part_is_missing(recor
     assert sources and all(src.startswith("data:image/svg+xml;base64,") for src in sources)
     for src in sources:  # each figure is well-formed SVG of a size (a broken one shows as a broken image)
         svg = ElementTree.fromstring(base64.b64decode(src.split(",", 1)[1]))
-        assert svg.tag == "{http://www.w3.org/2000/svg}svg" and int(svg.get("width")) >= 100
+        width = float(re.match(r"[\d.]+", svg.get("width")).group())  # matplotlib's in pt, the others' in px
+        assert svg.tag == "{http://www.w3.org/2000/svg}svg" and width >= 100
     assert all(h.startswith("#") for h in re.findall(r'href="([^"]*)"', page))
     ids = re.findall(r' id="([^"]*)"', page)
     assert len(ids) == len(set(ids)), "element ids are unique (the script finds the table by its id)"
