@@ -4,8 +4,8 @@ chosen from them (``trainable.labels.suggest.choose``).
 Most strategies score each block on its own (``trainable.labels.suggest.block_candidates``). Two need the whole
 image before they choose: ``pixelpick`` draws among the image's top 5 % of uncertain pixels, a threshold known
 after the last block (``trainable.labels.pixelpick``), and ``oracle`` clicks on wrong pixels while the image has
-any, and on right ones only after them (``trainable.labels.error_oracle``). Pure numpy; ``search/model/suggest.py``
-predicts the blocks.
+any, in rounds over their true classes, and on right ones only after them (``trainable.labels.error_oracle``).
+Pure numpy; ``search/model/suggest.py`` predicts the blocks.
 """
 
 from __future__ import annotations
@@ -51,13 +51,16 @@ class ImageCandidates:
         self.parts: list[Candidates] = []
         self.counts = np.zeros(LEVELS, np.int64)  # pixelpick: unclicked valid pixels per level of uncertainty
         self.floor = -1  # pixelpick: a level the image's threshold reaches (pixelpick.threshold_floor)
+        self.predicted: list[np.ndarray] = []  # oracle: the predicted class of each part's candidates
 
     def add(self, probs: np.ndarray | None, valid: np.ndarray, rng: np.random.Generator, origin: tuple[int, int],
             clicks: Clicks | None = None, truth: np.ndarray | None = None) -> None:
         """A block's candidates (the arguments of ``trainable.labels.suggest.block_candidates``)."""
         if self.strategy != "pixelpick":
-            self.parts.append(block_candidates(probs, valid, self.strategy, rng, origin, self.radius, self.k, clicks,
-                                               truth))
+            found = block_candidates(probs, valid, self.strategy, rng, origin, self.radius, self.k, clicks, truth)
+            self.parts.append(found)
+            if self.strategy == "oracle" and probs is not None:  # its cls: the class balanced over
+                self.predicted.append(probs.argmax(0)[found.row - origin[0], found.col - origin[1]].astype(np.int64))
             return
         if probs is None:
             raise ValueError("strategy 'pixelpick' scores a model's probabilities; none were given")
@@ -80,17 +83,18 @@ class ImageCandidates:
         return Candidates(found.row, found.col, found.cls, found.key.copy(), found.key)
 
     def choose(self, taken_rows: np.ndarray | None = None, taken_cols: np.ndarray | None = None) -> Candidates:
-        """Up to K clicks in the order chosen (``oracle``: on wrong pixels first, then, if the errors ran out, on
-        right ones, the radius kept from all of them)."""
+        """Up to K clicks in the order chosen (``oracle``: on wrong pixels first, in rounds over their true classes,
+        then, if the errors ran out, on right ones, the radius kept from all of them; its clicks' ``cls`` is the
+        predicted class, as every strategy's)."""
         found = self.pool()
         if self.strategy != "oracle":
             return found.take(choose(found, self.k, self.radius, taken_rows, taken_cols))
-        wrong = found.score > ERROR_TIER
-        errors = found.take(np.flatnonzero(wrong))
-        picks = errors.take(choose(errors, self.k, self.radius, taken_rows, taken_cols))
-        if len(picks) == self.k:
-            return picks
-        rows = np.r_[np.asarray(taken_rows if taken_rows is not None else [], np.int64), picks.row]
-        cols = np.r_[np.asarray(taken_cols if taken_cols is not None else [], np.int64), picks.col]
-        right = found.take(np.flatnonzero(~wrong))
-        return Candidates.concat([picks, right.take(choose(right, self.k - len(picks), self.radius, rows, cols))])
+        wrong, right = np.flatnonzero(found.score > ERROR_TIER), np.flatnonzero(found.score <= ERROR_TIER)
+        picks = wrong[choose(found.take(wrong), self.k, self.radius, taken_rows, taken_cols)]
+        if picks.size < self.k:
+            rows = np.r_[np.asarray(taken_rows if taken_rows is not None else [], np.int64), found.row[picks]]
+            cols = np.r_[np.asarray(taken_cols if taken_cols is not None else [], np.int64), found.col[picks]]
+            picks = np.r_[picks, right[choose(found.take(right), self.k - picks.size, self.radius, rows, cols)]]
+        chosen = found.take(picks.astype(np.int64))
+        predicted = np.concatenate(self.predicted)[picks.astype(np.int64)] if self.predicted else chosen.cls
+        return Candidates(chosen.row, chosen.col, predicted, chosen.score, chosen.key)

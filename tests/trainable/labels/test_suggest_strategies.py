@@ -1,7 +1,7 @@
 """The two strategies that choose per image rather than per block, on hand-made probability maps: pixelpick draws
 at random among the image's 5 % most uncertain pixels only, also when the image comes in several blocks; the error
-oracle clicks on wrong pixels only, the model's most confident errors first, and on right ones only when the errors
-run out."""
+oracle clicks on wrong pixels only, inside their error region, the model's most confident errors first, and elsewhere
+only when those run out."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from trainable.config import IGNORE_INDEX
+from trainable.labels.error_oracle import INTERIOR, interior_errors
 from trainable.labels.pixelpick import LEVELS, key_front, levels, top_level
 from trainable.labels.suggest import margin_scores
 from trainable.labels.suggest_image import ImageCandidates
@@ -108,15 +109,28 @@ def test_pixelpick_top_5_percent_is_of_the_image_not_of_each_block() -> None:
 
 
 def _oracle_map() -> tuple[np.ndarray, np.ndarray, dict[tuple[int, int], float]]:
-    """Class 0 predicted everywhere at confidence 0.6 .. 0.99; truth 1 on 30 scattered pixels (the errors)."""
+    """Class 0 predicted everywhere at confidence 0.6 .. 0.99; truth 1 on 30 error patches of 5 x 5 pixels, 3
+    pixels apart: each patch's centre is its one pixel ``INTERIOR`` (2) pixels inside it, the errors offered."""
+    assert INTERIOR == 2, "the patches are sized for an interior of 2 pixels"
     rng = np.random.default_rng(3)
     sure = rng.permutation(np.linspace(0.6, 0.99, H * W)).reshape(H, W)
     probs = np.stack([sure, 1 - sure, np.zeros((H, W))])
     truth = np.zeros((H, W), np.int64)
-    wrong = rng.choice(H * W, 30, replace=False)
-    truth.ravel()[wrong] = 1
-    confidence = {(int(r), int(c)): float(sure[r, c]) for r, c in zip(*np.divmod(wrong, W), strict=True)}
+    centres = [(r, c) for r in range(4, H, 8) for c in range(4, W, 8)]
+    for r, c in centres:
+        truth[r - 2:r + 3, c - 2:c + 3] = 1
+    confidence = {(r, c): float(sure[r, c]) for r, c in centres}
     return probs, truth, confidence
+
+
+def test_interior_errors_are_inside_their_region_and_a_block_edge_is_no_rim() -> None:
+    wrong = np.zeros((9, 9), bool)
+    wrong[2:7, 2:7] = True  # a 5 x 5 patch: its centre only is 2 pixels inside
+    assert np.argwhere(interior_errors(wrong)).tolist() == [[4, 4]]
+    edge = np.zeros((6, 6), bool)
+    edge[:3, :3] = True  # a patch cut by the block's corner: it may go on in the next block
+    assert np.argwhere(interior_errors(edge)).tolist() == [[0, 0]]
+    assert interior_errors(wrong, depth=0) is wrong
 
 
 @pytest.mark.parametrize("split", [1, 2])
@@ -124,7 +138,7 @@ def test_oracle_clicks_only_on_wrong_pixels_most_confident_first(split: int) -> 
     probs, truth, confidence = _oracle_map()
     picks = _gather("oracle", probs, np.ones((H, W), bool), 10, 0.0, 0, split, truth).choose()
     chosen = [(int(r), int(c)) for r, c in zip(picks.row, picks.col, strict=True)]
-    assert all(p in confidence for p in chosen), "every click on a pixel the model gets wrong"
+    assert all(p in confidence for p in chosen), "every click on a pixel the model gets wrong, inside its patch"
     ranked = sorted(confidence, key=confidence.get, reverse=True)
     assert chosen == ranked[:10], "the ten most confident errors, most confident first"
 
@@ -134,7 +148,7 @@ def test_oracle_fills_with_right_pixels_only_when_the_errors_run_out() -> None:
     valid = truth != IGNORE_INDEX
     picks = _gather("oracle", probs, valid, 40, 0.0, 0, 1, truth).choose()
     chosen = [(int(r), int(c)) for r, c in zip(picks.row, picks.col, strict=True)]
-    assert len(chosen) == 40 and set(chosen[:30]) == set(confidence), "the 30 errors first, then 10 right pixels"
+    assert len(chosen) == 40 and set(chosen[:30]) == set(confidence), "the 30 interior errors first, then 10 others"
     assert not set(chosen[30:]) & set(confidence)
 
 
@@ -144,3 +158,19 @@ def test_oracle_never_clicks_an_ignored_pixel_even_a_wrong_looking_one() -> None
     truth[worst] = IGNORE_INDEX
     picks = _gather("oracle", probs, truth != IGNORE_INDEX, 5, 0.0, 0, 1, truth).choose()
     assert worst not in {(int(r), int(c)) for r, c in zip(picks.row, picks.col, strict=True)}
+
+
+def test_oracle_takes_its_errors_in_rounds_over_their_true_classes_and_reports_the_predicted_one() -> None:
+    """Class 0 predicted everywhere; the most confident errors are all truly class 1, a few less confident ones
+    truly class 2: a round of 4 clicks takes 2 of each (one per missed class before a second of any), each the most
+    confident error of its class still free, and every click's class is the model's (0), as in suggest's file."""
+    probs, truth, confidence = _oracle_map()
+    centres = sorted(confidence, key=confidence.get)
+    for r, c in centres[:3]:  # the three least confident errors: truly class 2
+        truth[r - 2:r + 3, c - 2:c + 3] = 2
+    picks = _gather("oracle", probs, np.ones((H, W), bool), 4, 0.0, 0, 2, truth).choose()
+    chosen = [(int(r), int(c)) for r, c in zip(picks.row, picks.col, strict=True)]
+    ones = sorted(centres[3:], key=confidence.get, reverse=True)
+    twos = sorted(centres[:3], key=confidence.get, reverse=True)
+    assert sorted(chosen) == sorted(ones[:2] + twos[:2]), "two missed classes: two clicks on each"
+    assert picks.cls.tolist() == [0, 0, 0, 0], "the predicted class, not the true one"
