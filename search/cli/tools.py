@@ -108,10 +108,13 @@ def _suggest_parser(sub: Any) -> None:
     p.add_argument("--out", required=True, help="file to write, .csv or .geojson (required)")
     p.add_argument("--clicks", help="the clicks so far (never suggested again; none closer than the radius); default: "
                    "the clicks file the model was trained on, if it recorded one")
-    add(p, "strategy", help=help_text("strategy", "margin: smallest gap between the two likeliest classes (measured "
-                                      "best on the demo scenes, benchmarks/active_clicks.py); regions: one click per "
-                                      "predicted region, most errors the model expects first; entropy; random: "
-                                      "uniform, blind to the model (the control)"))  # checked by SuggestSettings
+    add(p, "strategy", help=help_text("strategy", "margin: smallest gap between the two likeliest classes; "
+                                      "pixelpick: a random pick among each image's 5 percent most uncertain pixels by "
+                                      "margin (PixelPick); regions: one click per predicted region, most errors the "
+                                      "model expects first; entropy; random: uniform, blind to the model (the "
+                                      "control); oracle: the model's most confident errors by the dense masks, a "
+                                      "simulated annotator's ceiling (needs --answer-from-masks). Measured: "
+                                      "benchmarks/active_clicks.py"))  # checked by SuggestSettings
     add(p, "radius")
     add(p, "seed", help=help_text("seed", "breaks ties and draws the random strategy"))
     add(p, "suggest_part", choices=("train", "all"),
