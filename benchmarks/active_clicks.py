@@ -1,6 +1,7 @@
 """Where to click next, measured against a ceiling: rounds of clicks placed by the strategies of ``pointtune
 suggest``, between random clicks (the floor) and the error oracle (the ceiling: the simulated annotator clicks where
-the model is wrong by the dense masks, its most confident errors first, as iSAGE's does).
+the model is wrong by the dense masks, its most confident errors first, inside their error regions and one per
+missed true class before a second of any, as iSAGE's does: ``trainable/labels/error_oracle.py``).
 
 Per seed: a first round (round 0) of ``--first`` uniform random clicks per training image (the simulated annotator's
 order, ``trainable.labels.points.click_order``, answered from the dense masks) and a model trained on them
@@ -17,8 +18,9 @@ closes at least half the gap with its interval above zero. The runs keep their r
 ``clicks.json``), so ``pointtune results FOLDERS... --frontier`` on the kept folders (``--keep``) shows the rounds.
 
     python benchmarks/active_clicks.py                                     # demo scenes: 5 seeds, 1 round
-    python benchmarks/active_clicks.py --data dubai --split benchmarks/splits/dubai_tiles.yaml \\
-        --first 10 --per-round 10 --tile-size 96 --resize 0.3 --epochs 16 --keep runs/active-dubai
+    python benchmarks/active_clicks.py --data ../shared/data/dubai_aerial --format dubai_aerial \\
+        --split benchmarks/splits/dubai_tiles.yaml --first 10 --per-round 10 --tile-size 96 --resize 0.3 \\
+        --epochs 16 --seeds 0 1 2 3 --keep runs/active-dubai                 # README "Where to click next"
 """
 
 from __future__ import annotations
