@@ -238,7 +238,7 @@ class TrainConfig:
         unlabeled_weight: its weight.
         max_minutes: a search's budget of minutes per trial (``--max-trial-minutes``): the run stops after the
             epoch that passes it, its best epoch kept; None: no budget.
-        pseudo_labels: the threshold of a second, self-training stage (``trainable.learn.self_training``): after
+        pseudo_labels: the threshold of a second, self-training stage (``trainable.self_training``): after
             ``epochs`` epochs, the best epoch's model labels the pixels of the training images whose top class
             probability is at least this, and the model trains ``epochs`` more epochs (``epochs + 1`` to
             ``2 * epochs``) on the clicks and those pseudo-labels; None: one stage.

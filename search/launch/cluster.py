@@ -67,7 +67,7 @@ def tune_environment() -> None:
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     # Tune's output engine prints its "Configuration for experiment" box, "View detailed results here" and a
     # TensorBoard hint into Ray's temporary folder even at verbose=0; its older engine is silent at verbose=0 (Tune's
-    # errors and warnings are log records, and still show). pointtune prints its own (search/cli/live_view.py). The
+    # errors and warnings are log records, and still show). pointtune prints its own (search/launch/live_view.py). The
     # newer engine also works out a resource summary on every step of Tune's loop, ten times a second, for nothing.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
 

@@ -12,9 +12,9 @@ import pandas as pd
 import yaml
 
 from search.files import SETTINGS_FILE, TEST_SCORES_FILE
-from search.launch.reference import load_reference
 from search.results.campaign import campaign_reference, campaign_table, load_campaign, reference_line
 from search.results.experiment import experiment_metric, is_train_folder, load_experiment, train_record
+from search.results.reference import load_reference
 from trainable.data import storage
 from trainable.data.storage import is_uri
 

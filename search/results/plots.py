@@ -16,10 +16,10 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.ticker import MaxNLocator, NullFormatter
 
-from search.launch.reference import load_reference
 from search.outputs import SOFTWARE, experiment_inputs, plan_files_in, plan_folder, record_written
 from search.results.experiment import TrialRecord, best_record, load_experiment
 from search.results.frontier import COST, DEFAULT_TARGET, pareto_front, scored, target_point
+from search.results.reference import load_reference
 from search.results.tables import trials_table
 from trainable.data import storage
 from trainable.data.storage import is_uri

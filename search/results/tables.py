@@ -11,9 +11,9 @@ from typing import Any
 import pandas as pd
 
 from search.files import WARM_START_FILE
-from search.launch.reference import load_reference, ratio
 from search.results.experiment import RANKED, UNFINISHED, TrialRecord, find_trial, load_experiment
 from search.results.frontier import DEFAULT_TARGET, pareto_front, scored, target_point
+from search.results.reference import load_reference, ratio
 from trainable.config import planned_epochs
 from trainable.data import storage
 

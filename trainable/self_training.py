@@ -6,7 +6,7 @@ The design, in the order a run meets it:
   schedule spanning them. Its best epoch's weights are kept in memory (``RunRecord.keep_best``) and, while they are
   not the last epoch's, in each resume state (``best_model``).
 - **The switch** (epoch E + 1): the model takes the stage-1 best weights, and those weights predict every image the
-  second stage trains on (``trainable.labels.pseudo``): the training images that have clicks, the training split's
+  second stage trains on (``trainable.learn.pseudo``): the training images that have clicks, the training split's
   images without clicks (with ``--clicks``: the images left unclicked), and the ``--unlabeled-images``. Never a
   validation or test image: the images come from the training split and the unlabeled folder only
   (``stage_two_images`` checks it). Pixels at or above the threshold, holding data, become labels; clicks win.
@@ -43,7 +43,7 @@ from trainable.data.node_cache import NodeCache, key_of
 from trainable.data.sources import ImageSource, LabelSource, ValidPixels, image_key, mask_key
 from trainable.inputs import TrialInputs, training_crops, training_ids
 from trainable.labels.points import class_weights_from_counts
-from trainable.labels.pseudo import (
+from trainable.learn.pseudo import (
     Predictor,
     PseudoImage,
     PseudoLabels,

@@ -27,7 +27,7 @@ import numpy as np
 from trainable.data import storage
 from trainable.data.classes import ClassDescription
 from trainable.data.rasters import has_rasterio
-from trainable.labels.user_clicks_checks import (
+from trainable.data.user_clicks_checks import (
     Collected,
     ImageRef,
     Problems,

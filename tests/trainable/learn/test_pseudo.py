@@ -11,7 +11,7 @@ import torch
 from trainable.config import IGNORE_INDEX
 from trainable.data.node_cache import NodeCache, key_of
 from trainable.labels.clicks import clicks_of
-from trainable.labels.pseudo import PseudoImage, PseudoLabelled, confident, image_stats, weights_key
+from trainable.learn.pseudo import PseudoImage, PseudoLabelled, confident, image_stats, weights_key
 
 N = IGNORE_INDEX  # no label
 

@@ -5,7 +5,7 @@ the pixel holds data (not ignored in a dense mask, not no-data in a GeoTIFF: ``t
 Images are predicted window by window (``trainable.learn.tiled.predict_blocks``, blended half-overlapping tiles of
 the trial's tile size, on the images as the trial reads them) and the labels kept in the node cache, one byte per
 pixel, keyed by the weights that made them: a trial resumed on the same node reads them back, one resumed elsewhere
-makes them again from the same weights (``trainable.learn.self_training``).
+makes them again from the same weights (``trainable.self_training``).
 
 Clicks always win: a crop's labels are its pseudo-labels with every click written over them (``PseudoLabelled``),
 and a clicked pixel is never counted as pseudo-labelled.

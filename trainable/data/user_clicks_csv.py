@@ -18,7 +18,7 @@ from typing import Any
 
 from trainable.data import storage
 from trainable.data.classes import ClassDescription
-from trainable.labels.user_clicks_checks import Collected, Problems, class_index, class_problem, object_id, outside
+from trainable.data.user_clicks_checks import Collected, Problems, class_index, class_problem, object_id, outside
 
 CSV_HEADER = ("image", "x", "y", "class")
 

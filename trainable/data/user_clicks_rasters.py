@@ -30,7 +30,7 @@ from trainable.data.classes import ClassDescription, describe_values
 from trainable.data.layout import MASK_SUFFIXES
 from trainable.data.rasters import read_mask_raw
 from trainable.data.sources import decode_mask
-from trainable.labels.user_clicks_checks import Collected, ImageRef, Problems
+from trainable.data.user_clicks_checks import Collected, ImageRef, Problems
 
 RASTER_SUFFIXES = MASK_SUFFIXES
 MAX_LABELLED_SHARE = 0.5  # a sparse label raster labelling more of its pixels is a dense mask, not clicks

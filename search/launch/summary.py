@@ -10,10 +10,10 @@ from typing import Any
 
 import pandas as pd
 
-from search.launch.reference import load_reference
 from search.model.evaluate import test_score_line
 from search.results.experiment import RANKED, best_record, load_experiment
 from search.results.frontier import DEFAULT_TARGET
+from search.results.reference import load_reference
 from search.results.tables import best_scores, describe_agreement, rank_agreement, render, render_frontier, trials_table
 from trainable.data.storage import is_uri
 
@@ -62,9 +62,9 @@ def print_summary(settings: Any, test_scores: dict[str, float] | None = None) ->
 
 
 def print_tensorboard_hint(experiment_path: str) -> None:
-    """The command that shows the search's TensorBoard files (``search/results/tensorboard.py``), when it wrote any."""
+    """The command that shows the search's TensorBoard files (``search/launch/tensorboard.py``), when it wrote any."""
     # with Ray's TensorBoard logger: loaded once a search has run, not for `results`
-    from search.results.tensorboard import TENSORBOARD_DIR, tensorboard_dir
+    from search.launch.tensorboard import TENSORBOARD_DIR, tensorboard_dir
 
     local = tensorboard_dir(experiment_path)
     if not Path(local).is_dir():

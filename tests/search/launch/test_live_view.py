@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 import torch
 
-import search.cli.live_view
-from search.cli.live_view import LiveView
-from search.cli.progress import SearchTracker, format_duration
+import search.launch.live_view
+from search.launch.live_view import LiveView
+from search.launch.progress import SearchTracker, format_duration
 from search.launch.settings import SearchSettings, SearchSpace
 from trainable.config import TrialConfig
 from trainable.progress_board import BatchReporter
@@ -69,9 +69,9 @@ def run_two_trials(view: LiveView) -> tuple[Any, Any]:
 
 def test_live_table_updates_in_place_with_progress_within_the_epoch_and_time_left(
         settings: SearchSettings, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(search.cli.live_view, "REFRESH_S", 0.0)
+    monkeypatch.setattr(search.launch.live_view, "REFRESH_S", 0.0)
     screen = io.StringIO()
-    console = search.cli.live_view.Console(file=screen, force_terminal=True, width=120, height=30)
+    console = search.launch.live_view.Console(file=screen, force_terminal=True, width=120, height=30)
     view = LiveView(settings, console=console, board=FakeBoard({"bbbb0002": (2, 37, 120, 0.0)}))
     stderr = sys.stderr
     handler = logging.StreamHandler(stderr)  # a handler made before the view, on the real stderr
@@ -88,7 +88,7 @@ def test_live_table_updates_in_place_with_progress_within_the_epoch_and_time_lef
     left = view.tracker.remaining_s()
     assert left == pytest.approx(10 * (9 - 2 - 37 / 120) / 2)
     frame = io.StringIO()
-    search.cli.live_view.Console(file=frame, width=120, color_system=None).print(view.render())
+    search.launch.live_view.Console(file=frame, width=120, color_system=None).print(view.render())
     text = frame.getvalue()
     row_b = next(line for line in text.splitlines() if "bbbb0002" in line)
     for cell in ("running", "lr 5.00e-04", "density 5.00e-02", "1/4", "batch 37/120", "0.5500", "10.0.0.7"):
@@ -117,7 +117,7 @@ def test_live_table_updates_in_place_with_progress_within_the_epoch_and_time_lef
 
 def test_plain_lines_when_the_output_is_not_a_terminal(settings: SearchSettings) -> None:
     out = io.StringIO()
-    view = LiveView(settings, console=search.cli.live_view.Console(file=out, width=120))
+    view = LiveView(settings, console=search.launch.live_view.Console(file=out, width=120))
     a, b = run_two_trials(view)
     view.on_trial_result(3, [a, b], a, result(2, 0.66, 0.66))
     view.on_trial_complete(3, [a, b], a)
@@ -136,7 +136,7 @@ def test_off_a_terminal_a_periodic_line_says_where_the_running_trials_are(
     """A search whose epochs take half an hour is not silent for half an hour in a log: the board of batch progress
     is opened off a terminal too, and after ``PLAIN_EVERY_S`` seconds without a line one says where the running
     trials are, with the time left."""
-    import search.cli.console
+    import search.launch.console
 
     opened: list[str] = []
 
@@ -145,11 +145,11 @@ def test_off_a_terminal_a_periodic_line_says_where_the_running_trials_are(
         return FakeBoard({"bbbb0002": (2, 37, 120, 0.0)})
 
     out = io.StringIO()
-    view = LiveView(settings, console=search.cli.live_view.Console(file=out, width=120), open_board=open_board)
+    view = LiveView(settings, console=search.launch.live_view.Console(file=out, width=120), open_board=open_board)
     a, b = run_two_trials(view)  # its on_step_end reads the board, within the interval: no line yet
     assert opened == [settings.experiment_path] and view.live is None
     assert "running:" not in out.getvalue(), "within the interval after the last line: nothing more"
-    monkeypatch.setattr(search.cli.console, "PLAIN_EVERY_S", 0.0)
+    monkeypatch.setattr(search.launch.console, "PLAIN_EVERY_S", 0.0)
     view.on_step_end(3, [a, b])
     line = out.getvalue().splitlines()[-1]
     left = format_duration(view.tracker.remaining_s())
@@ -186,7 +186,7 @@ def test_a_resumed_search_shows_where_its_trials_got_to(settings: SearchSettings
 
 def test_the_view_pickles_without_its_terminal(settings: SearchSettings) -> None:
     """Tune pickles the callbacks into the experiment (and restores them on --resume)."""
-    view = LiveView(settings, console=search.cli.live_view.Console(file=io.StringIO(), force_terminal=True),
+    view = LiveView(settings, console=search.launch.live_view.Console(file=io.StringIO(), force_terminal=True),
                     board=FakeBoard({}))
     view.setup(total_num_samples=3)
     try:
@@ -262,7 +262,7 @@ def test_a_short_terminal_shows_the_running_trials_and_counts_the_rest(settings:
         view.tracker.result(t, result(2, 0.5 + t.config["train"]["epochs"] / 100, 0.5))
     view.tracker.sync(trials)
     frame = io.StringIO()
-    console = search.cli.live_view.Console(file=frame, width=120, height=16, color_system=None)
+    console = search.launch.live_view.Console(file=frame, width=120, height=16, color_system=None)
     console.print(view.render(console))
     text = frame.getvalue()
     assert all(f"t{i:07d}" in text for i in (17, 18, 19)), "running trials come first"
@@ -271,7 +271,7 @@ def test_a_short_terminal_shows_the_running_trials_and_counts_the_rest(settings:
 
 
 def test_the_data_checks_draw_a_bar_on_a_terminal_and_lines_elsewhere() -> None:
-    from search.cli.console import CheckProgress
+    from search.launch.console import CheckProgress
 
     class Terminal(io.StringIO):
         def isatty(self) -> bool:

@@ -13,7 +13,7 @@ from tensorboardX.proto.event_pb2 import Event
 from tensorboardX.proto.plugin_hparams_pb2 import HParamsPluginData
 
 from search.launch.settings import SearchSettings
-from search.results.tensorboard import TensorBoardLog, tensorboard_dir
+from search.launch.tensorboard import TensorBoardLog, tensorboard_dir
 from trainable.config import TrialConfig
 
 
@@ -141,7 +141,7 @@ def test_storage_uri_writes_locally_and_copies_into_the_experiment(tmp_path: Pat
 
 
 def test_the_summary_prints_the_logdir(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    from search.results.summary import print_tensorboard_hint
+    from search.launch.summary import print_tensorboard_hint
 
     print_tensorboard_hint(str(tmp_path / "exp"))
     assert capsys.readouterr().out == "", "no TensorBoard files, no hint"
@@ -157,7 +157,7 @@ def test_rays_own_tensorboard_logger_stays_out(tmp_path: Path) -> None:
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback, TBXLoggerCallback
     from ray.tune.utils.callback import _create_default_callbacks
 
-    from search.cli.live_view import LiveView
+    from search.launch.live_view import LiveView
     from search.launch.tuner import TuneEvents, run_config
 
     settings = SearchSettings(base=TrialConfig(), trials=2, storage=str(tmp_path), name="exp")

@@ -1,6 +1,6 @@
 """What the readers of users' clicks share: the images clicks are given for, the clicks collected per image (placed
 on the resized image), the problems collected per file, and the checks of a click's class, object id and place.
-Where a click lands and how problems are listed: ``trainable.labels.user_clicks``.
+Where a click lands and how problems are listed: ``trainable.data.user_clicks``.
 """
 
 from __future__ import annotations

@@ -26,11 +26,11 @@ from trainable.data.index import DatasetIndex, build_index
 from trainable.data.node_cache import NodeCache
 from trainable.errors import DatasetError
 from trainable.inputs import build_inputs, resolve_for_data
-from trainable.labels.pseudo import confident
 from trainable.learn.model import build_model
+from trainable.learn.pseudo import confident
 from trainable.learn.run_record import finished_state
-from trainable.learn.self_training import SecondStage, second_stage, stage_two_images
 from trainable.learn.tiled import predict_probabilities
+from trainable.self_training import SecondStage, second_stage, stage_two_images
 from trainable.trial import run_trial
 
 

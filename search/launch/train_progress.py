@@ -18,8 +18,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from search.cli import console
-from search.cli.progress import format_duration
+from search.launch import console
+from search.launch.progress import format_duration
 from search.launch.time_estimate import VAL_BATCH_STEPS
 
 UNITS = {"train": "crops/s", "validate": "tiles/s", "test": "images/s"}

@@ -26,10 +26,10 @@ from pathlib import PurePosixPath
 
 from trainable.data import storage
 from trainable.data.classes import ClassDescription
-from trainable.labels.user_clicks_checks import Collected, ImageClicks, ImageRef, Problems
-from trainable.labels.user_clicks_csv import read_csv
-from trainable.labels.user_clicks_geojson import GEOJSON_SUFFIXES, read_geojson, read_geojson_folder
-from trainable.labels.user_clicks_rasters import RASTER_SUFFIXES, read_rasters
+from trainable.data.user_clicks_checks import Collected, ImageClicks, ImageRef, Problems
+from trainable.data.user_clicks_csv import read_csv
+from trainable.data.user_clicks_geojson import GEOJSON_SUFFIXES, read_geojson, read_geojson_folder
+from trainable.data.user_clicks_rasters import RASTER_SUFFIXES, read_rasters
 
 __all__ = ["ACCEPTED", "ImageClicks", "ImageRef", "clicks_kind", "read_user_clicks"]
 

@@ -1,4 +1,4 @@
-"""Users' own clicks (trainable/labels/user_clicks.py): sparse label rasters, CSV and GeoJSON (pixel and map
+"""Users' own clicks (trainable/data/user_clicks.py): sparse label rasters, CSV and GeoJSON (pixel and map
 coordinates),
 resize scaling, object ids, and every kind of problem, on files written in tmp_path."""
 
@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from trainable.data import user_clicks_geojson
 from trainable.data.classes import ClassDescription
-from trainable.labels import user_clicks_geojson
-from trainable.labels.user_clicks import ImageRef, clicks_kind, read_user_clicks
+from trainable.data.user_clicks import ImageRef, clicks_kind, read_user_clicks
 
 INDEX = ClassDescription.from_dict({"classes": [{"name": "Road", "value": 0}, {"name": "building", "value": 1},
                                                 {"name": "tree", "value": 2}], "ignore": [254]}, "test.yaml")

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from search.cli.train_progress import RunClock, TrainProgress
+from search.launch.train_progress import RunClock, TrainProgress
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
@@ -56,9 +56,9 @@ def test_the_clock_times_training_validation_and_the_epochs_left() -> None:
 
 
 def test_off_a_terminal_a_plain_line_every_interval_not_every_batch(monkeypatch: pytest.MonkeyPatch) -> None:
-    import search.cli.console
+    import search.launch.console
 
-    monkeypatch.setattr(search.cli.console, "PLAIN_EVERY_S", 10.0)
+    monkeypatch.setattr(search.launch.console, "PLAIN_EVERY_S", 10.0)
     t, out = Clock(), io.StringIO()
     with TrainProgress(epochs=2, batch_size=4, val_batches=2, stream=out, clock=t) as progress:
         assert progress.live is None

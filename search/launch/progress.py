@@ -1,7 +1,7 @@
 """What a search shows while it runs: the state of every trial and an estimate of the time left (``SearchTracker``),
 printed one line per trial event and a line of the running trials' batches every ``console.PLAIN_EVERY_S`` seconds
 of silence (``ProgressPrinter``: logs, CI, ``ray job logs``), or as a table that updates in place on a terminal
-(``search/cli/live_view.py``). Tune's own output is turned off (``search/launch/cluster.py``).
+(``search/launch/live_view.py``). Tune's own output is turned off (``search/launch/cluster.py``).
 
 No Ray here: these are listeners of the search's events, which ``search/launch/tuner.py`` forwards from Tune with
 Tune's callback arguments (``trial``: an object with ``trial_id``, ``config``, ``status`` and ``last_result``)."""
@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from search.cli import console
+from search.launch import console
 from search.launch.settings import SearchSettings
 from trainable.config import planned_epochs
 

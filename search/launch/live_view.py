@@ -26,7 +26,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from search.cli.progress import (
+from search.launch.progress import (
     ACTIVE,
     ProgressPrinter,
     SearchTracker,
