@@ -70,6 +70,9 @@ def tune_environment() -> None:
     # errors and warnings are log records, and still show). pointtune prints its own (search/launch/live_view.py). The
     # newer engine also works out a resource summary on every step of Tune's loop, ten times a second, for nothing.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    # Ray wraps its workers' "(pid=...)" prefixes in colour codes even when the output is a file or a pipe
+    if not sys.stdout.isatty() or os.environ.get("NO_COLOR"):
+        os.environ.setdefault("RAY_COLOR_PREFIX", "0")
 
 
 def start_ray(address: str | None) -> None:
