@@ -269,6 +269,8 @@ SPACE = {
 # the other commands' own flags
 COMMANDS = {
     "train_out": Default("runs/train", "`train`'s output folder", flag="--out", where="train --out"),
+    "like": Default(None, "train with the settings of this `train` run or search (its best trial), the flags given "
+                    "overriding them: a next round with --clicks", where="train --like", words="none"),
     "target": Default(0.95, "share of the best score the frontier marks", valid="(0, 1]", needs=("frontier",),
                       where="results, plot, report --target"),
     "output": Default("table", "how a command prints what it shows", where="results, evaluate --output"),

@@ -50,6 +50,10 @@ def _train(args: argparse.Namespace) -> int:
         if args.resume:
             resume_training(args.out, args.epochs)
         else:
+            if args.like:
+                from search.cli.like import apply_like
+
+                apply_like(args)
             cfg, _ = trial_config_from_args(args)
             train_once(cfg, args.out)
     except KeyboardInterrupt:
