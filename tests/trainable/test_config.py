@@ -145,7 +145,7 @@ def test_a_bad_value_is_refused_naming_the_setting(section: str, values: dict, s
 @pytest.mark.parametrize("text", ["train:\n  lr: 1e-3\n", "train:\n  epochs: '3'\n", "train:\n  epochs: 2.5\n"])
 def test_a_value_of_the_wrong_type_is_refused_naming_the_setting(text: str) -> None:
     """What `train --resume` reads from a train folder's config.yaml, edited by hand."""
-    with pytest.raises(ConfigError, match="--lr|--epochs"):
+    with pytest.raises(ConfigError, match=r"--lr|--epochs"):
         TrialConfig.from_dict(yaml.safe_load(text))
 
 

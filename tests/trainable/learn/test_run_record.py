@@ -101,8 +101,8 @@ def test_an_epoch_the_search_recorded_is_kept_but_not_reported() -> None:
 
 
 def _resumed(best_epoch: int, with_best_model: bool) -> dict:
-    history = [{"epoch": e, "val_f1": f1, "best_epoch": min(e, best_epoch)} for e, f1 in ((1, 0.5), (2, 0.8),
-                                                                                           (3, 0.6 + 0.3 * (best_epoch == 3)))]
+    scores = ((1, 0.5), (2, 0.8), (3, 0.6 + 0.3 * (best_epoch == 3)))
+    history = [{"epoch": e, "val_f1": f1, "best_epoch": min(e, best_epoch)} for e, f1 in scores]
     state = {**META, "epoch": 3, "model": {"weight": torch.full((1, 2), 3.0)}, "history": history,
              "best": {"metric": "val_f1", "value": history[best_epoch - 1]["val_f1"], "epoch": best_epoch, "f1": 0.9}}
     if with_best_model:
