@@ -1,5 +1,5 @@
 """What a search may spend (search/results/budget.py): TPE's constraints, the study told each trial's hours and
-minutes, a trial stopped at its minutes, infeasible trials never the best and off the frontier."""
+minutes, infeasible trials never the best and off the frontier."""
 
 from __future__ import annotations
 
@@ -69,14 +69,3 @@ def test_a_trial_over_its_budget_is_never_the_best_nor_on_the_frontier() -> None
     records[0].over_budget = ["0.5 annotation hours > 0.1"]
     with pytest.raises(Exception, match="no trial of this search stayed within its budgets"):
         best_record(records)
-
-
-def test_a_run_stops_after_the_epoch_that_passes_its_minutes(demo_dir) -> None:
-    from trainable.trial import run_trial
-
-    cfg = TrialConfig(data=DataConfig(root=str(demo_dir), format="demo", tile_size=32, crops_per_epoch=16),
-                      model=ModelConfig(backbone="tiny", weights="none"),
-                      train=TrainConfig(epochs=3, max_minutes=1e-6, bn_recalibration_batches=0))
-    reported = []
-    run_trial(cfg, lambda metrics, _: reported.append(metrics))
-    assert [m["epoch"] for m in reported] == [1] and reported[0]["trial_minutes"] > 1e-6
