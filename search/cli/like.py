@@ -1,6 +1,7 @@
 """``train --like RUN``: train with the settings RUN was trained with, the flags given overriding them.
 
-RUN is a ``pointtune train`` folder (its config.yaml) or a search (its best trial's settings). Every flag of
+RUN is a ``pointtune train`` folder (its config.yaml), a search (its best trial's settings) or a model file (the
+settings it records). Every flag of
 ``train`` left out takes RUN's value: the data folder and format, the split, the clicks (unless ``--clicks`` gives
 the next round's), the network, the learning rate and its schedule, the epochs, the losses. What the driver works
 out from the data (the normalisation statistics) is worked out again.
@@ -11,11 +12,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+from pathlib import Path
 from typing import Any
 
 from search.errors import SearchError
+from search.model.source import resolve_model
 from search.results.experiment import best_record, load_experiment
 from trainable.config import ConfigError, TrialConfig
+from trainable.errors import CheckpointError
 
 # config fields whose flag has another name (the rest: the flag's dest is the field's name)
 FLAG_OF = {("data", "root"): "data", ("data", "classes_file"): "classes"}
@@ -26,15 +30,19 @@ log = logging.getLogger(__name__)
 
 
 def liked_config(run: str) -> tuple[TrialConfig, str]:
-    """RUN's settings and what they are (``train run X`` or ``trial ID of search X``)."""
+    """RUN's settings and what they are (a model file's, a train run's or a search's best trial's)."""
     try:
-        records = load_experiment(run)
-    except (SearchError, OSError) as e:
+        if Path(run).expanduser().is_file():
+            config, what = resolve_model(run).payload.get("config") or {}, f"the model {run}"
+        else:
+            records = load_experiment(run)
+            record = records[0] if len(records) == 1 else best_record(records, "train like")
+            config = record.config
+            what = f"the run {run}" if len(records) == 1 else f"trial {record.trial_id} of the search {run} (its best)"
+    except (SearchError, CheckpointError, OSError) as e:
         raise ConfigError(f"--like {run}: {e}") from None
-    record = records[0] if len(records) == 1 else best_record(records, "train like")
-    what = f"the run {run}" if len(records) == 1 else f"trial {record.trial_id} of the search {run} (its best)"
     try:
-        return TrialConfig.from_dict(record.config), what
+        return TrialConfig.from_dict(config), what
     except ConfigError as e:
         raise ConfigError(f"--like {run}: its settings cannot be read ({e})") from None
 
