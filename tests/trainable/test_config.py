@@ -139,9 +139,6 @@ def test_a_bad_value_is_refused_naming_the_setting(section: str, values: dict, s
     assert says in str(e.value)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: check_ranges skips values of the wrong type (out_of_range returns None "
-                   "for str and bool and accepts a float for an int), so a saved config with `lr: 1e-3` (a string: "
-                   "YAML 1.1 needs a dot) or `epochs: 2.5` is accepted, or fails with a TypeError, not a ConfigError")
 @pytest.mark.parametrize("text", ["train:\n  lr: 1e-3\n", "train:\n  epochs: '3'\n", "train:\n  epochs: 2.5\n"])
 def test_a_value_of_the_wrong_type_is_refused_naming_the_setting(text: str) -> None:
     """What `train --resume` reads from a train folder's config.yaml, edited by hand."""
