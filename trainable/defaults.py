@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -341,7 +342,7 @@ def out_of_range(name: str, value: Any, flag: str | None = None) -> str | None:
         return None
     valid = Valid.parse(entry.valid)
     for v in value if isinstance(value, tuple | list) else (value,):
-        if not isinstance(v, int | float) or not valid.holds(float(v)):
+        if not isinstance(v, numbers.Real) or isinstance(v, bool) or not valid.holds(float(v)):
             return f"{flag or entry.flag} {v}: use a value {valid.words} ({entry.help}; default {default_text(name)})"
     return None
 
