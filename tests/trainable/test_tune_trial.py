@@ -160,8 +160,6 @@ def test_the_board_sender_collects_each_call_and_stops_when_the_board_is_gone(mo
     assert len(sent) == 2
 
 
-@pytest.mark.xfail(strict=True, reason="bug: BoardSender's docstring says 'one call outstanding at most', but a call "
-                   "made while the previous one is still running sends another and drops the unread reference")
 def test_the_board_sender_has_one_call_outstanding_at_most(monkeypatch: pytest.MonkeyPatch) -> None:
     sent = []
     monkeypatch.setattr(ray, "wait", lambda refs, timeout: ([], list(refs)))  # the board has not answered yet
