@@ -101,7 +101,12 @@ def study_importance(study: object, evaluator: str = "ped-anova") -> Importance:
             f"too few trials to say: {len(complete)} completed, at least {MIN_TRIALS} needed")
         return Importance(evaluator, [], len(complete), dict(left_out), why)
     sign = -1.0 if study.directions[0] == optuna.study.StudyDirection.MAXIMIZE else 1.0  # lower is better to it
-    view = optuna.create_study(directions=study.directions)
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # not "A new study created in memory" for the view
+    try:
+        view = optuna.create_study(directions=study.directions)
+    finally:
+        optuna.logging.set_verbosity(verbosity)
     view.add_trials(complete)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Optuna's experimental and small-sample warnings: the note says it
