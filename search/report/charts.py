@@ -8,8 +8,13 @@ from typing import Any
 
 from search.report.markup import esc, gap, img
 from search.results.charts.data import Curve, Frontier, Panel, Parallel
-from search.results.charts.figures import (curves_figure, frontier_figure, importance_figure, parallel_figure,
-                                           settings_figure)
+from search.results.charts.figures import (
+    curves_figure,
+    frontier_figure,
+    importance_figure,
+    parallel_figure,
+    settings_figure,
+)
 from search.results.charts.svg import svg_uri
 from search.results.charts.trial_figures import per_class_figure, trial_curves_figure
 from search.results.importance import Importance

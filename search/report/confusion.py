@@ -9,7 +9,6 @@ import numpy as np
 from search.report.markup import plain
 from search.results.charts.data import per_class
 
-
 PREFIX = "matrix"  # of the scores computed here from the matrix (not a metric a trial reports)
 
 

@@ -7,7 +7,6 @@ from typing import Any
 
 import numpy as np
 
-
 MAX_DOTS = 4000  # clicks drawn per training image (a random subset beyond)
 PANEL = 2.4  # inches: a panel's width
 PHOTO_PX = 144  # pixels per inch of the photo embedded (1.5 times the screen's 96: sharp when zoomed a little)

@@ -36,8 +36,16 @@ from search.report.markup import esc, gap, json_script
 from search.report.rounds import rounds_data, rounds_html
 from search.report.summary import summary_data, summary_html, test_score_data
 from search.report.trials_table import table_data, table_html
-from search.results.charts.data import (f1_metric, frontier_data, importance_of, parallel_data, per_class,
-                                        score_curves, settings_panels, trial_curves)
+from search.results.charts.data import (
+    f1_metric,
+    frontier_data,
+    importance_of,
+    parallel_data,
+    per_class,
+    score_curves,
+    settings_panels,
+    trial_curves,
+)
 from search.results.experiment import TrialRecord, best_record
 from search.results.frontier import DEFAULT_TARGET
 from search.results.tables import trials_table, with_warm_start

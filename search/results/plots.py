@@ -12,10 +12,23 @@ from matplotlib.figure import Figure
 
 from search.launch.reference import load_reference
 from search.outputs import SOFTWARE, experiment_inputs, plan_files_in, plan_folder, record_written
-from search.results.charts.data import (f1_metric, frontier_data, importance_of, parallel_data, per_class,
-                                        score_curves, settings_panels, trial_curves)
-from search.results.charts.figures import (curves_figure, frontier_figure, importance_figure, parallel_figure,
-                                           settings_figure)
+from search.results.charts.data import (
+    f1_metric,
+    frontier_data,
+    importance_of,
+    parallel_data,
+    per_class,
+    score_curves,
+    settings_panels,
+    trial_curves,
+)
+from search.results.charts.figures import (
+    curves_figure,
+    frontier_figure,
+    importance_figure,
+    parallel_figure,
+    settings_figure,
+)
 from search.results.charts.trial_figures import per_class_figure, trial_curves_figure
 from search.results.experiment import best_record, is_train_folder, load_experiment
 from search.results.frontier import DEFAULT_TARGET

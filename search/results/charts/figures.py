@@ -20,8 +20,17 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator, NullFormatter
 
 from search.results.charts.data import Curve, Frontier, Panel, Parallel
-from search.results.charts.style import (BAR, BEST_COLOUR, ENDED_BADLY, OTHER_STATUS, STAR, STAR_EDGE, STATUS_DASH,
-                                         STATUS_MARKERS, metric_label)
+from search.results.charts.style import (
+    BAR,
+    BEST_COLOUR,
+    ENDED_BADLY,
+    OTHER_STATUS,
+    STAR,
+    STAR_EDGE,
+    STATUS_DASH,
+    STATUS_MARKERS,
+    metric_label,
+)
 
 LEGEND_MAX = 12  # trials named in a curves legend (beyond, only the best)
 SERIES = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf")

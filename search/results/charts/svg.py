@@ -32,11 +32,14 @@ def with_titles(svg: str, titles: dict[str, list[str]]) -> str:
         m = re.search(rf'\n( *)<g id="{re.escape(gid)}">(.*?)\n\1</g>', svg, re.S)
         if m is None:
             continue
-        it = iter(texts)
-        body = re.sub(r"<use ([^>]*?)/>", lambda u: f"<use {u[1]}><title>{escape(next(it, ''))}</title></use>",
-                      m[2])
+        body = re.sub(r"<use ([^>]*?)/>", _titling(iter(texts)), m[2])
         svg = svg[:m.start(2)] + body + svg[m.end(2):]
     return svg
+
+
+def _titling(texts: Any) -> Any:
+    """A ``re.sub`` replacement that puts the next of ``texts`` as the ``<title>`` of each ``<use>``."""
+    return lambda u: f"<use {u[1]}><title>{escape(next(texts, ''))}</title></use>"
 
 
 def svg_uri(fig: Any) -> str:
