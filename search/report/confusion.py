@@ -9,6 +9,7 @@ import numpy as np
 from search.report.markup import plain
 from search.results.charts.data import per_class
 
+NO_TRUTH = "#eceef1"  # the cells of a class absent from the truth
 PREFIX = "matrix"  # of the scores computed here from the matrix (not a metric a trial reports)
 
 
@@ -31,15 +32,15 @@ def confusion_data(matrix: Any, names: list[str] | tuple[str, ...]) -> dict[str,
 def confusion_figure(data: dict[str, Any]) -> Any:
     """The confusion matrix as cells coloured by the share of each true class's pixels (a row with no truth in
     grey), the shares written in the cells up to 15 classes, and a colour bar: a matplotlib Figure."""
-    from matplotlib.figure import Figure  # not at import: the report's page imports this module
+    import matplotlib  # not at import: the report's page imports this module
+    from matplotlib.figure import Figure
 
     names = data["classes"]
     share = np.array([[np.nan if v is None else v for v in row] for row in data["row_share"]], dtype=float)
     side = min(max(0.42 * len(names), 2.6), 7.5)
     fig = Figure(figsize=(side + 2.2, side + 1.2), layout="constrained")
     ax = fig.add_subplot()
-    cmap = matplotlib_cmap("Blues")
-    cmap.set_bad("#eceef1")
+    cmap = matplotlib.colormaps["Blues"].with_extremes(bad=NO_TRUTH)
     cells = ax.imshow(np.ma.masked_invalid(share), cmap=cmap, vmin=0, vmax=1)
     if len(names) <= 15:
         for i, j in zip(*np.nonzero(np.asarray(data["counts"]) > 0), strict=True):
@@ -51,9 +52,3 @@ def confusion_figure(data: dict[str, Any]) -> Any:
     fig.colorbar(cells, ax=ax, shrink=0.8).set_label("share of the true class's pixels", fontsize=8)
     return fig
 
-
-def matplotlib_cmap(name: str) -> Any:
-    """A copy of one of matplotlib's colour maps (its own may not be changed)."""
-    import matplotlib
-
-    return matplotlib.colormaps[name].copy()
