@@ -17,6 +17,9 @@ from search.results.experiment import experiment_metric, is_train_folder, load_e
 from search.results.reference import load_reference
 from trainable.data import storage
 from trainable.data.storage import is_uri
+from trainable.defaults import default
+
+METRIC = default("metric")  # what a search ranks by unless told
 
 
 @dataclass
@@ -26,7 +29,7 @@ class ReportInput:
     path: str
     kind: str  # "search" or "train"
     records: list[Any]
-    metric: str = "val_f1"
+    metric: str = METRIC
     settings: dict[str, Any] | None = None
     reference: dict[str, Any] | None = None
     test_scores: dict[str, Any] | None = None
