@@ -140,7 +140,8 @@ def make_search_algorithm(settings: SearchSettings, journal: str, concurrent: in
                                      concurrent), storage=journal_storage(journal), study_name=study_name,
                                      objective=settings.base.train.objective, frontier=settings.frontier,
                                      budgets=budgets_of(settings))
-    add_to_study(searcher._ot_study, warm or [])  # --warm-start: earlier trials, before the first suggestion
+    # --warm-start: earlier trials, before the first suggestion, with this search's budgets as their constraints
+    add_to_study(searcher._ot_study, warm or [], budgets_of(settings))
     return TrialBudget(ConcurrencyLimiter(searcher, max_concurrent=concurrent))
 
 
