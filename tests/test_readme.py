@@ -107,6 +107,24 @@ def test_the_docs_hold_commands_and_readme_links_every_page() -> None:
         assert page.read_text().startswith("# "), f"docs/{page.name} has no title"
 
 
+def _slug(heading: str) -> str:
+    """GitHub's anchor of a heading: lower case, punctuation dropped (``-`` and ``_`` kept), spaces as ``-``."""
+    return re.sub(r"[^a-z0-9 _-]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_every_link_between_the_pages_reaches_a_file_and_heading() -> None:
+    for page in PAGES:
+        for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text()):
+            if re.match(r"[a-z]+://", target):
+                continue
+            path, _, anchor = target.partition("#")
+            linked = (page.parent / path).resolve() if path else page
+            assert linked.exists(), f"{page.name} links {target}: no such file"
+            if anchor:
+                headings = re.findall(r"^#+ (.+)$", linked.read_text(), re.M)
+                assert anchor in {_slug(h) for h in headings}, f"{page.name} links {target}: no such heading"
+
+
 def _shrunk(argv: list[str], overrides: dict[str, list[str]]) -> list[str]:
     """``argv`` with each flag of ``overrides`` set to its values (replaced where given, else added); a range flag
     of the same setting (``--epochs-range`` for ``--epochs``) is dropped."""
