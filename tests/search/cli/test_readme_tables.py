@@ -16,7 +16,7 @@ def test_each_page_holds_its_generated_tables() -> None:
     assert sorted(name for names in PAGES.values() for name in names) == sorted(TABLES), "a table has no page"
     for path, names in PAGES.items():
         text = path.read_text()
-        assert regenerate(text, names) == text, f"{path.name}'s tables are stale: run python -m search.cli.readme_tables"
+        assert regenerate(text, names) == text, f"{path.name} is stale: run python -m search.cli.readme_tables"
         for name in names:
             assert f"<!-- generated: {name} table" in text, (path.name, name)
     assert "<!-- generated:" not in (ROOT / "README.md").read_text(), "README keeps no generated table: the docs do"
