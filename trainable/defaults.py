@@ -3,9 +3,9 @@ and what it means.
 
 The dataclasses of ``trainable.config`` and ``search.launch.settings`` take their field defaults from here
 (``default("tile_size")``), the CLI builds its flags and their help from it (``search.cli.flags``), the search picks
-the demo's or your clicks' values from it (``profile``), and README's defaults and search-space tables are generated
-from it (``search.cli.readme_tables``). Fields the code fills in itself (a trial's ``mean``/``std``, the weights'
-SHA-256, the cache bounds) keep their dataclass defaults: no user sets them.
+the demo's or your clicks' values from it (``profile``), and the defaults and search-space tables of docs/search.md
+are generated from it (``search.cli.readme_tables``). Fields the code fills in itself (a trial's ``mean``/``std``,
+the weights' SHA-256, the cache bounds) keep their dataclass defaults: no user sets them.
 
 A setting's name is its flag's (``tile_size`` is ``--tile-size``, and the key of a ``--config`` YAML file); ``where``
 says where it is saved (``data.tile_size`` in a run's config.yaml, ``search.trials`` in a search's
