@@ -97,8 +97,8 @@ def study_importance(study: object, evaluator: str = "ped-anova") -> Importance:
             complete.append(t)
     searched = sorted({p for t in complete for p in t.params})
     if len(complete) < MIN_TRIALS or not searched:
-        why = "no setting was searched" if not searched else (
-            f"too few trials to say: {len(complete)} completed, at least {MIN_TRIALS} needed")
+        why = (f"too few trials to say: {len(complete)} completed, at least {MIN_TRIALS} needed"
+               if len(complete) < MIN_TRIALS else "no setting was searched")
         return Importance(evaluator, [], len(complete), dict(left_out), why)
     sign = -1.0 if study.directions[0] == optuna.study.StudyDirection.MAXIMIZE else 1.0  # lower is better to it
     verbosity = optuna.logging.get_verbosity()
