@@ -171,7 +171,7 @@ def quiet_stdout(enabled: bool = True) -> Iterator[None]:
 
 def real_run_config(base: Any, storage: str, name: str, trials: int = 1) -> Any:
     """The ``tune.RunConfig`` a pointtune search uses (checkpoint/failure config, progress callback)."""
-    from search.cli.progress import ProgressPrinter
+    from search.launch.progress import ProgressPrinter
     from search.launch.settings import SearchSettings
     from search.launch.tuner import run_config
 

@@ -39,7 +39,7 @@ def run_variant(variant: str, trials: int, concurrent: int, storage: str) -> dic
     """One search with the null trainable: fit seconds per trial, time to the first trial start, the rest."""
     from ray import tune
 
-    from search.cli.progress import ProgressPrinter
+    from search.launch.progress import ProgressPrinter
     from search.launch.settings import SearchSettings, SearchSpace
     from search.launch.space import build_param_space
     from search.launch.tuner import run_config, tune_config

@@ -289,6 +289,11 @@ case("train-batch-beyond-the-epoch", f"{TRAIN} --batch-size 50 --out {{W}}/out",
 case("train-background-share-high", f"{TRAIN} --clicks-per-object 1 --background-share 1.5 --out {{W}}/out",
      "--background-share", "[0, 1)")
 
+case("train-like-a-missing-run", f"{TRAIN} --like {{W}}/nothere --out {{W}}/out", "--like", "nothere",
+     "does not exist")
+case("train-like-a-folder-of-something-else", f"{TRAIN} --like {{W}}/notes --out {{W}}/out", "--like", "notes",
+     prep=write("notes/a.txt", "x"))
+
 # ------------------------------------------------------------------------------------- train: flags needing others
 case("train-poly-power-with-cosine", f"{TRAIN} --lr-schedule cosine --poly-power 2 --out {{W}}/out",
      "--poly-power does nothing without --lr-schedule poly")

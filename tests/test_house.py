@@ -3,7 +3,8 @@
 Read from the source with ``ast`` (nothing of the project is imported): every module under ``search/`` and
 ``trainable/`` is at most 400 lines, every function at most 60; no import cycle between the project's modules,
 counting imports inside functions (a cycle hidden in a function is still a cycle); each package's ``__init__.py``
-has a docstring saying its one job.
+has a docstring saying its one job; each package's sub-packages and modules sit in layers, and a module imports only
+from its own layer member or the layers below (``LAYERS``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,14 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("search", "trainable")
 MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 60
+# Per package, its layers from the bottom: a module of one member (a sub-package or a top-level module) imports
+# only its own member and the members of lower layers; members of the bottom layer (the foundations) import each
+# other freely. trainable never imports search.
+LAYERS: dict[str, list[tuple[str, ...]]] = {
+    "trainable": [("config", "defaults", "errors", "valid_range", "progress_board"), ("data",), ("labels",),
+                  ("learn",), ("inputs",), ("self_training",), ("trial",), ("tune_trial",)],
+    "search": [("errors", "files", "outputs"), ("results",), ("model",), ("report", "launch"), ("cli",), ("__main__",)],
+}
 
 
 def _module_name(path: Path) -> str:
@@ -123,6 +132,51 @@ def test_no_function_over_60_lines() -> None:
                 if length > MAX_FUNCTION_LINES:
                     over[f"{_relative(MODULES[name])}:{node.lineno} {node.name}"] = length
     assert not over, f"functions over {MAX_FUNCTION_LINES} lines (name their steps): {over}"
+
+
+def layer_of(module: str) -> tuple[str, int, str] | None:
+    """(package, layer number, member) of a module; None for a package's own ``__init__``."""
+    package, _, rest = module.partition(".")
+    if not rest:
+        return None
+    member = rest.split(".")[0]
+    for number, members in enumerate(LAYERS[package]):
+        if member in members:
+            return package, number, member
+    raise AssertionError(f"{module} is in no layer of tests/test_house.py's LAYERS: put it in the layer of its job")
+
+
+def layer_breaches(graph: dict[str, set[str]]) -> list[str]:
+    """Every import that goes up a layer, sideways to another member of a layer above the bottom, or from trainable
+    to search."""
+    found = []
+    for module in sorted(graph):
+        here = layer_of(module)
+        for target in sorted(graph[module]):
+            there = layer_of(target)
+            if here is None or there is None:
+                continue
+            if here[0] != there[0]:
+                if here[0] == "trainable":
+                    found.append(f"{module} -> {target} (trainable never imports search)")
+                continue
+            if there[1] > here[1] or (there[1] == here[1] > 0 and there[2] != here[2]):
+                found.append(f"{module} -> {target}")
+    return found
+
+
+def test_imports_go_down_the_layers() -> None:
+    found = layer_breaches(import_graph())
+    assert not found, f"imports against the layers (move the module to the layer of its job): {found}"
+
+
+def test_the_layer_check_sees_an_import_up_or_sideways() -> None:
+    graph = {"trainable.data.index": {"trainable.labels.clicks", "trainable.config"},
+             "search.launch.run": {"search.report.page", "search.results.experiment", "trainable.trial"},
+             "trainable.learn.loop": {"search.files"}, "search.files": {"search.errors"}}
+    assert layer_breaches(graph) == ["search.launch.run -> search.report.page",
+                                     "trainable.data.index -> trainable.labels.clicks",
+                                     "trainable.learn.loop -> search.files (trainable never imports search)"]
 
 
 def test_no_import_cycle() -> None:

@@ -13,8 +13,8 @@ ROOT = Path(__file__).resolve().parents[1]
 FALLBACK = "search/results/ray_fallback.py"  # Ray's ExperimentAnalysis, where Tune's files are not laid out as expected
 ALLOWED = {"trainable/tune_trial.py", "search/launch/tuner.py", "search/launch/cluster.py", FALLBACK}
 # plain modules of the search's driver and trial (their listeners, the searcher's logic, the steps around Tune)
-PLAIN = ["trainable.trial", "trainable.progress_board", "search.cli.progress", "search.cli.live_view",
-         "search.results.tensorboard", "search.launch.searcher", "search.launch.journal", "search.launch.recorded",
+PLAIN = ["trainable.trial", "trainable.progress_board", "search.launch.progress", "search.launch.live_view",
+         "search.launch.tensorboard", "search.launch.searcher", "search.launch.journal", "search.launch.recorded",
          "search.launch.prepare", "search.launch.preflight"]
 
 

@@ -1,4 +1,5 @@
-"""README's examples, run as written."""
+"""The examples of README.md and docs/*.md: every ``pointtune`` command parses, and those on the built-in demo data
+run (shrunk: fewer epochs, crops and trials), README's quick start first and as written."""
 
 from __future__ import annotations
 
@@ -11,19 +12,65 @@ import pytest
 from search.cli.main import main
 from search.results.experiment import load_experiment
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+DOCS = sorted((ROOT / "docs").glob("*.md"))
+PAGES = [README, *DOCS]
+SEARCH_PAGE = ROOT / "docs" / "search.md"  # the page of the --config example
+CONFIG_EXAMPLE = r"```yaml\n# search\.yaml\n(.*?)```"
+# what a command needs beyond the demo data, by a mark in its arguments, and the words its page must say it with
+NEEDS = {"../shared/data": "Dubai sample", "s3://": "cluster", "gs://": "cluster", "--address": "cluster",
+         "/data/": "your data"}
+
+
+def readme_commands(text: str) -> list[list[str]]:
+    """Every ``pointtune ...`` command in a page's bash blocks, as argv (comments and ``\\`` continuations undone;
+    ``a && pointtune b`` gives ``pointtune b``, and ``ray job submit ... -- pointtune b`` too)."""
+    commands = []
+    for block in re.findall(r"```bash\n(.*?)```", text, re.S):
+        for line in block.replace("\\\n", " ").splitlines():
+            for part in re.split(r"&&|\|\||;", line):
+                argv = shlex.split(part, comments=True)
+                if "--" in argv and argv[argv.index("--") + 1:][:1] == ["pointtune"]:
+                    argv = argv[argv.index("--") + 1:]
+                if argv and argv[0] == "pointtune":
+                    commands.append(argv)
+    return commands
+
+
+def _outputs(argv: list[str]) -> list[str]:
+    """The folders or files a command writes (``--name``, ``--out``), as a later command names them."""
+    return [argv[i + 1] for i, flag in enumerate(argv[:-1]) if flag in ("--name", "--out")]
+
+
+def needs(commands: list[list[str]]) -> list[str | None]:
+    """Per command, what it needs beyond the built-in demo data (the Dubai sample, a cluster, your data), or None:
+    by a mark in its arguments, or by reading what an earlier command of the page that needs something wrote."""
+    made: dict[str, str] = {}
+    out = []
+    for argv in commands:
+        need = next((words for mark, words in NEEDS.items() if any(mark in arg for arg in argv)), None)
+        need = need or next((made[o] for o in made for arg in argv if arg.rstrip("/").endswith(o.rstrip("/"))), None)
+        if need:
+            made.update(dict.fromkeys(_outputs(argv), need))
+        out.append(need)
+    return out
+
+
+def _write_config_example(folder: Path) -> None:
+    """docs/search.md's ``search.yaml``, where its `--config search.yaml` command finds it."""
+    (folder / "search.yaml").write_text(re.search(CONFIG_EXAMPLE, SEARCH_PAGE.read_text(), re.S).group(1))
 
 
 @pytest.mark.slow
 def test_the_config_example_runs_verbatim(ray_local, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    text = README.read_text()
-    block = re.search(r"```yaml\n# search\.yaml\n(.*?)```\n\n```bash\n(pointtune run --config search\.yaml.*?)\n```",
-                      text, re.S)
-    assert block, "README lost its --config example"
-    yaml_text, command = block.groups()
+    text = SEARCH_PAGE.read_text()
+    block = re.search(CONFIG_EXAMPLE + r"\n\n```bash\n(pointtune run --config search\.yaml.*?)\n```", text, re.S)
+    assert block, "docs/search.md lost its --config example"
+    command = block.group(2)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("POINTTUNE_CACHE", str(tmp_path / "cache"))
-    (tmp_path / "search.yaml").write_text(yaml_text)
+    _write_config_example(tmp_path)
     argv = shlex.split(command)
     assert argv[0] == "pointtune" and main(argv[1:]) == 0
     name = argv[argv.index("--name") + 1]
@@ -32,32 +79,50 @@ def test_the_config_example_runs_verbatim(ray_local, tmp_path: Path, monkeypatch
     assert all(1e-5 <= r.config["train"]["lr"] <= 1e-2 and 1 <= r.config["train"]["epochs"] <= 3 for r in records)
 
 
-def readme_commands(text: str) -> list[list[str]]:
-    """Every ``pointtune ...`` command in README's bash blocks, as argv (comments and ``\\`` continuations undone;
-    ``a && pointtune b`` gives ``pointtune b``)."""
-    commands = []
-    for block in re.findall(r"```bash\n(.*?)```", text, re.S):
-        for line in block.replace("\\\n", " ").splitlines():
-            for part in re.split(r"&&|\|\||;", line):
-                argv = shlex.split(part, comments=True)
-                if argv and argv[0] == "pointtune":
-                    commands.append(argv)
-    return commands
-
-
-def test_every_pointtune_command_in_readme_parses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_every_pointtune_command_of_the_page_parses(page: Path, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     from search.cli.main import parse
 
-    text = README.read_text()
-    monkeypatch.chdir(tmp_path)  # where README's `--config search.yaml` finds the file README shows
-    (tmp_path / "search.yaml").write_text(re.search(r"```yaml\n# search\.yaml\n(.*?)```", text, re.S).group(1))
+    monkeypatch.chdir(tmp_path)  # where `--config search.yaml` finds the file docs/search.md shows
+    _write_config_example(tmp_path)
+    text = page.read_text()
     commands = readme_commands(text)
-    assert len(commands) >= 20, "README's commands were not found"
-    for argv in commands:
+    for argv, need in zip(commands, needs(commands), strict=True):
         try:
             parse(argv[1:])
         except SystemExit as e:  # argparse's way of refusing
-            raise AssertionError(f"README's `{shlex.join(argv)}` does not parse (exit {e.code})") from None
+            raise AssertionError(f"{page.name}'s `{shlex.join(argv)}` does not parse (exit {e.code})") from None
+        assert need is None or need.lower() in text.lower(), \
+            f"{page.name}'s `{shlex.join(argv)}` needs the {need}, and the page does not say so"
+
+
+def test_the_docs_hold_commands_and_readme_links_every_page() -> None:
+    commands = {page.name: readme_commands(page.read_text()) for page in PAGES}
+    assert len(commands["README.md"]) >= 12, "README's commands were not found"
+    assert sum(len(c) for c in commands.values()) >= 30, "the docs' commands were not found"
+    readme = README.read_text()
+    for page in DOCS:
+        assert f"](docs/{page.name})" in readme, f"README does not link docs/{page.name}"
+        assert page.read_text().startswith("# "), f"docs/{page.name} has no title"
+
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor of a heading: lower case, punctuation dropped (``-`` and ``_`` kept), spaces as ``-``."""
+    return re.sub(r"[^a-z0-9 _-]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_every_link_between_the_pages_reaches_a_file_and_heading() -> None:
+    for page in PAGES:
+        for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text()):
+            if re.match(r"[a-z]+://", target):
+                continue
+            path, _, anchor = target.partition("#")
+            linked = (page.parent / path).resolve() if path else page
+            assert linked.exists(), f"{page.name} links {target}: no such file"
+            if anchor:
+                headings = re.findall(r"^#+ (.+)$", linked.read_text(), re.M)
+                assert anchor in {_slug(h) for h in headings}, f"{page.name} links {target}: no such heading"
 
 
 def _shrunk(argv: list[str], overrides: dict[str, list[str]]) -> list[str]:
@@ -84,19 +149,54 @@ SHRINK = {"demo-data": {"--images": ["10"], "--size": ["64"]},
           "run": {"--trials": ["2"], "--epochs": ["1"], "--crops-per-epoch": ["16"], "--cpus-per-trial": ["1"]}}
 
 
-@pytest.mark.slow
-def test_the_quick_start_runs_as_written_on_the_demo_folder(ray_local, tmp_path: Path,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    """README's quick-start block, each command in order in a fresh folder, shrunk by the flags above."""
+def _run_shrunk(page: Path, argv: list[str]) -> None:
+    command = argv[1] if len(argv) > 1 and not argv[1].startswith("-") else "run"  # flags alone: `pointtune run`
+    args = _shrunk(argv[1:], SHRINK.get(command, {}))
+    assert main(args) == 0, f"{page.name}'s `{shlex.join(argv)}` failed"
+
+
+@pytest.fixture(scope="module")
+def demo_workspace(ray_local, tmp_path_factory: pytest.TempPathFactory):
+    """A folder where README's quick-start block ran, each command in order, shrunk by SHRINK: the demo folder, a
+    train run, a search and its exported model, which the pages' commands then use."""
+    folder = tmp_path_factory.mktemp("docs")
     text = README.read_text()
     quick = text[text.index("## Quick start"):]
     commands = readme_commands(quick[:quick.index("```\n", quick.index("```bash")) + 4])
     assert [argv[1] for argv in commands][:4] == ["demo-data", "train", "evaluate", "predict"]
-    monkeypatch.chdir(tmp_path)
-    for argv in commands:
-        args = _shrunk(argv[1:], SHRINK.get(argv[1], {}))
-        assert main(args) == 0, f"README's `{shlex.join(argv)}` failed"
-    assert (tmp_path / "runs" / "one" / "best.pt").is_file() and (tmp_path / "best.pt").is_file()
-    assert (tmp_path / "report.html").is_file() and any((tmp_path / "predictions").glob("*_classes.png"))
-    assert (tmp_path / "next-clicks.csv").read_text().startswith("image,x,y,class,")
-    assert len(load_experiment(str(tmp_path / "pointtune-results" / "demo"))) == 2
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(folder)
+        patch.setenv("POINTTUNE_CACHE", str(folder / "cache"))
+        for argv in commands:
+            _run_shrunk(README, argv)
+    return folder, commands
+
+
+@pytest.mark.slow
+def test_the_quick_start_runs_as_written_on_the_demo_folder(demo_workspace) -> None:
+    """README's quick-start block, each command in order in a fresh folder, shrunk by the flags above."""
+    folder, _ = demo_workspace
+    assert (folder / "runs" / "one" / "best.pt").is_file() and (folder / "best.pt").is_file()
+    assert (folder / "report.html").is_file() and any((folder / "predictions").glob("*_classes.png"))
+    assert (folder / "next-clicks.csv").read_text().startswith("image,x,y,class,")
+    assert len(load_experiment(str(folder / "pointtune-results" / "demo"))) == 2
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_the_page_s_demo_commands_run(page: Path, demo_workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each page's commands on the demo data, in order, in the quick start's folder (after it), shrunk as it is.
+    Commands that need the Dubai sample, a cluster or your data are parsed only (above); the quick start and
+    `--config search.yaml` have tests of their own."""
+    folder, quick_start = demo_workspace
+    monkeypatch.chdir(folder)
+    monkeypatch.setenv("POINTTUNE_CACHE", str(folder / "cache"))
+    ran = 0
+    commands = readme_commands(page.read_text())
+    for argv, need in zip(commands, needs(commands), strict=True):
+        if need is None and argv not in quick_start and "--config" not in argv:
+            _run_shrunk(page, argv)
+            ran += 1
+    if page.name in ("README.md", "clicks.md", "training.md", "how-many-clicks.md", "where-to-click.md",
+                     "results.md"):
+        assert ran, f"{page.name} lost its commands on the demo data"

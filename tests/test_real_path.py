@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from PIL import Image
 
 from search.cli.main import main
@@ -91,16 +92,21 @@ def test_suggest_on_its_model_then_a_round_trained_on_the_answers(real_search: t
     of both folders as one frontier of rounds."""
     experiment, _ = real_search
     clicks = tmp_path / "next.csv"
-    assert main(["suggest", str(experiment), "--data", str(demo_dir), "--clicks-per-image", "3", "--answer-from-masks",
-                 "--out", str(clicks)]) == 0
+    assert main(["suggest", str(experiment), "--clicks-per-image", "3", "--answer-from-masks",
+                 "--out", str(clicks)]) == 0  # no --data: the folder the search trained on
+    assert f"no --data given: the folder the model was trained on, {demo_dir}" in capsys.readouterr().err
     rows = clicks.read_text().splitlines()
     header = rows[0].split(",")
     assert header[:4] == ["image", "x", "y", "class"] and "score" in header and "round" in header
     train_images = len(read_export(experiment / "best_model.pt")["split"]["train"])
     assert len(rows) - 1 == 3 * train_images and all(r.split(",")[3] for r in rows[1:]), "every click answered"
     out = tmp_path / "round1"
-    assert main(["train", "--data", str(demo_dir), *REAL[:-2], "--epochs", "1", "--clicks", str(clicks),
-                 "--out", str(out)]) == 0
+    assert main(["train", "--like", str(experiment), "--epochs", "1", "--clicks", str(clicks), "--out", str(out)]) == 0
+    best = read_export(experiment / "best_model.pt")["config"]
+    trained = yaml.safe_load((out / "config.yaml").read_text())
+    assert trained["model"]["backbone"] == "mobilenet_v3_large" and trained["data"]["root"] == str(demo_dir)
+    assert trained["train"]["lr"] == best["train"]["lr"] and trained["data"]["tile_size"] == 32, "the best trial's"
+    assert trained["train"]["epochs"] == 1 and trained["points"]["density"] == 1.0, "given, and --clicks' default"
     recorded = json.loads((out / "clicks.json").read_text())
     assert recorded["clicks"] == 3 * train_images and recorded["round"] == 1
     capsys.readouterr()

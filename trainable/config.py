@@ -8,10 +8,11 @@ and the resolved config is saved inside every checkpoint.
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
-from trainable.defaults import default, out_of_range, setting_at
+from trainable.defaults import TABLE, default, out_of_range, setting_at
 
 IGNORE_INDEX = 255  # label of unlabelled / ignored pixels everywhere (sparse point masks, ignore colours)
 
@@ -64,8 +65,24 @@ def check_ranges(part: Any, section: str) -> None:
     """
     for f in fields(part):
         name = setting_at(section, f.name)
-        if name and (problem := out_of_range(name, getattr(part, f.name))):
+        if name and (problem := wrong_type(name, getattr(part, f.name), str(f.type))
+                     or out_of_range(name, getattr(part, f.name))):
             raise ConfigError(problem)
+
+
+def wrong_type(name: str, value: Any, annotation: str) -> str | None:
+    """Why ``value`` is not of a number field's type (a config edited by hand: ``lr: 1e-3`` is a string to YAML,
+    ``epochs: 2.5`` no whole number), naming the flag; None when it is, or the field is no plain number."""
+    kinds = set(annotation.replace(" ", "").split("|")) - {"None"}
+    if value is None or kinds not in ({"int"}, {"float"}):
+        return None
+    flag = TABLE[name].flag
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        text = " (YAML reads 1e-3 as text: write 1.0e-3)" if isinstance(value, str) else ""
+        return f"{flag} {value!r}: give a number{text}"
+    if kinds == {"int"} and not isinstance(value, numbers.Integral):
+        return f"{flag} {value!r}: give a whole number"
+    return None
 
 
 @dataclass(frozen=True)
@@ -238,7 +255,7 @@ class TrainConfig:
         unlabeled_weight: its weight.
         max_minutes: a search's budget of minutes per trial (``--max-trial-minutes``): the run stops after the
             epoch that passes it, its best epoch kept; None: no budget.
-        pseudo_labels: the threshold of a second, self-training stage (``trainable.learn.self_training``): after
+        pseudo_labels: the threshold of a second, self-training stage (``trainable.self_training``): after
             ``epochs`` epochs, the best epoch's model labels the pixels of the training images whose top class
             probability is at least this, and the model trains ``epochs`` more epochs (``epochs + 1`` to
             ``2 * epochs``) on the clicks and those pseudo-labels; None: one stage.

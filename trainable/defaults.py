@@ -3,9 +3,9 @@ and what it means.
 
 The dataclasses of ``trainable.config`` and ``search.launch.settings`` take their field defaults from here
 (``default("tile_size")``), the CLI builds its flags and their help from it (``search.cli.flags``), the search picks
-the demo's or your clicks' values from it (``profile``), and README's defaults and search-space tables are generated
-from it (``search.cli.readme_tables``). Fields the code fills in itself (a trial's ``mean``/``std``, the weights'
-SHA-256, the cache bounds) keep their dataclass defaults: no user sets them.
+the demo's or your clicks' values from it (``profile``), and the defaults and search-space tables of docs/search.md
+are generated from it (``search.cli.readme_tables``). Fields the code fills in itself (a trial's ``mean``/``std``,
+the weights' SHA-256, the cache bounds) keep their dataclass defaults: no user sets them.
 
 A setting's name is its flag's (``tile_size`` is ``--tile-size``, and the key of a ``--config`` YAML file); ``where``
 says where it is saved (``data.tile_size`` in a run's config.yaml, ``search.trials`` in a search's
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -269,6 +270,8 @@ SPACE = {
 # the other commands' own flags
 COMMANDS = {
     "train_out": Default("runs/train", "`train`'s output folder", flag="--out", where="train --out"),
+    "like": Default(None, "train with the settings of this `train` run or search (its best trial), the flags given "
+                    "overriding them: a next round with --clicks", where="train --like", words="none"),
     "target": Default(0.95, "share of the best score the frontier marks", valid="(0, 1]", needs=("frontier",),
                       where="results, plot, report --target"),
     "output": Default("table", "how a command prints what it shows", where="results, evaluate --output"),
@@ -339,7 +342,7 @@ def out_of_range(name: str, value: Any, flag: str | None = None) -> str | None:
         return None
     valid = Valid.parse(entry.valid)
     for v in value if isinstance(value, tuple | list) else (value,):
-        if not isinstance(v, int | float) or not valid.holds(float(v)):
+        if not isinstance(v, numbers.Real) or isinstance(v, bool) or not valid.holds(float(v)):
             return f"{flag or entry.flag} {v}: use a value {valid.words} ({entry.help}; default {default_text(name)})"
     return None
 

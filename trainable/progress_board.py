@@ -5,9 +5,9 @@ bookkeeping, searcher and scheduler calls, a row in progress.csv). Instead the d
 named actor, the ``ProgressBoard`` (no CPU, on the driver's node: ``search/launch/tuner.py``), and each trial tells
 it, at most every ``EVERY_S`` seconds and without waiting for an answer, which batch of which epoch it is on
 (``BatchReporter``, which ``trainable/tune_trial.py`` connects to the board). The driver reads the board once a
-second: the live view on a terminal, the periodic progress line elsewhere (``search/cli/progress.py``). Where the
+second: the live view on a terminal, the periodic progress line elsewhere (``search/launch/progress.py``). Where the
 board did not start, a trial finds none when it starts and reports nothing. (``pointtune train`` has no board: it
-gives ``run_trial`` a progress of its own, ``search/cli/train_progress.py``.)
+gives ``run_trial`` a progress of its own, ``search/launch/train_progress.py``.)
 
 No Ray here: the board is a plain class that Ray runs as an actor, and the reporter is told how to send.
 """

@@ -26,7 +26,7 @@ from trainable.learn.loop import EpochResult, UnlabeledTerm, evaluate, recalibra
 from trainable.learn.model import WeightsError, build_model
 from trainable.learn.run_record import Report, RunRecord, SaveState, cpu_copy
 from trainable.learn.schedule import lr_at
-from trainable.learn.self_training import SecondStage, loaded_copy, second_stage, stage_metrics
+from trainable.self_training import SecondStage, loaded_copy, second_stage, stage_metrics
 
 log = logging.getLogger(__name__)
 # errors that a retry cannot fix: settings, data files, weights, checkpoints
@@ -98,7 +98,7 @@ class TrialRun:
     Attributes:
         start: the first epoch to train (after a resume state's).
         recorded: the last epoch the caller recorded: epochs up to it that are trained again are not reported.
-        second: with self-training, the second stage once it has started (``trainable.learn.self_training``).
+        second: with self-training, the second stage once it has started (``trainable.self_training``).
         pseudo_source: the weights a resumed second stage's pseudo-labels were made with (its resume state's).
     """
 
@@ -157,7 +157,7 @@ def new_optimizer(model: torch.nn.Module, cfg: TrialConfig) -> torch.optim.Optim
 
 
 def enter_stage(run: TrialRun, epoch: int) -> None:
-    """Self-training (``trainable.learn.self_training``): before the second stage's first epoch, the stage-1 best
+    """Self-training (``trainable.self_training``): before the second stage's first epoch, the stage-1 best
     weights, a fresh optimizer, the pseudo-labels and their loader; before the first epoch of a run resumed inside
     the second stage, its pseudo-labels again (from the weights its resume state carries). Else nothing."""
     train = run.cfg.train

@@ -69,11 +69,12 @@ class BoardSender:
     def __call__(self, epoch: int, done: int, total: int) -> bool:
         if self.pending is not None:
             ready, _ = ray.wait([self.pending], timeout=0)
-            if ready:
-                try:
-                    ray.get(ready[0])
-                except ray.exceptions.RayError:
-                    return False
+            if not ready:
+                return True  # the board has not answered the last one: this update is skipped, the next one goes
+            try:
+                ray.get(ready[0])
+            except ray.exceptions.RayError:
+                return False
         self.pending = self.board.record.remote(self.trial_id, epoch, done, total)
         return True
 

@@ -50,6 +50,10 @@ def _train(args: argparse.Namespace) -> int:
         if args.resume:
             resume_training(args.out, args.epochs)
         else:
+            if args.like:
+                from search.cli.like import apply_like
+
+                apply_like(args)
             cfg, _ = trial_config_from_args(args)
             train_once(cfg, args.out)
     except KeyboardInterrupt:
@@ -71,7 +75,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from search.cli.console import CheckProgress
+    from search.launch.console import CheckProgress
     from search.model.evaluate import evaluate_file, render_scores
 
     print(render_scores(evaluate_file(args.model, args.data, args.part, args.format, args.classes, args.device,
@@ -124,7 +128,7 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _suggest(args: argparse.Namespace) -> int:
-    from search.cli.console import CheckProgress
+    from search.launch.console import CheckProgress
     from search.model.suggest import SuggestSettings, render_summary, suggest_files
 
     settings = SuggestSettings(args.clicks_per_image, args.strategy, args.radius, args.seed, args.part,
@@ -136,7 +140,7 @@ def _suggest(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from search.cli.console import CheckProgress
+    from search.launch.console import CheckProgress
     from search.model.predict import predict_files
 
     for path in predict_files(args.model, args.images, args.out, args.device, args.batch_size,

@@ -1,4 +1,4 @@
-"""``pointtune formats``: the built-in dataset formats described (and README's table of them)."""
+"""``pointtune formats``: the built-in dataset formats described (and docs/data.md's table of them)."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ def describe_formats(name: str | None = None) -> str:
 
 
 def markdown_table() -> str:
-    """README's table of the formats (format, classes, ignore, layout, split, licence, source)."""
+    """docs/data.md's table of the formats (format, classes, ignore, layout, split, licence, source)."""
     rows = ["| format | classes | ignored | layout | official split | licence | source |",
             "|---|---|---|---|---|---|---|"]
     for fmt in all_formats().values():

@@ -136,6 +136,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
             _refuse_ignored(args, argv[position:], command)
     _refuse_idle(args, argv[position:], command)
     _refuse_empty(args, argv[position:], command)
+    if args.command == "train":
+        args.given = explicit_flags(argv[position:], command)  # what `train --like` must not override
     return args
 
 

@@ -68,6 +68,7 @@ def _train_parser(sub: Any) -> None:
                                        "(the best epoch's model, as `pointtune export` writes it, with the test "
                                        "score), last.pt (to resume from), metrics.csv, config.yaml, test_scores.json; "
                                        "one that holds a run is refused without --resume"))
+    add(p, "like")
     p.add_argument("--resume", action="store_true", help="continue the interrupted run in --out from its last.pt with "
                    "its saved config.yaml (only --epochs, to extend it, may be given with it)")
     add_former_click_flags(p)

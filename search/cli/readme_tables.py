@@ -1,6 +1,7 @@
-"""README's generated tables: the defaults and the search space (from ``trainable.defaults``) and the dataset formats
-(``search.cli.formats_table``). Each sits between marker comments; ``python -m search.cli.readme_tables`` writes
-them into README.md, and a test checks that README holds them as generated."""
+"""The docs' generated tables: the defaults and the search space (from ``trainable.defaults``) in docs/search.md, and
+the dataset formats (``search.cli.formats_table``) in docs/data.md. Each sits between marker comments;
+``python -m search.cli.readme_tables`` writes them into their pages, and a test checks that each page holds its
+tables as generated."""
 
 from __future__ import annotations
 
@@ -12,7 +13,10 @@ from pathlib import Path
 from search.cli.formats_table import markdown_table
 from trainable.defaults import GROUPS, SAME, TABLE, Default, shown
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+ROOT = Path(__file__).resolve().parents[2]
+# each page of the docs and the generated tables it holds
+PAGES: dict[Path, tuple[str, ...]] = {ROOT / "docs" / "data.md": ("formats",),
+                                      ROOT / "docs" / "search.md": ("search-space", "defaults")}
 # the sections of the defaults table: the settings of `train` and `run` (search: `run` only)
 DEFAULT_SECTIONS = ("data", "points", "model", "train", "search")
 
@@ -62,30 +66,37 @@ def _markers(name: str) -> tuple[str, str]:
             f"<!-- end of the generated {name} table -->")
 
 
-def regenerate(text: str) -> str:
-    """README's text with every generated table as its generator writes it now.
+def regenerate(text: str, names: tuple[str, ...] | None = None) -> str:
+    """A page's text with each generated table of ``names`` (default: every table the page has markers for) as its
+    generator writes it now.
 
     Raises:
-        ValueError: a table's markers are missing.
+        ValueError: a table's markers are missing (or, with no ``names``, the page has none).
     """
-    for name, make in TABLES.items():
+    if names is None:
+        names = tuple(name for name in TABLES if _markers(name)[0] in text)
+        if not names:
+            raise ValueError("the page has no generated table (<!-- generated: NAME table ... --> markers)")
+    for name in names:
         begin, end = _markers(name)
         pattern = re.compile(re.escape(begin) + r"\n.*?" + re.escape(end), re.S)
         if not pattern.search(text):
-            raise ValueError(f"README has no {begin} ... {end} block")
-        text = pattern.sub(lambda _, b=begin, e=end, m=make: f"{b}\n{m()}\n{e}", text)
+            raise ValueError(f"the page has no {begin} ... {end} block")
+        text = pattern.sub(lambda _, b=begin, e=end, m=TABLES[name]: f"{b}\n{m()}\n{e}", text)
     return text
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m search.cli.readme_tables [README.md]``: rewrite the generated tables in place."""
+    """``python -m search.cli.readme_tables [PAGE.md ...]``: rewrite the generated tables in place (every page of
+    ``PAGES`` by default; a page given is rewritten for the tables it has markers for)."""
     args = sys.argv[1:] if argv is None else argv
-    path = Path(args[0]) if args else README
-    old = path.read_text()
-    new = regenerate(old)
-    if new != old:
-        path.write_text(new)
-    print(f"{path}: {'tables regenerated' if new != old else 'tables already current'}")
+    pages = [(Path(a), None) for a in args] if args else list(PAGES.items())
+    for path, names in pages:
+        old = path.read_text()
+        new = regenerate(old, names)
+        if new != old:
+            path.write_text(new)
+        print(f"{path}: {'tables regenerated' if new != old else 'tables already current'}")
     return 0
 
 

@@ -73,7 +73,8 @@ def _model_parsers(sub: Any) -> None:
                        description="Score a model on data, read as the model was trained: its dataset format (with "
                        "options), classes, bands, normalisation, tile size and resize.")
     p.add_argument("model", help=MODEL_HELP)
-    p.add_argument("--data", required=True, help="dataset folder (same layout as for training)")
+    p.add_argument("--data", help="dataset folder (same layout as for training); default: the folder the model was "
+                   "trained on")
     p.add_argument("--format", help="read --data as this built-in format, with its classes (default: the model's "
                    "format and classes)")
     p.add_argument("--classes", metavar="model|data|FILE", help=MODEL_CLASSES_HELP)
@@ -103,7 +104,8 @@ def _suggest_parser(sub: Any) -> None:
                        "never on ignored, no-data or already clicked pixels; written as CSV or GeoJSON (by the --out "
                        "suffix) in the format --clicks reads, with an empty class for the annotator to fill.")
     p.add_argument("model", help=MODEL_HELP)
-    p.add_argument("--data", required=True, help="dataset folder the model was trained on")
+    p.add_argument("--data", help="dataset folder the model was trained on (default: that folder, as the model "
+                   "recorded it)")
     add(p, "clicks_per_image", required=True)
     p.add_argument("--out", required=True, help="file to write, .csv or .geojson (required)")
     p.add_argument("--clicks", help="the clicks so far (never suggested again; none closer than the radius); default: "

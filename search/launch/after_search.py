@@ -13,7 +13,6 @@ from search.errors import SearchError
 from search.files import BEST_MODEL
 from search.launch.journal import journal_path, journal_storage
 from search.launch.prepare import resume_command
-from search.launch.reference import REFERENCE_DIR, load_reference, reference_config, same_run
 from search.launch.searcher import OUTCOME_ATTR, TRIAL_ID_ATTR
 from search.launch.settings import SearchSettings
 from search.launch.train import train_reference
@@ -21,6 +20,7 @@ from search.launch.tuner import TaskError, run_task
 from search.model.evaluate import keep_test_score, score_model
 from search.model.export import build_export
 from search.results.experiment import best_record, load_experiment
+from search.results.reference import REFERENCE_DIR, load_reference, reference_config, same_run
 from trainable.data import storage
 from trainable.data.index import DatasetIndex
 from trainable.learn.checkpoint import RESUME_FILE, drop_resume_state
@@ -72,7 +72,7 @@ def score_on_test(settings: SearchSettings, data: DatasetIndex) -> dict[str, flo
 
 
 def run_reference(settings: SearchSettings, data: DatasetIndex, weights: dict | None, records: list) -> bool:
-    """``--reference full``: train the best trial's settings once more on dense masks (``search/launch/reference.py``),
+    """``--reference full``: train the best trial's settings once more on dense masks (``search/results/reference.py``),
     as a Ray task with a trial's resources; a resumed search whose best trial did not change keeps the one it has.
 
     Returns:

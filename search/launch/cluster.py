@@ -67,9 +67,12 @@ def tune_environment() -> None:
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     # Tune's output engine prints its "Configuration for experiment" box, "View detailed results here" and a
     # TensorBoard hint into Ray's temporary folder even at verbose=0; its older engine is silent at verbose=0 (Tune's
-    # errors and warnings are log records, and still show). pointtune prints its own (search/cli/live_view.py). The
+    # errors and warnings are log records, and still show). pointtune prints its own (search/launch/live_view.py). The
     # newer engine also works out a resource summary on every step of Tune's loop, ten times a second, for nothing.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    # Ray wraps its workers' "(pid=...)" prefixes in colour codes even when the output is a file or a pipe
+    if not sys.stdout.isatty() or os.environ.get("NO_COLOR"):
+        os.environ.setdefault("RAY_COLOR_PREFIX", "0")
 
 
 def start_ray(address: str | None) -> None:

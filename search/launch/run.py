@@ -8,7 +8,6 @@ import contextlib
 import sys
 from pathlib import Path
 
-from search.cli.console import CheckProgress
 from search.errors import SearchError
 from search.files import (
     CLICKS_RECORD,
@@ -29,9 +28,11 @@ from search.launch.cluster import (
     launchable_node_types,
     start_ray,
 )
+from search.launch.console import CheckProgress
 from search.launch.preflight import check_devices, preflight, resolve_search_weights
 from search.launch.prepare import prepare, resume_command, tell_restored, write_settings
 from search.launch.settings import SearchSettings, resolve_gpus
+from search.launch.summary import print_summary
 from search.launch.time_estimate import warn_if_long
 from search.launch.tuner import build_tuner
 from search.launch.warm_start import collect as collect_warm_start
@@ -40,7 +41,6 @@ from search.launch.warm_start import write_record as write_warm_start
 from search.results.driver import driver_running, record_finished
 from search.results.experiment import load_experiment
 from search.results.rounds import record_clicks
-from search.results.summary import print_summary
 from trainable.data import storage
 from trainable.data.index import DatasetIndex, build_index
 from trainable.data.node_cache import NodeCache

@@ -50,12 +50,10 @@ def make_sampler(settings: SearchSettings, concurrent: int) -> optuna.samplers.B
     random search, seeded."""
     if settings.sampler == "random":
         return optuna.samplers.RandomSampler(seed=settings.seed)
-    budgets = budgets_of(settings)
-    with warnings.catch_warnings():  # multivariate, group, constant_liar and constraints are marked experimental
+    with warnings.catch_warnings():  # multivariate, group and constant_liar are marked experimental
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         return optuna.samplers.TPESampler(seed=settings.seed, n_startup_trials=startup_trials(settings.trials),
-                                          multivariate=True, group=True, constant_liar=concurrent > 1,
-                                          constraints_func=budgets if budgets else None)
+                                          multivariate=True, group=True, constant_liar=concurrent > 1)
 
 
 def budgets_of(settings: SearchSettings) -> Budgets:
@@ -124,9 +122,14 @@ class StudyTeller:
             state, value, outcome = self.outcome(result, error)
             if outcome:
                 ot_trial.set_user_attr(OUTCOME_ATTR, outcome)
+            spent = {}
             for attr, key in ((HOURS_ATTR, "annotation_hours"), (MINUTES_ATTR, "trial_minutes")):
                 if isinstance(result.get(key), int | float) and math.isfinite(result[key]):
-                    ot_trial.set_user_attr(attr, float(result[key]))  # what the budgets' constraints read
+                    spent[key] = float(result[key])
+                    ot_trial.set_user_attr(attr, spent[key])
+            for key, excess in self.budgets.constraints(spent.get("annotation_hours", math.nan),
+                                                        spent.get("trial_minutes", math.nan)).items():
+                ot_trial.set_constraint(key, excess)  # TPE learns where the budgets lie
             tell(ot_trial, value, state)
         self.completed.add(trial_id)
 

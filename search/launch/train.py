@@ -28,8 +28,6 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from search.cli.console import CheckProgress
-from search.cli.train_progress import TrainProgress
 from search.errors import SearchError
 from search.files import (
     CLICKS_RECORD,
@@ -41,7 +39,9 @@ from search.files import (
     TRAIN_RESUME,
     TRAIN_RUNNING,
 )
+from search.launch.console import CheckProgress
 from search.launch.time_estimate import epoch_work, warn_if_long_run
+from search.launch.train_progress import TrainProgress
 from search.model.evaluate import test_score_line
 from search.outputs import HOLDS_TRAIN_RUN, config_inputs, folder_holds, plan_folder
 from search.results.driver import this_process
@@ -315,7 +315,7 @@ def score_test_part(run_dir: RunDirectory, index: DatasetIndex, cfg: TrialConfig
 
 
 def train_reference(cfg: TrialConfig, data: Any, weights: dict | None, out: str, source_trial: str) -> dict[str, Any]:
-    """Train a search's full-supervision reference (``search/launch/reference.py``) into ``out`` (a folder or URI), as
+    """Train a search's full-supervision reference (``search/results/reference.py``) into ``out`` (a folder or URI), as
     a ``pointtune train`` run; returns what ``reference.json`` holds."""
     with tempfile.TemporaryDirectory() as tmp:
         local = Path(tmp) if is_uri(out) else Path(out)

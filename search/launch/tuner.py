@@ -34,8 +34,8 @@ from ray.tune.search import ConcurrencyLimiter, SearchGenerator
 from ray.tune.search.optuna import OptunaSearch
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from search.cli.live_view import LiveView
 from search.launch.journal import JOURNAL_FILE, JournalSync, journal_path, journal_storage
+from search.launch.live_view import LiveView
 from search.launch.recorded import RecordBeforeRetry
 from search.launch.searcher import (
     COST,
@@ -50,9 +50,9 @@ from search.launch.searcher import (
 )
 from search.launch.settings import SearchSettings
 from search.launch.space import SearchSpaceSampler, build_param_space
+from search.launch.tensorboard import TensorBoardLog
 from search.launch.warm_start import WarmTrial, add_to_study
 from search.results.budget import Budgets
-from search.results.tensorboard import TensorBoardLog
 from trainable.data.index import DatasetIndex
 from trainable.data.storage import is_uri
 from trainable.progress_board import NAMESPACE, ProgressBoard, board_name
@@ -140,7 +140,8 @@ def make_search_algorithm(settings: SearchSettings, journal: str, concurrent: in
                                      concurrent), storage=journal_storage(journal), study_name=study_name,
                                      objective=settings.base.train.objective, frontier=settings.frontier,
                                      budgets=budgets_of(settings))
-    add_to_study(searcher._ot_study, warm or [])  # --warm-start: earlier trials, before the first suggestion
+    # --warm-start: earlier trials, before the first suggestion, with this search's budgets as their constraints
+    add_to_study(searcher._ot_study, warm or [], budgets_of(settings))
     return TrialBudget(ConcurrencyLimiter(searcher, max_concurrent=concurrent))
 
 

@@ -20,6 +20,7 @@ from typing import Any
 from search.errors import SearchError
 from search.files import WARM_START_FILE
 from search.launch.settings import SearchSettings, SearchSpace
+from search.results.budget import Budgets
 from search.results.experiment import RANKED, TrialRecord, load_experiment
 from search.results.tables import trial_row
 from trainable.data import storage
@@ -154,15 +155,24 @@ def collect(settings: SearchSettings) -> tuple[list[WarmTrial], list[str]]:
     return taken, left_out
 
 
-def add_to_study(study: Any, warm: list[WarmTrial]) -> None:
-    """The earlier trials into the study as completed trials (Optuna's ``add_trial``), marked with their source."""
+def add_to_study(study: Any, warm: list[WarmTrial], budgets: Budgets | None = None) -> None:
+    """The earlier trials into the study as completed trials (Optuna's ``add_trial``), marked with their source, and
+    with the new search's budgets as their constraints (their annotation hours and minutes as they recorded them)."""
     import optuna
     from optuna.distributions import json_to_distribution
 
+    budgets = budgets or Budgets()
     for w in warm:
+        minutes = w.row.get("wall_time_s")
         study.add_trial(optuna.trial.create_trial(
             params=w.params, distributions={k: json_to_distribution(d) for k, d in w.distributions.items()},
-            values=w.values, user_attrs={WARM_ATTR: w.source}))
+            values=w.values, user_attrs={WARM_ATTR: w.source},
+            system_attrs=budgets.constraint_attrs(_number(w.row.get("annotation_hours")),
+                                                  _number(minutes) / 60)))
+
+
+def _number(value: Any) -> float:
+    return float(value) if isinstance(value, int | float) else math.nan
 
 
 def write_record(experiment: str, warm: list[WarmTrial], left_out: list[str]) -> None:

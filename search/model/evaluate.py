@@ -9,7 +9,7 @@ from typing import Any
 
 from search.errors import SearchError
 from search.files import TEST_SCORES_FILE
-from search.model.model_data import index_for_model
+from search.model.model_data import index_for_model, model_data_dir
 from search.model.model_file import save_export
 from search.model.source import resolve_model, split_part_indices
 from trainable.data import storage
@@ -56,11 +56,12 @@ def score_model(payload: dict[str, Any], data: Any, indices: list[int], device_n
     return {**scores, f"{prefix}_images": len(indices)}
 
 
-def evaluate_file(model_path: str, data_dir: str, part: str = "test", fmt: str | None = None,
+def evaluate_file(model_path: str, data_dir: str | None, part: str = "test", fmt: str | None = None,
                   classes_file: str | None = None, device: str = "auto", batch_size: int = default("batch_size"),
                   points: str | None = None, progress: Callable[[int, int], None] | None = None) -> dict[str, float]:
     """Score a model (``search/model/source.py``: a model file, a train folder or a search) on ``part`` of its
-    own split (the stems it recorded), or on ``all`` images of the data.
+    own split (the stems it recorded), or on ``all`` images of the data (``data_dir``; None: the folder the model
+    was trained on).
 
     The data is read as the model was trained and checked against it (``search.model.model_data``); ``points``
     adds the user's clicks (the formats of ``train --clicks``), for images that have no dense mask.
@@ -71,6 +72,7 @@ def evaluate_file(model_path: str, data_dir: str, part: str = "test", fmt: str |
     """
     pick_device(device)  # a GPU asked for where there is none: said before the model and the data are read
     payload = resolve_model(model_path).payload
+    data_dir = model_data_dir(payload, data_dir, model_path)
     data = index_for_model(payload, data_dir, fmt, classes_file, points, model_path)
     indices = split_part_indices(payload, data, part, model_path, data_dir)
     return score_model(payload, data, indices, device, batch_size, prefix=part if part != "all" else "test",

@@ -11,11 +11,13 @@ its own is read with the model's. The bands of the images must be those the mode
 from __future__ import annotations
 
 import dataclasses
+import sys
 from pathlib import Path
 from typing import Any
 
 from search.errors import SearchError
 from trainable.config import DataConfig, saved_data_config
+from trainable.data import storage
 from trainable.data.classes import ClassDescription
 from trainable.data.formats import format_classes
 from trainable.data.index import DatasetIndex, build_index, resolve_classes
@@ -64,6 +66,24 @@ def classes_for_model(payload: dict[str, Any], root: Path, fmt: str | None, clas
     raise SearchError(f"the model {model_name} was trained with classes {describe(model)}, but {where} describes "
                       f"{root} with {describe(own)}: give --classes model to read the masks as the model was "
                       f"trained{data}, or --classes FILE")
+
+
+def model_data_dir(payload: dict[str, Any], data_dir: str | None, model_name: str) -> str:
+    """``--data``, or where it was not given, the folder the model was trained on (said on stderr).
+
+    Raises:
+        SearchError: no --data, and that folder is not recorded or not there any more.
+    """
+    if data_dir is not None:
+        return data_dir
+    root = saved_data_config(payload).get("root")
+    if not root:
+        raise SearchError(f"the model {model_name} does not record the folder it was trained on: give --data DIR")
+    if not storage.exists(root):
+        raise SearchError(f"no --data given, and the folder the model {model_name} was trained on ({root}) is not "
+                          "there any more: give --data DIR")
+    print(f"no --data given: the folder the model was trained on, {root}", file=sys.stderr)
+    return root
 
 
 def index_for_model(payload: dict[str, Any], data_dir: str, fmt: str | None, classes: str | None,

@@ -28,6 +28,7 @@ the clicks so far and the round (``search.model.suggest_output`` writes both fil
 from __future__ import annotations
 
 import math
+import shlex
 import sys
 from collections import Counter
 from collections.abc import Callable
@@ -38,7 +39,7 @@ from typing import Any, Literal
 import numpy as np
 from torch import nn
 
-from search.model.model_data import index_for_model
+from search.model.model_data import index_for_model, model_data_dir
 from search.model.predict import blocks, model_from_payload, predict_scene
 from search.model.source import model_inputs, resolve_model, split_part_indices
 from search.model.suggest_output import next_round, render_csv, render_geojson, sidecar, write_sidecar
@@ -116,6 +117,7 @@ class SuggestReport:
     coordinates: str = "pixel"  # GeoJSON: "map" or "pixel"
     unanswered_images: list[str] = field(default_factory=list)  # --answer-from-masks: images without a mask
     round_number: int = 1  # of the campaign: the model's (or the clicks so far's) + 1 (search.results.rounds)
+    model: str = ""  # the model that suggested them, as given
 
 
 def load_model(path: str) -> tuple[nn.Module, dict[str, Any]]:
@@ -205,11 +207,12 @@ def to_suggestions(entry: IndexEntry, data: DatasetIndex, picks: Candidates, ans
     return out
 
 
-def suggest_files(model_path: str, data_dir: str, out: str, settings: SuggestSettings, points: str | None = None,
+def suggest_files(model_path: str, data_dir: str | None, out: str, settings: SuggestSettings, points: str | None = None,
                   fmt: str | None = None, classes_file: str | None = None, device_name: str = "auto",
                   batch_size: int = default("batch_size"),
                   progress: Callable[[int, int], None] | None = None) -> SuggestReport:
-    """Suggest clicks on the model's training images (or all of ``data_dir``) and write them to ``out``;
+    """Suggest clicks on the model's training images (or all of ``data_dir``; None: the folder the model was
+    trained on) and write them to ``out``;
     ``progress(images done, images)`` is told after each image.
 
     Raises:
@@ -222,6 +225,7 @@ def suggest_files(model_path: str, data_dir: str, out: str, settings: SuggestSet
     if suffix not in SUFFIXES:
         raise ConfigError(f"--out {out}: name a .csv or .geojson file (the formats --clicks reads)")
     model, meta = load_model(model_path)
+    data_dir = model_data_dir(meta, data_dir, model_path)
     recorded = saved_data_config(meta).get("clicks")
     if not storage.is_uri(out) or out.startswith("file://"):  # a bucket has no folders to check
         reads = [("the model", model_path), *model_inputs(model_path, meta), ("the --data folder", data_dir),
@@ -236,7 +240,7 @@ def suggest_files(model_path: str, data_dir: str, out: str, settings: SuggestSet
         print(f"clicks so far: {recorded} (the clicks the model was trained on; --clicks to give others)")
     data = index_for_model(meta, data_dir, fmt, classes_file, points, model_path, other_folders=False)
     model.to(device)
-    report = SuggestReport(out, [], 0, coordinates="pixel")
+    report = SuggestReport(out, [], 0, coordinates="pixel", model=model_path)
     crs: dict[str, str | None] = {}
     part = split_part_indices(meta, data, settings.part, "the model", str(data.root))
     _check_masks(settings.strategy, [data.entries[i] for i in part])
@@ -288,7 +292,8 @@ def render_summary(report: SuggestReport, settings: SuggestSettings) -> str:
                      + (f" ({len(report.unanswered_images)} image(s) have no mask)" if report.unanswered_images
                         else ""))
     else:
-        lines.append("fill in the class of each click (column/property 'class'), then train with --clicks "
-                     f"{report.path} (with the clicks so far in the same file, or merged into it: keep the 'round' "
-                     "column, it tells which round a run trained on)")
+        lines.append("fill in the class of each click (column/property 'class'), then train the next round with "
+                     f"this one's settings: pointtune train --like {shlex.quote(report.model)} --clicks "
+                     f"{shlex.quote(report.path)} --out NEXT (the clicks so far in the same file, or merged into it: "
+                     "keep the 'round' column, it tells which round a run trained on)")
     return "\n".join(lines)

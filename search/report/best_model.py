@@ -16,11 +16,11 @@ import numpy as np
 from search.files import TRAIN_MODEL
 from search.model.export import best_with_weights
 from search.model.model_file import export_payload
-from search.report.confusion import confusion_data, draw_confusion
-from search.report.examples import display_rgb, draw_example
+from search.report.confusion import confusion_data, confusion_figure
+from search.report.examples import display_rgb, example_figure
 from search.report.load import ReportInput
-from search.report.markup import esc, gap, img, num
-from search.report.per_class import draw_per_class, per_class_table
+from search.report.markup import esc, gap, num
+from search.report.per_class import per_class_table
 from search.results.experiment import fetch_checkpoint
 from trainable.config import IGNORE_INDEX, ConfigError, TrialConfig
 from trainable.data.checks import check_files
@@ -29,12 +29,14 @@ from trainable.data.index import DatasetIndex, IndexEntry, check_roots, list_dat
 from trainable.data.node_cache import NodeCache
 from trainable.data.rasters import raster_info
 from trainable.data.split import Split
+from trainable.defaults import default
 from trainable.errors import CheckpointError, DatasetError
 
 MAX_VAL_IMAGES = 4  # validation images shown: image, truth, prediction
 MAX_TRAIN_IMAGES = 2  # training images shown with the clicks the best trial was trained with
 CONFUSION_PIXELS = 8_000_000  # validation pixels the confusion matrix covers at most (the model runs on the CPU)
 VIEW = 512  # side of the window shown of a larger image (its centre)
+BATCH = default("inference_batch_size")  # tiles per batch, as `evaluate` runs them
 
 
 class Gap(Exception):
@@ -149,7 +151,7 @@ class _BestModel:
         with torch.no_grad():
             tiles = GridTiles(image_sources(index, ids, self.cache), mask_sources(index, ids, self.cache),
                               sizes(index, ids), self.normalizer, self.tile)
-            result = evaluate(self.model, DataLoader(tiles, batch_size=8), self.device, index.classes.num_classes)
+            result = evaluate(self.model, DataLoader(tiles, batch_size=BATCH), self.device, index.classes.num_classes)
         return confusion_data(result.confusion.matrix.cpu().numpy(), list(index.classes.names))
 
     def example(self, i: int, clicks: Any | None = None) -> dict[str, Any]:
@@ -221,17 +223,20 @@ def _pixels(image: str, resize: float) -> int:
 
 
 def model_html(section: dict[str, Any] | None, why: str | None, history_classes: list[dict[str, Any]],
-               best: Any | None) -> str:
-    """The section's HTML: the per-class scores the best trial reported, then what ``model_section`` computed (or
-    ``why`` it could not)."""
+               best: Any | None, figures: str = "") -> str:
+    """The section's HTML: the best trial's ``figures`` (its curves and per-class bars, ``search.report.charts``)
+    and the per-class scores it reported, then what ``model_section`` computed (or ``why`` it could not)."""
+    from search.report.charts import figure_img  # matplotlib: not at import
+
     parts = []
     if best is not None and history_classes:
         parts.append(f"<h3>Per-class validation scores of trial {esc(best.trial_id)} at epoch "
                      f"{int(best.best_row['epoch'])}</h3><p class='note'>As the trial reported them, over the whole "
                      "validation split.</p>")
-        parts.append('<div class="row"><div>' + per_class_table(history_classes) + "</div><div>"
-                     + img(draw_per_class(history_classes, "Per-class validation F1 of the best trial"),
-                            "per-class F1 bars") + "</div></div>")
+        parts.append('<div class="row"><div>' + per_class_table(history_classes) + "</div><div>" + figures
+                     + "</div></div>")
+    elif figures:
+        parts.append(figures)
     if section is None:
         parts.append(gap(f"No confusion matrix and no images: {why}"))
         return "".join(parts)
@@ -243,16 +248,15 @@ def model_html(section: dict[str, Any] | None, why: str | None, history_classes:
                  f"<p class='note'>Over {esc(cover)} ({cm['pixels']:,} labelled pixels, each once), computed here "
                  f"on {esc(section['device'])} from {esc(section['data_root'])}: macro F1 {num(cm['f1'])}, "
                  f"OA {num(cm['oa'])}, mIoU {num(cm['miou'])}.</p>")
-    parts.append(img(draw_confusion(cm), "confusion matrix"))
+    parts.append(figure_img(confusion_figure(cm), "confusion matrix"))
     palette, names = section["palette"], section["class_names"]
-    if section["val_examples"]:
-        parts.append("<h3>Validation images: image, truth, prediction</h3><div class='row'>")
-        parts += [img(draw_example(ex, palette, names, train=False), f"validation image {ex['stem']}")
-                  for ex in section["val_examples"]]
-        parts.append("</div>")
-    if section["train_examples"]:
-        parts.append("<h3>Training images and the clicks the best trial was trained with</h3><div class='row'>")
-        parts += [img(draw_example(ex, palette, names, train=True), f"training image {ex['stem']}")
-                  for ex in section["train_examples"]]
-        parts.append("</div>")
+    for key, train, head in (("val_examples", False, "Validation images: image, truth, prediction"),
+                             ("train_examples", True, "Training images and the clicks the best trial was trained "
+                                                      "with")):
+        if section[key]:
+            parts.append(f"<h3>{head}</h3><div class='row'>")
+            parts += [figure_img(example_figure(ex, palette, names, train=train),
+                                 f"{'training' if train else 'validation'} image {ex['stem']}")
+                      for ex in section[key]]
+            parts.append("</div>")
     return "".join(parts)

@@ -1,18 +1,15 @@
 """The report's example images: an image, (training) the clicks it was trained with, its truth and the prediction
-side by side, as PNGs inside an SVG."""
+side by side (matplotlib: PNGs inside an SVG)."""
 
 from __future__ import annotations
 
-import base64
-import io
 from typing import Any
 
 import numpy as np
-from PIL import Image
-
-from search.report.svg import Figure, text, text_width
 
 MAX_DOTS = 4000  # clicks drawn per training image (a random subset beyond)
+PANEL = 2.4  # inches: a panel's width
+PHOTO_PX = 144  # pixels per inch of the photo embedded (1.5 times the screen's 96: sharp when zoomed a little)
 IGNORED_COLOUR = (0, 0, 0)
 
 
@@ -39,55 +36,48 @@ def colour_mask(mask: Any, palette: Any) -> Any:
     return out
 
 
-def _png_uri(rgb: Any, width: int | None = None) -> str:
-    """(H, W, 3) uint8 pixels as a ``data:image/png;base64,...`` URI (PIL); ``width``: shrunk to it (area
-    average) where wider."""
-    image = Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8))
-    if width is not None and image.width > width:
-        image = image.resize((width, max(1, round(image.height * width / image.width))), Image.Resampling.BOX)
-    buf = io.BytesIO()
-    image.save(buf, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
-
-
-SIDE, GAP, MARGIN, TOP = 230, 10, 10, 48  # px: a panel's width, between panels, around them, above them
-
-
-def draw_example(ex: dict[str, Any], palette: list[list[int]], names: list[str], train: bool) -> str:
+def example_figure(ex: dict[str, Any], palette: list[list[int]], names: list[str], train: bool) -> Any:
     """An image, (training) the clicks it was trained with, its truth and the prediction side by side, with a
-    legend of the classes shown: an SVG holding each panel as a PNG, the clicks as dots."""
+    legend of the classes shown: a matplotlib Figure (the image's pixels embedded as PNG in its SVG)."""
+    from matplotlib.figure import Figure  # not at import: the report's page imports this module
+    from matplotlib.patches import Patch, Rectangle
+
     panels = [("image", ex["image"])]
     if train:
         panels.append((_clicks_title(ex), ex["image"]))
     panels += [("truth", colour_mask(ex["truth"], palette)), ("prediction", colour_mask(ex["prediction"], palette))]
     h, w = ex["truth"].shape
-    scale = SIDE / max(w, 1)
-    ph = h * scale
-    title = _example_title(ex, train)
-    width = max(len(panels) * (SIDE + GAP) - GAP + 2 * MARGIN, text_width(title, 12) + 2 * MARGIN)
-    legend, rows = _class_legend(_legend_entries(ex, palette, names), width, TOP + ph + 14)
-    fig = Figure(width, TOP + ph + 14 + rows * 18 + 6)
-    fig.title(title, 12)
-    left0 = (width - (len(panels) * (SIDE + GAP) - GAP)) / 2
-    # the photo at up to 1.5 times the panel's width (it is shown at 1), once (a training image shows it twice);
-    # the masks at their own size, crisp (they compress to little)
-    photo = fig.new_id("photo")
-    fig.defs.append(f'<image id="{photo}" width="{SIDE}" height="{ph:.1f}" preserveAspectRatio="none" '
-                    + ("" if w > SIDE else 'style="image-rendering:pixelated" ')
-                    + f'href="{_png_uri(ex["image"], round(1.5 * SIDE))}"/>')
-    for k, (name, img) in enumerate(panels):
-        px = left0 + k * (SIDE + GAP)
-        fig.add(text(px + SIDE / 2, TOP - 8, name, min(10.5, 0.97 * SIDE / text_width(name, 1)), "middle"),
-                f'<use href="#{photo}" x="{px:.1f}" y="{TOP}"/>' if img is ex["image"] else
-                f'<image x="{px:.1f}" y="{TOP}" width="{SIDE}" height="{ph:.1f}" preserveAspectRatio="none" '
-                f'style="image-rendering:pixelated" href="{_png_uri(img)}"/>',
-                f'<rect x="{px:.1f}" y="{TOP}" width="{SIDE}" height="{ph:.1f}" fill="none" stroke="#8a93a3"/>')
+    photo = _shrunk(ex["image"], round(PHOTO_PX * PANEL))
+    fig = Figure(figsize=(PANEL * len(panels), PANEL * h / max(w, 1) + 1.1), layout="constrained")
+    for k, (ax, (name, pixels)) in enumerate(zip(fig.subplots(1, len(panels), squeeze=False)[0], panels,
+                                                  strict=True)):
+        # embedded as they are ("none": not resampled): the photo shrunk once, the masks at their size (crisp,
+        # they compress to little)
+        ax.imshow(photo if pixels is ex["image"] else pixels, interpolation="none", extent=(-0.5, w - 0.5, h - 0.5,
+                                                                                            -0.5))
+        ax.set_title(name, fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
         if train and k == 1:
-            fig.add(f'<rect x="{px:.1f}" y="{TOP}" width="{SIDE}" height="{ph:.1f}" fill="#fff" fill-opacity="0.45"/>')
+            ax.add_patch(Rectangle((-0.5, -0.5), w, h, color="white", alpha=0.45, lw=0))
             if not ex["dense"]:
-                fig.add(*_click_dots(ex["clicks"], palette, px, scale))
-    fig.add(*legend)
-    return fig.uri()
+                _click_dots(ax, ex["clicks"], palette)
+    handles = [Patch(facecolor=np.asarray(colour) / 255, edgecolor="#8a93a3", label=name)
+               for colour, name in _legend_entries(ex, palette, names)]
+    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 6) or 1, fontsize=7,
+               frameon=False)
+    fig.suptitle(_example_title(ex, train), fontsize=9)
+    return fig
+
+
+def _shrunk(rgb: Any, width: int) -> Any:
+    """(H, W, 3) uint8 pixels shrunk to ``width`` (area average) where wider."""
+    from PIL import Image
+
+    image = Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8))
+    if image.width > width:
+        image = image.resize((width, max(1, round(image.height * width / image.width))), Image.Resampling.BOX)
+    return np.asarray(image)
 
 
 def _example_title(ex: dict[str, Any], train: bool) -> str:
@@ -116,36 +106,13 @@ def _legend_entries(ex: dict[str, Any], palette: list[list[int]], names: list[st
     return entries
 
 
-def _class_legend(entries: list[tuple[Any, str]], width: float, top: float) -> tuple[list[str], int]:
-    """A swatch and a name per entry, in rows that fit ``width``; the elements and the number of rows."""
-    legend, x, row = [], MARGIN, 0
-    for colour, name in entries:
-        item = 12 + 5 + text_width(name, 10) + 16
-        if x > MARGIN and x + item > width - MARGIN:
-            x, row = MARGIN, row + 1
-        y = top + row * 18
-        legend.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="12" height="12" fill="rgb({colour[0]},{colour[1]},'
-                      f'{colour[2]})" stroke="#8a93a3" stroke-width="0.5"/>' + text(x + 17, y + 6, name, 10,
-                                                                                      baseline="central"))
-        x += item
-    return legend, row + 1
-
-
-def _click_dots(clicks: tuple[Any, Any, Any], palette: list[list[int]], px: float, scale: float) -> list[str]:
-    """The clicks (rows, columns, classes) as dots in their classes' colours, one path per class; at most
-    ``MAX_DOTS`` of them (a fixed random subset beyond)."""
+def _click_dots(ax: Any, clicks: tuple[Any, Any, Any], palette: list[list[int]]) -> None:
+    """The clicks (rows, columns, classes) as dots in their classes' colours; at most ``MAX_DOTS`` of them (a fixed
+    random subset beyond)."""
     ys, xs, labels = clicks
     if len(ys) > MAX_DOTS:
         keep = np.random.default_rng(0).choice(len(ys), MAX_DOTS, replace=False)
         ys, xs, labels = ys[keep], xs[keep], labels[keep]
-    r = 2.6
-    out = []
-    for c in sorted({int(v) for v in labels}):
-        pick = labels == c
-        colour = palette[c] if c < len(palette) else list(IGNORED_COLOUR)
-        d = "".join(f"M{px + (xx + 0.5) * scale - r:.1f},{TOP + (yy + 0.5) * scale:.1f}"
-                    f"a{r},{r} 0 1,0 {2 * r},0a{r},{r} 0 1,0 {-2 * r},0"
-                    for yy, xx in zip(ys[pick].tolist(), xs[pick].tolist(), strict=True))
-        out.append(f'<path d="{d}" fill="rgb({colour[0]},{colour[1]},{colour[2]})" stroke="#000" '
-                   'stroke-width="0.4"/>')
-    return out
+    colours = [palette[c] if c < len(palette) else list(IGNORED_COLOUR) for c in np.asarray(labels).tolist()]
+    ax.scatter(xs, ys, s=9, c=np.asarray(colours, dtype=float).reshape(-1, 3) / 255, edgecolors="black",
+               linewidths=0.4)

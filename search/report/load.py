@@ -12,11 +12,14 @@ import pandas as pd
 import yaml
 
 from search.files import SETTINGS_FILE, TEST_SCORES_FILE
-from search.launch.reference import load_reference
 from search.results.campaign import campaign_reference, campaign_table, load_campaign, reference_line
 from search.results.experiment import experiment_metric, is_train_folder, load_experiment, train_record
+from search.results.reference import load_reference
 from trainable.data import storage
 from trainable.data.storage import is_uri
+from trainable.defaults import default
+
+METRIC = default("metric")  # what a search ranks by unless told
 
 
 @dataclass
@@ -26,7 +29,7 @@ class ReportInput:
     path: str
     kind: str  # "search" or "train"
     records: list[Any]
-    metric: str = "val_f1"
+    metric: str = METRIC
     settings: dict[str, Any] | None = None
     reference: dict[str, Any] | None = None
     test_scores: dict[str, Any] | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import json
 import math
@@ -47,7 +48,12 @@ def num(v: Any, digits: int = 4) -> str:
 
 
 def clean(obj: Any) -> Any:
-    """Plain JSON: NaN and infinities as null, numpy scalars as numbers, arrays left out."""
+    """Plain JSON: NaN and infinities as null, numpy scalars as numbers, dataclasses as dicts, tables as lists of
+    rows, arrays left out."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return clean({f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)})
+    if hasattr(obj, "to_dict") and hasattr(obj, "columns"):  # a DataFrame
+        return clean(obj.to_dict("records"))
     if isinstance(obj, dict):
         return {str(k): clean(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):

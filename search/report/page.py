@@ -10,21 +10,20 @@ without Ray, torch or pixels) and a thin one that draws it:
 
 - ``load``: the experiment (``search.results.experiment``) or ``train`` folder, the saved settings, the test score
   and the full-supervision reference;
-- ``summary``, ``trials_table``, ``curves``, ``frontier``, ``scatter``: the search's sections;
+- ``summary``, ``trials_table``, ``rounds``: the search's tables;
+- ``charts``: the figures ``pointtune plot`` saves (``search.results.charts``: F1 per epoch, the frontier, the score
+  against the settings, parallel coordinates, importance, the best trial's curves and per-class bars), embedded as
+  SVG ``data:`` URIs;
 - ``best_model``: the best checkpoint run here on a few validation images (the data folder is in the checkpoint's
   config; when it cannot be reached, the report says why and goes on without that section), drawn with
-  ``per_class``, ``confusion`` and ``examples``;
-- ``svg``, ``svg_charts``: SVG written in plain Python (axes, ticks, lines, markers, legends) as
-  ``data:image/svg+xml;base64`` URIs; ``style`` and ``markup``: the marks, colours and HTML pieces they share.
+  ``per_class``, ``confusion`` and ``examples``; ``style`` and ``markup``: the marks and HTML pieces they share.
 
-No plotting library is used: importing matplotlib and laying out its figures took 3 of the 4 seconds of a
-``--no-model`` report, which now costs little more than loading the trials. Nothing of torch or Ray is imported at
-module level, nor on the ``--no-model`` path: each is imported by the function that needs it.
+Nothing of torch, Ray or matplotlib is imported at module level, nor torch or Ray on the ``--no-model`` path: each
+is imported by the function that needs it.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 from pathlib import Path
 from typing import Any
@@ -32,18 +31,23 @@ from typing import Any
 from search.errors import SearchError
 from search.outputs import SOFTWARE, experiment_inputs, plan_file
 from search.report.best_model import Gap, model_html, model_section
-from search.report.curves import curves, draw_curves
-from search.report.frontier import draw_frontier, frontier_data
-from search.report.learned import importance_of, learned_html, parallel_data
 from search.report.load import ReportInput, load_campaign_input, load_report_input
-from search.report.markup import esc, gap, img, json_script
-from search.report.per_class import per_class
+from search.report.markup import esc, gap, json_script
 from search.report.rounds import rounds_data, rounds_html
-from search.report.scatter import draw_scatter, scatter_panels
 from search.report.summary import summary_data, summary_html, test_score_data
 from search.report.trials_table import table_data, table_html
+from search.results.charts.data import (
+    f1_metric,
+    frontier_data,
+    importance_of,
+    parallel_data,
+    per_class,
+    score_curves,
+    settings_panels,
+    trial_curves,
+)
 from search.results.experiment import TrialRecord, best_record
-from search.results.importance import Importance
+from search.results.frontier import DEFAULT_TARGET
 from search.results.tables import trials_table, with_warm_start
 from trainable.config import ConfigError
 from trainable.data import storage
@@ -125,7 +129,7 @@ CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 
 
 
 
-def build_report(inp: ReportInput, model: bool = True, target: float = 0.95, device: str = "auto",
+def build_report(inp: ReportInput, model: bool = True, target: float = DEFAULT_TARGET, device: str = "auto",
                  section: dict[str, Any] | None = None) -> str:
     """The report's HTML. ``model=False`` leaves out what needs the best checkpoint and the data (the confusion
     matrix and the images); ``section`` gives that part ready-made (tests)."""
@@ -137,20 +141,19 @@ def build_report(inp: ReportInput, model: bool = True, target: float = 0.95, dev
         best = None
     best_epoch = int(best.best_row["epoch"]) if best is not None else None
     planned = (inp.settings or {}).get("trials") if inp.kind == "search" else None
-    f1 = "val_clicks_f1" if metric.startswith("val_clicks_") else "val_f1"  # a search on clicks only: their F1
+    f1 = f1_metric(metric)  # a search on clicks only: their F1
     section, why = _model_part(inp, best, model, device, section)
     listed = with_warm_start(df, inp.path) if inp.kind == "search" else df  # the earlier trials it started from
     data = {"kind": inp.kind, "path": inp.path, "metric": metric,
             "summary": summary_data(records, df, metric, planned, best), "table": table_data(listed),
-            "curves": curves(records, f1), "settings_panels": scatter_panels(df, metric),
+            "curves": score_curves(records, f1), "settings_panels": settings_panels(df, metric),
             "frontier": frontier_data(df, metric, target, inp.reference) if inp.kind != "train" else None,
             "rounds": rounds_data(inp.campaign, df, metric) if inp.campaign is not None else None,
             "per_class": per_class(best.best_row, f1.removesuffix("_f1")) if best is not None else [],
             "test": test_score_data(inp.test_scores, best.trial_id if best is not None else None, best_epoch),
             "confusion": None if section is None else section["confusion"], "model_gap": why,
             "parallel": parallel_data(df, metric, best.trial_id if best is not None else None)}
-    imp, data["importance_gap"] = importance_of(inp.path) if inp.kind == "search" else (None, None)
-    data["importance"] = None if imp is None else dataclasses.asdict(imp)  # in the page's data as plain values
+    data["importance"], data["importance_gap"] = importance_of(inp.path) if inp.kind == "search" else (None, None)
     return _page(inp, _sections(inp, data, best, f1, section), data)
 
 
@@ -183,25 +186,22 @@ def _sections(inp: ReportInput, data: dict[str, Any], best: TrialRecord | None, 
           if data["rounds"] is not None else []),
         ("trials", f"Trials ({len(inp.records)})", table_html(data["table"], best_id) if inp.records
          else gap("No trial has started yet."))]
-    curves_html = (img(draw_curves(data["curves"], f1, best_id), "validation F1 per epoch of every trial")
-                   if data["curves"] else gap("No trial has reported an epoch yet."))
-    pair = [("curves", "F1 per epoch", curves_html)]
-    frontier = data["frontier"]
-    if frontier is not None:  # side by side
-        statements = "".join(f"<li>{esc(s)}</li>" for s in frontier["statements"])
-        pair.append(("frontier", "Annotation budget: the frontier",
-                     img(draw_frontier(frontier), "score against clicks per image, Pareto front")
-                     + (f"<ul>{statements}</ul>" if statements else "")))
+    from search.report import charts  # matplotlib: not at import
+
+    pair = [("curves", "F1 per epoch", charts.curves_html(data["curves"], f1, best_id))]
+    if data["frontier"] is not None:  # side by side
+        pair.append(("frontier", "Annotation budget: the frontier", charts.frontier_html(data["frontier"])))
     sections.append(pair)
     if data["settings_panels"]:
         sections.append(("settings", "Score against the settings",
-                         img(draw_scatter(data["settings_panels"], inp.metric, best_id),
-                             "best score against the searched settings")))
+                         charts.settings_html(data["settings_panels"], inp.metric, best_id)))
     if inp.kind == "search":
-        imp = Importance(**data["importance"]) if data["importance"] else None
-        sections.append(("learned", "What the search learned", learned_html(data["parallel"], imp,
-                                                                          data["importance_gap"])))
-    sections.append(("model", "The best model", model_html(section, data["model_gap"], data["per_class"], best)))
+        sections.append(("learned", "What the search learned",
+                         charts.learned_html(data["parallel"], data["importance"], data["importance_gap"])))
+    figures = "" if best is None else charts.best_trial_html(best.trial_id, trial_curves(best),
+                                                             int(best.best_row["epoch"]), data["per_class"])
+    sections.append(("model", "The best model", model_html(section, data["model_gap"], data["per_class"], best,
+                                                           figures)))
     return sections
 
 
@@ -230,13 +230,14 @@ def _page(inp: ReportInput, sections: list[Section | list[Section]], data: dict[
             f"<script>{JS}</script></body></html>")
 
 
-def write_report(experiment: str | list[str], out: str | None = None, model: bool = True, target: float = 0.95,
+def write_report(experiment: str | list[str], out: str | None = None, model: bool = True,
+                 target: float = DEFAULT_TARGET,
                  device: str = "auto") -> Path:
     """Write the report of ``experiment`` (a search folder or URI, or a ``train`` folder; several: the rounds of a
     campaign, ``search.results.campaign``) to ``out`` (default: ``EXPERIMENT/report.html`` for a local folder,
     ``report.html`` here for a URI or several folders); returns the path."""
     if not 0 < target <= 1:
-        raise ConfigError(f"--target {target}: use a share of the best score in (0, 1], e.g. 0.95")
+        raise ConfigError(f"--target {target}: use a share of the best score in (0, 1], e.g. {DEFAULT_TARGET}")
     if model:
         from trainable.trial import pick_device
 

@@ -8,8 +8,8 @@ import pandas as pd
 
 from search.report.load import ReportInput
 from search.report.markup import esc, gap, num, plain
-from search.report.per_class import per_class
-from search.report.style import metric_label
+from search.results.charts.data import per_class
+from search.results.charts.style import metric_label
 from search.results.frontier import settings_of
 
 
@@ -67,8 +67,8 @@ def summary_html(inp: ReportInput, summary: dict[str, Any], test: dict[str, Any]
         parts.append(f"<p>{esc(inp.reference_text)}.</p>")
     elif inp.reference is not None:
         parts.append(f"<p>Full-supervision reference (dense masks, the best trial's settings, trial "
-                     f"{esc(inp.reference.get('source_trial'))}): validation F1 "
-                     f"{num(inp.reference.get('val_f1'))}.</p>")
+                     f"{esc(inp.reference.get('source_trial'))}): validation {esc(metric_label(summary['metric']))} "
+                     f"{num(inp.reference.get(summary['metric']))}.</p>")
     parts += [f'<p class="note">{esc(n)}</p>' for n in inp.notes]
     return "".join(parts)
 

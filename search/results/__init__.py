@@ -1,1 +1,1 @@
-"""Reading an experiment folder: trial records, tables, the frontier, figures, TensorBoard files."""
+"""Reading an experiment folder: trial records, tables, the frontier, the reference run, figures, importance."""

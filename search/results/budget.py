@@ -1,12 +1,10 @@
 """What a search may spend: a budget of annotation hours per trial (``--max-annotation-hours``) and of minutes per
-trial (``--max-trial-minutes``), and whether a trial stayed within them.
-
-One object serves three readers: Optuna's TPE takes it as its ``constraints_func`` (a value above zero breaks a
-constraint; the searcher records each trial's hours and minutes as user attributes before telling the study), the
-results mark each trial feasible or not, and the best trial and the frontier are chosen among feasible trials only.
-A trial that ran past its minutes stopped after that epoch (``trainable.trial.run_trial``), its best epoch kept: it
-broke the budget all the same, and says so.
-"""
+trial (``--max-trial-minutes``), and whether a trial stayed within them. One object serves three readers: Optuna's
+TPE reads the constraints the searcher sets on each trial before telling the study (``Trial.set_constraint``, Optuna
+5; a value above zero breaks a constraint; a warm start's earlier trials carry theirs), the results mark each trial
+feasible or not, and the best trial and the frontier are chosen among feasible trials only. A trial that ran past
+its minutes stopped after that epoch (``trainable.trial.run_trial``), its best epoch kept: it broke the budget all
+the same, and says so."""
 
 from __future__ import annotations
 
@@ -27,18 +25,23 @@ class Budgets:
     def __bool__(self) -> bool:
         return self.annotation_hours is not None or self.trial_minutes is not None
 
-    def excess(self, hours: float, minutes: float) -> list[float]:
-        """How far a trial of ``hours`` and ``minutes`` went past each budget that is set (> 0: past it); an unknown
-        amount (NaN: a run on dense masks has no click hours) is within it."""
-        out = []
-        for spent, budget in ((hours, self.annotation_hours), (minutes, self.trial_minutes)):
+    def constraints(self, hours: float, minutes: float) -> dict[str, float]:
+        """Optuna's constraint values of a trial of ``hours`` and ``minutes`` (``Trial.set_constraint``: above zero
+        breaks it): how far it went past each budget that is set; an unknown amount (NaN: a run on dense masks has
+        no click hours) is within it."""
+        out = {}
+        for key, spent, budget in (("annotation_hours", hours, self.annotation_hours),
+                                   ("trial_minutes", minutes, self.trial_minutes)):
             if budget is not None:
-                out.append(spent - budget if spent is not None and math.isfinite(spent) else 0.0)
+                out[key] = spent - budget if spent is not None and math.isfinite(spent) else 0.0
         return out
 
-    def __call__(self, trial: Any) -> list[float]:
-        """Optuna's ``constraints_func``: the excess of a finished trial, from the user attributes the searcher set."""
-        return self.excess(trial.user_attrs.get(HOURS_ATTR, math.nan), trial.user_attrs.get(MINUTES_ATTR, math.nan))
+    def constraint_attrs(self, hours: float, minutes: float) -> dict[str, float]:
+        """The same as the system attributes of a trial made with ``optuna.trial.create_trial`` (a warm start's),
+        spelt as ``Trial.set_constraint`` writes them (``FrozenTrial.constraints`` reads them back)."""
+        from optuna.samplers._base import _CONSTRAINTS_KEY
+
+        return {f"{_CONSTRAINTS_KEY}:{k}": v for k, v in self.constraints(hours, minutes).items()}
 
     def broken(self, last: dict[str, Any]) -> list[str]:
         """The budgets a trial whose last reported metrics are ``last`` broke, in words (empty: feasible)."""

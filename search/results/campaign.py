@@ -24,8 +24,8 @@ import pandas as pd
 
 from search.errors import SearchError
 from search.files import TEST_SCORES_FILE
-from search.launch.reference import load_reference
 from search.results.experiment import TrialRecord, is_train_folder, load_experiment
+from search.results.reference import load_reference
 from search.results.rounds import read_record
 from search.results.tables import table_columns, trial_row
 from trainable.config import METRICS

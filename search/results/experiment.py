@@ -3,7 +3,7 @@
 ``load_experiment`` reads Tune's own files (its experiment state and each trial's ``result.json``) as JSON, without
 importing Ray; where they are laid out otherwise it falls back on Ray's ``ExperimentAnalysis``
 (``search.results.ray_fallback``, imported only then). A ``pointtune train`` folder is one record. Everything
-downstream (``search.results.tables``, ``search.results.summary``, the report) works on plain records and DataFrames.
+downstream (``search.results.tables``, ``search.launch.summary``, the report) works on plain records and DataFrames.
 """
 
 from __future__ import annotations

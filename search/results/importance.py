@@ -97,11 +97,16 @@ def study_importance(study: object, evaluator: str = "ped-anova") -> Importance:
             complete.append(t)
     searched = sorted({p for t in complete for p in t.params})
     if len(complete) < MIN_TRIALS or not searched:
-        why = "no setting was searched" if not searched else (
-            f"too few trials to say: {len(complete)} completed, at least {MIN_TRIALS} needed")
+        why = (f"too few trials to say: {len(complete)} completed, at least {MIN_TRIALS} needed"
+               if len(complete) < MIN_TRIALS else "no setting was searched")
         return Importance(evaluator, [], len(complete), dict(left_out), why)
     sign = -1.0 if study.directions[0] == optuna.study.StudyDirection.MAXIMIZE else 1.0  # lower is better to it
-    view = optuna.create_study(directions=study.directions)
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # not "A new study created in memory" for the view
+    try:
+        view = optuna.create_study(directions=study.directions)
+    finally:
+        optuna.logging.set_verbosity(verbosity)
     view.add_trials(complete)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Optuna's experimental and small-sample warnings: the note says it

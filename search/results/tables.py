@@ -11,9 +11,17 @@ from typing import Any
 import pandas as pd
 
 from search.files import WARM_START_FILE
-from search.launch.reference import load_reference, ratio
-from search.results.experiment import RANKED, UNFINISHED, TrialRecord, find_trial, load_experiment
+from search.results.budget import Budgets
+from search.results.experiment import (
+    RANKED,
+    UNFINISHED,
+    TrialRecord,
+    find_trial,
+    load_experiment,
+    saved_settings,
+)
 from search.results.frontier import DEFAULT_TARGET, pareto_front, scored, target_point
+from search.results.reference import load_reference, ratio
 from trainable.config import planned_epochs
 from trainable.data import storage
 
@@ -144,7 +152,13 @@ def with_warm_start(df: pd.DataFrame, experiment: str) -> pd.DataFrame:
     except (OSError, ValueError):
         return df
     warm = pd.DataFrame([w["row"] for w in rows if isinstance(w, dict) and "row" in w], columns=df.columns)
-    return df if warm.empty else pd.concat([df, warm.astype(object).fillna(value=math.nan)], ignore_index=True)
+    if warm.empty:
+        return df
+    budgets = Budgets.of(saved_settings(experiment))  # the new search's budgets, as its searcher judged them
+    warm["over_budget"] = [("; ".join(budgets.broken({"annotation_hours": h, "trial_minutes": s / 60})) or None)
+                           for h, s in zip(pd.to_numeric(warm["annotation_hours"], errors="coerce"),
+                                           pd.to_numeric(warm["wall_time_s"], errors="coerce"), strict=True)]
+    return pd.concat([df, warm.astype(object).fillna(value=math.nan)], ignore_index=True)
 
 
 def show_results(experiment: str, fmt: str = "table", trial_id: str | None = None, frontier: bool = False,
@@ -157,7 +171,7 @@ def show_results(experiment: str, fmt: str = "table", trial_id: str | None = Non
     if not frontier:
         df = with_warm_start(df, experiment)
         print(render(df, fmt))
-        agreement = rank_agreement(best_scores(records))
+        agreement = rank_agreement(best_scores([r for r in records if not r.over_budget]))
         if agreement is not None and fmt == "table":
             print("\n" + describe_agreement(agreement))
         return 0

@@ -1,1 +1,2 @@
-"""The data layer: dataset files found, checked once into an index, read as windows of pixels."""
+"""The data layer: dataset files (images, masks, users' click files) found, checked once into an index, read as
+windows of pixels."""

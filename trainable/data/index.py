@@ -26,8 +26,8 @@ from trainable.data.layout import ImageFiles, folder_files
 from trainable.data.node_cache import NodeCache
 from trainable.data.split import Split, leakage_warnings, make_split
 from trainable.data.unlabeled import unlabeled_entries
+from trainable.data.user_clicks import ImageRef, read_user_clicks
 from trainable.errors import DatasetError
-from trainable.labels.user_clicks import ImageRef, read_user_clicks
 
 log = logging.getLogger(__name__)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)

@@ -19,7 +19,6 @@ from torch.utils.data import Dataset
 
 from trainable.config import IGNORE_INDEX
 from trainable.data.sources import ImageSource, LabelSource
-from trainable.labels.clicks import SparsePoints
 
 MAX_REDRAWS = 20
 
@@ -31,7 +30,7 @@ class LabelWindow(Protocol):
 class PointWindows(Protocol):
     """What training crops take their labels from: ``points(k).window(y, x, h, w)`` gives the (h, w) uint8 labels of
     the k-th image's window, ``IGNORE_INDEX`` where none (``ClickSource``; in a self-training second stage,
-    ``trainable.labels.pseudo.PseudoLabels``)."""
+    ``trainable.learn.pseudo.PseudoLabels``)."""
 
     def points(self, k: int) -> LabelWindow: ...
 
@@ -128,7 +127,7 @@ class GridTiles(Dataset):
     """
 
     def __init__(self, images: list[ImageSource], masks: list[LabelSource | None], sizes: list[tuple[int, int]],
-                 normalizer: Normalizer, tile_size: int, points: list[SparsePoints] | None = None):
+                 normalizer: Normalizer, tile_size: int, points: list[LabelWindow] | None = None):
         self.images, self.masks, self.normalizer, self.tile = images, masks, normalizer, tile_size
         self.points = points
         self.index: list[tuple[int, int, int, int, int]] = []  # (image, y, x, rows already covered, cols ...)

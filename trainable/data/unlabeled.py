@@ -1,5 +1,5 @@
 """Images without clicks (``--unlabeled-images DIR``): scenes of the sites to be mapped, learnt from through
-pseudo-labels in a self-training second stage only (``trainable.learn.self_training``).
+pseudo-labels in a self-training second stage only (``trainable.self_training``).
 
 They are checked as the dataset's images are (readable, at least a tile, the same bands and type as the dataset's)
 and kept beside the index (``DatasetIndex.unlabeled``), never in its entries: no split, class statistics,

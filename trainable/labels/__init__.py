@@ -1,1 +1,1 @@
-"""Point labels: clicks simulated from dense masks, read from users' files, cached per node."""
+"""Point labels: clicks simulated from dense masks (per object or density), as training labels per node."""

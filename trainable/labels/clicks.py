@@ -81,7 +81,7 @@ def user_selection(clicks: Any, cfg: PointConfig, stem: str) -> np.ndarray:
     """Positions (into the user's click arrays of one image) of the clicks a setting keeps (module docstring).
 
     Args:
-        clicks: the image's ``trainable.labels.user_clicks.ImageClicks``.
+        clicks: the image's ``trainable.data.user_clicks.ImageClicks``.
         cfg: density (share kept) or clicks per object.
         stem: the image's name (seeds its order).
 

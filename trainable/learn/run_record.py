@@ -124,7 +124,7 @@ class RunRecord:
                  save_state: SaveState | None = None, resume: dict[str, Any] | None = None, keep_best: bool = False):
         """``epochs``: the run's last epoch (over its stages); ``keep_best``: keep the best epoch's weights in memory
         (``best_weights``) and, while they are not the last epoch's, in each resume state (``best_model``), for a
-        self-training second stage to start from (``trainable.learn.self_training``)."""
+        self-training second stage to start from (``trainable.self_training``)."""
         self.resume_every, self.epochs, self.meta, self.save_state = resume_every, epochs, meta, save_state
         self.best = BestSoFar(**resume["best"]) if resume else BestSoFar(metric)
         self.history: list[dict[str, Any]] = list(resume.get("history", [])) if resume else []

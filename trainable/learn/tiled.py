@@ -2,7 +2,7 @@
 
 One implementation for every prediction over whole images: ``pointtune predict`` and ``suggest``
 (``search/model/predict.py`` wraps ``predict_blocks`` with a model file's settings) and a trial's pseudo-labels
-(``trainable/labels/pseudo.py``, on the images as the trial reads them). A scene is processed in blocks of
+(``trainable/learn/pseudo.py``, on the images as the trial reads them). A scene is processed in blocks of
 ``BLOCK`` pixels a side, each read with a margin of half a tile so that blocks meet without seams: no full-scene
 float array is ever made.
 """

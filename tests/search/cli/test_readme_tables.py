@@ -1,4 +1,5 @@
-"""README's generated tables (defaults, search space, dataset formats) are what their generators write now."""
+"""The docs' generated tables (defaults and search space in docs/search.md, dataset formats in docs/data.md) are
+what their generators write now."""
 
 from __future__ import annotations
 
@@ -7,15 +8,18 @@ from pathlib import Path
 import pytest
 
 from search.cli import readme_tables
-from search.cli.readme_tables import README, TABLES, defaults_table, regenerate, space_table
+from search.cli.readme_tables import PAGES, ROOT, TABLES, defaults_table, regenerate, space_table
 from trainable.defaults import GROUPS, TABLE
 
 
-def test_readme_holds_the_generated_tables() -> None:
-    text = README.read_text()
-    assert regenerate(text) == text, "README's generated tables are stale: run python -m search.cli.readme_tables"
-    for name in TABLES:
-        assert f"<!-- generated: {name} table" in text
+def test_each_page_holds_its_generated_tables() -> None:
+    assert sorted(name for names in PAGES.values() for name in names) == sorted(TABLES), "a table has no page"
+    for path, names in PAGES.items():
+        text = path.read_text()
+        assert regenerate(text, names) == text, f"{path.name} is stale: run python -m search.cli.readme_tables"
+        for name in names:
+            assert f"<!-- generated: {name} table" in text, (path.name, name)
+    assert "<!-- generated:" not in (ROOT / "README.md").read_text(), "README keeps no generated table: the docs do"
 
 
 def test_the_tables_name_every_setting_of_train_and_run_and_the_search_space() -> None:
@@ -29,12 +33,16 @@ def test_the_tables_name_every_setting_of_train_and_run_and_the_search_space() -
     assert len(space.splitlines()) == 2 + len(GROUPS["space"])
 
 
-def test_the_script_rewrites_a_stale_readme(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    stale = tmp_path / "README.md"
-    stale.write_text(README.read_text().replace("| `search.trials` | `--trials` | 16 | 6 |",
-                                                "| `search.trials` | `--trials` | 12 | 4 |"))
+def test_the_script_rewrites_a_stale_page(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    search_page = ROOT / "docs" / "search.md"
+    stale = tmp_path / "search.md"
+    stale.write_text(search_page.read_text().replace("| `search.trials` | `--trials` | 16 | 6 |",
+                                                     "| `search.trials` | `--trials` | 12 | 4 |"))
+    assert stale.read_text() != search_page.read_text()
     assert readme_tables.main([str(stale)]) == 0
-    assert stale.read_text() == README.read_text() and "tables regenerated" in capsys.readouterr().out
+    assert stale.read_text() == search_page.read_text() and "tables regenerated" in capsys.readouterr().out
     stale.write_text("no markers here\n")
-    with pytest.raises(ValueError, match="README has no <!-- generated: formats table"):
+    with pytest.raises(ValueError, match="the page has no generated table"):
         readme_tables.main([str(stale)])
+    with pytest.raises(ValueError, match="the page has no <!-- generated: formats table"):
+        regenerate("no markers here\n", ("formats",))

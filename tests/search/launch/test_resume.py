@@ -3,7 +3,6 @@ epoch recorded exactly once, a finished trial never trained again, a running one
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import re
@@ -204,42 +203,3 @@ def test_sigkill_after_a_trial_finished_then_mid_trial_repeats_nothing_and_loses
 
     assert main(["export", experiment, "--out", str(tmp_path / "model.pt")]) == 0
     assert load_checkpoint(tmp_path / "model.pt")["epoch"] in range(1, EPOCHS + 1)
-
-
-def test_a_run_resumed_from_its_checkpoint_reproduces_the_uninterrupted_one(demo_dir: Path) -> None:
-    """Per-epoch seeds and a schedule that is a function of progress: nothing but the checkpoint is needed. Told what
-    was recorded, a resumed run reports only the epochs after it; a finished state trains nothing."""
-    from trainable.config import DataConfig, ModelConfig, TrainConfig, TrialConfig
-    from trainable.learn.run_record import finished_state
-    from trainable.trial import run_trial
-
-    cfg = TrialConfig(data=DataConfig(root=str(demo_dir), tile_size=32, crops_per_epoch=32),
-                      model=ModelConfig(backbone="tiny", weights="none"),
-                      train=TrainConfig(epochs=3, lr=3e-3, num_threads=1))
-    whole, first, rest, quiet, replayed, saved, finished = [], [], [], [], [], {}, {}
-
-    def keep(state: dict) -> int:
-        if state["epoch"] == 1:
-            saved.update(copy.deepcopy(state))  # the state holds the live tensors; save_state must copy them
-        if state["epoch"] == 3:
-            finished.update(finished_state(copy.deepcopy(state)))  # what a search keeps after the last epoch
-        return 0
-
-    run_trial(cfg, lambda m, d: whole.append(m))
-    run_trial(cfg, lambda m, d: first.append(m) if m["epoch"] == 1 else None, save_state=keep)
-    run_trial(cfg, lambda m, d: rest.append(m), resume=copy.deepcopy(saved))  # Adam takes its tensors in
-    assert [m["epoch"] for m in rest] == [2, 3] and {m["resumed_after_epoch"] for m in rest} == {1}
-    for key in ("val_f1", "train_loss", "val_loss", "lr_last", "best_val_f1"):
-        assert [m[key] for m in first + rest] == [m[key] for m in whole], key
-    # the search recorded epoch 2 after the state of epoch 1 was saved: epoch 2 is trained again, not reported
-    run_trial(cfg, lambda m, d: quiet.append(m), resume=copy.deepcopy(saved), recorded_epochs=2)
-    assert [m["epoch"] for m in quiet] == [3] and quiet[0]["val_f1"] == whole[2]["val_f1"]
-    assert quiet[0]["best_val_f1"] == whole[2]["best_val_f1"]
-    # the run had finished; the search recorded epoch 1: epochs 2 and 3 reported from the history, nothing trained
-    # (the data folder is gone: nothing reads it)
-    assert "optimizer" not in finished and "model" not in finished
-    elsewhere = cfg.replace(data={"root": str(demo_dir / "gone")})
-    run_trial(elsewhere, lambda m, d: replayed.append((m, d is not None)), resume=finished, recorded_epochs=1)
-    assert [m["epoch"] for m, _ in replayed] == [2, 3]
-    assert [m["val_f1"] for m, _ in replayed] == [m["val_f1"] for m in whole[1:]]
-    assert not any(with_weights for _, with_weights in replayed)

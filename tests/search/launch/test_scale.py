@@ -95,6 +95,7 @@ def test_a_search_whose_memory_does_not_grow_with_its_data(big_dir: Path, tmp_pa
                                "--name", "big"], stdout=out, stderr=subprocess.STDOUT, timeout=800).returncode
     text = log.read_text()
     assert code == 0, text[-3000:]
+    assert "\x1b[" not in text, "colour codes in output written to a file (Ray's worker prefixes)"
     assert f"({SCENES} training, 1 validation and 1 test image(s))" in text, "every big scene is trained on"
     driver = float(re.search(r"driver peak memory: (\d+) MiB", text).group(1))
     records = load_experiment(str(tmp_path / "big"))

@@ -12,7 +12,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-import search.cli.console
+import search.launch.console
 import search.launch.tuner
 from helpers import waiting_for_a_second_trial
 from search.cli.main import main
@@ -32,7 +32,7 @@ def search_dir(ray_local, demo_dir: Path, tmp_path_factory: pytest.TempPathFacto
     printed = io.StringIO()
     with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(printed):
         patch.setattr(search.launch.tuner, "tune_entrypoint", waiting_for_a_second_trial(started))
-        patch.setattr(search.cli.console, "PLAIN_EVERY_S", 1.0)  # the periodic line within a search of seconds
+        patch.setattr(search.launch.console, "PLAIN_EVERY_S", 1.0)  # the periodic line within a search of seconds
         code = main(["run", "--data", str(demo_dir), *FAST, "--trials", "3", "--epochs-range", "2", "3",
                      "--lr-range", "1e-3", "1e-2", "--storage", str(storage), "--name", "three"])
     assert code == 0

@@ -154,9 +154,9 @@ def test_off_a_terminal_train_says_its_estimate_then_how_far_it_is(demo_dir: Pat
     """Output to a file: the time estimate before the first epoch, then plain progress lines (every batch here:
     the interval is set to 0) with the epoch, the batch, crops/s and the time left, while training, validating
     (2 validation images of 64 px: 8 tiles, 2 batches of 4) and scoring the test images; no terminal control codes."""
-    import search.cli.console
+    import search.launch.console
 
-    monkeypatch.setattr(search.cli.console, "PLAIN_EVERY_S", 0.0)
+    monkeypatch.setattr(search.launch.console, "PLAIN_EVERY_S", 0.0)
     assert main(["train", "--data", str(demo_dir), "--backbone", "tiny", "--tile-size", "32", "--epochs", "2",
                  "--lr", "3e-3", "--density", "0.05", "--crops-per-epoch", "48", "--batch-size", "4",
                  "--out", str(tmp_path / "run")]) == 0

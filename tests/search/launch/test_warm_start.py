@@ -14,6 +14,7 @@ from search.errors import SearchError
 from search.files import WARM_START_FILE
 from search.launch.settings import search_settings_from_args
 from search.launch.warm_start import WARM_ATTR, add_to_study, collect, space_params
+from search.results.budget import Budgets
 
 # as conftest's train_dir was trained: tiny network, 32-px tiles, 48 crops, lr 3e-3, density 0.05, 2 epochs
 LIKE_TRAIN_DIR = ["--backbone", "tiny", "--tile-size", "32", "--crops-per-epoch", "48", "--cpus-per-trial", "1"]
@@ -37,6 +38,11 @@ def test_a_train_run_inside_the_space_is_taken_with_its_best_score(demo_dir: Pat
     (trial,) = study.trials
     assert trial.state == optuna.trial.TrialState.COMPLETE and trial.value == warm.values[0]
     assert trial.user_attrs[WARM_ATTR] == warm.source and trial.distributions["train/lr"].log
+    assert trial.constraints == {}, "no budget: no constraint"
+    hours = warm.row["annotation_hours"]
+    budgeted = optuna.create_study(direction="maximize")
+    add_to_study(budgeted, [warm], Budgets(annotation_hours=hours / 2))
+    assert budgeted.trials[0].constraints == {"annotation_hours": pytest.approx(hours / 2)}, "past the new budget"
 
 
 def test_a_trial_outside_the_space_or_not_comparable_is_left_out_saying_why(demo_dir: Path, train_dir: Path,

@@ -99,3 +99,24 @@ def test_test_images_with_only_clicks_are_scored_on_them_with_points(demo_dir: P
     assert scores["test_clicks_recall_road"] == pytest.approx(1.0)
     assert main(["evaluate", str(model), "--data", str(data), "--clicks", str(tmp_path / "clicks.csv")]) == 0
     assert capsys.readouterr().out.startswith("test: 2 image(s) (on the clicks)  oa ")
+
+
+def test_without_data_the_model_is_scored_on_the_folder_it_was_trained_on(demo_dir: Path, tmp_path: Path,
+                                                                          capsys: pytest.CaptureFixture) -> None:
+    data = build_index(DataConfig(root=str(demo_dir), format="demo", tile_size=32), split=False)
+    model = _always(0, tmp_path / "road.pt", {"train": [], "val": [], "test": data.stems[10:]})
+    payload = torch.load(model, weights_only=False)
+    payload["config"] = {"data": {"root": str(demo_dir), "format": "demo"}}
+    atomic_torch_save(payload, model)
+    assert main(["evaluate", str(model), "--output", "json"]) == 0
+    out, err = capsys.readouterr()
+    assert f"no --data given: the folder the model was trained on, {demo_dir}" in err
+    assert json.loads(out)["test_images"] == len(data.stems) - 10
+    payload["config"]["data"]["root"] = str(tmp_path / "moved")
+    atomic_torch_save(payload, model)
+    assert main(["evaluate", str(model)]) == 2
+    assert f"({tmp_path / 'moved'}) is not there any more: give --data DIR" in capsys.readouterr().err
+    del payload["config"]
+    atomic_torch_save(payload, model)
+    assert main(["evaluate", str(model)]) == 2
+    assert "does not record the folder it was trained on: give --data DIR" in capsys.readouterr().err

@@ -19,8 +19,8 @@ from trainable.config import IGNORE_INDEX, DataConfig, ModelConfig
 from trainable.data.classes import ClassDescription
 from trainable.data.formats import format_classes
 from trainable.data.index import build_index
+from trainable.data.user_clicks import ImageRef, read_user_clicks
 from trainable.labels.suggest import Candidates, auto_radius, choose, margin_scores, region_candidates
-from trainable.labels.user_clicks import ImageRef, read_user_clicks
 from trainable.learn.checkpoint import atomic_torch_save
 from trainable.learn.model import build_model
 

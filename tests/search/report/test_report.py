@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 from xml.etree import ElementTree
 
-import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -20,13 +19,9 @@ import torch
 from search.cli.main import main
 from search.report import page as report
 from search.report import summary as report_summary
-from search.report.confusion import confusion_data
-from search.report.curves import curves
-from search.report.frontier import frontier_data
-from search.report.per_class import per_class
-from search.report.scatter import scatter_panels
 from search.report.summary import summary_data
 from search.report.trials_table import table_data
+from search.results.charts.data import frontier_data, per_class, score_curves, settings_panels
 from search.results.experiment import TrialRecord
 from search.results.tables import trials_table
 from trainable.config import DataConfig, ModelConfig, PointConfig, TrainConfig, TrialConfig
@@ -94,37 +89,32 @@ def test_the_table_keeps_one_row_per_trial_best_first_with_status_marks(records:
 
 
 def test_curves_scatter_and_frontier_from_the_table(records: list[TrialRecord]) -> None:
-    lines = curves(records)
-    assert {c["trial_id"]: c["epoch"] for c in lines} == {"t_best": [1, 2, 3], "t_stop": [1], "t_run": [1, 2],
-                                                           "t_div": [1]}, "the failed trial has no curve"
-    assert lines[0]["value"] == [0.5, 0.8, 0.7]
+    """The charts' data (``search.results.charts.data``) from the records through the trials table."""
+    lines = score_curves(records, "val_f1")
+    assert {c.trial_id: c.epoch for c in lines} == {"t_best": [1, 2, 3], "t_stop": [1], "t_run": [1, 2],
+                                                     "t_div": [1]}, "the failed trial has no curve"
+    assert lines[0].value == [0.5, 0.8, 0.7]
     df = trials_table(records)
-    panels = {p["param"]: p for p in scatter_panels(df, "val_f1")}
+    panels = {p.param: p for p in settings_panels(df, "val_f1")}
     assert set(panels) == {"lr", "density", "clicks_per_image"}, "per-object clicks and shares were not searched"
     lr = panels["lr"]
-    assert lr["log"] and set(lr["series"]) == {"finished", "stopped early", "running", "diverged"}
-    assert lr["series"]["finished"] == {"x": [3e-3], "y": [0.8], "trial_id": ["t_best"]}
+    assert lr.log and set(lr.points["status"]) == {"finished", "stopped early", "running", "diverged"}
+    assert lr.points[lr.points.status == "finished"].to_dict("list") == {
+        "x": [3e-3], "y": [0.8], "trial_id": ["t_best"], "status": ["finished"]}
     frontier = frontier_data(df, "val_f1", target=0.7)
-    assert {p["trial_id"] for p in frontier["points"]} == {"t_best", "t_stop", "t_run"}, "no failed or diverged"
-    assert [p["trial_id"] for p in frontier["front"]] == ["t_stop", "t_run", "t_best"]
-    assert frontier["threshold"] == pytest.approx(0.56) and frontier["target_trial"] == "t_run"
-    assert "40" in frontier["statements"][0] and "t_run" in frontier["statements"][0]
+    assert set(frontier.points["trial_id"]) == {"t_best", "t_stop", "t_run"}, "no failed or diverged"
+    assert frontier.front["trial_id"].tolist() == ["t_stop", "t_run", "t_best"]
+    assert frontier.threshold == pytest.approx(0.56) and frontier.target_trial == "t_run"
+    assert "40" in frontier.statements[0] and "t_run" in frontier.statements[0]
     assert frontier_data(df[df.trial_id == "t_best"], "val_f1") is None, "one trial: no frontier"
-    assert scatter_panels(df[df.trial_id == "t_best"], "val_f1") == []
+    assert settings_panels(df[df.trial_id == "t_best"], "val_f1") == []
 
 
-def test_per_class_scores_confusion_matrix_and_test_score(records: list[TrialRecord]) -> None:
+def test_per_class_scores_and_test_score(records: list[TrialRecord]) -> None:
     rows = per_class(records[0].best_row)
     assert [r["class"] for r in rows] == list(CLASSES)
     assert rows[0]["f1"] == pytest.approx(0.7) and rows[1]["f1"] == pytest.approx(0.8)
     assert rows[2]["f1"] is None, "a class absent from the truth has no F1"
-    cm = np.array([[8, 2, 0], [1, 9, 0], [0, 0, 0]])
-    data = confusion_data(cm, CLASSES)
-    assert data["pixels"] == 20 and data["counts"] == cm.tolist()
-    assert data["row_share"][0] == [0.8, 0.2, 0.0] and data["row_share"][2] == [None, None, None]
-    f1_road, f1_building = 2 * 8 / (2 * 8 + 1 + 2), 2 * 9 / (2 * 9 + 2 + 1)
-    assert data["f1"] == pytest.approx((f1_road + f1_building) / 2), "macro over the classes in the truth"
-    assert data["oa"] == pytest.approx(17 / 20) and data["per_class"][2]["f1"] is None
     scores = {"trial_id": "t_best", "epoch": 2, "test_f1": 0.71, "test_miou": 0.5, "test_oa": 0.9,
               "test_precision": 0.7, "test_recall": 0.72, "test_images": 3, "test_f1_road": 0.8, "test_scorings": 1}
     test = report_summary.test_score_data(scores, "t_best", 2)
@@ -161,13 +151,14 @@ def test_the_page_is_self_contained_and_says_why_the_model_part_is_missing(recor
     assert sources and all(src.startswith("data:image/svg+xml;base64,") for src in sources)
     for src in sources:  # each figure is well-formed SVG of a size (a broken one shows as a broken image)
         svg = ElementTree.fromstring(base64.b64decode(src.split(",", 1)[1]))
-        width = float(re.match(r"[\d.]+", svg.get("width")).group())  # matplotlib's in pt, the others' in px
+        width = float(re.match(r"[\d.]+", svg.get("width")).group())  # in pt
         assert svg.tag == "{http://www.w3.org/2000/svg}svg" and width >= 100
     assert all(h.startswith("#") for h in re.findall(r'href="([^"]*)"', page))
     ids = re.findall(r' id="([^"]*)"', page)
     assert len(ids) == len(set(ids)), "element ids are unique (the script finds the table by its id)"
     assert "default-src 'none'" in page and "<script src" not in page and "<link" not in page
-    assert len(re.findall(r"<img ", page)) >= 4  # curves, settings, frontier, per-class
+    assert len(re.findall(r"<img ", page)) == 6  # curves, frontier, settings, parallel, best trial's curves, per-class
+    assert 'alt="train and validation curves of trial t_best"' in page
     data = json.loads(re.search(r'<script type="application/json" id="report-data">(.*?)</script>', page,
                                 re.S).group(1).replace("<\\/", "</"))
     assert len(data["table"]["rows"]) == 5 and data["model_gap"] == "left out (--no-model)"
@@ -190,6 +181,7 @@ import json, sys
 import pandas as pd
 from search.report import page as report
 from search.cli.main import main
+from search.results.charts.data import frontier_data, per_class, score_curves, settings_panels
 from search.results.experiment import TrialRecord
 
 spec, folder, out = sys.argv[1:]
@@ -204,9 +196,9 @@ print(page.count('src="data:image/svg+xml;base64,'))
 
 
 def test_a_report_without_the_model_imports_no_torch_or_ray(records: list[TrialRecord], tmp_path: Path) -> None:
-    """`pointtune report --no-model` needs neither torch nor Ray (its figures are SVG; the parallel coordinates
-    matplotlib's). Checked in a fresh interpreter on the hand-made search (every figure: curves, settings, frontier,
-    per-class bars, parallel coordinates) and on a hand-made `train` folder through the command."""
+    """`pointtune report --no-model` needs neither torch nor Ray (its figures are matplotlib's, as SVG). Checked in
+    a fresh interpreter on the hand-made search (every figure: curves, settings, frontier, parallel coordinates, the
+    best trial's curves and per-class bars) and on a hand-made `train` folder through the command."""
     import yaml
 
     spec = tmp_path / "records.json"
@@ -220,25 +212,10 @@ def test_a_report_without_the_model_imports_no_torch_or_ray(records: list[TrialR
     out = tmp_path / "r.html"
     done = subprocess.run([sys.executable, "-c", NO_MODEL, str(spec), str(folder), str(out)], check=True,
                           capture_output=True, text=True, cwd=Path(__file__).resolve().parents[3])
-    assert int(done.stdout.split()[-1]) >= 4, done.stdout
+    assert int(done.stdout.split()[-1]) >= 6, done.stdout
     data = _report_data(out)
     assert data["kind"] == "train" and data["model_gap"] == "left out (--no-model)"
-    assert out.read_text().count('src="data:image/svg+xml;base64,') >= 2, "F1 per epoch, per-class bars"
-
-
-def test_svg_axes_take_ticks_at_round_numbers() -> None:
-    from search.report.svg_charts import limits, linear_ticks, log_ticks
-
-    assert linear_ticks(0.37, 0.62) == ([0.4, 0.45, 0.5, pytest.approx(0.55), pytest.approx(0.6)],
-                                        ["0.40", "0.45", "0.50", "0.55", "0.60"])
-    assert linear_ticks(0.8, 6.2, integer=True)[1] == ["1", "2", "3", "4", "5", "6"], "epochs: every one"
-    major, labels, minor = log_ticks(9e-5, 2.2e-2)
-    assert major == [pytest.approx(1e-4), pytest.approx(1e-3), pytest.approx(1e-2)]
-    assert labels == ["10\u207b\u2074", "10\u207b\u00b3", "10\u207b\u00b2"] and pytest.approx(0.002) in minor
-    assert log_ticks(8, 3000)[1] == ["10", "100", "1000"], "plain numbers where all are between 0.001 and 10^5"
-    assert log_ticks(100, 300)[1] == ["100", "200"], "within a decade: 2 and 5 times it too"
-    lo, hi = limits([1e-3, 1e-1], log=True)
-    assert lo < 1e-3 and hi > 1e-1 and lo * hi == pytest.approx(1e-4), "margins even in log space"
+    assert out.read_text().count('src="data:image/svg+xml;base64,') >= 3, "F1 per epoch, curves, per-class bars"
 
 
 # ------------------------------------------------------------------ a real `pointtune train` folder, end to end

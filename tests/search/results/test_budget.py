@@ -1,5 +1,5 @@
 """What a search may spend (search/results/budget.py): TPE's constraints, the study told each trial's hours and
-minutes, a trial stopped at its minutes, infeasible trials never the best and off the frontier."""
+minutes, infeasible trials never the best and off the frontier."""
 
 from __future__ import annotations
 
@@ -24,19 +24,20 @@ optuna.logging.set_verbosity(optuna.logging.ERROR)
 
 def test_the_excess_over_each_budget_is_what_optuna_reads() -> None:
     budgets = Budgets(annotation_hours=2.0, trial_minutes=10.0)
-    assert budgets.excess(3.0, 4.0) == [1.0, -6.0] and budgets.excess(math.nan, 12.0) == [0.0, 2.0]
-    trial = optuna.trial.create_trial(value=0.5, user_attrs={HOURS_ATTR: 1.5, MINUTES_ATTR: 11.0})
-    assert budgets(trial) == [-0.5, 1.0]
+    assert budgets.constraints(3.0, 4.0) == {"annotation_hours": 1.0, "trial_minutes": -6.0}
+    assert budgets.constraints(math.nan, 12.0) == {"annotation_hours": 0.0, "trial_minutes": 2.0}
+    assert Budgets(None, 10.0).constraints(3.0, 4.0) == {"trial_minutes": -6.0}
+    made = optuna.trial.create_trial(value=0.5, system_attrs=budgets.constraint_attrs(1.5, 11.0))
+    assert made.constraints == {"annotation_hours": -0.5, "trial_minutes": 1.0}, "Optuna reads them back"
     assert budgets.broken({"annotation_hours": 3.0, "trial_minutes": 4.0}) == ["3 annotation hours > 2"]
     assert not Budgets() and Budgets.of({"max_trial_minutes": 5}) == Budgets(None, 5)
 
 
-def test_tpe_is_given_the_budgets_as_its_constraints() -> None:
-    settings = SearchSettings(base=TrialConfig(), max_annotation_hours=2.0)
+def test_tpe_learns_the_budgets_without_the_deprecated_constraints_func() -> None:
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        assert make_sampler(settings, 1)._constraints_func == Budgets(2.0, None)
-        assert make_sampler(SearchSettings(base=TrialConfig()), 1)._constraints_func is None
+        warnings.simplefilter("error", FutureWarning)  # Optuna 5 deprecates constraints_func
+        sampler = make_sampler(SearchSettings(base=TrialConfig(), max_annotation_hours=2.0), 1)
+    assert sampler._constraints_func is None
 
 
 def test_the_study_hears_each_trials_hours_and_minutes_and_a_trial_past_its_minutes_completes() -> None:
@@ -48,6 +49,7 @@ def test_the_study_hears_each_trials_hours_and_minutes_and_a_trial_past_its_minu
     (trial,) = study.trials
     assert trial.state == TrialState.COMPLETE and trial.value == 0.6, "not pruned: it broke its budget"
     assert trial.user_attrs[HOURS_ATTR] == 0.5 and trial.user_attrs[MINUTES_ATTR] == 1.2
+    assert trial.constraints == {"trial_minutes": pytest.approx(0.2)}, "TPE sees it infeasible"
 
 
 def _record(trial_id: str, f1: float, hours: float) -> TrialRecord:
@@ -69,14 +71,3 @@ def test_a_trial_over_its_budget_is_never_the_best_nor_on_the_frontier() -> None
     records[0].over_budget = ["0.5 annotation hours > 0.1"]
     with pytest.raises(Exception, match="no trial of this search stayed within its budgets"):
         best_record(records)
-
-
-def test_a_run_stops_after_the_epoch_that_passes_its_minutes(demo_dir) -> None:
-    from trainable.trial import run_trial
-
-    cfg = TrialConfig(data=DataConfig(root=str(demo_dir), format="demo", tile_size=32, crops_per_epoch=16),
-                      model=ModelConfig(backbone="tiny", weights="none"),
-                      train=TrainConfig(epochs=3, max_minutes=1e-6, bn_recalibration_batches=0))
-    reported = []
-    run_trial(cfg, lambda metrics, _: reported.append(metrics))
-    assert [m["epoch"] for m in reported] == [1] and reported[0]["trial_minutes"] > 1e-6

@@ -16,10 +16,10 @@ import pytest
 
 from search.cli.main import main
 from search.launch.journal import JOURNAL_FILE
-from search.launch.reference import REFERENCE_DIR, load_reference, reference_config
 from search.launch.settings import SearchSettings
 from search.results.experiment import load_experiment
 from search.results.frontier import pareto_front, target_point
+from search.results.reference import REFERENCE_DIR, load_reference, reference_config
 from search.results.tables import render_frontier, trials_table
 from trainable.config import ConfigError, TrialConfig
 from trainable.data.index import build_index

@@ -184,7 +184,8 @@ def test_tiled_prediction_matches_a_whole_image_pass_away_from_tile_borders(expe
 def test_plot_writes_non_empty_pngs(experiment: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert main(["plot", str(experiment), "--out", str(tmp_path)]) == 0
     names = {p.name for p in tmp_path.glob("*.png")}
-    assert {"val_f1_per_epoch.png", "best_f1_vs_lr.png", "best_trial_curves.png", "best_trial_metrics.png"} <= names
+    assert {"val_f1_per_epoch.png", "best_score_vs_settings.png", "frontier.png", "best_trial_curves.png",
+            "best_trial_per_class.png"} <= names, "no parallel coordinates: the scripted trials' settings are the same"
     for p in tmp_path.glob("*.png"):
         with Image.open(p) as im:
             assert im.size[0] > 300 and np.asarray(im.convert("L")).std() > 5, p
