@@ -21,8 +21,10 @@ BACKBONES: tuple[str, ...] = ("resnet50", "resnet101", "mobilenet_v3_large", "ti
 PointMode = Literal["density", "per_instance"]
 LrSchedule = Literal["poly", "cosine", "constant"]
 LR_SCHEDULES: tuple[str, ...] = ("poly", "cosine", "constant")
+DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")  # auto: CUDA when present
 # validation metrics a search may rank by (all "higher is better", in [0, 1]); the objective is best_<metric>
 # ``val_clicks_*``: the same metrics on held-out validation clicks instead of dense masks (data with clicks only)
+DENSE_F1, CLICKS_F1 = "val_f1", "val_clicks_f1"  # validation F1 on dense masks, on held-out clicks
 METRICS: tuple[str, ...] = ("val_f1", "val_miou", "val_oa", "val_precision", "val_recall", "val_clicks_f1",
                             "val_clicks_miou", "val_clicks_oa", "val_clicks_precision", "val_clicks_recall")
 UNLABELED_LOSSES: tuple[str, ...] = ("none", "gated_crf", "affinity", "entropy")
@@ -281,7 +283,7 @@ class TrainConfig:
 
     def validate(self) -> None:
         check_ranges(self, "train")
-        if self.device not in ("auto", "cpu", "cuda"):
+        if self.device not in DEVICES:
             raise ConfigError(f"device {self.device!r}: use auto, cpu or cuda")
         if self.lr_schedule not in LR_SCHEDULES:
             raise ConfigError(f"lr_schedule {self.lr_schedule!r}: use one of {', '.join(LR_SCHEDULES)}")
