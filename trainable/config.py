@@ -185,7 +185,7 @@ class PointConfig:
     density: float = default("density")
     clicks_per_object: int = default("clicks_per_object")
     background_share: float | None = default("background_share")
-    min_region_pixels: int = 16
+    min_region_pixels: int = default("min_region_pixels")
     class_weights: bool = default("class_weights")
     seed: int = default("seed")
     order_up_to: float = 0.0
@@ -269,7 +269,7 @@ class TrainConfig:
     poly_power: float = default("poly_power")
     warmup_epochs: float = default("warmup_epochs")
     batch_size: int = default("batch_size")
-    weight_decay: float = 0.0
+    weight_decay: float = default("weight_decay")
     bn_recalibration_batches: int = default("bn_recalibration_batches")
     seed: int = default("seed")
     device: str = default("device")
