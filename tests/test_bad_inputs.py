@@ -278,7 +278,7 @@ for flag, value, said in [
         ("--poly-power", "0", "> 0"), ("--bn-recalibration-batches", "-1", ">= 0"),
         ("--unlabeled-weight", "-1", "[0, 1000)"), ("--pseudo-labels", "0", "(0, 1]"),
         ("--pseudo-labels", "1.5", "1.5"), ("--seed", "-1", "[0, 4294967295]"), ("--split-seed", "-1", ">= 0"),
-        ("--val-clicks", "-5", ">= 0")]:
+        ("--val-clicks", "-5", ">= 0"), ("--weight-decay", "-0.1", "[0, 1)")]:
     case(f"train{flag}-{value}", f"{TRAIN} {flag} {value} --out {{W}}/out", flag, said)
 case("train-fractions-leave-no-training", f"{TRAIN} --val-fraction 0.6 --test-fraction 0.5 --out {{W}}/out",
      "--test-fraction 0.5 with --val-fraction 0.6 leaves no image for training")
@@ -299,6 +299,8 @@ case("train-poly-power-with-cosine", f"{TRAIN} --lr-schedule cosine --poly-power
      "--poly-power does nothing without --lr-schedule poly")
 case("train-background-share-alone", f"{TRAIN} --background-share 0.3 --out {{W}}/out",
      "--background-share does nothing without --clicks-per-object")
+case("train-min-region-pixels-alone", f"{TRAIN} --min-region-pixels 4 --out {{W}}/out",
+     "--min-region-pixels does nothing without --clicks-per-object")
 case("train-unlabeled-weight-alone", f"{TRAIN} --unlabeled-weight 0.5 --out {{W}}/out",
      "--unlabeled-weight does nothing without --unlabeled-loss with a value other than none")
 case("train-split-seed-with-a-split-file", f"{TRAIN} --split {{W}}/s.yaml --split-seed 3 --out {{W}}/out",

@@ -21,8 +21,10 @@ BACKBONES: tuple[str, ...] = ("resnet50", "resnet101", "mobilenet_v3_large", "ti
 PointMode = Literal["density", "per_instance"]
 LrSchedule = Literal["poly", "cosine", "constant"]
 LR_SCHEDULES: tuple[str, ...] = ("poly", "cosine", "constant")
+DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")  # auto: CUDA when present
 # validation metrics a search may rank by (all "higher is better", in [0, 1]); the objective is best_<metric>
 # ``val_clicks_*``: the same metrics on held-out validation clicks instead of dense masks (data with clicks only)
+DENSE_F1, CLICKS_F1 = "val_f1", "val_clicks_f1"  # validation F1 on dense masks, on held-out clicks
 METRICS: tuple[str, ...] = ("val_f1", "val_miou", "val_oa", "val_precision", "val_recall", "val_clicks_f1",
                             "val_clicks_miou", "val_clicks_oa", "val_clicks_precision", "val_clicks_recall")
 UNLABELED_LOSSES: tuple[str, ...] = ("none", "gated_crf", "affinity", "entropy")
@@ -183,7 +185,7 @@ class PointConfig:
     density: float = default("density")
     clicks_per_object: int = default("clicks_per_object")
     background_share: float | None = default("background_share")
-    min_region_pixels: int = 16
+    min_region_pixels: int = default("min_region_pixels")
     class_weights: bool = default("class_weights")
     seed: int = default("seed")
     order_up_to: float = 0.0
@@ -267,7 +269,7 @@ class TrainConfig:
     poly_power: float = default("poly_power")
     warmup_epochs: float = default("warmup_epochs")
     batch_size: int = default("batch_size")
-    weight_decay: float = 0.0
+    weight_decay: float = default("weight_decay")
     bn_recalibration_batches: int = default("bn_recalibration_batches")
     seed: int = default("seed")
     device: str = default("device")
@@ -281,7 +283,7 @@ class TrainConfig:
 
     def validate(self) -> None:
         check_ranges(self, "train")
-        if self.device not in ("auto", "cpu", "cuda"):
+        if self.device not in DEVICES:
             raise ConfigError(f"device {self.device!r}: use auto, cpu or cuda")
         if self.lr_schedule not in LR_SCHEDULES:
             raise ConfigError(f"lr_schedule {self.lr_schedule!r}: use one of {', '.join(LR_SCHEDULES)}")

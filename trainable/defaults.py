@@ -151,6 +151,8 @@ POINTS = {
                                 valid="[0, 1)", needs=("clicks_per_object", "clicks_per_object_range"),
                                 words="none, one click per background region"),
     "class_weights": Default(False, "weight the loss by the inverse click frequency of each class"),
+    "min_region_pixels": Default(16, "background regions smaller than this get no click (mask noise, slivers)",
+                                 valid=">= 1", needs=("clicks_per_object", "clicks_per_object_range")),
     "seconds_per_click": Default(1.75, "annotation time of one click in seconds, for the annotation cost each trial "
                                  "reports (Papadopoulos et al. 2017: 7 s per box of 4 clicks)", valid="> 0"),
 }
@@ -178,6 +180,7 @@ TRAIN = {
     "warmup_epochs": Default(0.0, "linear warm-up epochs (may be fractional)", valid=">= 0"),
     "bn_recalibration_batches": Default(8, "batches to re-estimate BatchNorm statistics before each validation "
                                         "(0: off)", valid=">= 0"),
+    "weight_decay": Default(0.0, "Adam's weight decay (L2 penalty)", valid="[0, 1)"),
     "metric": Default("val_f1", "validation metric that picks the best epoch and ranks trials (val_clicks_f1 needs no "
                       "dense mask)"),
     "unlabeled_loss": Default("none", "a loss on the unlabelled pixels from the image itself, added to partial "

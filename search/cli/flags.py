@@ -7,10 +7,8 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
-from trainable.config import BACKBONES, LR_SCHEDULES, METRICS, UNLABELED_LOSSES, current_name
+from trainable.config import BACKBONES, DEVICES, LR_SCHEDULES, METRICS, UNLABELED_LOSSES, current_name
 from trainable.defaults import SAME, TABLE, help_text, out_of_range
-
-DEVICES = ("auto", "cpu", "cuda")
 
 
 def bands(text: str) -> tuple[int, ...]:

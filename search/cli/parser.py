@@ -15,10 +15,10 @@ SHARED = {
     "data": ("data", "format", "classes", "tile_size", "resize", "bands", "normalize", "crops_per_epoch", "flips",
              "rotations", "split", "split_seed", "val_fraction", "test_fraction", "val_dir", "test_dir",
              "unlabeled_images"),
-    "clicks": ("clicks", "val_clicks", "background_share", "class_weights", "seconds_per_click"),
+    "clicks": ("clicks", "val_clicks", "background_share", "min_region_pixels", "class_weights", "seconds_per_click"),
     "model": ("backbone", "weights", "allow_random_init"),
-    "training": ("batch_size", "bn_recalibration_batches", "device", "seed", "lr_schedule", "poly_power",
-                 "warmup_epochs", "metric", "unlabeled_loss", "unlabeled_weight"),
+    "training": ("batch_size", "weight_decay", "bn_recalibration_batches", "device", "seed", "lr_schedule",
+                 "poly_power", "warmup_epochs", "metric", "unlabeled_loss", "unlabeled_weight"),
 }
 SEARCH_SPACE = ("lr_range", "density_range", "clicks_per_object_range", "epochs_range", "background_share_range",
                 "unlabeled_weight_range", "pseudo_labels_range")

@@ -16,7 +16,7 @@ from typing import Any
 
 from search.launch import console
 from search.launch.settings import SearchSettings
-from trainable.config import planned_epochs
+from trainable.config import CLICKS_F1, DENSE_F1, planned_epochs
 
 # Tune's trial states as the results table names them (search/results/experiment.py); a trial's reported outcome
 # overrides
@@ -142,7 +142,7 @@ class SearchTracker:
             row.batch = None
             return
         row.epoch = int(result["epoch"])
-        row.f1 = float(result.get("val_f1", result.get("val_clicks_f1", math.nan)))  # clicks only: their F1
+        row.f1 = float(result.get(DENSE_F1, result.get(CLICKS_F1, math.nan)))  # clicks only: their F1
         row.best_f1 = float(result.get("best_val_f1", math.nan))
         if math.isnan(row.best_f1):
             row.best_f1 = float(result.get("best_val_clicks_f1", math.nan))

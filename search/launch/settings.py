@@ -231,7 +231,8 @@ def _point_config(args: Any, defaults: dict[str, Any]) -> PointConfig:
     per_instance = getattr(args, "clicks_per_object", None) or getattr(args, "clicks_per_object_range", None)
     return PointConfig(mode="per_instance" if per_instance else "density", density=pick(args, "density", defaults),
                        clicks_per_object=pick(args, "clicks_per_object", defaults),
-                       background_share=pick(args, "background_share", defaults), class_weights=args.class_weights,
+                       background_share=pick(args, "background_share", defaults),
+                       min_region_pixels=pick(args, "min_region_pixels", defaults), class_weights=args.class_weights,
                        seed=pick(args, "seed", defaults),
                        seconds_per_click=pick(args, "seconds_per_click", defaults))
 
@@ -249,8 +250,8 @@ def _train_config(args: Any, defaults: dict[str, Any]) -> TrainConfig:
     if len(losses) > 1 and getattr(args, "command", None) == "train":
         raise ConfigError(f"--unlabeled-loss {' '.join(losses)}: one run trains with one loss; give one (a search, "
                           "`pointtune run`, chooses among several)")
-    names = ("lr", "epochs", "batch_size", "seed", "device", "bn_recalibration_batches", "lr_schedule", "poly_power",
-             "warmup_epochs", "metric", "unlabeled_weight", "pseudo_labels")
+    names = ("lr", "epochs", "batch_size", "weight_decay", "seed", "device", "bn_recalibration_batches", "lr_schedule",
+             "poly_power", "warmup_epochs", "metric", "unlabeled_weight", "pseudo_labels")
     return TrainConfig(**{name: pick(args, name, defaults) for name in names}, unlabeled_loss=losses[0])
 
 

@@ -16,6 +16,7 @@ from search.results.frontier import DEFAULT_TARGET
 from search.results.reference import load_reference
 from search.results.tables import best_scores, describe_agreement, rank_agreement, render, render_frontier, trials_table
 from trainable.data.storage import is_uri
+from trainable.defaults import default
 
 
 def describe_best(best: pd.Series, metric: str) -> str:
@@ -39,7 +40,7 @@ def print_summary(settings: Any, test_scores: dict[str, float] | None = None) ->
     print("\n" + render(df, "table"))
     ended = sum(r.ended for r in records)
     trained = sum(not r.history.empty and r.status != "failed" for r in records)
-    metric = records[0].metric if records else "val_f1"
+    metric = records[0].metric if records else default("metric")
     if any(r.best_row is not None and r.status in RANKED and r.over_budget for r in records):
         print(f"over budget (never the best, off the frontier): "
               f"{sum(bool(r.over_budget) for r in records)} trial(s)")

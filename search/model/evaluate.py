@@ -17,7 +17,7 @@ from trainable.defaults import default
 from trainable.trial import pick_device
 
 
-def score_model(payload: dict[str, Any], data: Any, indices: list[int], device_name: str = "auto",
+def score_model(payload: dict[str, Any], data: Any, indices: list[int], device_name: str = default("device"),
                 batch_size: int = default("batch_size"), prefix: str = "test",
                 progress: Callable[[int, int], None] | None = None) -> dict[str, float]:
     """OA, macro P / R / F1, mIoU and per-class scores of an exported model on some images of ``data``.
@@ -57,8 +57,9 @@ def score_model(payload: dict[str, Any], data: Any, indices: list[int], device_n
 
 
 def evaluate_file(model_path: str, data_dir: str | None, part: str = "test", fmt: str | None = None,
-                  classes_file: str | None = None, device: str = "auto", batch_size: int = default("batch_size"),
-                  points: str | None = None, progress: Callable[[int, int], None] | None = None) -> dict[str, float]:
+                  classes_file: str | None = None, device: str = default("device"),
+                  batch_size: int = default("batch_size"), points: str | None = None,
+                  progress: Callable[[int, int], None] | None = None) -> dict[str, float]:
     """Score a model (``search/model/source.py``: a model file, a train folder or a search) on ``part`` of its
     own split (the stems it recorded), or on ``all`` images of the data (``data_dir``; None: the folder the model
     was trained on).

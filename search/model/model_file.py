@@ -17,6 +17,7 @@ from search.files import TRAIN_MODEL
 from trainable.data import storage
 from trainable.data.index import IMAGENET_MEAN, IMAGENET_STD
 from trainable.data.storage import is_uri
+from trainable.defaults import default
 from trainable.errors import CheckpointError
 
 EXPORT_FORMAT = "pointtune-model/1"
@@ -123,7 +124,7 @@ def train_model(path: Path) -> dict[str, Any]:
     if is_export(state):
         return state
     if isinstance(state, dict) and {"model", "epoch", "config", "classes"} <= set(state) and "optimizer" not in state:
-        return export_payload(state, state["config"]["train"].get("metric", "val_f1"), path.parent.name,
+        return export_payload(state, state["config"]["train"].get("metric", default("metric")), path.parent.name,
                               str(path.parent))
     return read_export(path)  # raises, saying what the file is
 

@@ -146,7 +146,7 @@ def mask_names(image: str, out_dir: Path) -> list[Path]:
     return [out_dir / f"{Path(image).stem}_classes{suffix}", out_dir / f"{Path(image).stem}_colour{suffix}"]
 
 
-def predict_files(model_arg: str, images: list[str], out: str, device_name: str = "auto",
+def predict_files(model_arg: str, images: list[str], out: str, device_name: str = default("device"),
                   batch_size: int = default("batch_size"),
                   progress: Callable[[int, int], None] | None = None) -> list[Path]:
     """Class indices and colours for each image (GeoTIFF for GeoTIFF input, PNG otherwise) with the model that

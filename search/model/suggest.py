@@ -208,7 +208,7 @@ def to_suggestions(entry: IndexEntry, data: DatasetIndex, picks: Candidates, ans
 
 
 def suggest_files(model_path: str, data_dir: str | None, out: str, settings: SuggestSettings, points: str | None = None,
-                  fmt: str | None = None, classes_file: str | None = None, device_name: str = "auto",
+                  fmt: str | None = None, classes_file: str | None = None, device_name: str = default("device"),
                   batch_size: int = default("batch_size"),
                   progress: Callable[[int, int], None] | None = None) -> SuggestReport:
     """Suggest clicks on the model's training images (or all of ``data_dir``; None: the folder the model was

@@ -178,7 +178,7 @@ class _BestModel:
         return out
 
 
-def model_section(inp: ReportInput, record: Any, device: str = "auto", max_val: int = MAX_VAL_IMAGES,
+def model_section(inp: ReportInput, record: Any, device: str = default("device"), max_val: int = MAX_VAL_IMAGES,
                   max_train: int = MAX_TRAIN_IMAGES, confusion_pixels: int = CONFUSION_PIXELS) -> dict[str, Any]:
     """Run the best trial's best checkpoint on validation images: the confusion matrix (over up to
     ``confusion_pixels`` of validation pixels), ``max_val`` validation images with truth and prediction, and

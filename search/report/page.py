@@ -52,6 +52,7 @@ from search.results.tables import trials_table, with_warm_start
 from trainable.config import ConfigError
 from trainable.data import storage
 from trainable.data.storage import is_uri
+from trainable.defaults import default
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#1d2433;background:#f6f7f9}
@@ -129,7 +130,7 @@ CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 
 
 
 
-def build_report(inp: ReportInput, model: bool = True, target: float = DEFAULT_TARGET, device: str = "auto",
+def build_report(inp: ReportInput, model: bool = True, target: float = DEFAULT_TARGET, device: str = default("device"),
                  section: dict[str, Any] | None = None) -> str:
     """The report's HTML. ``model=False`` leaves out what needs the best checkpoint and the data (the confusion
     matrix and the images); ``section`` gives that part ready-made (tests)."""
@@ -232,7 +233,7 @@ def _page(inp: ReportInput, sections: list[Section | list[Section]], data: dict[
 
 def write_report(experiment: str | list[str], out: str | None = None, model: bool = True,
                  target: float = DEFAULT_TARGET,
-                 device: str = "auto") -> Path:
+                 device: str = default("device")) -> Path:
     """Write the report of ``experiment`` (a search folder or URI, or a ``train`` folder; several: the rounds of a
     campaign, ``search.results.campaign``) to ``out`` (default: ``EXPERIMENT/report.html`` for a local folder,
     ``report.html`` here for a URI or several folders); returns the path."""

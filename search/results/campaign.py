@@ -31,6 +31,7 @@ from search.results.tables import table_columns, trial_row
 from trainable.config import METRICS
 from trainable.data import storage
 from trainable.data.storage import is_uri
+from trainable.defaults import default
 
 LEAD = ("folder", "round", "clicks_file", "clicks_sha256")  # the columns a campaign adds after trial_id
 SHA_SHOWN = 12  # hex digits of the clicks file's SHA-256 in the table
@@ -72,7 +73,7 @@ class Campaign:
     origin: dict[str, Folder] = field(default_factory=dict)  # a record's (unique) id -> its folder
     original_id: dict[str, str] = field(default_factory=dict)  # a record's (unique) id -> its id in its folder
     reference: dict[str, Any] | None = None  # from the dense train folders given (mean of their best epochs)
-    metric: str = "val_f1"
+    metric: str = default("metric")
 
 
 def _json(path: str) -> dict[str, Any] | None:
@@ -141,7 +142,7 @@ def load_campaign(paths: list[str]) -> Campaign:
     if not rounds:
         raise SearchError(f"every folder given ({', '.join(f.path for f in folders)}) was trained on dense masks "
                           "(full supervision): give the runs or searches of the rounds too")
-    metric = next((f.records[0].metric for f in rounds if f.records), "val_f1")
+    metric = next((f.records[0].metric for f in rounds if f.records), default("metric"))
     dense = [f for f in folders if f.dense]
     camp = Campaign(folders, metric=metric, reference=dense_reference(dense, metric))
     taken: set[str] = set()

@@ -25,6 +25,7 @@ from search.results.driver import driver_alive, process_alive
 from trainable.config import current_name, planned_epochs
 from trainable.data import storage
 from trainable.data.storage import is_uri
+from trainable.defaults import default
 
 STATUS = {"TERMINATED": "finished", "RUNNING": "running", "ERROR": "failed", "PENDING": "pending",
           "PAUSED": "paused"}
@@ -44,7 +45,7 @@ class TrialRecord:
     history: pd.DataFrame  # one row per reported epoch
     error: str | None
     path: str  # trial folder (local path or URI)
-    metric: str = "val_f1"  # what picks the best epoch
+    metric: str = default("metric")  # what picks the best epoch
     outcome: str | None = None  # "diverged" or "error" when the trial reported one (it then ended without a fault)
     tune_status: str | None = None  # Tune's own (RUNNING, TERMINATED, ...); None for a `pointtune train` folder
     over_budget: list[str] = field(default_factory=list)  # the budgets it broke, in words (search.results.budget)
@@ -79,7 +80,7 @@ def _error_text(trial_path: str) -> str:
 def experiment_metric(path: str) -> str:
     """The metric a search ranks by, from its saved settings (``val_f1`` for folders without them)."""
     base = saved_settings(path).get("base") or {}
-    return current_name((base.get("train") or {}).get("metric", "val_f1"))
+    return current_name((base.get("train") or {}).get("metric", default("metric")))
 
 
 def _status(tune_status: str, history: pd.DataFrame, outcome: pd.Series | None, planned: int, driven: bool) -> str:
@@ -188,7 +189,7 @@ def train_record(path: str) -> TrialRecord:
             history = pd.read_csv(p / TRAIN_METRICS).rename(columns=current_name)  # val_points_f1: val_clicks_f1
     except (ValueError, UnicodeDecodeError) as e:  # pandas' parser and empty-data errors are ValueErrors
         damaged = f"{p / TRAIN_METRICS} cannot be read ({str(e).splitlines()[0]}): its epochs are unknown"
-    metric = current_name(cfg.get("train", {}).get("metric", "val_f1"))
+    metric = current_name(cfg.get("train", {}).get("metric", default("metric")))
     status, why = train_status(p, history, planned_epochs(cfg))  # both stages with self-training
     why = damaged or why
     return TrialRecord(p.name, status, cfg, history, why, str(p), metric,

@@ -20,6 +20,7 @@ import pandas as pd
 from search.files import DONE_FILE
 from trainable.config import TrialConfig
 from trainable.data import storage
+from trainable.defaults import default
 
 REFERENCE_DIR = "reference_full"
 
@@ -58,7 +59,7 @@ def reference_history(experiment: str) -> pd.DataFrame:
     return pd.read_csv(StringIO(storage.read_text(path)))
 
 
-def ratio(value: float, reference: dict[str, Any] | None, metric: str = "val_f1") -> float:
+def ratio(value: float, reference: dict[str, Any] | None, metric: str = default("metric")) -> float:
     """``value`` as a fraction of the reference's ``metric`` (NaN without a reference)."""
     if reference is None or not reference.get(metric):
         return math.nan

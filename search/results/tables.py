@@ -22,14 +22,15 @@ from search.results.experiment import (
 )
 from search.results.frontier import DEFAULT_TARGET, pareto_front, scored, target_point
 from search.results.reference import load_reference, ratio
-from trainable.config import planned_epochs
+from trainable.config import CLICKS_F1, DENSE_F1, planned_epochs
 from trainable.data import storage
+from trainable.defaults import default
 
 
-def table_columns(metric: str = "val_f1") -> list[str]:
+def table_columns(metric: str = default("metric")) -> list[str]:
     """The trials table's columns: the searched settings, the ranking value ``best_<metric>`` and its epoch, the
     other headline metrics at that epoch."""
-    at_best = [m for m in ("val_f1", "val_miou", "val_oa", "val_clicks_f1") if m != metric]
+    at_best = [m for m in (DENSE_F1, "val_miou", "val_oa", CLICKS_F1) if m != metric]
     return ["trial_id", "status", "lr", "mode", "density", "clicks_per_object", "background_share",
             "class_weights", "unlabeled_loss", "unlabeled_weight", "pseudo_labels", "clicks_per_image",
             "annotation_hours", "epochs",
@@ -65,9 +66,9 @@ def trial_row(r: TrialRecord, reference: dict[str, Any] | None = None) -> dict[s
         "epochs": planned_epochs(r.config), "epochs_run": len(h),  # both stages with self-training
         f"best_{m}": at_best(m), "best_epoch": int(best["epoch"]) if best is not None else None,
         f"last_{m}": float(h[m].iloc[-1]) if m in h and len(h) else nan,
-        "val_f1": at_best("val_f1"), "val_miou": at_best("val_miou"), "val_oa": at_best("val_oa"),
+        DENSE_F1: at_best(DENSE_F1), "val_miou": at_best("val_miou"), "val_oa": at_best("val_oa"),
         "val_clicks_f1": at_best("val_clicks_f1"),
-        "f1_vs_full": ratio(at_best("val_f1"), reference),
+        "f1_vs_full": ratio(at_best(DENSE_F1), reference),
         "wall_time_s": float(h["time_total_s"].iloc[-1]) if "time_total_s" in h and len(h) else nan,
         "over_budget": "; ".join(r.over_budget) or None,  # infeasible: never the best, off the frontier
         "error": r.error,
@@ -78,7 +79,7 @@ def trial_row(r: TrialRecord, reference: dict[str, Any] | None = None) -> dict[s
 def trials_table(records: list[TrialRecord], reference: dict[str, Any] | None = None) -> pd.DataFrame:
     """One row per trial, the best ``best_<metric>`` first (trials without any epoch last); with a full-supervision
     ``reference``, ``f1_vs_full`` is each trial's F1 (at its best epoch) over the reference's."""
-    metric = records[0].metric if records else "val_f1"
+    metric = records[0].metric if records else default("metric")
     df = pd.DataFrame([trial_row(r, reference) for r in records], columns=table_columns(metric))
     if df.empty:
         return df
@@ -111,14 +112,14 @@ def render(df: pd.DataFrame, fmt: str) -> str:
     return shown.to_string(index=False, float_format=lambda x: f"{x:.4g}", na_rep="-")
 
 
-def best_scores(records: list[TrialRecord], metrics: tuple[str, ...] = ("val_clicks_f1", "val_f1")) -> pd.DataFrame:
+def best_scores(records: list[TrialRecord], metrics: tuple[str, ...] = (CLICKS_F1, DENSE_F1)) -> pd.DataFrame:
     """Per trial that trained (neither failed nor diverged), the best value over its epochs of each metric."""
     rows = [{"trial_id": r.trial_id, **{m: r.history[m].max() if m in r.history else math.nan for m in metrics}}
             for r in records if r.status in (*RANKED, *UNFINISHED) and not r.history.empty]
     return pd.DataFrame(rows, columns=["trial_id", *metrics])
 
 
-def rank_agreement(scores: pd.DataFrame, points: str = "val_clicks_f1", dense: str = "val_f1") -> dict[str, Any] | None:
+def rank_agreement(scores: pd.DataFrame, points: str = CLICKS_F1, dense: str = DENSE_F1) -> dict[str, Any] | None:
     """How well click validation ranks trials as dense validation does: Spearman's and Kendall's rank correlation
     between the two columns across trials, and whether both pick the same best trial. None with fewer than 3 trials
     holding both scores (no ranking to compare)."""
@@ -175,7 +176,8 @@ def show_results(experiment: str, fmt: str = "table", trial_id: str | None = Non
         if agreement is not None and fmt == "table":
             print("\n" + describe_agreement(agreement))
         return 0
-    print(render_frontier(df, records[0].metric if records else "val_f1", fmt, target, load_reference(experiment)))
+    metric = records[0].metric if records else default("metric")
+    print(render_frontier(df, metric, fmt, target, load_reference(experiment)))
     return 0
 
 

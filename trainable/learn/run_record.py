@@ -31,6 +31,7 @@ import numpy as np
 import torch
 import yaml
 
+from trainable.config import DENSE_F1
 from trainable.data import storage
 from trainable.learn.checkpoint import save_checkpoint
 
@@ -96,7 +97,7 @@ class BestSoFar:
 
     def update(self, metrics: dict[str, Any]) -> bool:
         """Take an epoch's metrics in; True when it is the new best epoch."""
-        value, f1 = metrics[self.metric], metrics.get("val_f1", math.nan)  # no dense masks: no val_f1
+        value, f1 = metrics[self.metric], metrics.get(DENSE_F1, math.nan)  # no dense masks: no val_f1
         if math.isfinite(f1):
             self.f1 = max(self.f1, f1)
         if math.isfinite(value) and value > self.value:

@@ -230,7 +230,7 @@ def test_a_report_of_several_folders_lists_the_rounds_and_their_frontier(campaig
     assert [r["folder"] for r in data["rounds"]] == ["r0", "r1", "r2", "search", "full_s0", "full_s1"]
     assert [r["kind"] for r in data["rounds"]][-2:] == ["full supervision"] * 2
     assert data["frontier"]["reference"] == pytest.approx(0.80) and len(data["frontier"]["front"]) == 4
-    assert {p["mode"] for p in data["frontier"]["points"]} == {"round 0", "round 1", "round 2", "density"}
+    assert {p["series"] for p in data["frontier"]["points"]} == {"round 0", "round 1", "round 2", "density"}
     assert "Rounds (6 folders)" in page and "mean of 2 dense runs" in page
 
 
