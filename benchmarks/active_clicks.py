@@ -1,7 +1,7 @@
 """Where to click next, measured against a ceiling: rounds of clicks placed by the strategies of ``pointtune
 suggest``, between random clicks (the floor) and the error oracle (the ceiling: the simulated annotator clicks where
 the model is wrong by the dense masks, its most confident errors first, inside their error regions and one per
-missed true class before a second of any, as iSAGE's does: ``trainable/labels/error_oracle.py``).
+missed true class before a second of any, as iSAGE's does: ``search/model/error_oracle.py``).
 
 Per seed: a first round (round 0) of ``--first`` uniform random clicks per training image (the simulated annotator's
 order, ``trainable.labels.points.click_order``, answered from the dense masks) and a model trained on them

@@ -2,7 +2,7 @@
 
 For each training image of the model's split (``--part all``: every image of ``--data``), the model predicts the
 image block by block as ``predict`` does (``predict_scene``, on the image after the model's ``--resize``); each
-block's probabilities are scored and thinned (``trainable.labels.suggest``), and K clicks are chosen: spaced by the
+block's probabilities are scored and thinned (``search.model.click_scores``), and K clicks are chosen: spaced by the
 radius, in rounds over the predicted classes, never on an ignored pixel of the dense mask, a no-data pixel of a
 GeoTIFF (its nodata value, mask or alpha band) or a pixel already clicked (``--clicks``: the clicks so far; by
 default the clicks file the model was trained on, when it recorded one).
@@ -39,9 +39,11 @@ from typing import Any, Literal
 import numpy as np
 from torch import nn
 
+from search.model.click_scores import NEEDS_MASKS, STRATEGIES, Candidates, Strategy, auto_radius
 from search.model.model_data import index_for_model, model_data_dir
 from search.model.predict import blocks, model_from_payload, predict_scene
 from search.model.source import model_inputs, resolve_model, split_part_indices
+from search.model.suggest_image import ImageCandidates
 from search.model.suggest_output import next_round, render_csv, render_geojson, sidecar, write_sidecar
 from search.outputs import plan_file
 from search.results.rounds import sidecar_path
@@ -52,8 +54,6 @@ from trainable.data.rasters import raster_info
 from trainable.data.sources import ImageSource, LabelSource, ValidPixels
 from trainable.defaults import default
 from trainable.labels.points import image_seed
-from trainable.labels.suggest import NEEDS_MASKS, STRATEGIES, Candidates, Strategy, auto_radius
-from trainable.labels.suggest_image import ImageCandidates
 from trainable.trial import pick_device
 
 DEFAULT_STRATEGY: Strategy = default("strategy")  # as measured by benchmarks/active_clicks.py (the defaults table)
@@ -66,7 +66,7 @@ class SuggestSettings:
 
     clicks_per_image: int
     strategy: Strategy = DEFAULT_STRATEGY
-    radius: float | None = None  # in pixels of the original image; None: ``trainable.labels.suggest.auto_radius``
+    radius: float | None = None  # in pixels of the original image; None: ``search.model.click_scores.auto_radius``
     seed: int = default("seed")
     part: Literal["train", "all"] = default("suggest_part")
     answer_from_masks: bool = False

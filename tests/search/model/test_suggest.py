@@ -15,12 +15,12 @@ import torch
 from PIL import Image
 
 from search.cli.main import main
+from search.model.click_scores import Candidates, auto_radius, choose, margin_scores, region_candidates
 from trainable.config import IGNORE_INDEX, DataConfig, ModelConfig
 from trainable.data.classes import ClassDescription
 from trainable.data.formats import format_classes
 from trainable.data.index import build_index
 from trainable.data.user_clicks import ImageRef, read_user_clicks
-from trainable.labels.suggest import Candidates, auto_radius, choose, margin_scores, region_candidates
 from trainable.learn.checkpoint import atomic_torch_save
 from trainable.learn.model import build_model
 

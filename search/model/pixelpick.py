@@ -13,7 +13,7 @@ block. Each block therefore gives two things, both small whatever the image's si
   beats on both uncertainty and random key. Whatever the threshold turns out to be, the pixel a uniform draw would
   take in a cell (the highest key at or above it) is among these; a cell of n pixels keeps about ln n of them.
 
-Pure numpy; ``trainable/labels/suggest.py`` puts the pieces together.
+Pure numpy; ``search/model/click_scores.py`` puts the pieces together.
 """
 
 from __future__ import annotations

@@ -10,11 +10,11 @@ import math
 import numpy as np
 import pytest
 
+from search.model.click_scores import margin_scores
+from search.model.error_oracle import INTERIOR, interior_errors
+from search.model.pixelpick import LEVELS, key_front, levels, top_level
+from search.model.suggest_image import ImageCandidates
 from trainable.config import IGNORE_INDEX
-from trainable.labels.error_oracle import INTERIOR, interior_errors
-from trainable.labels.pixelpick import LEVELS, key_front, levels, top_level
-from trainable.labels.suggest import margin_scores
-from trainable.labels.suggest_image import ImageCandidates
 
 H, W = 40, 50
 

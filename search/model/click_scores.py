@@ -18,11 +18,11 @@ Strategies say what a candidate pixel's ``score`` is (higher: more likely wrong)
   Shin, Xie and Albanie, ICCV workshops 2021).
 - ``entropy``: the entropy of the probabilities over ``log C`` (0 to 1).
 - ``pixelpick``: a uniform draw among the image's 5 % most uncertain pixels by margin (PixelPick's own rule:
-  ``trainable/labels/pixelpick.py``), so clicks go where the model doubts without all piling onto its few most
+  ``search/model/pixelpick.py``), so clicks go where the model doubts without all piling onto its few most
   doubtful borders; ``score`` is the draw.
 - ``random``: a seeded uniform key per pixel: the control, blind to the model (no class quota either).
 - ``oracle``: the simulated annotator's ceiling: wrong pixels by the dense masks, the model's most confident errors
-  first (``trainable/labels/error_oracle.py``); right ones only when the errors run out.
+  first (``search/model/error_oracle.py``); right ones only when the errors run out.
 
 Choosing (``choose``) is greedy by score, never two clicks closer than the radius (the clicks already given
 included), in rounds over the predicted classes: each class gets ``K / classes`` clicks (one more for the first
@@ -44,7 +44,7 @@ from typing import Literal
 
 import numpy as np
 
-from trainable.labels.error_oracle import oracle_scores
+from search.model.error_oracle import oracle_scores
 
 Strategy = Literal["margin", "pixelpick", "regions", "entropy", "random", "oracle"]
 STRATEGIES: tuple[str, ...] = ("margin", "pixelpick", "regions", "entropy", "random", "oracle")
@@ -235,7 +235,7 @@ def block_candidates(probs: np.ndarray | None, valid: np.ndarray, strategy: Stra
                      origin: tuple[int, int], radius: float, clicks_per_image: int,
                      clicks: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
                      truth: np.ndarray | None = None) -> Candidates:
-    """The candidates of one block of an image (``pixelpick``'s: ``trainable.labels.suggest_image``).
+    """The candidates of one block of an image (``pixelpick``'s: ``search.model.suggest_image``).
 
     Args:
         probs: (C, h, w) class probabilities (None for ``random``).

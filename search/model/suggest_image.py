@@ -1,10 +1,10 @@
 """One image's suggested clicks: its candidates gathered block by block as the image is predicted, then the clicks
-chosen from them (``trainable.labels.suggest.choose``).
+chosen from them (``search.model.click_scores.choose``).
 
-Most strategies score each block on its own (``trainable.labels.suggest.block_candidates``). Two need the whole
+Most strategies score each block on its own (``search.model.click_scores.block_candidates``). Two need the whole
 image before they choose: ``pixelpick`` draws among the image's top 5 % of uncertain pixels, a threshold known
-after the last block (``trainable.labels.pixelpick``), and ``oracle`` clicks on wrong pixels while the image has
-any, in rounds over their true classes, and on right ones only after them (``trainable.labels.error_oracle``).
+after the last block (``search.model.pixelpick``), and ``oracle`` clicks on wrong pixels while the image has
+any, in rounds over their true classes, and on right ones only after them (``search.model.error_oracle``).
 Pure numpy; ``search/model/suggest.py`` predicts the blocks.
 """
 
@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from trainable.labels.error_oracle import ERROR_TIER
-from trainable.labels.pixelpick import LEVELS, key_front, level_counts, levels, threshold_floor, top_level
-from trainable.labels.suggest import (
+from search.model.click_scores import (
     Candidates,
     Strategy,
     block_candidates,
@@ -24,6 +22,8 @@ from trainable.labels.suggest import (
     spacing_cell,
     unclicked_pixels,
 )
+from search.model.error_oracle import ERROR_TIER
+from search.model.pixelpick import LEVELS, key_front, level_counts, levels, threshold_floor, top_level
 
 Clicks = tuple[np.ndarray, np.ndarray, np.ndarray]  # rows, columns and classes of clicks already given
 
@@ -31,7 +31,7 @@ Clicks = tuple[np.ndarray, np.ndarray, np.ndarray]  # rows, columns and classes 
 def pixelpick_candidates(level: np.ndarray, cls: np.ndarray, valid: np.ndarray, key: np.ndarray,
                          origin: tuple[int, int], cell: int, floor: int) -> Candidates:
     """A block's pixels that a uniform draw among the image's most uncertain ones may take, whatever the image's
-    threshold turns out to be (``trainable.labels.pixelpick.key_front``), scored with their level; none below
+    threshold turns out to be (``search.model.pixelpick.key_front``), scored with their level; none below
     ``floor``, a level the threshold is known to reach."""
     ys, xs = np.nonzero(valid & (level >= floor))
     if ys.size == 0:
@@ -55,7 +55,7 @@ class ImageCandidates:
 
     def add(self, probs: np.ndarray | None, valid: np.ndarray, rng: np.random.Generator, origin: tuple[int, int],
             clicks: Clicks | None = None, truth: np.ndarray | None = None) -> None:
-        """A block's candidates (the arguments of ``trainable.labels.suggest.block_candidates``)."""
+        """A block's candidates (the arguments of ``search.model.click_scores.block_candidates``)."""
         if self.strategy != "pixelpick":
             found = block_candidates(probs, valid, self.strategy, rng, origin, self.radius, self.k, clicks, truth)
             self.parts.append(found)
