@@ -109,6 +109,7 @@ def one_arm(job: tuple[str, int, argparse.Namespace, str]) -> tuple[str, int, di
     stage = ({k: float(second[k].iloc[0]) for k in ("pseudo_labelled_fraction", "pseudo_label_accuracy")}
              if len(second) and "pseudo_labelled_fraction" in second else {})
     stage["best_epoch"] = int(history.loc[history["val_f1"].idxmax(), "epoch"])
+    stage["val_f1"] = float(history["val_f1"].max())
     return arm, seed, per_image_f1(out, a.data, "test", a.format), stage, time.perf_counter() - t0
 
 
@@ -122,7 +123,8 @@ def run_all(a: argparse.Namespace, work: Path) -> tuple[dict[str, dict], dict[st
         scores.setdefault(arm, {})[seed] = f1
         stages.setdefault(arm, []).append(stage)
         mean = sum(f1.values()) / len(f1)
-        print(f"  seed {seed} {arm:<8} test F1 {mean:.4f} over {len(f1)} images, best epoch {stage['best_epoch']}"
+        print(f"  seed {seed} {arm:<8} test F1 {mean:.4f} over {len(f1)} images, best epoch {stage['best_epoch']} "
+              f"(val F1 {stage['val_f1']:.4f})"
               + (f", stage 2 pseudo-labelled {stage['pseudo_labelled_fraction']:.1%} at accuracy "
                  f"{stage['pseudo_label_accuracy']:.3f}" if "pseudo_labelled_fraction" in stage else "")
               + f"  ({seconds:.0f} s)", flush=True)
