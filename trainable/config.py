@@ -236,6 +236,8 @@ class TrainConfig:
         unlabeled_loss: a loss on the unlabelled pixels computed from the image itself, added to partial
             cross-entropy: ``none``, ``gated_crf``, ``affinity`` or ``entropy`` (``trainable.learn.unlabeled_loss``).
         unlabeled_weight: its weight.
+        max_minutes: a search's budget of minutes per trial (``--max-trial-minutes``): the run stops after the
+            epoch that passes it, its best epoch kept; None: no budget.
         pseudo_labels: the threshold of a second, self-training stage (``trainable.learn.self_training``): after
             ``epochs`` epochs, the best epoch's model labels the pixels of the training images whose top class
             probability is at least this, and the model trains ``epochs`` more epochs (``epochs + 1`` to
@@ -266,6 +268,7 @@ class TrainConfig:
     teacher_decay: float | None = default("teacher_decay")
     pseudo_class_share: float | None = default("pseudo_class_share")
     pseudo_weight: float | None = default("pseudo_weight")
+    max_minutes: float | None = None  # a search's --max-trial-minutes: the run stops after the epoch that passes it
 
     def validate(self) -> None:
         check_ranges(self, "train")
