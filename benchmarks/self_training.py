@@ -8,8 +8,11 @@ Per seed (the simulated annotator's clicks, the initial weights and the crops al
 - each variant: stage 1, then E epochs of the second stage (``--pseudo-labels T``) with the variant's settings:
   ``stage`` as it is (the stage-1 best model labels once, one class-balanced loss), ``lr`` a lower learning rate
   (``--pseudo-lr-factor``), ``teacher`` a mean teacher (``--teacher-decay``), ``class`` per-class thresholds
-  (``--pseudo-class-share``), ``term`` the pseudo-labels' own loss term (``--pseudo-weight``), ``all`` the four
-  together.
+  (``--pseudo-class-share``), ``term`` the pseudo-labels' own loss term (``--pseudo-weight``), ``teacher+lr`` the
+  mean teacher with the lower rate, ``all`` the four together.
+
+With ``--keep DIR --reuse``, a control and a stage-1 state that DIR already holds from the same settings (an earlier
+run's) are scored again rather than trained: more variants against the same controls.
 
 Every run keeps its best epoch by validation F1 (dense masks), as ``pointtune train`` does (over both stages), and
 that model is scored image by image on the split's test part (``compare.per_image_f1``); ``compare.difference``
@@ -33,16 +36,17 @@ from typing import Any
 
 import pandas as pd
 import torch
+from compare import arm_mean, difference, per_image_f1
 
 from common import DUBAI_ROOT, quiet_stdout, tmp_dir
-from compare import arm_mean, difference, per_image_f1
+from search.files import TRAIN_METRICS, TRAIN_MODEL
 from search.launch.train import RunDirectory
 from trainable.config import DataConfig, ModelConfig, PointConfig, TrainConfig, TrialConfig
 from trainable.data.index import build_index
 from trainable.trial import run_trial
 
 BAR = 0.02  # F1 over the control, with the interval above zero
-VARIANTS = ("stage", "lr", "teacher", "class", "term", "all")
+VARIANTS = ("stage", "lr", "teacher", "class", "term", "teacher+lr", "all")
 _INDEX = None  # the checked dataset, built once in the parent and inherited by the forked workers
 
 
@@ -51,8 +55,8 @@ def variant_settings(name: str, a: argparse.Namespace) -> dict[str, Any]:
     own = {"lr": {"pseudo_lr_factor": a.lr_factor}, "teacher": {"teacher_decay": a.teacher_decay},
            "class": {"pseudo_class_share": a.class_share}, "term": {"pseudo_weight": a.pseudo_weight}}
     settings = {"pseudo_labels": a.threshold}
-    for part in (own if name == "all" else {name: own.get(name, {})}).values():
-        settings.update(part)
+    for part in own if name == "all" else name.split("+"):
+        settings.update(own.get(part, {}))
     return settings
 
 
@@ -74,6 +78,8 @@ class _StageOneDone(Exception):
 def stage_one(a: argparse.Namespace, seed: int, work: Path) -> Path:
     """Train stage 1 (E epochs, self-training on so that the best epoch's weights are kept) and save its state."""
     path = work / f"s{seed}_stage1.pt"
+    if a.reuse and path.is_file():
+        return path
 
     def keep(state: dict[str, Any]) -> int:
         if state["epoch"] == a.epochs:
@@ -101,16 +107,23 @@ def one_arm(job: tuple[str, int, argparse.Namespace, str]) -> tuple[str, int, di
         cfg, resume = config(a, seed, a.epochs), torch.load(state, weights_only=False)
     else:
         cfg, resume = config(a, seed, a.epochs, **variant_settings(arm, a)), torch.load(state, weights_only=False)
-    with quiet_stdout():  # the epochs' lines
-        run_dir = RunDirectory(out, cfg)
-        run_trial(cfg, run_dir.report, data=_INDEX, resume=resume, recorded_epochs=0 if resume else None)
-    history = pd.read_csv(run_dir.csv)
+    if not (arm == "control" and a.reuse and finished(out, 2 * a.epochs)):
+        with quiet_stdout():  # the epochs' lines
+            run_dir = RunDirectory(out, cfg)
+            run_trial(cfg, run_dir.report, data=_INDEX, resume=resume, recorded_epochs=0 if resume else None)
+    history = pd.read_csv(out / TRAIN_METRICS)
     second = history[history["epoch"] == a.epochs + 1]
     stage = ({k: float(second[k].iloc[0]) for k in ("pseudo_labelled_fraction", "pseudo_label_accuracy")}
              if len(second) and "pseudo_labelled_fraction" in second else {})
     stage["best_epoch"] = int(history.loc[history["val_f1"].idxmax(), "epoch"])
     stage["val_f1"] = float(history["val_f1"].max())
     return arm, seed, per_image_f1(out, a.data, "test", a.format), stage, time.perf_counter() - t0
+
+
+def finished(out: Path, epochs: int) -> bool:
+    """Whether ``out`` holds a run of ``epochs`` epochs (its metrics and best model)."""
+    return ((out / TRAIN_MODEL).is_file() and (out / TRAIN_METRICS).is_file()
+            and len(pd.read_csv(out / TRAIN_METRICS)) == epochs)
 
 
 def run_all(a: argparse.Namespace, work: Path) -> tuple[dict[str, dict], dict[str, list[dict]]]:
@@ -152,7 +165,7 @@ def table(a: argparse.Namespace, scores: dict[str, dict], stages: dict[str, list
     """Each arm against the control: the markdown table; returns the variants that meet the bar."""
     control = scores["control"]
     mean, spread = arm_mean(control)
-    print(f"\n| arm | second stage | test F1 (per-seed spread) | vs control, 95 % interval | verdict | Wilcoxon p | "
+    print("\n| arm | second stage | test F1 (per-seed spread) | vs control, 95 % interval | verdict | Wilcoxon p | "
           "pseudo-labelled (accuracy) |")
     print("|---|---|---|---|---|---|---|")
     print(f"| control | none, {2 * a.epochs} epochs on the clicks | {mean:.3f} ({spread:.3f}) | | | | |")
@@ -196,7 +209,11 @@ def parse() -> argparse.Namespace:
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--workers", type=int, default=2, help="runs at once (one CPU thread each)")
     p.add_argument("--keep", help="keep the runs in this folder (default: a temporary one)")
+    p.add_argument("--reuse", action="store_true", help="with --keep: score the controls and stage-1 states the "
+                   "folder already holds (the same settings and seeds) rather than train them again")
     a = p.parse_args()
+    if a.reuse and not a.keep:
+        p.error("--reuse needs --keep DIR (the folder of an earlier run with the same settings)")
     if a.data == str(DUBAI_ROOT):
         if not (DUBAI_ROOT / "images").is_dir():
             raise SystemExit(f"the Dubai sample is not at {DUBAI_ROOT}: nothing measured (give --data)")
