@@ -11,8 +11,8 @@ Per seed (the simulated annotator's clicks, the initial weights and the crops al
   (``--pseudo-class-share``), ``term`` the pseudo-labels' own loss term (``--pseudo-weight``), ``teacher+lr`` the
   mean teacher with the lower rate, ``all`` the four together.
 
-With ``--keep DIR --reuse``, a control and a stage-1 state that DIR already holds from the same settings (an earlier
-run's) are scored again rather than trained: more variants against the same controls.
+With ``--keep DIR --reuse``, the finished runs and stage-1 states that DIR already holds from the same settings (an
+earlier run's) are scored again rather than trained: more variants or seeds against the same controls.
 
 Every run keeps its best epoch by validation F1 (dense masks), as ``pointtune train`` does (over both stages), and
 that model is scored image by image on the split's test part (``compare.per_image_f1``); ``compare.difference``
@@ -107,7 +107,7 @@ def one_arm(job: tuple[str, int, argparse.Namespace, str]) -> tuple[str, int, di
         cfg, resume = config(a, seed, a.epochs), torch.load(state, weights_only=False)
     else:
         cfg, resume = config(a, seed, a.epochs, **variant_settings(arm, a)), torch.load(state, weights_only=False)
-    if not (arm == "control" and a.reuse and finished(out, 2 * a.epochs)):
+    if not (a.reuse and finished(out, a.epochs if arm == "stage 1" else 2 * a.epochs)):
         with quiet_stdout():  # the epochs' lines
             run_dir = RunDirectory(out, cfg)
             run_trial(cfg, run_dir.report, data=_INDEX, resume=resume, recorded_epochs=0 if resume else None)
@@ -209,7 +209,7 @@ def parse() -> argparse.Namespace:
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--workers", type=int, default=2, help="runs at once (one CPU thread each)")
     p.add_argument("--keep", help="keep the runs in this folder (default: a temporary one)")
-    p.add_argument("--reuse", action="store_true", help="with --keep: score the controls and stage-1 states the "
+    p.add_argument("--reuse", action="store_true", help="with --keep: score the finished runs and stage-1 states the "
                    "folder already holds (the same settings and seeds) rather than train them again")
     a = p.parse_args()
     if a.reuse and not a.keep:
