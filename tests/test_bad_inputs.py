@@ -280,6 +280,12 @@ for flag, value, said in [
         ("--pseudo-labels", "1.5", "1.5"), ("--seed", "-1", "[0, 4294967295]"), ("--split-seed", "-1", ">= 0"),
         ("--val-clicks", "-5", ">= 0"), ("--weight-decay", "-0.1", "[0, 1)")]:
     case(f"train{flag}-{value}", f"{TRAIN} {flag} {value} --out {{W}}/out", flag, said)
+for flag, value, said in [  # self-training's second stage: each setting's range, given with --pseudo-labels
+        ("--pseudo-lr-factor", "0", "(0, 10]"), ("--pseudo-lr-factor", "11", "11"), ("--teacher-decay", "1", "(0, 1)"),
+        ("--teacher-decay", "0", "(0, 1)"), ("--teacher-decay", "fast", "not a number"),
+        ("--pseudo-class-share", "0", "(0, 1]"), ("--pseudo-class-share", "1.5", "(0, 1]"),
+        ("--pseudo-weight", "0", "(0, 100]"), ("--pseudo-weight", "-1", "(0, 100]")]:
+    case(f"train{flag}-{value}", f"{TRAIN} --pseudo-labels 0.9 {flag} {value} --out {{W}}/out", flag, said)
 case("train-fractions-leave-no-training", f"{TRAIN} --val-fraction 0.6 --test-fraction 0.5 --out {{W}}/out",
      "--test-fraction 0.5 with --val-fraction 0.6 leaves no image for training")
 case("train-warmup-past-the-epochs", f"{TRAIN} --warmup-epochs 2 --out {{W}}/out", "--warmup-epochs 2",
@@ -305,6 +311,12 @@ case("train-unlabeled-weight-alone", f"{TRAIN} --unlabeled-weight 0.5 --out {{W}
      "--unlabeled-weight does nothing without --unlabeled-loss with a value other than none")
 case("train-split-seed-with-a-split-file", f"{TRAIN} --split {{W}}/s.yaml --split-seed 3 --out {{W}}/out",
      "--split-seed does nothing without --split auto or --split seeded", prep=write("s.yaml", "train: [a]\n"))
+for flag, value in [("--pseudo-lr-factor", "0.1"), ("--teacher-decay", "0.99"), ("--pseudo-class-share", "0.5"),
+                    ("--pseudo-weight", "0.5")]:
+    case(f"train{flag}-without-a-second-stage", f"{TRAIN} {flag} {value} --out {{W}}/out",
+         f"{flag} does nothing without --pseudo-labels")
+case("train-second-stage-in-a-config-without-one", f"{TRAIN} --config {{W}}/c.yaml --out {{W}}/out",
+     "--teacher-decay does nothing without --pseudo-labels", prep=write("c.yaml", "teacher_decay: 0.99\n"))
 case("train-unlabeled-images-alone", f"{TRAIN} --unlabeled-images {{D}}/images --out {{W}}/out",
      "--unlabeled-images", "add --pseudo-labels")
 case("train-two-unlabeled-losses", f"{TRAIN} --unlabeled-loss entropy affinity --out {{W}}/out",
@@ -434,6 +446,15 @@ case("run-epochs-range-0", f"{RUN} --epochs-range 0 3", "--epochs-range", "0")
 case("run-density-range-above-1", f"{RUN} --density-range 0.5 2", "--density-range", "(0, 1]")
 case("run-lr-and-lr-range", f"{RUN} --lr 0.01 --lr-range 0.001 0.1", "--lr 0.01 and --lr-range")
 case("run-frontier-with-asha", f"{RUN} --frontier --scheduler asha", "--frontier with --scheduler asha")
+case("run-teacher-decay-range-alone", f"{RUN} --teacher-decay-range 0.9 0.99",
+     "--teacher-decay-range does nothing without --pseudo-labels")
+case("run-pseudo-weight-alone", f"{RUN} --pseudo-weight 0.5", "--pseudo-weight does nothing without --pseudo-labels")
+case("run-pseudo-weight-range-reversed", f"{RUN} --pseudo-labels 0.9 --pseudo-weight-range 2 0.5",
+     "--pseudo-weight-range 2 0.5", "LO <= HI")
+case("run-pseudo-lr-factor-range-out", f"{RUN} --pseudo-labels 0.9 --pseudo-lr-factor-range 0 0.5",
+     "--pseudo-lr-factor-range", "(0, 10]")
+case("run-pseudo-class-share-and-its-range", f"{RUN} --pseudo-labels 0.9 --pseudo-class-share 0.5 "
+     "--pseudo-class-share-range 0.2 0.8", "--pseudo-class-share 0.5 and --pseudo-class-share-range")
 case("run-background-share-range-alone", f"{RUN} --background-share-range 0.1 0.5",
      "--background-share-range does nothing without --clicks-per-object-range")
 case("run-warmup-past-the-fewest-epochs", "run --data {D} --storage {W}/s --warmup-epochs 2 --epochs-range 1 3",

@@ -261,6 +261,10 @@ class TrainConfig:
             ``epochs`` epochs, the best epoch's model labels the pixels of the training images whose top class
             probability is at least this, and the model trains ``epochs`` more epochs (``epochs + 1`` to
             ``2 * epochs``) on the clicks and those pseudo-labels; None: one stage.
+        pseudo_lr_factor, teacher_decay, pseudo_class_share, pseudo_weight: how the second stage learns (its
+            peak learning rate as a factor of ``lr``; a mean teacher's decay; per-class thresholds' share; the
+            pseudo-labels' own loss term and its weight): ``trainable.learn.stage_two_loss``. None (1 for the
+            factor): as without them.
     """
 
     lr: float = default("lr")
@@ -279,10 +283,20 @@ class TrainConfig:
     unlabeled_loss: str = default("unlabeled_loss")
     unlabeled_weight: float = default("unlabeled_weight")
     pseudo_labels: float | None = default("pseudo_labels")
+    pseudo_lr_factor: float = default("pseudo_lr_factor")
+    teacher_decay: float | None = default("teacher_decay")
+    pseudo_class_share: float | None = default("pseudo_class_share")
+    pseudo_weight: float | None = default("pseudo_weight")
     max_minutes: float | None = None  # a search's --max-trial-minutes: the run stops after the epoch that passes it
 
     def validate(self) -> None:
         check_ranges(self, "train")
+        stage_two = {"--pseudo-lr-factor": self.pseudo_lr_factor != 1.0, "--teacher-decay": self.teacher_decay,
+                     "--pseudo-class-share": self.pseudo_class_share, "--pseudo-weight": self.pseudo_weight}
+        idle = [flag for flag, given in stage_two.items() if given is not None and given is not False]
+        if idle and self.pseudo_labels is None:
+            raise ConfigError(f"{idle[0]} sets how self-training's second stage learns, and there is none: add "
+                              "--pseudo-labels THRESHOLD (in a search, or --pseudo-labels-range LO HI)")
         if self.device not in DEVICES:
             raise ConfigError(f"device {self.device!r}: use auto, cpu or cuda")
         if self.lr_schedule not in LR_SCHEDULES:

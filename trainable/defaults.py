@@ -9,17 +9,18 @@ the weights' SHA-256, the cache bounds) keep their dataclass defaults: no user s
 
 A setting's name is its flag's (``tile_size`` is ``--tile-size``, and the key of a ``--config`` YAML file); ``where``
 says where it is saved (``data.tile_size`` in a run's config.yaml, ``search.trials`` in a search's
-pointtune_settings.yaml). This module imports nothing of pointtune: everything may import it.
+pointtune_settings.yaml). This module imports nothing of pointtune but ``trainable.valid_range`` (which imports
+nothing): everything may import it.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 import numbers
-import re
 from dataclasses import dataclass
 from typing import Any
+
+from trainable.valid_range import Valid
 
 # the `--storage` of a search: resume states are saved every RESUME_EVERY epochs on a local disk, every
 # RESUME_EVERY_URI epochs to a bucket (uploads); a state is 3x the model (weights and Adam's moments)
@@ -32,37 +33,6 @@ class _Same:
 
 
 SAME: Any = _Same()  # a profile's value is the one on your data
-
-
-@dataclass(frozen=True)
-class Valid:
-    """The values a number may take, as the table writes them: ``(0, 1]``, ``[8, 8192]``, ``>= 1``, ``> 0``."""
-
-    text: str
-    lo: float = -math.inf
-    hi: float = math.inf
-    lo_open: bool = False
-    hi_open: bool = False
-
-    @classmethod
-    def parse(cls, text: str) -> Valid:
-        if m := re.fullmatch(r"(>=|>)\s*(\S+)", text):
-            return cls(text, lo=float(m[2]), lo_open=m[1] == ">")
-        m = re.fullmatch(r"([\[(])(\S+), (\S+)([\])])", text)
-        assert m, f"a valid range is written (LO, HI], [LO, HI], >= LO or > LO, not {text!r}"
-        return cls(text, float(m[2]), float(m[3]), m[1] == "(", m[4] == ")")
-
-    def holds(self, value: float) -> bool:
-        if not math.isfinite(value):
-            return False
-        above = value > self.lo if self.lo_open else value >= self.lo
-        below = value < self.hi if self.hi_open else value <= self.hi
-        return above and below
-
-    @property
-    def words(self) -> str:
-        """``in (0, 1]``, ``>= 1``: how a message says it."""
-        return self.text if self.text[0] in "<>" else f"in {self.text}"
 
 
 @dataclass(frozen=True)
@@ -99,6 +69,8 @@ class Default:
     valid: str = ""
     needs: tuple[str, ...] = ()
 
+
+SECOND_STAGE = ("pseudo_labels", "pseudo_labels_range")  # what a setting of self-training's second stage needs
 
 # data: config.yaml's `data` section (trainable.config.DataConfig)
 DATA = {
@@ -191,6 +163,17 @@ TRAIN = {
                              "pixels whose top class probability is at least THRESHOLD, and the model trains as many "
                              "epochs again on clicks + those pseudo-labels (clicks win)", valid="(0, 1]",
                              words="none, one stage"),
+    "pseudo_lr_factor": Default(1.0, "self-training: the second stage's peak learning rate, as a factor of --lr",
+                                valid="(0, 10]", needs=SECOND_STAGE),
+    "teacher_decay": Default(None, "self-training with a mean teacher: an average of the model's weights (teacher = "
+                             "DECAY x teacher + (1 - DECAY) x model after each step) pseudo-labels every crop",
+                             valid="(0, 1)", words="none, the stage-1 model labels once", needs=SECOND_STAGE),
+    "pseudo_class_share": Default(None, "self-training with per-class thresholds: each class keeps at least its most "
+                                  "confident SHARE of the pixels predicted as it", valid="(0, 1]",
+                                  words="none, one threshold", needs=SECOND_STAGE),
+    "pseudo_weight": Default(None, "self-training: the loss is the clicks' partial cross-entropy + WEIGHT x the "
+                             "pseudo-labels' (class-balanced)", valid="(0, 100]",
+                             words="none, one class-balanced loss over both", needs=SECOND_STAGE),
     "seed": Default(0, "seed of the simulated annotator, init, crops and search (the split has --split-seed)",
                     valid="[0, 4294967295]", where="points.seed, train.seed"),
     "device": Default("auto", "where the network runs (auto: CUDA when present)"),
@@ -268,6 +251,19 @@ SPACE = {
     "pseudo_labels_range": Default(None, "the pseudo-label threshold of a second, self-training stage", valid="(0, 1]",
                                    where="space.pseudo_labels", words="not searched, no second stage",
                                    searched="uniform", fixed="--pseudo-labels"),
+    "pseudo_lr_factor_range": Default(None, "the second stage's peak learning rate, as a factor of --lr",
+                                      valid="(0, 10]", needs=SECOND_STAGE, where="space.pseudo_lr_factor",
+                                      words="not searched, 1", searched="log-uniform", fixed="--pseudo-lr-factor"),
+    "teacher_decay_range": Default(None, "the decay of the second stage's mean teacher", valid="(0, 1)",
+                                   needs=SECOND_STAGE, where="space.teacher_decay", words="not searched, no teacher",
+                                   searched="uniform", fixed="--teacher-decay"),
+    "pseudo_class_share_range": Default(None, "the share of each class the second stage's per-class thresholds "
+                                        "keep", valid="(0, 1]", needs=SECOND_STAGE, where="space.pseudo_class_share",
+                                        words="not searched, one threshold", searched="uniform",
+                                        fixed="--pseudo-class-share"),
+    "pseudo_weight_range": Default(None, "the weight of the second stage's pseudo-label term", valid="(0, 100]",
+                                   needs=SECOND_STAGE, where="space.pseudo_weight", words="not searched, one loss",
+                                   searched="log-uniform", fixed="--pseudo-weight"),
 }
 
 # the other commands' own flags

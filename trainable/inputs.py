@@ -10,7 +10,7 @@ from torch.utils.data import DataLoader
 from trainable.config import ConfigError, TrialConfig
 from trainable.data.index import DatasetIndex, normalization
 from trainable.data.node_cache import NodeCache
-from trainable.data.sources import ImageSource, LabelSource
+from trainable.data.sources import ImageSource, LabelSource, ValidPixels
 from trainable.data.tiles import GridTiles, Normalizer, PointWindows, TrainCrops
 from trainable.labels.clicks import ClickSource, validation_points
 from trainable.labels.points import PointStats, class_weights_from_counts
@@ -160,15 +160,17 @@ def epoch_crops(crops: int, batch_size: int) -> tuple[int, bool]:
 
 
 def training_crops(images: list[ImageSource], image_sizes: list[tuple[int, int]], labels: PointWindows,
-                   normalizer: Normalizer, cfg: TrialConfig, valid: list[LabelSource | None] | None = None,
-                   pin_memory: bool = False) -> tuple[TrainCrops, DataLoader]:
+                   normalizer: Normalizer, cfg: TrialConfig,
+                   valid: list[LabelSource | ValidPixels | None] | None = None, pin_memory: bool = False,
+                   mark_clicks: bool = False) -> tuple[TrainCrops, DataLoader]:
     """The training crops of these images and their loader: ``--crops-per-epoch`` crops an epoch (or as many as
     cover the images once), in batches (``epoch_crops``). ``labels``: the clicks (or, in a second stage, clicks
-    over pseudo-labels); ``valid``: the dense masks a loss on unlabelled pixels needs (None without one)."""
+    over pseudo-labels); ``valid``: the pixels a loss on unlabelled pixels or a mean teacher may use (None without
+    one); ``mark_clicks``: the crops say which labels are clicks (``TrainCrops``)."""
     length, drop_last = epoch_crops(cfg.data.crops_per_epoch or TrainCrops.auto_length(
         image_sizes, cfg.data.tile_size, cfg.train.batch_size), cfg.train.batch_size)
     crops = TrainCrops(images, image_sizes, labels, normalizer, cfg.data.tile_size, length, cfg.data.flips,
-                       cfg.data.rotations, cfg.train.seed, valid)
+                       cfg.data.rotations, cfg.train.seed, valid, mark_clicks)
     return crops, DataLoader(crops, batch_size=cfg.train.batch_size, shuffle=False, drop_last=drop_last,
                              pin_memory=pin_memory)
 

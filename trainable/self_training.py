@@ -17,6 +17,11 @@ The design, in the order a run meets it:
   Each epoch reports ``stage``, ``pseudo_labelled_fraction`` (pseudo-labelled pixels, clicks not counted,
   over the pixels holding data of the stage's images) and ``pseudo_label_accuracy`` (their agreement with the dense
   masks where the images have them: a diagnostic, never used to train); stage-1 epochs report stage 1 and 0.
+- **How stage 2 learns** (each off unless given; ``trainable.learn.stage_two_loss``): ``--pseudo-lr-factor F``
+  starts its schedule at F x ``--lr``; ``--pseudo-class-share S`` lowers each class's threshold so that it keeps at
+  least its most confident share S of the pixels predicted as it (a first pass over the images counts them);
+  ``--teacher-decay D`` has a mean teacher (the weights' moving average) label every crop as the model learns;
+  ``--pseudo-weight W`` makes the pseudo-labels' loss a term of its own beside the clicks'.
 - **The run's best epoch** is taken over both stages: a second stage that does not help leaves the stage-1 model
   as the run's model.
 - **Resume** inside stage 2: the resume state carries the stage-1 best weights (``pseudo_source``; a state is then
@@ -34,6 +39,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -49,6 +55,8 @@ from trainable.learn.pseudo import (
     PseudoLabels,
     PseudoStats,
     cached_labels,
+    class_thresholds,
+    confidence_counts,
     image_stats,
     weights_key,
 )
@@ -58,11 +66,13 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class SecondStage:
-    """What the second stage trains with: its loaders (validation unchanged) and how much its pseudo-labels cover."""
+    """What the second stage trains with: its loaders (validation unchanged), how much its pseudo-labels cover, and
+    the threshold of each class (``--pseudo-labels``, or lower with ``--pseudo-class-share``)."""
 
     inputs: TrialInputs
     stats: PseudoStats
     seconds: float  # to make (or read back) the pseudo-labels
+    thresholds: np.ndarray  # (C,)
 
 
 def stage_two_images(data: DatasetIndex) -> tuple[list[int], list[IndexEntry]]:
@@ -119,6 +129,11 @@ def second_stage(data: DatasetIndex, cfg: TrialConfig, inputs: TrialInputs, pred
                                                                          for e in unlabeled]
     p = Predictor(predictor, weights_key(source), float(cfg.train.pseudo_labels), cfg.data.tile_size,
                   data.classes.num_classes, device, cfg.train.batch_size, inputs.train_crops.normalizer)
+    thresholds = np.full(data.classes.num_classes, p.threshold)
+    if cfg.train.pseudo_class_share is not None:  # a first pass over the images: per-class thresholds
+        counts = sum(confidence_counts(p, image) for image in images)
+        thresholds = class_thresholds(counts, float(cfg.train.pseudo_labels), cfg.train.pseudo_class_share)
+        p = dataclasses.replace(p, threshold=tuple(thresholds.tolist()))
     clicks = inputs.train_crops.clicks
     clicked = len(clicks.image_ids)
     labels, stats, kept = [], PseudoStats(), []
@@ -129,16 +144,18 @@ def second_stage(data: DatasetIndex, cfg: TrialConfig, inputs: TrialInputs, pred
         if k < clicked or own.labelled:  # an image with no label at all would only make crops to draw again
             labels.append(found)
             kept.append(image)
+    train = cfg.train
+    valid = train.unlabeled_loss != "none" or train.teacher_decay is not None
     crops, loader = training_crops([i.image for i in kept], [i.size for i in kept], PseudoLabels(clicks, labels),
-                                   inputs.train_crops.normalizer, cfg,
-                                   [i.mask for i in kept] if cfg.train.unlabeled_loss != "none" else None,
-                                   pin_memory=device.type == "cuda")
+                                   inputs.train_crops.normalizer, cfg, [i.valid for i in kept] if valid else None,
+                                   pin_memory=device.type == "cuda",
+                                   mark_clicks=train.teacher_decay is not None or train.pseudo_weight is not None)
     seconds = time.perf_counter() - t0
-    log.info("second stage: %.1f%% of %d image(s) pseudo-labelled at threshold %g (%d unlabeled image(s)), %.1f s",
-             100 * stats.fraction, len(images), p.threshold, len(unlabeled), seconds)
+    log.info("second stage: %.1f%% of %d image(s) pseudo-labelled at threshold %s (%d unlabeled image(s)), %.1f s",
+             100 * stats.fraction, len(images), " ".join(f"{t:.3g}" for t in thresholds), len(unlabeled), seconds)
     weight = torch.from_numpy(class_weights_from_counts(tuple(int(c) for c in stats.class_counts)))
     return SecondStage(dataclasses.replace(inputs, train_crops=crops, train_loader=loader, class_weight=weight),
-                       stats, seconds)
+                       stats, seconds, thresholds)
 
 
 def stage_metrics(cfg: TrialConfig, second: SecondStage | None) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from trainable.learn.loop import EpochResult, UnlabeledTerm, evaluate, recalibra
 from trainable.learn.model import WeightsError, build_model
 from trainable.learn.run_record import Report, RunRecord, SaveState, cpu_copy
 from trainable.learn.schedule import lr_at
+from trainable.learn.stage_two_loss import StageTwoLoss, stage_two_loss
 from trainable.self_training import SecondStage, loaded_copy, second_stage, stage_metrics
 
 log = logging.getLogger(__name__)
@@ -100,6 +101,8 @@ class TrialRun:
         recorded: the last epoch the caller recorded: epochs up to it that are trained again are not reported.
         second: with self-training, the second stage once it has started (``trainable.self_training``).
         pseudo_source: the weights a resumed second stage's pseudo-labels were made with (its resume state's).
+        stage_two: the second stage's own loss, where its settings ask for one (``trainable.learn.stage_two_loss``).
+        teacher_state: a resumed second stage's mean teacher (its resume state's).
     """
 
     cfg: TrialConfig  # resolved for the data (normalisation, bands)
@@ -114,6 +117,8 @@ class TrialRun:
     recorded: int = 0
     second: SecondStage | None = None
     pseudo_source: dict[str, torch.Tensor] | None = None
+    stage_two: StageTwoLoss | None = None
+    teacher_state: dict[str, torch.Tensor] | None = None
 
     @property
     def steps(self) -> int:
@@ -147,7 +152,7 @@ def prepare(cfg: TrialConfig, data: DatasetIndex | None, weights: dict[str, torc
         model.load_state_dict(resume["model"])
         optimizer.load_state_dict(resume["optimizer"])
         run.start = int(resume["epoch"]) + 1
-        run.pseudo_source = resume.get("pseudo_source")
+        run.pseudo_source, run.teacher_state = resume.get("pseudo_source"), resume.get("teacher")
     return run
 
 
@@ -170,9 +175,13 @@ def enter_stage(run: TrialRun, epoch: int) -> None:
         run.optimizer = new_optimizer(run.model, run.cfg)
     predictor = run.model if starting else loaded_copy(run.model, source)
     run.second = second_stage(run.data, run.cfg, run.inputs, predictor, source, run.device)
-    run.inputs = run.second.inputs
+    run.inputs, first_weight = run.second.inputs, run.class_weight
     run.class_weight = run.inputs.class_weight.to(run.device)  # balanced: confident pixels are the common classes'
+    run.stage_two = stage_two_loss(train, run.second.thresholds, run.class_weight, first_weight, run.model,
+                                   None if starting else run.teacher_state)
     run.record.keep_best, run.record.carry = False, {"pseudo_source": source}
+    if run.stage_two is not None and run.stage_two.teacher is not None:  # saved as it is when a state is
+        run.record.carry["teacher"] = lambda: cpu_copy(run.stage_two.teacher.model.state_dict())
 
 
 def report_resumed(run: TrialRun, resume: dict[str, Any] | None, recorded_epochs: int | None,
@@ -192,9 +201,11 @@ def replay_finished(cfg: TrialConfig, state: dict[str, Any], recorded_epochs: in
 
 
 def lr_in_epoch(run: TrialRun, epoch: int, step: int) -> float:
-    """The learning rate before the ``step``-th batch (0-based) of ``epoch``; each stage has its own schedule."""
+    """The learning rate before the ``step``-th batch (0-based) of ``epoch``; each stage has its own schedule, the
+    second's peak ``--pseudo-lr-factor`` times the first's."""
     epochs = run.cfg.train.epochs
-    return lr_at(run.cfg.train, ((epoch - 1) % epochs + step / run.steps) / epochs)
+    factor = run.cfg.train.pseudo_lr_factor if epoch > epochs else 1.0
+    return factor * lr_at(run.cfg.train, ((epoch - 1) % epochs + step / run.steps) / epochs)
 
 
 def train_epoch(run: TrialRun, epoch: int, progress: Progress | None) -> EpochResult:
@@ -206,7 +217,7 @@ def train_epoch(run: TrialRun, epoch: int, progress: Progress | None) -> EpochRe
     on_batch = None if progress is None else lambda done, total: progress(epoch, done, total, "train")
     result = train_one_epoch(run.model, run.inputs.train_loader, run.optimizer, run.device,
                              run.data.classes.num_classes, run.class_weight, lambda i: lr_in_epoch(run, epoch, i),
-                             unlabeled, on_batch)
+                             unlabeled, on_batch, run.stage_two)
     if progress is not None:
         progress(epoch, run.steps, run.steps, "train")  # training done: validating
     return result

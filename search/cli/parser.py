@@ -21,7 +21,8 @@ SHARED = {
                  "poly_power", "warmup_epochs", "metric", "unlabeled_loss", "unlabeled_weight"),
 }
 SEARCH_SPACE = ("lr_range", "density_range", "clicks_per_object_range", "epochs_range", "background_share_range",
-                "unlabeled_weight_range", "pseudo_labels_range")
+                "unlabeled_weight_range", "pseudo_labels_range", "pseudo_lr_factor_range", "teacher_decay_range",
+                "pseudo_class_share_range", "pseudo_weight_range")
 SEARCH = ("frontier", "reference", "trials", "max_concurrent", "cpus_per_trial", "gpus_per_trial", "sampler",
           "scheduler", "grace_period", "reduction_factor", "asha_search_epochs", "storage", "name", "address",
           "max_failures", "keep_checkpoints", "resume_every", "warm_start", "max_annotation_hours",
@@ -59,7 +60,8 @@ def _train_parser(sub: Any) -> None:
                        "clicks; with no --data, on the built-in demo scenes with the demo's defaults.")
     p.add_argument("--config", help=CONFIG_HELP)
     groups = _groups(p)
-    add(groups["training"], "lr", "pseudo_labels")
+    add(groups["training"], "lr", "pseudo_labels", "pseudo_lr_factor", "teacher_decay", "pseudo_class_share",
+        "pseudo_weight")
     add(groups["training"], "epochs", default=None, help=help_text("epochs", "epochs; with --resume: a longer run"))
     one = groups["clicks"].add_mutually_exclusive_group()
     add(one, "density", "clicks_per_object")

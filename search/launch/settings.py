@@ -20,6 +20,9 @@ from trainable.defaults import RESUME_EVERY, RESUME_EVERY_URI, default, profile
 log = logging.getLogger(__name__)
 
 
+STAGE_TWO = ("pseudo_lr_factor", "teacher_decay", "pseudo_class_share", "pseudo_weight")  # self-training's settings
+
+
 @dataclass(frozen=True)
 class SearchSpace:
     """Ranges searched by Optuna (inclusive bounds)."""
@@ -34,6 +37,11 @@ class SearchSpace:
     unlabeled_losses: tuple[str, ...] = default("unlabeled_losses")  # several: a searched choice
     unlabeled_weight: tuple[float, float] | None = default("unlabeled_weight_range")  # searched weight of that loss
     pseudo_labels: tuple[float, float] | None = default("pseudo_labels_range")  # threshold of a second stage
+    # how that second stage learns (trainable.config.TrainConfig), each searched where given
+    pseudo_lr_factor: tuple[float, float] | None = default("pseudo_lr_factor_range")
+    teacher_decay: tuple[float, float] | None = default("teacher_decay_range")
+    pseudo_class_share: tuple[float, float] | None = default("pseudo_class_share_range")
+    pseudo_weight: tuple[float, float] | None = default("pseudo_weight_range")
 
     @property
     def modes(self) -> tuple[str, ...]:
@@ -44,7 +52,7 @@ class SearchSpace:
     def validate(self) -> None:
         check_ranges(self, "space")
         for name in ("lr", "density", "clicks_per_object", "epochs", "background_share", "unlabeled_weight",
-                     "pseudo_labels"):
+                     "pseudo_labels", *STAGE_TWO):
             span = getattr(self, name)
             if span is not None and span[0] > span[1]:
                 flag = "--" + name.replace("_", "-") + "-range"
@@ -251,7 +259,7 @@ def _train_config(args: Any, defaults: dict[str, Any]) -> TrainConfig:
         raise ConfigError(f"--unlabeled-loss {' '.join(losses)}: one run trains with one loss; give one (a search, "
                           "`pointtune run`, chooses among several)")
     names = ("lr", "epochs", "batch_size", "weight_decay", "seed", "device", "bn_recalibration_batches", "lr_schedule",
-             "poly_power", "warmup_epochs", "metric", "unlabeled_weight", "pseudo_labels")
+             "poly_power", "warmup_epochs", "metric", "unlabeled_weight", "pseudo_labels", *STAGE_TWO)
     return TrainConfig(**{name: pick(args, name, defaults) for name in names}, unlabeled_loss=losses[0])
 
 
@@ -302,9 +310,10 @@ def search_space_from_args(args: Any, defaults: dict[str, Any]) -> SearchSpace:
     losses = tuple(args.unlabeled_loss or ())
     optional = {name: tuple(value) for name, value in (("background_share", args.background_share_range),
                                                        ("unlabeled_weight", args.unlabeled_weight_range)) if value}
-    pseudo = fixed_or_range(args, "pseudo_labels", "pseudo_labels_range", None)
-    if pseudo is not None:
-        optional["pseudo_labels"] = pseudo
+    for name in ("pseudo_labels", *STAGE_TWO):
+        span = fixed_or_range(args, name, f"{name}_range", None)
+        if span is not None:
+            optional[name] = span
     return SearchSpace(lr=fixed_or_range(args, "lr", "lr_range", tuple(defaults["lr_range"])),
                        density=fixed_or_range(args, "density", "density_range", tuple(defaults["density_range"])),
                        clicks_per_object=clicks, epochs=epochs, both_modes=clicks is not None and density_given,

@@ -15,14 +15,18 @@ from search.launch.settings import SearchSettings, SearchSpace
 # (section, field) of the searched settings, in the order tables show them
 SEARCHED = (("train", "lr"), ("points", "mode"), ("points", "density"), ("points", "clicks_per_object"),
             ("points", "background_share"), ("points", "class_weights"), ("train", "unlabeled_loss"),
-            ("train", "unlabeled_weight"), ("train", "pseudo_labels"), ("train", "epochs"))
+            ("train", "unlabeled_weight"), ("train", "pseudo_labels"), ("train", "pseudo_lr_factor"),
+            ("train", "teacher_decay"), ("train", "pseudo_class_share"), ("train", "pseudo_weight"),
+            ("train", "epochs"))
 
 
 class SearchSpaceSampler:
     """Called by OptunaSearch with an ``optuna.Trial``; suggests the searched values, returns the fixed ones.
 
     Learning rate and density are log-uniform; epochs and clicks per instance are integers in [LO, HI]; the
-    background share and the pseudo-label threshold are uniform; the click mode and class weights are categorical.
+    background share and the pseudo-label threshold are uniform (so are a mean teacher's decay and the per-class
+    share; the second stage's lr factor and pseudo-label weight are log-uniform); the click mode and class weights
+    are categorical.
     A range whose ends are equal is a constant, not a searched parameter; a setting that does not apply to a trial's
     click mode is not suggested to it.
     (A class, not a closure: the searcher pickles it with its state.)
@@ -68,6 +72,10 @@ class SearchSpaceSampler:
             log_uniform("train/unlabeled_weight", *s.unlabeled_weight)
         if s.pseudo_labels is not None:
             uniform("train/pseudo_labels", *s.pseudo_labels)
+            for name, scale in (("pseudo_lr_factor", log_uniform), ("teacher_decay", uniform),
+                                ("pseudo_class_share", uniform), ("pseudo_weight", log_uniform)):
+                if getattr(s, name) is not None:
+                    scale(f"train/{name}", *getattr(s, name))
         return fixed
 
 

@@ -34,12 +34,13 @@ from trainable.self_training import SecondStage, second_stage, stage_two_images
 from trainable.trial import run_trial
 
 
-def _cfg(root: Path, threshold: float | None = 0.5, unlabeled: Path | None = None, epochs: int = 1) -> TrialConfig:
+def _cfg(root: Path, threshold: float | None = 0.5, unlabeled: Path | None = None, epochs: int = 1,
+         **stage_two) -> TrialConfig:
     return TrialConfig(data=DataConfig(root=str(root), tile_size=32, crops_per_epoch=16,
                                        unlabeled_images=str(unlabeled) if unlabeled else None),
                        model=ModelConfig(backbone="tiny", weights="none"),
                        train=TrainConfig(epochs=epochs, lr=3e-3, num_threads=1, pseudo_labels=threshold,
-                                         batch_size=4)).validate()
+                                         batch_size=4, **stage_two)).validate()
 
 
 def _stage(cfg: TrialConfig, cache: Path) -> tuple[DatasetIndex, SecondStage, torch.nn.Module]:
@@ -205,11 +206,14 @@ def test_the_second_stage_is_reported_after_the_first_and_the_best_epoch_spans_b
     assert two[1]["best_epoch"] == best["epoch"] and two[1]["best_val_f1"] == best["val_f1"]
 
 
+@pytest.mark.parametrize("stage_two", [{}, {"teacher_decay": 0.9, "pseudo_weight": 0.5, "pseudo_class_share": 0.5,
+                                        "pseudo_lr_factor": 0.5}], ids=["as-it-was", "every-setting"])
 def test_a_run_resumed_inside_the_second_stage_reproduces_the_uninterrupted_one(
-        demo_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        demo_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stage_two: dict) -> None:
     """Resumed at the end of stage 1 (the stage-1 best weights in the state) or inside stage 2 (the weights that made
-    the pseudo-labels in the state; on another node, whose cache has none, they are made again)."""
-    cfg = _cfg(demo_dir, threshold=0.3, epochs=2)
+    the pseudo-labels in the state, and the mean teacher as it was; on another node, whose cache has none, the
+    pseudo-labels are made again)."""
+    cfg = _cfg(demo_dir, threshold=0.3, epochs=2, **stage_two)
     saved: dict[int, dict] = {}
 
     def keep(state: dict) -> int:
@@ -219,11 +223,57 @@ def test_a_run_resumed_inside_the_second_stage_reproduces_the_uninterrupted_one(
     whole = _run(cfg, save_state=keep)
     assert [m["stage"] for m in whole] == [1, 1, 2, 2]
     assert "pseudo_source" in saved[3] and "pseudo_source" in saved[4] and "pseudo_source" not in saved[2]
+    assert ("teacher" in saved[3]) == ("teacher_decay" in stage_two) and "teacher" not in saved[2]
+    if stage_two:  # the teacher saved is the one after epoch 3's steps: it has moved from the stage-1 model
+        assert not torch.equal(saved[3]["teacher"]["features.0.0.weight"],
+                               saved[3]["pseudo_source"]["features.0.0.weight"])
     assert ("best_model" in saved[2]) == (whole[1]["best_epoch"] != 2)
-    assert not {"model", "optimizer", "pseudo_source", "best_model"} & set(finished_state(saved[4]))
+    assert not {"model", "optimizer", "pseudo_source", "best_model", "teacher"} & set(finished_state(saved[4]))
     monkeypatch.setenv("POINTTUNE_NODE_CACHE", str(tmp_path / "another-node"))
     for after in (2, 3):
         rest = _run(cfg, resume=copy.deepcopy(saved[after]))
         assert [m["epoch"] for m in rest] == list(range(after + 1, 5))
         for key in ("val_f1", "train_loss", "pseudo_labelled_fraction", "best_val_f1", "best_epoch"):
             assert [m[key] for m in rest] == [m[key] for m in whole[after:]], (after, key)
+
+
+def test_the_second_stages_learning_rate_is_the_factor_times_the_firsts(demo_dir: Path) -> None:
+    plain = _run(_cfg(demo_dir, threshold=0.3))
+    slow = _run(_cfg(demo_dir, threshold=0.3, pseudo_lr_factor=0.25))
+    assert slow[0]["val_f1"] == plain[0]["val_f1"] and slow[0]["lr_last"] == plain[0]["lr_last"]  # stage 1 alike
+    assert slow[1]["lr_last"] == pytest.approx(0.25 * slow[0]["lr_last"]) and plain[1]["lr_last"] == plain[0]["lr_last"]
+
+
+def test_per_class_thresholds_give_every_predicted_class_pseudo_labels(demo_dir: Path, tmp_path: Path) -> None:
+    """A network fresh from its init is unsure everywhere: at 0.99 nothing is pseudo-labelled; with a per-class share
+    every class it predicts somewhere gets pseudo-labels, and no class's threshold is above 0.99."""
+    data, strict, model = _stage(_cfg(demo_dir, threshold=0.99), tmp_path / "strict")
+    assert strict.stats.labelled == 0
+    data, stage, model = _stage(_cfg(demo_dir, threshold=0.99, pseudo_class_share=0.2), tmp_path / "share")
+    crops, labels = stage.inputs.train_crops, stage.inputs.train_crops.clicks
+    predicted, got = set(), set()
+    for k in range(len(crops.images)):
+        h, w = crops.sizes[k]
+        predicted |= set(_probabilities(model, stage, k, 32, data.classes.num_classes).argmax(0).ravel().tolist())
+        got |= set(np.unique(labels.pseudo[k].read(0, 0, h, w)).tolist()) - {IGNORE_INDEX}
+    assert len(predicted) >= 2 and got == predicted
+    assert (stage.thresholds <= 0.99).all() and (stage.thresholds < 0.99).any()
+    assert 0.1 < stage.stats.fraction < 0.5  # about the share asked of each class (clicks not counted)
+
+
+def test_a_second_stage_with_its_own_loss_has_crops_that_say_which_labels_are_clicks(demo_dir: Path,
+                                                                                      tmp_path: Path) -> None:
+    _, stage, _ = _stage(_cfg(demo_dir, threshold=0.01, teacher_decay=0.9), tmp_path / "cache")
+    crops = stage.inputs.train_crops
+    crops.flips = crops.rotations = False
+    for i in range(8):
+        sample = crops[i]
+        clicked, mask = sample["clicked"].numpy(), sample["mask"].numpy()
+        assert clicked.dtype == bool and sample["valid"].dtype == torch.bool
+        assert (mask[clicked] != IGNORE_INDEX).all() and (~clicked & (mask != IGNORE_INDEX)).any()
+    k, y, x, _ = crops._crop(np.random.default_rng((crops.seed, crops.epoch, 0)))
+    window = crops.clicks.clicks.points(k).window(y, x, 32, 32) if k < crops.clicks.clicked else None
+    if window is not None:
+        assert (crops[0]["clicked"].numpy() == (window != IGNORE_INDEX)).all()
+    _, plain, _ = _stage(_cfg(demo_dir, threshold=0.01), tmp_path / "plain")
+    assert "clicked" not in plain.inputs.train_crops[0] and "valid" not in plain.inputs.train_crops[0]

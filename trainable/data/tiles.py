@@ -2,8 +2,9 @@
 
 Samples are dicts ``{"image": (B, T, T) float32 normalised, "mask": (T, T) int64}``; in training the mask is the
 clicks, in validation the dense mask. Unlabelled pixels hold ``IGNORE_INDEX``. Training crops also carry ``valid``
-(bool, False on no-data) where a loss on unlabelled pixels needs it; validation tiles carry ``points`` (the
-validation clicks) where click validation is on. Images are read window by window
+(bool, False on no-data) where a loss on unlabelled pixels or a mean teacher needs it, and ``clicked`` (bool) where a
+second stage's loss tells clicks from pseudo-labels; validation tiles carry ``points`` (the validation clicks) where
+click validation is on. Images are read window by window
 from their sources (``trainable.data.sources``): a trial holds no image whole.
 """
 
@@ -18,7 +19,7 @@ import torch
 from torch.utils.data import Dataset
 
 from trainable.config import IGNORE_INDEX
-from trainable.data.sources import ImageSource, LabelSource
+from trainable.data.sources import ImageSource, LabelSource, ValidPixels
 
 MAX_REDRAWS = 20
 
@@ -57,11 +58,14 @@ class TrainCrops(Dataset):
 
     def __init__(self, images: list[ImageSource], sizes: list[tuple[int, int]], clicks: PointWindows,
                  normalizer: Normalizer, tile_size: int, length: int, flips: bool = True, rotations: bool = True,
-                 seed: int = 0, valid: list[LabelSource | None] | None = None):
-        """``valid``: per image, the dense mask whose ignored pixels are not valid (None: every pixel is), for a
-        loss on unlabelled pixels; None leaves ``valid`` out of the samples."""
+                 seed: int = 0, valid: list[LabelSource | ValidPixels | None] | None = None,
+                 mark_clicks: bool = False):
+        """``valid``: per image, the dense mask whose ignored pixels are not valid or which pixels hold data
+        (``ValidPixels``; None: every pixel is), for a loss on unlabelled pixels or a mean teacher; None leaves
+        ``valid`` out of the samples. ``mark_clicks``: samples carry ``clicked`` (bool), the pixels whose label is a
+        click (a second stage's labels, ``trainable.learn.pseudo.PseudoLabelled``, tell them apart)."""
         self.images, self.sizes, self.clicks, self.normalizer = images, sizes, clicks, normalizer
-        self.valid = valid
+        self.valid, self.mark_clicks = valid, mark_clicks
         self.tile, self.length, self.flips, self.rotations, self.seed = tile_size, length, flips, rotations, seed
         areas = np.array([h * w for h, w in sizes], dtype=np.float64)
         self.p = areas / areas.sum()
@@ -91,11 +95,15 @@ class TrainCrops(Dataset):
             if (labels != IGNORE_INDEX).any():
                 break
         image = self.images[k].read(y, x, self.tile, self.tile)
-        arrays = [image, labels]
+        extra = {}
         if self.valid is not None:
             source = self.valid[k]
-            arrays.append(np.ones((self.tile, self.tile), bool) if source is None
-                          else np.asarray(source.read(y, x, self.tile, self.tile)) != IGNORE_INDEX)
+            read = (np.ones((self.tile, self.tile), bool) if source is None
+                    else np.asarray(source.read(y, x, self.tile, self.tile)))
+            extra["valid"] = read if read.dtype == bool else read != IGNORE_INDEX
+        if self.mark_clicks:
+            extra["clicked"] = self.clicks.points(k).clicked(y, x, self.tile, self.tile)
+        arrays = [image, labels, *extra.values()]
         if self.flips and rng.random() < 0.5:
             arrays = [a[:, ::-1] for a in arrays]
         if self.flips and rng.random() < 0.5:
@@ -105,8 +113,8 @@ class TrainCrops(Dataset):
             arrays = [np.rot90(a, r) for a in arrays]
         sample = {"image": self.normalizer(arrays[0]), "mask": torch.from_numpy(arrays[1].astype(np.int64)),
                   "redraws": redraws}
-        if self.valid is not None:
-            sample["valid"] = torch.from_numpy(np.ascontiguousarray(arrays[2]))
+        for name, array in zip(extra, arrays[2:], strict=True):
+            sample[name] = torch.from_numpy(np.ascontiguousarray(array))
         return sample
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 import torch.nn.functional as F
@@ -36,6 +37,16 @@ class UnlabeledTerm:
     weight: float
 
 
+class BatchLoss(Protocol):
+    """A loss of its own for each batch (self-training's second stage: ``trainable.learn.stage_two_loss``): the loss
+    and the labels it learnt from, and what follows each optimizer step."""
+
+    def __call__(self, logits: torch.Tensor, image: torch.Tensor, target: torch.Tensor,
+                 batch: dict) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+    def after_step(self, model: nn.Module) -> None: ...
+
+
 @dataclass
 class EpochResult:
     loss: float  # mean loss over trained batches; NaN/inf when training diverged
@@ -50,10 +61,12 @@ def train_one_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim
                     device: torch.device, num_classes: int, class_weight: torch.Tensor | None = None,
                     lr_for_step: Callable[[int], float] | None = None,
                     unlabeled: UnlabeledTerm | None = None,
-                    on_batch: Callable[[int, int], None] | None = None) -> EpochResult:
+                    on_batch: Callable[[int, int], None] | None = None,
+                    batch_loss: BatchLoss | None = None) -> EpochResult:
     """One pass over ``loader``; ``lr_for_step(i)`` sets the learning rate before the i-th batch (0-based);
     ``unlabeled`` adds a weighted loss on the unlabelled pixels (the batches then carry a ``valid`` mask);
-    ``on_batch(i, len(loader))`` is told before it (progress for a live view; 0 when the loader has no length)."""
+    ``on_batch(i, len(loader))`` is told before it (progress for a live view; 0 when the loader has no length);
+    ``batch_loss`` replaces partial cross-entropy (a second stage's: ``trainable.learn.stage_two_loss``)."""
     model.train()
     result = EpochResult(0.0, ConfusionMatrix(num_classes))
     total = torch.zeros((), device=device)
@@ -71,13 +84,18 @@ def train_one_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim
         image, target = _to_device(batch, device)  # (B, 3, T, T), (B, T, T)
         with autocast(device):
             logits = model(image)["out"]  # (B, C, T, T)
-        loss = partial_cross_entropy(logits, target, class_weight)
+        if batch_loss is not None:
+            loss, target = batch_loss(logits, image, target, batch)
+        else:
+            loss = partial_cross_entropy(logits, target, class_weight)
         if unlabeled is not None and unlabeled.weight > 0:
             valid = batch["valid"].to(device, non_blocking=True)
             loss = loss + unlabeled.weight * unlabeled_loss(unlabeled.name, logits, image, target, valid)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        if batch_loss is not None:
+            batch_loss.after_step(model)
         total += loss.detach()
         result.batches += 1
         result.confusion.update(logits.detach().argmax(1), target)

@@ -9,12 +9,18 @@ makes them again from the same weights (``trainable.self_training``).
 
 Clicks always win: a crop's labels are its pseudo-labels with every click written over them (``PseudoLabelled``),
 and a clicked pixel is never counted as pseudo-labelled.
+
+Per-class thresholds (``--pseudo-class-share``, class-balanced self-training after Zou et al. 2018): a first pass
+counts the pixels predicted as each class by their top probability (``confidence_counts``), and each class's
+threshold is lowered to the probability above which lies the given share of its pixels (``class_thresholds``), so
+that a class the model is never very sure of still gets pseudo-labels.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,13 +34,32 @@ from trainable.data.tiles import LabelWindow, Normalizer
 from trainable.labels.clicks import ClickSource
 from trainable.learn.tiled import blocks, predict_blocks
 
+BINS = 1000  # of top-class probability, for per-class thresholds
 
-def confident(probs: np.ndarray, threshold: float, valid: np.ndarray) -> np.ndarray:
+
+def confident(probs: np.ndarray, threshold: float | Sequence[float], valid: np.ndarray) -> np.ndarray:
     """(C, h, w) class probabilities -> (h, w) uint8: the top class where its probability is at least ``threshold``
-    and ``valid`` ((h, w) bool) holds, ``IGNORE_INDEX`` elsewhere."""
+    (one for every class, or (C,): each class its own) and ``valid`` ((h, w) bool) holds, ``IGNORE_INDEX``
+    elsewhere."""
     labels = probs.argmax(0).astype(np.uint8)
-    labels[(probs.max(0) < threshold) | ~valid] = IGNORE_INDEX
+    limit = np.asarray(threshold, probs.dtype)  # compared as the probabilities are: 0.9 keeps a float32 0.9
+    labels[(probs.max(0) < (limit[labels] if limit.ndim else limit)) | ~valid] = IGNORE_INDEX
     return labels
+
+
+def class_thresholds(counts: np.ndarray, threshold: float, share: float) -> np.ndarray:
+    """(C,) thresholds from (C, BINS) pixel counts by predicted class and top probability (``confidence_counts``):
+    each class's is the lower of ``threshold`` and the bottom of the probability bin above which lies at least
+    ``share`` of the pixels predicted as it; a class predicted nowhere keeps ``threshold``."""
+    out = np.full(len(counts), float(threshold))
+    bins = counts.shape[1]
+    for c, row in enumerate(counts):
+        if row.sum() == 0:
+            continue
+        from_top = np.cumsum(row[::-1])  # pixels in the top 1, 2, ... bins
+        k = int(np.searchsorted(from_top, share * row.sum()))
+        out[c] = min(out[c], (bins - 1 - k) / bins)
+    return out
 
 
 def weights_key(state: dict[str, torch.Tensor]) -> str:
@@ -64,7 +89,7 @@ class Predictor:
 
     model: nn.Module
     weights_key: str
-    threshold: float
+    threshold: float | tuple[float, ...]  # or one per class
     tile: int
     num_classes: int
     device: torch.device
@@ -85,6 +110,23 @@ def label_image(p: Predictor, image: PseudoImage) -> np.ndarray:
     predict_blocks(image.image.read, h, w, write, p.model, p.tile, p.num_classes, p.device, p.batch_size,
                    p.normalizer, probabilities=True)
     return out
+
+
+def confidence_counts(p: Predictor, image: PseudoImage) -> np.ndarray:
+    """(C, BINS) int64: the image's pixels holding data by predicted class and top probability (bins of 1 / BINS),
+    predicted block by block in eval mode."""
+    counts = np.zeros((p.num_classes, BINS), np.int64)
+
+    def add(y: int, x: int, probs: np.ndarray) -> None:  # (C, bh, bw)
+        valid = image.valid.read(y, x, *probs.shape[1:])
+        top = np.minimum((probs.max(0)[valid].astype(np.float64) * BINS).astype(np.int64), BINS - 1)
+        flat = probs.argmax(0)[valid].astype(np.int64) * BINS + top
+        counts.reshape(-1)[:] += np.bincount(flat, minlength=counts.size)
+
+    p.model.eval()
+    predict_blocks(image.image.read, *image.size, add, p.model, p.tile, p.num_classes, p.device, p.batch_size,
+                   p.normalizer, probabilities=True)
+    return counts
 
 
 def cached_labels(p: Predictor, image: PseudoImage, cache: NodeCache) -> NpyFile:
@@ -161,6 +203,12 @@ class PseudoLabelled:
             clicked = self.clicks.window(y, x, h, w)
             out = np.where(clicked != IGNORE_INDEX, clicked, out)
         return out
+
+    def clicked(self, y: int, x: int, h: int, w: int) -> np.ndarray:
+        """(h, w) bool: True on the clicks (for a loss that tells them from the pseudo-labels)."""
+        if self.clicks is None:
+            return np.zeros((h, w), bool)
+        return self.clicks.window(y, x, h, w) != IGNORE_INDEX
 
 
 class PseudoLabels:

@@ -67,7 +67,7 @@ class Recorded:
         return cls(int(d.get("epoch", 0)), bool(d.get("ended", False)))
 
 
-WEIGHTS_KEYS = ("model", "optimizer", "best_model", "pseudo_source")  # what a resume state weighs
+WEIGHTS_KEYS = ("model", "optimizer", "best_model", "pseudo_source", "teacher")  # what a resume state weighs
 
 
 def finished_state(state: dict[str, Any]) -> dict[str, Any]:
@@ -134,7 +134,8 @@ class RunRecord:
         self.best_weights = None if not resume else (resume.get("model") if self.best.epoch == int(resume["epoch"])
                                                      else resume.get("best_model"))
         self.keep_best = keep_best
-        self.carry: dict[str, Any] = {}  # entries every resume state carries (a second stage's pseudo_source)
+        # entries every resume state carries (a second stage's pseudo_source; a function: its value when saved)
+        self.carry: dict[str, Any] = {}
 
     @classmethod
     def of_finished(cls, metric: str, state: dict[str, Any]) -> RunRecord:
@@ -171,7 +172,8 @@ class RunRecord:
             kept = ({"best_model": self.best_weights} if self.keep_best and self.best_weights is not None
                     and self.best.epoch != epoch else {})
             resume_bytes = self.save_state({**state, "optimizer": optimizer.state_dict(), "metrics": plain(metrics),
-                                            "history": self.history, **kept, **self.carry})
+                                            "history": self.history, **kept,
+                                            **{k: v() if callable(v) else v for k, v in self.carry.items()}})
         if report is None:
             return
         with tempfile.TemporaryDirectory(prefix="pointtune-ckpt-") as d:

@@ -106,6 +106,36 @@ def test_run_searches_the_threshold_uniformly_or_fixes_it(demo_dir: Path, capsys
     assert "--pseudo-labels-range LO HI" in capsys.readouterr().err
 
 
+def test_run_searches_the_second_stages_settings_where_given(demo_dir: Path) -> None:
+    searched = _space(["run", "--data", str(demo_dir), "--pseudo-labels", "0.8", "--pseudo-lr-factor-range", "0.05",
+                       "0.5", "--teacher-decay-range", "0.9", "0.999", "--pseudo-class-share", "0.3",
+                       "--pseudo-weight-range", "0.1", "2"])
+    trial = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0)).ask()
+    fixed = SearchSpaceSampler(searched.space)(trial)
+    dist = trial.distributions
+    for name, log, span in (("pseudo_lr_factor", True, (0.05, 0.5)), ("teacher_decay", False, (0.9, 0.999)),
+                            ("pseudo_weight", True, (0.1, 2.0))):
+        assert dist[f"train/{name}"].log == log and (dist[f"train/{name}"].low, dist[f"train/{name}"].high) == span
+    assert fixed["train/pseudo_class_share"] == 0.3 and "train/pseudo_class_share" not in dist
+    assert searched.base.train.pseudo_class_share == 0.3
+    plain = _space(["run", "--data", str(demo_dir), "--pseudo-labels-range", "0.6", "0.9"])
+    trial = optuna.create_study().ask()
+    SearchSpaceSampler(plain.space)(trial)
+    assert set(trial.distributions) == {"train/lr", "train/epochs", "points/density", "train/pseudo_labels"}
+    assert plain.base.train.pseudo_lr_factor == 1.0 and plain.base.train.teacher_decay is None
+
+
+def test_train_keeps_the_second_stages_settings_in_its_model(demo_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(demo_dir), *TINY, "--epochs", "1", "--pseudo-labels", "0.3",
+                 "--pseudo-lr-factor", "0.5", "--teacher-decay", "0.9", "--pseudo-class-share", "0.4",
+                 "--pseudo-weight", "2", "--out", str(out)]) == 0
+    train = load_checkpoint(out / "best.pt")["config"]["train"]
+    assert [train[k] for k in ("pseudo_lr_factor", "teacher_decay", "pseudo_class_share", "pseudo_weight")] == [
+        0.5, 0.9, 0.4, 2.0]
+    assert pd.read_csv(out / "metrics.csv")["stage"].tolist() == [1, 2]
+
+
 def test_asha_counts_the_second_stage_in_its_budget(demo_dir: Path, tmp_path: Path) -> None:
     from search.launch.tuner import tune_config
 

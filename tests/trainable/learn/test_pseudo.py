@@ -11,7 +11,15 @@ import torch
 from trainable.config import IGNORE_INDEX
 from trainable.data.node_cache import NodeCache, key_of
 from trainable.labels.clicks import clicks_of
-from trainable.learn.pseudo import PseudoImage, PseudoLabelled, confident, image_stats, weights_key
+from trainable.learn.pseudo import (
+    BINS,
+    PseudoImage,
+    PseudoLabelled,
+    class_thresholds,
+    confident,
+    image_stats,
+    weights_key,
+)
 
 N = IGNORE_INDEX  # no label
 
@@ -31,6 +39,42 @@ VALID = np.array([[True, True, True, False]])
 def test_only_the_top_class_at_or_above_the_threshold_on_pixels_holding_data(threshold: float,
                                                                               expected: list) -> None:
     assert confident(PROBS, threshold, VALID).tolist() == expected
+
+
+def test_each_class_may_have_a_threshold_of_its_own() -> None:
+    assert confident(PROBS, [0.95, 0.8, 0.5], VALID).tolist() == [[N, 1, N, N]]
+    assert confident(PROBS, [0.9, 0.79, 0.95], VALID).tolist() == [[0, 1, 1, N]]
+
+
+def _counts(probs: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """(C, BINS) counts of the pixels holding data by top class and top probability, as ``confidence_counts``."""
+    counts = np.zeros((probs.shape[0], BINS), np.int64)
+    top = np.minimum((probs.max(0)[valid] * BINS).astype(int), BINS - 1)
+    np.add.at(counts, (probs.argmax(0)[valid], top), 1)
+    return counts
+
+
+def test_per_class_thresholds_keep_some_pixels_of_every_class_predicted() -> None:
+    """A common class the model is sure of, and a rare one it never is: one threshold starves the rare class, the
+    per-class thresholds keep at least the share asked of it and leave the sure class at the threshold."""
+    rng = np.random.default_rng(0)
+    probs = np.zeros((3, 40, 40), np.float32)
+    probs[0] = rng.uniform(0.92, 0.99, (40, 40))  # class 0 everywhere, sure
+    rare = np.zeros((40, 40), bool)
+    rare[:5, :8] = True  # 40 pixels of class 2, at 0.40-0.60
+    probs[2][rare] = rng.uniform(0.40, 0.60, rare.sum())
+    probs[0][rare] = (1 - probs[2][rare]) * 0.6
+    probs[1] = 1 - probs[0] - probs[2]
+    valid = np.ones((40, 40), bool)
+    assert set(np.unique(confident(probs, 0.9, valid))) == {0, N}, "one threshold should starve the rare class"
+    thresholds = class_thresholds(_counts(probs, valid), 0.9, 0.25)
+    assert thresholds[0] == 0.9 and thresholds[1] == 0.9  # sure already; predicted nowhere
+    labels = confident(probs, thresholds, valid)
+    assert set(np.unique(labels)) == {0, 2, N}
+    assert (labels == 2).sum() >= 0.25 * rare.sum() and (labels == 2).sum() < rare.sum()
+    assert (labels[rare] != N).mean() == pytest.approx(0.25, abs=0.05)  # about the share asked, the surest
+    assert probs[2][labels == 2].min() >= probs[2][rare & (labels == N)].max()
+    assert (class_thresholds(_counts(probs, valid), 0.9, 1.0)[2] <= probs[2][rare].min())
 
 
 def _npy(tmp_path: Path, array: np.ndarray):
