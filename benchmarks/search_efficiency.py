@@ -1,15 +1,19 @@
-"""Best validation F1 reached against trial-epochs spent: random search, TPE, and TPE with ASHA, over seeds.
+"""Best validation F1 reached against trial-epochs spent: random search, TPE, TPE with ASHA and warm-started TPE.
 
 Each arm-seed is a real pointtune search (``pointtune run`` in this process, one fresh local Ray for the whole
 benchmark) on ``--data`` (default: the Dubai sample in ``../shared/data`` where it is, else the demo scenes), with
-small settings so that 3 samplers x 5 seeds fit in half an hour of a 2-core CPU: the tiny CNN, images resized,
+small settings so that 4 arms x 5 seeds fit in half an hour of a 2-core CPU: the tiny CNN, images resized,
 small crops. Every arm gets the same number of trials, the same split (``--split``, fixed across arms and seeds)
 and the same ``--seeds`` (the search's seed: sampler, annotator, init and crops).
 
 * random: ``--sampler random``; epochs searched in ``--epochs-range``;
 * tpe: ``--sampler tpe`` (multivariate, constant liar); epochs searched;
 * tpe+asha: ``--sampler tpe --scheduler asha``: the top of the epochs range is every trial's budget and ASHA stops
-  weak trials at 1, 3, ... epochs.
+  weak trials at 1, 3, ... epochs;
+* tpe+warm: ``--sampler tpe --warm-start`` an earlier, smaller random search (``--prior-trials``, a third of the
+  trials by default) of the same data, split, space and metric at another seed (the seed + 1000), run just before
+  it. Its trial-epochs are the new search's own (its curve starts at its own first epoch); the earlier search's
+  trial-epochs are reported beside them, not added.
 
 Trial-epochs are counted in the order the epochs finished (every epoch report of every trial, by its time). The
 curve of a search is the best ``val_f1`` of any epoch reported so far. Per arm: the median over seeds of the
@@ -38,9 +42,11 @@ from compare import Interval, difference, per_image_f1, seed_median
 
 from common import DUBAI_ROOT, demo_root, machine_note, print_table, process_cpu, quiet_stdout, ray_session, tmp_dir
 
+WARM = "tpe+warm"  # TPE whose study starts from the trials of an earlier, smaller random search
 METHODS = {"random": ["--sampler", "random"], "tpe": ["--sampler", "tpe"],
-           "tpe+asha": ["--sampler", "tpe", "--scheduler", "asha"]}
+           "tpe+asha": ["--sampler", "tpe", "--scheduler", "asha"], WARM: ["--sampler", "tpe"]}
 BASELINE = "random"
+PRIOR_SEED = 1000  # the warm arm's earlier search runs at the arm's seed + this
 
 
 # --- a search's curve ---------------------------------------------------------------------------------------------
@@ -80,8 +86,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--split", default="auto", help="pointtune's --split: auto, official, seeded or a split file; "
                    "one split for every arm and seed (--split-seed stays 0)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    p.add_argument("--trials", type=int, default=16)
-    p.add_argument("--epochs-range", type=int, nargs=2, default=[1, 6])
+    p.add_argument("--trials", type=int, default=12)
+    p.add_argument("--prior-trials", type=int, help="trials of the earlier random search the warm arm starts from "
+                   "(default: a third of --trials, at least 2)")
+    p.add_argument("--epochs-range", type=int, nargs=2, default=[1, 4])
     p.add_argument("--target", type=float, default=0.95, help="share of the best F1 any search found")
     p.add_argument("--backbone", default="tiny")
     p.add_argument("--resize", type=float, default=0.25)
@@ -113,7 +121,7 @@ def search_flags(a: argparse.Namespace) -> list[str]:
     return [*data_flags(a), "--resize", f"{a.resize:g}", "--backbone", a.backbone, "--tile-size", str(a.tile_size),
             "--crops-per-epoch", str(a.crops_per_epoch), "--batch-size", str(a.batch_size), "--val-clicks", "0",
             "--lr-range", "1e-4", "3e-2", "--density-range", "1e-3", "1e-1",
-            "--epochs-range", *map(str, a.epochs_range), "--trials", str(a.trials), "--cpus-per-trial", "1",
+            "--epochs-range", *map(str, a.epochs_range), "--cpus-per-trial", "1",
             "--max-concurrent", str(a.max_concurrent)]
 
 
@@ -151,22 +159,46 @@ class TreeCpu:
         return sum(list(self.seen.values())) if self.seen else math.nan
 
 
-def run_searches(a: argparse.Namespace, storage: str, cpu: TreeCpu) -> dict[str, dict[int, list[float]]]:
-    """Every arm at every seed (seeds outermost, so a stopped run has whole seeds); arm -> seed -> curve."""
+def prior_trials(a: argparse.Namespace) -> int:
+    """Trials of the earlier random search the warm arm starts from."""
+    return a.prior_trials if a.prior_trials is not None else max(2, a.trials // 3)
+
+
+def arm_flags(a: argparse.Namespace, method: str, seed: int, storage: str) -> list[str]:
+    """One arm-seed's own flags (the shared ones aside); ``method="prior"``: the warm arm's earlier search."""
+    if method == "prior":
+        return ["--sampler", "random", "--seed", str(seed + PRIOR_SEED), "--trials", str(prior_trials(a))]
+    warm = ["--warm-start", str(Path(storage) / f"prior-{seed}")] if method == WARM else []
+    return [*METHODS[method], *warm, "--seed", str(seed), "--trials", str(a.trials)]
+
+
+def run_one(a: argparse.Namespace, storage: str, cpu: TreeCpu, method: str, seed: int) -> list[float]:
+    """One real ``pointtune run``, named ``METHOD-SEED`` in ``storage``; its curve."""
     from search.cli.main import main as pointtune
 
-    common, curves = search_flags(a), {m: {} for m in METHODS}
+    name, t0, cpu0 = f"{method}-{seed}", time.perf_counter(), cpu.seconds
+    with quiet_stdout(not a.verbose):
+        code = pointtune(["run", *search_flags(a), *arm_flags(a, method, seed, storage), "--storage", storage,
+                          "--name", name])
+    if code != 0:
+        raise SystemExit(f"search {name} exited {code}: nothing measured")
+    c = curve(Path(storage) / name)
+    print(f"{name}: {len(c)} trial-epochs, best val_f1 {c[-1]:.4f} ({time.perf_counter() - t0:.0f} s, "
+          f"{cpu.seconds - cpu0:.0f} CPU-s)", flush=True)
+    return c
+
+
+def run_searches(a: argparse.Namespace, storage: str,
+                 cpu: TreeCpu) -> tuple[dict[str, dict[int, list[float]]], dict[int, float]]:
+    """Every arm at every seed (seeds outermost, so a stopped run has whole seeds): arm -> seed -> curve; and per
+    seed the trial-epochs of the warm arm's earlier search."""
+    curves, prior = {m: {} for m in METHODS}, {}
     for seed in a.seeds:
-        for method, flags in METHODS.items():
-            name, t0, cpu0 = f"{method}-{seed}", time.perf_counter(), cpu.seconds
-            with quiet_stdout(not a.verbose):
-                code = pointtune(["run", *common, *flags, "--seed", str(seed), "--storage", storage, "--name", name])
-            if code != 0:
-                raise SystemExit(f"search {name} exited {code}: nothing measured")
-            c = curves[method][seed] = curve(Path(storage) / name)
-            print(f"{name}: {len(c)} trial-epochs, best val_f1 {c[-1]:.4f} ({time.perf_counter() - t0:.0f} s, "
-                  f"{cpu.seconds - cpu0:.0f} CPU-s)", flush=True)
-    return curves
+        for method in METHODS:
+            if method == WARM:
+                prior[seed] = float(len(run_one(a, storage, cpu, "prior", seed)))
+            curves[method][seed] = run_one(a, storage, cpu, method, seed)
+    return curves, prior
 
 
 # --- what the searches show ---------------------------------------------------------------------------------------
@@ -240,7 +272,7 @@ def score_test_images(a: argparse.Namespace, storage: str, seeds: list[int]) -> 
 
 
 def report(a: argparse.Namespace, curves: dict[str, dict[int, list[float]]],
-           tested: dict[str, dict[int, dict[str, float]]]) -> str:
+           tested: dict[str, dict[int, dict[str, float]]], prior: dict[int, float] | None = None) -> str:
     """Print the tables; returns the headline (the verdicts on trial-epochs to each seed's target)."""
     goals, steps = {}, {}
     for over in TARGETS:
@@ -260,6 +292,10 @@ def report(a: argparse.Namespace, curves: dict[str, dict[int, list[float]]],
                  *(["test F1 gain per image: mean [95%]", "verdict"] if tested else [])], rows,
                 title="paired differences at the same seeds: medians [95% interval] over seeds (test F1: mean "
                       "[95% two-level interval] over seeds and test images)")
+    if prior:
+        print(f"{WARM}: its trial-epochs above are its own; the earlier random search it started from "
+              f"({prior_trials(a)} trials, seed + {PRIOR_SEED}) spent {_span(seed_median(prior), 1)} more "
+              "(median [95%] over seeds), not counted above")
     print(machine_note())
     return (f"fewer trial-epochs to {share} of the seed's best F1 than random ({len(a.seeds)} seeds): "
             + "; ".join(f"{m} {v}" for m, v in verdicts.items()))
@@ -272,15 +308,15 @@ def main() -> None:
     if a.keep and Path(a.keep).exists() and any(Path(a.keep).iterdir()):
         raise SystemExit(f"--keep {a.keep}: give a new or empty folder")
     t0, print_flags = time.perf_counter(), search_flags(a)
-    print(f"{len(METHODS)} arms x seeds {a.seeds}, {a.trials} trials each: pointtune run {' '.join(print_flags)}",
-          flush=True)
+    print(f"{len(METHODS)} arms x seeds {a.seeds}, {a.trials} trials each ({WARM} after {prior_trials(a)} random "
+          f"trials): pointtune run {' '.join(print_flags)}", flush=True)
     with tmp_dir("pointtune-bench-efficiency-") as scratch:
         storage = a.keep or scratch
         with TreeCpu() as cpu:
             with ray_session(num_cpus=a.max_concurrent):
-                curves = run_searches(a, storage, cpu)
+                curves, prior = run_searches(a, storage, cpu)
             tested = score_test_images(a, storage, a.seeds)
-    headline = report(a, curves, tested)
+    headline = report(a, curves, tested, prior)
     print(f"time: {time.perf_counter() - t0:.0f} s wall, {cpu.seconds / 60:.1f} CPU-minutes (user + system of this "
           "process, Ray's daemons and its trial workers, sampled every second)")
     print(headline)

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from search_efficiency import METHODS, curve, epochs_to_reach, parse, reach, search_flags, versus_rows
+from search_efficiency import METHODS, arm_flags, curve, epochs_to_reach, parse, reach, search_flags, versus_rows
 
 
 def _trial(experiment: Path, name: str, start: float, epochs: list[tuple[float, float]]) -> None:
@@ -75,6 +75,21 @@ def test_every_arm_and_seed_searches_the_same_data_split_and_space(tmp_path: Pat
     assert flags[:6] == ["--data", str(tmp_path), "--format", "potsdam", "--split", str(split)]
     assert "--seed" not in flags and "--sampler" not in flags and "--split-seed" not in flags
     assert flags[flags.index("--cpus-per-trial") + 1] == "1"
-    assert set(METHODS) == {"random", "tpe", "tpe+asha"} and "--scheduler" in METHODS["tpe+asha"]
+    assert set(METHODS) == {"random", "tpe", "tpe+asha", "tpe+warm"} and "--scheduler" in METHODS["tpe+asha"]
+    assert "--trials" not in flags  # each arm-seed gives its own (the warm arm's earlier search fewer)
     bare = search_flags(parse(["--data", str(tmp_path)]))
     assert "--format" not in bare and bare[bare.index("--split") + 1] == "auto"
+
+
+def test_the_warm_arm_starts_from_a_smaller_random_search_at_another_seed(tmp_path: Path) -> None:
+    """tpe+warm: TPE with --warm-start its seed's earlier search, a random one of a third of the trials at seed +
+    1000; the other arms have no --warm-start and the same trials and seed."""
+    a = parse(["--data", str(tmp_path), "--trials", "12"])
+    prior, warm = arm_flags(a, "prior", 3, "/s"), arm_flags(a, "tpe+warm", 3, "/s")
+    assert prior == ["--sampler", "random", "--seed", "1003", "--trials", "4"]
+    assert warm[:2] == ["--sampler", "tpe"] and warm[warm.index("--warm-start") + 1] == str(Path("/s") / "prior-3")
+    assert warm[-4:] == ["--seed", "3", "--trials", "12"]
+    for method in ("random", "tpe", "tpe+asha"):
+        assert "--warm-start" not in arm_flags(a, method, 3, "/s") and arm_flags(a, method, 3, "/s")[-4:] == warm[-4:]
+    assert arm_flags(parse(["--trials", "4"]), "prior", 0, "/s")[-1] == "2"  # at least 2
+    assert arm_flags(parse(["--trials", "9", "--prior-trials", "5"]), "prior", 0, "/s")[-1] == "5"
