@@ -86,10 +86,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--split", default="auto", help="pointtune's --split: auto, official, seeded or a split file; "
                    "one split for every arm and seed (--split-seed stays 0)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    p.add_argument("--trials", type=int, default=12)
+    p.add_argument("--trials", type=int, default=10)
     p.add_argument("--prior-trials", type=int, help="trials of the earlier random search the warm arm starts from "
                    "(default: a third of --trials, at least 2)")
-    p.add_argument("--epochs-range", type=int, nargs=2, default=[1, 4])
+    p.add_argument("--epochs-range", type=int, nargs=2, default=[1, 3])
     p.add_argument("--target", type=float, default=0.95, help="share of the best F1 any search found")
     p.add_argument("--backbone", default="tiny")
     p.add_argument("--resize", type=float, default=0.25)
