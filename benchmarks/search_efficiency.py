@@ -118,7 +118,10 @@ def data_flags(a: argparse.Namespace) -> list[str]:
 
 def search_flags(a: argparse.Namespace) -> list[str]:
     """What every arm-seed shares: the data, split, network, crops and search space."""
-    return [*data_flags(a), "--resize", f"{a.resize:g}", "--backbone", a.backbone, "--tile-size", str(a.tile_size),
+    # --weights none: what the tiny CNN resolves "auto" to, given as such, or --warm-start leaves every earlier
+    # trial out (its resolved "none" against the new search's unresolved "auto")
+    return [*data_flags(a), "--resize", f"{a.resize:g}", "--backbone", a.backbone, "--weights", "none",
+            "--tile-size", str(a.tile_size),
             "--crops-per-epoch", str(a.crops_per_epoch), "--batch-size", str(a.batch_size), "--val-clicks", "0",
             "--lr-range", "1e-4", "3e-2", "--density-range", "1e-3", "1e-1",
             "--epochs-range", *map(str, a.epochs_range), "--cpus-per-trial", "1",

@@ -77,6 +77,7 @@ def test_every_arm_and_seed_searches_the_same_data_split_and_space(tmp_path: Pat
     assert flags[flags.index("--cpus-per-trial") + 1] == "1"
     assert set(METHODS) == {"random", "tpe", "tpe+asha", "tpe+warm"} and "--scheduler" in METHODS["tpe+asha"]
     assert "--trials" not in flags  # each arm-seed gives its own (the warm arm's earlier search fewer)
+    assert flags[flags.index("--weights") + 1] == "none"  # as the earlier trials resolved it: --warm-start takes them
     bare = search_flags(parse(["--data", str(tmp_path)]))
     assert "--format" not in bare and bare[bare.index("--split") + 1] == "auto"
 
