@@ -58,11 +58,12 @@ def run_search(settings: SearchSettings) -> int:
     settings, retries = prepare(settings)
     settings = settings.validate()
     check_devices(settings)
-    warm, left_out = collect_warm_start(settings) if settings.warm_start and not settings.resume else ([], [])
     # checked once here; trials get the index (paths and statistics, not pixels) and read what they train on
     data = build_index(settings.base.data, warm=None if settings.address else NodeCache(), progress=CheckProgress())
     settings = preflight(settings, data)
     settings, weights = resolve_search_weights(settings)
+    # after the weights are resolved: earlier trials recorded theirs resolved (auto -> none, imagenet, ...)
+    warm, left_out = collect_warm_start(settings) if settings.warm_start and not settings.resume else ([], [])
     settings, slots = join_cluster(settings, data)
     try:
         write_settings(settings)

@@ -3,6 +3,7 @@ two-level bootstrap interval, a verdict that can say "no difference detectable")
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from compare import VERDICTS, arm_mean, difference, gap_closure, mean_f1, paired, per_image_f1
+from compare import VERDICTS, arm_mean, difference, gap_closure, mean_f1, paired, per_image_f1, seed_median
 
 IMAGES = [f"img{i:02d}" for i in range(12)]
 
@@ -83,3 +84,40 @@ def test_each_test_image_of_a_real_model_is_scored_alone(train_dir: Path, demo_d
     scores = per_image_f1(train_dir, demo_dir)
     assert sorted(scores) == sorted(resolve_model(train_dir).payload["split"]["test"])
     assert all(0.0 <= f <= 1.0 for f in scores.values())
+
+
+INF = float("inf")
+
+
+def test_a_median_over_seeds_has_an_interval_of_seeds_drawn() -> None:
+    spent = {0: 10.0, 1: 12.0, 2: 8.0, 3: 20.0, 4: 14.0}
+    median = seed_median(spent)
+    assert median.mean == 12.0 and median.seeds == 5
+    assert 8.0 <= median.low <= 12.0 <= median.high <= 20.0 and median.low < median.high
+    one = seed_median({0: 7.0, 1: 9.0})
+    assert one.mean == 8.0 and math.isnan(one.low) and one.verdict == VERDICTS[2]  # under 3 seeds: no interval
+
+
+def test_a_figure_never_reached_counts_as_more_than_any() -> None:
+    """A search that never reached the target needed more than its budget: the median moves up, never down."""
+    assert seed_median({0: 10.0, 1: INF, 2: INF}).mean == INF
+    assert seed_median({0: 10.0, 1: 12.0, 2: INF}).mean == 12.0
+    assert seed_median({0: 10.0, 1: 12.0, 2: INF}).high == INF
+    both_missed = seed_median({0: INF, 1: INF, 2: 20.0}, {0: INF, 1: 30.0, 2: 30.0})
+    # per seed: 0 (neither got there), +inf, -10
+    assert (both_missed.mean, both_missed.low, both_missed.high) == (0.0, -10.0, INF)
+
+
+def test_a_paired_difference_over_seeds_is_better_only_where_every_seed_agrees() -> None:
+    random = {s: 30.0 + s for s in range(5)}
+    fewer = seed_median(random, {s: 10.0 + s for s in range(5)})  # 20 fewer at every seed
+    assert fewer.verdict == "better" and fewer.p_wilcoxon == pytest.approx(0.0625)
+    assert seed_median({s: 10.0 + s for s in range(5)}, random).verdict == "worse"
+    one_loses = {**{s: 10.0 for s in range(4)}, 4: 40.0}
+    mixed = seed_median(random, one_loses)
+    assert mixed.mean > 0 and mixed.verdict == VERDICTS[2]
+    assert seed_median(random, {1: 20.0, 3: 20.0, 9: 0.0}).seeds == 2  # only the seeds both arms have
+    assert seed_median({0: 1.0, 1: float("nan"), 2: 3.0, 3: 5.0}).seeds == 3
+    assert seed_median(random, random).p_wilcoxon == 1.0
+    with pytest.raises(ValueError, match="in both arms"):
+        seed_median(random, {9: 1.0})

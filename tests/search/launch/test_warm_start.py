@@ -76,7 +76,7 @@ def test_a_warm_started_search_starts_from_the_earlier_run(ray_local, demo_dir: 
                                                            tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert main(["run", "--data", str(demo_dir), *LIKE_TRAIN_DIR, "--lr-range", "1e-3", "1e-2", "--density-range",
                  "0.01", "0.1", "--epochs-range", "1", "2", "--trials", "2", "--storage", str(tmp_path),
-                 "--name", "warm", "--warm-start", str(train_dir)]) == 0
+                 "--name", "warm", "--warm-start", str(train_dir), "--weights", "auto"]) == 0  # auto: resolved first
     out = capsys.readouterr().out
     assert "warm start: 1 earlier trial(s) in the study" in out
     record = json.loads((tmp_path / "warm" / WARM_START_FILE).read_text())
