@@ -80,6 +80,14 @@ class DataConfig:
         resize: scale factor applied to every image and mask when loaded (1.0 keeps the size).
         flips: random horizontal and vertical flips of training crops.
         rotations: random 90-degree rotations of training crops.
+        color_jitter: photometric jitter of training crops (``trainable.data.augment``): per band a gain in
+            [1-J, 1+J] and an offset in [-J, J] standard deviations, then a saturation in [1-J, 1+J]; 0: off.
+        scale_jitter: random rescaling of training crops: a window of side T/f resized to T, f log-uniform in
+            [1/(1+R), 1+R]; 0: off.
+        standardize: every tile the network sees, each band to zero mean and unit std over the tile (after the
+            normalisation); kept in the model file, so evaluate and predict do the same.
+        adapt_bn: a folder of images the finished model's BatchNorm statistics are re-estimated on (AdaBN) before
+            its test score (``search.model.adapt``); trials do not use it.
         val_fraction: share of images (whole scenes) held out for validation (seeded split).
         test_fraction: share of images (whole scenes) held out for the final test score (seeded split).
         split: ``auto`` (the dataset's official split where its format defines one, else seeded), ``official``,
@@ -113,6 +121,9 @@ class DataConfig:
     resize: float = default("resize")
     flips: bool = default("flips")
     rotations: bool = default("rotations")
+    color_jitter: float = default("color_jitter")
+    scale_jitter: float = default("scale_jitter")
+    standardize: bool = default("standardize")
     val_fraction: float = default("val_fraction")
     test_fraction: float = default("test_fraction")
     split: str = default("split")
@@ -127,6 +138,7 @@ class DataConfig:
     mean: tuple[float, ...] = ()
     std: tuple[float, ...] = ()
     unlabeled_images: str | None = default("unlabeled_images")
+    adapt_bn: str | None = default("adapt_bn")
 
     def validate(self) -> None:
         check_ranges(self, "data")

@@ -9,16 +9,17 @@ SHA-256, the cache bounds) keep their dataclass defaults: no user sets them.
 
 A setting's name is its flag's (``tile_size`` is ``--tile-size``, and the key of a ``--config`` YAML file); ``where``
 says where it is saved (``data.tile_size`` in a run's config.yaml, ``search.trials`` in a search's
-pointtune_settings.yaml). This module imports nothing of pointtune: everything may import it.
+pointtune_settings.yaml). This module imports nothing of pointtune but ``trainable.valid_range`` (which imports
+nothing): everything may import it.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
-import re
 from dataclasses import dataclass
 from typing import Any
+
+from trainable.valid_range import Valid
 
 # the `--storage` of a search: resume states are saved every RESUME_EVERY epochs on a local disk, every
 # RESUME_EVERY_URI epochs to a bucket (uploads); a state is 3x the model (weights and Adam's moments)
@@ -31,37 +32,6 @@ class _Same:
 
 
 SAME: Any = _Same()  # a profile's value is the one on your data
-
-
-@dataclass(frozen=True)
-class Valid:
-    """The values a number may take, as the table writes them: ``(0, 1]``, ``[8, 8192]``, ``>= 1``, ``> 0``."""
-
-    text: str
-    lo: float = -math.inf
-    hi: float = math.inf
-    lo_open: bool = False
-    hi_open: bool = False
-
-    @classmethod
-    def parse(cls, text: str) -> Valid:
-        if m := re.fullmatch(r"(>=|>)\s*(\S+)", text):
-            return cls(text, lo=float(m[2]), lo_open=m[1] == ">")
-        m = re.fullmatch(r"([\[(])(\S+), (\S+)([\])])", text)
-        assert m, f"a valid range is written (LO, HI], [LO, HI], >= LO or > LO, not {text!r}"
-        return cls(text, float(m[2]), float(m[3]), m[1] == "(", m[4] == ")")
-
-    def holds(self, value: float) -> bool:
-        if not math.isfinite(value):
-            return False
-        above = value > self.lo if self.lo_open else value >= self.lo
-        below = value < self.hi if self.hi_open else value <= self.hi
-        return above and below
-
-    @property
-    def words(self) -> str:
-        """``in (0, 1]``, ``>= 1``: how a message says it."""
-        return self.text if self.text[0] in "<>" else f"in {self.text}"
 
 
 @dataclass(frozen=True)
@@ -123,6 +93,18 @@ DATA = {
                                words="0, as many as cover the training images once"),
     "flips": Default(True, "random flips of training crops"),
     "rotations": Default(True, "random 90-degree rotations of training crops"),
+    "color_jitter": Default(0.0, "photometric jitter of training crops, drawn per crop: each band's gain in [1-J, 1+J] "
+                            "and offset in [-J, J] band standard deviations, then saturation (a blend with the mean "
+                            "of the bands) in [1-J, 1+J]; 0: off", valid="[0, 1)"),
+    "scale_jitter": Default(0.0, "random rescaling of training crops: each crop is a window of side T/f resized to T "
+                            "px, f log-uniform in [1/(1+R), 1+R]; clicks stay on their pixels; 0: off",
+                            valid="[0, 4]"),
+    "standardize": Default(False, "standardise every tile the network sees (training crops, validation, test, "
+                           "evaluate and predict tiles): each band to zero mean and unit std over the tile, after "
+                           "--normalize; the model file keeps it"),
+    "adapt_bn": Default(None, "AdaBN: before the test score, re-estimate every BatchNorm's running statistics on the "
+                        "images of DIR (no labels: e.g. the site to be mapped, the folder of --unlabeled-images); "
+                        "the model file keeps them", words="none"),
     "split": Default("auto", "official (the --format's own split), seeded (scenes shuffled with --split-seed) or a "
                      "file: YAML/JSON with train/val/test lists of image stems or scene names, or a CSV of name,split "
                      "rows", words="auto, official where the --format defines one, else seeded"),
@@ -251,6 +233,14 @@ SPACE = {
     "unlabeled_weight_range": Default(None, "the weight of --unlabeled-loss", valid="(0, 1000)",
                                       needs=("unlabeled_loss!=none",), where="space.unlabeled_weight",
                                       words="not searched", searched="log-uniform"),
+    "color_jitter_range": Default(None, "photometric jitter of training crops", valid="[0, 1)",
+                                  where="space.color_jitter", words="not searched", searched="uniform",
+                                  fixed="--color-jitter"),
+    "scale_jitter_range": Default(None, "random rescaling of training crops", valid="[0, 4]",
+                                  where="space.scale_jitter", words="not searched", searched="uniform",
+                                  fixed="--scale-jitter"),
+    "search_standardize": Default(False, "whether every tile is standardised per band", where="space.standardize",
+                                  words="not searched", searched="categorical (off, on)"),
     "pseudo_labels_range": Default(None, "the pseudo-label threshold of a second, self-training stage", valid="(0, 1]",
                                    where="space.pseudo_labels", words="not searched, no second stage",
                                    searched="uniform", fixed="--pseudo-labels"),

@@ -54,6 +54,11 @@ SPEC: dict[str, dict[str, Any]] = {
     "pseudo_labels": {"type": float, "metavar": "THRESHOLD"},
     "pseudo_labels_range": {"type": float},
     "unlabeled_images": {"metavar": "DIR"},
+    "adapt_bn": {"metavar": "DIR"},
+    "color_jitter": {"metavar": "J"},
+    "scale_jitter": {"metavar": "R"},
+    "color_jitter_range": {"type": float},
+    "scale_jitter_range": {"type": float},
     "clicks_per_image": {"type": int, "metavar": "K"},
     "radius": {"type": float},
 }

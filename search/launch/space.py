@@ -15,14 +15,16 @@ from search.launch.settings import SearchSettings, SearchSpace
 # (section, field) of the searched settings, in the order tables show them
 SEARCHED = (("train", "lr"), ("points", "mode"), ("points", "density"), ("points", "clicks_per_object"),
             ("points", "background_share"), ("points", "class_weights"), ("train", "unlabeled_loss"),
-            ("train", "unlabeled_weight"), ("train", "pseudo_labels"), ("train", "epochs"))
+            ("train", "unlabeled_weight"), ("train", "pseudo_labels"), ("data", "color_jitter"),
+            ("data", "scale_jitter"), ("data", "standardize"), ("train", "epochs"))
 
 
 class SearchSpaceSampler:
     """Called by OptunaSearch with an ``optuna.Trial``; suggests the searched values, returns the fixed ones.
 
     Learning rate and density are log-uniform; epochs and clicks per instance are integers in [LO, HI]; the
-    background share and the pseudo-label threshold are uniform; the click mode and class weights are categorical.
+    background share, the pseudo-label threshold and the colour and scale jitter are uniform; the click mode, class
+    weights and standardisation are categorical.
     A range whose ends are equal is a constant, not a searched parameter; a setting that does not apply to a trial's
     click mode is not suggested to it.
     (A class, not a closure: the searcher pickles it with its state.)
@@ -68,6 +70,11 @@ class SearchSpaceSampler:
             log_uniform("train/unlabeled_weight", *s.unlabeled_weight)
         if s.pseudo_labels is not None:
             uniform("train/pseudo_labels", *s.pseudo_labels)
+        for name in ("color_jitter", "scale_jitter"):
+            if (span := getattr(s, name)) is not None:
+                uniform(f"data/{name}", *span)
+        if s.standardize:
+            trial.suggest_categorical("data/standardize", (False, True))
         return fixed
 
 
