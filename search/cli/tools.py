@@ -60,6 +60,12 @@ def _results_parsers(sub: Any) -> None:
     p.add_argument("--trial", help="export this trial instead of the best")
 
 
+def _adapt_flag(p: Any, does: str) -> None:
+    add(p, "adapt_bn", help=help_text("adapt_bn", "AdaBN: before it " + does + ", re-estimate every BatchNorm's "
+                                      "running statistics of the model on the images of DIR (in it or in DIR/images/; "
+                                      "no labels: e.g. images of the site being mapped); the model file is unchanged"))
+
+
 def _inference_flags(p: Any) -> None:
     add(p, "device", choices=DEVICES, help=help_text("device", "where the model runs (auto: CUDA when present)"))
     add(p, "inference_batch_size")
@@ -81,6 +87,7 @@ def _model_parsers(sub: Any) -> None:
         help=help_text("part", "the part of the model's split to score, or all images of --data"))
     add_former(p, "--split", p, "--part")
     add(p, "output", choices=("table", "json"), help=help_text("output", "how to print the scores"))
+    _adapt_flag(p, "scores")
     _inference_flags(p)
     add_former_click_flags(p)
     p = sub.add_parser("predict", help="segment images with a model",
@@ -90,6 +97,7 @@ def _model_parsers(sub: Any) -> None:
     p.add_argument("images", nargs="+", help="image files to segment (PNG, JPEG or GeoTIFF)")
     p.add_argument("--out", required=True, help="folder for the class-index and colour masks, made if missing "
                    "(required)")
+    _adapt_flag(p, "predicts")
     _inference_flags(p)
 
 
