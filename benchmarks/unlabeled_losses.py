@@ -1,88 +1,122 @@
-"""Do the losses on unlabelled pixels help? Each of them against plain partial cross-entropy, same seeds, same budget.
+"""Do the losses on unlabelled pixels help? Each of them against plain partial cross-entropy, paired over seeds.
 
-On the real Dubai sample (``../shared/data/dubai_aerial``): at each click density and seed, one run per
-``--unlabeled-loss`` (none = partial cross-entropy alone), all else equal (split, clicks, crops, initial weights,
-learning rate, epochs). Prints each run's best validation F1 (dense masks) and, per density, the mean over seeds and
-the difference from ``none``.
+At each click density and seed, one `pointtune train` run per ``--unlabeled-loss`` (none = partial cross-entropy
+alone), all else equal (split, clicks, crops, initial weights, learning rate, epochs: the seed is the annotator's,
+the initialisation's and the crops'). Every run's best model is scored image by image on the split's test part, and
+each loss is compared with ``none`` by ``benchmarks/compare.py``: the mean per-image F1 difference over (seed, image)
+pairs, its 95 % two-level bootstrap interval and the verdict ("better", "worse", "no difference detectable at this
+budget").
 
-    python benchmarks/unlabeled_losses.py [--epochs 6] [--seeds 0 1] [--densities 1e-3 1e-4] [--workers 2]
+    python benchmarks/unlabeled_losses.py --data dubai            # README's figures (the defaults below)
+    python benchmarks/unlabeled_losses.py --data DIR --format NAME --split split.yaml --densities 1e-3
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 import multiprocessing as mp
-import statistics
 import time
+from pathlib import Path
 
-from common import DUBAI_ROOT
-from trainable.config import UNLABELED_LOSSES, DataConfig, ModelConfig, PointConfig, TrainConfig, TrialConfig
+from compare import arm_mean, difference, per_image_f1
 
-_INDEX = None  # the checked dataset, built once in the parent and inherited by the forked workers
+from common import DUBAI_ROOT, demo_root, tmp_dir
+from trainable.config import UNLABELED_LOSSES
 
 
-def one_run(job: tuple[float, int, str, argparse.Namespace]) -> tuple[float, int, str, float, float]:
-    from trainable.trial import run_trial
+def data_root(a: argparse.Namespace) -> tuple[str, str | None]:
+    """``--data dubai`` (../shared/data), ``demo`` (the built-in scenes) or a folder, with its format."""
+    if a.data == "dubai":
+        if not (DUBAI_ROOT / "README.txt").is_file():
+            raise SystemExit(f"the Dubai sample is not at {DUBAI_ROOT}: nothing measured")
+        return str(DUBAI_ROOT), a.format or "dubai_aerial"
+    if a.data == "demo":
+        return demo_root(), a.format or "demo"
+    return a.data, a.format
 
-    density, seed, loss, a = job
-    cfg = TrialConfig(
-        data=DataConfig(root=str(DUBAI_ROOT), format="dubai_aerial", tile_size=a.tile_size, resize=a.resize),
-        points=PointConfig(density=density, seed=seed),
-        model=ModelConfig(backbone=a.backbone, weights="none"),
-        train=TrainConfig(lr=a.lr, epochs=a.epochs, seed=seed, num_threads=1, unlabeled_loss=loss,
-                          unlabeled_weight=a.weight, device="cpu"))
-    history: list[dict] = []
+
+def one_run(job: tuple[float, int, str, argparse.Namespace, str, str | None, str]) -> tuple[float, int, str, dict,
+                                                                                               float]:
+    """Train one run and score its best model on each test image: (density, seed, loss, F1 per image, seconds)."""
+    import torch
+
+    from common import quiet_stdout
+    from search.cli.main import main as pointtune
+
+    density, seed, loss, a, root, fmt, out = job
+    torch.set_num_threads(1)
+    argv = ["train", "--data", root, "--density", f"{density:g}", "--seed", str(seed), "--unlabeled-loss", loss,
+            "--backbone", a.backbone, "--weights", "none", "--tile-size", str(a.tile_size), "--resize",
+            str(a.resize), "--epochs", str(a.epochs), "--lr", str(a.lr), "--crops-per-epoch",
+            str(a.crops_per_epoch), "--out", out]
+    argv += ["--format", fmt] if fmt else []
+    argv += ["--split", a.split] if a.split else []
+    argv += ["--unlabeled-weight", str(a.weight)] if loss != "none" else []
     t0 = time.perf_counter()
-    run_trial(cfg, lambda metrics, _ckpt: history.append(metrics), data=_INDEX)
-    best = max((m.get("val_f1", math.nan) for m in history), default=math.nan)
-    return density, seed, loss, best, time.perf_counter() - t0
+    with quiet_stdout():
+        code = pointtune(argv)
+    if code != 0:
+        raise SystemExit(f"`pointtune {' '.join(argv)}` exited {code}")
+    return density, seed, loss, per_image_f1(out, root, "test", fmt), time.perf_counter() - t0
 
 
-def main() -> None:
-    global _INDEX
+def parse() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--densities", type=float, nargs="+", default=[1e-3, 1e-4])
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
-    p.add_argument("--losses", nargs="+", default=list(UNLABELED_LOSSES))
+    p.add_argument("--data", default="dubai", help="dubai (../shared/data), demo (the built-in scenes) or a folder")
+    p.add_argument("--format", help="the data's built-in format (default: dubai_aerial / demo for those)")
+    p.add_argument("--split", help="a split file (YAML/JSON/CSV, trainable/data/split.py); default: the seeded one")
+    p.add_argument("--densities", type=float, nargs="+", default=[1e-3])
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--losses", nargs="+", default=list(UNLABELED_LOSSES), choices=UNLABELED_LOSSES)
     p.add_argument("--epochs", type=int, default=6)
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--weight", type=float, default=0.1, help="--unlabeled-weight of every loss")
     p.add_argument("--backbone", default="tiny")
     p.add_argument("--tile-size", type=int, default=96)
     p.add_argument("--resize", type=float, default=0.3)
+    p.add_argument("--crops-per-epoch", type=int, default=96)
     p.add_argument("--workers", type=int, default=2, help="runs at once (one CPU thread each)")
+    p.add_argument("--keep", help="keep the runs in this folder (default: a temporary one)")
     a = p.parse_args()
-    if not (DUBAI_ROOT / "README.txt").is_file():
-        raise SystemExit(f"the Dubai sample is not at {DUBAI_ROOT}: nothing measured")
-    from trainable.data.index import build_index
+    if "none" not in a.losses:
+        p.error("--losses must include none: every loss is compared with partial cross-entropy alone")
+    return a
 
-    _INDEX = build_index(DataConfig(root=str(DUBAI_ROOT), format="dubai_aerial", tile_size=a.tile_size,
-                                    resize=a.resize))
-    jobs = [(d, s, loss, a) for d in a.densities for s in a.seeds for loss in a.losses]
-    print(f"Dubai sample: {len(_INDEX.entries)} images, {_INDEX.split.describe()}; backbone {a.backbone}, tile "
-          f"{a.tile_size}, resize {a.resize}, {a.epochs} epochs, lr {a.lr:g}, unlabelled weight {a.weight:g}; "
-          f"{len(jobs)} runs, {a.workers} at a time", flush=True)
-    with mp.get_context("fork").Pool(a.workers) as pool:
-        runs = []
-        for r in pool.imap_unordered(one_run, jobs):
-            runs.append(r)
-            print(f"  density {r[0]:g}  seed {r[1]}  {r[2]:<10} best val F1 {r[3]:.4f}  ({r[4]:.0f} s)", flush=True)
-    print(f"\n| density | loss | best val F1 per seed ({', '.join(map(str, a.seeds))}) | mean | vs none |")
-    print("|---|---|---|---|---|")
-    gains = {}
+
+def report(runs: list[tuple], a: argparse.Namespace) -> None:
+    """Per density: each loss's mean test F1 and its difference from none with interval and verdict."""
+    print("\n| density | loss | mean test F1 (per-seed spread) | vs none: mean [95% interval] | Wilcoxon p | verdict |")
+    print("|---|---|---|---|---|---|")
     for d in a.densities:
-        f1 = {loss: [r[3] for s in a.seeds for r in runs if r[:3] == (d, s, loss)] for loss in a.losses}
-        base = statistics.mean(f1["none"]) if "none" in f1 else math.nan
+        arms = {loss: {s: f1 for dd, s, ll, f1, _ in runs if (dd, ll) == (d, loss)} for loss in a.losses}
         for loss in a.losses:
-            mean = statistics.mean(f1[loss])
-            gains[(d, loss)] = mean - base
-            print(f"| {d:g} | {loss} | {' / '.join(f'{v:.4f}' for v in f1[loss])} | {mean:.4f} | "
-                  f"{mean - base:+.4f} |")
-    best = max((k for k in gains if k[1] != "none"), key=gains.get, default=None)
-    if best is not None:
-        print(f"\nlargest mean gain over partial cross-entropy alone: {best[1]} at density {best[0]:g}, "
-              f"{gains[best]:+.4f}")
+            mean, spread = arm_mean(arms[loss])
+            if loss == "none":
+                print(f"| {d:g} | none | {mean:.4f} ({spread:.3f}) | | | |")
+                continue
+            gain = difference(arms[loss], arms["none"])
+            print(f"| {d:g} | {loss} | {mean:.4f} ({spread:.3f}) | {gain.text()} | {gain.p_wilcoxon:.3f} | "
+                  f"{gain.verdict} |")
+
+
+def main() -> None:
+    a = parse()
+    root, fmt = data_root(a)
+    with tmp_dir("pointtune-bench-losses-") as scratch:
+        folder = Path(a.keep or scratch)
+        jobs = [(d, s, loss, a, root, fmt, str(folder / f"d{d:g}-s{s}-{loss}")) for d in a.densities
+                for s in a.seeds for loss in a.losses]
+        print(f"{root} ({fmt or 'own classes'}), split {a.split or 'seeded'}: backbone {a.backbone}, tile "
+              f"{a.tile_size}, resize {a.resize}, {a.epochs} epochs of {a.crops_per_epoch} crops, lr {a.lr:g}, "
+              f"unlabelled weight {a.weight:g}; {len(jobs)} runs, {a.workers} at a time", flush=True)
+        t0, runs = time.perf_counter(), []
+        with mp.get_context("fork").Pool(a.workers) as pool:
+            for r in pool.imap_unordered(one_run, jobs):
+                runs.append(r)
+                print(f"  density {r[0]:g}  seed {r[1]}  {r[2]:<10} test F1 (mean over {len(r[3])} images) "
+                      f"{sum(r[3].values()) / len(r[3]):.4f}  ({r[4]:.0f} s)", flush=True)
+        report(runs, a)
+    print(f"\n{len(runs)} runs in {time.perf_counter() - t0:.0f} s")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ JOURNAL_FILE = "optuna_journal.log"  # the Optuna study
 BEST_MODEL = "best_model.pt"  # the best trial's best epoch, a model file
 TUNER_FILE = "tuner.pkl"  # Tune's own state (with experiment_state-*.json)
 DONE_FILE = "reference.json"  # --reference full: what the full-supervision run reached
+WARM_START_FILE = "warm_start.json"  # --warm-start: the earlier trials put into the study, and those left out
 # a train run's folder (pointtune train --out)
 TRAIN_CONFIG = "config.yaml"
 TRAIN_METRICS = "metrics.csv"  # one row per epoch
@@ -25,5 +26,6 @@ CLICKS_RECORD = "clicks.json"  # with --clicks: the file it trained on (path, SH
 
 # the files a search or a train run keeps for itself: no other command writes over them (search.outputs)
 OWN_FILES = frozenset({SETTINGS_FILE, DRIVER_FILE, HINTS_FILE, JOURNAL_FILE, BEST_MODEL, TUNER_FILE, DONE_FILE,
+                       WARM_START_FILE,
                        TRAIN_CONFIG, TRAIN_METRICS, TRAIN_MODEL, TRAIN_RESUME, TRAIN_OUTCOME, TRAIN_RUNNING,
                        TEST_SCORES_FILE, CLICKS_RECORD})

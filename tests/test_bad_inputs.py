@@ -412,6 +412,8 @@ for flag, value in [("--trials", "0"), ("--max-concurrent", "-1"), ("--cpus-per-
                     ("--gpus-per-trial", "-1"), ("--resume-every", "0"), ("--keep-checkpoints", "0"),
                     ("--max-failures", "-1"), ("--trials", "lots")]:
     case(f"run{flag}-{value}", f"{RUN} {flag} {value}", flag)
+case("run-max-annotation-hours-0", f"{RUN} --max-annotation-hours 0", "--max-annotation-hours", "> 0")
+case("run-max-trial-minutes-negative", f"{RUN} --max-trial-minutes -5", "--max-trial-minutes", "-5")
 case("run-reduction-factor-1", f"{RUN} --scheduler asha --reduction-factor 1", "--reduction-factor", ">= 2")
 case("run-gpus-fraction-above-one", f"{RUN} --gpus-per-trial 1.5", "--gpus-per-trial 1.5", "whole number")
 case("run-gpus-without-a-gpu", f"{RUN} --gpus-per-trial 1", "--gpus-per-trial 1", "no GPU")
@@ -463,6 +465,9 @@ case("results-a-search-not-started", "results {W}/exp", "has not recorded a tria
 case("results-unknown-trial", "results {T} --trial nosuch", "nosuch")
 case("results-output-unknown", "results {T} --output xml", "--output", "invalid choice")
 case("results-target-0", "results {T} --frontier --target 0", "--target", "(0, 1]")
+case("results-importance-of-a-train-run", "results {T} --importance", "{T} has no Optuna study")
+case("results-importance-of-two-folders", "results {T} {C} --importance", "--importance ranks one search's")
+case("results-importance-unknown", "results {T} --importance shap", "--importance", "invalid choice")
 case("results-target-without-frontier", "results {T} --target 0.9", "--target does nothing without --frontier")
 case("results-target-above-1", "results {T} --frontier --target 1.5", "--target", "1.5")
 

@@ -248,6 +248,8 @@ class TrainConfig:
         unlabeled_loss: a loss on the unlabelled pixels computed from the image itself, added to partial
             cross-entropy: ``none``, ``gated_crf``, ``affinity`` or ``entropy`` (``trainable.learn.unlabeled_loss``).
         unlabeled_weight: its weight.
+        max_minutes: a search's budget of minutes per trial (``--max-trial-minutes``): the run stops after the
+            epoch that passes it, its best epoch kept; None: no budget.
         pseudo_labels: the threshold of a second, self-training stage (``trainable.learn.self_training``): after
             ``epochs`` epochs, the best epoch's model labels the pixels of the training images whose top class
             probability is at least this, and the model trains ``epochs`` more epochs (``epochs + 1`` to
@@ -270,6 +272,7 @@ class TrainConfig:
     unlabeled_loss: str = default("unlabeled_loss")
     unlabeled_weight: float = default("unlabeled_weight")
     pseudo_labels: float | None = default("pseudo_labels")
+    max_minutes: float | None = None  # a search's --max-trial-minutes: the run stops after the epoch that passes it
 
     def validate(self) -> None:
         check_ranges(self, "train")

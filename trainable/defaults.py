@@ -199,6 +199,16 @@ SEARCH = {
     "name": Default("", "experiment name: the folder STORAGE/NAME", words="search-DATE-TIME"),
     "address": Default(None, "Ray cluster to join: auto or HOST:PORT", words="none, a new local instance"),
     "max_failures": Default(2, "retries of a trial whose worker died", valid=">= 0"),
+    "warm_start": Default((), "earlier searches or `pointtune train` runs whose trials start this search's study "
+                          "(Optuna's add_trial: TPE begins from them), where their settings lie inside its space; "
+                          "other data, classes, split or metric are refused", words="none, a cold start"),
+    "max_annotation_hours": Default(None, "a budget of annotation hours per trial (clicks per image x training "
+                                    "images x --seconds-per-click): TPE learns to stay within it (Optuna's "
+                                    "constraints), trials beyond it are marked infeasible and never the best",
+                                    valid="> 0", words="none, no budget"),
+    "max_trial_minutes": Default(None, "a budget of minutes per trial: a trial past it stops after its epoch, its best "
+                                 "epoch kept, marked infeasible and never the best; TPE learns to stay within it",
+                                 valid="> 0", words="none, no budget"),
     "keep_checkpoints": Default(1, "checkpoints of best epochs kept per trial (weights only)", valid=">= 1"),
     "resume_every": Default(None, "epochs between two saves of a trial's resume state (weights and optimizer: 3x the "
                             "model)", valid=">= 1",

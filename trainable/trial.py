@@ -245,7 +245,8 @@ def epoch_metrics(run: TrialRun, epoch: int, train: EpochResult, val: EpochResul
                              / 3600 if cfg.points.density < 1 or cfg.points.mode != "density" else float("nan")),
         "skipped_batches": train.skipped_batches, "redrawn_crops": train.redrawn_crops,
         "lr": cfg.train.lr, "lr_last": lr_in_epoch(run, epoch, run.steps - 1), "epoch_time_s": time.perf_counter() - t0,
-        "trial_start_time": trial_start, "peak_rss_mb": peak_rss_mb(),
+        "trial_start_time": trial_start, "trial_minutes": (time.time() - trial_start) / 60,
+        "peak_rss_mb": peak_rss_mb(),
         "resumed_after_epoch": run.start - 1,  # the resume state this process trained on from (0: none)
         **stage_metrics(cfg, run.second),
     }
@@ -286,8 +287,12 @@ def run_trial(cfg: TrialConfig, report: Report, data: DatasetIndex | None = None
             report(diverged(run, epoch, train), None)
             return
         val = validate(run, epoch, progress)
-        run.record.end_epoch(epoch_metrics(run, epoch, train, val, t0, trial_start), run.model, run.optimizer,
-                             report if epoch > run.recorded else None)
+        metrics = epoch_metrics(run, epoch, train, val, t0, trial_start)
+        run.record.end_epoch(metrics, run.model, run.optimizer, report if epoch > run.recorded else None)
+        if cfg.train.max_minutes is not None and metrics["trial_minutes"] >= cfg.train.max_minutes:
+            log.warning("the trial used its %g minute(s) (--max-trial-minutes) after epoch %d: stopped, its best "
+                        "epoch kept", cfg.train.max_minutes, epoch)
+            return
 
 
 def error_outcome(config: dict[str, Any], error: Exception) -> dict[str, Any]:

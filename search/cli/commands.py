@@ -83,7 +83,23 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _results(args: argparse.Namespace) -> int:
     from search.results.show import show_results
 
+    if args.importance:
+        return _importance(args)
     return show_results(args.experiment, args.output, args.trial, args.frontier, args.target)
+
+
+def _importance(args: argparse.Namespace) -> int:
+    import json
+    from dataclasses import asdict
+
+    from search.errors import SearchError
+    from search.results.importance import experiment_importance, render_importance
+
+    if len(args.experiment) != 1:
+        raise SearchError("--importance ranks one search's settings: give one experiment folder")
+    imp = experiment_importance(args.experiment[0], args.importance)
+    print(json.dumps(asdict(imp), indent=2) if args.output == "json" else render_importance(imp))
+    return 0
 
 
 def _plot(args: argparse.Namespace) -> int:

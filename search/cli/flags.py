@@ -61,6 +61,9 @@ SPEC: dict[str, dict[str, Any]] = {
     "scale_jitter_range": {"type": float},
     "clicks_per_image": {"type": int, "metavar": "K"},
     "radius": {"type": float},
+    "max_annotation_hours": {"type": float, "metavar": "H"},
+    "warm_start": {"nargs": "+", "metavar": "FOLDER", "default": None},
+    "max_trial_minutes": {"type": float, "metavar": "M"},
 }
 KINDS = {int: "a whole number", float: "a number"}
 

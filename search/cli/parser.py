@@ -24,7 +24,8 @@ SEARCH_SPACE = ("lr_range", "density_range", "clicks_per_object_range", "epochs_
                 "unlabeled_weight_range", "pseudo_labels_range", "color_jitter_range", "scale_jitter_range")
 SEARCH = ("frontier", "reference", "trials", "max_concurrent", "cpus_per_trial", "gpus_per_trial", "sampler",
           "scheduler", "grace_period", "reduction_factor", "asha_search_epochs", "storage", "name", "address",
-          "max_failures", "keep_checkpoints", "resume_every")
+          "max_failures", "keep_checkpoints", "resume_every", "warm_start", "max_annotation_hours",
+          "max_trial_minutes")
 CONFIG_HELP = "YAML file of flag values, keys as the flags' names (flags given on the command line override it)"
 
 

@@ -38,6 +38,9 @@ def _results_parsers(sub: Any) -> None:
                    help="the Pareto-optimal trials (best score up, clicks per image down) and the fewest clicks per "
                         "image that reach --target of the best score")
     add(p, "target", help=help_text("target", "share of the best score for --frontier"))
+    p.add_argument("--importance", nargs="?", const="ped-anova", choices=("ped-anova", "fanova"),
+                   help="rank the searched settings by their importance to the objective instead (Optuna's "
+                   "evaluators, on completed trials; ped-anova by default, fanova needs scikit-learn)")
     p = sub.add_parser("plot", help="PNG figures of a search or a train output folder")
     p.add_argument("experiment", help=EXPERIMENT_HELP)
     p.add_argument("--out", help="folder for the PNGs, made if missing (default EXPERIMENT/plots)")

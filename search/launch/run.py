@@ -10,7 +10,15 @@ from pathlib import Path
 
 from search.cli.console import CheckProgress
 from search.errors import SearchError
-from search.files import CLICKS_RECORD, DRIVER_FILE, HINTS_FILE, JOURNAL_FILE, SETTINGS_FILE, TUNER_FILE
+from search.files import (
+    CLICKS_RECORD,
+    DRIVER_FILE,
+    HINTS_FILE,
+    JOURNAL_FILE,
+    SETTINGS_FILE,
+    TUNER_FILE,
+    WARM_START_FILE,
+)
 from search.launch.after_search import run_reference, score_on_test, tidy_after_search
 from search.launch.cluster import (
     check_resources,
@@ -26,6 +34,9 @@ from search.launch.prepare import prepare, resume_command, tell_restored, write_
 from search.launch.settings import SearchSettings, resolve_gpus
 from search.launch.time_estimate import warn_if_long
 from search.launch.tuner import build_tuner
+from search.launch.warm_start import collect as collect_warm_start
+from search.launch.warm_start import describe as describe_warm_start
+from search.launch.warm_start import write_record as write_warm_start
 from search.results.driver import driver_running, record_finished
 from search.results.experiment import load_experiment
 from search.results.rounds import record_clicks
@@ -47,6 +58,7 @@ def run_search(settings: SearchSettings) -> int:
     settings, retries = prepare(settings)
     settings = settings.validate()
     check_devices(settings)
+    warm, left_out = collect_warm_start(settings) if settings.warm_start and not settings.resume else ([], [])
     # checked once here; trials get the index (paths and statistics, not pixels) and read what they train on
     data = build_index(settings.base.data, warm=None if settings.address else NodeCache(), progress=CheckProgress())
     settings = preflight(settings, data)
@@ -59,10 +71,13 @@ def run_search(settings: SearchSettings) -> int:
         print(f"search {settings.experiment_path}: {settings.trials} trial(s), up to {concurrent} at once, objective "
               f"{settings.objective} ({data.split.describe()})", flush=True)
         warn_if_long(settings, data, concurrent)
+        if settings.warm_start and not settings.resume:
+            write_warm_start(settings.experiment_path, warm, left_out)
+            print(describe_warm_start(warm, left_out), flush=True)
         if settings.resume:  # Tune restores the searcher and the listeners the search started with
             tell_restored(settings, retries)
         with driver_running(settings.experiment_path):  # readers tell running trials from interrupted ones by it
-            build_tuner(settings, data, weights, slots).fit()
+            build_tuner(settings, data, weights, slots, warm).fit()
     except BaseException:
         if not settings.resume:
             forget_unstarted(settings.experiment_path)
@@ -77,7 +92,7 @@ def forget_unstarted(experiment: str) -> None:
             f"{experiment}/{TUNER_FILE}"):
         return
     folder = Path(experiment)
-    for name in (SETTINGS_FILE, CLICKS_RECORD, DRIVER_FILE, JOURNAL_FILE, HINTS_FILE):
+    for name in (SETTINGS_FILE, CLICKS_RECORD, DRIVER_FILE, JOURNAL_FILE, HINTS_FILE, WARM_START_FILE):
         (folder / name).unlink(missing_ok=True)
     with contextlib.suppress(OSError):
         folder.rmdir()

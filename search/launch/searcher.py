@@ -33,6 +33,7 @@ from optuna.trial import TrialState
 
 from search.files import HINTS_FILE
 from search.launch.settings import SearchSettings
+from search.results.budget import HOURS_ATTR, MINUTES_ATTR, Budgets
 from trainable.config import planned_epochs
 from trainable.data import storage
 
@@ -49,10 +50,16 @@ def make_sampler(settings: SearchSettings, concurrent: int) -> optuna.samplers.B
     random search, seeded."""
     if settings.sampler == "random":
         return optuna.samplers.RandomSampler(seed=settings.seed)
-    with warnings.catch_warnings():  # multivariate, group and constant_liar are marked experimental
+    budgets = budgets_of(settings)
+    with warnings.catch_warnings():  # multivariate, group, constant_liar and constraints are marked experimental
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         return optuna.samplers.TPESampler(seed=settings.seed, n_startup_trials=startup_trials(settings.trials),
-                                          multivariate=True, group=True, constant_liar=concurrent > 1)
+                                          multivariate=True, group=True, constant_liar=concurrent > 1,
+                                          constraints_func=budgets if budgets else None)
+
+
+def budgets_of(settings: SearchSettings) -> Budgets:
+    return Budgets(settings.max_annotation_hours, settings.max_trial_minutes)
 
 
 def startup_trials(trials: int) -> int:
@@ -88,8 +95,8 @@ class StudyTeller:
     """
 
     def __init__(self, objective: str, frontier: bool = False,
-                 ended_before_resume: dict[str, dict[str, Any]] | None = None):
-        self.objective, self.frontier = objective, frontier
+                 ended_before_resume: dict[str, dict[str, Any]] | None = None, budgets: Budgets | None = None):
+        self.objective, self.frontier, self.budgets = objective, frontier, budgets or Budgets()
         self.ended_before_resume = ended_before_resume or {}
         self.completed: set[str] = set()
 
@@ -117,6 +124,9 @@ class StudyTeller:
             state, value, outcome = self.outcome(result, error)
             if outcome:
                 ot_trial.set_user_attr(OUTCOME_ATTR, outcome)
+            for attr, key in ((HOURS_ATTR, "annotation_hours"), (MINUTES_ATTR, "trial_minutes")):
+                if isinstance(result.get(key), int | float) and math.isfinite(result[key]):
+                    ot_trial.set_user_attr(attr, float(result[key]))  # what the budgets' constraints read
             tell(ot_trial, value, state)
         self.completed.add(trial_id)
 
@@ -129,8 +139,8 @@ class StudyTeller:
             return TrialState.FAIL, None, "failed"
         if result.get("trial_outcome") == "error" or error or value is None or not math.isfinite(value):
             return TrialState.FAIL, None, "failed"
-        if stopped_early(result):
-            return TrialState.PRUNED, None, "stopped early"
+        if stopped_early(result) and not self.budgets.broken(result):  # a trial past its minutes: complete, and
+            return TrialState.PRUNED, None, "stopped early"               # its constraint broken
         return TrialState.COMPLETE, [value, cost] if self.frontier else value, None
 
 

@@ -83,6 +83,9 @@ class SearchSettings:
     trials_given: bool = False  # --trials was on the command line (with --resume it raises the budget)
     frontier: bool = default("frontier")  # best metric up, clicks per image down
     reference: Literal["none", "full"] = default("reference")  # full: one fully supervised trial after
+    max_annotation_hours: float | None = default("max_annotation_hours")  # a trial's budget (search.launch.budget)
+    max_trial_minutes: float | None = default("max_trial_minutes")
+    warm_start: tuple[str, ...] = default("warm_start")  # earlier folders whose trials start the study
 
     def validate(self) -> SearchSettings:
         self.space.validate()
@@ -128,6 +131,7 @@ class SearchSettings:
     def from_dict(cls, d: dict[str, Any]) -> SearchSettings:
         d = dict(d)
         space = {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.pop("space").items()}
+        d["warm_start"] = tuple(d.get("warm_start") or ())
         return cls(base=TrialConfig.from_dict(d.pop("base")), space=SearchSpace(**space), **d)
 
 
@@ -320,11 +324,13 @@ def search_settings_from_args(args: Any) -> SearchSettings:
     space = search_space_from_args(args, defaults)
     # each trial's own epoch count (and pseudo-label threshold) comes from the range; the base holds its top
     base = base.replace(train={"resume_every": resume_every, "epochs": space.epochs[1],
-                               "pseudo_labels": space.pseudo_labels[1] if space.pseudo_labels else None})
+                               "pseudo_labels": space.pseudo_labels[1] if space.pseudo_labels else None,
+                               "max_minutes": getattr(args, "max_trial_minutes", None)})
     names = ("trials", "max_concurrent", "cpus_per_trial", "gpus_per_trial", "scheduler", "grace_period",
              "reduction_factor", "sampler", "name", "address", "seed", "max_failures", "keep_checkpoints",
-             "reference")
+             "reference", "max_annotation_hours", "max_trial_minutes")
     return SearchSettings(
         base=base, space=space, storage=storage, **{name: pick(args, name, defaults) for name in names},
         asha_search_epochs=args.asha_search_epochs, resume=args.resume, retry_failed=args.retry_failed,
-        trials_given=args.trials is not None, frontier=args.frontier).validate()
+        trials_given=args.trials is not None, frontier=args.frontier,
+        warm_start=tuple(absolute(f) for f in (getattr(args, "warm_start", None) or ()))).validate()

@@ -43,12 +43,15 @@ from search.launch.searcher import (
     TRIAL_ID_ATTR,
     ResumeHints,
     StudyTeller,
+    budgets_of,
     enqueue_retries,
     make_sampler,
     raised_budget,
 )
 from search.launch.settings import SearchSettings
 from search.launch.space import SearchSpaceSampler, build_param_space
+from search.launch.warm_start import WarmTrial, add_to_study
+from search.results.budget import Budgets
 from search.results.tensorboard import TensorBoardLog
 from trainable.data.index import DatasetIndex
 from trainable.data.storage import is_uri
@@ -64,11 +67,12 @@ TaskError = ray.exceptions.RayTaskError  # a task's failure; ``.cause``: what th
 class PointtuneOptunaSearch(OptunaSearch):
     """Ray's ``OptunaSearch``, telling the study what ``StudyTeller`` decides (search/launch/searcher.py)."""
 
-    def __init__(self, *args: Any, objective: str, frontier: bool = False, **kwargs: Any):
+    def __init__(self, *args: Any, objective: str, frontier: bool = False, budgets: Budgets | None = None,
+                 **kwargs: Any):
         # a frontier search tells the study two values: the best score (up) and the clicks per image (down)
         metric, mode = ([objective, COST], ["max", "min"]) if frontier else (objective, "max")
         super().__init__(*args, metric=metric, mode=mode, **kwargs)
-        self.teller = StudyTeller(objective, frontier)
+        self.teller = StudyTeller(objective, frontier, budgets=budgets)
 
     def save(self, checkpoint_path: str) -> None:
         """Tune's snapshot of the searcher, without the study: that lives in its journal, which a resumed search
@@ -128,12 +132,15 @@ class TrialBudget(SearchGenerator):
             self._total_samples, self._finished = total, False
 
 
-def make_search_algorithm(settings: SearchSettings, journal: str, concurrent: int) -> TrialBudget:
+def make_search_algorithm(settings: SearchSettings, journal: str, concurrent: int,
+                          warm: list[WarmTrial] | None = None) -> TrialBudget:
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # our progress lines say what Optuna's INFO lines would
     study_name = f"pointtune-{settings.name}-{uuid.uuid4().hex[:8]}"
     searcher = PointtuneOptunaSearch(space=SearchSpaceSampler(settings.space), sampler=make_sampler(settings,
                                      concurrent), storage=journal_storage(journal), study_name=study_name,
-                                     objective=settings.base.train.objective, frontier=settings.frontier)
+                                     objective=settings.base.train.objective, frontier=settings.frontier,
+                                     budgets=budgets_of(settings))
+    add_to_study(searcher._ot_study, warm or [])  # --warm-start: earlier trials, before the first suggestion
     return TrialBudget(ConcurrencyLimiter(searcher, max_concurrent=concurrent))
 
 
@@ -197,7 +204,7 @@ def run_config(settings: SearchSettings, printer: Any) -> tune.RunConfig:
         failure_config=tune.FailureConfig(max_failures=settings.max_failures))
 
 
-def tune_config(settings: SearchSettings, max_concurrent: int) -> tune.TuneConfig:
+def tune_config(settings: SearchSettings, max_concurrent: int, warm: list[WarmTrial] | None = None) -> tune.TuneConfig:
     # ASHA compares trials by their best-so-far objective at rungs of grace_period * reduction_factor**k epochs; a
     # self-training second stage's epochs count in its budget (best-so-far goes on across the stages)
     scheduler = (ASHAScheduler(time_attr="epoch", max_t=settings.space.epochs[1] * settings.base.train.stages,
@@ -211,11 +218,12 @@ def tune_config(settings: SearchSettings, max_concurrent: int) -> tune.TuneConfi
                            mode=None if settings.frontier else "max", num_samples=settings.trials, scheduler=scheduler,
                            reuse_actors=True,
                            search_alg=make_search_algorithm(settings, journal_path(settings.experiment_path),
-                                                            max_concurrent),
+                                                            max_concurrent, warm),
                            trial_dirname_creator=lambda trial: f"trial_{trial.trial_id}")
 
 
-def build_tuner(settings: SearchSettings, data: DatasetIndex, weights: dict | None, slots: int) -> tune.Tuner:
+def build_tuner(settings: SearchSettings, data: DatasetIndex, weights: dict | None, slots: int,
+                warm: list[WarmTrial] | None = None) -> tune.Tuner:
     """A new search's Tuner; on ``--resume``, the experiment's, restored with the searcher and listeners it started
     with (the driver has written the searcher's hints first: ``search/launch/prepare.py``)."""
     trainable = tune.with_resources(tune.with_parameters(tune_entrypoint, data=data, weights=weights,
@@ -226,7 +234,7 @@ def build_tuner(settings: SearchSettings, data: DatasetIndex, weights: dict | No
                                   resume_errored=False, restart_errored=False)
     printer = LiveView(settings, open_board=open_board)  # a table on a terminal, lines elsewhere (chosen at setup)
     return tune.Tuner(trainable, param_space=build_param_space(settings),
-                      tune_config=tune_config(settings, min(settings.trials, settings.max_concurrent or slots)),
+                      tune_config=tune_config(settings, min(settings.trials, settings.max_concurrent or slots), warm),
                       run_config=run_config(settings, printer))
 
 

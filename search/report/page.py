@@ -24,6 +24,7 @@ module level, nor on the ``--no-model`` path: each is imported by the function t
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from search.outputs import SOFTWARE, experiment_inputs, plan_file
 from search.report.best_model import Gap, model_html, model_section
 from search.report.curves import curves, draw_curves
 from search.report.frontier import draw_frontier, frontier_data
+from search.report.learned import importance_of, learned_html, parallel_data
 from search.report.load import ReportInput, load_campaign_input, load_report_input
 from search.report.markup import esc, gap, img, json_script
 from search.report.per_class import per_class
@@ -41,7 +43,8 @@ from search.report.scatter import draw_scatter, scatter_panels
 from search.report.summary import summary_data, summary_html, test_score_data
 from search.report.trials_table import table_data, table_html
 from search.results.experiment import TrialRecord, best_record
-from search.results.tables import trials_table
+from search.results.importance import Importance
+from search.results.tables import trials_table, with_warm_start
 from trainable.config import ConfigError
 from trainable.data import storage
 from trainable.data.storage import is_uri
@@ -136,14 +139,18 @@ def build_report(inp: ReportInput, model: bool = True, target: float = 0.95, dev
     planned = (inp.settings or {}).get("trials") if inp.kind == "search" else None
     f1 = "val_clicks_f1" if metric.startswith("val_clicks_") else "val_f1"  # a search on clicks only: their F1
     section, why = _model_part(inp, best, model, device, section)
+    listed = with_warm_start(df, inp.path) if inp.kind == "search" else df  # the earlier trials it started from
     data = {"kind": inp.kind, "path": inp.path, "metric": metric,
-            "summary": summary_data(records, df, metric, planned, best), "table": table_data(df),
+            "summary": summary_data(records, df, metric, planned, best), "table": table_data(listed),
             "curves": curves(records, f1), "settings_panels": scatter_panels(df, metric),
             "frontier": frontier_data(df, metric, target, inp.reference) if inp.kind != "train" else None,
             "rounds": rounds_data(inp.campaign, df, metric) if inp.campaign is not None else None,
             "per_class": per_class(best.best_row, f1.removesuffix("_f1")) if best is not None else [],
             "test": test_score_data(inp.test_scores, best.trial_id if best is not None else None, best_epoch),
-            "confusion": None if section is None else section["confusion"], "model_gap": why}
+            "confusion": None if section is None else section["confusion"], "model_gap": why,
+            "parallel": parallel_data(df, metric, best.trial_id if best is not None else None)}
+    imp, data["importance_gap"] = importance_of(inp.path) if inp.kind == "search" else (None, None)
+    data["importance"] = None if imp is None else dataclasses.asdict(imp)  # in the page's data as plain values
     return _page(inp, _sections(inp, data, best, f1, section), data)
 
 
@@ -190,6 +197,10 @@ def _sections(inp: ReportInput, data: dict[str, Any], best: TrialRecord | None, 
         sections.append(("settings", "Score against the settings",
                          img(draw_scatter(data["settings_panels"], inp.metric, best_id),
                              "best score against the searched settings")))
+    if inp.kind == "search":
+        imp = Importance(**data["importance"]) if data["importance"] else None
+        sections.append(("learned", "What the search learned", learned_html(data["parallel"], imp,
+                                                                          data["importance_gap"])))
     sections.append(("model", "The best model", model_html(section, data["model_gap"], data["per_class"], best)))
     return sections
 

@@ -9,7 +9,9 @@ MARKS = {"finished": ("finished", "finished"), "stopped early": ("stopped", "sto
          "running": ("running", "still running"), "pending": ("pending", "waiting to start"),
          "paused": ("paused", "paused"),
          "interrupted": ("paused", "interrupted: its search or run was stopped before it ended; --resume (`pointtune "
-                         "run --resume`, `pointtune train --resume`) continues it")}
+                         "run --resume`, `pointtune train --resume`) continues it"),
+         "warm start": ("pending", "an earlier run put into this search's study (--warm-start): it taught the "
+                        "searcher, it is not this search's trial")}
 
 STATUS_MARKERS = {"finished": ("#15803d", "circle"), "stopped early": ("#c2710c", "square"),
                   "running": ("#1d4ed8", "triangle"), "diverged": ("#7e22ce", "x"), "failed": ("#b91c1c", "diamond"),

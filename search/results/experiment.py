@@ -11,7 +11,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ import yaml
 
 from search.errors import SearchError
 from search.files import SETTINGS_FILE, TRAIN_CONFIG, TRAIN_METRICS, TRAIN_OUTCOME, TRAIN_RUNNING
+from search.results.budget import Budgets
 from search.results.driver import driver_alive, process_alive
 from trainable.config import current_name, planned_epochs
 from trainable.data import storage
@@ -46,6 +47,7 @@ class TrialRecord:
     metric: str = "val_f1"  # what picks the best epoch
     outcome: str | None = None  # "diverged" or "error" when the trial reported one (it then ended without a fault)
     tune_status: str | None = None  # Tune's own (RUNNING, TERMINATED, ...); None for a `pointtune train` folder
+    over_budget: list[str] = field(default_factory=list)  # the budgets it broke, in words (search.results.budget)
 
     @property
     def ended(self) -> bool:
@@ -76,11 +78,8 @@ def _error_text(trial_path: str) -> str:
 
 def experiment_metric(path: str) -> str:
     """The metric a search ranks by, from its saved settings (``val_f1`` for folders without them)."""
-    try:
-        settings = yaml.safe_load(storage.read_text(f"{path}/{SETTINGS_FILE}"))
-    except (OSError, yaml.YAMLError):
-        return "val_f1"
-    return current_name(settings.get("base", {}).get("train", {}).get("metric", "val_f1"))
+    base = saved_settings(path).get("base") or {}
+    return current_name((base.get("train") or {}).get("metric", "val_f1"))
 
 
 def _status(tune_status: str, history: pd.DataFrame, outcome: pd.Series | None, planned: int, driven: bool) -> str:
@@ -231,13 +230,31 @@ def load_experiment(path: str) -> list[TrialRecord]:
 
         trials = trials_through_ray(path)
     metric, driven = experiment_metric(path), driver_alive(path)
-    return [record_from(tid, status, config, frame, tpath, metric, driven)
-            for tid, status, config, frame, tpath in trials]
+    records = [record_from(tid, status, config, frame, tpath, metric, driven)
+               for tid, status, config, frame, tpath in trials]
+    budgets = Budgets.of(saved_settings(path))
+    for r in records if budgets else ():
+        r.over_budget = budgets.broken(r.history.iloc[-1].to_dict() if not r.history.empty else {})
+    return records
+
+
+def saved_settings(path: str) -> dict[str, Any]:
+    """A search's saved settings (``pointtune_settings.yaml``) as a dict; empty where there are none."""
+    try:
+        settings = yaml.safe_load(storage.read_text(f"{path}/{SETTINGS_FILE}"))
+    except (OSError, yaml.YAMLError):
+        return {}
+    return settings if isinstance(settings, dict) else {}
 
 
 def best_record(records: list[TrialRecord], what: str = "use") -> TrialRecord:
-    """Among trials that neither failed nor diverged, the one whose best epoch (not its last) ranks highest."""
+    """Among trials that neither failed nor diverged, nor broke a budget, the one whose best epoch (not its last)
+    ranks highest."""
     scored = [r for r in records if r.best_row is not None and r.status in (*RANKED, *UNFINISHED)]
+    if scored and not [r for r in scored if not r.over_budget]:
+        raise SearchError(f"no trial of this search stayed within its budgets ({'; '.join(scored[0].over_budget)}, "
+                          f"...): nothing to {what}; export one with --trial ID, or search again with larger budgets")
+    scored = [r for r in scored if not r.over_budget]
     if not scored:
         hint = " or pass --trial ID" if what == "export" else ""
         raise SearchError(f"no trial of this search has finished an epoch yet (failed and diverged trials left out), "

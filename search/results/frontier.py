@@ -25,8 +25,10 @@ DEFAULT_TARGET = default("target")
 
 
 def scored(df: pd.DataFrame, score: str) -> pd.DataFrame:
-    """The trials that have a score and a cost (neither failed nor diverged)."""
+    """The trials that have a score and a cost (neither failed nor diverged) within the search's budgets."""
     ok = df["status"].isin(FRONT_STATUSES) & df[score].notna() & df[COST].notna()
+    if "over_budget" in df:
+        ok &= df["over_budget"].isna()
     return df[ok]
 
 

@@ -40,7 +40,10 @@ def print_summary(settings: Any, test_scores: dict[str, float] | None = None) ->
     ended = sum(r.ended for r in records)
     trained = sum(not r.history.empty and r.status != "failed" for r in records)
     metric = records[0].metric if records else "val_f1"
-    if any(r.best_row is not None and r.status in RANKED for r in records):
+    if any(r.best_row is not None and r.status in RANKED and r.over_budget for r in records):
+        print(f"over budget (never the best, off the frontier): "
+              f"{sum(bool(r.over_budget) for r in records)} trial(s)")
+    if any(r.best_row is not None and r.status in RANKED and not r.over_budget for r in records):
         best = df[df.trial_id == best_record(records).trial_id].iloc[0]  # the trial `export` takes
         print("\n" + describe_best(best, metric))
         if test_scores:

@@ -10,10 +10,12 @@ from typing import Any
 
 import pandas as pd
 
+from search.files import WARM_START_FILE
 from search.launch.reference import load_reference, ratio
 from search.results.experiment import RANKED, UNFINISHED, TrialRecord, find_trial, load_experiment
 from search.results.frontier import DEFAULT_TARGET, pareto_front, scored, target_point
 from trainable.config import planned_epochs
+from trainable.data import storage
 
 
 def table_columns(metric: str = "val_f1") -> list[str]:
@@ -24,7 +26,7 @@ def table_columns(metric: str = "val_f1") -> list[str]:
             "class_weights", "unlabeled_loss", "unlabeled_weight", "pseudo_labels", "clicks_per_image",
             "annotation_hours", "epochs",
             "epochs_run", f"best_{metric}", "best_epoch", f"last_{metric}", *at_best, "f1_vs_full", "wall_time_s",
-            "error"]
+            "over_budget", "error"]
 
 
 def trial_row(r: TrialRecord, reference: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -59,6 +61,7 @@ def trial_row(r: TrialRecord, reference: dict[str, Any] | None = None) -> dict[s
         "val_clicks_f1": at_best("val_clicks_f1"),
         "f1_vs_full": ratio(at_best("val_f1"), reference),
         "wall_time_s": float(h["time_total_s"].iloc[-1]) if "time_total_s" in h and len(h) else nan,
+        "over_budget": "; ".join(r.over_budget) or None,  # infeasible: never the best, off the frontier
         "error": r.error,
     }
     return {c: row[c] for c in table_columns(m)}
@@ -133,6 +136,17 @@ def history_table(record: TrialRecord) -> pd.DataFrame:
     return record.history[cols]
 
 
+def with_warm_start(df: pd.DataFrame, experiment: str) -> pd.DataFrame:
+    """The trials table with the earlier trials ``--warm-start`` put into the study (status ``warm start``: they
+    taught the searcher, they are not this search's and never its best), from ``warm_start.json``."""
+    try:
+        rows = json.loads(storage.read_text(f"{experiment}/{WARM_START_FILE}")).get("taken", [])
+    except (OSError, ValueError):
+        return df
+    warm = pd.DataFrame([w["row"] for w in rows if isinstance(w, dict) and "row" in w], columns=df.columns)
+    return df if warm.empty else pd.concat([df, warm.astype(object).fillna(value=math.nan)], ignore_index=True)
+
+
 def show_results(experiment: str, fmt: str = "table", trial_id: str | None = None, frontier: bool = False,
                  target: float = DEFAULT_TARGET) -> int:
     records = load_experiment(experiment)
@@ -141,6 +155,7 @@ def show_results(experiment: str, fmt: str = "table", trial_id: str | None = Non
         return 0
     df = trials_table(records, load_reference(experiment))
     if not frontier:
+        df = with_warm_start(df, experiment)
         print(render(df, fmt))
         agreement = rank_agreement(best_scores(records))
         if agreement is not None and fmt == "table":

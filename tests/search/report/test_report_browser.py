@@ -196,6 +196,7 @@ def test_a_hand_made_search_report_sorts_filters_and_marks_trials(browser, tmp_p
     from test_report import hand_made
 
     inp = report.ReportInput(str(tmp_path / "search-x"), "search", hand_made(), settings={"trials": 5})
+    _a_study(tmp_path / "search-x")
     html_file = tmp_path / "hand.html"
     html_file.write_text(report.build_report(inp, model=False))
     page = browser(html_file)
@@ -215,8 +216,24 @@ def test_a_hand_made_search_report_sorts_filters_and_marks_trials(browser, tmp_p
     page.js("var s = document.getElementById('status-filter'); s.value = ''; s.dispatchEvent(new Event('change')); "
             "var f = document.getElementById('filter'); f.value = 't_ru'; f.dispatchEvent(new Event('input'))")
     assert page.js("document.getElementById('shown').textContent") == "1 of 5 trial(s) shown"
-    _check_figures(page, at_least=4)
+    alts = [f["alt"] for f in _check_figures(page, at_least=6)]
+    assert any(a.startswith("every trial across the searched settings") for a in alts), alts
+    assert "the searched settings ranked by importance" in alts
+    assert "What the search learned" in page.js("document.getElementById('sec-learned').textContent")
     assert page.problems() == []
+
+
+def _a_study(folder: Path) -> None:
+    """An Optuna journal of 12 trials in ``folder``, as a search keeps it: the report ranks its settings."""
+    import optuna
+
+    from search.files import JOURNAL_FILE
+
+    folder.mkdir(parents=True, exist_ok=True)
+    journal = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(folder / JOURNAL_FILE)))
+    study = optuna.create_study(direction="maximize", storage=journal, sampler=optuna.samplers.RandomSampler(seed=0))
+    study.optimize(lambda t: t.suggest_float("train/lr", 1e-4, 1e-2, log=True) + 0 * t.suggest_int("train/epochs", 1,
+                                                                                                     4), n_trials=12)
 
 
 def test_a_train_folder_report_renders_with_the_best_models_images(browser, train_dir: Path, tmp_path: Path) -> None:
