@@ -261,7 +261,9 @@ def main() -> None:
         work / "home_images", index, sites.validation)
     runs = plan(a, index, sites, work)
     with ThreadPoolExecutor(a.workers) as pool:
-        list(pool.map(lambda job: train(*job), runs.values()))
+        # the arms of every seed first, then the clicks frontier: a run stopped early has whole arms to report
+        first = sorted(runs, key=lambda key: isinstance(key[0], int))
+        list(pool.map(lambda key: train(*runs[key]), first))
     cache_file = work / "scores.json"
     cache = json.loads(cache_file.read_text()) if cache_file.is_file() else {}
     report(a, sites, runs, target, home, cache)
