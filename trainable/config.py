@@ -87,7 +87,8 @@ class DataConfig:
         standardize: every tile the network sees, each band to zero mean and unit std over the tile (after the
             normalisation); kept in the model file, so evaluate and predict do the same.
         adapt_bn: a folder of images the finished model's BatchNorm statistics are re-estimated on (AdaBN) before
-            its test score (``search.model.adapt``); trials do not use it.
+            its test score (``search.model.adapt``); trials do not use it. None: those of ``unlabeled_images``
+            where it is given (``adaptation_folder``).
         val_fraction: share of images (whole scenes) held out for validation (seeded split).
         test_fraction: share of images (whole scenes) held out for the final test score (seeded split).
         split: ``auto`` (the dataset's official split where its format defines one, else seeded), ``official``,
@@ -139,6 +140,12 @@ class DataConfig:
     std: tuple[float, ...] = ()
     unlabeled_images: str | None = default("unlabeled_images")
     adapt_bn: str | None = default("adapt_bn")
+
+    @property
+    def adaptation_folder(self) -> str | None:
+        """The folder the finished model adapts its BatchNorm statistics to before its test score: ``adapt_bn``,
+        else the unlabelled images of the site to be mapped (``unlabeled_images``), else None."""
+        return self.adapt_bn or self.unlabeled_images
 
     def validate(self) -> None:
         check_ranges(self, "data")

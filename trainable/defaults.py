@@ -103,8 +103,8 @@ DATA = {
                            "evaluate and predict tiles): each band to zero mean and unit std over the tile, after "
                            "--normalize; the model file keeps it"),
     "adapt_bn": Default(None, "AdaBN: before the test score, re-estimate every BatchNorm's running statistics on the "
-                        "images of DIR (no labels: e.g. the site to be mapped, the folder of --unlabeled-images); "
-                        "the model file keeps them", words="none"),
+                        "images of DIR (no labels: e.g. the site to be mapped); the model file keeps them",
+                        words="none: the --unlabeled-images folder where one is given, else none"),
     "split": Default("auto", "official (the --format's own split), seeded (scenes shuffled with --split-seed) or a "
                      "file: YAML/JSON with train/val/test lists of image stems or scene names, or a CSV of name,split "
                      "rows", words="auto, official where the --format defines one, else seeded"),
@@ -119,7 +119,8 @@ DATA = {
     "test_dir": Default(None, "a folder of its own (same layout) as the test split", words="none, made by --split"),
     "unlabeled_images": Default(None, "a folder of images without clicks (scenes of the sites to be mapped, the same "
                                 "bands; in DIR or DIR/images/): with --pseudo-labels, the second stage also learns "
-                                "from their pseudo-labels; never validation or test images", words="none"),
+                                "from their pseudo-labels, and the finished model adapts its BatchNorm statistics "
+                                "to them (--adapt-bn); never validation or test images", words="none"),
 }
 
 # the clicks a run trains from: config.yaml's `points` section (trainable.config.PointConfig)

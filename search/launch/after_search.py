@@ -65,7 +65,7 @@ def score_on_test(settings: SearchSettings, data: DatasetIndex) -> dict[str, flo
         log.info("no test score: %s", e)
         return None
     def score() -> dict[str, float]:  # with --adapt-bn, of the model adapted to its images, which the file keeps
-        scores, changed = run_task(score_adapted, payload, data, list(data.split.test), settings.base.data.adapt_bn,
+        scores, changed = run_task(score_adapted, payload, data, list(data.split.test), settings.base.data.adaptation_folder,
                                    cpus=settings.cpus_per_trial, gpus=settings.gpus_per_trial)
         payload.update(changed)
         return scores

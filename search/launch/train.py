@@ -42,7 +42,7 @@ from search.files import (
     TRAIN_RUNNING,
 )
 from search.launch.time_estimate import epoch_work, warn_if_long_run
-from search.model.adapt import adaptation_images, adaptation_meta
+from search.model.adapt import adaptation_flag, adaptation_images, adaptation_meta
 from search.model.evaluate import test_score_line
 from search.outputs import HOLDS_TRAIN_RUN, config_inputs, folder_holds, plan_folder
 from search.results.driver import this_process
@@ -168,8 +168,8 @@ def train_once(cfg: TrialConfig, out: str | Path) -> float:
     # this process trains: the checks leave the decoded rasters in the node cache for it
     index = build_index(cfg.data, warm=NodeCache(), progress=CheckProgress())
     cfg = resolve_for_data(cfg, index)
-    if cfg.data.adapt_bn:  # the images BatchNorm adapts to before the test score: checked before any training
-        adaptation_images(cfg.data.adapt_bn, adaptation_meta(cfg))
+    if cfg.data.adaptation_folder:  # the images BatchNorm adapts to before the test score: checked before training
+        adaptation_images(cfg.data.adaptation_folder, adaptation_meta(cfg), adaptation_flag(cfg.data))
     resolved, weights = resolve_weights(cfg.model)
     cfg = cfg.replace(model=dataclasses.asdict(resolved_config(cfg.model, resolved)))
     print(f"training {cfg.model.backbone} on {cfg.data.root}: lr {cfg.train.lr:g}, "
@@ -315,7 +315,7 @@ def score_test_part(run_dir: RunDirectory, index: DatasetIndex, cfg: TrialConfig
     payload = read_export(model)
 
     def score() -> dict[str, float]:  # with --adapt-bn, of the model adapted to its images, which best.pt keeps
-        scores, changed = score_adapted(payload, index, list(index.split.test), cfg.data.adapt_bn, cfg.train.device,
+        scores, changed = score_adapted(payload, index, list(index.split.test), cfg.data.adaptation_folder, cfg.train.device,
                                         cfg.train.batch_size, progress)
         payload.update(changed)
         return scores

@@ -66,6 +66,11 @@ def adaptation_images(folder: str, meta: dict[str, Any], flag: str = FLAG) -> li
     return files
 
 
+def adaptation_flag(data: Any) -> str:
+    """The flag that named a run's adaptation folder (``DataConfig.adaptation_folder``), for its messages."""
+    return FLAG if data.adapt_bn else "--unlabeled-images"
+
+
 def adaptation_meta(cfg: Any) -> dict[str, Any]:
     """What ``adaptation_images`` checks a folder against, from a run's resolved config (before any model exists)."""
     return {"bands": list(cfg.data.bands), "in_channels": cfg.model.in_channels, "tile_size": cfg.data.tile_size,

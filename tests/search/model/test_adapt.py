@@ -17,6 +17,7 @@ from search.cli.main import main
 from search.model.adapt import adaptation_note, adapted
 from search.model.predict import model_from_payload, normalizer_of_export
 from search.model.source import resolve_model
+from trainable.config import DataConfig
 from trainable.learn.tiled import predict_probabilities
 
 STATISTICS = ("running_mean", "running_var", "num_batches_tracked")
@@ -99,3 +100,9 @@ def test_train_scores_and_keeps_the_model_adapted_to_the_folder(demo_dir: Path, 
     assert model["normalization"]["standardize"] is True
     assert model["config"]["data"]["adapt_bn"] == str(site)
     assert json.loads((out / "test_scores.json").read_text())["test_f1"] == model["test_metrics"]["test_f1"]
+
+
+def test_the_unlabeled_images_are_the_folder_adapted_to_unless_adapt_bn_names_one() -> None:
+    assert DataConfig(root="d").adaptation_folder is None
+    assert DataConfig(root="d", unlabeled_images="site").adaptation_folder == "site"
+    assert DataConfig(root="d", unlabeled_images="site", adapt_bn="other").adaptation_folder == "other"
