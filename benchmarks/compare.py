@@ -9,7 +9,9 @@ seeds drawn with replacement, then images within each drawn seed, so that both t
 signed-rank p-value over the units is printed beside it, as a second opinion that assumes less.
 
 A gap closure, ``(arm - floor) / (ceiling - floor)`` (where to click: random is the floor, the error oracle the
-ceiling), is bootstrapped on the same draws, so its interval is that of the ratio.
+ceiling), is bootstrapped on the same draws, so its interval is that of the ratio. A ceiling scored on other images
+than the arm and the floor (another site: in-site images against cross-site ones) is drawn on its own images within
+the same drawn seeds; ``shift`` is the difference of two such arms, unpaired by image, paired by seed.
 """
 
 from __future__ import annotations
@@ -91,10 +93,45 @@ def difference(a: ArmScores, b: ArmScores, seed: int = 0, n: int = BOOTSTRAP) ->
     return Interval(float(np.nanmean(diff)), float(low), float(high), int(flat.size), len(seeds), p)
 
 
+def _common(*arms: ArmScores) -> list[int]:
+    seeds = sorted(set.intersection(*(set(a) for a in arms)))
+    if not seeds:
+        raise ValueError("the arms have no seed in common")
+    return seeds
+
+
+def _own_images(arm: ArmScores, seeds: list[int]) -> np.ndarray:
+    """An arm's F1 as a (seeds, images) array on its own images (those every one of these seeds scored)."""
+    return paired({s: arm[s] for s in seeds})[2][0]
+
+
+def _own_draws(values: np.ndarray, seed_draws: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Resampled means of an arm on its own images: the given seed draws, images drawn within each."""
+    n, seeds = seed_draws.shape
+    return _resampled_means(values, (seed_draws, rng.integers(values.shape[1], size=(n, seeds, values.shape[1]))))
+
+
+def shift(a: ArmScores, b: ArmScores, seed: int = 0, n: int = BOOTSTRAP) -> Interval:
+    """Mean F1 of ``a`` minus that of ``b`` where the two are scored on different images (one model on in-site and on
+    cross-site images: the drop), with its 95 % interval: seeds drawn once for both, images within each arm's own."""
+    seeds = _common(a, b)
+    fa, fb = _own_images(a, seeds), _own_images(b, seeds)
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(len(seeds), size=(n, len(seeds)))
+    low, high = np.nanpercentile(_own_draws(fa, draws, rng) - _own_draws(fb, draws, rng), [2.5, 97.5])
+    return Interval(float(np.nanmean(fa) - np.nanmean(fb)), float(low), float(high), int(fa.size + fb.size),
+                    len(seeds))
+
+
 def gap_closure(arm: ArmScores, floor: ArmScores, ceiling: ArmScores, seed: int = 0,
                 n: int = BOOTSTRAP) -> Interval:
     """``(arm - floor) / (ceiling - floor)`` of the mean F1, with the interval of the ratio over the same draws
-    (a draw where the ceiling is not above the floor is left out: the ratio means nothing there)."""
+    (a draw where the ceiling is not above the floor is left out: the ratio means nothing there). A ceiling that
+    shares no image with the arm and the floor (in-site against cross-site) is drawn on its own images, within the
+    same drawn seeds."""
+    seeds, images, (fa, ff) = paired(arm, floor)
+    if not set(images) & {i for s in seeds if s in ceiling for i in ceiling[s]}:
+        return _closure_elsewhere(arm, floor, ceiling, seed, n)
     seeds, images, (fa, ff, fc) = paired(arm, floor, ceiling)
     draws = _draws(len(seeds), len(images), n, np.random.default_rng(seed))
     gained, room = _resampled_means(fa - ff, draws), _resampled_means(fc - ff, draws)
@@ -116,6 +153,23 @@ def mean_f1(arm: ArmScores, seed: int = 0, n: int = BOOTSTRAP) -> Interval:
     return Interval(float(np.nanmean(f)), float(low), float(high), int(np.sum(~np.isnan(f))), len(seeds))
 
 
+def _closure_elsewhere(arm: ArmScores, floor: ArmScores, ceiling: ArmScores, seed: int, n: int) -> Interval:
+    """``gap_closure`` with a ceiling on other images: the gain paired by (seed, image); the room, the ceiling's mean
+    on its own images less the floor's on the gain's drawn images; seeds drawn once for all three."""
+    seeds = _common(arm, floor, ceiling)
+    _, images, (fa, ff) = paired({s: arm[s] for s in seeds}, {s: floor[s] for s in seeds})
+    fc = _own_images(ceiling, seeds)
+    rng = np.random.default_rng(seed)
+    draws = _draws(len(seeds), len(images), n, rng)
+    gained = _resampled_means(fa - ff, draws)
+    room = _own_draws(fc, draws[0], rng) - _resampled_means(ff, draws)
+    ok = room > 1e-9
+    whole_room = float(np.nanmean(fc) - np.nanmean(ff))
+    mean = float(np.nanmean(fa - ff)) / whole_room if whole_room > 1e-9 else math.nan
+    low, high = (np.percentile(gained[ok] / room[ok], [2.5, 97.5]) if ok.any() else (math.nan, math.nan))
+    return Interval(mean, float(low), float(high), int(fa.size), len(seeds))
+
+
 def arm_mean(arm: ArmScores) -> tuple[float, float]:
     """The arm's mean F1 over its (seed, image) units, and the spread of its per-seed means (max - min)."""
     per_seed = [float(np.mean(list(images.values()))) for images in arm.values()]
@@ -123,11 +177,13 @@ def arm_mean(arm: ArmScores) -> tuple[float, float]:
 
 
 def per_image_f1(model: str | Path, data_dir: str | Path, part: str = "test", fmt: str | None = None,
-                 batch_size: int = 8) -> dict[str, float]:
+                 batch_size: int = 8, adapt_bn: str | Path | None = None) -> dict[str, float]:
     """Each image of the model's split ``part`` (or ``all``) scored alone, as validation scores (macro F1 over the
-    classes in its truth): the units ``difference`` pairs."""
+    classes in its truth): the units ``difference`` pairs. ``adapt_bn``: the model's BatchNorm statistics
+    re-estimated on the images of that folder first (AdaBN, as ``evaluate --adapt-bn``)."""
     from torch.utils.data import DataLoader
 
+    from search.model.adapt import adapted
     from search.model.model_data import index_for_model
     from search.model.predict import model_from_payload, normalizer_of_export
     from search.model.source import resolve_model, split_part_indices
@@ -137,6 +193,8 @@ def per_image_f1(model: str | Path, data_dir: str | Path, part: str = "test", fm
     from trainable.trial import pick_device
 
     payload = resolve_model(model).payload
+    if adapt_bn is not None:
+        payload = adapted(payload, str(adapt_bn), "auto", batch_size)
     data = index_for_model(payload, str(data_dir), fmt, None, None, str(model), other_folders=False)
     device = pick_device("auto")
     net = model_from_payload(payload).to(device)

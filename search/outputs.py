@@ -53,6 +53,7 @@ def config_inputs(config: dict) -> list[tuple[str, str | None]]:
             ("the split file", split if split and split not in SPLIT_CHOICES else None),
             ("the validation folder", data.get("val_dir")), ("the test folder", data.get("test_dir")),
             ("the unlabelled images", data.get("unlabeled_images")),
+            ("the folder of images BatchNorm adapts to", data.get("adapt_bn")),
             ("the weights file", weights if weights and weights not in ("none", "auto", "imagenet", "coco") else None)]
 
 

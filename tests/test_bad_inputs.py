@@ -137,6 +137,17 @@ def model_without(key: str) -> Prep:
     return prep
 
 
+def model_trained_on(root: str | None) -> Prep:
+    """The shared run's model as if trained on ``root`` (None: a model that does not record its folder)."""
+    def prep(w: Path, f: dict[str, Path]) -> None:
+        import torch
+
+        payload = torch.load(f["T"] / "best.pt", weights_only=True)
+        payload["config"]["data"]["root"] = root
+        torch.save(payload, w / "m.pt")
+    return prep
+
+
 def model_edited(**entries: object) -> Prep:
     def prep(w: Path, f: dict[str, Path]) -> None:
         import torch
@@ -574,7 +585,10 @@ case("evaluate-grey-images", "evaluate {T} --data {W}/D --part all", "band", pre
 case("evaluate-format-unknown", f"{EVAL} --format potsdamm", "potsdamm")
 case("evaluate-clicks-missing", f"{EVAL} --clicks {{W}}/c.csv", "{W}/c.csv")
 case("evaluate-output-unknown", f"{EVAL} --output xml", "--output", "invalid choice")
-case("evaluate-no-data", "evaluate {T}", "the following arguments are required: --data")
+case("evaluate-no-data-and-its-data-gone", "evaluate {W}/m.pt", "no --data given", "/gone/demo", "give --data DIR",
+     prep=model_trained_on("/gone/demo"))
+case("suggest-no-data-and-none-recorded", "suggest {W}/m.pt --clicks-per-image 1 --out {W}/s.csv",
+     "does not record the folder it was trained on: give --data DIR", prep=model_trained_on(None))
 
 # ------------------------------------------------------------------------------------------------------- predict
 case("predict-out-a-file", f"{PRED} --out {{W}}/f.txt", "--out {W}/f.txt is a file", prep=write("f.txt", "x"))
@@ -634,6 +648,49 @@ case("suggest-oracle-on-an-image-without-mask", "suggest {T} --data {W}/D --part
                                                        write("c.csv", "image,x,y,class\nscene000,3,3,road\n")))
 case("suggest-without-clicks-per-image", "suggest {T} --data {D} --out {W}/s.csv",
      "the following arguments are required: --clicks-per-image")
+
+# ------------------------------------------------------------------------ another site: augmentation and AdaBN
+def grey_folder(w: Path, f: dict[str, Path]) -> None:
+    (w / "grey").mkdir()
+    for p in sorted((f["D"] / "images").glob("*.png"))[:2]:
+        Image.open(p).convert("L").save(w / "grey" / p.name)
+
+
+def small_folder(w: Path, f: dict[str, Path]) -> None:
+    (w / "small").mkdir()
+    Image.open(f["D"] / "images/scene000.png").convert("RGB").crop((0, 0, 16, 16)).save(w / "small/x.png")
+
+
+for flag, value, said in [("--color-jitter", "-0.1", "[0, 1)"), ("--color-jitter", "1", "[0, 1)"),
+                          ("--color-jitter", "nan", "nan"), ("--scale-jitter", "5", "[0, 4]"),
+                          ("--scale-jitter", "-1", "[0, 4]"), ("--scale-jitter", "big", "not a number")]:
+    case(f"train{flag}-{value}", f"{TRAIN} {flag} {value} --out {{W}}/out", flag, said)
+case("run-color-jitter-range-reversed", f"{RUN} --color-jitter-range 0.3 0.1", "--color-jitter-range 0.3 0.1",
+     "low end first")
+case("run-scale-jitter-range-beyond", f"{RUN} --scale-jitter-range 0 5", "--scale-jitter-range", "[0, 4]")
+case("run-color-jitter-and-its-range", f"{RUN} --color-jitter 0.1 --color-jitter-range 0 0.2", "--color-jitter 0.1",
+     "give one of them")
+case("run-search-standardize-with-a-value", f"{RUN} --search-standardize yes", "unrecognized arguments: yes")
+case("evaluate-adapt-bn-missing-folder", f"{EVAL} --adapt-bn {{W}}/none", "--adapt-bn {W}/none is not a folder")
+case("evaluate-adapt-bn-a-file", f"{EVAL} --adapt-bn {{D}}/classes.yaml", "--adapt-bn {D}/classes.yaml is not a folder")
+case("evaluate-adapt-bn-empty-folder", f"{EVAL} --adapt-bn {{W}}/empty", "--adapt-bn {W}/empty holds no image",
+     prep=lambda w, f: (w / "empty").mkdir())
+case("evaluate-adapt-bn-other-bands", f"{EVAL} --adapt-bn {{W}}/grey", "--adapt-bn", "1 band(s)", prep=grey_folder)
+case("evaluate-adapt-bn-images-smaller-than-the-tile", f"{EVAL} --adapt-bn {{W}}/small", "--adapt-bn",
+     "smaller than the model's tile (32 px)", prep=small_folder)
+case("evaluate-adapt-bn-empty-value", f"{EVAL} --adapt-bn=", "--adapt-bn '' is empty")
+case("predict-adapt-bn-missing-folder", f"{PRED} --out {{W}}/o --adapt-bn {{W}}/none",
+     "--adapt-bn {W}/none is not a folder")
+case("predict-adapt-bn-other-bands", f"{PRED} --out {{W}}/o --adapt-bn {{W}}/grey", "--adapt-bn", "1 band(s)",
+     prep=grey_folder)
+case("predict-out-the-adapt-bn-folder", f"{PRED} --out {{W}}/a --adapt-bn {{W}}/a",
+     "--out {W}/a is the folder of images BatchNorm adapts to",
+     prep=lambda w, f: shutil.copytree(f["D"] / "images", w / "a"))
+case("train-adapt-bn-missing-folder", f"{TRAIN} --adapt-bn {{W}}/none --out {{W}}/out",
+     "--adapt-bn {W}/none is not a folder")
+case("train-adapt-bn-other-bands", f"{TRAIN} --adapt-bn {{W}}/grey --out {{W}}/out", "--adapt-bn", "1 band(s)",
+     prep=grey_folder)
+case("run-adapt-bn-missing-folder", f"{RUN} --adapt-bn {{W}}/none", "--adapt-bn {W}/none is not a folder")
 
 # ------------------------------------------------------------------------------------ found by a careless user
 case("run-resume-a-copied-search", "run --resume --storage {W}/copy --name exp", "{W}/copy/exp was started in "

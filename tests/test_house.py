@@ -22,8 +22,8 @@ MAX_FUNCTION_LINES = 60
 # only its own member and the members of lower layers; members of the bottom layer (the foundations) import each
 # other freely. trainable never imports search.
 LAYERS: dict[str, list[tuple[str, ...]]] = {
-    "trainable": [("config", "defaults", "errors", "valid_range", "progress_board"), ("data",), ("labels",),
-                  ("learn",), ("inputs",), ("self_training",), ("trial",), ("tune_trial",)],
+    "trainable": [("config", "defaults", "setting_text", "errors", "valid_range", "progress_board"), ("data",),
+                  ("labels",), ("learn",), ("inputs",), ("self_training",), ("trial",), ("tune_trial",)],
     "search": [("errors", "files", "outputs"), ("results",), ("model",), ("report", "launch"), ("cli",), ("__main__",)],
 }
 

@@ -8,11 +8,12 @@ and the resolved config is saved inside every checkpoint.
 from __future__ import annotations
 
 import dataclasses
-import numbers
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
-from trainable.defaults import TABLE, default, out_of_range, setting_at
+from trainable.defaults import default
+from trainable.errors import ConfigError
+from trainable.setting_text import check_ranges
 
 IGNORE_INDEX = 255  # label of unlabelled / ignored pixels everywhere (sparse point masks, ignore colours)
 
@@ -54,39 +55,6 @@ def current_name(name: str) -> str:
     return FORMER_NAMES.get(name, name)
 
 
-class ConfigError(ValueError):
-    """A setting is invalid; the message names the setting and says what to do."""
-
-
-def check_ranges(part: Any, section: str) -> None:
-    """Every field of a config section within its setting's valid range (``trainable.defaults``: the table says
-    it next to the default, and the command line is checked against the same range when it is read).
-
-    Raises:
-        ConfigError: naming the flag, the value and the range.
-    """
-    for f in fields(part):
-        name = setting_at(section, f.name)
-        if name and (problem := wrong_type(name, getattr(part, f.name), str(f.type))
-                     or out_of_range(name, getattr(part, f.name))):
-            raise ConfigError(problem)
-
-
-def wrong_type(name: str, value: Any, annotation: str) -> str | None:
-    """Why ``value`` is not of a number field's type (a config edited by hand: ``lr: 1e-3`` is a string to YAML,
-    ``epochs: 2.5`` no whole number), naming the flag; None when it is, or the field is no plain number."""
-    kinds = set(annotation.replace(" ", "").split("|")) - {"None"}
-    if value is None or kinds not in ({"int"}, {"float"}):
-        return None
-    flag = TABLE[name].flag
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        text = " (YAML reads 1e-3 as text: write 1.0e-3)" if isinstance(value, str) else ""
-        return f"{flag} {value!r}: give a number{text}"
-    if kinds == {"int"} and not isinstance(value, numbers.Integral):
-        return f"{flag} {value!r}: give a whole number"
-    return None
-
-
 @dataclass(frozen=True)
 class DataConfig:
     """Where the data is and how it is cut into tiles.
@@ -99,6 +67,15 @@ class DataConfig:
         resize: scale factor applied to every image and mask when loaded (1.0 keeps the size).
         flips: random horizontal and vertical flips of training crops.
         rotations: random 90-degree rotations of training crops.
+        color_jitter: photometric jitter of training crops (``trainable.data.augment``): per band a gain in
+            [1-J, 1+J] and an offset in [-J, J] standard deviations, then a saturation in [1-J, 1+J]; 0: off.
+        scale_jitter: random rescaling of training crops: a window of side T/f resized to T, f log-uniform in
+            [1/(1+R), 1+R]; 0: off.
+        standardize: every tile the network sees, each band to zero mean and unit std over the tile (after the
+            normalisation); kept in the model file, so evaluate and predict do the same.
+        adapt_bn: a folder of images the finished model's BatchNorm statistics are re-estimated on (AdaBN) before
+            its test score (``search.model.adapt``); trials do not use it. None: those of ``unlabeled_images``
+            where it is given (``adaptation_folder``).
         val_fraction: share of images (whole scenes) held out for validation (seeded split).
         test_fraction: share of images (whole scenes) held out for the final test score (seeded split).
         split: ``auto`` (the dataset's official split where its format defines one, else seeded), ``official``,
@@ -132,6 +109,9 @@ class DataConfig:
     resize: float = default("resize")
     flips: bool = default("flips")
     rotations: bool = default("rotations")
+    color_jitter: float = default("color_jitter")
+    scale_jitter: float = default("scale_jitter")
+    standardize: bool = default("standardize")
     val_fraction: float = default("val_fraction")
     test_fraction: float = default("test_fraction")
     split: str = default("split")
@@ -146,6 +126,13 @@ class DataConfig:
     mean: tuple[float, ...] = ()
     std: tuple[float, ...] = ()
     unlabeled_images: str | None = default("unlabeled_images")
+    adapt_bn: str | None = default("adapt_bn")
+
+    @property
+    def adaptation_folder(self) -> str | None:
+        """The folder the finished model adapts its BatchNorm statistics to before its test score: ``adapt_bn``,
+        else the unlabelled images of the site to be mapped (``unlabeled_images``), else None."""
+        return self.adapt_bn or self.unlabeled_images
 
     def validate(self) -> None:
         check_ranges(self, "data")

@@ -16,7 +16,6 @@ nothing): everything may import it.
 from __future__ import annotations
 
 import dataclasses
-import numbers
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,6 +95,18 @@ DATA = {
                                words="0, as many as cover the training images once"),
     "flips": Default(True, "random flips of training crops"),
     "rotations": Default(True, "random 90-degree rotations of training crops"),
+    "color_jitter": Default(0.0, "photometric jitter of training crops, drawn per crop: each band's gain in [1-J, 1+J] "
+                            "and offset in [-J, J] band standard deviations, then saturation (a blend with the mean "
+                            "of the bands) in [1-J, 1+J]; 0: off", valid="[0, 1)"),
+    "scale_jitter": Default(0.0, "random rescaling of training crops: each crop is a window of side T/f resized to T "
+                            "px, f log-uniform in [1/(1+R), 1+R]; clicks stay on their pixels; 0: off",
+                            valid="[0, 4]"),
+    "standardize": Default(False, "standardise every tile the network sees (training crops, validation, test, "
+                           "evaluate and predict tiles): each band to zero mean and unit std over the tile, after "
+                           "--normalize; the model file keeps it"),
+    "adapt_bn": Default(None, "AdaBN: before the test score, re-estimate every BatchNorm's running statistics on the "
+                        "images of DIR (no labels: e.g. the site to be mapped); the model file keeps them",
+                        words="none: the --unlabeled-images folder where one is given, else none"),
     "split": Default("auto", "official (the --format's own split), seeded (scenes shuffled with --split-seed) or a "
                      "file: YAML/JSON with train/val/test lists of image stems or scene names, or a CSV of name,split "
                      "rows", words="auto, official where the --format defines one, else seeded"),
@@ -110,7 +121,8 @@ DATA = {
     "test_dir": Default(None, "a folder of its own (same layout) as the test split", words="none, made by --split"),
     "unlabeled_images": Default(None, "a folder of images without clicks (scenes of the sites to be mapped, the same "
                                 "bands; in DIR or DIR/images/): with --pseudo-labels, the second stage also learns "
-                                "from their pseudo-labels; never validation or test images", words="none"),
+                                "from their pseudo-labels, and the finished model adapts its BatchNorm statistics "
+                                "to them (--adapt-bn); never validation or test images", words="none"),
 }
 
 # the clicks a run trains from: config.yaml's `points` section (trainable.config.PointConfig)
@@ -248,6 +260,14 @@ SPACE = {
     "unlabeled_weight_range": Default(None, "the weight of --unlabeled-loss", valid="(0, 1000)",
                                       needs=("unlabeled_loss!=none",), where="space.unlabeled_weight",
                                       words="not searched", searched="log-uniform"),
+    "color_jitter_range": Default(None, "photometric jitter of training crops", valid="[0, 1)",
+                                  where="space.color_jitter", words="not searched", searched="uniform",
+                                  fixed="--color-jitter"),
+    "scale_jitter_range": Default(None, "random rescaling of training crops", valid="[0, 4]",
+                                  where="space.scale_jitter", words="not searched", searched="uniform",
+                                  fixed="--scale-jitter"),
+    "search_standardize": Default(False, "whether every tile is standardised per band", where="space.standardize",
+                                  words="not searched", searched="categorical (off, on)"),
     "pseudo_labels_range": Default(None, "the pseudo-label threshold of a second, self-training stage", valid="(0, 1]",
                                    where="space.pseudo_labels", words="not searched, no second stage",
                                    searched="uniform", fixed="--pseudo-labels"),
@@ -333,19 +353,6 @@ def setting_at(section: str, field: str) -> str | None:
 _WHERE = {w: name for name, entry in TABLE.items() for w in entry.where.split(", ")}
 
 
-def out_of_range(name: str, value: Any, flag: str | None = None) -> str | None:
-    """Why ``value`` (a number, or a range's two ends) is not one setting ``name`` takes, naming its flag, the value
-    and the valid range; None when it is (or the setting has no range)."""
-    entry = TABLE[name]
-    if not entry.valid or value is None or isinstance(value, str | bool):
-        return None
-    valid = Valid.parse(entry.valid)
-    for v in value if isinstance(value, tuple | list) else (value,):
-        if not isinstance(v, numbers.Real) or isinstance(v, bool) or not valid.holds(float(v)):
-            return f"{flag or entry.flag} {v}: use a value {valid.words} ({entry.help}; default {default_text(name)})"
-    return None
-
-
 def profile(demo: bool = False, clicks: bool = False) -> dict[str, Any]:
     """Every setting's default for a run: on your data, with the demo scenes, and/or with your own clicks (which win
     over the demo's where both say something)."""
@@ -358,37 +365,3 @@ def profile(demo: bool = False, clicks: bool = False) -> dict[str, Any]:
             value = entry.clicks
         values[name] = value
     return values
-
-
-def shown(value: Any) -> str:
-    """A value as one types it: ``1e-4``, ``0.01``, ``1e-5 1e-2`` for a range, ``on``/``off``."""
-    if isinstance(value, bool):
-        return "on" if value else "off"
-    if isinstance(value, float):
-        if value != 0 and not 1e-3 <= abs(value) < 1e5:
-            mantissa, exponent = f"{value:e}".split("e")
-            return f"{float(mantissa):g}e{int(exponent)}"
-        return f"{value:g}"
-    if isinstance(value, tuple):
-        return " ".join(shown(v) for v in value) if value else "none"
-    return "none" if value is None else str(value)
-
-
-def default_text(name: str) -> str:
-    """The default of a setting, the demo's and your clicks' where they differ (``256; demo 64``); in words where its
-    value alone does not say it (``none, a new local instance``)."""
-    entry = TABLE[name]
-    text = entry.words or shown(entry.value)
-    if entry.demo is not SAME:
-        text += f"; demo {shown(entry.demo)}"
-    if entry.clicks is not SAME:
-        text += f"; with --clicks {shown(entry.clicks)}"
-    return text
-
-
-def help_text(name: str, help: str | None = None) -> str:
-    """A setting's help with its default and its valid range: ``tile side in pixels (default 256; demo 64; valid
-    [8, 8192])``, ``... (default all)``; ``help`` replaces the table's words (a command that uses the setting its own
-    way)."""
-    valid = f"; valid {TABLE[name].valid}" if TABLE[name].valid else ""
-    return f"{help or TABLE[name].help} (default {default_text(name)}{valid})"

@@ -21,3 +21,7 @@ class DatasetError(ValueError):
         shown = "\n  - ".join(problems[:30])
         more = f"\n  ... and {len(problems) - 30} more" if len(problems) > 30 else ""
         super().__init__(f"dataset {root}: {len(problems)} problem(s):\n  - {shown}{more}")
+
+
+class ConfigError(ValueError):
+    """A setting is invalid; the message names the setting and says what to do."""

@@ -104,9 +104,10 @@ def resolve_for_data(cfg: TrialConfig, index: DatasetIndex) -> TrialConfig:
 
 
 def normalizer_of(cfg: TrialConfig, index: DatasetIndex) -> Normalizer:
-    """The normalisation ``cfg`` carries (the driver resolves it), else the one ``normalize`` asks for."""
+    """The normalisation ``cfg`` carries (the driver resolves it), else the one ``normalize`` asks for; with
+    ``standardize``, every tile standardised after it."""
     mean, std = (cfg.data.mean, cfg.data.std) if cfg.data.mean else normalization(index, cfg.data.normalize)
-    return Normalizer(mean, std)
+    return Normalizer(mean, std, cfg.data.standardize)
 
 
 def training_ids(index: DatasetIndex) -> list[int]:
@@ -170,7 +171,8 @@ def training_crops(images: list[ImageSource], image_sizes: list[tuple[int, int]]
     length, drop_last = epoch_crops(cfg.data.crops_per_epoch or TrainCrops.auto_length(
         image_sizes, cfg.data.tile_size, cfg.train.batch_size), cfg.train.batch_size)
     crops = TrainCrops(images, image_sizes, labels, normalizer, cfg.data.tile_size, length, cfg.data.flips,
-                       cfg.data.rotations, cfg.train.seed, valid, mark_clicks)
+                       cfg.data.rotations, cfg.train.seed, valid, mark_clicks, cfg.data.color_jitter,
+                       cfg.data.scale_jitter)
     return crops, DataLoader(crops, batch_size=cfg.train.batch_size, shuffle=False, drop_last=drop_last,
                              pin_memory=pin_memory)
 

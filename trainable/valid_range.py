@@ -1,4 +1,5 @@
-"""The values a numeric setting may take (``Valid``), as the defaults table writes them: ``(0, 1]``, ``>= 1``."""
+"""The values a number may take, as the defaults table writes them (``(0, 1]``, ``[8, 8192]``, ``>= 1``, ``> 0``), read
+and checked. Like ``trainable.defaults``, this module imports nothing of pointtune."""
 
 from __future__ import annotations
 

@@ -79,7 +79,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     from search.model.evaluate import evaluate_file, render_scores
 
     print(render_scores(evaluate_file(args.model, args.data, args.part, args.format, args.classes, args.device,
-                                      args.batch_size, args.clicks, CheckProgress("scoring images")), args.output))
+                                      args.batch_size, args.clicks, CheckProgress("scoring images"), args.adapt_bn),
+                        args.output))
     return 0
 
 
@@ -141,10 +142,13 @@ def _suggest(args: argparse.Namespace) -> int:
 
 def _predict(args: argparse.Namespace) -> int:
     from search.launch.console import CheckProgress
+    from search.model.adapt import adapted
     from search.model.predict import predict_files
 
+    adapt = (args.adapt_bn, lambda meta: adapted(meta, args.adapt_bn, args.device, args.batch_size)) \
+        if args.adapt_bn else None
     for path in predict_files(args.model, args.images, args.out, args.device, args.batch_size,
-                              CheckProgress("predicting images")):
+                              CheckProgress("predicting images"), adapt):
         print(path)
     return 0
 

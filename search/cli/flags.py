@@ -8,7 +8,8 @@ from collections.abc import Callable
 from typing import Any
 
 from trainable.config import BACKBONES, DEVICES, LR_SCHEDULES, METRICS, UNLABELED_LOSSES, current_name
-from trainable.defaults import SAME, TABLE, help_text, out_of_range
+from trainable.defaults import SAME, TABLE
+from trainable.setting_text import help_text, out_of_range
 
 
 def bands(text: str) -> tuple[int, ...]:
@@ -60,6 +61,11 @@ SPEC: dict[str, dict[str, Any]] = {
     "pseudo_class_share_range": {"type": float},
     "pseudo_weight_range": {"type": float},
     "unlabeled_images": {"metavar": "DIR"},
+    "adapt_bn": {"metavar": "DIR"},
+    "color_jitter": {"metavar": "J"},
+    "scale_jitter": {"metavar": "R"},
+    "color_jitter_range": {"type": float},
+    "scale_jitter_range": {"type": float},
     "clicks_per_image": {"type": int, "metavar": "K"},
     "radius": {"type": float},
     "max_annotation_hours": {"type": float, "metavar": "H"},
@@ -96,7 +102,7 @@ def _kind(value: Any) -> dict[str, Any]:
 
 def setting(name: str, **override: Any) -> tuple[list[str], dict[str, Any]]:
     """The flag of a setting and its ``add_argument`` keywords: type from its default (or ``SPEC``), help with its
-    default (``trainable.defaults.help_text``), and as argparse's default its value where the demo and your clicks
+    default (``trainable.setting_text.help_text``), and as argparse's default its value where the demo and your clicks
     share it (else None: the run picks it, ``search.launch.settings.pick``); ``override`` replaces any of them."""
     entry = TABLE[name]
     if entry.value is True:  # --no-flips

@@ -8,21 +8,23 @@ from typing import Any, NoReturn
 
 from search.cli.flags import add, add_former, add_former_click_flags, add_range
 from search.cli.tools import add_tool_parsers
-from trainable.defaults import TABLE, help_text
+from trainable.defaults import TABLE
+from trainable.setting_text import help_text
 
 # the flags train and run share, by group of --help
 SHARED = {
     "data": ("data", "format", "classes", "tile_size", "resize", "bands", "normalize", "crops_per_epoch", "flips",
-             "rotations", "split", "split_seed", "val_fraction", "test_fraction", "val_dir", "test_dir",
-             "unlabeled_images"),
-    "clicks": ("clicks", "val_clicks", "background_share", "min_region_pixels", "class_weights", "seconds_per_click"),
+             "rotations", "standardize", "split", "split_seed", "val_fraction", "test_fraction", "val_dir", "test_dir",
+             "unlabeled_images", "adapt_bn"),
+    "clicks": ("clicks", "val_clicks", "background_share", "min_region_pixels", "class_weights",
+               "seconds_per_click"),
     "model": ("backbone", "weights", "allow_random_init"),
     "training": ("batch_size", "weight_decay", "bn_recalibration_batches", "device", "seed", "lr_schedule",
                  "poly_power", "warmup_epochs", "metric", "unlabeled_loss", "unlabeled_weight"),
 }
 SEARCH_SPACE = ("lr_range", "density_range", "clicks_per_object_range", "epochs_range", "background_share_range",
                 "unlabeled_weight_range", "pseudo_labels_range", "pseudo_lr_factor_range", "teacher_decay_range",
-                "pseudo_class_share_range", "pseudo_weight_range")
+                "pseudo_class_share_range", "pseudo_weight_range", "color_jitter_range", "scale_jitter_range")
 SEARCH = ("frontier", "reference", "trials", "max_concurrent", "cpus_per_trial", "gpus_per_trial", "sampler",
           "scheduler", "grace_period", "reduction_factor", "asha_search_epochs", "storage", "name", "address",
           "max_failures", "keep_checkpoints", "resume_every", "warm_start", "max_annotation_hours",
@@ -62,6 +64,7 @@ def _train_parser(sub: Any) -> None:
     groups = _groups(p)
     add(groups["training"], "lr", "pseudo_labels", "pseudo_lr_factor", "teacher_decay", "pseudo_class_share",
         "pseudo_weight")
+    add(groups["data"], "color_jitter", "scale_jitter")
     add(groups["training"], "epochs", default=None, help=help_text("epochs", "epochs; with --resume: a longer run"))
     one = groups["clicks"].add_mutually_exclusive_group()
     add(one, "density", "clicks_per_object")
@@ -85,7 +88,8 @@ def _run_parser(sub: Any) -> argparse.ArgumentParser:
     space = p.add_argument_group("search space")
     for name in SEARCH_SPACE:
         add_range(space, name)
-    add(space, "search_class_weights", help="search " + TABLE["search_class_weights"].help)
+    for name in ("search_class_weights", "search_standardize"):
+        add(space, name, help="search " + TABLE[name].help)
     s = p.add_argument_group("search")
     add(s, *SEARCH)
     s.add_argument("--resume", action="store_true", help="continue the interrupted search STORAGE/NAME with its saved "

@@ -11,7 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from search.cli.formats_table import markdown_table
-from trainable.defaults import GROUPS, SAME, TABLE, Default, shown
+from trainable.defaults import GROUPS, SAME, TABLE, Default
+from trainable.setting_text import shown
 
 ROOT = Path(__file__).resolve().parents[2]
 # each page of the docs and the generated tables it holds

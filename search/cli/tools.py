@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from search.cli.flags import DEVICES, add, add_former, add_former_click_flags
-from trainable.defaults import help_text
+from trainable.setting_text import help_text
 
 EXPERIMENT_HELP = "experiment folder or URI (STORAGE/NAME), or a `pointtune train` --out folder"
 MODEL_HELP = ("a model file (written by `pointtune export`, or a train folder's best.pt), a `pointtune train` --out "
@@ -63,6 +63,12 @@ def _results_parsers(sub: Any) -> None:
     p.add_argument("--trial", help="export this trial instead of the best")
 
 
+def _adapt_flag(p: Any, does: str) -> None:
+    add(p, "adapt_bn", help=help_text("adapt_bn", "AdaBN: before it " + does + ", re-estimate every BatchNorm's "
+                                      "running statistics of the model on the images of DIR (in it or in DIR/images/; "
+                                      "no labels: e.g. images of the site being mapped); the model file is unchanged"))
+
+
 def _inference_flags(p: Any) -> None:
     add(p, "device", choices=DEVICES, help=help_text("device", "where the model runs (auto: CUDA when present)"))
     add(p, "inference_batch_size")
@@ -85,6 +91,7 @@ def _model_parsers(sub: Any) -> None:
         help=help_text("part", "the part of the model's split to score, or all images of --data"))
     add_former(p, "--split", p, "--part")
     add(p, "output", choices=("table", "json"), help=help_text("output", "how to print the scores"))
+    _adapt_flag(p, "scores")
     _inference_flags(p)
     add_former_click_flags(p)
     p = sub.add_parser("predict", help="segment images with a model",
@@ -94,6 +101,7 @@ def _model_parsers(sub: Any) -> None:
     p.add_argument("images", nargs="+", help="image files to segment (PNG, JPEG or GeoTIFF)")
     p.add_argument("--out", required=True, help="folder for the class-index and colour masks, made if missing "
                    "(required)")
+    _adapt_flag(p, "predicts")
     _inference_flags(p)
 
 

@@ -17,7 +17,7 @@ from search.launch.searcher import OUTCOME_ATTR, TRIAL_ID_ATTR
 from search.launch.settings import SearchSettings
 from search.launch.train import train_reference
 from search.launch.tuner import TaskError, run_task
-from search.model.evaluate import keep_test_score, score_model
+from search.model.evaluate import keep_test_score, score_adapted
 from search.model.export import build_export
 from search.results.experiment import best_record, load_experiment
 from search.results.reference import REFERENCE_DIR, load_reference, reference_config, same_run
@@ -64,11 +64,16 @@ def score_on_test(settings: SearchSettings, data: DatasetIndex) -> dict[str, flo
     except SearchError as e:  # nothing trained: nothing to score
         log.info("no test score: %s", e)
         return None
+    def score() -> dict[str, float]:  # with --adapt-bn, of the model adapted to its images, which the file keeps
+        scores, changed = run_task(score_adapted, payload, data, list(data.split.test),
+                                   settings.base.data.adaptation_folder, cpus=settings.cpus_per_trial,
+                                   gpus=settings.gpus_per_trial)
+        payload.update(changed)
+        return scores
+
     # a resumed search with more trials may pick another best: the test split then serves more than one pick
     return keep_test_score(settings.experiment_path, payload, record.trial_id,
-                           f"{settings.experiment_path}/{BEST_MODEL}",
-                           lambda: run_task(score_model, payload, data, list(data.split.test),
-                                            cpus=settings.cpus_per_trial, gpus=settings.gpus_per_trial))
+                           f"{settings.experiment_path}/{BEST_MODEL}", score)
 
 
 def run_reference(settings: SearchSettings, data: DatasetIndex, weights: dict | None, records: list) -> bool:

@@ -10,6 +10,7 @@ from typing import Any
 
 from search.errors import SearchError
 from search.launch.settings import SearchSettings
+from search.model.adapt import adaptation_flag, adaptation_images, adaptation_meta
 from trainable.config import ConfigError
 from trainable.data.index import DatasetIndex
 from trainable.inputs import resolve_for_data, training_clicks
@@ -36,6 +37,8 @@ def preflight(settings: SearchSettings, index: DatasetIndex) -> SearchSettings:
     if index.user_clicks is not None:  # the sparsest setting: at least one of each image's clicks is kept
         training_clicks(index, base.replace(points={"density": space.density[0]}))
     warn_of_gaps(settings, index)
+    if base.data.adaptation_folder:  # the images the best model adapts to before its test score
+        adaptation_images(base.data.adaptation_folder, adaptation_meta(base), adaptation_flag(base.data))
     return dataclasses.replace(settings, base=base)
 
 

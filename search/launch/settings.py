@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from trainable.config import ConfigError, DataConfig, ModelConfig, PointConfig, TrainConfig, TrialConfig, check_ranges
+from trainable.config import ConfigError, DataConfig, ModelConfig, PointConfig, TrainConfig, TrialConfig
 from trainable.data.storage import is_uri
 from trainable.defaults import RESUME_EVERY, RESUME_EVERY_URI, default, profile
+from trainable.setting_text import check_ranges
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,9 @@ class SearchSpace:
     teacher_decay: tuple[float, float] | None = default("teacher_decay_range")
     pseudo_class_share: tuple[float, float] | None = default("pseudo_class_share_range")
     pseudo_weight: tuple[float, float] | None = default("pseudo_weight_range")
+    color_jitter: tuple[float, float] | None = default("color_jitter_range")  # photometric jitter of the crops
+    scale_jitter: tuple[float, float] | None = default("scale_jitter_range")  # random rescaling of the crops
+    standardize: bool = default("search_standardize")  # searched: per-tile standardisation on or off
 
     @property
     def modes(self) -> tuple[str, ...]:
@@ -52,7 +56,7 @@ class SearchSpace:
     def validate(self) -> None:
         check_ranges(self, "space")
         for name in ("lr", "density", "clicks_per_object", "epochs", "background_share", "unlabeled_weight",
-                     "pseudo_labels", *STAGE_TWO):
+                     "pseudo_labels", *STAGE_TWO, "color_jitter", "scale_jitter"):
             span = getattr(self, name)
             if span is not None and span[0] > span[1]:
                 flag = "--" + name.replace("_", "-") + "-range"
@@ -226,13 +230,15 @@ def _data_config(args: Any, root: str, fmt: str | None, defaults: dict[str, Any]
     return DataConfig(
         root=absolute(root), format=fmt, classes_file=absolute(args.classes),
         tile_size=pick(args, "tile_size", defaults), resize=pick(args, "resize", defaults),
-        flips=not args.no_flips, rotations=not args.no_rotations,
+        flips=not args.no_flips, rotations=not args.no_rotations, color_jitter=pick(args, "color_jitter", defaults),
+        scale_jitter=pick(args, "scale_jitter", defaults), standardize=args.standardize,
         val_fraction=pick(args, "val_fraction", defaults), test_fraction=pick(args, "test_fraction", defaults),
         split=split if split in SPLIT_CHOICES else absolute(split), split_seed=pick(args, "split_seed", defaults),
         val_dir=absolute(args.val_dir), test_dir=absolute(args.test_dir),
         crops_per_epoch=pick(args, "crops_per_epoch", defaults), bands=tuple(pick(args, "bands", defaults)),
         normalize=pick(args, "normalize", defaults), clicks=absolute(args.clicks),
-        val_clicks=pick(args, "val_clicks", defaults), unlabeled_images=absolute(args.unlabeled_images))
+        val_clicks=pick(args, "val_clicks", defaults), unlabeled_images=absolute(args.unlabeled_images),
+        adapt_bn=absolute(args.adapt_bn))
 
 
 def _point_config(args: Any, defaults: dict[str, Any]) -> PointConfig:
@@ -310,14 +316,13 @@ def search_space_from_args(args: Any, defaults: dict[str, Any]) -> SearchSpace:
     losses = tuple(args.unlabeled_loss or ())
     optional = {name: tuple(value) for name, value in (("background_share", args.background_share_range),
                                                        ("unlabeled_weight", args.unlabeled_weight_range)) if value}
-    for name in ("pseudo_labels", *STAGE_TWO):
-        span = fixed_or_range(args, name, f"{name}_range", None)
-        if span is not None:
+    for name in ("pseudo_labels", *STAGE_TWO, "color_jitter", "scale_jitter"):
+        if (span := fixed_or_range(args, name, f"{name}_range", None)) is not None:
             optional[name] = span
     return SearchSpace(lr=fixed_or_range(args, "lr", "lr_range", tuple(defaults["lr_range"])),
                        density=fixed_or_range(args, "density", "density_range", tuple(defaults["density_range"])),
                        clicks_per_object=clicks, epochs=epochs, both_modes=clicks is not None and density_given,
-                       class_weights=args.search_class_weights, **optional,
+                       class_weights=args.search_class_weights, standardize=args.search_standardize, **optional,
                        unlabeled_losses=losses if len(losses) > 1 else ())
 
 

@@ -17,16 +17,16 @@ SEARCHED = (("train", "lr"), ("points", "mode"), ("points", "density"), ("points
             ("points", "background_share"), ("points", "class_weights"), ("train", "unlabeled_loss"),
             ("train", "unlabeled_weight"), ("train", "pseudo_labels"), ("train", "pseudo_lr_factor"),
             ("train", "teacher_decay"), ("train", "pseudo_class_share"), ("train", "pseudo_weight"),
-            ("train", "epochs"))
+            ("data", "color_jitter"), ("data", "scale_jitter"), ("data", "standardize"), ("train", "epochs"))
 
 
 class SearchSpaceSampler:
     """Called by OptunaSearch with an ``optuna.Trial``; suggests the searched values, returns the fixed ones.
 
     Learning rate and density are log-uniform; epochs and clicks per instance are integers in [LO, HI]; the
-    background share and the pseudo-label threshold are uniform (so are a mean teacher's decay and the per-class
-    share; the second stage's lr factor and pseudo-label weight are log-uniform); the click mode and class weights
-    are categorical.
+    background share, the pseudo-label threshold and the colour and scale jitter are uniform (so are a mean teacher's
+    decay and the per-class share; the second stage's lr factor and pseudo-label weight are log-uniform); the click
+    mode, class weights and standardisation are categorical.
     A range whose ends are equal is a constant, not a searched parameter; a setting that does not apply to a trial's
     click mode is not suggested to it.
     (A class, not a closure: the searcher pickles it with its state.)
@@ -76,6 +76,11 @@ class SearchSpaceSampler:
                                 ("pseudo_class_share", uniform), ("pseudo_weight", log_uniform)):
                 if getattr(s, name) is not None:
                     scale(f"train/{name}", *getattr(s, name))
+        for name in ("color_jitter", "scale_jitter"):
+            if (span := getattr(s, name)) is not None:
+                uniform(f"data/{name}", *span)
+        if s.standardize:
+            trial.suggest_categorical("data/standardize", (False, True))
         return fixed
 
 

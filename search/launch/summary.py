@@ -49,6 +49,10 @@ def print_summary(settings: Any, test_scores: dict[str, float] | None = None) ->
         print("\n" + describe_best(best, metric))
         if test_scores:
             print(test_score_line(test_scores, metric, best[f"best_{metric}"]))
+            adapt = settings.base.data.adaptation_folder if hasattr(settings, "base") else None
+            if adapt:
+                print(f"  after BatchNorm statistics re-estimated on the images of {adapt} (AdaBN; the model file "
+                      "keeps them)")
         agreement = rank_agreement(best_scores(records))
         if agreement is not None:
             print(describe_agreement(agreement))

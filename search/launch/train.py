@@ -42,6 +42,7 @@ from search.files import (
 from search.launch.console import CheckProgress
 from search.launch.time_estimate import epoch_work, warn_if_long_run
 from search.launch.train_progress import TrainProgress
+from search.model.adapt import adaptation_flag, adaptation_images, adaptation_meta
 from search.model.evaluate import test_score_line
 from search.outputs import HOLDS_TRAIN_RUN, config_inputs, folder_holds, plan_folder
 from search.results.driver import this_process
@@ -167,6 +168,8 @@ def train_once(cfg: TrialConfig, out: str | Path) -> float:
     # this process trains: the checks leave the decoded rasters in the node cache for it
     index = build_index(cfg.data, warm=NodeCache(), progress=CheckProgress())
     cfg = resolve_for_data(cfg, index)
+    if cfg.data.adaptation_folder:  # the images BatchNorm adapts to before the test score: checked before training
+        adaptation_images(cfg.data.adaptation_folder, adaptation_meta(cfg), adaptation_flag(cfg.data))
     resolved, weights = resolve_weights(cfg.model)
     cfg = cfg.replace(model=dataclasses.asdict(resolved_config(cfg.model, resolved)))
     print(f"training {cfg.model.backbone} on {cfg.data.root}: lr {cfg.train.lr:g}, "
@@ -302,16 +305,25 @@ def score_test_part(run_dir: RunDirectory, index: DatasetIndex, cfg: TrialConfig
                     progress: Callable[[int, int], None] | None = None) -> dict[str, float] | None:
     """The best model's one score on the split's test part (``keep_test_score``), or None without one;
     ``progress(images done, images)`` hears how far the scoring is."""
-    from search.model.evaluate import keep_test_score, score_model
+    from search.model.adapt import adaptation_note
+    from search.model.evaluate import keep_test_score, score_adapted
     from search.model.source import read_export
 
     model = run_dir.out / TRAIN_MODEL
     if not index.split.test or not model.is_file():
         return None
     payload = read_export(model)
-    return keep_test_score(str(run_dir.out), payload, run_dir.out.name, str(model),
-                           lambda: score_model(payload, index, list(index.split.test), cfg.train.device,
-                                               cfg.train.batch_size, progress=progress))
+
+    def score() -> dict[str, float]:  # with --adapt-bn, of the model adapted to its images, which best.pt keeps
+        scores, changed = score_adapted(payload, index, list(index.split.test), cfg.data.adaptation_folder,
+                                        cfg.train.device, cfg.train.batch_size, progress)
+        payload.update(changed)
+        return scores
+
+    scores = keep_test_score(str(run_dir.out), payload, run_dir.out.name, str(model), score)
+    if note := adaptation_note(payload):
+        print(f"{note}; {TRAIN_MODEL} keeps them")
+    return scores
 
 
 def train_reference(cfg: TrialConfig, data: Any, weights: dict | None, out: str, source_trial: str) -> dict[str, Any]:

@@ -56,26 +56,50 @@ def score_model(payload: dict[str, Any], data: Any, indices: list[int], device_n
     return {**scores, f"{prefix}_images": len(indices)}
 
 
+def score_adapted(payload: dict[str, Any], data: Any, indices: list[int], adapt_bn: str | None,
+                  device_name: str = default("device"), batch_size: int = default("batch_size"),
+                  progress: Callable[[int, int], None] | None = None) -> tuple[dict[str, float], dict[str, Any]]:
+    """``score_model`` of the model with its BatchNorm statistics re-estimated on the images of ``adapt_bn`` first
+    (AdaBN, ``search.model.adapt``; None: as it is); returns the scores and what changed in the model's contents (its
+    weights' statistics and ``adapted_bn``; empty without adaptation), for the model file kept with the score."""
+    changed: dict[str, Any] = {}
+    if adapt_bn:
+        from search.model.adapt import adapted
+
+        payload = adapted(payload, adapt_bn, device_name, batch_size)
+        changed = {"model": payload["model"], "adapted_bn": payload["adapted_bn"]}
+    return score_model(payload, data, indices, device_name, batch_size, progress=progress), changed
+
+
 def evaluate_file(model_path: str, data_dir: str | None, part: str = "test", fmt: str | None = None,
                   classes_file: str | None = None, device: str = default("device"),
-                  batch_size: int = default("batch_size"), points: str | None = None,
-                  progress: Callable[[int, int], None] | None = None) -> dict[str, float]:
+                  batch_size: int = default("batch_size"),
+                  points: str | None = None, progress: Callable[[int, int], None] | None = None,
+                  adapt_bn: str | None = None) -> dict[str, float]:
     """Score a model (``search/model/source.py``: a model file, a train folder or a search) on ``part`` of its
     own split (the stems it recorded), or on ``all`` images of the data (``data_dir``; None: the folder the model
     was trained on).
 
     The data is read as the model was trained and checked against it (``search.model.model_data``); ``points``
     adds the user's clicks (the formats of ``train --clicks``), for images that have no dense mask.
-    ``progress(images done, images)`` hears how far the scoring is.
+    ``progress(images done, images)`` hears how far the scoring is. ``adapt_bn``: a folder of images the model's
+    BatchNorm statistics are re-estimated on first (AdaBN, ``search.model.adapt``).
 
     Raises:
-        SearchError: the model's split names images the folder does not have, or the part is empty.
+        SearchError: the model's split names images the folder does not have, the part is empty, or the
+            ``adapt_bn`` folder's images cannot serve.
     """
+    from search.model.adapt import adaptation_images, adapted
+
     pick_device(device)  # a GPU asked for where there is none: said before the model and the data are read
     payload = resolve_model(model_path).payload
     data_dir = model_data_dir(payload, data_dir, model_path)
+    if adapt_bn:
+        adaptation_images(adapt_bn, payload)  # before the data is read and checked
     data = index_for_model(payload, data_dir, fmt, classes_file, points, model_path)
     indices = split_part_indices(payload, data, part, model_path, data_dir)
+    if adapt_bn:
+        payload = adapted(payload, adapt_bn, device, batch_size)
     return score_model(payload, data, indices, device, batch_size, prefix=part if part != "all" else "test",
                        progress=progress)
 

@@ -55,12 +55,14 @@ def export_payload(state: dict[str, Any], metric: str, trial_id: str, experiment
     }
 
 
-def _normalization(cfg: dict[str, Any]) -> dict[str, list[float]]:
+def _normalization(cfg: dict[str, Any]) -> dict[str, Any]:
     """The per-band statistics the model was trained with (configs from before they were resolved: ImageNet's, on
-    8-bit RGB, which is what those runs used)."""
+    8-bit RGB, which is what those runs used), and whether every tile was standardised after them."""
+    standardize = bool(cfg["data"].get("standardize", False))
     if cfg["data"].get("mean"):
-        return {"mean": list(cfg["data"]["mean"]), "std": list(cfg["data"]["std"])}
-    return {"mean": [m * 255 for m in IMAGENET_MEAN], "std": [s * 255 for s in IMAGENET_STD]}
+        return {"mean": list(cfg["data"]["mean"]), "std": list(cfg["data"]["std"]), "standardize": standardize}
+    return {"mean": [m * 255 for m in IMAGENET_MEAN], "std": [s * 255 for s in IMAGENET_STD],
+            "standardize": standardize}
 
 
 def is_export(obj: Any) -> bool:

@@ -59,8 +59,8 @@ def export_statistics(meta: dict[str, Any]) -> tuple[list[float], list[float]]:
 
 
 def normalizer_of_export(meta: dict[str, Any]) -> Normalizer:
-    """The normalisation the model was trained with (``export_statistics``)."""
-    return Normalizer(*export_statistics(meta))
+    """The normalisation the model was trained with (``export_statistics``), and its per-tile standardisation."""
+    return Normalizer(*export_statistics(meta), bool(meta.get("normalization", {}).get("standardize", False)))
 
 
 def load_exported(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
@@ -147,17 +147,22 @@ def mask_names(image: str, out_dir: Path) -> list[Path]:
 
 
 def predict_files(model_arg: str, images: list[str], out: str, device_name: str = default("device"),
-                  batch_size: int = default("batch_size"),
-                  progress: Callable[[int, int], None] | None = None) -> list[Path]:
+                  batch_size: int = default("batch_size"), progress: Callable[[int, int], None] | None = None,
+                  adapt: tuple[str, Callable[[dict[str, Any]], dict[str, Any]]] | None = None) -> list[Path]:
     """Class indices and colours for each image (GeoTIFF for GeoTIFF input, PNG otherwise) with the model that
     ``model_arg`` names (``resolve_model``), at its tile size, resize, bands and normalisation; returns the paths.
-    ``progress(images done, images)`` is told after each image."""
+    ``progress(images done, images)`` is told after each image. ``adapt``: a folder of images and what adapts the
+    model's contents to them before it predicts (``--adapt-bn``: ``search.model.adapt.adapted``, which the command
+    gives: that module imports this one)."""
     device = pick_device(device_name)  # said before a model of hundreds of MB is read, as is a wrong --out
-    plan_masks(out, images, [("the model", model_arg)])
+    reads = [("the model", model_arg), *([("the folder of images BatchNorm adapts to", adapt[0])] if adapt else [])]
+    plan_masks(out, images, reads)
     meta = resolve_model(model_arg).payload
-    out_dir = plan_masks(out, images, [("the model", model_arg), *model_inputs(model_arg, meta)])
+    out_dir = plan_masks(out, images, [*reads, *model_inputs(model_arg, meta)])
     for name in images:  # every image readable, with the model's bands, before anything is written
         check_image(name, meta)
+    if adapt is not None:
+        meta = adapt[1](meta)
     out_dir.mkdir(parents=True, exist_ok=True)
     model = model_from_payload(meta)
     model.to(device)

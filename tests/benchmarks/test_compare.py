@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from compare import VERDICTS, arm_mean, difference, gap_closure, mean_f1, paired, per_image_f1, seed_median
+from compare import VERDICTS, arm_mean, difference, gap_closure, mean_f1, paired, per_image_f1, seed_median, shift
 
 IMAGES = [f"img{i:02d}" for i in range(12)]
 
@@ -65,6 +65,34 @@ def test_an_arms_mean_interval_holds_its_mean_and_widens_with_seed_noise(base: n
     for im in IMAGES:
         lucky[0][im] += 0.3  # one seed far off: the seeds drawn with replacement widen the interval
     assert mean_f1(lucky).high - mean_f1(lucky).low > 1.5 * (quiet.high - quiet.low)
+
+
+def _elsewhere(arm: dict[int, dict[str, float]]) -> dict[int, dict[str, float]]:
+    """The same scores under other image names: an arm scored on another site's images."""
+    return {s: {f"home{i}": v for i, v in enumerate(images.values())} for s, images in arm.items()}
+
+
+def test_a_drop_between_two_sites_is_a_shift_with_its_interval(base: np.ndarray) -> None:
+    """In-site against cross-site: the same model on different images; no image pairs, the seeds do."""
+    home, away = _elsewhere(_arm(base, 0.10, 0.02, seed=8)), _arm(base, 0.0, 0.02, seed=9)
+    drop = shift(home, away)
+    assert drop.verdict == "better" and 0 < drop.low < 0.10 < drop.high and drop.mean == pytest.approx(0.10, abs=0.02)
+    assert drop.units == 72 and drop.seeds == 3
+    assert shift(_elsewhere(_arm(base, 0.0, 0.05, seed=10)), away).verdict == VERDICTS[2]
+    with pytest.raises(ValueError, match="no seed in common"):
+        shift(home, {7: away[0]})
+
+
+def test_a_gap_closure_whose_ceiling_is_on_other_images(base: np.ndarray) -> None:
+    """Recovery of a cross-site drop: the arm and the floor on the cross-site images (paired), the in-site ceiling on
+    its own."""
+    floor, ceiling = _arm(base, 0.0, 0.01, seed=5), _elsewhere(_arm(base, 0.10, 0.01, seed=6))
+    half = gap_closure(_arm(base, 0.05, 0.01, seed=7), floor, ceiling)
+    assert half.mean == pytest.approx(0.5, abs=0.1) and 0 < half.low < half.mean < half.high < 1.5
+    assert half.units == 36 and half.seeds == 3
+    assert gap_closure(floor, floor, ceiling).mean == pytest.approx(0.0)
+    none = gap_closure(_arm(base, 0.0, 0.01, seed=11), floor, ceiling)
+    assert none.low < 0 < none.high
 
 
 def test_arms_are_compared_on_what_they_share_only(base: np.ndarray) -> None:
@@ -121,3 +149,11 @@ def test_a_paired_difference_over_seeds_is_better_only_where_every_seed_agrees()
     assert seed_median(random, random).p_wilcoxon == 1.0
     with pytest.raises(ValueError, match="in both arms"):
         seed_median(random, {9: 1.0})
+
+
+def test_a_model_adapted_to_images_is_scored_on_the_same_images(train_dir: Path, demo_dir: Path) -> None:
+    """``adapt_bn``: the model's BatchNorm statistics re-estimated on a folder first (as ``evaluate --adapt-bn``);
+    on the images it was trained on, the scores barely move."""
+    plain, adapted = per_image_f1(train_dir, demo_dir), per_image_f1(train_dir, demo_dir, adapt_bn=demo_dir)
+    assert sorted(adapted) == sorted(plain) and all(0.0 <= f <= 1.0 for f in adapted.values())
+    assert abs(np.mean(list(adapted.values())) - np.mean(list(plain.values()))) < 0.1

@@ -8,7 +8,8 @@ import pytest
 
 from search.launch.settings import SearchSettings, SearchSpace
 from trainable.config import DataConfig, ModelConfig, PointConfig, TrainConfig, TrialConfig
-from trainable.defaults import TABLE, default, help_text, profile, shown
+from trainable.defaults import TABLE, default, profile
+from trainable.setting_text import help_text, shown
 
 
 @pytest.mark.parametrize("cls, section", [(DataConfig, "data"), (PointConfig, "points"), (ModelConfig, "model"),

@@ -271,7 +271,7 @@ def test_a_second_stage_with_its_own_loss_has_crops_that_say_which_labels_are_cl
         clicked, mask = sample["clicked"].numpy(), sample["mask"].numpy()
         assert clicked.dtype == bool and sample["valid"].dtype == torch.bool
         assert (mask[clicked] != IGNORE_INDEX).all() and (~clicked & (mask != IGNORE_INDEX)).any()
-    k, y, x, _ = crops._crop(np.random.default_rng((crops.seed, crops.epoch, 0)))
+    k, y, x, _, _ = crops._crop(np.random.default_rng((crops.seed, crops.epoch, 0)))  # image, corner, side, labels
     window = crops.clicks.clicks.points(k).window(y, x, 32, 32) if k < crops.clicks.clicked else None
     if window is not None:
         assert (crops[0]["clicked"].numpy() == (window != IGNORE_INDEX)).all()

@@ -19,6 +19,7 @@ import torch
 from torch.utils.data import Dataset
 
 from trainable.config import IGNORE_INDEX
+from trainable.data.augment import Jitter, rescale_image, rescale_labels, rescale_nearest, scale_side, standardized
 from trainable.data.sources import ImageSource, LabelSource, ValidPixels
 
 MAX_REDRAWS = 20
@@ -37,15 +38,22 @@ class PointWindows(Protocol):
 
 
 class Normalizer:
-    """(H, W, B) pixels in the files' units -> (B, H, W) float32 ``(x - mean) / std``, as one multiply-add."""
+    """(H, W, B) pixels in the files' units -> (B, H, W) float32 ``(x - mean) / std``, as one multiply-add; with
+    ``standardize``, then each band of the tile to zero mean and unit std (``trainable.data.augment``)."""
 
-    def __init__(self, mean: Sequence[float], std: Sequence[float]):
+    def __init__(self, mean: Sequence[float], std: Sequence[float], standardize: bool = False):
         self.scale = torch.tensor([1.0 / s for s in std], dtype=torch.float32).view(-1, 1, 1)
         self.shift = torch.tensor([-m / s for m, s in zip(mean, std, strict=True)], dtype=torch.float32).view(-1, 1, 1)
+        self.standardize = standardize
 
-    def __call__(self, image: np.ndarray) -> torch.Tensor:
+    def __call__(self, image: np.ndarray, jitter: Jitter | None = None) -> torch.Tensor:
+        """The tile normalised; a training crop's ``jitter`` goes between the normalisation and the
+        standardisation."""
         chw = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
-        return chw.to(torch.float32).mul_(self.scale).add_(self.shift)
+        x = chw.to(torch.float32).mul_(self.scale).add_(self.shift)
+        if jitter is not None:
+            x = jitter(x)
+        return standardized(x) if self.standardize else x
 
 
 class TrainCrops(Dataset):
@@ -53,13 +61,14 @@ class TrainCrops(Dataset):
 
     Images are picked with probability proportional to their area, so every pixel is equally likely to be seen.
     A crop with no labelled pixel is re-drawn (up to ``MAX_REDRAWS`` times); each sample says how many re-draws
-    it took in ``"redraws"`` so the loop can count them.
+    it took in ``"redraws"`` so the loop can count them. ``scale_jitter`` and ``color_jitter`` augment the crops
+    (``trainable.data.augment``); at 0 they draw nothing, so the crops are those without them.
     """
 
     def __init__(self, images: list[ImageSource], sizes: list[tuple[int, int]], clicks: PointWindows,
                  normalizer: Normalizer, tile_size: int, length: int, flips: bool = True, rotations: bool = True,
                  seed: int = 0, valid: list[LabelSource | ValidPixels | None] | None = None,
-                 mark_clicks: bool = False):
+                 mark_clicks: bool = False, color_jitter: float = 0.0, scale_jitter: float = 0.0):
         """``valid``: per image, the dense mask whose ignored pixels are not valid or which pixels hold data
         (``ValidPixels``; None: every pixel is), for a loss on unlabelled pixels or a mean teacher; None leaves
         ``valid`` out of the samples. ``mark_clicks``: samples carry ``clicked`` (bool), the pixels whose label is a
@@ -67,6 +76,7 @@ class TrainCrops(Dataset):
         self.images, self.sizes, self.clicks, self.normalizer = images, sizes, clicks, normalizer
         self.valid, self.mark_clicks = valid, mark_clicks
         self.tile, self.length, self.flips, self.rotations, self.seed = tile_size, length, flips, rotations, seed
+        self.color_jitter, self.scale_jitter = color_jitter, scale_jitter
         areas = np.array([h * w for h, w in sizes], dtype=np.float64)
         self.p = areas / areas.sum()
         self.epoch = 1
@@ -82,28 +92,38 @@ class TrainCrops(Dataset):
     def __len__(self) -> int:
         return self.length
 
-    def _crop(self, rng: np.random.Generator) -> tuple[int, int, int, np.ndarray]:
+    def _crop(self, rng: np.random.Generator) -> tuple[int, int, int, int, np.ndarray]:
+        """An image, the window's corner and side (the tile, or with scale jitter its own), and its labels."""
         k = int(rng.choice(len(self.images), p=self.p))
         h, w = self.sizes[k]
-        y, x = int(rng.integers(0, h - self.tile + 1)), int(rng.integers(0, w - self.tile + 1))
-        return k, y, x, self.clicks.points(k).window(y, x, self.tile, self.tile)
+        side = scale_side(rng, self.tile, self.scale_jitter, min(h, w)) if self.scale_jitter > 0 else self.tile
+        y, x = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
+        return k, y, x, side, self.clicks.points(k).window(y, x, side, side)
+
+    def _arrays(self, k: int, y: int, x: int, side: int, labels: np.ndarray) -> tuple[list[np.ndarray], list[str]]:
+        """The window's image, labels and extras at the tile's size: ``valid`` (for a loss on unlabelled pixels or
+        a mean teacher) and ``clicked``, with their names."""
+        arrays, names = [self.images[k].read(y, x, side, side), labels], []
+        if self.valid is not None:
+            source = self.valid[k]
+            read = np.ones((side, side), bool) if source is None else np.asarray(source.read(y, x, side, side))
+            arrays.append(read if read.dtype == bool else read != IGNORE_INDEX)
+            names.append("valid")
+        if self.mark_clicks:
+            arrays.append(self.clicks.points(k).clicked(y, x, side, side))
+            names.append("clicked")
+        if side != self.tile:
+            arrays = [rescale_image(arrays[0], self.tile), rescale_labels(arrays[1], self.tile),
+                      *(rescale_nearest(a, self.tile) for a in arrays[2:])]
+        return arrays, names
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor | int]:
         rng = np.random.default_rng((self.seed, self.epoch, index))
         for redraws in range(MAX_REDRAWS + 1):  # noqa: B007  returned with the crop
-            k, y, x, labels = self._crop(rng)
+            k, y, x, side, labels = self._crop(rng)
             if (labels != IGNORE_INDEX).any():
                 break
-        image = self.images[k].read(y, x, self.tile, self.tile)
-        extra = {}
-        if self.valid is not None:
-            source = self.valid[k]
-            read = (np.ones((self.tile, self.tile), bool) if source is None
-                    else np.asarray(source.read(y, x, self.tile, self.tile)))
-            extra["valid"] = read if read.dtype == bool else read != IGNORE_INDEX
-        if self.mark_clicks:
-            extra["clicked"] = self.clicks.points(k).clicked(y, x, self.tile, self.tile)
-        arrays = [image, labels, *extra.values()]
+        arrays, names = self._arrays(k, y, x, side, labels)
         if self.flips and rng.random() < 0.5:
             arrays = [a[:, ::-1] for a in arrays]
         if self.flips and rng.random() < 0.5:
@@ -111,9 +131,10 @@ class TrainCrops(Dataset):
         if self.rotations:
             r = int(rng.integers(4))
             arrays = [np.rot90(a, r) for a in arrays]
-        sample = {"image": self.normalizer(arrays[0]), "mask": torch.from_numpy(arrays[1].astype(np.int64)),
+        jitter = Jitter.draw(rng, arrays[0].shape[2], self.color_jitter) if self.color_jitter > 0 else None
+        sample = {"image": self.normalizer(arrays[0], jitter), "mask": torch.from_numpy(arrays[1].astype(np.int64)),
                   "redraws": redraws}
-        for name, array in zip(extra, arrays[2:], strict=True):
+        for name, array in zip(names, arrays[2:], strict=True):
             sample[name] = torch.from_numpy(np.ascontiguousarray(array))
         return sample
 

@@ -10,7 +10,8 @@ import pytest
 
 from search.cli.main import build_parser, main, parse
 from trainable.config import ConfigError, DataConfig, PointConfig, TrialConfig
-from trainable.defaults import TABLE, default_text
+from trainable.defaults import TABLE
+from trainable.setting_text import default_text
 
 
 def _commands() -> dict[str, argparse.ArgumentParser]:

@@ -73,6 +73,22 @@ def test_search_space_suggests_the_searched_distributions(demo_dir: Path) -> Non
     assert "points/density" not in dists and fixed == {"points/mode": "per_instance", "train/epochs": 4}
 
 
+def test_augmentation_is_searched_where_asked_and_fixed_otherwise(demo_dir: Path) -> None:
+    """--color-jitter-range and --scale-jitter-range are uniform, --search-standardize a choice; a fixed value is a
+    constant; given to neither, they stay the base config's (off)."""
+    s = _settings(["run", "--data", str(demo_dir), "--color-jitter-range", "0", "0.4", "--scale-jitter", "0.5",
+                   "--search-standardize"])
+    dists, fixed = _suggested(s)
+    jitter = dists["data/color_jitter"]
+    assert isinstance(jitter, optuna.distributions.FloatDistribution) and not jitter.log
+    assert (jitter.low, jitter.high) == (0.0, 0.4) and fixed["data/scale_jitter"] == 0.5
+    assert isinstance(dists["data/standardize"], optuna.distributions.CategoricalDistribution)
+    plain = _settings(["run", "--data", str(demo_dir)])
+    dists, fixed = _suggested(plain)
+    assert not any(k.startswith("data/") for k in [*dists, *fixed])
+    assert (plain.base.data.color_jitter, plain.base.data.scale_jitter, plain.base.data.standardize) == (0, 0, False)
+
+
 def test_asha_makes_the_epoch_count_a_budget_unless_asked(demo_dir: Path) -> None:
     asha = _settings(["run", "--data", str(demo_dir), "--epochs-range", "2", "9", "--scheduler", "asha",
                       "--grace-period", "2", "--reduction-factor", "2"])

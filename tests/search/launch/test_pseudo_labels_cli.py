@@ -54,6 +54,9 @@ def test_train_with_pseudo_labels_and_unlabeled_images(demo_dir: Path, tmp_path:
     best = int(history.loc[history["val_f1"].idxmax(), "epoch"])
     assert history["best_epoch"].iloc[-1] == best and load_checkpoint(out / "best.pt")["epoch"] == best
     assert load_checkpoint(out / "best.pt")["config"]["train"]["pseudo_labels"] == 0.3
+    # the model adapts to the site to be mapped before its test score (AdaBN on --unlabeled-images)
+    assert load_checkpoint(out / "best.pt")["adapted_bn"]["folder"] == str(sites.parent)
+    assert "re-estimated on the 2 image(s)" in printed
     assert main(["train", "--resume", "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert "has finished its 2 epoch(s)" in err and "cannot be made longer" in err and "give --epochs" not in err
