@@ -43,7 +43,7 @@ def _demo_data(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from search.launch.settings import trial_config_from_args
+    from search.cli.args_to_settings import trial_config_from_args
     from search.launch.train import resume_command, resume_training, train_once
 
     try:
@@ -68,8 +68,8 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from search.cli.args_to_settings import search_settings_from_args
     from search.launch.run import run_search
-    from search.launch.settings import search_settings_from_args
 
     return run_search(search_settings_from_args(args))
 

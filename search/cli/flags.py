@@ -103,7 +103,7 @@ def _kind(value: Any) -> dict[str, Any]:
 def setting(name: str, **override: Any) -> tuple[list[str], dict[str, Any]]:
     """The flag of a setting and its ``add_argument`` keywords: type from its default (or ``SPEC``), help with its
     default (``trainable.setting_text.help_text``), and as argparse's default its value where the demo and your clicks
-    share it (else None: the run picks it, ``search.launch.settings.pick``); ``override`` replaces any of them."""
+    share it (else None: the run picks it, ``search.cli.args_to_settings.pick``); ``override`` replaces any of them."""
     entry = TABLE[name]
     if entry.value is True:  # --no-flips
         kwargs: dict[str, Any] = {"action": "store_true", "help": f"no {entry.help}"}

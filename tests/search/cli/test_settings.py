@@ -7,8 +7,9 @@ from pathlib import Path
 import optuna
 import pytest
 
+from search.cli.args_to_settings import search_settings_from_args
 from search.cli.main import main, parse
-from search.launch.settings import SearchSettings, search_settings_from_args
+from search.launch.settings import SearchSettings
 from search.launch.space import SearchSpaceSampler, build_param_space
 from trainable.defaults import profile
 
@@ -194,7 +195,7 @@ def test_warmup_is_checked_against_the_fewest_epochs_a_trial_may_get(demo_dir: P
 
 
 def test_train_takes_a_yaml_config_as_run_does(demo_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    from search.launch.settings import trial_config_from_args
+    from search.cli.args_to_settings import trial_config_from_args
 
     cfg = tmp_path / "train.yaml"
     cfg.write_text(f"data: {demo_dir}\nbackbone: tiny\ntile_size: 32\nlr: 3e-3\nepochs: 5\n")

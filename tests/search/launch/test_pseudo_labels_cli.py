@@ -11,8 +11,8 @@ import optuna
 import pandas as pd
 import pytest
 
+from search.cli.args_to_settings import search_settings_from_args
 from search.cli.main import main, parse
-from search.launch.settings import search_settings_from_args
 from search.launch.space import SearchSpaceSampler
 from search.results.experiment import load_experiment
 from trainable.learn.checkpoint import load_checkpoint

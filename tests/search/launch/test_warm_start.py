@@ -9,10 +9,10 @@ from pathlib import Path
 import optuna
 import pytest
 
+from search.cli.args_to_settings import search_settings_from_args
 from search.cli.main import main, parse
 from search.errors import SearchError
 from search.files import WARM_START_FILE
-from search.launch.settings import search_settings_from_args
 from search.launch.warm_start import WARM_ATTR, add_to_study, collect, space_params
 from search.results.budget import Budgets
 

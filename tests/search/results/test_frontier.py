@@ -93,8 +93,8 @@ def test_the_reference_is_the_best_trials_settings_on_dense_masks() -> None:
 
 
 def test_frontier_settings_refuse_asha_and_a_share_without_clicks_per_object() -> None:
+    from search.cli.args_to_settings import search_settings_from_args
     from search.cli.main import build_parser
-    from search.launch.settings import search_settings_from_args
 
     _, run = build_parser()
     with pytest.raises(ConfigError, match="asha"):

@@ -149,8 +149,8 @@ def test_ensure_demo_data_regenerates_incomplete(monkeypatch: pytest.MonkeyPatch
 def test_a_demo_data_folder_is_taken_as_is_with_the_demo_settings(tmp_path: Path) -> None:
     """`pointtune demo-data DIR` then `run --data DIR`: the 128-px scenes get the demo's 64-px tiles and tiny
     backbone (real data's 256-px default tile would not fit them); a folder of one's own keeps the real defaults."""
+    from search.cli.args_to_settings import search_settings_from_args
     from search.cli.main import build_parser
-    from search.launch.settings import search_settings_from_args
     from trainable.data.demo import is_demo_folder
     from trainable.data.index import build_index
 
@@ -169,8 +169,8 @@ def test_a_demo_data_folder_is_taken_as_is_with_the_demo_settings(tmp_path: Path
 def test_an_edited_classes_yaml_in_a_demo_folder_takes_effect(tmp_path: Path) -> None:
     """The demo folder keeps its marker (and the demo's settings), but its classes are its own classes.yaml's: an
     edit there is not silently replaced by the built-in demo classes."""
+    from search.cli.args_to_settings import trial_config_from_args
     from search.cli.main import parse
-    from search.launch.settings import trial_config_from_args
     from trainable.data.index import DatasetError, build_index
 
     folder = generate_demo_data(tmp_path / "demo", num_images=4, size=64)

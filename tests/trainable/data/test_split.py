@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from search.cli.args_to_settings import trial_config_from_args
 from search.cli.main import parse
-from search.launch.settings import trial_config_from_args
 from trainable.config import ConfigError, DataConfig
 from trainable.data.index import build_index as load_dataset
 from trainable.data.split import leakage_warnings, seeded_split, split_from_lists
