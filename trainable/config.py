@@ -23,6 +23,7 @@ PointMode = Literal["density", "per_instance"]
 LrSchedule = Literal["poly", "cosine", "constant"]
 LR_SCHEDULES: tuple[str, ...] = ("poly", "cosine", "constant")
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")  # auto: CUDA when present
+NORMALIZATIONS: tuple[str, ...] = ("auto", "imagenet", "dataset")
 # validation metrics a search may rank by (all "higher is better", in [0, 1]); the objective is best_<metric>
 # ``val_clicks_*``: the same metrics on held-out validation clicks instead of dense masks (data with clicks only)
 DENSE_F1, CLICKS_F1 = "val_f1", "val_clicks_f1"  # validation F1 on dense masks, on held-out clicks
@@ -142,7 +143,7 @@ class DataConfig:
         if any(b < 1 for b in self.bands) or len(set(self.bands)) != len(self.bands):
             raise ConfigError(f"--bands {','.join(map(str, self.bands))}: give distinct 1-based band numbers, e.g. "
                               "--bands 1,2,3,4")
-        if self.normalize not in ("auto", "imagenet", "dataset"):
+        if self.normalize not in NORMALIZATIONS:
             raise ConfigError(f"normalize {self.normalize!r}: use auto, imagenet or dataset")
         if len(self.mean) != len(self.std) or any(s <= 0 for s in self.std):
             raise ConfigError("mean and std need one positive std per band")

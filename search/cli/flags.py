@@ -7,7 +7,8 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
-from trainable.config import BACKBONES, DEVICES, LR_SCHEDULES, METRICS, UNLABELED_LOSSES, current_name
+from search.launch.settings import REFERENCES, SAMPLERS, SCHEDULERS
+from trainable.config import BACKBONES, DEVICES, LR_SCHEDULES, METRICS, NORMALIZATIONS, UNLABELED_LOSSES, current_name
 from trainable.defaults import SAME, TABLE
 from trainable.setting_text import help_text, out_of_range
 
@@ -34,16 +35,16 @@ def gpus(text: str) -> float | str:
 # what a flag's default value does not say about it: its choices, a type of its own, a metavar
 SPEC: dict[str, dict[str, Any]] = {
     "bands": {"type": bands, "metavar": "B,B,..."},
-    "normalize": {"choices": ("auto", "imagenet", "dataset")},
+    "normalize": {"choices": NORMALIZATIONS},
     "backbone": {"choices": BACKBONES},
     "device": {"choices": DEVICES},
     "metric": {"choices": METRICS, "type": current_name},  # a former name (val_points_f1) is read as today's
     "lr_schedule": {"choices": LR_SCHEDULES},
     "unlabeled_loss": {"nargs": "+", "choices": UNLABELED_LOSSES, "metavar": "LOSS", "default": None},  # a list
     "gpus_per_trial": {"type": gpus},
-    "scheduler": {"choices": ("none", "asha")},
-    "sampler": {"choices": ("tpe", "random")},
-    "reference": {"choices": ("none", "full")},
+    "scheduler": {"choices": SCHEDULERS},
+    "sampler": {"choices": SAMPLERS},
+    "reference": {"choices": REFERENCES},
     "background_share": {"type": float},
     "clicks_per_object": {"default": None},  # given: per-object clicks instead of a density
     "resume_every": {"type": int},

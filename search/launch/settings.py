@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 
 
 STAGE_TWO = ("pseudo_lr_factor", "teacher_decay", "pseudo_class_share", "pseudo_weight")  # self-training's settings
+SCHEDULERS, SAMPLERS, REFERENCES = ("none", "asha"), ("tpe", "random"), ("none", "full")  # --scheduler, ...
 
 
 @dataclass(frozen=True)
@@ -74,11 +75,11 @@ class SearchSettings:
     max_concurrent: int = default("max_concurrent")  # 0: as many as the resources allow
     cpus_per_trial: float = default("cpus_per_trial")
     gpus_per_trial: float | Literal["auto"] = default("gpus_per_trial")  # auto: see resolve_gpus
-    scheduler: Literal["none", "asha"] = default("scheduler")
+    scheduler: str = default("scheduler")  # SCHEDULERS
     grace_period: int = default("grace_period")
     reduction_factor: int = default("reduction_factor")
     asha_search_epochs: bool = default("asha_search_epochs")
-    sampler: Literal["tpe", "random"] = default("sampler")
+    sampler: str = default("sampler")  # SAMPLERS
     storage: str = default("storage")
     name: str = default("name")
     address: str | None = default("address")
@@ -89,7 +90,7 @@ class SearchSettings:
     retry_failed: bool = False
     trials_given: bool = False  # --trials was on the command line (with --resume it raises the budget)
     frontier: bool = default("frontier")  # best metric up, clicks per image down
-    reference: Literal["none", "full"] = default("reference")  # full: one fully supervised trial after
+    reference: str = default("reference")  # REFERENCES; full: one fully supervised trial after
     max_annotation_hours: float | None = default("max_annotation_hours")  # a trial's budget (search.launch.budget)
     max_trial_minutes: float | None = default("max_trial_minutes")
     warm_start: tuple[str, ...] = default("warm_start")  # earlier folders whose trials start the study
@@ -106,14 +107,14 @@ class SearchSettings:
         gpus = self.gpus_per_trial
         if gpus != "auto" and gpus > 1 and not float(gpus).is_integer():
             raise ConfigError(f"--gpus-per-trial {gpus:g}: above 1 it must be a whole number")
-        if self.scheduler not in ("none", "asha"):
+        if self.scheduler not in SCHEDULERS:
             raise ConfigError(f"--scheduler {self.scheduler!r}: use none or asha")
-        if self.sampler not in ("tpe", "random"):
+        if self.sampler not in SAMPLERS:
             raise ConfigError(f"--sampler {self.sampler!r}: use tpe or random")
         if self.frontier and self.scheduler != "none":
             raise ConfigError("--frontier with --scheduler asha: ASHA ranks trials by one metric, a frontier search "
                               "has two (F1 and clicks); leave --scheduler out")
-        if self.reference not in ("none", "full"):
+        if self.reference not in REFERENCES:
             raise ConfigError(f"--reference {self.reference!r}: use none or full")
         return self
 
