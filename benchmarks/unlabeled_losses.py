@@ -7,7 +7,8 @@ each loss is compared with ``none`` by ``benchmarks/compare.py``: the mean per-i
 pairs, its 95 % two-level bootstrap interval and the verdict ("better", "worse", "no difference detectable at this
 budget").
 
-    python benchmarks/unlabeled_losses.py --data dubai            # README's figures (the defaults below)
+    python benchmarks/unlabeled_losses.py --data ../shared/data/dubai_aerial --format dubai_aerial \
+        --split benchmarks/splits/dubai_tiles.yaml --workers 2    # docs/training.md's figures (defaults below)
     python benchmarks/unlabeled_losses.py --data DIR --format NAME --split split.yaml --densities 1e-3
 """
 
