@@ -57,6 +57,39 @@ def needs(commands: list[list[str]]) -> list[str | None]:
     return out
 
 
+# demo searches of the pages that a test of their own runs end to end, with the same flag and more checks than an exit
+# status: the page test leaves them (and what reads their folders) to that test, which keeps the suite under 8 min
+COVERED = {"--frontier": "tests/search/results/test_frontier.py::test_a_frontier_search_with_a_reference_end_to_end",
+           "--pseudo-labels-range": "tests/search/launch/test_pseudo_labels_cli.py::"
+                                    "test_a_search_gives_its_trials_different_thresholds",
+           "--warm-start": "tests/search/launch/test_warm_start.py::"
+                           "test_a_warm_started_search_starts_from_the_earlier_run"}
+
+
+def covered(commands: list[list[str]]) -> list[str | None]:
+    """Per command, the test that runs it end to end (``COVERED``, by a flag of a ``run``), or None; a command that
+    reads what a covered command wrote is covered with it."""
+    made: dict[str, str] = {}
+    out = []
+    for argv in commands:
+        test = next((COVERED[f] for f in COVERED if f in argv), None) if "run" in argv[1:2] else None
+        test = test or next((made[o] for o in made for arg in argv if arg.rstrip("/").endswith(o.rstrip("/"))), None)
+        if test:
+            made.update(dict.fromkeys(_outputs(argv), test))
+        out.append(test)
+    return out
+
+
+def test_a_covered_command_s_test_exists_and_uses_its_flag() -> None:
+    root = README.parent
+    for flag, test in COVERED.items():
+        path, name = test.split("::")
+        source = (root / path).read_text()
+        body = source[source.index(f"def {name}("):]
+        body = body.split("\ndef ", 1)[0]
+        assert f'"{flag}"' in body, f"{test} no longer runs a search with {flag}"
+
+
 def _write_config_example(folder: Path) -> None:
     """docs/search.md's ``search.yaml``, where its `--config search.yaml` command finds it."""
     (folder / "search.yaml").write_text(re.search(CONFIG_EXAMPLE, SEARCH_PAGE.read_text(), re.S).group(1))
@@ -188,16 +221,17 @@ def test_the_page_s_demo_commands_run(page: Path, demo_workspace, monkeypatch: p
     """Each page's commands on the demo data, in order, in the quick start's folder (after it), shrunk as it is.
     Commands that need the Dubai sample, a cluster or your data are parsed only (above); the quick start and
     `--config search.yaml` have tests of their own, and so does README's main job, bare `pointtune` (the same demo
-    search as the quick start's `run`; the hook that checks every stop runs it as written)."""
+    search as the quick start's `run`; the hook that checks every stop runs it as written), and the searches that
+    ``COVERED`` names."""
     folder, quick_start = demo_workspace
     monkeypatch.chdir(folder)
     monkeypatch.setenv("POINTTUNE_CACHE", str(folder / "cache"))
     ran = 0
     commands = readme_commands(page.read_text())
-    for argv, need in zip(commands, needs(commands), strict=True):
-        if need is None and argv not in quick_start and "--config" not in argv and argv != ["pointtune"]:
+    for argv, need, test in zip(commands, needs(commands), covered(commands), strict=True):
+        main_job = argv == ["pointtune"]
+        if need is None and test is None and argv not in quick_start and "--config" not in argv and not main_job:
             _run_shrunk(page, argv)
             ran += 1
-    if page.name in ("README.md", "clicks.md", "training.md", "how-many-clicks.md", "where-to-click.md",
-                     "results.md"):
+    if page.name in ("clicks.md", "training.md", "where-to-click.md", "results.md", "search.md"):
         assert ran, f"{page.name} lost its commands on the demo data"

@@ -76,7 +76,9 @@ def test_a_warm_started_search_starts_from_the_earlier_run(ray_local, demo_dir: 
                                                            tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert main(["run", "--data", str(demo_dir), *LIKE_TRAIN_DIR, "--lr-range", "1e-3", "1e-2", "--density-range",
                  "0.01", "0.1", "--epochs-range", "1", "2", "--trials", "2", "--storage", str(tmp_path),
-                 "--name", "warm", "--warm-start", str(train_dir), "--weights", "auto"]) == 0  # auto: resolved first
+                 "--name", "warm", "--warm-start", str(train_dir), "--weights", "auto",  # auto: resolved first
+                 "--max-annotation-hours", "1e-6"]) == 0  # every trial past it: none is the best
+
     out = capsys.readouterr().out
     assert "warm start: 1 earlier trial(s) in the study" in out
     record = json.loads((tmp_path / "warm" / WARM_START_FILE).read_text())
@@ -88,3 +90,4 @@ def test_a_warm_started_search_starts_from_the_earlier_run(ray_local, demo_dir: 
     assert main(["results", str(tmp_path / "warm"), "--output", "json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [r["status"] for r in rows].count("warm start") == 1 and len(rows) == 3
+    assert all(r["over_budget"] for r in rows), "the new trials and the earlier one, against the new budget"
