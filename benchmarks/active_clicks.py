@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 from compare import VERDICTS, Interval, difference, gap_closure, mean_f1, per_image_f1
 
-from common import DUBAI_ROOT, demo_root, quiet_stdout, tmp_dir
+from common import data_root, quiet_stdout, tmp_dir
 from search.cli.main import main as pointtune
 from trainable.config import DataConfig
 from trainable.data.index import DatasetIndex, build_index
@@ -232,16 +232,6 @@ def parse() -> argparse.Namespace:
     return a
 
 
-def data_root(a: argparse.Namespace) -> tuple[str, str | None]:
-    if a.data == "dubai":
-        if not (DUBAI_ROOT / "README.txt").is_file():
-            raise SystemExit(f"the Dubai sample is not at {DUBAI_ROOT}: nothing measured")
-        return str(DUBAI_ROOT), a.format or "dubai_aerial"
-    if a.data == "demo":
-        return demo_root(), a.format or "demo"
-    return a.data, a.format
-
-
 def cpu_seconds() -> float:
     """User + system CPU seconds of this process and its finished children."""
     return sum(resource.getrusage(who).ru_utime + resource.getrusage(who).ru_stime
@@ -252,7 +242,7 @@ def main() -> None:
     a = parse()
     if not a.verbose:  # before pointtune's own logging.basicConfig: the index's notes stay quiet
         logging.basicConfig(level=logging.WARNING)
-    root, fmt = data_root(a)
+    root, fmt = data_root(a.data, a.format)
     index = build_index(DataConfig(root=root, format=fmt, tile_size=a.tile_size, resize=a.resize, split=a.split))
     if not index.split.test:
         raise SystemExit(f"--split {a.split}: no test part, nothing to score the arms on")

@@ -202,6 +202,18 @@ def dubai_root() -> Path | None:
     return None
 
 
+def data_root(data: str, fmt: str | None) -> tuple[str, str | None]:
+    """A quality benchmark's ``--data`` and ``--format``: ``dubai`` or the Dubai sample's folder (read as
+    ``dubai_aerial``; absent: nothing measured, said), ``demo`` (the built-in scenes), or a folder of one's own."""
+    if data in ("dubai", str(DUBAI_ROOT)):
+        if not (DUBAI_ROOT / "images").is_dir():
+            raise SystemExit(f"the Dubai sample is not at {DUBAI_ROOT}: nothing measured (give --data DIR)")
+        return str(DUBAI_ROOT), fmt or "dubai_aerial"
+    if data == "demo":
+        return demo_root(), fmt or "demo"
+    return data, fmt
+
+
 def dataset_bytes(index: Any) -> int:
     """Decoded size of a dataset (its index): every image, mask and instance array."""
     import numpy as np

@@ -40,7 +40,7 @@ from pathlib import Path
 
 from compare import Interval, difference, per_image_f1, seed_median
 
-from common import DUBAI_ROOT, demo_root, machine_note, print_table, process_cpu, quiet_stdout, ray_session, tmp_dir
+from common import DUBAI_ROOT, data_root, machine_note, print_table, process_cpu, quiet_stdout, ray_session, tmp_dir
 
 WARM = "tpe+warm"  # TPE whose study starts from the trials of an earlier, smaller random search
 METHODS = {"random": ["--sampler", "random"], "tpe": ["--sampler", "tpe"],
@@ -104,15 +104,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 
 def data_flags(a: argparse.Namespace) -> list[str]:
     """``--data``, ``--format`` and ``--split`` as pointtune takes them."""
-    root, fmt = a.data, a.format
-    if a.data == "auto":
-        root = "dubai" if (DUBAI_ROOT / "images").is_dir() else "demo"
-    if root == "dubai":
-        if not (DUBAI_ROOT / "images").is_dir():
-            raise SystemExit(f"the Dubai sample is not at {DUBAI_ROOT}: nothing measured")
-        root, fmt = str(DUBAI_ROOT), fmt or "dubai_aerial"
-    elif root == "demo":
-        root = demo_root()
+    data = a.data if a.data != "auto" else "dubai" if (DUBAI_ROOT / "images").is_dir() else "demo"
+    root, fmt = data_root(data, a.format)
     return ["--data", root, *(["--format", fmt] if fmt else []), "--split", a.split]
 
 

@@ -38,7 +38,7 @@ import pandas as pd
 import torch
 from compare import arm_mean, difference, per_image_f1
 
-from common import DUBAI_ROOT, quiet_stdout, tmp_dir
+from common import DUBAI_ROOT, data_root, quiet_stdout, tmp_dir
 from search.files import TRAIN_METRICS, TRAIN_MODEL
 from search.launch.train import RunDirectory
 from trainable.config import DataConfig, ModelConfig, PointConfig, TrainConfig, TrialConfig
@@ -214,10 +214,7 @@ def parse() -> argparse.Namespace:
     a = p.parse_args()
     if a.reuse and not a.keep:
         p.error("--reuse needs --keep DIR (the folder of an earlier run with the same settings)")
-    if a.data == str(DUBAI_ROOT):
-        if not (DUBAI_ROOT / "images").is_dir():
-            raise SystemExit(f"the Dubai sample is not at {DUBAI_ROOT}: nothing measured (give --data)")
-        a.format = a.format or "dubai_aerial"
+    a.data, a.format = data_root(a.data, a.format)
     return a
 
 

@@ -21,19 +21,8 @@ from pathlib import Path
 
 from compare import arm_mean, difference, per_image_f1
 
-from common import DUBAI_ROOT, demo_root, tmp_dir
+from common import data_root, tmp_dir
 from trainable.config import UNLABELED_LOSSES
-
-
-def data_root(a: argparse.Namespace) -> tuple[str, str | None]:
-    """``--data dubai`` (../shared/data), ``demo`` (the built-in scenes) or a folder, with its format."""
-    if a.data == "dubai":
-        if not (DUBAI_ROOT / "README.txt").is_file():
-            raise SystemExit(f"the Dubai sample is not at {DUBAI_ROOT}: nothing measured")
-        return str(DUBAI_ROOT), a.format or "dubai_aerial"
-    if a.data == "demo":
-        return demo_root(), a.format or "demo"
-    return a.data, a.format
 
 
 def one_run(job: tuple[float, int, str, argparse.Namespace, str, str | None, str]) -> tuple[float, int, str, dict,
@@ -102,7 +91,7 @@ def report(runs: list[tuple], a: argparse.Namespace) -> None:
 
 def main() -> None:
     a = parse()
-    root, fmt = data_root(a)
+    root, fmt = data_root(a.data, a.format)
     with tmp_dir("pointtune-bench-losses-") as scratch:
         folder = Path(a.keep or scratch)
         jobs = [(d, s, loss, a, root, fmt, str(folder / f"d{d:g}-s{s}-{loss}")) for d in a.densities
